@@ -1,0 +1,75 @@
+"""Runtime knobs of the sandbox: latency, faults, webhook misbehaviour, limits."""
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class SandboxConfig:
+    latency_ms: int = 0
+    # fraction of API requests answered 500 / held past the client's timeout
+    error_rate: float = 0.0
+    timeout_rate: float = 0.0
+    timeout_s: float = 30.0
+    # webhook delivery misbehaviour
+    webhook_drop_rate: float = 0.0
+    webhook_duplicate_rate: float = 0.0
+    webhook_delay_ms: int = 0
+    # multiplies every platform's webhook retry schedule (tests use tiny values)
+    webhook_retry_scale: float = 1.0
+    # the OAuth authorize page: auto-approve (tests) or show a consent page (demo)
+    consent_page: bool = False
+    # per platform overrides of API limits, e.g. {"hubspot": {"burst_per_10s": 5}}
+    limits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per platform overrides of token lifetimes / rotation, e.g. {"salesforce": {"rotate_refresh": True}}
+    oauth: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self.rng = random.Random(self.seed)
+
+    def update(self, changes: dict[str, Any]) -> list[str]:
+        """Apply a partial update; returns the names of unknown keys (rejected)."""
+        known = {f.name: f for f in fields(self)}
+        unknown = [k for k in changes if k not in known]
+        if unknown:
+            return unknown
+        with self._lock:
+            for key, value in changes.items():
+                if key in ("limits", "oauth"):
+                    merged = dict(getattr(self, key))
+                    for platform, sub in (value or {}).items():
+                        merged[platform] = {**merged.get(platform, {}), **sub}
+                    setattr(self, key, merged)
+                else:
+                    setattr(self, key, value)
+            if "seed" in changes:
+                self.rng = random.Random(self.seed)
+        return []
+
+    def reset(self) -> None:
+        """Back to the defaults (keeps the seed), e.g. between tests."""
+        defaults = SandboxConfig(seed=self.seed)
+        with self._lock:
+            for f in fields(self):
+                setattr(self, f.name, getattr(defaults, f.name))
+            self.rng = random.Random(self.seed)
+
+    def limit(self, platform: str, name: str, default: Any) -> Any:
+        return self.limits.get(platform, {}).get(name, default)
+
+    def oauth_setting(self, platform: str, name: str, default: Any) -> Any:
+        return self.oauth.get(platform, {}).get(name, default)
+
+    def chance(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self.rng.random() < rate
+
+    def public(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
