@@ -1,0 +1,36 @@
+"""The Flask app factory: configuration from the environment, migrations applied, blueprints wired."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from integration.config import Settings
+from integration.db import migrate
+from integration.logs import configure_logging
+from leadrelay.embedded_redis import ensure_redis_url
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the web app. `overrides` (tests) are applied on top of the environment's settings."""
+    settings = Settings.from_env()
+    if settings.redis_url is None:
+        ensure_redis_url(settings.var_dir)
+        settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    migrate(settings.database_url)
+
+    from marketplace import init_app  # after settings: blueprints read them at import time
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        LEADRELAY_SETTINGS=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+    )
+    app.config.update(overrides or {})
+    init_app(app)
+    return app

@@ -1,0 +1,93 @@
+"""Settings, read from environment variables only (each one documented in the README)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _list(name: str, default: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, default)
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    database_url: str
+    redis_url: str | None  # None: an embedded Redis server is started under var_dir
+    secret_key: str
+    log_level: str
+    log_format: str  # "json" | "text"
+    job_retries: int
+    job_backoff_seconds: int
+    worker_class: str  # "simple" (jobs run in the worker process) | "fork" (a work horse per job)
+    queues: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(os.environ.get("LEADRELAY_VAR_DIR", "var")).resolve()
+        database_url = os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{var_dir / 'leadrelay.db'}"
+        worker_class = os.environ.get("LEADRELAY_WORKER_CLASS", "simple").strip()
+        if worker_class not in ("simple", "fork"):
+            raise ConfigError(f"LEADRELAY_WORKER_CLASS must be 'simple' or 'fork', got {worker_class!r}")
+        log_format = os.environ.get("LEADRELAY_LOG_FORMAT", "json").strip()
+        if log_format not in ("json", "text"):
+            raise ConfigError(f"LEADRELAY_LOG_FORMAT must be 'json' or 'text', got {log_format!r}")
+        return cls(
+            var_dir=var_dir,
+            database_url=_normalize_database_url(database_url),
+            redis_url=os.environ.get("REDIS_URL", "").strip() or None,
+            secret_key=os.environ.get("LEADRELAY_SECRET_KEY", "").strip() or _dev_secret(var_dir),
+            log_level=os.environ.get("LEADRELAY_LOG_LEVEL", "INFO").strip().upper(),
+            log_format=log_format,
+            job_retries=_int("LEADRELAY_JOB_RETRIES", 5),
+            job_backoff_seconds=_int("LEADRELAY_JOB_BACKOFF_SECONDS", 10),
+            worker_class=worker_class,
+            queues=_list("LEADRELAY_QUEUES", ""),
+        )
+
+
+def _normalize_database_url(url: str) -> str:
+    # Heroku-style "postgres://" and bare "postgresql://" mean the psycopg 3 driver we ship.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _dev_secret(var_dir: Path) -> str:
+    """A per-checkout random secret kept in var/, so a dev setup needs no configuration."""
+    import secrets
+
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its secret
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def get_settings() -> Settings:
+    """Settings as the environment says now (cheap; callers may cache)."""
+    return Settings.from_env()

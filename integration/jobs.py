@@ -1,0 +1,124 @@
+"""The one job decorator: queue, timeout, retries with backoff, tenant in meta, coalescing by job id."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rq import Retry, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from integration.config import get_settings
+from integration.logs import job_id_var, tenant_id_var
+from integration.queues import QUEUES, UnknownQueue, get_queue, redis_connection
+
+log = logging.getLogger("leadrelay.jobs")
+
+# States in which a job with the same id will still run: enqueueing again would only duplicate it.
+PENDING = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    queue: str
+    timeout: int
+    retries: int | None  # None: the configured default (LEADRELAY_JOB_RETRIES)
+
+
+def backoff(retries: int, base: int) -> Retry | None:
+    """Exponential backoff: base, 2·base, 4·base … seconds between attempts."""
+    if retries <= 0:
+        return None
+    return Retry(max=retries, interval=[base * 2 ** i for i in range(retries)])
+
+
+def job(queue: str, timeout: int = 60, retries: int | None = None) -> Callable:
+    """Declare a job function `fn(tenant_id, *ids)`; adds `fn.enqueue(tenant_id, *args, job_id=…)`.
+
+    Job arguments must be ids and small scalars. Jobs must be idempotent: RQ delivers at least once.
+    """
+    if queue not in QUEUES:
+        raise UnknownQueue(queue)
+
+    def decorate(fn: Callable) -> Callable:
+        spec = JobSpec(name=f"{fn.__module__}.{fn.__qualname__}", queue=queue, timeout=timeout, retries=retries)
+
+        @functools.wraps(fn)
+        def run(tenant_id: int | None, *args: Any, **kwargs: Any) -> Any:
+            current = get_current_job()
+            tokens = (job_id_var.set(current.id if current else None), tenant_id_var.set(tenant_id))
+            started = time.monotonic()
+            try:
+                result = fn(tenant_id, *args, **kwargs)
+            finally:
+                job_id_var.reset(tokens[0])
+                tenant_id_var.reset(tokens[1])
+            log.info("job.finished", extra={"job": spec.name, "ms": round((time.monotonic() - started) * 1000, 1)})
+            return result
+
+        run.spec = spec  # type: ignore[attr-defined]
+        run.enqueue = functools.partial(enqueue, run)  # type: ignore[attr-defined]
+        return run
+
+    return decorate
+
+
+_JOB_ID_OK = re.compile(r"^[A-Za-z0-9_-]{1,120}$")
+
+
+def job_key(*parts: object) -> str:
+    """A deterministic RQ job id from a key (RQ allows letters, digits, _ and - only)."""
+    key = "-".join(str(p) for p in parts)
+    if _JOB_ID_OK.match(key):
+        return key
+    readable = re.sub(r"[^A-Za-z0-9_-]", "_", key)[:80]
+    return f"{readable}-{hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]}"
+
+
+def enqueue(fn: Callable, tenant_id: int | None, *args: Any, job_id: str | None = None,
+            at: Any = None, connection: Any = None, **kwargs: Any) -> Job:
+    """Enqueue `fn` for `tenant_id`. With `job_id`, a still-pending job of that id is reused (coalescing)."""
+    spec: JobSpec = fn.spec  # type: ignore[attr-defined]
+    settings = get_settings()
+    conn = connection or redis_connection(settings.redis_url or "")
+    q = get_queue(spec.queue, conn)
+    if job_id is not None:
+        job_id = job_key(job_id)
+        existing = _pending(job_id, conn)
+        if existing is not None:
+            return existing
+        if _running(job_id, conn):
+            # The running attempt may have read data older than this request: run once more after it.
+            job_id = f"{job_id}-again"
+            existing = _pending(job_id, conn)
+            if existing is not None:
+                return existing
+    retries = settings.job_retries if spec.retries is None else spec.retries
+    options = dict(job_id=job_id, job_timeout=spec.timeout, retry=backoff(retries, settings.job_backoff_seconds),
+                   meta={"tenant_id": tenant_id}, result_ttl=3600, failure_ttl=14 * 24 * 3600,
+                   description=f"{spec.name}(tenant={tenant_id})")
+    if at is not None:
+        return q.enqueue_at(at, fn, tenant_id, *args, **kwargs, **options)
+    return q.enqueue(fn, tenant_id, *args, **kwargs, **options)
+
+
+def _pending(job_id: str, conn: Any) -> Job | None:
+    try:
+        existing = Job.fetch(job_id, connection=conn)
+    except NoSuchJobError:
+        return None
+    return existing if existing.get_status(refresh=False) in PENDING else None
+
+
+def _running(job_id: str, conn: Any) -> bool:
+    try:
+        return Job.fetch(job_id, connection=conn).get_status(refresh=False) == JobStatus.STARTED
+    except NoSuchJobError:
+        return False

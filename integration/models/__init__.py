@@ -1,0 +1,12 @@
+"""Storage models. Import from here; Alembic's env imports this to see every table."""
+from integration.models.activity import Decision, EventRecord, ReviewItem, SlaTimer
+from integration.models.base import Base, TenantScoped, utcnow
+from integration.models.dedup_index import DedupKey
+from integration.models.diagnostics import Probe
+from integration.models.rules import RuleSetVersion
+from integration.models.tenancy import Agency, ConsoleUser, Credential, Membership, Tenant, TenantStatus
+
+__all__ = [
+    "Agency", "Base", "ConsoleUser", "Credential", "Decision", "DedupKey", "EventRecord", "Membership", "Probe",
+    "ReviewItem", "RuleSetVersion", "SlaTimer", "Tenant", "TenantScoped", "TenantStatus", "utcnow",
+]

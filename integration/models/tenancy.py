@@ -1,0 +1,91 @@
+"""Tenants (one installed CRM account each), their credentials, agencies and console users."""
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from integration.models.base import Base, TenantScoped, TimestampMixin, UTCDateTime, utcnow
+
+
+class TenantStatus(StrEnum):
+    ACTIVE = "active"
+    REAUTH_REQUIRED = "reauth_required"  # refresh failed: processing paused, events kept
+    PAUSED = "paused"                    # the admin paused it
+    UNINSTALLED = "uninstalled"          # webhooks acknowledged and ignored; data deletion pending/done
+
+
+class Agency(TimestampMixin, Base):
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class Tenant(TimestampMixin, Base):
+    """One CRM account that installed LeadRelay; (platform, external_id) is unique."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (UniqueConstraint("platform", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32), nullable=False)
+    external_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default=TenantStatus.ACTIVE)
+    api_base: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="SET NULL"), nullable=True,
+                                                  index=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    installed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    uninstalled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    agency: Mapped[Agency | None] = relationship()
+
+    @property
+    def is_processing(self) -> bool:
+        return self.status == TenantStatus.ACTIVE
+
+
+class Credential(TenantScoped, TimestampMixin, Base):
+    """OAuth tokens of a tenant, encrypted at rest (ciphertext only; see oauth/tokens.py)."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    access_token_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    refresh_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    scopes: Mapped[str] = mapped_column(String(1000), nullable=False, default="")
+
+
+class ConsoleUser(TimestampMixin, Base):
+    """A person who signs in to the console with a CRM identity."""
+
+    __tablename__ = "console_users"
+    __table_args__ = (UniqueConstraint("platform", "external_user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32), nullable=False)
+    external_user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="SET NULL"), nullable=True,
+                                                  index=True)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Membership(TenantScoped, TimestampMixin, Base):
+    """A console user's access to one tenant, with a role."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "tenant_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False,
+                                         index=True)
+    role: Mapped[str] = mapped_column(String(32), nullable=False, default="admin")

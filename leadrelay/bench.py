@@ -1,0 +1,51 @@
+"""`leadrelay bench`: measure a budget and print the figures (tests never assert timings)."""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from integration.config import Settings
+from integration.db import migrate
+from leadrelay.embedded_redis import ensure_redis_url
+from leadrelay.processes import spawn, stop, wait_until
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def bench_queue(jobs: int) -> dict:
+    """Enqueue → worker → database latency of the diagnostics probe, one at a time, real worker process."""
+    from integration.diagnostics import probe_status, request_probe
+
+    settings = Settings.from_env()
+    ensure_redis_url(settings.var_dir)
+    migrate(settings.database_url)
+    log_path = str(Path(tempfile.gettempdir()) / "leadrelay-bench-worker.log")
+    worker = spawn(["worker", "--processes", "1"], log_path)
+    latencies = []
+    try:
+        for i in range(jobs):
+            started = time.monotonic()
+            token = request_probe().token
+            wait_until(lambda t=token: probe_status(t)["done"], 30, "the probe job", worker, interval=0.002,
+                       log_path=log_path)
+            latencies.append((time.monotonic() - started) * 1000)
+            if (i + 1) % max(1, jobs // 10) == 0:
+                print(f"  {i + 1}/{jobs}", flush=True)
+    finally:
+        stop([worker])
+    return {"jobs": jobs, "p50_ms": round(statistics.median(latencies), 1),
+            "p99_ms": round(_percentile(latencies, 99), 1), "max_ms": round(max(latencies), 1)}
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    if args.what == "queue":
+        result = bench_queue(args.jobs)
+        print(f"queue round trip (enqueue → worker → DB row) over {result['jobs']} jobs: "
+              f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms")
+    return 0

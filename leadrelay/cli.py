@@ -1,0 +1,126 @@
+"""The `leadrelay` command: web, worker, sandbox, demo, route, dedup, tenants, bench."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from integration.config import ConfigError, Settings
+
+LATER = {
+    "route": ("Route a lead file offline through a rule set and print each decision with its reason.",
+              "the lead pipeline issue (#6)"),
+    "dedup": ("Find duplicates in a lead file or the tenant's index, merge or undo a merge.",
+              "the lead pipeline issue (#6)"),
+}
+
+
+def _web(args: argparse.Namespace) -> int:
+    from leadrelay.web import serve
+
+    return serve(args.host, args.port, args.workers, args.threads)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from leadrelay.embedded_redis import ensure_redis_url
+    from worker import Supervisor, run_worker, selected_queues
+
+    settings = Settings.from_env()
+    ensure_redis_url(settings.var_dir)
+    settings = Settings.from_env()
+    queues = selected_queues(settings, args.queues.split(",") if args.queues else None)
+    if args.processes <= 1:
+        return run_worker(settings, queues, burst=args.burst)
+    return Supervisor(args.processes, queues, args.burst).run()
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from sandbox.cli import run
+
+    return run(args)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from leadrelay.demo import run_demo
+
+    return run_demo(port=args.port, sandbox_port=args.sandbox_port, check=args.check)
+
+
+def _tenants(args: argparse.Namespace) -> int:
+    from leadrelay.tenants_cli import run_tenants
+
+    return run_tenants(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from leadrelay.bench import run_bench
+
+    return run_bench(args)
+
+
+def _later(name: str):
+    def run(_args: argparse.Namespace) -> int:
+        print(f"`leadrelay {name}` arrives with {LATER[name][1]}; it is not available yet.", file=sys.stderr)
+        return 2
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadrelay", description="LeadRelay: routing, dedup, SLA tasks and "
+                                     "lifecycle sync for HubSpot, Salesforce and Pipedrive.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    web = sub.add_parser("web", help="serve the web app (webhooks, install, console) with gunicorn")
+    web.add_argument("--host", default=os.environ.get("LEADRELAY_HOST", "127.0.0.1"))
+    web.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    web.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")),
+                     help="gunicorn worker processes (env WEB_CONCURRENCY)")
+    web.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    web.set_defaults(func=_web)
+
+    worker = sub.add_parser("worker", help="run RQ workers (with the scheduler) on LeadRelay's queues")
+    worker.add_argument("--processes", type=int, default=1, help="worker processes to run (restarted if they die)")
+    worker.add_argument("--queues", default="", help="comma-separated subset of queues (default: all)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.set_defaults(func=_worker)
+
+    from sandbox.cli import build_parser as sandbox_parser
+
+    sandbox = sub.add_parser("sandbox", help="run the HubSpot / Salesforce / Pipedrive emulator")
+    sandbox_parser(sandbox)
+    sandbox.set_defaults(func=_sandbox)
+
+    demo = sub.add_parser("demo", help="start Redis, the sandbox, a worker and the web app, seeded")
+    demo.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    demo.add_argument("--sandbox-port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8700")))
+    demo.add_argument("--check", action="store_true", help="start everything, verify it works, then stop")
+    demo.set_defaults(func=_demo)
+
+    for name, (text, _issue) in LATER.items():
+        p = sub.add_parser(name, help=text + " (not available yet)", description=text)
+        p.set_defaults(func=_later(name))
+
+    tenants = sub.add_parser("tenants", help="list and inspect installed CRM accounts")
+    tsub = tenants.add_subparsers(dest="action", required=False)
+    tsub.add_parser("list", help="one line per tenant (default)")
+    show = tsub.add_parser("show", help="one tenant in detail")
+    show.add_argument("tenant_id", type=int)
+    tenants.set_defaults(func=_tenants, action="list")
+
+    bench = sub.add_parser("bench", help="measure the performance budgets (prints figures)")
+    bench.add_argument("what", choices=("queue",), help="queue: web → worker → database round trip")
+    bench.add_argument("--jobs", type=int, default=200)
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,50 @@
+"""Start child processes of LeadRelay and wait until they answer."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+
+def spawn(args: list[str], log_path: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`python -m leadrelay ARGS`, output to `log_path`, in its own process group."""
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed when it exits
+    return subprocess.Popen([sys.executable, "-m", "leadrelay", *args], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen | None = None,
+               interval: float = 0.1,
+               log_path: str | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode}" + (f"; see {log_path}" if log_path else ""))
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(interval)
+    hint = f"; see {log_path}" if log_path else ""
+    raise RuntimeError(f"{what} did not become ready within {timeout:.0f} s{hint}")
+
+
+def stop(procs: list[subprocess.Popen], timeout: float = 15) -> None:
+    """SIGTERM each process group, then SIGKILL what is left after `timeout`."""
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

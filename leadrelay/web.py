@@ -1,0 +1,37 @@
+"""`leadrelay web`: the Flask app behind gunicorn."""
+from __future__ import annotations
+
+import os
+
+from gunicorn.app.base import BaseApplication
+
+from integration.config import Settings
+from integration.db import migrate
+from leadrelay.embedded_redis import ensure_redis_url
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, options: dict) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from app import create_app
+
+        return create_app()
+
+
+def serve(host: str, port: int, workers: int, threads: int) -> int:
+    settings = Settings.from_env()
+    ensure_redis_url(settings.var_dir)  # before forking, so every gunicorn worker shares one Redis
+    migrate(Settings.from_env().database_url)  # once, in the master: workers then find the schema at head
+    print(f"LeadRelay web app listening on http://{host}:{port}  (health: http://{host}:{port}/healthz)",
+          flush=True)
+    _Gunicorn({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+               "accesslog": None, "errorlog": "-", "loglevel": os.environ.get("LEADRELAY_LOG_LEVEL", "info").lower(),
+               "timeout": 60, "graceful_timeout": 20}).run()
+    return 0

@@ -1,0 +1,34 @@
+"""Errors: JSON for API routes (and anything asking for JSON), plain pages elsewhere."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger("leadrelay.web")
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/healthz", "/webhooks/")) or request.accept_mimetypes.best == \
+        "application/json"
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if not wants_json():
+            return exc
+        body = {"error": exc.name.lower().replace(" ", "_"), "message": exc.description,
+                "request_id": g.get("request_id")}
+        return jsonify(body), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # Logged with the traceback (never swallowed); the client gets an id to quote to support.
+        log.exception("http.unhandled-error", extra={"path": request.path})
+        if not wants_json():
+            return InternalServerError()
+        return jsonify({"error": "internal_server_error",
+                        "message": "Something went wrong on our side; quote the request id to support.",
+                        "request_id": g.get("request_id")}), 500

@@ -1,0 +1,17 @@
+"""Jobs for the end-to-end tests, importable by a real worker process (PYTHONPATH=repo root)."""
+from __future__ import annotations
+
+import time
+
+from redis import Redis
+
+from integration.config import get_settings
+from integration.jobs import job
+from integration.queues import PIPELINE
+
+
+@job(PIPELINE, timeout=10, retries=2)
+def always_fails(tenant_id: int, key: str) -> None:
+    """Record each attempt's time in Redis, then fail like a CRM outage would."""
+    Redis.from_url(get_settings().redis_url).rpush(f"attempts:{key}", time.time())
+    raise RuntimeError(f"CRM answered 503 for {key}")

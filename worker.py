@@ -1,0 +1,82 @@
+"""Start RQ workers (with the RQ scheduler) on LeadRelay's queues; one or many processes."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from rq import SimpleWorker, Worker
+
+from integration.config import Settings
+from integration.db import migrate
+from integration.logs import configure_logging
+from integration.queues import QUEUES, UnknownQueue, redis_connection
+
+log = logging.getLogger("leadrelay.worker")
+
+WORKER_CLASSES = {"simple": SimpleWorker, "fork": Worker}
+
+
+def selected_queues(settings: Settings, names: list[str] | None = None) -> list[str]:
+    chosen = list(names or settings.queues or QUEUES)
+    for name in chosen:
+        if name not in QUEUES:
+            raise UnknownQueue(name)
+    # keep the priority order of QUEUES whatever order the user typed
+    return [q for q in QUEUES if q in chosen]
+
+
+def run_worker(settings: Settings, queues: list[str], burst: bool = False) -> int:
+    """Run one worker in this process until stopped (or, with burst, until the queues are empty)."""
+    configure_logging(settings.log_level, settings.log_format)
+    migrate(settings.database_url)
+    connection = redis_connection(settings.redis_url or "")
+    worker = WORKER_CLASSES[settings.worker_class](queues, connection=connection)
+    log.info("worker.started", extra={"queues": queues, "worker": worker.name, "class": settings.worker_class})
+    worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+    return 0
+
+
+class Supervisor:
+    """Keeps N worker processes running: restarts one that dies, stops all on SIGTERM/SIGINT."""
+
+    def __init__(self, processes: int, queues: list[str], burst: bool) -> None:
+        self.processes = processes
+        self.argv = [sys.executable, "-m", "leadrelay", "worker", "--processes", "1", "--queues", ",".join(queues)]
+        if burst:
+            self.argv.append("--burst")
+        self.burst = burst
+        self.children: list[subprocess.Popen] = []
+        self.stopping = False
+
+    def _spawn(self) -> subprocess.Popen:
+        return subprocess.Popen(self.argv, env=os.environ.copy())
+
+    def _stop(self, *_args) -> None:
+        self.stopping = True
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)  # RQ: warm shutdown, finish the current job
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.children = [self._spawn() for _ in range(self.processes)]
+        print(f"started {self.processes} worker processes: {[c.pid for c in self.children]}", flush=True)
+        while True:
+            alive = [c for c in self.children if c.poll() is None]
+            if not alive and (self.stopping or self.burst):
+                return max((c.returncode or 0) for c in self.children)
+            if not self.stopping and not self.burst:
+                self._restart_dead()
+            time.sleep(0.5)
+
+    def _restart_dead(self) -> None:
+        for i, child in enumerate(self.children):
+            if child.poll() is not None:
+                log.warning("worker.died", extra={"pid": child.pid, "code": child.returncode})
+                time.sleep(1)  # don't spin if it dies at once
+                self.children[i] = self._spawn()
