@@ -101,7 +101,6 @@ def postgres_server():
         pytest.skip("no PostgreSQL server available (install postgresql or set TEST_POSTGRES_URL)")
     bindir = Path(initdb).resolve().parent
     data = Path(tempfile.mkdtemp(prefix="lr-pg-"))
-    os.chmod(data, 0o777)
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
     port = _free_port()

@@ -1,0 +1,38 @@
+"""Emulated HubSpot: CRM v3 API, associations v4, owners, OAuth v1, webhooks, rate limits.
+
+Emulated (paths exactly as hubspot-api-client 12 calls them):
+- OAuth: GET/POST /oauth/authorize (auto-approve, or a consent page when config.consent_page),
+  POST /oauth/v1/token (authorization_code with optional PKCE, refresh_token; client credentials in
+  the form body; 30-min access tokens, config.oauth_setting("hubspot", "access_ttl")), GET
+  /oauth/v1/access-tokens/{t}, GET/DELETE /oauth/v1/refresh-tokens/{t}, DELETE
+  /appinstalls/v3/external-install (uninstall: revokes the app's tokens, stops its webhooks).
+- CRM objects contacts, companies, deals, tasks, calls, emails, meetings, notes, leads:
+  GET/POST /crm/v3/objects/{type}, GET/PATCH/DELETE /crm/v3/objects/{type}/{id} (properties,
+  propertiesWithHistory, associations, archived, idProperty), batch read/create/update/archive,
+  POST .../search (filterGroups with every SDK operator, associations.<type> filters, sorts, query,
+  paging and HubSpot's filter-count limits), POST .../merge (primary survives and keeps its non-empty
+  values, fills empty ones from the merged record; the merged id is gone).
+- Associations v4: PUT default / labeled, GET list, DELETE.
+- Owners: GET /crm/v3/owners/ (email, after, limit, archived) and /crm/v3/owners/{id}; inactive users are
+  archived owners. GET /account-info/v3/details gives the portal time zone.
+- Webhooks: app-level subscriptions (legacy contact./company./deal.* and object.* for the other types),
+  batched arrays of <=100 events per POST, signature v3 + v1 headers, ~24 h retry schedule without
+  retries on 400/401/403/404/405. API writes with an app token carry changeSource INTEGRATION and the
+  app id as sourceId (UNCONFIRMED pairing); UI simulations carry CRM_UI and userId:<id>.
+- Rate limits: per app per portal 10-second burst window (config.limit("hubspot", "burst_per_10s"), 110)
+  with X-HubSpot-RateLimit-* headers, and a per-token search limit (config.limit("hubspot",
+  "search_per_second"), 5) answered with HubSpot's 429 bodies.
+
+Knowingly not emulated: date-versioned paths (/crm/objects/2026-03/...), OAuth v3 endpoints, the
+properties/schemas/pipelines APIs (properties are checked against a built-in list; custom ones can be
+declared in account.extra["custom_properties"]), upsert, GDPR delete, restore events,
+associationChange events, merge id re-assignment and old-id redirects, per-user time zones (HubSpot
+exposes none), daily limits (OAuth apps have none), search eventual consistency, webhook concurrency
+limits and randomized retry delays. App registry and rate-limit windows live in memory, not in
+Store.dump().
+"""
+from sandbox.hubspot.platform import HubSpotPlatform
+
+PLATFORM = HubSpotPlatform()
+
+__all__ = ["PLATFORM", "HubSpotPlatform"]
