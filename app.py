@@ -20,10 +20,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     configure_logging(settings.log_level, settings.log_format)
     migrate(settings.database_url)
 
+    import datetime as dt
+    import os
+
     from marketplace import init_app  # after settings: blueprints read them at import time
 
-    app = Flask(__name__)
+    public_url = os.environ.get("LEADRELAY_PUBLIC_URL", "").strip().rstrip("/")
+    app = Flask(__name__, template_folder="marketplace/templates")
     app.config.update(
+        PUBLIC_URL=public_url,
+        # cookies only over https when the app is served over https
+        SESSION_COOKIE_SECURE=public_url.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         SECRET_KEY=settings.secret_key,
         LEADRELAY_SETTINGS=settings,
         SESSION_COOKIE_HTTPONLY=True,

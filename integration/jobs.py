@@ -13,8 +13,10 @@ from typing import Any
 from rq import Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from sqlalchemy import select
 
 from integration.config import get_settings
+from integration.errors import ReauthRequired
 from integration.logs import job_id_var, tenant_id_var
 from integration.queues import QUEUES, UnknownQueue, get_queue, redis_connection
 
@@ -39,10 +41,12 @@ def backoff(retries: int, base: int) -> Retry | None:
     return Retry(max=retries, interval=[base * 2 ** i for i in range(retries)])
 
 
-def job(queue: str, timeout: int = 60, retries: int | None = None) -> Callable:
+def job(queue: str, timeout: int = 60, retries: int | None = None, require_active: bool = True) -> Callable:
     """Declare a job function `fn(tenant_id, *ids)`; adds `fn.enqueue(tenant_id, *args, job_id=…)`.
 
     Job arguments must be ids and small scalars. Jobs must be idempotent: RQ delivers at least once.
+    With `require_active`, a job for a tenant that is gone or paused (re-auth needed, uninstalled)
+    stops quietly before doing anything; its events stay in the log for when the tenant resumes.
     """
     if queue not in QUEUES:
         raise UnknownQueue(queue)
@@ -56,7 +60,15 @@ def job(queue: str, timeout: int = 60, retries: int | None = None) -> Callable:
             tokens = (job_id_var.set(current.id if current else None), tenant_id_var.set(tenant_id))
             started = time.monotonic()
             try:
-                result = fn(tenant_id, *args, **kwargs)
+                if require_active and tenant_id is not None and not _tenant_active(tenant_id):
+                    log.info("job.skipped-inactive-tenant", extra={"job": spec.name})
+                    return "tenant-inactive"
+                try:
+                    result = fn(tenant_id, *args, **kwargs)
+                except ReauthRequired as exc:
+                    # not a failure to retry: the tenant is paused until the admin reconnects
+                    log.warning("job.paused-reauth-required", extra={"job": spec.name, "reason": exc.reason})
+                    return "reauth-required"
             finally:
                 job_id_var.reset(tokens[0])
                 tenant_id_var.reset(tokens[1])
@@ -68,6 +80,15 @@ def job(queue: str, timeout: int = 60, retries: int | None = None) -> Callable:
         return run
 
     return decorate
+
+
+def _tenant_active(tenant_id: int) -> bool:
+    from integration.db import session_scope
+    from integration.models import Tenant, TenantStatus
+
+    with session_scope(get_settings().database_url) as session:
+        status = session.scalar(select(Tenant.status).where(Tenant.id == tenant_id))
+    return status == TenantStatus.ACTIVE
 
 
 _JOB_ID_OK = re.compile(r"^[A-Za-z0-9_-]{1,120}$")

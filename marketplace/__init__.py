@@ -1,16 +1,59 @@
-"""Flask blueprints: health, API, (later) install, webhooks, consoles."""
+"""Flask blueprints: health, API, install and sign-in, consoles; the per-request database session."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import sessionmaker
 
+from integration.db import get_engine
+from marketplace.access import current_user
+from marketplace.agency import agency_bp
+from marketplace.auth import auth_bp
+from marketplace.console import console_bp
 from marketplace.diagnostics import diagnostics_bp
 from marketplace.errors import register_error_handlers
 from marketplace.health import health_bp
+from marketplace.install import install_bp
 from marketplace.requests import register_request_context
+
+csrf = CSRFProtect()
+
+
+def _database_session(app: Flask) -> None:
+    factory = sessionmaker(get_engine(app.config["LEADRELAY_SETTINGS"].database_url), expire_on_commit=False)
+
+    @app.before_request
+    def open_session() -> None:
+        g.db = factory()
+        g.user = current_user(g.db)
+
+    @app.teardown_request
+    def close_session(exc: BaseException | None) -> None:
+        db = g.pop("db", None)
+        if db is None:
+            return
+        try:
+            if exc is None:
+                db.commit()
+            else:
+                db.rollback()
+        finally:
+            db.close()
 
 
 def init_app(app: Flask) -> None:
     register_request_context(app)
     register_error_handlers(app)
-    app.register_blueprint(health_bp)
-    app.register_blueprint(diagnostics_bp)
+    _database_session(app)
+    csrf.init_app(app)
+    # machine-to-machine endpoints authenticate otherwise (signatures, Basic auth), not with a form token
+    csrf.exempt(diagnostics_bp)
+    csrf.exempt("marketplace.auth.pipedrive_uninstall")
+    for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, agency_bp):
+        app.register_blueprint(bp)
+
+    @app.get("/")
+    def index():
+        from flask import redirect, url_for
+
+        return redirect(url_for("console.home") if g.user else url_for("auth.login"))

@@ -144,3 +144,46 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'storage.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+# The CRM sandbox, with LeadRelay's three apps registered ------------------------------------------
+
+APPS = {p: {"client_id": f"lr-{p}-client", "client_secret": f"lr-{p}-secret-0123456789"}
+        for p in ("hubspot", "salesforce", "pipedrive")}
+PUBLIC_URL = "http://localhost"
+
+
+@pytest.fixture(scope="session")
+def crm_sandbox(tmp_path_factory):
+    """A running sandbox (HTTP + HTTPS) where LeadRelay's apps for all three CRMs are registered."""
+    import requests
+
+    from sandbox.config import SandboxConfig
+    from sandbox.server import SandboxServer
+
+    server = SandboxServer(port=0, tls_port=0, cert_dir=str(tmp_path_factory.mktemp("crm-tls")),
+                           config=SandboxConfig(seed=7)).start()
+    http = requests.Session()
+    http.trust_env = False
+    for platform, creds in APPS.items():
+        body = {"platform": platform, **creds, "redirect_uris": [f"{PUBLIC_URL}/oauth/{platform}/callback"],
+                "uninstall_url": f"{PUBLIC_URL}/oauth/pipedrive/uninstall"}
+        http.post(f"{server.url}/_sandbox/apps", json=body, timeout=10).raise_for_status()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def crm_env(env, crm_sandbox, monkeypatch) -> dict[str, str]:
+    """`env` plus everything that points LeadRelay's providers and adapters at the sandbox."""
+    from cryptography.fernet import Fernet
+
+    crm_sandbox.sandbox.config.reset()
+    values = {"LEADRELAY_SANDBOX_URL": crm_sandbox.tls_url, "LEADRELAY_SANDBOX_CA": crm_sandbox.sandbox.ca_file,
+              "LEADRELAY_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
+    for platform, creds in APPS.items():
+        values[f"{platform.upper()}_CLIENT_ID"] = creds["client_id"]
+        values[f"{platform.upper()}_CLIENT_SECRET"] = creds["client_secret"]
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return {**env, **values}

@@ -4,9 +4,19 @@ from integration.models.base import Base, TenantScoped, utcnow
 from integration.models.dedup_index import DedupKey
 from integration.models.diagnostics import Probe
 from integration.models.rules import RuleSetVersion
-from integration.models.tenancy import Agency, ConsoleUser, Credential, Membership, Tenant, TenantStatus
+from integration.models.tenancy import (
+    Agency,
+    AgencyInvite,
+    ConsoleUser,
+    Credential,
+    DataErasure,
+    Membership,
+    Tenant,
+    TenantStatus,
+)
 
 __all__ = [
-    "Agency", "Base", "ConsoleUser", "Credential", "Decision", "DedupKey", "EventRecord", "Membership", "Probe",
-    "ReviewItem", "RuleSetVersion", "SlaTimer", "Tenant", "TenantScoped", "TenantStatus", "utcnow",
+    "Agency", "AgencyInvite", "Base", "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupKey",
+    "EventRecord", "Membership", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer", "Tenant", "TenantScoped",
+    "TenantStatus", "utcnow",
 ]

@@ -76,6 +76,8 @@ class ConsoleUser(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="SET NULL"), nullable=True,
                                                   index=True)
+    # "admin" (manages every tenant of the agency) or "viewer"; None when not in an agency
+    agency_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
@@ -88,4 +90,33 @@ class Membership(TenantScoped, TimestampMixin, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False,
                                          index=True)
-    role: Mapped[str] = mapped_column(String(32), nullable=False, default="admin")
+    role: Mapped[str] = mapped_column(String(32), nullable=False, default="admin")  # "admin" | "viewer"
+
+
+class AgencyInvite(TimestampMixin, Base):
+    """An agency's invitation: installing with it, or a tenant admin accepting it, links the tenant."""
+
+    __tablename__ = "agency_invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), nullable=False, index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", ondelete="SET NULL"), nullable=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="SET NULL"), nullable=True)
+
+
+class DataErasure(Base):
+    """Proof that a tenant's data was erased (GDPR-style): what was removed, when, why."""
+
+    __tablename__ = "data_erasures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer, nullable=False, index=True)  # kept after the tenant row goes
+    platform: Mapped[str] = mapped_column(String(32), nullable=False)
+    external_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    reason: Mapped[str] = mapped_column(String(200), nullable=False)
+    removed: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

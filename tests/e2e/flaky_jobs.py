@@ -10,7 +10,7 @@ from integration.jobs import job
 from integration.queues import PIPELINE
 
 
-@job(PIPELINE, timeout=10, retries=2)
+@job(PIPELINE, timeout=10, retries=2, require_active=False)
 def always_fails(tenant_id: int, key: str) -> None:
     """Record each attempt's time in Redis, then fail like a CRM outage would."""
     Redis.from_url(get_settings().redis_url).rpush(f"attempts:{key}", time.time())

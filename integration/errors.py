@@ -1,0 +1,53 @@
+"""The project's own error classes; adapters map every SDK/transport failure to one of these."""
+from __future__ import annotations
+
+
+class LeadRelayError(Exception):
+    """Base of the project's errors."""
+
+
+class UnknownPlatform(LeadRelayError, LookupError):
+    def __init__(self, platform: str) -> None:
+        super().__init__(f"unknown platform {platform!r}")
+        self.platform = platform
+
+
+class CRMError(LeadRelayError):
+    """A CRM call failed; subclasses say how a job must react."""
+
+
+class CRMAuthError(CRMError):
+    """401: refresh the token once, then mark the installation as needing re-auth."""
+
+
+class ReauthRequired(CRMAuthError):
+    """The refresh token no longer works: the admin must reconnect. Processing pauses; nothing is lost."""
+
+    def __init__(self, tenant_id: int, reason: str) -> None:
+        super().__init__(f"tenant {tenant_id} must reconnect: {reason}")
+        self.tenant_id = tenant_id
+        self.reason = reason
+
+
+class CRMRateLimited(CRMError):
+    """429 / limit exceeded: wait `retry_after` seconds, then retry."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CRMTransient(CRMError):
+    """5xx, timeouts, connection resets: retry with backoff."""
+
+
+class CRMConflict(CRMError):
+    """409: the record changed under us."""
+
+
+class CRMValidationError(CRMError):
+    """Other 4xx: the CRM refused the data; goes to the review queue with the CRM's message."""
+
+
+class CRMNotFound(CRMError):
+    """The record is gone (deleted or merged away): expected absence, log and return."""

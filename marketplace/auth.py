@@ -1,0 +1,62 @@
+"""Console sign-in with a CRM identity, logout, and Pipedrive's uninstall callback."""
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+
+from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from integration.models import Tenant
+from integration.tenancy import erase_tenant_data, mark_uninstalled
+from marketplace.install import start_oauth
+from oauth.registry import PLATFORMS, get_provider
+
+log = logging.getLogger("leadrelay.auth")
+auth_bp = Blueprint("auth", __name__)
+
+
+@auth_bp.get("/login")
+def login():
+    if g.user is not None:
+        return redirect(url_for("console.home"))
+    return render_template("login.html", platforms=PLATFORMS, next=request.args.get("next", ""))
+
+
+@auth_bp.get("/login/<platform>")
+def login_with(platform: str):
+    return start_oauth(platform, "login")
+
+
+@auth_bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@auth_bp.route("/oauth/pipedrive/uninstall", methods=["DELETE", "POST"])
+def pipedrive_uninstall():
+    """Pipedrive calls this when an admin uninstalls the app: Basic auth with our client id and secret.
+
+    https://pipedrive.readme.io/docs/app-uninstallation
+    """
+    provider = get_provider("pipedrive")
+    if not provider.configured:
+        log.error("pipedrive.uninstall.not-configured")
+        return jsonify({"error": "not_configured"}), 401
+    expected = "Basic " + base64.b64encode(f"{provider.client_id}:{provider.client_secret}".encode()).decode()
+    if not hmac.compare_digest(request.headers.get("Authorization", ""), expected):
+        log.warning("pipedrive.uninstall.bad-credentials")
+        return jsonify({"error": "unauthorized"}), 401
+    body = request.get_json(silent=True) or {}
+    company_id = str(body.get("company_id", ""))
+    tenant = g.db.scalar(select(Tenant).where(Tenant.platform == "pipedrive", Tenant.external_id == company_id))
+    if tenant is None:
+        log.info("pipedrive.uninstall.unknown-company")
+        return jsonify({"ok": True}), 200
+    mark_uninstalled(g.db, tenant)
+    g.db.commit()
+    erase_tenant_data.enqueue(tenant.id, "uninstalled in Pipedrive", job_id=f"erase-tenant-{tenant.id}")
+    log.info("pipedrive.uninstall.done", extra={"tenant_id": tenant.id})
+    return jsonify({"ok": True}), 200

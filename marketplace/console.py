@@ -1,0 +1,150 @@
+"""The admin console: tenants, onboarding, rules, members, disconnect. Every route is tenant-scoped."""
+from __future__ import annotations
+
+import logging
+
+import yaml
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from integration.errors import CRMTransient
+from integration.models import ConsoleUser, EventRecord, Membership, ReviewItem, RuleSetVersion, Tenant, utcnow
+from integration.tenancy import erase_tenant_data, mark_uninstalled
+from marketplace.access import ADMIN, VIEWER, require_login, tenant_view, visible_tenants_query
+from marketplace.agency import link_with_invite
+from oauth.base import OAuthFailure
+from oauth.registry import PLATFORMS, get_provider
+from oauth.tokens import TokenStore
+
+log = logging.getLogger("leadrelay.console")
+console_bp = Blueprint("console", __name__, url_prefix="/console")
+MAX_RULES_BYTES = 512 * 1024
+
+
+@console_bp.get("/")
+@require_login
+def home():
+    tenants = g.db.scalars(visible_tenants_query(g.user).order_by(Tenant.name)).all()
+    return render_template("console/home.html", tenants=tenants, platforms=PLATFORMS)
+
+
+@console_bp.get("/tenants/<int:tenant_id>")
+@tenant_view()
+def tenant(tenant: Tenant):
+    events = g.db.scalar(select(func.count()).select_from(EventRecord).where(EventRecord.tenant_id == tenant.id))
+    waiting = g.db.scalar(select(func.count()).select_from(EventRecord).where(
+        EventRecord.tenant_id == tenant.id, EventRecord.status.in_(("received", "waiting"))))
+    review = g.db.scalar(select(func.count()).select_from(ReviewItem).where(
+        ReviewItem.tenant_id == tenant.id, ReviewItem.status == "open"))
+    return render_template("console/tenant.html", tenant=tenant, role=g.role, events=events, waiting=waiting,
+                           review=review)
+
+
+@console_bp.get("/tenants/<int:tenant_id>/onboarding")
+@tenant_view()
+def onboarding(tenant: Tenant):
+    return render_template("console/onboarding.html", tenant=tenant, role=g.role)
+
+
+@console_bp.post("/tenants/<int:tenant_id>/disconnect")
+@tenant_view(write=True)
+def disconnect(tenant: Tenant):
+    """Revoke the grant (best effort), stop processing, erase the tenant's data in a job."""
+    revoke_note = "revoked"
+    try:
+        get_provider(tenant.platform).revoke(TokenStore().read(tenant.id))
+    except (OAuthFailure, CRMTransient) as exc:
+        revoke_note = f"revocation failed ({exc}); the grant may remain until it expires"
+        log.warning("console.disconnect.revoke-failed", extra={"tenant_id": tenant.id, "platform": tenant.platform})
+    except Exception as exc:  # noqa: BLE001 - any revoke failure must not block the erasure the admin asked for
+        revoke_note = f"revocation failed ({type(exc).__name__})"
+        log.exception("console.disconnect.revoke-error", extra={"tenant_id": tenant.id})
+    mark_uninstalled(g.db, tenant)
+    g.db.commit()
+    erase_tenant_data.enqueue(tenant.id, f"disconnected by {g.user.email} in the console; {revoke_note}",
+                              job_id=f"erase-tenant-{tenant.id}")
+    flash(f"{tenant.name} is disconnected; its data is being erased ({revoke_note}).", "info")
+    return redirect(url_for("console.home"))
+
+
+@console_bp.get("/tenants/<int:tenant_id>/rules")
+@tenant_view()
+def rules(tenant: Tenant):
+    versions = g.db.scalars(RuleSetVersion.for_tenant(tenant.id).order_by(RuleSetVersion.version.desc())).all()
+    return render_template("console/rules.html", tenant=tenant, role=g.role, versions=versions)
+
+
+@console_bp.post("/tenants/<int:tenant_id>/rules")
+@tenant_view(write=True)
+def save_rules(tenant: Tenant):
+    text = request.form.get("body", "")
+    if len(text.encode()) > MAX_RULES_BYTES:
+        flash("The rule set is larger than 512 KB.", "error")
+        return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+    try:
+        body = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        flash(f"Not valid YAML/JSON: {exc}", "error")
+        return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+    if not isinstance(body, dict):
+        flash("A rule set is a mapping (see RULES.md), not a list or a single value.", "error")
+        return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+    latest = g.db.scalar(select(func.max(RuleSetVersion.version)).where(RuleSetVersion.tenant_id == tenant.id)) or 0
+    g.db.add(RuleSetVersion(tenant_id=tenant.id, version=latest + 1, status="draft", body=body,
+                            created_by=g.user.email))
+    flash(f"Saved draft version {latest + 1}.", "info")
+    return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+
+
+@console_bp.post("/tenants/<int:tenant_id>/rules/<int:version>/publish")
+@tenant_view(write=True)
+def publish_rules(tenant: Tenant, version: int):
+    target = g.db.scalar(RuleSetVersion.for_tenant(tenant.id).where(RuleSetVersion.version == version))
+    if target is None:
+        flash(f"No version {version}.", "error")
+        return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+    for current in g.db.scalars(RuleSetVersion.for_tenant(tenant.id).where(RuleSetVersion.status == "published")):
+        current.status = "archived"
+    target.status, target.published_at = "published", utcnow()
+    flash(f"Version {version} is live.", "info")
+    return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+
+
+@console_bp.get("/tenants/<int:tenant_id>/members")
+@tenant_view()
+def members(tenant: Tenant):
+    rows = g.db.execute(select(Membership, ConsoleUser).join(ConsoleUser, ConsoleUser.id == Membership.user_id)
+                        .where(Membership.tenant_id == tenant.id).order_by(ConsoleUser.email)).all()
+    return render_template("console/members.html", tenant=tenant, role=g.role, rows=rows)
+
+
+@console_bp.post("/tenants/<int:tenant_id>/members")
+@tenant_view(write=True)
+def add_member(tenant: Tenant):
+    email = (request.form.get("email") or "").strip().lower()
+    role = request.form.get("role", VIEWER)
+    if role not in (ADMIN, VIEWER):
+        flash("Role must be admin or viewer.", "error")
+        return redirect(url_for("console.members", tenant_id=tenant.id)), 303
+    user = g.db.scalar(select(ConsoleUser).where(func.lower(ConsoleUser.email) == email))
+    if user is None:
+        flash(f"{email} has not signed in to LeadRelay yet; ask them to sign in once, then add them.", "error")
+        return redirect(url_for("console.members", tenant_id=tenant.id)), 303
+    membership = g.db.scalar(select(Membership).where(Membership.user_id == user.id,
+                                                      Membership.tenant_id == tenant.id))
+    if membership is None:
+        g.db.add(Membership(tenant_id=tenant.id, user_id=user.id, role=role))
+    else:
+        membership.role = role
+    flash(f"{email} is now {role}.", "info")
+    return redirect(url_for("console.members", tenant_id=tenant.id)), 303
+
+
+@console_bp.post("/tenants/<int:tenant_id>/agency")
+@tenant_view(write=True)
+def join_agency(tenant: Tenant):
+    if link_with_invite(g.db, tenant, request.form.get("code", "")):
+        flash("This account is now managed by the agency.", "info")
+    else:
+        flash("That invite code is not valid (wrong, used or expired).", "error")
+    return redirect(url_for("console.tenant", tenant_id=tenant.id)), 303

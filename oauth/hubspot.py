@@ -1,0 +1,40 @@
+"""HubSpot OAuth: portal (hub) id from the token-info endpoint."""
+from __future__ import annotations
+
+from oauth.base import CRMTransient, Identity, OAuthFailure, OAuthProvider, RequestException
+
+
+class HubSpotOAuth(OAuthProvider):
+    NAME = "hubspot"
+    # https://developers.hubspot.com/docs/api-reference/auth-oauth-v3/guide
+    AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
+    # v1 token endpoint, as hubspot-api-client 12 still uses; form body carries the client credentials
+    TOKEN_URL = "https://api.hubapi.com/oauth/v1/token"
+    TOKEN_INFO_URL = "https://api.hubapi.com/oauth/v1/access-tokens/{token}"
+    REFRESH_TOKEN_URL = "https://api.hubapi.com/oauth/v1/refresh-tokens/{token}"
+    API_BASE = "https://api.hubapi.com"
+    SCOPES = ("oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.companies.read",
+              "crm.objects.companies.write", "crm.objects.deals.read", "crm.objects.deals.write",
+              "crm.objects.owners.read")
+    PKCE = True
+    TOKEN_AUTH_METHOD = "client_secret_post"
+    ALLOWED_HOSTS = ("api.hubapi.com",)
+
+    def identify(self, token: dict) -> Identity:
+        info = self.get_json(self.url(self.TOKEN_INFO_URL.format(token=token["access_token"])), token)
+        if "hub_id" not in info:
+            raise OAuthFailure("identity_failed", "HubSpot token info has no hub_id")
+        return Identity(external_id=str(info["hub_id"]), name=info.get("hub_domain") or f"HubSpot {info['hub_id']}",
+                        api_base=self.url(self.API_BASE), user_id=str(info.get("user_id", "")),
+                        user_email=info.get("user", ""), user_name=info.get("user", ""),
+                        extra={"app_id": info.get("app_id"), "scopes": info.get("scopes", [])})
+
+    def revoke(self, token: dict) -> None:
+        # HubSpot has no RFC 7009 endpoint: deleting the refresh token is its revocation
+        # (https://developers.hubspot.com/docs-beta/oauth/tokens).
+        if not token.get("refresh_token"):
+            return
+        try:
+            self.session().delete(self.url(self.REFRESH_TOKEN_URL.format(token=token["refresh_token"])))
+        except RequestException as exc:
+            raise CRMTransient(f"HubSpot revoke failed: {type(exc).__name__}") from exc

@@ -1,0 +1,19 @@
+"""The explicit list of OAuth providers; it drives the install routes and the "connect" buttons."""
+from __future__ import annotations
+
+from integration.errors import UnknownPlatform
+from oauth.base import OAuthProvider
+from oauth.hubspot import HubSpotOAuth
+from oauth.pipedrive import PipedriveOAuth
+from oauth.salesforce import SalesforceOAuth
+
+PROVIDERS: tuple[type[OAuthProvider], ...] = (HubSpotOAuth, SalesforceOAuth, PipedriveOAuth)
+PLATFORMS: tuple[str, ...] = tuple(p.NAME for p in PROVIDERS)
+
+
+def get_provider(platform: str) -> OAuthProvider:
+    """A provider configured from the environment; UnknownPlatform for anything not in PROVIDERS."""
+    for provider in PROVIDERS:
+        if provider.NAME == platform:
+            return provider()
+    raise UnknownPlatform(platform)
