@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
+import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
@@ -155,13 +156,25 @@ class OAuthProvider:
                                     or token.get("access_token"))
 
     # helpers for subclasses ---------------------------------------------------------------
+    @staticmethod
+    def http() -> requests.Session:
+        """A plain session for calls outside Authlib's token handling (identity, HubSpot revoke)."""
+        sess = requests.Session()
+        sess.verify = http_verify()
+        sess.trust_env = not sandbox_url()
+        return sess
+
+    # statuses meaning "this access token is no good" (HubSpot's token-info answers 404 for one it forgot)
+    UNAUTHORIZED_STATUSES: ClassVar[tuple[int, ...]] = (401,)
+
     def get_json(self, url: str, token: dict) -> dict:
-        sess = self.session(token=token)
+        # A plain bearer call: Authlib's session would refuse a token it thinks expires within its
+        # leeway, but refreshing is the token store's decision, not this call's.
         try:
-            resp = sess.get(url)
+            resp = self.http().get(url, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=15)
         except RequestException as exc:
             raise CRMTransient(f"{self.NAME} identity call failed: {type(exc).__name__}") from exc
-        if resp.status_code == 401:
+        if resp.status_code in self.UNAUTHORIZED_STATUSES:
             raise OAuthFailure("invalid_token", f"{self.NAME} refused the access token")
         if resp.status_code >= 500:
             raise CRMTransient(f"{self.NAME} identity call answered {resp.status_code}")

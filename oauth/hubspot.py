@@ -19,6 +19,8 @@ class HubSpotOAuth(OAuthProvider):
     PKCE = True
     TOKEN_AUTH_METHOD = "client_secret_post"
     ALLOWED_HOSTS = ("api.hubapi.com",)
+    # token info is keyed by the token itself: an expired or revoked one is simply "not found"
+    UNAUTHORIZED_STATUSES = (401, 404)
 
     def identify(self, token: dict) -> Identity:
         info = self.get_json(self.url(self.TOKEN_INFO_URL.format(token=token["access_token"])), token)
@@ -35,6 +37,9 @@ class HubSpotOAuth(OAuthProvider):
         if not token.get("refresh_token"):
             return
         try:
-            self.session().delete(self.url(self.REFRESH_TOKEN_URL.format(token=token["refresh_token"])))
+            resp = self.http().delete(self.url(self.REFRESH_TOKEN_URL.format(token=token["refresh_token"])),
+                                     timeout=15)
         except RequestException as exc:
             raise CRMTransient(f"HubSpot revoke failed: {type(exc).__name__}") from exc
+        if resp.status_code >= 400 and resp.status_code != 404:  # 404: already gone, which is the goal
+            raise OAuthFailure("revoke_failed", f"HubSpot answered {resp.status_code}")

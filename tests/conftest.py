@@ -187,3 +187,17 @@ def crm_env(env, crm_sandbox, monkeypatch) -> dict[str, str]:
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     return {**env, **values}
+
+
+@pytest.fixture()
+def live_app(app):
+    """The app served on a real loopback port (for callbacks the sandbox makes to us)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()

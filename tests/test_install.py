@@ -116,3 +116,32 @@ def test_sign_in_with_a_crm_creates_the_console_user_and_logout_ends_it(installe
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert installer.post("/logout", data={"csrf_token": token}).status_code == 302
     assert installer.get("/console/").status_code == 302  # back to the sign-in page
+
+
+def test_a_salesforce_instance_url_outside_the_allowed_hosts_is_refused(installer, crm_sandbox):
+    import responses
+
+    account = new_account(crm_sandbox, "salesforce")
+    callback = authorize(installer, crm_sandbox, "salesforce", account["account_id"])
+    forged = {"access_token": "00Dx!forged", "refresh_token": "5Aep-forged", "token_type": "Bearer",
+              "instance_url": "https://169.254.169.254", "id": f"{crm_sandbox.tls_url}/id/00D/005",
+              "issued_at": "1700000000000", "signature": "x"}
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.add(responses.POST, f"{crm_sandbox.tls_url}/services/oauth2/token", json=forged)
+        resp = installer.get(callback)
+    assert resp.status_code == 400
+    assert "does not trust" in resp.get_data(as_text=True) and "169.254.169.254" in resp.get_data(as_text=True)
+    assert _tenants() == []
+
+
+def test_a_pipedrive_api_domain_outside_the_allowed_hosts_is_refused(installer, crm_sandbox):
+    import responses
+
+    account = new_account(crm_sandbox, "pipedrive")
+    callback = authorize(installer, crm_sandbox, "pipedrive", account["account_id"])
+    forged = {"access_token": "at", "refresh_token": "rt", "token_type": "Bearer", "expires_in": 3600,
+              "api_domain": "https://attacker.example.com"}
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{crm_sandbox.tls_url}/oauth/token", json=forged)
+        resp = installer.get(callback)
+    assert resp.status_code == 400 and _tenants() == []

@@ -1,0 +1,41 @@
+"""Salesforce emulator: REST, SOAP merge, OAuth web-server flow and Outbound Messages for simple-salesforce.
+
+Emulated (the org is identified by the access token; instance_url = the sandbox's HTTPS URL):
+  * REST /services/data/vXX.X/: versions, resources, limits, sobjects (describe global),
+    sobjects/{Lead|Contact|Account|Opportunity|Task|Event|User}[/describe] GET, POST create (201),
+    sobjects/{type}/{id} GET (?fields=), PATCH (204), DELETE (204, soft delete / recycle bin),
+    sobjects/{type}/updated|deleted, query and queryAll (SOQL subset, see soql.py) with nextRecordsUrl paging
+    (2000 per batch; Sforce-Query-Options batchSize; config limit "query_batch_size"), composite/sobjects
+    GET/POST/PATCH/DELETE and composite/sobjects/{type} retrieve, with allOrNone.
+  * System fields CreatedDate, CreatedById, LastModifiedDate, LastModifiedById, SystemModstamp, IsDeleted,
+    OwnerId, MasterRecordId; derived Name, Task.IsClosed/CompletedDateTime, Opportunity.IsClosed/IsWon,
+    LastActivityDate on the Who/What of closed tasks and events; 18-char ids with real key prefixes.
+  * Errors as [{"message","errorCode","fields"}]: INVALID_SESSION_ID 401, NOT_FOUND / ENTITY_IS_DELETED 404,
+    MALFORMED_QUERY / INVALID_FIELD / INVALID_TYPE / REQUIRED_FIELD_MISSING / INVALID_FIELD_FOR_INSERT_UPDATE /
+    INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST / MALFORMED_ID / INVALID_CROSS_REFERENCE_KEY /
+    INACTIVE_OWNER_OR_USER / INVALID_EMAIL_ADDRESS / JSON_PARSER_ERROR 400, REQUEST_LIMIT_EXCEEDED 403.
+  * Daily API request allocation per org (config limit "daily_api_requests", default 100000) reported in
+    Sforce-Limit-Info on every REST answer, in /limits and in the SOAP LimitInfoHeader.
+  * SOAP merge() on /services/Soap/u|c/XX.X[/orgId]: Lead, Contact, Account; master + up to 2 losers; field
+    overrides and fieldsToNull; losers soft-deleted with MasterRecordId; Tasks/Events/Contacts/Opportunities
+    re-parented; sf: faults INVALID_SESSION_ID, INVALID_ID_FIELD, REQUEST_LIMIT_EXCEEDED, INVALID_OPERATION.
+  * OAuth: /services/oauth2/authorize (auto-approve, or a consent page; PKCE S256/plain; login_hint picks the
+    user), /services/oauth2/token (authorization_code, refresh_token; client_secret_post or Basic), optional
+    refresh-token rotation, access-token TTL, /services/oauth2/revoke, /id/{org}/{user}, /services/oauth2/userinfo.
+  * Outbound Messages for Lead/Contact create/update/merge, configured per org through the control API
+    (simulate {"action": "configure_outbound", "endpoint_url", "objects", "send_session_id"}) or by an app's
+    `outbound_message_url` when it is installed; retried with growing intervals for ~24 h until the endpoint
+    answers a notificationsResponse with <Ack>true</Ack>. The app's own writes carry LastModifiedById = the
+    user who authorized it; simulated UI changes are made by another user.
+
+Knowingly not emulated: SOSL search, Bulk API, Apex REST, Composite/batch/tree resources, lead conversion,
+record types, custom fields/objects, sharing and field-level security, duplicate rules, CDC / Pub/Sub API and
+Platform Events, the concurrent long-running request limit, SOQL aggregates other than COUNT(), GROUP BY,
+semi-joins and relationship sub-queries, time zones of date literals (the org is treated as UTC), and
+username-password / JWT logins.
+"""
+from sandbox.salesforce.platform import SalesforcePlatform
+
+PLATFORM = SalesforcePlatform()
+
+__all__ = ["PLATFORM", "SalesforcePlatform"]

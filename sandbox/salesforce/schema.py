@@ -1,0 +1,199 @@
+"""The sObjects the sandbox serves: fields, types, required/read-only flags, picklists, relationships.
+
+Field names and picklist defaults follow the object reference, e.g.
+https://developer.salesforce.com/docs/atlas.en-us.248.0.api.meta/api/sforce_api_objects_task.htm
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str = "string"  # string, email, phone, url, picklist, boolean, date, datetime, int, double, reference, id
+    createable: bool = True
+    updateable: bool = True
+    required: bool = False  # REQUIRED_FIELD_MISSING on insert when absent
+    default: object = None
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False  # restricted picklist: other values are rejected
+    reference_to: tuple[str, ...] = ()
+    relationship: str | None = None  # e.g. "Owner" for OwnerId
+
+
+@dataclass
+class SObject:
+    name: str
+    label: str
+    fields: dict[str, Field] = field(default_factory=dict)
+    mergeable: bool = False
+    notifies: bool = False  # Outbound Messages may be configured on it (Lead, Contact)
+
+    def field(self, name: str) -> Field | None:
+        """Case-insensitive field lookup, as SOQL and the REST API accept any case."""
+        if name in self.fields:
+            return self.fields[name]
+        lowered = name.lower()
+        for fname, spec in self.fields.items():
+            if fname.lower() == lowered:
+                return spec
+        return None
+
+    def relationship(self, name: str) -> Field | None:
+        lowered = name.lower()
+        for spec in self.fields.values():
+            if spec.relationship and spec.relationship.lower() == lowered:
+                return spec
+        return None
+
+
+def _ro(name: str, type_: str = "string", **kw) -> Field:
+    return Field(name, type_, createable=False, updateable=False, **kw)
+
+
+def _ref(name: str, to: tuple[str, ...], rel: str, **kw) -> Field:
+    return Field(name, "reference", reference_to=to, relationship=rel, **kw)
+
+
+SYSTEM_FIELDS = (
+    _ro("Id", "id"),
+    _ro("IsDeleted", "boolean"),
+    _ro("CreatedDate", "datetime"),
+    _ro("CreatedById", "reference", reference_to=("User",), relationship="CreatedBy"),
+    _ro("LastModifiedDate", "datetime"),
+    _ro("LastModifiedById", "reference", reference_to=("User",), relationship="LastModifiedBy"),
+    _ro("SystemModstamp", "datetime"),
+)
+OWNER = _ref("OwnerId", ("User",), "Owner")
+ADDRESS = ("Street", "City", "State", "PostalCode", "Country")
+
+LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+CLOSED_TASK_STATUSES = ("Completed",)
+OPP_STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
+              "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost")
+TIME_ZONES = ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Berlin", "Asia/Tokyo",
+              "Australia/Sydney", "America/Chicago", "America/Denver", "Asia/Kolkata", "GMT")
+
+
+def _obj(name: str, label: str, fields: list[Field], system: bool = True, **kw) -> SObject:
+    specs = list(SYSTEM_FIELDS) + fields if system else fields
+    return SObject(name, label, {f.name: f for f in specs}, **kw)
+
+
+def _person_fields(prefix: str = "") -> list[Field]:
+    return [Field("Salutation", "picklist", picklist=("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.")),
+            Field("FirstName"), Field("LastName", required=True), _ro("Name"), Field("Title"),
+            *[Field(prefix + part) for part in ADDRESS],
+            Field("Phone", "phone"), Field("MobilePhone", "phone"), Field("Email", "email"),
+            Field("Description", "textarea"), Field("LeadSource", "picklist", picklist=LEAD_SOURCES),
+            _ro("LastActivityDate", "date")]
+
+
+SOBJECTS: dict[str, SObject] = {
+    "User": _obj("User", "User", [
+        _ro("Id", "id"), Field("Username", required=True), Field("FirstName"), Field("LastName", required=True),
+        _ro("Name"), Field("Alias"), Field("Email", "email", required=True), Field("Title"),
+        Field("Department"), Field("Phone", "phone"), Field("IsActive", "boolean", default=True),
+        Field("TimeZoneSidKey", "picklist", picklist=TIME_ZONES, default="America/Los_Angeles"),
+        Field("LocaleSidKey", default="en_US"), Field("LanguageLocaleKey", default="en_US"),
+        _ref("ManagerId", ("User",), "Manager"), _ro("UserType", default="Standard"),
+        _ro("CreatedDate", "datetime"), _ro("CreatedById", "reference", reference_to=("User",)),
+        _ro("LastModifiedDate", "datetime"), _ro("LastModifiedById", "reference", reference_to=("User",)),
+        _ro("SystemModstamp", "datetime"),
+    ], system=False),
+    "Lead": _obj("Lead", "Lead", [
+        _ro("MasterRecordId", "reference", reference_to=("Lead",)), *_person_fields(),
+        Field("Company", required=True), Field("Website", "url"), Field("Industry", "picklist"),
+        Field("NumberOfEmployees", "int"), Field("Rating", "picklist", picklist=("Hot", "Warm", "Cold")),
+        Field("Status", "picklist", picklist=LEAD_STATUSES, restricted=True, default="Open - Not Contacted"),
+        OWNER, _ro("IsConverted", "boolean", default=False), _ro("ConvertedDate", "date"),
+        _ro("ConvertedAccountId", "reference", reference_to=("Account",)),
+        _ro("ConvertedContactId", "reference", reference_to=("Contact",)),
+        Field("IsUnreadByOwner", "boolean", default=True),
+    ], mergeable=True, notifies=True),
+    "Contact": _obj("Contact", "Contact", [
+        _ro("MasterRecordId", "reference", reference_to=("Contact",)),
+        _ref("AccountId", ("Account",), "Account"), *_person_fields("Mailing"), Field("Department"),
+        OWNER,
+    ], mergeable=True, notifies=True),
+    "Account": _obj("Account", "Account", [
+        _ro("MasterRecordId", "reference", reference_to=("Account",)), Field("Name", required=True),
+        Field("Type", "picklist", picklist=("Prospect", "Customer - Direct", "Customer - Channel", "Partner")),
+        _ref("ParentId", ("Account",), "Parent"), *[Field("Billing" + part) for part in ADDRESS],
+        Field("Phone", "phone"), Field("Website", "url"), Field("Industry", "picklist"),
+        Field("NumberOfEmployees", "int"), Field("Description", "textarea"), OWNER,
+        _ro("LastActivityDate", "date"),
+    ], mergeable=True),
+    "Opportunity": _obj("Opportunity", "Opportunity", [
+        _ref("AccountId", ("Account",), "Account"), _ref("ContactId", ("Contact",), "Contact"),
+        Field("Name", required=True), Field("StageName", "picklist", picklist=OPP_STAGES, required=True),
+        Field("CloseDate", "date", required=True), Field("Amount", "currency"), Field("Probability", "percent"),
+        Field("Type", "picklist"), Field("LeadSource", "picklist", picklist=LEAD_SOURCES),
+        _ro("IsClosed", "boolean", default=False), _ro("IsWon", "boolean", default=False), OWNER,
+    ]),
+    "Task": _obj("Task", "Task", [
+        _ref("WhoId", ("Contact", "Lead"), "Who"),
+        _ref("WhatId", ("Account", "Opportunity"), "What"), Field("Subject", "combobox"),
+        Field("ActivityDate", "date"),
+        Field("Status", "picklist", picklist=TASK_STATUSES, required=True, default="Not Started"),
+        Field("Priority", "picklist", picklist=("High", "Normal", "Low"), required=True, default="Normal"),
+        OWNER, Field("Description", "textarea"),
+        Field("Type", "picklist", picklist=("Call", "Email", "Meeting", "Other")),
+        # createable but not updateable: https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_task.htm
+        Field("TaskSubtype", "picklist", picklist=("Task", "Email", "Call", "ListEmail", "Cadence"),
+              updateable=False, default="Task"),
+        _ro("IsClosed", "boolean", default=False), _ro("IsHighPriority", "boolean", default=False),
+        Field("CallType", "picklist", picklist=("Internal", "Inbound", "Outbound")),
+        Field("CallDurationInSeconds", "int"), Field("CallDisposition"), _ro("CompletedDateTime", "datetime"),
+        _ro("AccountId", "reference", reference_to=("Account",)),
+    ]),
+    "Event": _obj("Event", "Event", [
+        _ref("WhoId", ("Contact", "Lead"), "Who"), _ref("WhatId", ("Account", "Opportunity"), "What"),
+        Field("Subject", "combobox"), Field("StartDateTime", "datetime"), Field("EndDateTime", "datetime"),
+        Field("ActivityDateTime", "datetime"), _ro("ActivityDate", "date"),
+        Field("DurationInMinutes", "int"), Field("Location"), Field("Description", "textarea"),
+        Field("Type", "picklist", picklist=("Call", "Email", "Meeting", "Other")),
+        Field("EventSubtype", "picklist", picklist=("Event",), updateable=False, default="Event"), OWNER,
+        _ro("AccountId", "reference", reference_to=("Account",)),
+    ]),
+}
+
+# relationships that can point to several object types come back with attributes.type "Name"
+POLYMORPHIC = {("Lead", "Owner"), ("Task", "Owner"), ("Event", "Owner"), ("Task", "Who"), ("Task", "What"),
+               ("Event", "Who"), ("Event", "What")}
+
+
+def sobject(name: str) -> SObject | None:
+    """Case-insensitive lookup of an sObject by API name."""
+    if name in SOBJECTS:
+        return SOBJECTS[name]
+    for key, value in SOBJECTS.items():
+        if key.lower() == (name or "").lower():
+            return value
+    return None
+
+
+def describe(obj: SObject) -> dict:
+    """A minimal sObject Describe result: the object's flags and its fields."""
+    from sandbox.salesforce.ids import KEY_PREFIXES
+
+    fields = []
+    for spec in obj.fields.values():
+        fields.append({
+            "name": spec.name, "label": spec.name, "type": spec.type,
+            "createable": spec.createable, "updateable": spec.updateable,
+            "nillable": not spec.required and spec.type != "boolean",
+            "defaultedOnCreate": spec.default is not None, "referenceTo": list(spec.reference_to),
+            "relationshipName": spec.relationship, "restrictedPicklist": spec.restricted,
+            "picklistValues": [{"active": True, "defaultValue": value == spec.default, "label": value,
+                                "value": value} for value in spec.picklist],
+        })
+    return {"name": obj.name, "label": obj.label, "labelPlural": obj.label + "s",
+            "keyPrefix": KEY_PREFIXES.get(obj.name), "createable": True, "updateable": True,
+            "deletable": obj.name != "User", "queryable": True, "mergeable": obj.mergeable,
+            "custom": False, "fields": fields,
+            "urls": {"sobject": f"/services/data/v59.0/sobjects/{obj.name}",
+                     "describe": f"/services/data/v59.0/sobjects/{obj.name}/describe"}}
