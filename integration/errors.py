@@ -51,3 +51,21 @@ class CRMValidationError(CRMError):
 
 class CRMNotFound(CRMError):
     """The record is gone (deleted or merged away): expected absence, log and return."""
+
+
+class PayloadError(LeadRelayError, ValueError):
+    """A webhook payload is malformed: `path` names the field (answered 400)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class UnsupportedEvent(LeadRelayError):
+    """A webhook event LeadRelay does not know (logged at warning and acknowledged)."""
+
+    def __init__(self, platform: str, name: str) -> None:
+        super().__init__(f"{platform} event {name!r} is not supported")
+        self.platform = platform
+        self.name = name

@@ -134,3 +134,17 @@ class TokenStore:
     def tenants_with_tokens(self) -> list[int]:
         with session_scope(self.database_url) as session:
             return list(session.scalars(select(Credential.tenant_id)))
+
+
+class TenantTokens:
+    """The TokenProvider an adapter gets: one tenant's tokens from the store."""
+
+    def __init__(self, tenant_id: int, store: TokenStore | None = None) -> None:
+        self.tenant_id = tenant_id
+        self.store = store or TokenStore()
+
+    def access_token(self) -> str:
+        return self.store.access_token(self.tenant_id)
+
+    def after_unauthorized(self, rejected: str) -> str:
+        return self.store.after_unauthorized(self.tenant_id, rejected)

@@ -1,0 +1,198 @@
+"""The ports: what the domain needs from a CRM adapter, a token provider, a rate budget and a write log."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from integration.records import ChangePage, Company, CRMUser, Event, MergeResult, Record, TaskSpec, TaskState
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """What an adapter needs to know about the installation it works for."""
+
+    id: int
+    platform: str
+    external_id: str
+    api_base: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+class TokenProvider(Protocol):
+    """Access tokens for one tenant (oauth/ implements it; refresh is serialized per tenant)."""
+
+    def access_token(self) -> str:
+        """A token valid for at least the next few minutes (refreshed first when needed)."""
+
+    def after_unauthorized(self, rejected: str) -> str:
+        """The CRM answered 401 to `rejected`: refresh once (unless already done) and return the new token.
+
+        Raises ReauthRequired when the refresh is refused: the tenant is then paused.
+        """
+
+
+class RateBudget(Protocol):
+    """A per-tenant API budget shared by every worker (integration/ratelimit.py implements it)."""
+
+    def acquire(self, bucket: str = "default", cost: int = 1) -> None:
+        """Take `cost` from the bucket, waiting briefly; raises CRMRateLimited(retry_after) if it would wait long."""
+
+    def observe(self, bucket: str, remaining: int | None, limit: int | None = None,
+                reset_after: float | None = None) -> None:
+        """Align the bucket with what the platform reported (rate-limit headers)."""
+
+
+class WriteLog(Protocol):
+    """Our own recent writes, so their webhook echoes can be recognised and dropped."""
+
+    def remember(self, object_type: str, object_id: str, fields: Iterable[str]) -> None:
+        """Record that we just wrote these neutral fields (or "*" for create/merge) on the record."""
+
+
+@runtime_checkable
+class CRMAdapter(Protocol):
+    """One CRM platform, seen through neutral types.
+
+    Contract for every implementation:
+    - Construction: `Adapter(tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None = None,
+      writes: WriteLog | None = None)`. No network call in the constructor.
+    - Every call goes through the adapter's single error choke point, which raises only the classes in
+      `integration.errors` (CRMAuthError/ReauthRequired, CRMRateLimited, CRMTransient, CRMConflict,
+      CRMValidationError, CRMNotFound). A 401 triggers exactly one `tokens.after_unauthorized` and a retry.
+    - Each call acquires from `budget` first (bucket names in RATE_LIMITS) and feeds rate-limit headers back
+      with `budget.observe`.
+    - Every write is reported to `writes.remember(...)` (echo suppression) and is idempotent where the
+      platform allows it (setting an owner twice is a no-op; creating a task is keyed by the caller).
+    - Object types are `integration.records.ObjectType` values; fields are neutral names (records.FIELDS);
+      ids are strings. No SDK type, platform field name or raw payload is returned.
+    """
+
+    PLATFORM: ClassVar[str]
+    LEAD_OBJECT: ClassVar[str]  # the object LeadRelay routes: "contact" (HubSpot, Pipedrive) or "lead"
+    RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]]  # bucket -> (requests, per seconds)
+
+    def get_record(self, object_type: str, record_id: str) -> Record | None:
+        """One record with its neutral fields, owner and company; None when it does not exist (or was merged away)."""
+
+    def get_records(self, object_type: str, record_ids: list[str]) -> list[Record]:
+        """Many records in as few calls as the platform allows (batch endpoints); missing ids are left out."""
+
+    def find_duplicate_candidates(self, object_type: str, *, emails: Iterable[str] = (),
+                                  phones: Iterable[str] = (), name: str | None = None,
+                                  company: str | None = None, limit: int = 20) -> list[Record]:
+        """Records that may be the same person (exact email, phone, name [+ company]); one or two calls."""
+
+    def list_users(self) -> list[CRMUser]:
+        """Every user/owner with active state, time zone when the platform has one, manager when known."""
+
+    def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
+        """The company/account/organization for a web domain (preferred) or an exact name, with its owner."""
+
+    def set_owner(self, object_type: str, record_id: str, owner_id: str) -> None:
+        """Assign the record's owner (a no-op when it already has that owner)."""
+
+    def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        """Write neutral fields (lifecycle stage, lead status, normalized values …)."""
+
+    def create_task(self, spec: TaskSpec) -> str:
+        """Create a task/activity for spec.owner_id on the record; returns its id."""
+
+    def update_task(self, task_id: str, *, owner_id: str | None = None, due_at: dt.datetime | None = None,
+                    body: str | None = None) -> None:
+        """Change a task's owner, due time or body."""
+
+    def complete_task(self, task_id: str, note: str | None = None) -> None:
+        """Mark the task done (closing note appended to the body when given)."""
+
+    def get_task(self, task_id: str) -> TaskState | None:
+        """Whether the task is done, and by whom; None when it was deleted."""
+
+    def activity_logged_since(self, object_type: str, record_id: str, since: dt.datetime) -> bool:
+        """Whether a call, email or meeting was logged on the record at or after `since`."""
+
+    def merge(self, object_type: str, survivor_id: str, other_id: str,
+              fields: Mapping[str, Any] | None = None) -> MergeResult:
+        """Merge `other_id` into `survivor_id` with the platform's native merge, then set `fields` on the survivor.
+
+        The survivor keeps its id where the platform allows; the result says which id survived.
+        """
+
+    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
+        """Records created or modified after the cursor (None: from now minus one day), oldest first."""
+
+    def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:
+        """Create the platform's webhook subscriptions for this account where it does that by API.
+
+        Returns the subscription ids (empty where subscriptions are app-level or configured by the admin).
+        Idempotent: existing subscriptions to the same URL are kept, not duplicated.
+        """
+
+    def unsubscribe_webhooks(self) -> None:
+        """Remove the subscriptions `subscribe_webhooks` made."""
+
+
+class WebhookRequest(Protocol):
+    """What the web layer hands an adapter's webhook parser (no framework type)."""
+
+    method: str
+    url: str            # the full URL the platform called, as the platform signs it
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def parse_iso(value: str | None) -> dt.datetime | None:
+    """ISO-8601 (with Z) or epoch milliseconds, as CRMs send them, to an aware UTC datetime."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.isdigit():
+        return dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC)
+    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+__all__ = ["CRMAdapter", "ChangePage", "Company", "CRMUser", "Event", "MergeResult", "RateBudget", "Record",
+           "TaskSpec", "TaskState", "TenantRef", "TokenProvider", "WebhookRequest", "WriteLog", "parse_iso"]
+
+
+@dataclass
+class ParsedDelivery:
+    """One webhook delivery, parsed: events to store, and names of events skipped on purpose or unknown."""
+
+    events: list[Event] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)      # in IGNORED_EVENTS: acknowledged, no job
+    unsupported: list[str] = field(default_factory=list)  # unknown: logged at warning, acknowledged
+
+
+class WebhookParser(Protocol):
+    """The webhook side of one platform (adapters/<platform>/webhooks.py). The web layer runs STYLE.md rule 4:
+
+    1. `missing_signature(request)` names a missing header/credential → 400
+    2. app-scoped secrets (SECRET_SCOPE == "app"): `verify(request, secret, now)` False → 401 (bad or stale);
+       tenant-scoped (SECRET_SCOPE == "tenant"): `credentials(request)` gives (key, secret) which the web
+       layer checks against the tenant's stored webhook key and secret hash → 401 when they don't match
+    3. `parse(request)` → ParsedDelivery, or PayloadError → 400
+    4. `acknowledge(delivery)` → (status, body, content type) the platform expects on success
+    """
+
+    PLATFORM: ClassVar[str]
+    SECRET_SCOPE: ClassVar[str]  # "app" (HubSpot: client secret) | "tenant" (Pipedrive, Salesforce)
+    EVENT_KINDS: ClassVar[Mapping[str, tuple[str, str]]]  # platform event name -> (ObjectType, EventKind)
+    IGNORED_EVENTS: ClassVar[frozenset[str]]
+
+    def missing_signature(self, request: WebhookRequest) -> str | None:
+        """The name of the missing signature header/credential, or None when present."""
+
+    def verify(self, request: WebhookRequest, secret: str, now: dt.datetime) -> bool:
+        """App-scoped: the signature over the raw body is right and its timestamp is fresh."""
+
+    def credentials(self, request: WebhookRequest) -> tuple[str, str] | None:
+        """Tenant-scoped: (webhook key, secret) presented by the request (Basic auth or URL path)."""
+
+    def parse(self, request: WebhookRequest) -> ParsedDelivery:
+        """Neutral events from the raw body; PayloadError (with the field path) when malformed."""
+
+    def acknowledge(self, delivery: ParsedDelivery) -> tuple[int, str, str]:
+        """What to answer on success: (status, body, content type)."""

@@ -1,0 +1,122 @@
+"""Neutral types that cross the adapter boundary. No platform field name or SDK type appears here."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ObjectType(StrEnum):
+    """LeadRelay's object vocabulary; each adapter maps it to the platform's objects."""
+
+    LEAD = "lead"          # Salesforce Lead, Pipedrive lead
+    CONTACT = "contact"    # HubSpot contact, Salesforce Contact, Pipedrive person
+    COMPANY = "company"    # HubSpot company, Salesforce Account, Pipedrive organization
+    DEAL = "deal"          # HubSpot deal, Salesforce Opportunity, Pipedrive deal
+    TASK = "task"          # HubSpot task, Salesforce Task, Pipedrive activity
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    MERGED = "merged"
+    RESTORED = "restored"
+
+
+# Neutral field names a Record may carry in `fields` (adapters map to and from the platform's).
+FIELDS = ("email", "first_name", "last_name", "phone", "mobile", "company", "title", "website", "domain",
+          "street", "city", "state", "postcode", "country", "source", "lifecycle_stage", "lead_status",
+          "language", "deal_stage", "deal_status", "amount", "name")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One CRM record in neutral terms."""
+
+    object_type: str
+    id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    owner_id: str | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    company_id: str | None = None  # the associated company/account/organization, when known
+    extra_emails: tuple[str, ...] = ()
+    extra_phones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CRMUser:
+    """An owner a record can be assigned to."""
+
+    id: str
+    email: str
+    name: str
+    active: bool = True
+    timezone: str | None = None
+    manager_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Company:
+    id: str
+    name: str
+    domain: str | None = None
+    owner_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task (HubSpot task / Salesforce Task / Pipedrive activity) to create for an owner."""
+
+    subject: str
+    body: str
+    due_at: dt.datetime
+    owner_id: str
+    record_type: str
+    record_id: str
+    kind: str = "call"  # "call" | "email" | "todo"
+    priority: str = "high"  # "high" | "medium" | "low"
+
+
+@dataclass(frozen=True)
+class TaskState:
+    id: str
+    done: bool
+    owner_id: str | None = None
+    due_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    survivor_id: str
+    merged_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """Records changed since a cursor, oldest first; pass `cursor` back to continue."""
+
+    records: list[Record]
+    cursor: str
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    """A webhook notification in neutral terms (the tenant is resolved by the web layer)."""
+
+    platform: str
+    account_id: str          # the CRM account the event is for (portal / org / company id)
+    object_type: str
+    object_id: str
+    kind: str
+    occurred_at: dt.datetime
+    event_id: str            # the platform's delivery-unique id (or a stable digest of the payload)
+    source: str = ""         # the platform's change source ("CRM_UI", "INTEGRATION", "api", user id …)
+    source_is_app: bool = False  # the platform says this change was made by our own app
+    changed_fields: tuple[str, ...] = ()
+    merged_ids: tuple[str, ...] = ()
+    tenant_id: int | None = None
