@@ -101,11 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text + " (not available yet)", description=text)
         p.set_defaults(func=_later(name))
 
-    tenants = sub.add_parser("tenants", help="list and inspect installed CRM accounts")
+    tenants = sub.add_parser("tenants", help="list, inspect and disconnect installed CRM accounts")
+    tenants.add_argument("--json", action="store_true", help="machine-readable list")
     tsub = tenants.add_subparsers(dest="action", required=False)
-    tsub.add_parser("list", help="one line per tenant (default)")
+    tsub.add_parser("list", help="one line per tenant (default)").add_argument("--json", action="store_true")
     show = tsub.add_parser("show", help="one tenant in detail")
     show.add_argument("tenant_id", type=int)
+    disconnect = tsub.add_parser("disconnect", help="revoke access and erase a tenant's data")
+    disconnect.add_argument("tenant_id", type=int)
     tenants.set_defaults(func=_tenants, action="list")
 
     bench = sub.add_parser("bench", help="measure the performance budgets (prints figures)")

@@ -7,14 +7,11 @@ import yaml
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from integration.errors import CRMTransient
 from integration.models import ConsoleUser, EventRecord, Membership, ReviewItem, RuleSetVersion, Tenant, utcnow
-from integration.tenancy import erase_tenant_data, mark_uninstalled
 from marketplace.access import ADMIN, VIEWER, require_login, tenant_view, visible_tenants_query
 from marketplace.agency import link_with_invite
-from oauth.base import OAuthFailure
-from oauth.registry import PLATFORMS, get_provider
-from oauth.tokens import TokenStore
+from oauth.disconnect import disconnect as disconnect_tenant
+from oauth.registry import PLATFORMS
 
 log = logging.getLogger("leadrelay.console")
 console_bp = Blueprint("console", __name__, url_prefix="/console")
@@ -50,20 +47,8 @@ def onboarding(tenant: Tenant):
 @tenant_view(write=True)
 def disconnect(tenant: Tenant):
     """Revoke the grant (best effort), stop processing, erase the tenant's data in a job."""
-    revoke_note = "revoked"
-    try:
-        get_provider(tenant.platform).revoke(TokenStore().read(tenant.id))
-    except (OAuthFailure, CRMTransient) as exc:
-        revoke_note = f"revocation failed ({exc}); the grant may remain until it expires"
-        log.warning("console.disconnect.revoke-failed", extra={"tenant_id": tenant.id, "platform": tenant.platform})
-    except Exception as exc:  # noqa: BLE001 - any revoke failure must not block the erasure the admin asked for
-        revoke_note = f"revocation failed ({type(exc).__name__})"
-        log.exception("console.disconnect.revoke-error", extra={"tenant_id": tenant.id})
-    mark_uninstalled(g.db, tenant)
-    g.db.commit()
-    erase_tenant_data.enqueue(tenant.id, f"disconnected by {g.user.email} in the console; {revoke_note}",
-                              job_id=f"erase-tenant-{tenant.id}")
-    flash(f"{tenant.name} is disconnected; its data is being erased ({revoke_note}).", "info")
+    note = disconnect_tenant(g.db, tenant, f"{g.user.email} in the console")
+    flash(f"{tenant.name} is disconnected; its data is being erased ({note}).", "info")
     return redirect(url_for("console.home"))
 
 

@@ -49,3 +49,38 @@ def test_a_bad_setting_is_a_clear_error(env):
     out = leadrelay("tenants", env={**os.environ, **env, "LEADRELAY_WORKER_CLASS": "threads"})
     assert out.returncode == 2
     assert "LEADRELAY_WORKER_CLASS must be 'simple' or 'fork'" in out.stderr
+
+
+def test_tenants_json_lists_agency_token_expiry_and_last_event(env):
+    import datetime as dt
+    import json
+    import os
+
+    from integration.db import migrate, session_scope
+    from integration.models import Agency, Credential, EventRecord, Tenant
+
+    migrate(env["DATABASE_URL"])
+    expires = dt.datetime(2030, 1, 2, 3, 4, tzinfo=dt.UTC)
+    with session_scope(env["DATABASE_URL"]) as session:
+        agency = Agency(name="Growth Co")
+        session.add(agency)
+        session.flush()
+        tenant = Tenant(platform="pipedrive", external_id="13000001", name="Acme", agency_id=agency.id)
+        session.add(tenant)
+        session.flush()
+        session.add(Credential(tenant_id=tenant.id, access_token_enc=b"x", expires_at=expires))
+        session.add(EventRecord(tenant_id=tenant.id, dedup_key="e", platform="pipedrive", object_type="contact",
+                                object_id="1", kind="created", occurred_at=expires))
+    out = leadrelay("tenants", "--json", env={**os.environ, **env})
+    assert out.returncode == 0, out.stderr
+    [row] = json.loads(out.stdout)
+    assert row["platform"] == "pipedrive" and row["account_id"] == "13000001" and row["agency"] == "Growth Co"
+    assert row["token_expires_at"].startswith("2030-01-02T03:04") and row["last_event_at"] is not None
+    assert row["status"] == "active"
+
+
+def test_tenants_disconnect_unknown_id_says_how_to_find_ids(env):
+    import os
+
+    out = leadrelay("tenants", "disconnect", "999", env={**os.environ, **env})
+    assert out.returncode == 1 and "leadrelay tenants list" in out.stderr

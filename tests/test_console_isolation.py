@@ -1,0 +1,135 @@
+"""Tenant isolation, tried on every console route (enumerated from the app, not a sample)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from integration.db import session_scope
+from integration.models import Agency, ConsoleUser, Membership, RuleSetVersion, Tenant
+
+
+@pytest.fixture()
+def world(app, env):
+    """Tenants A, B (no agency), C, D (agency X); users with different roles."""
+    app.config["WTF_CSRF_ENABLED"] = False  # so a 404/403 is never masked by a missing form token
+    ids = {}
+    with session_scope(env["DATABASE_URL"]) as s:
+        agency = Agency(name="X Agency")
+        s.add(agency)
+        s.flush()
+        for key, platform, ext, agency_id in (("A", "hubspot", "1", None), ("B", "pipedrive", "2", None),
+                                              ("C", "salesforce", "00D3", agency.id), ("D", "hubspot", "4", agency.id)):
+            t = Tenant(platform=platform, external_id=ext, name=f"Tenant {key}", agency_id=agency_id)
+            s.add(t)
+            s.flush()
+            ids[key] = t.id
+        users = {"alice": (None, None), "victor": (None, None), "bob": (None, None),
+                 "agnes": (agency.id, "admin"), "vera": (agency.id, "viewer")}
+        for name, (agency_id, role) in users.items():
+            u = ConsoleUser(platform="hubspot", external_user_id=name, email=f"{name}@example.com", name=name,
+                            agency_id=agency_id, agency_role=role)
+            s.add(u)
+            s.flush()
+            ids[name] = u.id
+        s.add_all([Membership(tenant_id=ids["A"], user_id=ids["alice"], role="admin"),
+                   Membership(tenant_id=ids["A"], user_id=ids["victor"], role="viewer"),
+                   Membership(tenant_id=ids["B"], user_id=ids["bob"], role="admin"),
+                   RuleSetVersion(tenant_id=ids["A"], version=1, body={"version": 1}),
+                   RuleSetVersion(tenant_id=ids["B"], version=1, body={"version": 1})])
+    return ids
+
+
+def login(app, user_id: int, name: str):
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["user_id"] = user_id
+        sess["user_version"] = f"{user_id}:hubspot:{name}"
+    return client
+
+
+def tenant_routes(app) -> list[tuple[str, str]]:
+    """(method, url template) of every console route that takes a tenant id."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if "tenant_id" not in rule.arguments:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            routes.append((method, rule.rule))
+    assert len(routes) >= 8, routes  # the console's tenant pages and actions are all here
+    return routes
+
+
+def url(template: str, tenant_id: int) -> str:
+    return re.sub(r"<int:version>", "1", template).replace("<int:tenant_id>", str(tenant_id))
+
+
+FORM = {"body": "version: 2", "email": "victor@example.com", "role": "admin", "code": "nope"}
+
+
+def test_a_tenant_admin_gets_404_on_every_route_of_another_tenant(app, world):
+    alice = login(app, world["alice"], "alice")
+    for method, template in tenant_routes(app):
+        for other in ("B", "C", "D"):
+            resp = alice.open(url(template, world[other]), method=method, data=FORM)
+            assert resp.status_code == 404, (method, template, other)
+    with session_scope(app.config["LEADRELAY_SETTINGS"].database_url) as s:
+        b = s.get(Tenant, world["B"])
+        assert b.status == "active" and len(s.scalars(RuleSetVersion.for_tenant(b.id)).all()) == 1
+
+
+def test_a_viewer_can_read_every_page_but_change_nothing(app, world):
+    victor = login(app, world["victor"], "victor")
+    for method, template in tenant_routes(app):
+        resp = victor.open(url(template, world["A"]), method=method, data=FORM)
+        assert resp.status_code == (200 if method == "GET" else 403), (method, template)
+    with session_scope(app.config["LEADRELAY_SETTINGS"].database_url) as s:
+        assert [v.status for v in s.scalars(RuleSetVersion.for_tenant(world["A"]))] == ["draft"]
+        assert s.get(Tenant, world["A"]).status == "active"
+
+
+def test_an_agency_admin_sees_exactly_the_agency_tenants(app, world):
+    agnes = login(app, world["agnes"], "agnes")
+    home = agnes.get("/console/").get_data(as_text=True)
+    assert "Tenant C" in home and "Tenant D" in home and "Tenant A" not in home and "Tenant B" not in home
+    agency = agnes.get("/console/agency").get_data(as_text=True)
+    assert "Tenant C" in agency and "Tenant D" in agency and "Tenant A" not in agency
+    for method, template in tenant_routes(app):
+        if method == "GET":
+            assert agnes.get(url(template, world["C"])).status_code == 200, template
+        assert agnes.open(url(template, world["A"]), method=method, data=FORM).status_code == 404, template
+
+
+def test_an_agency_viewer_cannot_change_agency_tenants(app, world):
+    vera = login(app, world["vera"], "vera")
+    for method, template in tenant_routes(app):
+        expected = 200 if method == "GET" else 403
+        assert vera.open(url(template, world["D"]), method=method, data=FORM).status_code == expected, template
+    assert vera.post("/console/agency/invites").status_code == 403
+
+
+def test_signed_out_visitors_are_sent_to_sign_in_from_every_console_route(app, world):
+    anonymous = app.test_client()
+    for method, template in tenant_routes(app):
+        resp = anonymous.open(url(template, world["A"]), method=method, data=FORM)
+        assert resp.status_code == 302 and "/login" in resp.headers["Location"], template
+    assert anonymous.get("/console/").status_code == 302
+    assert anonymous.get("/console/agency").status_code == 302
+
+
+def test_agency_invite_links_a_tenant_once(app, world):
+    agnes = login(app, world["agnes"], "agnes")
+    page = agnes.post("/console/agency/invites").get_data(as_text=True)
+    code = re.search(r"data-invite-code>([^<]+)<", page).group(1)
+    alice = login(app, world["alice"], "alice")
+    alice.post(f"/console/tenants/{world['A']}/agency", data={"code": code})
+    assert "Tenant A" in agnes.get("/console/").get_data(as_text=True)
+    bob = login(app, world["bob"], "bob")
+    bob.post(f"/console/tenants/{world['B']}/agency", data={"code": code})  # already used
+    assert "Tenant B" not in agnes.get("/console/").get_data(as_text=True)
+
+
+def test_forms_without_a_csrf_token_are_refused(app, world):
+    app.config["WTF_CSRF_ENABLED"] = True
+    alice = login(app, world["alice"], "alice")
+    assert alice.post(f"/console/tenants/{world['A']}/rules", data={"body": "version: 2"}).status_code == 400
