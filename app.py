@@ -23,7 +23,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     import datetime as dt
     import os
 
+    from adapters.factory import wire
     from marketplace import init_app  # after settings: blueprints read them at import time
+
+    wire()
 
     public_url = os.environ.get("LEADRELAY_PUBLIC_URL", "").strip().rstrip("/")
     app = Flask(__name__, template_folder="marketplace/templates")

@@ -10,10 +10,13 @@ import time
 
 from rq import SimpleWorker, Worker
 
+from adapters.factory import wire
 from integration.config import Settings
 from integration.db import migrate
+from integration.intake import resume_pending
 from integration.logs import configure_logging
 from integration.queues import QUEUES, UnknownQueue, redis_connection
+from integration.sweep import schedule_sweeps
 
 log = logging.getLogger("leadrelay.worker")
 
@@ -33,7 +36,11 @@ def run_worker(settings: Settings, queues: list[str], burst: bool = False) -> in
     """Run one worker in this process until stopped (or, with burst, until the queues are empty)."""
     configure_logging(settings.log_level, settings.log_format)
     migrate(settings.database_url)
+    wire()
     connection = redis_connection(settings.redis_url or "")
+    # work a crash or a restart left behind, and the sweeps, are (re)planned at every start
+    resume_pending()
+    schedule_sweeps()
     worker = WORKER_CLASSES[settings.worker_class](queues, connection=connection)
     log.info("worker.started", extra={"queues": queues, "worker": worker.name, "class": settings.worker_class})
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)

@@ -1,9 +1,11 @@
 """The one job decorator: queue, timeout, retries with backoff, tenant in meta, coalescing by job id."""
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -104,7 +106,7 @@ def job_key(*parts: object) -> str:
 
 
 def enqueue(fn: Callable, tenant_id: int | None, *args: Any, job_id: str | None = None,
-            at: Any = None, connection: Any = None, **kwargs: Any) -> Job:
+            at: Any = None, delay: float | None = None, connection: Any = None, **kwargs: Any) -> Job:
     """Enqueue `fn` for `tenant_id`. With `job_id`, a still-pending job of that id is reused (coalescing)."""
     spec: JobSpec = fn.spec  # type: ignore[attr-defined]
     settings = get_settings()
@@ -125,6 +127,8 @@ def enqueue(fn: Callable, tenant_id: int | None, *args: Any, job_id: str | None 
     options = dict(job_id=job_id, job_timeout=spec.timeout, retry=backoff(retries, settings.job_backoff_seconds),
                    meta={"tenant_id": tenant_id}, result_ttl=3600, failure_ttl=14 * 24 * 3600,
                    description=f"{spec.name}(tenant={tenant_id})")
+    if delay is not None:
+        return q.enqueue_in(dt.timedelta(seconds=max(1, math.ceil(delay))), fn, tenant_id, *args, **kwargs, **options)
     if at is not None:
         return q.enqueue_at(at, fn, tenant_id, *args, **kwargs, **options)
     return q.enqueue(fn, tenant_id, *args, **kwargs, **options)

@@ -17,8 +17,7 @@ def spawn(args: list[str], log_path: str, env: dict[str, str] | None = None) -> 
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen | None = None,
-               interval: float = 0.1,
-               log_path: str | None = None) -> None:
+               log_path: str | None = None, interval: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

@@ -15,6 +15,7 @@ from marketplace.errors import register_error_handlers
 from marketplace.health import health_bp
 from marketplace.install import install_bp
 from marketplace.requests import register_request_context
+from marketplace.webhooks import webhooks_bp
 
 csrf = CSRFProtect()
 
@@ -49,7 +50,8 @@ def init_app(app: Flask) -> None:
     # machine-to-machine endpoints authenticate otherwise (signatures, Basic auth), not with a form token
     csrf.exempt(diagnostics_bp)
     csrf.exempt("marketplace.auth.pipedrive_uninstall")
-    for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, agency_bp):
+    csrf.exempt(webhooks_bp)
+    for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, agency_bp, webhooks_bp):
         app.register_blueprint(bp)
 
     @app.get("/")

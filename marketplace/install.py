@@ -10,8 +10,10 @@ from enum import StrEnum
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from adapters.subscriptions import subscribe_tenant_webhooks
 from integration.errors import CRMTransient, UnknownPlatform
 from integration.models import ConsoleUser, Membership, utcnow
+from integration.sweep import schedule_sweep
 from integration.tenancy import upsert_tenant
 from marketplace.access import ADMIN, login_user
 from marketplace.agency import link_with_invite
@@ -141,7 +143,9 @@ def build_installation(identity: Identity, token: dict) -> dict:
     # fields identify() needs again later (Salesforce id URL, Pipedrive api_domain) — not secrets
     keep = {k: token[k] for k in ("id", "instance_url", "api_domain") if k in token}
     return {"external_id": identity.external_id, "name": identity.name, "api_base": identity.api_base,
-            "settings": {"identity_token_fields": keep, "installed_by": identity.user_email}}
+            "settings": {"identity_token_fields": keep, "installed_by": identity.user_email,
+                         # writes through this grant are attributed to this CRM user (echo detection)
+                         "integration_user_id": identity.user_id}}
 
 
 def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, invite: str | None):
@@ -155,6 +159,8 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
     db.commit()
     # follow-up work goes to a worker, never into the request (rule 9)
     verify_installation.enqueue(tenant.id, job_id=f"verify-installation-{tenant.id}")
+    subscribe_tenant_webhooks.enqueue(tenant.id, job_id=f"subscribe-webhooks-{tenant.id}")
+    schedule_sweep(tenant.id)
     log.info("install.completed", extra={"tenant_id": tenant.id, "platform": platform, "created": created})
     return tenant
 

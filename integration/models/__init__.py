@@ -3,6 +3,7 @@ from integration.models.activity import Decision, EventRecord, ReviewItem, SlaTi
 from integration.models.base import Base, TenantScoped, utcnow
 from integration.models.dedup_index import DedupKey
 from integration.models.diagnostics import Probe
+from integration.models.intake import SweepCursor, WebhookKey
 from integration.models.rules import RuleSetVersion
 from integration.models.tenancy import (
     Agency,
@@ -17,6 +18,6 @@ from integration.models.tenancy import (
 
 __all__ = [
     "Agency", "AgencyInvite", "Base", "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupKey",
-    "EventRecord", "Membership", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer", "Tenant", "TenantScoped",
-    "TenantStatus", "utcnow",
+    "EventRecord", "Membership", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer", "SweepCursor", "Tenant",
+    "TenantScoped", "TenantStatus", "WebhookKey", "utcnow",
 ]

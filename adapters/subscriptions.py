@@ -1,0 +1,56 @@
+"""Per-tenant webhook credentials and subscriptions, made after install (in a job, never in the request)."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+
+from sqlalchemy import delete
+
+from integration.config import get_settings
+from integration.db import session_scope
+from integration.jobs import job
+from integration.models import Tenant, WebhookKey
+from integration.queues import MAINTENANCE
+from integration.wiring import adapter_for
+from oauth.crypto import TokenCipher
+
+log = logging.getLogger("leadrelay.subscriptions")
+
+
+def public_url() -> str:
+    return os.environ.get("LEADRELAY_PUBLIC_URL", "").strip().rstrip("/") or "http://127.0.0.1:8000"
+
+
+def webhook_url(platform: str, key: str | None = None, secret: str | None = None) -> str:
+    """Where the platform posts. Salesforce carries the tenant's key and secret in the path (no signatures)."""
+    base = f"{public_url()}/webhooks/{platform}"
+    return f"{base}/{key}/{secret}" if platform == "salesforce" and key and secret else base
+
+
+def new_webhook_key(session, tenant_id: int) -> tuple[str, str]:
+    """Replace the tenant's webhook key and secret; returns (key, secret). Only the hash is checked later."""
+    key, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
+    session.execute(delete(WebhookKey).where(WebhookKey.tenant_id == tenant_id))
+    session.add(WebhookKey(tenant_id=tenant_id, key=key, secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
+                           secret_enc=TokenCipher.from_env(get_settings().var_dir).encrypt(secret)))
+    session.flush()
+    return key, secret
+
+
+@job(MAINTENANCE, timeout=120, retries=5)
+def subscribe_tenant_webhooks(tenant_id: int) -> list[str]:
+    """Give the tenant fresh webhook credentials and (re)subscribe where the platform does it by API."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        platform = tenant.platform
+        key, secret = new_webhook_key(session, tenant_id)
+    adapter = adapter_for(tenant_id)
+    ids = adapter.subscribe_webhooks(webhook_url(platform, key, secret), key, secret)
+    with session_scope(settings.database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        tenant.settings = {**(tenant.settings or {}), "webhook_subscriptions": ids}
+    log.info("webhooks.subscribed", extra={"tenant_id": tenant_id, "platform": platform, "count": len(ids)})
+    return ids

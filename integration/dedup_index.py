@@ -1,0 +1,88 @@
+"""The dedup blocking index kept in our database: keys per record, refreshed from webhooks and the sweep."""
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from integration.models import DedupKey, utcnow
+from integration.records import Record
+
+GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def email_key(email: str | None) -> str | None:
+    """Lowercased, plus-address dropped; Gmail dots removed (they are ignored by Gmail)."""
+    if not email or "@" not in email:
+        return None
+    local, _, domain = email.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0]
+    if domain in GMAIL_DOMAINS:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}" if local and domain else None
+
+
+def phone_key(phone: str | None, country: str | None = None) -> str | None:
+    """E.164 when parseable (with the record's country as the default region), else the bare digits."""
+    if not phone:
+        return None
+    region = (country or "US").upper() if country and len(country) == 2 else "US"
+    try:
+        parsed = phonenumbers.parse(phone, region)
+        if phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException:
+        pass
+    digits = re.sub(r"\D", "", phone)
+    return digits if len(digits) >= 7 else None
+
+
+def _norm(text: str | None) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", (text or "").lower()).strip()
+
+
+def record_keys(record: Record) -> set[tuple[str, str]]:
+    """(key type, value) pairs under which the record can be found as a duplicate candidate."""
+    f = record.fields
+    keys = set()
+    for email in (f.get("email"), *record.extra_emails):
+        if key := email_key(email):
+            keys.add(("email", key))
+    for phone in (f.get("phone"), f.get("mobile"), *record.extra_phones):
+        if key := phone_key(phone, f.get("country")):
+            keys.add(("phone", key))
+    last, first = _norm(f.get("last_name")), _norm(f.get("first_name"))
+    if last and (company := _norm(f.get("company"))):
+        keys.add(("name_company", f"{last}|{company}"))
+    if last and (postcode := _norm(f.get("postcode"))):
+        keys.add(("name_postcode", f"{last}|{postcode}"))
+    if last and first:
+        keys.add(("name", f"{last}|{first[:1]}"))
+    return keys
+
+
+def index_record(session: Session, tenant_id: int, record: Record) -> None:
+    """Replace the record's keys with its current ones (idempotent)."""
+    session.execute(delete(DedupKey).where(DedupKey.tenant_id == tenant_id, DedupKey.object_type == record.object_type,
+                                           DedupKey.object_id == record.id))
+    now = utcnow()
+    session.add_all(DedupKey(tenant_id=tenant_id, key_type=kt, key_value=kv[:200], object_type=record.object_type,
+                             object_id=record.id, updated_at=now) for kt, kv in sorted(record_keys(record)))
+
+
+def forget_record(session: Session, tenant_id: int, object_type: str, object_id: str) -> None:
+    session.execute(delete(DedupKey).where(DedupKey.tenant_id == tenant_id, DedupKey.object_type == object_type,
+                                           DedupKey.object_id == object_id))
+
+
+def candidates(session: Session, tenant_id: int, record: Record) -> set[tuple[str, str]]:
+    """(object_type, id) of indexed records sharing a key with `record` (itself excluded)."""
+    keys = record_keys(record)
+    if not keys:
+        return set()
+    rows = session.execute(select(DedupKey.object_type, DedupKey.object_id).where(
+        DedupKey.tenant_id == tenant_id,
+        DedupKey.key_value.in_([kv for _, kv in keys]))).all()
+    return {(t, i) for t, i in rows if not (t == record.object_type and i == record.id)}

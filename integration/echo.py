@@ -1,0 +1,46 @@
+"""Our own recent writes, so a webhook that only echoes them is dropped (no platform signal is enough alone)."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from redis import Redis
+
+from integration.records import Event, EventKind
+
+ECHO_TTL_SECONDS = 600
+
+
+class RedisWriteLog:
+    """WriteLog for one tenant: object -> the neutral fields we wrote recently ("*" for creates/merges)."""
+
+    def __init__(self, redis: Redis, tenant_id: int) -> None:
+        self.redis, self.tenant_id = redis, tenant_id
+
+    def _key(self, object_type: str, object_id: str) -> str:
+        return f"leadrelay:writes:{self.tenant_id}:{object_type}:{object_id}"
+
+    def remember(self, object_type: str, object_id: str, fields: Iterable[str]) -> None:
+        key = self._key(object_type, str(object_id))
+        names = list(fields) or ["*"]
+        with self.redis.pipeline() as pipe:
+            pipe.sadd(key, *names)
+            pipe.expire(key, ECHO_TTL_SECONDS)
+            pipe.execute()
+
+    def wrote(self, object_type: str, object_id: str) -> set[str]:
+        return {m.decode() for m in self.redis.smembers(self._key(object_type, str(object_id)))}
+
+    def is_echo(self, event: Event, app_signal: bool) -> bool:
+        """True when the platform attributes the change to us AND we did write that object just now.
+
+        An update is an echo only if every changed field is one we wrote; a change the platform can't itemise
+        counts as ours only after we wrote the record as a whole.
+        """
+        if not app_signal or event.kind in (EventKind.DELETED,):
+            return False
+        ours = self.wrote(event.object_type, event.object_id)
+        if not ours:
+            return False
+        if "*" in ours:
+            return True
+        return bool(event.changed_fields) and set(event.changed_fields) <= ours

@@ -1,0 +1,129 @@
+"""Intake: store webhook/sweep events idempotently, and drain them per tenant in fair, batched jobs."""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from integration.config import get_settings
+from integration.db import session_scope
+from integration.errors import CRMNotFound, CRMRateLimited, CRMValidationError
+from integration.jobs import job
+from integration.models import EventRecord, ReviewItem, Tenant, TenantStatus, utcnow
+from integration.queues import INTAKE
+from integration.records import Event
+from integration.wiring import adapter_for
+
+log = logging.getLogger("leadrelay.intake")
+
+# Objects per drain job: large enough for batch reads, small enough that other tenants get their turn.
+DRAIN_BATCH = 50
+PENDING = ("received", "waiting")
+
+
+def _insert(session: Session):
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def record_events(session: Session, tenant_id: int, events: Iterable[Event]) -> int:
+    """Insert events for the tenant, ignoring deliveries already stored; returns how many are new."""
+    rows = [{"tenant_id": tenant_id, "dedup_key": f"{e.platform}:{e.event_id}"[:200], "platform": e.platform,
+             "object_type": e.object_type, "object_id": str(e.object_id), "kind": e.kind, "source": e.source[:64],
+             "occurred_at": e.occurred_at, "received_at": utcnow(), "status": "received"} for e in events]
+    if not rows:
+        return 0
+    stmt = _insert(session)(EventRecord).values(rows).on_conflict_do_nothing(
+        index_elements=["tenant_id", "dedup_key"])
+    return session.execute(stmt).rowcount or 0
+
+
+def enqueue_drain(tenant_id: int):
+    """One drain job per tenant at a time: a burst of events becomes one batched job (coalesced)."""
+    return drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}")
+
+
+def _pending_objects(session: Session, tenant_id: int) -> tuple[dict[str, list[str]], int]:
+    """Up to DRAIN_BATCH objects with pending events, oldest first; and the highest event id included."""
+    rows = session.execute(
+        select(EventRecord.id, EventRecord.object_type, EventRecord.object_id, EventRecord.kind)
+        .where(EventRecord.tenant_id == tenant_id, EventRecord.status.in_(PENDING)).order_by(EventRecord.id)
+        .limit(DRAIN_BATCH * 20)).all()
+    objects: dict[str, list[str]] = defaultdict(list)
+    seen, max_id = set(), 0
+    for event_id, object_type, object_id, _kind in rows:
+        if (object_type, object_id) not in seen:
+            if len(seen) >= DRAIN_BATCH:
+                break
+            seen.add((object_type, object_id))
+            objects[object_type].append(object_id)
+        max_id = event_id
+    return dict(objects), max_id
+
+
+def _mark(session: Session, tenant_id: int, object_type: str, ids: list[str], up_to: int, status: str,
+          error: str | None = None) -> None:
+    session.execute(update(EventRecord).where(
+        EventRecord.tenant_id == tenant_id, EventRecord.object_type == object_type,
+        EventRecord.object_id.in_(ids), EventRecord.id <= up_to, EventRecord.status.in_(PENDING))
+        .values(status=status, error=error))
+
+
+@job(INTAKE, timeout=300)
+def drain_tenant(tenant_id: int) -> dict[str, int]:
+    """Fetch the changed objects in batches, hand them to the pipeline, mark their events processed."""
+    from integration.pipeline import process_records
+
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        objects, up_to = _pending_objects(session, tenant_id)
+    if not objects:
+        return {}
+    adapter = adapter_for(tenant_id)
+    done: dict[str, int] = {}
+    for object_type, ids in objects.items():
+        try:
+            records = adapter.get_records(object_type, ids)
+        except CRMRateLimited as exc:
+            # wait for the platform's limit without holding a worker: this tenant's turn comes back later
+            drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-later", delay=exc.retry_after)
+            return done
+        found = {r.id for r in records}
+        with session_scope(settings.database_url) as session:
+            try:
+                process_records(session, tenant_id, adapter, object_type, records,
+                                gone=[i for i in ids if i not in found])
+            except (CRMValidationError, CRMNotFound) as exc:
+                _park(session, tenant_id, object_type, ids, up_to, str(exc))
+                continue
+            _mark(session, tenant_id, object_type, ids, up_to, "processed")
+        done[object_type] = len(ids)
+    with session_scope(settings.database_url) as session:
+        more, _ = _pending_objects(session, tenant_id)
+    if more:
+        enqueue_drain(tenant_id)  # to the back of the queue: other tenants' work goes first
+    return done
+
+
+def _park(session: Session, tenant_id: int, object_type: str, ids: list[str], up_to: int, reason: str) -> None:
+    """The CRM refused the data: a human looks at it; the events are kept with the reason."""
+    session.rollback()
+    for object_id in ids:
+        session.add(ReviewItem(tenant_id=tenant_id, kind="crm_error", object_type=object_type, object_id=object_id,
+                               reason=reason[:500]))
+    _mark(session, tenant_id, object_type, ids, up_to, "failed", reason[:2000])
+
+
+def resume_pending() -> int:
+    """Enqueue a drain for every active tenant with pending events (worker start, after a crash)."""
+    with session_scope(get_settings().database_url) as session:
+        tenant_ids = session.scalars(select(EventRecord.tenant_id).join(Tenant, Tenant.id == EventRecord.tenant_id)
+                                     .where(EventRecord.status.in_(PENDING), Tenant.status == TenantStatus.ACTIVE)
+                                     .distinct()).all()
+    for tenant_id in tenant_ids:
+        enqueue_drain(tenant_id)
+    return len(tenant_ids)
+

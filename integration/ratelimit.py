@@ -1,0 +1,76 @@
+"""Per-tenant API budgets in Redis, shared by every worker: stay under the CRM's limit, don't bounce off it."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+
+from redis import Redis
+
+from integration.errors import CRMRateLimited
+
+log = logging.getLogger("leadrelay.ratelimit")
+
+# A token bucket per (tenant, bucket): capacity = the platform's limit times SAFETY, refilled continuously.
+# Returns 0 when taken, else the seconds until `cost` tokens will be there.
+_TAKE = """
+local key, capacity, rate = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local cost, now = tonumber(ARGV[3]), tonumber(ARGV[4])
+local state = redis.call('HMGET', key, 'tokens', 'ts')
+local tokens, ts = tonumber(state[1]), tonumber(state[2])
+if tokens == nil then tokens, ts = capacity, now end
+tokens = math.min(capacity, tokens + (now - ts) * rate)
+local wait = 0
+if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
+redis.call('HSET', key, 'tokens', tokens, 'ts', now)
+redis.call('EXPIRE', key, math.ceil(capacity / rate) + 60)
+return tostring(wait)
+"""
+
+# The platform says fewer calls remain than we think (other apps, other users share it): believe it.
+_OBSERVE = """
+local key, remaining, now = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local tokens = tonumber(redis.call('HGET', key, 'tokens'))
+if tokens == nil or remaining < tokens then redis.call('HSET', key, 'tokens', remaining, 'ts', now) end
+return 1
+"""
+
+SAFETY = 0.9
+
+
+class RedisRateBudget:
+    """RateBudget for one tenant. `limits`: bucket -> (requests, per seconds), from the adapter's RATE_LIMITS."""
+
+    def __init__(self, redis: Redis, tenant_id: int, limits: Mapping[str, tuple[int, float]],
+                 max_wait: float = 2.0) -> None:
+        self.redis, self.tenant_id, self.limits, self.max_wait = redis, tenant_id, dict(limits), max_wait
+        self._take = redis.register_script(_TAKE)
+        self._observe = redis.register_script(_OBSERVE)
+
+    def _key(self, bucket: str) -> str:
+        return f"leadrelay:rate:{self.tenant_id}:{bucket}"
+
+    def _shape(self, bucket: str) -> tuple[float, float]:
+        requests, per = self.limits.get(bucket) or self.limits["default"]
+        capacity = max(1.0, requests * SAFETY)
+        return capacity, capacity / per
+
+    def acquire(self, bucket: str = "default", cost: int = 1) -> None:
+        """Take `cost`; wait up to max_wait for it, else raise CRMRateLimited so the job is re-planned."""
+        capacity, rate = self._shape(bucket)
+        deadline = time.monotonic() + self.max_wait
+        while True:
+            wait = float(self._take(keys=[self._key(bucket)], args=[capacity, rate, cost, time.time()]))
+            if wait <= 0:
+                return
+            if time.monotonic() + wait > deadline:
+                log.info("ratelimit.budget-exhausted", extra={"tenant_id": self.tenant_id, "bucket": bucket,
+                                                              "retry_after": round(wait, 2)})
+                raise CRMRateLimited(f"tenant {self.tenant_id} budget {bucket!r} exhausted", retry_after=wait)
+            time.sleep(wait)
+
+    def observe(self, bucket: str, remaining: int | None, limit: int | None = None,
+                reset_after: float | None = None) -> None:
+        if remaining is None:
+            return
+        self._observe(keys=[self._key(bucket)], args=[max(0, int(remaining)), time.time()])

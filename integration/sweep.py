@@ -1,0 +1,94 @@
+"""The reconciliation sweep: ask the CRM what changed since the last sweep and take in what webhooks missed."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+
+from sqlalchemy import func, select
+
+from integration.config import get_settings
+from integration.db import session_scope
+from integration.intake import enqueue_drain, record_events
+from integration.jobs import job
+from integration.models import EventRecord, SweepCursor, Tenant, TenantStatus, utcnow
+from integration.queues import SWEEP
+from integration.records import Event, EventKind, Record
+from integration.wiring import adapter_for
+
+log = logging.getLogger("leadrelay.sweep")
+MAX_PAGES = 20  # per run; the next run continues from the saved cursor
+
+
+def interval_seconds() -> int:
+    return int(os.environ.get("LEADRELAY_SWEEP_INTERVAL_SECONDS", "300"))
+
+
+def _missed(session, tenant_id: int, object_type: str, record: Record) -> bool:
+    """No event for this object arrived after its last change: the webhook for it never came."""
+    if record.updated_at is None:
+        return True
+    last = session.scalar(select(func.max(EventRecord.received_at)).where(
+        EventRecord.tenant_id == tenant_id, EventRecord.object_type == object_type,
+        EventRecord.object_id == record.id))
+    return last is None or last.replace(tzinfo=last.tzinfo or dt.UTC) < record.updated_at
+
+
+@job(SWEEP, timeout=600)
+def sweep_tenant(tenant_id: int) -> int:
+    """One pass over records changed since the cursor; schedules the next pass. Returns events added."""
+    try:
+        return _sweep(tenant_id)
+    finally:
+        sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-next", delay=interval_seconds())
+
+
+def _sweep(tenant_id: int) -> int:
+    settings = get_settings()
+    adapter = adapter_for(tenant_id)
+    object_type = adapter.LEAD_OBJECT
+    with session_scope(settings.database_url) as session:
+        row = session.scalar(SweepCursor.for_tenant(tenant_id).where(SweepCursor.object_type == object_type))
+        cursor = row.cursor if row else None
+        tenant = session.get(Tenant, tenant_id)
+        platform, account = tenant.platform, tenant.external_id
+    added = 0
+    for _ in range(MAX_PAGES):
+        page = adapter.changed_since(object_type, cursor, limit=100)
+        with session_scope(settings.database_url) as session:
+            missed = [r for r in page.records if _missed(session, tenant_id, object_type, r)]
+            events = [Event(platform=platform, account_id=account, object_type=object_type, object_id=r.id,
+                            kind=EventKind.UPDATED, occurred_at=r.updated_at or utcnow(),
+                            event_id=f"sweep:{object_type}:{r.id}:{(r.updated_at or utcnow()).isoformat()}",
+                            source="sweep") for r in missed]
+            added += record_events(session, tenant_id, events)
+            _save_cursor(session, tenant_id, object_type, page.cursor, added)
+        cursor = page.cursor
+        if not page.has_more:
+            break
+    if added:
+        log.info("sweep.found-missed", extra={"tenant_id": tenant_id, "events": added})
+        enqueue_drain(tenant_id)
+    return added
+
+
+def _save_cursor(session, tenant_id: int, object_type: str, cursor: str, found: int) -> None:
+    row = session.scalar(SweepCursor.for_tenant(tenant_id).where(SweepCursor.object_type == object_type))
+    if row is None:
+        row = SweepCursor(tenant_id=tenant_id, object_type=object_type, cursor=cursor)
+        session.add(row)
+    row.cursor, row.swept_at, row.found = cursor, utcnow(), found
+
+
+def schedule_sweeps() -> int:
+    """Make sure every active tenant has its next sweep planned (idempotent: one pending job per tenant)."""
+    with session_scope(get_settings().database_url) as session:
+        tenant_ids = session.scalars(select(Tenant.id).where(Tenant.status == TenantStatus.ACTIVE)).all()
+    for tenant_id in tenant_ids:
+        schedule_sweep(tenant_id)
+    return len(tenant_ids)
+
+
+def schedule_sweep(tenant_id: int, delay: float | None = None):
+    return sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-next",
+                                delay=interval_seconds() if delay is None else delay)

@@ -1,0 +1,141 @@
+"""Webhook endpoints: one fixed sequence of checks (STYLE.md rule 4), each with one status and one log event."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from sqlalchemy import select
+
+from adapters.registry import get_webhook_parser
+from integration.echo import RedisWriteLog
+from integration.errors import PayloadError, UnknownPlatform
+from integration.intake import enqueue_drain, record_events
+from integration.models import Tenant, TenantStatus, WebhookKey
+from integration.protocols import ParsedDelivery
+from integration.queues import redis_connection
+from integration.records import Event
+
+log = logging.getLogger("leadrelay.webhooks")
+webhooks_bp = Blueprint("webhooks", __name__)
+MAX_BODY_BYTES = 1024 * 1024  # HubSpot batches at most 100 events; nothing legitimate comes near this
+
+
+@dataclass
+class RawRequest:
+    """The WebhookRequest the parsers see: the exact bytes and URL the platform signed."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def _raw_request() -> RawRequest:
+    public = current_app.config.get("PUBLIC_URL")
+    url = f"{public}{request.full_path.rstrip('?')}" if public else request.url
+    return RawRequest(method=request.method, url=url, headers=dict(request.headers),
+                      body=request.get_data(cache=True, as_text=False))
+
+
+def _event_log(name: str, platform: str, level: int = logging.INFO, **extra: Any) -> None:
+    log.log(level, f"{platform}.webhook.{name}", extra={"platform": platform, **extra})
+
+
+def _reject(platform: str, name: str, status: int, level: int = logging.INFO):
+    _event_log(name, platform, level)
+    return jsonify({"error": name}), status
+
+
+@webhooks_bp.post("/webhooks/<platform>")
+@webhooks_bp.post("/webhooks/<platform>/<path:_rest>")
+def receive(platform: str, _rest: str = ""):
+    try:
+        parser = get_webhook_parser(platform)
+    except UnknownPlatform:
+        return _reject(platform, "unknown-platform", 404)
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _reject(platform, "too-large", 413, logging.WARNING)
+    raw = _raw_request()
+    key_tenant, failure = _authenticate(platform, parser, raw)
+    if failure is not None:
+        return failure
+    try:
+        delivery = parser.parse(raw)
+    except PayloadError as exc:
+        _event_log("unparseable", platform, logging.WARNING, path=exc.path)
+        return jsonify({"error": "unparseable", "path": exc.path, "problem": exc.problem}), 400
+    for name in delivery.unsupported:
+        _event_log("unsupported-event", platform, logging.WARNING, event=name)
+    stored = _store(platform, delivery, key_tenant)
+    status, body, content_type = parser.acknowledge(delivery)
+    _event_log("accepted", platform, events=len(delivery.events), stored=stored, ignored=len(delivery.ignored))
+    return Response(body, status=status, content_type=content_type)
+
+
+def _authenticate(platform: str, parser, raw: RawRequest) -> tuple[Tenant | None, Any]:
+    """(tenant found by its webhook key, or None for app-scoped secrets; a failure response or None)."""
+    if parser.SECRET_SCOPE == "app":  # noqa: S105 - a scope name, not a secret
+        secret = os.environ.get(f"{platform.upper()}_CLIENT_SECRET", "").strip()
+        if not secret:
+            return None, _reject(platform, "secret-not-configured", 401, logging.ERROR)
+        if missing := parser.missing_signature(raw):
+            return None, _reject(platform, f"missing-{missing.lower()}", 400)
+        if not parser.verify(raw, secret, dt.datetime.now(dt.UTC)):
+            return None, _reject(platform, "invalid-signature", 401)
+        return None, None
+    if missing := parser.missing_signature(raw):
+        return None, _reject(platform, f"missing-{missing.lower()}", 400)
+    presented = parser.credentials(raw)
+    row = g.db.scalar(select(WebhookKey).where(WebhookKey.key == presented[0])) if presented else None
+    digest = hashlib.sha256(presented[1].encode()).hexdigest() if presented else ""
+    if row is None or not hmac.compare_digest(row.secret_hash, digest):
+        return None, _reject(platform, "invalid-signature", 401)
+    return g.db.get(Tenant, row.tenant_id), None
+
+
+def _store(platform: str, delivery: ParsedDelivery, key_tenant: Tenant | None) -> int:
+    """Store each event for its tenant (dropping unknown/uninstalled tenants and our own echoes); enqueue."""
+    by_tenant: dict[int, list[Event]] = {}
+    tenants: dict[int, Tenant] = {}
+    for event in delivery.events:
+        tenant = key_tenant or _tenant_for(platform, event.account_id)
+        if tenant is None or tenant.status == TenantStatus.UNINSTALLED or \
+                (key_tenant is not None and event.account_id and event.account_id != tenant.external_id):
+            _event_log("missing-installation", platform, account=event.account_id)
+            continue
+        if _is_echo(tenant, event):
+            _event_log("own-write-echo", platform, tenant_id=tenant.id)
+            continue
+        tenants[tenant.id] = tenant
+        by_tenant.setdefault(tenant.id, []).append(event)
+    stored = 0
+    for tenant_id, events in by_tenant.items():
+        new = record_events(g.db, tenant_id, events)
+        g.db.commit()
+        stored += new
+        if new and tenants[tenant_id].status == TenantStatus.ACTIVE:
+            enqueue_drain(tenant_id)  # a paused tenant's events wait in the log until it reconnects
+    return stored
+
+
+def _tenant_for(platform: str, account_id: str) -> Tenant | None:
+    cache = g.setdefault("webhook_tenants", {})
+    if account_id not in cache:
+        cache[account_id] = g.db.scalar(select(Tenant).where(Tenant.platform == platform,
+                                                             Tenant.external_id == str(account_id)))
+    return cache[account_id]
+
+
+def _is_echo(tenant: Tenant, event: Event) -> bool:
+    integration_user = str((tenant.settings or {}).get("integration_user_id") or "")
+    app_signal = event.source_is_app or bool(integration_user and integration_user in event.source.split(":"))
+    if not app_signal:
+        return False
+    redis = redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "")
+    return RedisWriteLog(redis, tenant.id).is_echo(event, app_signal=True)
