@@ -1,0 +1,112 @@
+"""One in-memory CRMAdapter for integration/ unit tests: canned records, every call counted."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import Counter
+from typing import Any
+
+from integration.errors import CRMRateLimited
+from integration.protocols import TenantRef
+from integration.records import ChangePage, Company, CRMUser, MergeResult, Record, TaskSpec, TaskState
+
+
+class FakeCRMAdapter:
+    PLATFORM = "fake"
+    LEAD_OBJECT = "contact"
+    RATE_LIMITS = {"default": (100, 10.0)}
+
+    def __init__(self, tenant: TenantRef | None = None, *_args: Any, **_kwargs: Any) -> None:
+        self.tenant = tenant
+        self.records: dict[tuple[str, str], Record] = {}
+        self.users: list[CRMUser] = []
+        self.tasks: dict[str, TaskState] = {}
+        self.calls: Counter[str] = Counter()
+        self.rate_limited_calls = 0  # how many upcoming calls answer CRMRateLimited
+        self._ids = itertools.count(1)
+
+    # test helpers ---------------------------------------------------------------------------
+    def put(self, object_type: str, record_id: str, updated_at: dt.datetime | None = None, **fields: Any) -> Record:
+        now = updated_at or dt.datetime.now(dt.UTC)
+        record = Record(object_type=object_type, id=record_id, fields=fields, owner_id=fields.pop("owner_id", None),
+                        created_at=now, updated_at=now)
+        self.records[(object_type, record_id)] = record
+        return record
+
+    def _call(self, name: str) -> None:
+        self.calls[name] += 1
+        if self.rate_limited_calls:
+            self.rate_limited_calls -= 1
+            raise CRMRateLimited("fake 429", retry_after=1)
+
+    # the protocol -----------------------------------------------------------------------------
+    def get_record(self, object_type: str, record_id: str) -> Record | None:
+        self._call("get_record")
+        return self.records.get((object_type, record_id))
+
+    def get_records(self, object_type: str, record_ids: list[str]) -> list[Record]:
+        self._call("get_records")
+        return [self.records[(object_type, i)] for i in record_ids if (object_type, i) in self.records]
+
+    def find_duplicate_candidates(self, object_type: str, **_criteria: Any) -> list[Record]:
+        self._call("find_duplicate_candidates")
+        return []
+
+    def list_users(self) -> list[CRMUser]:
+        self._call("list_users")
+        return list(self.users)
+
+    def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
+        self._call("find_company")
+        return None
+
+    def set_owner(self, object_type: str, record_id: str, owner_id: str) -> None:
+        self._call("set_owner")
+        record = self.records[(object_type, record_id)]
+        self.records[(object_type, record_id)] = Record(**{**record.__dict__, "owner_id": owner_id})
+
+    def set_fields(self, object_type: str, record_id: str, fields: dict) -> None:
+        self._call("set_fields")
+        record = self.records[(object_type, record_id)]
+        self.records[(object_type, record_id)] = Record(**{**record.__dict__, "fields": {**record.fields, **fields}})
+
+    def create_task(self, spec: TaskSpec) -> str:
+        self._call("create_task")
+        task_id = f"t{next(self._ids)}"
+        self.tasks[task_id] = TaskState(id=task_id, done=False, owner_id=spec.owner_id, due_at=spec.due_at)
+        return task_id
+
+    def update_task(self, task_id: str, **changes: Any) -> None:
+        self._call("update_task")
+
+    def complete_task(self, task_id: str, note: str | None = None) -> None:
+        self._call("complete_task")
+        self.tasks[task_id] = TaskState(**{**self.tasks[task_id].__dict__, "done": True})
+
+    def get_task(self, task_id: str) -> TaskState | None:
+        self._call("get_task")
+        return self.tasks.get(task_id)
+
+    def activity_logged_since(self, object_type: str, record_id: str, since: dt.datetime) -> bool:
+        self._call("activity_logged_since")
+        return False
+
+    def merge(self, object_type: str, survivor_id: str, other_id: str, fields=None) -> MergeResult:
+        self._call("merge")
+        self.records.pop((object_type, other_id), None)
+        return MergeResult(survivor_id=survivor_id, merged_ids=(other_id,))
+
+    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
+        self._call("changed_since")
+        since = dt.datetime.fromisoformat(cursor) if cursor else dt.datetime.min.replace(tzinfo=dt.UTC)
+        rows = sorted((r for (t, _), r in self.records.items() if t == object_type and r.updated_at > since),
+                      key=lambda r: (r.updated_at, r.id))[:limit]
+        new_cursor = rows[-1].updated_at.isoformat() if rows else (cursor or since.isoformat())
+        return ChangePage(records=rows, cursor=new_cursor, has_more=len(rows) == limit)
+
+    def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:
+        self._call("subscribe_webhooks")
+        return []
+
+    def unsubscribe_webhooks(self) -> None:
+        self._call("unsubscribe_webhooks")

@@ -1,0 +1,65 @@
+"""The per-tenant budget in Redis: shared by every worker, under the platform's limit, per tenant."""
+from __future__ import annotations
+
+import pytest
+from redis import Redis
+
+from integration.echo import RedisWriteLog
+from integration.errors import CRMRateLimited
+from integration.ratelimit import RedisRateBudget
+from integration.records import Event
+
+
+def budget(redis_url, tenant_id=1, max_wait=0.0):
+    return RedisRateBudget(Redis.from_url(redis_url), tenant_id, {"default": (10, 10.0), "search": (5, 1.0)},
+                           max_wait=max_wait)
+
+
+def test_two_workers_share_one_budget_and_stay_under_the_limit(redis_url):
+    a, b = budget(redis_url), budget(redis_url)
+    taken = 0
+    with pytest.raises(CRMRateLimited) as exc:
+        while True:
+            (a if taken % 2 else b).acquire()
+            taken += 1
+    assert taken == 9  # 90 % of the platform's 10 per 10 s: headroom for others sharing the limit
+    assert 0 < exc.value.retry_after <= 10
+
+
+def test_a_busy_tenant_does_not_use_another_tenants_budget(redis_url):
+    noisy = budget(redis_url, tenant_id=1)
+    with pytest.raises(CRMRateLimited):
+        for _ in range(20):
+            noisy.acquire()
+    budget(redis_url, tenant_id=2).acquire()  # tenant 2 is unaffected
+
+
+def test_short_waits_are_absorbed(redis_url):
+    b = budget(redis_url, max_wait=2.0)
+    for _ in range(5):
+        b.acquire("search")  # 4.5 per second: the fifth waits a fraction of a second instead of failing
+
+
+def test_the_platform_saying_less_remains_wins(redis_url):
+    b = budget(redis_url)
+    b.observe("default", remaining=1)
+    b.acquire()
+    with pytest.raises(CRMRateLimited):
+        b.acquire()
+
+
+def _event(changed=(), kind="updated"):
+    import datetime as dt
+
+    return Event(platform="hubspot", account_id="1", object_type="contact", object_id="7", kind=kind,
+                 occurred_at=dt.datetime.now(dt.UTC), event_id="e", changed_fields=tuple(changed))
+
+
+def test_an_echo_needs_both_the_platform_signal_and_our_own_write(redis_url):
+    log = RedisWriteLog(Redis.from_url(redis_url), tenant_id=1)
+    assert not log.is_echo(_event(["owner_id"]), app_signal=True)  # we wrote nothing
+    log.remember("contact", "7", ["owner_id"])
+    assert log.is_echo(_event(["owner_id"]), app_signal=True)
+    assert not log.is_echo(_event(["owner_id"]), app_signal=False)  # someone else changed it
+    assert not log.is_echo(_event(["owner_id", "email"]), app_signal=True)  # email was not ours
+    assert not log.is_echo(_event(kind="deleted"), app_signal=True)
