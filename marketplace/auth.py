@@ -36,10 +36,12 @@ def logout():
 
 
 @auth_bp.route("/oauth/pipedrive/uninstall", methods=["DELETE", "POST"])
+@auth_bp.route("/oauth/pipedrive/callback", methods=["DELETE"])
 def pipedrive_uninstall():
     """Pipedrive calls this when an admin uninstalls the app: Basic auth with our client id and secret.
 
-    https://pipedrive.readme.io/docs/app-uninstallation
+    Pipedrive sends the DELETE to the app's callback URL (https://pipedrive.readme.io/docs/app-uninstallation);
+    /oauth/pipedrive/uninstall is the same handler under a name that says what it does.
     """
     provider = get_provider("pipedrive")
     if not provider.configured:

@@ -117,3 +117,12 @@ def test_disconnect_in_the_console_revokes_and_erases(crm_env, app, crm_sandbox)
     assert info.status_code in (400, 404)
     with session_scope(get_settings().database_url) as session:
         assert "revoked" in session.scalar(select(DataErasure.reason))
+
+
+def test_pipedrive_uninstall_also_arrives_on_the_callback_url(crm_env, app):
+    import base64
+
+    creds = base64.b64encode(f"{APPS['pipedrive']['client_id']}:{APPS['pipedrive']['client_secret']}".encode())
+    resp = app.test_client().delete("/oauth/pipedrive/callback", json={"company_id": 424242},
+                                    headers={"Authorization": f"Basic {creds.decode()}"})
+    assert resp.status_code == 200  # an unknown company is acknowledged, nothing to erase

@@ -1,0 +1,103 @@
+"""The marketplace listings' settings, generated from the code's own scopes, routes and webhook tables.
+
+`python -m marketplace.manifests [PUBLIC_URL]` rewrites the files beside this module; a test fails when
+the committed files differ from what the code says, so the listings cannot drift.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from oauth.hubspot import HubSpotOAuth
+from oauth.pipedrive import PipedriveOAuth
+from oauth.salesforce import SalesforceOAuth
+
+HERE = Path(__file__).parent
+DEFAULT_PUBLIC_URL = "https://leadrelay.example.com"
+SUPPORT_EMAIL = "support@leadrelay.example.com"
+# OAuth scope → Salesforce connected-app metadata scope name
+SALESFORCE_SCOPE_NAMES = {"api": "Api", "refresh_token": "RefreshToken", "id": "Basic"}
+# contact properties whose change LeadRelay must hear about (routing inputs and the owner itself)
+HUBSPOT_WATCHED_PROPERTIES = ("email", "phone", "hubspot_owner_id", "lifecyclestage", "country", "state", "zip",
+                              "company", "hs_lead_status")
+
+
+def _hubspot_subscriptions() -> list[dict]:
+    from adapters.hubspot.webhooks import HubSpotWebhooks
+
+    subs = []
+    for name in sorted(HubSpotWebhooks.EVENT_KINDS):
+        if name.endswith(".propertyChange"):
+            subs += [{"subscriptionType": name, "propertyName": p, "active": True} for p in HUBSPOT_WATCHED_PROPERTIES]
+        elif not name.startswith("object."):
+            subs.append({"subscriptionType": name, "active": True})
+    return subs
+
+
+def hubspot(public_url: str) -> dict[str, str]:
+    app = {"uid": "leadrelay", "type": "app", "config": {
+        "name": "LeadRelay", "distribution": "marketplace",
+        "description": "Routes every new lead to the right owner, merges duplicates, creates SLA tasks and keeps "
+                       "lifecycle stages consistent.",
+        "auth": {"type": "oauth", "redirectUrls": [f"{public_url}/oauth/hubspot/callback"],
+                 "requiredScopes": list(HubSpotOAuth.SCOPES), "optionalScopes": [],
+                 "conditionallyRequiredScopes": []},
+        "permittedUrls": {"fetch": [public_url], "iframe": [], "img": []},
+        "support": {"supportEmail": SUPPORT_EMAIL, "documentationUrl": f"{public_url}/docs",
+                    "supportUrl": f"{public_url}/support"}}}
+    webhooks = {"uid": "leadrelay_webhooks", "type": "webhooks", "config": {
+        "settings": {"targetUrl": f"{public_url}/webhooks/hubspot", "maxConcurrentRequests": 10},
+        "subscriptions": {"legacyCrmObjects": _hubspot_subscriptions()}}}
+    return {"hubspot/app-hsmeta.json": _json(app), "hubspot/webhooks-hsmeta.json": _json(webhooks)}
+
+
+def salesforce(public_url: str) -> dict[str, str]:
+    scopes = "".join(f"        <scopes>{SALESFORCE_SCOPE_NAMES[s]}</scopes>\n" for s in SalesforceOAuth.SCOPES)
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ConnectedApp xmlns="http://soap.sforce.com/2006/04/metadata">\n'
+        f"    <contactEmail>{SUPPORT_EMAIL}</contactEmail>\n"
+        "    <label>LeadRelay</label>\n"
+        "    <oauthConfig>\n"
+        f"        <callbackUrl>{public_url}/oauth/salesforce/callback</callbackUrl>\n"
+        f"        <isPkceRequired>{str(SalesforceOAuth.PKCE).lower()}</isPkceRequired>\n"
+        "        <isSecretRequiredForRefreshToken>true</isSecretRequiredForRefreshToken>\n"
+        f"{scopes}"
+        "    </oauthConfig>\n"
+        "</ConnectedApp>\n")
+    return {"salesforce/LeadRelay.connectedApp-meta.xml": xml}
+
+
+def pipedrive(public_url: str) -> dict[str, str]:
+    # Pipedrive keeps these in the Developer Hub form; this file is what to enter there.
+    settings = {"app_name": "LeadRelay", "callback_url": f"{public_url}/oauth/pipedrive/callback",
+                "uninstall": "Pipedrive sends DELETE to the callback URL with Basic client_id:client_secret",
+                "scopes": ["base", "deals:full", "contacts:full", "activities:full", "users:read", "leads:full",
+                           "search:read", "admin"],
+                "webhooks": "created per company by LeadRelay through POST /v1/webhooks (version 2.0, Basic auth)",
+                "support_email": SUPPORT_EMAIL}
+    return {"pipedrive/app.json": _json(settings)}
+
+
+def _json(data: dict) -> str:
+    return json.dumps(data, indent=2) + "\n"
+
+
+def build(public_url: str = DEFAULT_PUBLIC_URL) -> dict[str, str]:
+    return {**hubspot(public_url), **salesforce(public_url), **pipedrive(public_url)}
+
+
+def write(public_url: str = DEFAULT_PUBLIC_URL) -> list[Path]:
+    paths = []
+    for name, text in build(public_url).items():
+        path = HERE / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+if __name__ == "__main__":
+    for written in write(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PUBLIC_URL):
+        print(written)
