@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from oauth.hubspot import HubSpotOAuth
-from oauth.pipedrive import PipedriveOAuth
 from oauth.salesforce import SalesforceOAuth
 
 HERE = Path(__file__).parent
