@@ -6,7 +6,6 @@ the committed files differ from what the code says, so the listings cannot drift
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from oauth.hubspot import HubSpotOAuth
@@ -17,21 +16,30 @@ DEFAULT_PUBLIC_URL = "https://leadrelay.example.com"
 SUPPORT_EMAIL = "support@leadrelay.example.com"
 # OAuth scope → Salesforce connected-app metadata scope name
 SALESFORCE_SCOPE_NAMES = {"api": "Api", "refresh_token": "RefreshToken", "id": "Basic"}
-# contact properties whose change LeadRelay must hear about (routing inputs and the owner itself)
-HUBSPOT_WATCHED_PROPERTIES = ("email", "phone", "hubspot_owner_id", "lifecyclestage", "country", "state", "zip",
-                              "company", "hs_lead_status")
+# properties whose change LeadRelay must hear about (routing and dedup inputs, owners, stages)
+HUBSPOT_WATCHED_PROPERTIES = {
+    "contact": ("email", "phone", "hubspot_owner_id", "lifecyclestage", "country", "state", "zip", "company",
+                "hs_lead_status"),
+    "company": ("domain", "name", "hubspot_owner_id", "lifecyclestage"),
+    "deal": ("dealstage", "hubspot_owner_id", "pipeline"),
+}
 
 
-def _hubspot_subscriptions() -> list[dict]:
+def _hubspot_subscriptions() -> dict[str, list[dict]]:
+    """Legacy per-object subscriptions, plus generic object.* ones (tasks) keyed "type:objectType"."""
     from adapters.hubspot.webhooks import HubSpotWebhooks
 
-    subs = []
+    legacy, generic = [], []
     for name in sorted(HubSpotWebhooks.EVENT_KINDS):
-        if name.endswith(".propertyChange"):
-            subs += [{"subscriptionType": name, "propertyName": p, "active": True} for p in HUBSPOT_WATCHED_PROPERTIES]
-        elif not name.startswith("object."):
-            subs.append({"subscriptionType": name, "active": True})
-    return subs
+        if name.startswith("object."):
+            kind, _, object_type = name.partition(":")
+            generic.append({"subscriptionType": kind, "objectType": object_type, "active": True})
+        elif name.endswith(".propertyChange"):
+            watched = HUBSPOT_WATCHED_PROPERTIES[name.split(".")[0]]
+            legacy += [{"subscriptionType": name, "propertyName": p, "active": True} for p in watched]
+        else:
+            legacy.append({"subscriptionType": name, "active": True})
+    return {"crmObjects": generic, "legacyCrmObjects": legacy}
 
 
 def hubspot(public_url: str) -> dict[str, str]:
@@ -47,7 +55,7 @@ def hubspot(public_url: str) -> dict[str, str]:
                     "supportUrl": f"{public_url}/support"}}}
     webhooks = {"uid": "leadrelay_webhooks", "type": "webhooks", "config": {
         "settings": {"targetUrl": f"{public_url}/webhooks/hubspot", "maxConcurrentRequests": 10},
-        "subscriptions": {"legacyCrmObjects": _hubspot_subscriptions()}}}
+        "subscriptions": _hubspot_subscriptions()}}
     return {"hubspot/app-hsmeta.json": _json(app), "hubspot/webhooks-hsmeta.json": _json(webhooks)}
 
 
@@ -96,7 +104,3 @@ def write(public_url: str = DEFAULT_PUBLIC_URL) -> list[Path]:
         paths.append(path)
     return paths
 
-
-if __name__ == "__main__":
-    for written in write(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_PUBLIC_URL):
-        print(written)

@@ -1,0 +1,1 @@
+"""HubSpot: HubSpotAdapter (adapter.py) and HubSpotWebhooks (webhooks.py), see adapters/registry.py."""

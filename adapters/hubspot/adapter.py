@@ -1,0 +1,238 @@
+"""HubSpotAdapter: integration's CRMAdapter over hubspot-api-client 12 (CRM v3 objects, owners).
+
+API reference: https://developers.hubspot.com/docs/api/crm/understanding-the-crm (objects, batch, search,
+merge), https://developers.hubspot.com/docs/api/crm/owners, https://developers.hubspot.com/docs/api/crm/tasks.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from adapters.hubspot import fields as f
+from adapters.hubspot import queries as q
+from adapters.hubspot.client import HubSpotClient
+from integration.errors import CRMNotFound, CRMValidationError
+from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
+from integration.records import ChangePage, Company, CRMUser, MergeResult, ObjectType, Record, TaskSpec, TaskState
+
+
+class _NoBudget:
+    def acquire(self, bucket: str = "default", cost: int = 1) -> None:
+        return None
+
+    def observe(self, bucket, remaining, limit=None, reset_after=None) -> None:
+        return None
+
+
+class _NoWrites:
+    def remember(self, object_type, object_id, fields) -> None:
+        return None
+
+
+class HubSpotAdapter:
+    PLATFORM: ClassVar[str] = "hubspot"
+    LEAD_OBJECT: ClassVar[str] = ObjectType.CONTACT
+    # Public (OAuth) apps: a per-app, per-portal 10-second burst limit (100 / 10 s documented, 110
+    # quoted later) and a separate per-token search limit of 4/s (later 5/s); no daily cap.
+    # https://developers.hubspot.com/apisbytier, https://developers.hubspot.com/changelog/crm-search-api-rate-limit-increase
+    # The confirmed, lower figures are used; X-HubSpot-RateLimit-* headers correct the budget at run time.
+    RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]] = {"default": (100, 10.0), "search": (4, 1.0)}
+    TIMEOUT: ClassVar[tuple[float, float]] = (5.0, 20.0)  # (connect, read) seconds, on every call
+    BATCH_SIZE: ClassVar[int] = 100  # batch read inputs per call
+    SWEEP_LOOKBACK: ClassVar[dt.timedelta] = dt.timedelta(days=1)  # changed_since(None) starts this far back
+
+    def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None = None,
+                 writes: WriteLog | None = None) -> None:
+        self.tenant = tenant
+        self.writes: WriteLog = writes or _NoWrites()
+        self.client = HubSpotClient(tenant.api_base, tokens, budget or _NoBudget(), self.TIMEOUT)
+
+    # reads ---------------------------------------------------------------------------------
+    def get_record(self, object_type: str, record_id: str) -> Record | None:
+        hs = f.hubspot_object(object_type)
+        links = ["companies"] if hs in ("contacts", "deals") else None
+        try:
+            obj = self.client.call("default", hs, "basic_api", "get_by_id", str(record_id),
+                                   properties=f.read_properties(hs), associations=links, archived=False)
+        except CRMNotFound:
+            return None
+        if str(obj.id) != str(record_id):
+            return None  # HubSpot answers a merged-away id with the survivor: the asked record is gone
+        return f.to_record(hs, obj, f.associated_company(obj))
+
+    def get_records(self, object_type: str, record_ids: list[str]) -> list[Record]:
+        hs = f.hubspot_object(object_type)
+        wanted = list(dict.fromkeys(str(i) for i in record_ids))
+        out: list[Record] = []
+        for start in range(0, len(wanted), self.BATCH_SIZE):
+            chunk = wanted[start:start + self.BATCH_SIZE]
+            pkg = q.package(hs)
+            body = pkg.BatchReadInputSimplePublicObjectId(
+                properties=f.read_properties(hs), properties_with_history=[],
+                inputs=[pkg.SimplePublicObjectId(id=i) for i in chunk])
+            # a 207 lists the missing ids under `errors`; they are simply left out
+            result = self.client.call("default", hs, "batch_api", "read", body, archived=False)
+            out += [f.to_record(hs, obj) for obj in result.results if str(obj.id) in chunk]
+        order = {rid: n for n, rid in enumerate(wanted)}
+        return sorted(out, key=lambda r: order[r.id])
+
+    def find_duplicate_candidates(self, object_type: str, *, emails: Iterable[str] = (),
+                                  phones: Iterable[str] = (), name: str | None = None,
+                                  company: str | None = None, limit: int = 20) -> list[Record]:
+        hs = f.hubspot_object(object_type)
+        groups = q.duplicate_groups(hs, list(emails), list(phones), name, company)
+        if not groups:
+            return []
+        result = self.client.call("search", hs, "search_api", "do_search",
+                                  q.search_request(hs, groups, f.read_properties(hs), limit))
+        return [f.to_record(hs, obj) for obj in result.results]
+
+    def list_users(self) -> list[CRMUser]:
+        # HubSpot has no per-user time zone: every owner gets the portal's (account-info API).
+        # https://developers.hubspot.com/docs/api/settings/account-information-api
+        details = self.client.get_path("default", "/account-info/v3/details") or {}
+        zone = details.get("timeZone") if isinstance(details, dict) else None
+        users = []
+        for archived in (False, True):  # deactivated users are archived owners
+            users += [CRMUser(id=str(o.id), email=o.email or "",
+                              name=" ".join(p for p in (o.first_name, o.last_name) if p) or (o.email or ""),
+                              active=not archived, timezone=zone) for o in self._owners(archived)]
+        return users
+
+    def _owners(self, archived: bool) -> list[Any]:
+        owners, after = [], None
+        while True:
+            page = self.client.call("default", "owners", "owners_api", "get_page", limit=100, after=after,
+                                    archived=archived)
+            owners += page.results or []
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if not after:
+                return owners
+
+    def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
+        domain, name = q.clean_domain(domain), (name or "").strip() or None
+        if not domain and not name:
+            return None
+        result = self.client.call("search", "companies", "search_api", "do_search", q.company_request(domain, name))
+        found = [f.to_company(obj) for obj in result.results]
+        by_domain = [c for c in found if domain and (c.domain or "").lower() == domain]
+        by_name = [c for c in found if name and c.name.lower() == name.lower()]
+        return (by_domain or by_name or [None])[0]
+
+    # writes --------------------------------------------------------------------------------
+    def _update(self, hs: str, record_id: str, properties: dict[str, str], neutral: list[str]) -> Any:
+        pkg = q.package(hs)
+        obj = self.client.call("default", hs, "basic_api", "update", str(record_id),
+                               pkg.SimplePublicObjectInput(properties=properties))
+        self.writes.remember(f.NEUTRAL[hs], str(record_id), f.written_fields(hs, neutral))
+        return obj
+
+    def set_owner(self, object_type: str, record_id: str, owner_id: str) -> None:
+        # PATCHing the same owner changes nothing on HubSpot's side (no history entry, no webhook)
+        self._update(f.hubspot_object(object_type), record_id, {f.OWNER_PROPERTY: str(owner_id)}, [f.OWNER_FIELD])
+
+    def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        hs = f.hubspot_object(object_type)
+        if fields:
+            self._update(hs, record_id, f.to_properties(hs, fields), list(fields))
+
+    def merge(self, object_type: str, survivor_id: str, other_id: str,
+              fields: Mapping[str, Any] | None = None) -> MergeResult:
+        hs = f.hubspot_object(object_type)
+        if hs not in f.MERGEABLE:
+            raise CRMValidationError(f"HubSpot cannot merge {hs}")
+        body = q.package(hs).PublicMergeInput(primary_object_id=str(survivor_id), object_id_to_merge=str(other_id))
+        merged = self.client.call("default", hs, "basic_api", "merge", body)
+        survivor = str(merged.id)  # HubSpot may give the merged record a new id
+        for rid in {survivor, str(survivor_id), str(other_id)}:
+            self.writes.remember(f.NEUTRAL[hs], rid, ["*"])
+        if fields:
+            self.set_fields(object_type, survivor, fields)
+        return MergeResult(survivor_id=survivor,
+                           merged_ids=tuple(i for i in (str(survivor_id), str(other_id)) if i != survivor))
+
+    # tasks ---------------------------------------------------------------------------------
+    def create_task(self, spec: TaskSpec) -> str:
+        target = f.hubspot_object(spec.record_type)
+        pkg = q.package("tasks")
+        props = f.to_properties("tasks", {
+            "subject": spec.subject, "body": spec.body, "due_at": f.ms(spec.due_at), "status": f.TASK_OPEN,
+            "priority": f.TASK_PRIORITIES.get(spec.priority, "HIGH"), "kind": f.TASK_TYPES.get(spec.kind, "TODO")})
+        props[f.OWNER_PROPERTY] = str(spec.owner_id)
+        link = pkg.PublicAssociationsForObject(to=pkg.PublicObjectId(id=str(spec.record_id)), types=[
+            pkg.AssociationSpec(association_category="HUBSPOT_DEFINED",
+                                association_type_id=f.TASK_ASSOCIATIONS[target])])
+        task = self.client.call("default", "tasks", "basic_api", "create",
+                                pkg.SimplePublicObjectInputForCreate(properties=props, associations=[link]))
+        self.writes.remember(ObjectType.TASK, str(task.id), ["*"])
+        return str(task.id)
+
+    def update_task(self, task_id: str, *, owner_id: str | None = None, due_at: dt.datetime | None = None,
+                    body: str | None = None) -> None:
+        neutral = {k: v for k, v in (("due_at", f.ms(due_at) if due_at else None), ("body", body)) if v is not None}
+        props = f.to_properties("tasks", neutral)
+        names = list(neutral)
+        if owner_id is not None:
+            props[f.OWNER_PROPERTY], names = str(owner_id), [*names, f.OWNER_FIELD]
+        if props:
+            self._update("tasks", task_id, props, names)
+
+    def complete_task(self, task_id: str, note: str | None = None) -> None:
+        fields: dict[str, Any] = {"status": f.TASK_DONE}
+        if note:
+            current = self._task(task_id, ["hs_task_body"])
+            old = (current.properties or {}).get("hs_task_body") or ""
+            fields["body"] = f"{old}\n\n{note}" if old else note
+        self._update("tasks", task_id, f.to_properties("tasks", fields), list(fields))
+
+    def _task(self, task_id: str, properties: list[str]) -> Any:
+        return self.client.call("default", "tasks", "basic_api", "get_by_id", str(task_id),
+                                properties=properties, archived=False)
+
+    def get_task(self, task_id: str) -> TaskState | None:
+        props = [f.PROPERTIES["tasks"][k] for k in ("status", "due_at", "completed_at")] + [f.OWNER_PROPERTY]
+        try:
+            task = self._task(task_id, props)
+        except CRMNotFound:
+            return None
+        p = task.properties or {}
+        return TaskState(id=str(task.id), done=p.get("hs_task_status") == f.TASK_DONE,
+                         owner_id=p.get(f.OWNER_PROPERTY) or None, due_at=parse_iso(p.get("hs_timestamp")),
+                         completed_at=parse_iso(p.get("hs_task_completion_date")))
+
+    def activity_logged_since(self, object_type: str, record_id: str, since: dt.datetime) -> bool:
+        hs = f.hubspot_object(object_type)
+        # One cheap read first: "Last activity date" moves whenever a call/email/meeting/note is logged on
+        # the record, so an older value answers "no" without spending the (4/s) search budget.
+        obj = self.client.call("default", hs, "basic_api", "get_by_id", str(record_id),
+                               properties=[f.LAST_ACTIVITY], archived=False)
+        last = parse_iso((obj.properties or {}).get(f.LAST_ACTIVITY))
+        if last is None or last < since.astimezone(dt.UTC):
+            return False
+        singular = f.NEUTRAL[hs]
+        for activity in f.ACTIVITY_OBJECTS:  # a note alone bumps the date but is not "acting"
+            found = self.client.call("search", activity, "search_api", "do_search",
+                                     q.activity_request(activity, singular, str(record_id), f.ms(since)))
+            if found.total:
+                return True
+        return False
+
+    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
+        hs = f.hubspot_object(object_type)
+        start = int(cursor) if cursor else f.ms(dt.datetime.now(dt.UTC) - self.SWEEP_LOOKBACK)
+        result = self.client.call("search", hs, "search_api", "do_search",
+                                  q.changed_since_request(hs, start, f.read_properties(hs), limit))
+        objs = result.results or []
+        last = f.modified_ms(hs, objs[-1]) if objs else start
+        more = bool(result.paging and result.paging.next)
+        return ChangePage(records=[f.to_record(hs, o) for o in objs], cursor=str(last), has_more=more)
+
+    # webhooks ------------------------------------------------------------------------------
+    def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:
+        # HubSpot subscriptions belong to the app (project webhooks/*-hsmeta.json), not to a portal:
+        # https://developers.hubspot.com/docs/apps/developer-platform/add-features/configure-webhooks
+        return []
+
+    def unsubscribe_webhooks(self) -> None:
+        return None

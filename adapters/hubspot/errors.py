@@ -1,0 +1,98 @@
+"""The one place where hubspot-api-client and urllib3 failures become integration.errors classes.
+
+Error bodies: https://developers.hubspot.com/docs/api-reference/error-handling ({status, message,
+correlationId, category, ...}). The SDK raises a per-package `ApiException` (one class per generated
+package, no shared base), with `.status`, `.headers`, `.body`; 429 is a plain ApiException.
+Transport failures surface as urllib3 exceptions (the SDK does not wrap them), except TLS errors,
+which the SDK turns into ApiException(status=0).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import hubspot.crm.companies.exceptions
+import hubspot.crm.contacts.exceptions
+import hubspot.crm.deals.exceptions
+import hubspot.crm.objects.calls.exceptions
+import hubspot.crm.objects.emails.exceptions
+import hubspot.crm.objects.meetings.exceptions
+import hubspot.crm.objects.tasks.exceptions
+import hubspot.crm.owners.exceptions
+import urllib3.exceptions
+
+from integration.errors import (
+    CRMAuthError,
+    CRMConflict,
+    CRMError,
+    CRMNotFound,
+    CRMRateLimited,
+    CRMTransient,
+    CRMValidationError,
+)
+
+API_EXCEPTIONS: tuple[type[Exception], ...] = tuple(module.ApiException for module in (
+    hubspot.crm.contacts.exceptions, hubspot.crm.companies.exceptions, hubspot.crm.deals.exceptions,
+    hubspot.crm.objects.tasks.exceptions, hubspot.crm.objects.calls.exceptions,
+    hubspot.crm.objects.emails.exceptions, hubspot.crm.objects.meetings.exceptions,
+    hubspot.crm.owners.exceptions))
+# timeouts, refused/reset connections, protocol errors; OSError covers sockets closed under us
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, OSError)
+
+# 429 bodies name the policy that was hit; HubSpot sends no Retry-After, so wait out that policy's
+# window (ten-second burst vs the search API's per-second limit).
+# https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
+POLICY_WAIT_S = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
+DEFAULT_WAIT_S = 10.0
+
+
+def _body(exc: Any) -> dict[str, Any]:
+    raw = getattr(exc, "body", None)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {"message": str(raw)[:500]}
+    return data if isinstance(data, dict) else {}
+
+
+def _header(headers: Any, name: str) -> str | None:
+    return headers.get(name) if headers is not None else None  # urllib3's HTTPHeaderDict: case-insensitive
+
+
+def retry_after(exc: Any) -> float:
+    """Seconds to wait after a 429: Retry-After when sent, else the limit window the body names."""
+    headers = getattr(exc, "headers", None)
+    for name in ("Retry-After", "X-HubSpot-RateLimit-Interval-Milliseconds"):
+        value = _header(headers, name)
+        if value and value.replace(".", "", 1).isdigit():
+            return float(value) / (1000.0 if name.endswith("Milliseconds") else 1.0)
+    return POLICY_WAIT_S.get(str(_body(exc).get("policyName", "")), DEFAULT_WAIT_S)
+
+
+def _message(exc: Any) -> str:
+    body = _body(exc)
+    message = body.get("message") or getattr(exc, "reason", None) or "HubSpot refused the request"
+    category = body.get("category")
+    return f"HubSpot {exc.status} {category}: {message}" if category else f"HubSpot {exc.status}: {message}"
+
+
+def translate(exc: BaseException) -> CRMError:
+    """The project's error for an SDK/transport failure (callers `raise translate(e) from e`)."""
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return CRMTransient(f"HubSpot unreachable: {type(exc).__name__}: {exc}")
+    status = int(getattr(exc, "status", 0) or 0)
+    if status == 0:
+        return CRMTransient(f"HubSpot connection failed: {getattr(exc, 'reason', exc)}")
+    if status == 401:
+        return CRMAuthError(_message(exc))
+    if status == 404:
+        return CRMNotFound(_message(exc))
+    if status == 409:
+        return CRMConflict(_message(exc))
+    if status == 429:
+        return CRMRateLimited(_message(exc), retry_after(exc))
+    if status >= 500:
+        return CRMTransient(_message(exc))
+    return CRMValidationError(_message(exc))

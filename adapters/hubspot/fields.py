@@ -1,0 +1,163 @@
+"""HubSpot's object and property names <-> LeadRelay's neutral vocabulary (integration.records).
+
+Property names: https://developers.hubspot.com/docs/api/crm/contacts (default contact properties),
+https://developers.hubspot.com/docs/api/crm/tasks (task properties and association type ids).
+Nothing here talks to the network; adapter.py and webhooks.py use these tables.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from integration.errors import CRMValidationError
+from integration.protocols import parse_iso
+from integration.records import Company, ObjectType, Record
+
+# neutral object type -> HubSpot object (path segment). HubSpot's own "leads" object is not used for
+# routing: LeadRelay routes contacts, so a neutral "lead" is a contact.
+OBJECTS: dict[str, str] = {ObjectType.CONTACT: "contacts", ObjectType.LEAD: "contacts",
+                           ObjectType.COMPANY: "companies", ObjectType.DEAL: "deals", ObjectType.TASK: "tasks"}
+# HubSpot object -> the neutral type events and records are reported as
+NEUTRAL: dict[str, str] = {"contacts": ObjectType.CONTACT, "companies": ObjectType.COMPANY,
+                           "deals": ObjectType.DEAL, "tasks": ObjectType.TASK}
+# where each object's API lives on the SDK client (hubspot.HubSpot().crm....)
+SDK_PATHS: dict[str, tuple[str, ...]] = {
+    "contacts": ("crm", "contacts"), "companies": ("crm", "companies"), "deals": ("crm", "deals"),
+    "tasks": ("crm", "objects", "tasks"), "calls": ("crm", "objects", "calls"),
+    "emails": ("crm", "objects", "emails"), "meetings": ("crm", "objects", "meetings"),
+    "owners": ("crm", "owners"),
+}
+# objectTypeId as generic (object.*) webhooks send it -> HubSpot's singular object name
+OBJECT_TYPE_IDS: dict[str, str] = {"0-1": "contact", "0-2": "company", "0-3": "deal", "0-27": "task",
+                                   "0-46": "note", "0-47": "meeting", "0-48": "call", "0-49": "email",
+                                   "0-136": "lead"}
+
+OWNER_PROPERTY = "hubspot_owner_id"
+OWNER_FIELD = "owner"  # the neutral name reported to the write log / in changed_fields
+ADDITIONAL_EMAILS = "hs_additional_emails"
+PRIMARY_COMPANY = "associatedcompanyid"  # HubSpot keeps a contact's primary company id here
+LAST_ACTIVITY = "notes_last_updated"     # "Last activity date": bumped when a call/email/meeting/note is logged
+
+# neutral field -> HubSpot property, per object
+PROPERTIES: dict[str, dict[str, str]] = {
+    "contacts": {"email": "email", "first_name": "firstname", "last_name": "lastname", "phone": "phone",
+                 "mobile": "mobilephone", "company": "company", "title": "jobtitle", "website": "website",
+                 "domain": "hs_email_domain", "street": "address", "city": "city", "state": "state",
+                 "postcode": "zip", "country": "country", "lifecycle_stage": "lifecyclestage",
+                 "lead_status": "hs_lead_status"},
+    "companies": {"name": "name", "domain": "domain", "website": "website", "phone": "phone", "city": "city",
+                  "state": "state", "country": "country", "lifecycle_stage": "lifecyclestage"},
+    "deals": {"name": "dealname", "amount": "amount", "deal_stage": "dealstage"},
+    "tasks": {"subject": "hs_task_subject", "body": "hs_task_body", "due_at": "hs_timestamp",
+              "status": "hs_task_status", "priority": "hs_task_priority", "kind": "hs_task_type",
+              "completed_at": "hs_task_completion_date"},
+}
+# properties HubSpot calculates when we write another one (their change events are echoes of our write)
+DERIVED: dict[str, dict[str, tuple[str, ...]]] = {"contacts": {"email": ("domain",)},
+                                                  "tasks": {"status": ("completed_at",)}}
+# The search API names the contact's modification time differently from every other object
+# (https://developers.hubspot.com/docs/api/crm/search: "lastmodifieddate" for contacts).
+MODIFIED: dict[str, str] = {"contacts": "lastmodifieddate"}
+DEFAULT_MODIFIED = "hs_lastmodifieddate"
+
+# task -> record association type ids (HUBSPOT_DEFINED), from HubSpot's association type id table:
+# https://developers.hubspot.com/docs/guides/api/crm/associations/associations-v4#association-type-id-values
+TASK_ASSOCIATIONS: dict[str, int] = {"contacts": 204, "companies": 192, "deals": 216}
+TASK_TYPES = {"call": "CALL", "email": "EMAIL", "todo": "TODO"}
+TASK_PRIORITIES = {"high": "HIGH", "medium": "MEDIUM", "low": "LOW"}
+TASK_DONE = "COMPLETED"
+TASK_OPEN = "NOT_STARTED"
+# objects with a native merge (POST /crm/v3/objects/{object}/merge)
+MERGEABLE = ("contacts", "companies", "deals")
+# activities whose logging counts as "the rep acted" (SLA check)
+ACTIVITY_OBJECTS = ("calls", "emails", "meetings")
+
+
+def hubspot_object(object_type: str) -> str:
+    """The HubSpot object for a neutral type; CRMValidationError for a type HubSpot has no mapping for."""
+    try:
+        return OBJECTS[object_type]
+    except KeyError:
+        raise CRMValidationError(f"HubSpot adapter has no object for {object_type!r}") from None
+
+
+def neutral_type(object_type: str) -> str:
+    """The neutral type records and write-log entries use (a "lead" is a contact on HubSpot)."""
+    return NEUTRAL[hubspot_object(object_type)]
+
+
+def modified_property(hs_object: str) -> str:
+    return MODIFIED.get(hs_object, DEFAULT_MODIFIED)
+
+
+def read_properties(hs_object: str) -> list[str]:
+    """Everything a Record needs, asked for explicitly (HubSpot returns only defaults otherwise)."""
+    extra = [OWNER_PROPERTY, "createdate", modified_property(hs_object)]
+    if hs_object == "contacts":
+        extra += [ADDITIONAL_EMAILS, PRIMARY_COMPANY]
+    return list(dict.fromkeys([*PROPERTIES[hs_object].values(), *extra]))
+
+
+def to_properties(hs_object: str, fields: Mapping[str, Any]) -> dict[str, str]:
+    """Neutral fields -> HubSpot properties (every value a string; None clears)."""
+    mapping = PROPERTIES[hs_object]
+    unknown = sorted(set(fields) - set(mapping))
+    if unknown:
+        raise CRMValidationError(f"HubSpot {hs_object} have no property for {', '.join(unknown)}")
+    return {mapping[name]: "" if value is None else str(value) for name, value in fields.items()}
+
+
+def written_fields(hs_object: str, names: list[str]) -> list[str]:
+    """The neutral fields a write of `names` changes, including ones HubSpot derives from them."""
+    derived = DERIVED.get(hs_object, {})
+    return list(dict.fromkeys([*names, *(d for n in names for d in derived.get(n, ()))]))
+
+
+def neutral_field(hs_object: str, prop: str) -> str | None:
+    """The neutral name of a HubSpot property (None when LeadRelay does not track it)."""
+    if prop == OWNER_PROPERTY:
+        return OWNER_FIELD
+    return next((name for name, hs in PROPERTIES.get(hs_object, {}).items() if hs == prop), None)
+
+
+def ms(moment: dt.datetime) -> int:
+    """HubSpot's epoch-milliseconds form of a datetime (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def to_record(hs_object: str, obj: Any, company_id: str | None = None) -> Record:
+    """An SDK SimplePublicObject -> Record with neutral fields only."""
+    props: dict[str, Any] = obj.properties or {}
+    fields = {name: props[hs] for name, hs in PROPERTIES[hs_object].items() if props.get(hs) not in (None, "")}
+    extra = tuple(e for e in (props.get(ADDITIONAL_EMAILS) or "").split(";") if e)
+    return Record(object_type=NEUTRAL[hs_object], id=str(obj.id), fields=fields,
+                  owner_id=props.get(OWNER_PROPERTY) or None, created_at=_utc(obj.created_at),
+                  updated_at=_utc(obj.updated_at), company_id=company_id or props.get(PRIMARY_COMPANY) or None,
+                  extra_emails=extra)
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """The SDK parses timestamps with dateutil (tzutc/tzlocal); records carry stdlib UTC."""
+    return moment.astimezone(dt.UTC) if moment is not None and moment.tzinfo else moment
+
+
+def associated_company(obj: Any) -> str | None:
+    """The first associated company id of a record read with associations=["companies"]."""
+    block = (obj.associations or {}).get("companies") if getattr(obj, "associations", None) else None
+    results = getattr(block, "results", None) or []
+    return str(results[0].id) if results else None
+
+
+def to_company(obj: Any) -> Company:
+    props = obj.properties or {}
+    return Company(id=str(obj.id), name=props.get("name") or "", domain=props.get("domain") or None,
+                   owner_id=props.get(OWNER_PROPERTY) or None)
+
+
+def modified_ms(hs_object: str, obj: Any) -> int:
+    """The record's modification time in ms (the changed_since cursor)."""
+    stamp = parse_iso((obj.properties or {}).get(modified_property(hs_object))) or obj.updated_at
+    return ms(stamp)

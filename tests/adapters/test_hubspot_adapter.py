@@ -1,0 +1,305 @@
+"""HubSpotAdapter contract tests: the real adapter and hubspot-api-client against the sandbox (HTTPS).
+
+Assertions are about what a user would notice in the CRM (the sandbox's stored records, read through
+its control API), plus the number of API calls the sandbox saw.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+
+from adapters.hubspot.adapter import HubSpotAdapter
+from adapters.registry import get_adapter_class
+from integration.errors import CRMAuthError, CRMRateLimited, CRMTransient, CRMValidationError, ReauthRequired
+from integration.protocols import CRMAdapter
+from integration.records import TaskSpec
+from tests.adapters.conftest import StaticTokens, sandbox_account, tenant_for
+
+HTTP = requests.Session()
+HTTP.trust_env = False
+
+
+class Portal:
+    """A demo-seeded sandbox portal and helpers over the sandbox control API."""
+
+    def __init__(self, server, **extra) -> None:
+        self.server = server
+        self.account = sandbox_account(server, "hubspot", **extra)
+        self.base = f"{server.url}/_sandbox/accounts/{self.account['account_id']}"
+
+    def adapter(self, budget=None, writes=None, tokens=None) -> HubSpotAdapter:
+        return HubSpotAdapter(tenant_for(self.account, "hubspot"), tokens or StaticTokens(self.account["access_token"]),
+                              budget, writes)
+
+    def records(self, object_type: str) -> list[dict]:
+        return HTTP.get(f"{self.base}/{object_type}", timeout=10).json()["results"]
+
+    def record(self, object_type: str, record_id: str) -> dict | None:
+        return next((r for r in self.records(object_type) if r["id"] == str(record_id)), None)
+
+    def contact(self, email: str) -> dict:
+        return next(r for r in self.records("contacts") if (r["properties"].get("email") or "").lower() == email)
+
+    def simulate(self, **payload) -> dict:
+        resp = HTTP.post(f"{self.base}/simulate", json=payload, timeout=10)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def reset_calls(self) -> None:
+        HTTP.delete(f"{self.base}/calls", timeout=10)
+
+    def calls(self) -> list[dict]:
+        return HTTP.get(f"{self.base}/calls", timeout=10).json()["calls"]
+
+
+@pytest.fixture()
+def portal(adapter_sandbox) -> Portal:
+    """A portal of its own per test: writes stay apart, and the per-token search limit (5/s) too."""
+    return Portal(adapter_sandbox)
+
+
+@pytest.fixture()
+def staged(adapter_sandbox):
+    """Stage sandbox config (faults, limits) for one test; always reset afterwards."""
+    def stage(**config) -> None:
+        HTTP.post(f"{adapter_sandbox.url}/_sandbox/config", json=config, timeout=10).raise_for_status()
+    yield stage
+    HTTP.post(f"{adapter_sandbox.url}/_sandbox/config/reset", timeout=10).raise_for_status()
+
+
+# construction -----------------------------------------------------------------------------
+def test_registry_class_implements_the_protocol_without_network_in_the_constructor():
+    class NoTokens:
+        def access_token(self):
+            raise AssertionError("constructor must not ask for a token")
+
+    tenant = tenant_for({"account_id": "1", "api_base": "https://127.0.0.1:9"}, "hubspot")
+    adapter = get_adapter_class("hubspot")(tenant, NoTokens())
+    assert isinstance(adapter, CRMAdapter) and adapter.LEAD_OBJECT == "contact"
+    assert adapter.subscribe_webhooks("https://x.test/webhooks/hubspot", "", "") == []
+    assert adapter.unsubscribe_webhooks() is None
+
+
+# reads ------------------------------------------------------------------------------------
+def test_get_record_has_neutral_fields_owner_and_company(portal):
+    jennifer = portal.contact("jennifer.walsh@acmerobotics.com")
+    acme = next(c for c in portal.records("companies") if c["properties"]["name"] == "Acme Robotics")
+    record = portal.adapter().get_record("contact", jennifer["id"])
+    assert record.fields["email"] == "jennifer.walsh@acmerobotics.com"
+    assert (record.fields["first_name"], record.fields["last_name"], record.fields["lifecycle_stage"]) == (
+        "Jennifer", "Walsh", "opportunity")
+    assert record.owner_id == jennifer["properties"]["hubspot_owner_id"] and record.company_id == acme["id"]
+    assert record.object_type == "contact" and record.created_at.tzinfo is not None
+
+
+def test_a_neutral_lead_is_a_hubspot_contact(portal):
+    hank = portal.contact("hank@globex.com")
+    assert portal.adapter().get_record("lead", hank["id"]).fields["title"] == "CEO"
+
+
+def test_get_record_of_a_missing_id_is_none(portal):
+    assert portal.adapter().get_record("contact", "987654321") is None
+
+
+def test_batch_read_takes_one_call_and_leaves_missing_ids_out(portal):
+    ids = [r["id"] for r in portal.records("contacts")[:3]]
+    portal.reset_calls()
+    records = portal.adapter().get_records("contact", [*ids, "987654321"])
+    assert [r.id for r in records] == ids
+    assert [c["path"] for c in portal.calls()] == ["/crm/v3/objects/contacts/batch/read?archived=False"]
+
+
+def test_duplicates_by_email_case(portal):
+    found = portal.adapter().find_duplicate_candidates("contact", emails=["MARIA.GARCIA@globex.COM"])
+    assert [r.fields["email"] for r in found] == ["Maria.Garcia@Globex.com"]
+
+
+def test_duplicates_by_phone_in_other_formats(portal):
+    found = portal.adapter().find_duplicate_candidates("contact", phones=["+16175550150"])
+    assert sorted(r.fields["phone"] for r in found) == ["+1 (617) 555-0150", "617.555.0150"]
+
+
+def test_duplicates_by_name_and_company_in_one_search(portal, budget):
+    found = portal.adapter(budget).find_duplicate_candidates("contact", name="Bob Chen", company="Globex Corporation")
+    assert [r.fields["email"] for r in found] == ["bob.chen@globex.com"]
+    assert budget.acquired == [("search", 1)]
+
+
+def test_users_have_active_flags_and_the_portal_time_zone(adapter_sandbox):
+    users = [{"email": "ann@example.com", "name": "Ann Active", "timezone": "Europe/Berlin"},
+             {"email": "ian@example.com", "name": "Ian Inactive", "active": False}]
+    portal = Portal(adapter_sandbox, seed=None, users=users)
+    listed = {u.email: u for u in portal.adapter().list_users()}
+    assert (listed["ann@example.com"].active, listed["ian@example.com"].active) == (True, False)
+    assert listed["ann@example.com"].name == "Ann Active"
+    assert {u.timezone for u in listed.values()} == {"Europe/Berlin"}
+
+
+def test_find_company_by_domain_then_name(portal):
+    adapter = portal.adapter()
+    northwind = adapter.find_company(domain="https://www.northwind.io/contact")
+    assert (northwind.name, northwind.domain) == ("Northwind Traders", "northwind.io")
+    assert northwind.owner_id is not None
+    assert adapter.find_company(name="Initech").domain == "initech.com"
+    assert adapter.find_company(domain="nowhere.example") is None
+
+
+# writes -----------------------------------------------------------------------------------
+def test_set_owner_changes_the_stored_owner_and_is_reported(portal, writes):
+    peter = portal.contact("peter.gibbons@initech.com")
+    owners = [o["id"] for o in portal.records("owners") if o["id"] != peter["properties"]["hubspot_owner_id"]]
+    portal.adapter(writes=writes).set_owner("contact", peter["id"], owners[0])
+    assert portal.record("contacts", peter["id"])["properties"]["hubspot_owner_id"] == owners[0]
+    assert writes.writes == [("contact", peter["id"], ("owner",))]
+
+
+def test_set_fields_writes_properties(portal, writes):
+    samir = portal.contact("samir.n@initech.com")
+    portal.adapter(writes=writes).set_fields("contact", samir["id"], {"lifecycle_stage": "salesqualifiedlead",
+                                                                     "lead_status": "OPEN"})
+    props = portal.record("contacts", samir["id"])["properties"]
+    assert (props["lifecyclestage"], props["hs_lead_status"]) == ("salesqualifiedlead", "OPEN")
+    assert writes.writes == [("contact", samir["id"], ("lifecycle_stage", "lead_status"))]
+
+
+def test_unknown_neutral_field_or_merge_of_tasks_is_a_validation_error(portal):
+    portal.reset_calls()
+    with pytest.raises(CRMValidationError):
+        portal.adapter().set_fields("contact", "1", {"shoe_size": "42"})
+    with pytest.raises(CRMValidationError):
+        portal.adapter().merge("task", "1", "2")
+    assert portal.calls() == []
+
+
+def test_merge_keeps_survivor_values_and_fills_from_the_other(portal, writes):
+    survivor = portal.contact("johnsmith@gmail.com")  # no job title, no company
+    other = portal.contact("john.smith@gmail.com")    # Consultant at Acme Robotics
+    adapter = portal.adapter(writes=writes)
+    result = adapter.merge("contact", survivor["id"], other["id"], fields={"lifecycle_stage": "lead"})
+    assert (result.survivor_id, result.merged_ids) == (survivor["id"], (other["id"],))
+    props = portal.record("contacts", survivor["id"])["properties"]
+    assert (props["email"], props["phone"], props["jobtitle"], props["company"]) == (
+        "johnsmith@gmail.com", "617.555.0150", "Consultant", "Acme Robotics")
+    assert props["hs_additional_emails"] == "john.smith@gmail.com" and props["lifecyclestage"] == "lead"
+    assert portal.record("contacts", other["id"]) is None and adapter.get_record("contact", other["id"]) is None
+    assert ("contact", other["id"], ("*",)) in writes.writes
+
+
+# tasks ------------------------------------------------------------------------------------
+def test_task_lifecycle(portal, writes):
+    lead = portal.contact("olivia.grant@acmerobotics.com")
+    owner, other = [o["id"] for o in portal.records("owners")][:2]
+    due = dt.datetime(2026, 12, 1, 14, 5, tzinfo=dt.UTC)
+    adapter = portal.adapter(writes=writes)
+    task_id = adapter.create_task(TaskSpec(subject="Call Olivia", body="Hot lead: routed by territory", due_at=due,
+                                           owner_id=owner, record_type="contact", record_id=lead["id"]))
+    stored = portal.record("tasks", task_id)
+    assert stored["properties"]["hubspot_owner_id"] == owner and stored["properties"]["hs_task_type"] == "CALL"
+    assert [a["id"] for a in stored["associations"]["contacts"]["results"]] == [lead["id"]]
+    state = adapter.get_task(task_id)
+    assert (state.done, state.owner_id, state.due_at) == (False, owner, due)
+    adapter.update_task(task_id, owner_id=other, due_at=due + dt.timedelta(hours=1))
+    adapter.complete_task(task_id, note="Escalation not needed")
+    state = adapter.get_task(task_id)
+    assert (state.done, state.owner_id, state.due_at) == (True, other, due + dt.timedelta(hours=1))
+    assert state.completed_at is not None
+    assert portal.record("tasks", task_id)["properties"]["hs_task_body"] == (
+        "Hot lead: routed by territory\n\nEscalation not needed")
+    assert writes.writes[0] == ("task", task_id, ("*",))
+
+
+def test_get_task_of_a_deleted_task_is_none(portal):
+    assert portal.adapter().get_task("987654321") is None
+
+
+def test_activity_logged_since_sees_a_logged_call(portal):
+    lead = portal.contact("lukas.braun@umbrellahealth.de")
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    adapter = portal.adapter()
+    assert adapter.activity_logged_since("contact", lead["id"], since) is False
+    portal.simulate(action="create", object_type="notes", properties={"hs_timestamp": "2026-01-01T00:00:00Z",
+                                                                     "hs_note_body": "internal note"})
+    call = portal.simulate(action="create", object_type="calls", properties={
+        "hs_timestamp": dt.datetime.now(dt.UTC).isoformat(), "hs_call_title": "Discovery call"})
+    assert adapter.activity_logged_since("contact", lead["id"], since) is False  # not yet on the record
+    portal.simulate(action="associate", object_type="calls", id=call["id"], to_object_type="contacts",
+                   to_id=lead["id"])
+    assert adapter.activity_logged_since("contact", lead["id"], since) is True
+
+
+def test_changed_since_pages_through_changes_oldest_first(portal):
+    adapter, cursor, seen = portal.adapter(), None, []
+    while True:
+        page = adapter.changed_since("contact", cursor, limit=12)
+        seen += page.records
+        cursor = page.cursor
+        if not page.has_more:
+            break
+    assert len(seen) == len(portal.records("contacts")) == 30
+    assert [r.updated_at for r in seen] == sorted(r.updated_at for r in seen)
+    katrin = portal.contact("katrin.vogel@umbrellahealth.de")
+    portal.simulate(action="update", object_type="contacts", id=katrin["id"], properties={"jobtitle": "Leitung"})
+    page = adapter.changed_since("contact", cursor)
+    assert ([r.id for r in page.records], page.has_more) == ([katrin["id"]], False)
+    assert adapter.changed_since("contact", page.cursor).records == []
+
+
+# errors, budget ---------------------------------------------------------------------------
+def test_bad_token_refreshes_once_then_raises_auth_error(portal):
+    tokens = StaticTokens("bad-token", refreshed="still-bad")
+    with pytest.raises(CRMAuthError):
+        portal.adapter(tokens=tokens).get_record("contact", "1")
+    assert tokens.refresh_calls == 1
+
+
+def test_refreshed_token_is_used_for_the_retry(portal):
+    tokens = StaticTokens("expired-token", refreshed=portal.account["access_token"])
+    assert portal.adapter(tokens=tokens).find_company(name="Initech").name == "Initech"
+    assert tokens.refresh_calls == 1
+
+
+def test_refused_refresh_propagates_reauth_required(portal):
+    with pytest.raises(ReauthRequired):
+        portal.adapter(tokens=StaticTokens("bad-token")).list_users()
+
+
+def test_staged_server_error_is_transient(portal, staged):
+    staged(error_rate=1.0)
+    with pytest.raises(CRMTransient):
+        portal.adapter().get_record("contact", "1")
+
+
+def test_staged_timeout_is_transient(portal, staged):
+    staged(timeout_rate=1.0, timeout_s=1.0)
+    adapter = portal.adapter()
+    adapter.client.timeout = (1.0, 0.2)
+    with pytest.raises(CRMTransient):
+        adapter.get_task("1")
+
+
+def test_burst_limit_is_rate_limited_with_the_window_to_wait(portal, staged, budget):
+    staged(limits={"hubspot": {"burst_per_10s": 2}})
+    adapter = portal.adapter(budget)
+    adapter.get_task("1"), adapter.get_task("2")
+    with pytest.raises(CRMRateLimited) as err:
+        adapter.get_task("3")
+    assert err.value.retry_after == 10.0
+    assert budget.observed[-1] == ("default", 0, 2, 10.0)
+
+
+def test_search_limit_is_rate_limited_for_a_second(portal, staged):
+    staged(limits={"hubspot": {"search_per_second": 1}})
+    adapter = portal.adapter()
+    adapter.find_company(name="Initech")
+    with pytest.raises(CRMRateLimited) as err:
+        adapter.find_company(name="Initech")
+    assert err.value.retry_after == 1.0
+
+
+def test_budget_is_taken_per_call_and_fed_from_headers(portal, budget):
+    portal.adapter(budget).get_record("contact", portal.records("contacts")[0]["id"])
+    assert budget.acquired == [("default", 1)]
+    [(bucket, remaining, limit, reset_after)] = budget.observed
+    assert (bucket, limit, reset_after) == ("default", 110, 10.0) and 0 <= remaining < 110
