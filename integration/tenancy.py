@@ -16,10 +16,13 @@ from integration.models import (
     Decision,
     DedupKey,
     EventRecord,
+    MergeSnapshot,
     ReviewItem,
     SlaTimer,
+    SweepCursor,
     Tenant,
     TenantStatus,
+    WebhookKey,
     utcnow,
 )
 from integration.queues import MAINTENANCE
@@ -70,7 +73,8 @@ def mark_uninstalled(session: Session, tenant: Tenant) -> None:
 
 # What erasure removes, in order (children before parents where there are no cascades).
 ERASED = (("credentials", Credential), ("dedup_keys", DedupKey), ("events", EventRecord),
-          ("decisions", Decision), ("review_items", ReviewItem), ("sla_timers", SlaTimer))
+          ("decisions", Decision), ("review_items", ReviewItem), ("sla_timers", SlaTimer),
+          ("merge_snapshots", MergeSnapshot), ("webhook_keys", WebhookKey), ("sweep_cursors", SweepCursor))
 
 
 @job(MAINTENANCE, timeout=600, retries=5, require_active=False)

@@ -4,6 +4,7 @@ from integration.models.base import Base, TenantScoped, utcnow
 from integration.models.dedup_index import DedupKey
 from integration.models.diagnostics import Probe
 from integration.models.intake import SweepCursor, WebhookKey
+from integration.models.merges import MergeSnapshot
 from integration.models.rules import RuleSetVersion
 from integration.models.tenancy import (
     Agency,
@@ -18,6 +19,6 @@ from integration.models.tenancy import (
 
 __all__ = [
     "Agency", "AgencyInvite", "Base", "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupKey",
-    "EventRecord", "Membership", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer", "SweepCursor", "Tenant",
-    "TenantScoped", "TenantStatus", "WebhookKey", "utcnow",
+    "EventRecord", "Membership", "MergeSnapshot", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer",
+    "SweepCursor", "Tenant", "TenantScoped", "TenantStatus", "WebhookKey", "utcnow",
 ]

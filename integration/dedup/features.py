@@ -1,0 +1,125 @@
+"""Field-wise comparison of two prepared records into agreement levels (the model's inputs)."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
+from rapidfuzz.utils import default_process
+
+from integration.dedup.names import FREEMAIL, canonical_first, gendered_pair
+from integration.dedup.prepare import Prepared
+
+# How good a name level is, to choose between the direct and the transposed reading.
+_RANK = {"exact": 5, "nickname": 4, "typo": 3, "initial": 2, "partial": 2, "missing": 1, "different": 0}
+
+
+class Levels(NamedTuple):
+    """One agreement level per field; "missing" when either side is empty (the model's baseline)."""
+
+    first: str
+    last: str
+    transposed: bool
+    email: str
+    phone: str
+    company: str
+    street: str
+    postcode: str
+    city: str
+
+
+def is_typo(a: str, b: str) -> bool:
+    """One keyboard slip (edit or swap) in a short name, two in a long one."""
+    shortest = min(len(a), len(b))
+    if shortest < 3 or abs(len(a) - len(b)) > 2:
+        return False
+    return OSA.distance(a, b, score_cutoff=2) <= (2 if shortest >= 7 else 1)
+
+
+def first_level(x: str, y: str, canon_x: frozenset[str], canon_y: frozenset[str]) -> str:
+    if not x or not y:
+        return "missing"
+    if x == y:
+        return "exact"
+    if gendered_pair(x, y):
+        return "different"
+    if canon_x & canon_y:
+        return "nickname"
+    short, long_ = sorted((x, y), key=len)
+    if len(short) == 1:
+        return "initial" if long_.startswith(short) else "different"
+    if len(short) >= 3 and long_.startswith(short):
+        return "nickname"   # Dan/Daniel, Chris/Christopher when the table lacks the pair
+    return "typo" if is_typo(x, y) else "different"
+
+
+def last_level(x: str, y: str) -> str:
+    if not x or not y:
+        return "missing"
+    if x == y:
+        return "exact"
+    if is_typo(x, y):
+        return "typo"
+    # double-barrelled or married names: "garcia" inside "garcialopez"
+    if min(len(x), len(y)) >= 4 and (x in y or y in x):
+        return "partial"
+    return "different"
+
+
+def _names(a: Prepared, b: Prepared) -> tuple[str, str, bool]:
+    first, last = first_level(a.first, b.first, a.first_canon, b.first_canon), last_level(a.last, b.last)
+    if "different" not in (first, last) or not (a.first and a.last and b.first and b.last):
+        return first, last, False
+    s_first = first_level(a.last, b.first, canonical_first(a.last), b.first_canon)
+    s_last = last_level(a.first, b.last)
+    if min(_RANK[s_first], _RANK[s_last]) > min(_RANK[first], _RANK[last]):
+        return s_first, s_last, True
+    return first, last, False
+
+
+def email_level(a: Prepared, b: Prepared) -> str:
+    if not a.emails or not b.emails:
+        return "missing"
+    if a.emails & b.emails:
+        return "equal"
+    # two different mailboxes at one company domain are usually two colleagues
+    return "same_domain" if (a.domains & b.domains) - FREEMAIL else "different"
+
+
+def _either_missing(x, y) -> bool:
+    return not x or not y
+
+
+def set_level(x: frozenset, y: frozenset) -> str:
+    if _either_missing(x, y):
+        return "missing"
+    return "equal" if x & y else "different"
+
+
+def company_level(a: Prepared, b: Prepared) -> str:
+    if _either_missing(a.company, b.company):
+        return "missing"
+    if a.company == b.company:
+        return "exact"
+    if a.company_core == b.company_core:
+        return "core"
+    similar = fuzz.token_set_ratio(a.company, b.company, processor=default_process, score_cutoff=90)
+    return "similar" if similar else "different"
+
+
+def text_level(x: str, y: str, cutoff: float = 90) -> str:
+    if _either_missing(x, y):
+        return "missing"
+    if x == y:
+        return "equal"
+    return "similar" if fuzz.ratio(x, y, processor=default_process, score_cutoff=cutoff) else "different"
+
+
+def compare(a: Prepared, b: Prepared) -> Levels:
+    """Agreement level of every field of `a` and `b`."""
+    first, last, transposed = _names(a, b)
+    postcode = "missing" if _either_missing(a.postcode, b.postcode) else (
+        "equal" if a.postcode == b.postcode else "different")
+    city = text_level(a.city, b.city)
+    return Levels(first, last, transposed, email_level(a, b), set_level(a.phones, b.phones), company_level(a, b),
+                  text_level(a.street, b.street), postcode, "equal" if city == "similar" else city)
