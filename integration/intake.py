@@ -14,7 +14,7 @@ from integration.db import session_scope
 from integration.errors import CRMNotFound, CRMRateLimited, CRMValidationError
 from integration.jobs import job
 from integration.models import EventRecord, ReviewItem, Tenant, TenantStatus, utcnow
-from integration.queues import INTAKE
+from integration.queues import INTAKE, redis_connection
 from integration.records import Event
 from integration.wiring import adapter_for
 
@@ -41,9 +41,21 @@ def record_events(session: Session, tenant_id: int, events: Iterable[Event]) -> 
     return session.execute(stmt).rowcount or 0
 
 
-def enqueue_drain(tenant_id: int):
-    """One drain job per tenant at a time: a burst of events becomes one batched job (coalesced)."""
-    return drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}")
+def _drain_flag(tenant_id: int) -> str:
+    return f"leadrelay:drain-wanted:{tenant_id}"
+
+
+def enqueue_drain(tenant_id: int, force: bool = False) -> bool:
+    """One drain job per tenant at a time: a burst of events becomes one batched job (coalesced).
+
+    A Redis flag set with NX is the cheap gate on the webhook path; the drain clears it before it reads the
+    pending events, so an event stored after that read raises the flag again and gets its own drain.
+    """
+    redis = redis_connection(get_settings().redis_url or "")
+    if not redis.set(_drain_flag(tenant_id), 1, nx=True, ex=120) and not force:
+        return False
+    drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}", connection=redis)
+    return True
 
 
 def _pending_objects(session: Session, tenant_id: int) -> tuple[dict[str, list[str]], int]:
@@ -78,6 +90,7 @@ def drain_tenant(tenant_id: int) -> dict[str, int]:
     from integration.pipeline import process_records
 
     settings = get_settings()
+    redis_connection(settings.redis_url or "").delete(_drain_flag(tenant_id))
     with session_scope(settings.database_url) as session:
         objects, up_to = _pending_objects(session, tenant_id)
     if not objects:
@@ -124,6 +137,6 @@ def resume_pending() -> int:
                                      .where(EventRecord.status.in_(PENDING), Tenant.status == TenantStatus.ACTIVE)
                                      .distinct()).all()
     for tenant_id in tenant_ids:
-        enqueue_drain(tenant_id)
+        enqueue_drain(tenant_id, force=True)  # a paused drain may have left its flag behind
     return len(tenant_ids)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -44,6 +45,11 @@ def bench_queue(jobs: int) -> dict:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    if args.what == "intake":
+        from leadrelay.bench_intake import bench_intake
+
+        print(json.dumps(bench_intake(requests_total=args.jobs), indent=2))
+        return 0
     if args.what == "queue":
         result = bench_queue(args.jobs)
         print(f"queue round trip (enqueue → worker → DB row) over {result['jobs']} jobs: "

@@ -112,8 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     tenants.set_defaults(func=_tenants, action="list")
 
     bench = sub.add_parser("bench", help="measure the performance budgets (prints figures)")
-    bench.add_argument("what", choices=("queue",), help="queue: web → worker → database round trip")
-    bench.add_argument("--jobs", type=int, default=200)
+    bench.add_argument("what", choices=("queue", "intake"),
+                       help="queue: web → worker → database round trip; intake: signed webhooks per second and "
+                            "latency against gunicorn")
+    bench.add_argument("--jobs", type=int, default=200, help="jobs (queue) or requests (intake) to send")
     bench.set_defaults(func=_bench)
     return parser
 

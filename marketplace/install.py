@@ -13,6 +13,7 @@ from sqlalchemy import select
 from adapters.subscriptions import subscribe_tenant_webhooks
 from integration.errors import CRMTransient, UnknownPlatform
 from integration.models import ConsoleUser, Membership, utcnow
+from integration.intake import enqueue_drain
 from integration.sweep import schedule_sweep
 from integration.tenancy import upsert_tenant
 from marketplace.access import ADMIN, login_user
@@ -161,6 +162,8 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
     verify_installation.enqueue(tenant.id, job_id=f"verify-installation-{tenant.id}")
     subscribe_tenant_webhooks.enqueue(tenant.id, job_id=f"subscribe-webhooks-{tenant.id}")
     schedule_sweep(tenant.id)
+    if not created:
+        enqueue_drain(tenant.id, force=True)  # a reconnect: events that waited while it was paused go now
     log.info("install.completed", extra={"tenant_id": tenant.id, "platform": platform, "created": created})
     return tenant
 

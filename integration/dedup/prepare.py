@@ -73,13 +73,12 @@ def blocking_keys(p: Prepared) -> set[str]:
     if p.last and p.first:
         # sorted so that transposed first/last names land on the same key; canonical so Bob meets Robert
         keys |= {"n:" + "|".join(sorted((c, p.last))) for c in p.first_canon}
-    # either name with the company or postcode: a misspelt (or married) last name still meets its twin
-    # through the first name, and a transposed record through whichever name sits in either field
-    names = {p.last, *p.first_canon} - {""}
     if p.company_core:
-        keys |= {f"c:{n}|{p.company_core}" for n in names}
-    if p.postcode:
-        keys |= {f"z:{n}|{p.postcode}" for n in names}
+        # either name with the company: a misspelt (or married) last name still meets its twin through
+        # the first name, and a transposed record through whichever name sits in either field
+        keys |= {f"c:{n}|{p.company_core}" for n in {p.last, *p.first_canon} - {""}}
+    if p.postcode and p.last:
+        keys.add(f"z:{p.last}|{p.postcode}")   # a first name + postcode block is too wide to be worth it
     if p.street and p.first and p.last:
         keys.add("s:" + "".join(sorted(p.first[0] + p.last[0])) + "|" + p.street)
     return keys

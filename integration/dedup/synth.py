@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import csv
 import re
+from collections import Counter
 from itertools import product
+
+from rapidfuzz import fuzz
 
 _SYLLABLES = ["", "berg", "ton", "ley", "wick", "ford", "mann", "hurst", "stad", "vik", "dale", "more", "by"]
 _STEMS = ["", "al", "or", "en", "ir", "os", "ur", "an"]
@@ -40,13 +43,24 @@ def _company(raw: str, suffix: str) -> str:
     return f"{head}{suffix.upper() if head.isupper() else suffix} {rest}".strip() if raw else raw
 
 
-def transform(row: dict, k: int) -> dict:
+def _family_names(rows: list[dict]) -> dict[str, str]:
+    """Entity -> its most frequent last name, to recognise rows whose first/last fields are transposed."""
+    counts: dict[str, Counter] = {}
+    for row in rows:
+        counts.setdefault(row["entity"], Counter())[row["last_name"].lower()] += 1
+    return {entity: c.most_common(1)[0][0] for entity, c in counts.items()}
+
+
+def transform(row: dict, k: int, family: str = "") -> dict:
     """The row as copy k: a different person (or the same duplicate set) with consistent renames."""
     if k == 0:
         return dict(row)
     suffix = SUFFIXES[k % len(SUFFIXES)] + ("" if k < len(SUFFIXES) else str(k // len(SUFFIXES)))
     out = dict(row, id=f"{row['id']}-{k}", entity=f"{row['entity']}-{k}")
-    out["last_name"] = row["last_name"] + (suffix.upper() if row["last_name"].isupper() else suffix)
+    name = "last_name"
+    if family and fuzz.ratio(row["first_name"].lower(), family) > fuzz.ratio(row["last_name"].lower(), family):
+        name = "first_name"   # a transposed row: its family name sits in the first-name field
+    out[name] = row[name] + (suffix.upper() if row[name].isupper() else suffix)
     out["email"], out["company"] = _email(row["email"], suffix), _company(row["company"], suffix)
     out["phone"] = _phone(row["phone"], k) if row["phone"] else ""
     number, _, street = row["street"].partition(" ")
@@ -63,11 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.input, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         rows, fields = list(reader), reader.fieldnames
+    family = _family_names(rows) if "entity" in (fields or ()) else {}
     with open(args.output, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for n in range(args.rows):
-            writer.writerow(transform(rows[n % len(rows)], n // len(rows)))
+            row = rows[n % len(rows)]
+            writer.writerow(transform(row, n // len(rows), family.get(row.get("entity", ""), "")))
     return 0
 
 
