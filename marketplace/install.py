@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from adapters.subscriptions import subscribe_tenant_webhooks
 from integration.errors import CRMTransient, UnknownPlatform
-from integration.models import ConsoleUser, Membership, utcnow
 from integration.intake import enqueue_drain
+from integration.models import ConsoleUser, Membership, utcnow
 from integration.sweep import schedule_sweep
 from integration.tenancy import upsert_tenant
 from marketplace.access import ADMIN, login_user
