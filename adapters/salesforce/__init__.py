@@ -1,0 +1,1 @@
+"""Salesforce: SalesforceAdapter (adapter.py) and SalesforceWebhooks (webhooks.py), see adapters/registry.py."""

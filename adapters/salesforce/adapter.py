@@ -1,0 +1,231 @@
+"""SalesforceAdapter: the CRMAdapter protocol over simple-salesforce (REST + SOQL) and SOAP merge()."""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from adapters.salesforce import queries, soap
+from adapters.salesforce.client import TIMEOUT, SalesforceClient
+from adapters.salesforce.fields import (
+    TASK_FIELDS,
+    TASK_PRIORITY,
+    TASK_TYPE,
+    WHO_TYPES,
+    id18,
+    object_map,
+    parse_date,
+    to_record,
+)
+from integration.errors import CRMNotFound, CRMValidationError
+from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
+from integration.records import ChangePage, Company, CRMUser, MergeResult, Record, TaskSpec, TaskState
+
+OWNER = "owner"  # the neutral name reported to the write log for OwnerId
+
+
+class SalesforceAdapter:
+    """One Salesforce org. Reads by SOQL, writes by sObject REST, merges by SOAP (REST has no merge)."""
+
+    PLATFORM: ClassVar[str] = "salesforce"
+    LEAD_OBJECT: ClassVar[str] = "lead"
+    # An org-wide rolling 24 h allocation (100,000 + per-licence extra on Enterprise) and no per-second
+    # limit; every REST/SOAP request counts 1 whatever it carries, so batches are what save budget.
+    # https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html
+    RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]] = {"daily": (100_000, 86_400.0)}
+    BATCH_IDS: ClassVar[int] = 200  # ids per WHERE Id IN (...) read, like the sObject Collections limit
+    CLOSED_STATUS: ClassVar[str] = "Completed"
+    OPEN_STATUS: ClassVar[str] = "Not Started"
+
+    def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None = None,
+                 writes: WriteLog | None = None) -> None:
+        self.tenant, self.writes = tenant, writes
+        self.client = SalesforceClient(tenant, tokens, budget)
+
+    # plumbing ------------------------------------------------------------------------------------
+    def _query(self, soql: str, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Every row of a SOQL query, following nextRecordsUrl (each page is one API request)."""
+        page = self.client.call(lambda sf: sf.query(soql, include_deleted=include_deleted, timeout=TIMEOUT))
+        rows = list(page["records"])
+        while not page.get("done", True):
+            url = page["nextRecordsUrl"]
+            page = self.client.call(lambda sf, u=url: sf.query_more(u, identifier_is_url=True, timeout=TIMEOUT))
+            rows += page["records"]
+        return rows
+
+    def _rest(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        return self.client.call(lambda sf: sf.restful(path, method=method, timeout=TIMEOUT, **kwargs))
+
+    def _patch(self, object_type: str, record_id: str, data: dict[str, Any], neutral: Iterable[str]) -> None:
+        sobject = object_map(object_type).sobject
+        self._rest(f"sobjects/{sobject}/{quote(record_id, safe='')}", method="PATCH", json=data)
+        self._remember(object_type, record_id, neutral)
+
+    def _remember(self, object_type: str, record_id: str, neutral: Iterable[str]) -> None:
+        if self.writes is not None:
+            self.writes.remember(object_type, str(record_id), list(neutral))
+
+    # reads ---------------------------------------------------------------------------------------
+    def get_record(self, object_type: str, record_id: str) -> Record | None:
+        """One record; None when it does not exist, was deleted or merged away."""
+        found = self.get_records(object_type, [record_id])
+        return found[0] if found else None
+
+    def get_records(self, object_type: str, record_ids: list[str]) -> list[Record]:
+        """One SOQL `WHERE Id IN (...)` per 200 ids (relationship fields such as Account.Name included)."""
+        mapping = object_map(object_type)
+        ids = queries.valid_ids(record_ids)
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(ids), self.BATCH_IDS):
+            rows += self._query(queries.by_ids(mapping, ids[start:start + self.BATCH_IDS]))
+        return [to_record(object_type, row) for row in rows]
+
+    def find_duplicate_candidates(self, object_type: str, *, emails: Iterable[str] = (),
+                                  phones: Iterable[str] = (), name: str | None = None,
+                                  company: str | None = None, limit: int = 20) -> list[Record]:
+        """One SOQL with OR of email, phone (any format) and name + company."""
+        mapping = object_map(object_type)
+        emails = sorted({e.strip().lower() for e in emails if e and e.strip()})
+        phones = [p for p in phones if p]
+        clauses = queries.duplicate_clauses(mapping, emails, phones, name, company)
+        if not clauses:
+            return []
+        rows = self._query(queries.duplicates(mapping, clauses, limit))
+        records = [to_record(object_type, row) for row in rows]
+        return [r for r in records if queries.plausible(r, emails, phones, name, company)]
+
+    def list_users(self) -> list[CRMUser]:
+        """Standard (licensed) users; integration, portal and automated users can't own leads."""
+        rows = self._query("SELECT Id, Name, Email, IsActive, TimeZoneSidKey, ManagerId FROM User "
+                           "WHERE UserType = 'Standard' ORDER BY Name")
+        return [CRMUser(id=r["Id"], email=r.get("Email") or "", name=r.get("Name") or "",
+                        active=bool(r.get("IsActive")), timezone=r.get("TimeZoneSidKey"),
+                        manager_id=r.get("ManagerId")) for r in rows]
+
+    def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
+        soql = queries.company(domain, name)
+        if soql is None:
+            return None
+        row = queries.best_company(self._query(soql), domain, name)
+        if row is None:
+            return None
+        record = to_record("company", row)
+        return Company(id=record.id, name=record.fields.get("name", ""), domain=record.fields.get("domain"),
+                       owner_id=record.owner_id)
+
+    # writes --------------------------------------------------------------------------------------
+    def set_owner(self, object_type: str, record_id: str, owner_id: str) -> None:
+        """PATCH OwnerId (setting the same owner again changes nothing but the modification stamp)."""
+        self._patch(object_type, record_id, {"OwnerId": owner_id}, [OWNER])
+
+    def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        data = object_map(object_type).to_platform(dict(fields))
+        if data:
+            self._patch(object_type, record_id, data, fields.keys())
+
+    # tasks ---------------------------------------------------------------------------------------
+    def create_task(self, spec: TaskSpec) -> str:
+        """A Task on the lead/contact (WhoId) or account/opportunity (WhatId).
+
+        TaskSubtype stays 'Task': 'Call'/'Email' mark *logged* activities, which the SLA check counts.
+        ActivityDate is a date without time: https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_task.htm
+        """
+        link = "WhoId" if spec.record_type in WHO_TYPES else "WhatId"
+        data = {"Subject": spec.subject, "Description": spec.body, "OwnerId": spec.owner_id,
+                "ActivityDate": spec.due_at.date().isoformat(), "Status": self.OPEN_STATUS,
+                "Priority": TASK_PRIORITY.get(spec.priority, "Normal"), "Type": TASK_TYPE.get(spec.kind, "Other"),
+                "TaskSubtype": "Task", link: spec.record_id}
+        task_id = str(self._rest("sobjects/Task", method="POST", json=data)["id"])
+        self._remember("task", task_id, ["*"])
+        return task_id
+
+    def update_task(self, task_id: str, *, owner_id: str | None = None, due_at: dt.datetime | None = None,
+                    body: str | None = None) -> None:
+        changes = {"OwnerId": owner_id, "ActivityDate": due_at.date().isoformat() if due_at else None,
+                   "Description": body}
+        data = {k: v for k, v in changes.items() if v is not None}
+        if data:
+            self._patch("task", task_id, data, ["*"])
+
+    def complete_task(self, task_id: str, note: str | None = None) -> None:
+        data: dict[str, Any] = {"Status": self.CLOSED_STATUS}
+        if note:
+            current = self._task_row(task_id)
+            if current is None:
+                raise CRMNotFound(f"Task {task_id} is gone")
+            data["Description"] = "\n\n".join(filter(None, (current.get("Description"), note)))
+        self._patch("task", task_id, data, ["*"])
+
+    def _task_row(self, task_id: str) -> dict[str, Any] | None:
+        try:
+            return self._rest(f"sobjects/Task/{quote(task_id, safe='')}", params={"fields": ",".join(TASK_FIELDS)})
+        except CRMNotFound:
+            return None
+
+    def get_task(self, task_id: str) -> TaskState | None:
+        row = self._task_row(task_id)
+        if row is None:
+            return None
+        return TaskState(id=row["Id"], done=bool(row.get("IsClosed")), owner_id=row.get("OwnerId"),
+                         due_at=parse_date(row.get("ActivityDate")),
+                         completed_at=parse_iso(row.get("CompletedDateTime")))
+
+    def activity_logged_since(self, object_type: str, record_id: str, since: dt.datetime) -> bool:
+        """A logged call/email or closed task (Task), or a meeting (Event), on the record since `since`."""
+        link = "WhoId" if object_type in WHO_TYPES else "WhatId"
+        return any(self._query(queries.activity(sobject, link, record_id, since)) for sobject in ("Task", "Event"))
+
+    # merge, changes, subscriptions --------------------------------------------------------------
+    def merge(self, object_type: str, survivor_id: str, other_id: str,
+              fields: Mapping[str, Any] | None = None) -> MergeResult:
+        """SOAP merge(); the master keeps its values, takes the other's where it has none, then `fields`."""
+        mapping = object_map(object_type)
+        if not mapping.mergeable:
+            raise CRMValidationError(f"Salesforce cannot merge {mapping.sobject} records")
+        requested = mapping.to_platform(dict(fields or {}))
+        survivor, other = self._merge_pair(mapping, id18(survivor_id), id18(other_id))
+        if other.get("IsDeleted"):  # a retried job: this pair was merged already
+            if requested:
+                self._patch(object_type, survivor["Id"], requested, (fields or {}).keys())
+            return MergeResult(survivor_id=survivor["Id"], merged_ids=(other["Id"],))
+        overrides = {path: other[path] for path in mapping.writable.values()
+                     if survivor.get(path) in (None, "") and other.get(path) not in (None, "")}
+        overrides.update(requested)
+        merged = self.client.call(lambda sf: soap.merge(sf, mapping.sobject, survivor["Id"], [other["Id"]],
+                                                        overrides, TIMEOUT))
+        for record_id in (merged.survivor_id, *merged.merged_ids):
+            self._remember(object_type, record_id, ["*"])
+        return MergeResult(survivor_id=merged.survivor_id, merged_ids=merged.merged_ids)
+
+    def _merge_pair(self, mapping: Any, survivor_id: str, other_id: str) -> tuple[dict, dict]:
+        """Both rows in one queryAll (deleted rows included, to recognise a merge already done)."""
+        soql = queries.by_ids(mapping, [survivor_id, other_id], extra=("IsDeleted", "MasterRecordId"))
+        rows = {row["Id"]: row for row in self._query(soql, include_deleted=True)}
+        survivor, other = rows.get(survivor_id), rows.get(other_id)
+        if survivor is None or survivor.get("IsDeleted"):
+            raise CRMNotFound(f"{mapping.sobject} {survivor_id} is gone")
+        if other is None or (other.get("IsDeleted") and other.get("MasterRecordId") != survivor_id):
+            raise CRMNotFound(f"{mapping.sobject} {other_id} is gone (deleted or merged elsewhere)")
+        return survivor, other
+
+    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
+        """Rows with SystemModstamp after the cursor ("<stamp>|<last id>"), oldest first."""
+        mapping = object_map(object_type)
+        since, after_id = queries.decode_cursor(cursor)
+        rows = self._query(queries.changed(mapping, since, after_id, limit))
+        if not rows:
+            return ChangePage(records=[], cursor=cursor or queries.encode_cursor(since.isoformat(), None),
+                              has_more=False)
+        last = rows[-1]
+        return ChangePage(records=[to_record(object_type, row) for row in rows],
+                          cursor=queries.encode_cursor(last["SystemModstamp"], last["Id"]),
+                          has_more=len(rows) >= limit)
+
+    def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:
+        """Nothing to do by API: an Outbound Message is set up in the org by its admin (or our managed
+        package), pointing at the tenant's URL with key and secret in the path."""
+        return []
+
+    def unsubscribe_webhooks(self) -> None:
+        """The admin removes the Outbound Message (uninstalling the package does it)."""

@@ -1,0 +1,92 @@
+"""The one place where simple-salesforce, SOAP and transport failures become the project's errors."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from simple_salesforce.exceptions import SalesforceError
+
+from integration.errors import (
+    CRMAuthError,
+    CRMConflict,
+    CRMError,
+    CRMNotFound,
+    CRMRateLimited,
+    CRMTransient,
+    CRMValidationError,
+)
+
+# The daily allocation is a rolling 24 h window and the 403 says nothing about when calls come back
+# (no Retry-After, unlike a 429): an hour lets the window roll forward without hammering an org that other
+# apps share. https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
+LIMIT_RETRY_AFTER = 3600.0
+LIMIT_CODES = frozenset({"REQUEST_LIMIT_EXCEEDED"})
+SESSION_CODES = frozenset({"INVALID_SESSION_ID"})
+# the record is gone (deleted, or merged into another)
+GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})
+TRANSIENT_CODES = frozenset({"UNKNOWN_EXCEPTION", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
+
+
+class SessionExpired(CRMAuthError):
+    """401 / INVALID_SESSION_ID: the client refreshes the token once and retries."""
+
+
+class SoapFault(Exception):
+    """A SOAP sf:fault (the SOAP API answers HTTP 500 for every request-level error)."""
+
+    def __init__(self, code: str, message: str, status: int = 500) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.status = code, message, status
+
+
+def platform_message(content: Any) -> tuple[str, str]:
+    """(errorCode, message) from a REST error body: a list of {"message", "errorCode", "fields"}."""
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return str(content[0].get("errorCode", "")), str(content[0].get("message", ""))
+    if isinstance(content, dict):
+        return str(content.get("errorCode", "")), str(content.get("message", ""))
+    return "", str(content)[:500]
+
+
+def from_code(code: str, message: str, status: int = 400) -> CRMError:
+    """The project error for a Salesforce errorCode (REST bodies, SOAP faults and per-record results)."""
+    text = f"{code}: {message}" if code else message
+    if code in SESSION_CODES or status == 401:
+        return SessionExpired(text)
+    if code in LIMIT_CODES or status == 429:
+        return CRMRateLimited(text, retry_after=LIMIT_RETRY_AFTER)
+    if code in TRANSIENT_CODES or status >= 500:
+        return CRMTransient(text)
+    if code in GONE_CODES or status == 404:
+        return CRMNotFound(text)
+    if status == 409:
+        return CRMConflict(text)
+    return CRMValidationError(text)
+
+
+def translate(exc: SalesforceError | SoapFault | requests.RequestException) -> CRMError:
+    """Any SDK/transport failure -> the project's class."""
+    if isinstance(exc, SalesforceError):
+        # simple-salesforce raises one class per status (SalesforceExpiredSession 401, SalesforceRefusedRequest
+        # 403, SalesforceResourceNotFound 404, SalesforceGeneralError otherwise); each keeps status and body
+        code, message = platform_message(exc.content)
+        return from_code(code, message, int(exc.status or 0))
+    if isinstance(exc, SoapFault):
+        # every sf:fault is an HTTP 500, so the code decides; a bare 5xx without a fault is transient
+        return from_code(exc.code, exc.message, 400 if exc.code else exc.status)
+    if isinstance(exc, requests.Timeout | requests.ConnectionError):
+        return CRMTransient(f"Salesforce unreachable: {exc}")
+    return CRMTransient(f"Salesforce request failed: {exc}")  # any other requests.RequestException
+
+
+@contextmanager
+def mapped() -> Iterator[None]:
+    """Run SDK calls; whatever escapes is one of integration.errors."""
+    try:
+        yield
+    except CRMError:
+        raise
+    except (SalesforceError, SoapFault, requests.RequestException) as exc:
+        raise translate(exc) from exc

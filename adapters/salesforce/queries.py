@@ -1,0 +1,150 @@
+"""The SOQL the adapter sends, built with simple-salesforce's format_soql so every value is escaped.
+
+https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_select.htm
+"""
+# ruff: noqa: S608 - object and field names interpolated here are this package's constants (fields.py);
+# every value from outside goes through format_soql's quoting.
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+
+from simple_salesforce import format_soql
+
+from adapters.salesforce.fields import SObjectMap, domain_of, soql_datetime
+from integration.errors import CRMValidationError
+from integration.protocols import parse_iso
+from integration.records import Record
+
+_ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+PHONE_DIGITS = 10  # compare the last 10 digits: the national number, whatever prefix or punctuation
+MIN_PHONE_DIGITS = 7
+
+
+def valid_ids(record_ids: Iterable[str]) -> list[str]:
+    """Ids that can be put in a WHERE Id IN (...) (a malformed one makes Salesforce refuse the whole query)."""
+    return [i for i in dict.fromkeys(record_ids) if _ID_RE.match(i or "")]
+
+
+def by_ids(mapping: SObjectMap, record_ids: list[str], extra: tuple[str, ...] = ()) -> str:
+    fields = ", ".join(dict.fromkeys([*mapping.select(), *extra]))
+    return format_soql(f"SELECT {fields} FROM {mapping.sobject} WHERE Id IN {{}}", record_ids)
+
+
+def phone_digits(phone: str | None) -> str:
+    return re.sub(r"\D", "", phone or "")[-PHONE_DIGITS:]
+
+
+def phone_pattern(phone: str) -> str | None:
+    """A LIKE pattern matching the number in any format: '%2%1%2%5%5%5%0%1%8%7'.
+
+    Salesforce stores phones as typed; SOSL would normalise them but SOQL `=` is exact, so the digits are
+    matched in order with anything between them and the candidates re-checked digit by digit.
+    """
+    digits = phone_digits(phone)
+    return "%" + "%".join(digits) if len(digits) >= MIN_PHONE_DIGITS else None
+
+
+def _name_parts(name: str) -> tuple[str | None, str]:
+    first, _, last = name.strip().rpartition(" ")
+    return (first.strip() or None), last.strip()
+
+
+def duplicate_clauses(mapping: SObjectMap, emails: list[str], phones: list[str], name: str | None,
+                      company: str | None) -> list[str]:
+    """WHERE alternatives: exact email (case-insensitive in SOQL), phone in any format, name [+ company]."""
+    clauses = [format_soql("Email IN {}", emails)] if emails else []
+    for pattern in filter(None, map(phone_pattern, phones)):
+        clauses.append(format_soql("(Phone LIKE {0} OR MobilePhone LIKE {0})", pattern))
+    if name and name.strip():
+        first, last = _name_parts(name)
+        company_path = mapping.read_only.get("company") or mapping.writable.get("company")
+        if company and company_path:
+            clauses.append(format_soql(f"(LastName = {{}} AND {company_path} = {{}})", last, company))
+        elif first:
+            clauses.append(format_soql("(FirstName = {} AND LastName = {})", first, last))
+    return clauses
+
+
+def duplicates(mapping: SObjectMap, clauses: list[str], limit: int) -> str:
+    if mapping.sobject not in ("Lead", "Contact"):
+        raise CRMValidationError(f"duplicate candidates are searched among leads and contacts, not {mapping.sobject}")
+    fields = ", ".join(mapping.select())
+    where = " OR ".join(clauses)
+    return f"SELECT {fields} FROM {mapping.sobject} WHERE {where} ORDER BY CreatedDate LIMIT {int(limit)}"
+
+
+def plausible(record: Record, emails: list[str], phones: list[str], name: str | None, company: str | None) -> bool:
+    """Drop rows the loose phone pattern let through: some criterion must really match."""
+    if (record.fields.get("email") or "").lower() in emails:
+        return True
+    wanted = {phone_digits(p) for p in phones} - {""}
+    if wanted & {phone_digits(record.fields.get(k)) for k in ("phone", "mobile")}:
+        return True
+    if not name:
+        return False
+    first, last = _name_parts(name)
+    same_last = (record.fields.get("last_name") or "").lower() == last.lower()
+    if company:
+        return same_last and (record.fields.get("company") or "").lower() == company.lower()
+    return same_last and (record.fields.get("first_name") or "").lower() == (first or "").lower()
+
+
+def company(domain: str | None, name: str | None) -> str | None:
+    clauses = []
+    if domain:
+        clauses.append(format_soql("Website LIKE '%{:like}%'", domain))
+    if name:
+        clauses.append(format_soql("Name = {}", name))
+    if not clauses:
+        return None
+    where = " OR ".join(clauses)
+    return f"SELECT Id, Name, Website, OwnerId FROM Account WHERE {where} ORDER BY CreatedDate LIMIT 50"
+
+
+def best_company(rows: list[dict], domain: str | None, name: str | None) -> dict | None:
+    """The account whose website host is the domain, else the one with the exact name."""
+    exact = [r for r in rows if domain and domain_of(r.get("Website")) == domain.lower().removeprefix("www.")]
+    named = [r for r in rows if name and (r.get("Name") or "").lower() == name.lower()]
+    return (exact or named or [None])[0]
+
+
+def encode_cursor(stamp: str, record_id: str | None) -> str:
+    return f"{stamp}|{record_id}" if record_id else stamp
+
+
+def decode_cursor(cursor: str | None) -> tuple[dt.datetime, str | None]:
+    """(SystemModstamp, last Id) from a cursor; None means one day ago."""
+    if not cursor:
+        return dt.datetime.now(dt.UTC) - dt.timedelta(days=1), None
+    stamp, _, record_id = cursor.partition("|")
+    try:
+        moment = parse_iso(stamp)
+    except ValueError:
+        raise CRMValidationError(f"not a Salesforce sweep cursor: {cursor!r}") from None
+    return moment or dt.datetime.now(dt.UTC) - dt.timedelta(days=1), record_id or None
+
+
+def changed(mapping: SObjectMap, since: dt.datetime, after_id: str | None, limit: int) -> str:
+    """Rows modified after the cursor, oldest first. Ties on SystemModstamp are ordered (and resumed) by Id,
+    since a bulk save gives many rows the same stamp."""
+    stamp = soql_datetime(since)
+    where = f"SystemModstamp > {stamp}"
+    if after_id:
+        where += format_soql(f" OR (SystemModstamp = {stamp} AND Id > {{}})", after_id)
+    fields = ", ".join(mapping.select())
+    return (f"SELECT {fields} FROM {mapping.sobject} WHERE {where} ORDER BY SystemModstamp, Id "
+            f"LIMIT {int(limit)}")
+
+
+def activity(sobject: str, link_field: str, record_id: str, since: dt.datetime) -> str:
+    """Logged calls/emails, or tasks closed, at or after `since`; for Event any meeting created since."""
+    stamp = soql_datetime(since)
+    where = format_soql(f"{link_field} = {{}}", record_id)
+    if sobject == "Task":
+        where += (f" AND ((TaskSubtype IN ('Call', 'Email') AND CreatedDate >= {stamp})"
+                  f" OR (IsClosed = true AND CompletedDateTime >= {stamp}))")
+    else:
+        where += f" AND CreatedDate >= {stamp}"
+    return f"SELECT Id FROM {sobject} WHERE {where} LIMIT 1"
