@@ -1,0 +1,1 @@
+"""Pipedrive: PipedriveAdapter (adapter.py) and PipedriveWebhooks (webhooks.py)."""

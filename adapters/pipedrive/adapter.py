@@ -1,0 +1,255 @@
+"""PipedriveAdapter: integration's CRMAdapter over pipedrive-python-lib 1.2 (API v2 objects, v1 where v2 has none).
+
+v2 for persons/organizations/deals/activities (v1 is out of support since 1 Aug 2026:
+https://developers.pipedrive.com/changelog/post/deprecated-apiv1-endpoints-become-out-of-support),
+v1 for users, leads, person/organization merge, organizationFields and webhooks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from adapters.pipedrive import fields as f
+from adapters.pipedrive import queries
+from adapters.pipedrive.client import PipedriveClient
+from adapters.pipedrive.webhooks import PipedriveWebhooks
+from integration.errors import CRMNotFound, CRMValidationError
+from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
+from integration.records import ChangePage, Company, CRMUser, MergeResult, ObjectType, Record, TaskSpec, TaskState
+
+
+class _NoBudget:
+    def acquire(self, bucket: str = "default", cost: int = 1) -> None:
+        return None
+
+    def observe(self, bucket, remaining, limit=None, reset_after=None) -> None:
+        return None
+
+
+class _NoWrites:
+    def remember(self, object_type, object_id, fields) -> None:
+        return None
+
+
+class PipedriveAdapter:
+    PLATFORM: ClassVar[str] = "pipedrive"
+    LEAD_OBJECT: ClassVar[str] = ObjectType.CONTACT  # persons; Pipedrive leads are deals-to-be on a person
+    # https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting : a burst window per token of 2 s
+    # (160 requests for OAuth apps on Growth; search endpoints 10), and a daily company budget of 30,000
+    # tokens x plan multiplier x seats, charged per endpoint (client.COSTS). 60,000 is one Growth seat: the
+    # floor for a Growth company (the budget is per tenant class-wide; x-ratelimit-* correct the burst).
+    RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]] = {
+        "default": (160, 2.0), "search": (10, 2.0), "daily": (60_000, 86_400.0)}
+    TIMEOUT: ClassVar[tuple[float, float]] = (5.0, 30.0)  # (connect, read) seconds on every call
+    BATCH_IDS: ClassVar[int] = 100  # v2 list `ids`: "up to 100 entity ids"
+    MERGEABLE: ClassVar[frozenset[str]] = frozenset({"persons", "organizations"})
+    WEBSITE_FIELD: ClassVar[str] = "Website"  # organizations have no standard domain field
+    WEBHOOK_VERSION: ClassVar[str] = "2.0"
+    # one subscription per (event_action, event_object) the parser handles
+    SUBSCRIPTIONS: ClassVar[tuple[tuple[str, str], ...]] = tuple(
+        (action, entity) for action, _, entity in (n.partition(".") for n in PipedriveWebhooks.SUPPORTED_EVENTS))
+
+    def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None = None,
+                 writes: WriteLog | None = None) -> None:
+        self.tenant = tenant
+        self.settings: Mapping[str, Any] = tenant.settings or {}
+        self.budget = budget or _NoBudget()
+        self.writes = writes or _NoWrites()
+        self.http = PipedriveClient(tenant.api_base, tokens, self.budget, self.TIMEOUT)
+        self._website_key: str | None = self.settings.get("website_field_key")
+        self._subscribed: list[str] = []
+
+    # reads ------------------------------------------------------------------------------------
+    def get_record(self, object_type: str, record_id: str) -> Record | None:
+        obj = f.api_object(object_type)
+        try:
+            return self._record(obj, self._row(obj, record_id))
+        except CRMNotFound:
+            return None
+
+    def get_records(self, object_type: str, record_ids: list[str]) -> list[Record]:
+        obj = f.api_object(object_type)
+        if obj in f.V1_ONLY:  # v1 leads have no batch read
+            return [r for r in (self.get_record(object_type, rid) for rid in record_ids) if r is not None]
+        ids = [str(i) for i in dict.fromkeys(record_ids) if str(i).isdigit()]
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(ids), self.BATCH_IDS):
+            chunk = ids[start:start + self.BATCH_IDS]
+            rows += self.http.v2("list", "GET", obj, params={"ids": ",".join(chunk), "limit": len(chunk)})["data"] or []
+        return [self._record(obj, row) for row in rows]
+
+    def find_duplicate_candidates(self, object_type: str, *, emails: Iterable[str] = (),
+                                  phones: Iterable[str] = (), name: str | None = None,
+                                  company: str | None = None, limit: int = 20) -> list[Record]:
+        obj = f.api_object(object_type)
+        if obj == "persons":
+            found = queries.person_candidates(self.http, list(emails), list(phones), name, company, limit)
+        elif obj == "organizations":
+            found = queries.organization_candidates(self.http, name, limit) if name and name.strip() else {}
+        else:
+            raise CRMValidationError(f"Pipedrive cannot search {obj} for duplicates")
+        by_id = {r.id: r for r in self.get_records(object_type, list(found))}
+        return [_with_company(by_id[i], found[i]) for i in found if i in by_id]
+
+    def list_users(self) -> list[CRMUser]:
+        data = self.http.call("v1", "list", lambda sdk, **kw: sdk.users.get_all_users(**kw))["data"] or []
+        # Pipedrive has no manager on users; timezone_name is the user's own setting
+        return [CRMUser(id=str(u["id"]), email=u.get("email") or "", name=u.get("name") or "",
+                        active=bool(u.get("active_flag")) and not u.get("is_deleted"),
+                        timezone=u.get("timezone_name") or None) for u in data]
+
+    def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
+        wanted = f.domain_of(domain)
+        found = queries.company_by_domain(self.http, wanted) if wanted else None
+        if found is None and name and name.strip():
+            found = queries.company_by_name(self.http, name.strip())
+        return found
+
+    # writes -----------------------------------------------------------------------------------
+    def set_owner(self, object_type: str, record_id: str, owner_id: str) -> None:
+        # An unchanged owner_id changes nothing in Pipedrive: no update_time bump, no change webhook.
+        self._patch(f.api_object(object_type), record_id, {"owner_id": _int(owner_id, "owner_id")},
+                    [f.OWNER_FIELD])
+
+    def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        if not fields:
+            return
+        obj = f.api_object(object_type)
+        current = self._row(obj, record_id) if f.needs_current(obj, fields) else None
+        self._patch(obj, record_id, f.to_platform(obj, fields, current, self.settings), list(fields))
+
+    def create_task(self, spec: TaskSpec) -> str:
+        body: dict[str, Any] = {"subject": spec.subject, "type": f.TASK_TYPES.get(spec.kind, "task"),
+                                "owner_id": _int(spec.owner_id, "owner_id"), "note": spec.body, "done": False,
+                                **f.due_parts(spec.due_at), **_link(spec.record_type, spec.record_id)}
+        data = self.http.v2("create", "POST", "activities", json=body)["data"]
+        task_id = str(data["id"])
+        self.writes.remember(ObjectType.TASK, task_id, ["*"])
+        return task_id
+
+    def update_task(self, task_id: str, *, owner_id: str | None = None, due_at: dt.datetime | None = None,
+                    body: str | None = None) -> None:
+        patch: dict[str, Any] = {}
+        if owner_id is not None:
+            patch["owner_id"] = _int(owner_id, "owner_id")
+        if due_at is not None:
+            patch.update(f.due_parts(due_at))
+        if body is not None:
+            patch["note"] = body
+        if patch:
+            self._patch("activities", task_id, patch, ["*"])
+
+    def complete_task(self, task_id: str, note: str | None = None) -> None:
+        patch: dict[str, Any] = {"done": True}
+        if note:
+            previous = self._row("activities", task_id).get("note") or ""
+            patch["note"] = f"{previous}\n\n{note}" if previous else note
+        self._patch("activities", task_id, patch, ["*"])
+
+    def get_task(self, task_id: str) -> TaskState | None:
+        try:
+            row = self._row("activities", task_id)
+        except CRMNotFound:
+            return None
+        return TaskState(id=str(row["id"]), done=bool(row.get("done")), owner_id=_str(row.get("owner_id")),
+                         due_at=f.due_at(row), completed_at=parse_iso(row.get("marked_as_done_time")))
+
+    def activity_logged_since(self, object_type: str, record_id: str, since: dt.datetime) -> bool:
+        link = f.ACTIVITY_LINK.get(object_type)
+        if link is None:
+            raise CRMValidationError(f"Pipedrive activities do not link to {object_type!r}")
+        return queries.done_activity_since(self.http, link, record_id, since)
+
+    def merge(self, object_type: str, survivor_id: str, other_id: str,
+              fields: Mapping[str, Any] | None = None) -> MergeResult:
+        obj = f.api_object(object_type)
+        if obj not in self.MERGEABLE:
+            raise CRMValidationError(f"Pipedrive cannot merge {obj}")
+        for rid in (survivor_id, other_id):
+            self.writes.remember(object_type, str(rid), ["*"])
+        # PUT /v1/{obj}/{id}/merge: the merge_with_id record survives and wins conflicts, {id} is removed
+        # (https://pipedrive.readme.io/docs/merging-two-persons), so the loser goes in the path.
+        body = {"merge_with_id": _int(survivor_id, "survivor_id")}
+        data = self.http.call("v1", "update", lambda sdk, **kw: sdk._put(
+            f"{sdk.BASE_URL}{obj}/{_int(other_id, 'other_id')}/merge", json=body, **kw))["data"] or {}
+        survivor = str(data.get("id") or survivor_id)
+        if fields:
+            self.set_fields(object_type, survivor, fields)
+        return MergeResult(survivor_id=survivor, merged_ids=(str(other_id),))
+
+    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
+        obj = f.api_object(object_type)
+        page = queries.changes(self.http, obj, cursor, limit)
+        return ChangePage(records=[self._record(obj, row) for row in page.rows], cursor=page.cursor,
+                          has_more=page.has_more)
+
+    # webhooks -----------------------------------------------------------------------------------
+    def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:
+        self._subscribed = queries.ensure_webhooks(self.http, callback_url, username, secret,
+                                                   self.SUBSCRIPTIONS, self.WEBHOOK_VERSION)
+        return list(self._subscribed)
+
+    def unsubscribe_webhooks(self) -> None:
+        known = self._subscribed or [str(i) for i in self.settings.get("webhook_subscriptions") or []]
+        if not known:  # an app sees only its own webhooks (https://pipedrive.readme.io/docs/webhooks-for-apps)
+            known = [str(h["id"]) for h in queries.list_webhooks(self.http) if h.get("type") == "application"]
+        queries.remove_webhooks(self.http, known)
+        self._subscribed = []
+
+    # helpers ------------------------------------------------------------------------------------
+    def _row(self, obj: str, record_id: str) -> dict[str, Any]:
+        if obj in f.V1_ONLY:
+            return self.http.call("v1", "get", lambda sdk, **kw: sdk.leads.get_lead(record_id, **kw))["data"]
+        if not str(record_id).isdigit():
+            raise CRMNotFound(f"Pipedrive {obj} ids are numeric, got {record_id!r}")
+        return self.http.v2("get", "GET", f"{obj}/{record_id}")["data"]
+
+    def _patch(self, obj: str, record_id: str, body: dict[str, Any], neutral_fields: list[str]) -> None:
+        # remembered before the write: Pipedrive may deliver the change webhook before the PATCH returns
+        self.writes.remember(f.neutral_type(obj), str(record_id), neutral_fields)
+        if obj in f.V1_ONLY:
+            self.http.call("v1", "update", lambda sdk, **kw: sdk.leads.update_lead(record_id, body, **kw))
+        else:
+            self.http.v2("update", "PATCH", f"{obj}/{_int(record_id, 'id')}", json=body)
+
+    def _record(self, obj: str, row: Mapping[str, Any]) -> Record:
+        return f.to_record(obj, row, self.settings, self._org_website_key() if obj == "organizations" else None)
+
+    def _org_website_key(self) -> str | None:
+        """The key of the organizations' "Website" custom field (GET /v1/organizationFields, once)."""
+        if self._website_key is None:
+            data = self.http.call("v1", "list", lambda sdk, **kw: sdk.organizations.get_organization_fields(
+                params={"limit": 500}, **kw))["data"] or []
+            self._website_key = next((str(fd["key"]) for fd in data if fd.get("name") == self.WEBSITE_FIELD), "")
+        return self._website_key or None
+
+
+def _int(value: Any, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise CRMValidationError(f"Pipedrive {what} must be numeric, got {value!r}") from None
+
+
+def _str(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _link(record_type: str, record_id: str) -> dict[str, Any]:
+    """How a v2 activity points at its record; person_id is read-only, persons go in participants."""
+    if record_type == ObjectType.CONTACT:
+        return {"participants": [{"person_id": _int(record_id, "record_id"), "primary": True}]}
+    if record_type == ObjectType.LEAD:
+        return {"lead_id": str(record_id)}
+    key = f.ACTIVITY_LINK.get(record_type)
+    if key is None:
+        raise CRMValidationError(f"Pipedrive activities cannot link to {record_type!r}")
+    return {key: _int(record_id, "record_id")}
+
+
+def _with_company(record: Record, company: str | None) -> Record:
+    if not company or record.fields.get("company"):
+        return record
+    return dataclasses.replace(record, fields={**record.fields, "company": company})

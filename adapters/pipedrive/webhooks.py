@@ -1,0 +1,152 @@
+"""Pipedrive webhooks v2: HTTP Basic credentials per tenant and the {meta, data, previous} body -> neutral Events.
+
+https://pipedrive.readme.io/docs/guide-for-webhooks-v2 : no signature; the only proof is the Basic
+user/password we chose when subscribing (per tenant: the web layer checks them against the tenant's webhook
+key and secret hash). One event per request; meta carries action (create|change|delete), entity, entity_id,
+id, company_id, user_id, timestamp, change_source ("app" = web UI, "api" = any API client:
+https://developers.pipedrive.com/changelog/post/new-field-for-webhooks). v2 has no "merged" action: a merge
+is a delete of the merged-away record with meta.merged_to_id plus a change of the survivor
+(https://pipedrive.readme.io/docs/webhooks-v2-migration-guide).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from adapters.pipedrive.fields import ENTITIES, OBJECTS, changed_fields
+from integration.errors import PayloadError
+from integration.protocols import ParsedDelivery, WebhookRequest, parse_iso
+from integration.records import Event, EventKind
+
+_ACTIONS = {"create": EventKind.CREATED, "change": EventKind.UPDATED, "delete": EventKind.DELETED}
+_ROUTED = ("person", "organization", "deal", "lead")
+
+
+class PipedriveWebhooks:
+    PLATFORM: ClassVar[str] = "pipedrive"
+    SECRET_SCOPE: ClassVar[str] = "tenant"  # Basic credentials chosen per tenant at subscription time
+    AUTH_HEADER: ClassVar[str] = "Authorization"
+    # "<meta.action>.<meta.entity>" -> (ObjectType, EventKind); a delete with meta.merged_to_id becomes MERGED
+    EVENT_KINDS: ClassVar[Mapping[str, tuple[str, str]]] = {
+        **{f"{action}.{entity}": (ENTITIES[entity], kind) for entity in _ROUTED for action, kind in _ACTIONS.items()},
+        "change.activity": (ENTITIES["activity"], EventKind.UPDATED),  # a task marked done or reassigned
+        "delete.activity": (ENTITIES["activity"], EventKind.DELETED),
+    }
+    # activities logged by reps are read when an SLA check is due; the rest carry nothing LeadRelay routes
+    IGNORED_EVENTS: ClassVar[frozenset[str]] = frozenset(
+        ["create.activity"] + [f"{action}.{entity}" for action in _ACTIONS
+                               for entity in ("note", "product", "pipeline", "stage", "user")])
+    SUPPORTED_EVENTS: ClassVar[tuple[str, ...]] = tuple(EVENT_KINDS)
+
+    # checks ---------------------------------------------------------------------------------------
+    def missing_signature(self, request: WebhookRequest) -> str | None:
+        return None if _header(request.headers, self.AUTH_HEADER) else self.AUTH_HEADER
+
+    def verify(self, request: WebhookRequest, secret: str, now: dt.datetime) -> bool:
+        return False  # tenant-scoped: nothing is signed, the web layer checks credentials()
+
+    def credentials(self, request: WebhookRequest) -> tuple[str, str] | None:
+        """(user, password) from `Authorization: Basic ...`; None when absent or not Basic."""
+        scheme, _, value = (_header(request.headers, self.AUTH_HEADER) or "").partition(" ")
+        if scheme.lower() != "basic" or not value.strip():
+            return None
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, sep, password = decoded.partition(":")
+        return (user, password) if sep else None
+
+    def acknowledge(self, delivery: ParsedDelivery) -> tuple[int, str, str]:
+        return 200, "", "text/plain"  # any 2xx within 10 s; the body is not read
+
+    # parsing ----------------------------------------------------------------------------------------
+    def parse(self, request: WebhookRequest) -> ParsedDelivery:
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PayloadError("$", f"not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise PayloadError("$", "expected a JSON object")
+        if not isinstance(body.get("meta"), dict):
+            raise PayloadError("meta", "missing" if "meta" not in body else "expected an object")
+        meta = _Meta(body["meta"])
+        name = f"{meta.text('action')}.{meta.text('entity')}"
+        delivery = ParsedDelivery()
+        if name in self.IGNORED_EVENTS:
+            delivery.ignored.append(name)
+        elif name not in self.EVENT_KINDS:
+            delivery.unsupported.append(name)
+        else:
+            delivery.events.append(self._event(name, meta, _previous(body)))
+        return delivery
+
+    def _event(self, name: str, meta: _Meta, previous: Mapping[str, Any]) -> Event:
+        object_type, kind = self.EVENT_KINDS[name]
+        object_id, merged = meta.id("entity_id"), ()
+        if kind == EventKind.DELETED and meta.has("merged_to_id"):
+            # the record merged away: report it as a merge into the survivor, like the other platforms
+            kind, object_id, merged = EventKind.MERGED, meta.id("merged_to_id"), (object_id,)
+        elif meta.has("merged_from_id"):
+            merged = (meta.id("merged_from_id"),)
+        changed = changed_fields(OBJECTS[object_type], previous) if kind == EventKind.UPDATED else ()
+        return Event(platform=self.PLATFORM, account_id=meta.id("company_id"), object_type=object_type,
+                     object_id=object_id, kind=kind, occurred_at=meta.time("timestamp"), event_id=meta.id("id"),
+                     # "api:<user id>": the web layer compares the user with the tenant's integration user
+                     source=f"{meta.opt_text('change_source')}:{meta.id('user_id')}",
+                     changed_fields=changed, merged_ids=merged)
+
+
+class _Meta:
+    """Checked accessors over `meta`: a missing or wrong-typed field is a PayloadError naming meta.<key>."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) not in (None, "")
+
+    def _get(self, key: str, types: tuple[type, ...], what: str) -> Any:
+        if key not in self.data:
+            raise PayloadError(f"meta.{key}", "missing")
+        value = self.data[key]
+        if not isinstance(value, types) or isinstance(value, bool) or value == "":
+            raise PayloadError(f"meta.{key}", f"expected {what}, got {type(value).__name__}")
+        return value
+
+    def text(self, key: str) -> str:
+        return self._get(key, (str,), "a string")
+
+    def opt_text(self, key: str) -> str:
+        return self.text(key) if self.has(key) else ""  # change_source came later (changelog: new-field-for-webhooks)
+
+    def id(self, key: str) -> str:
+        return str(self._get(key, (str, int), "an id"))
+
+    def time(self, key: str) -> dt.datetime:
+        value = self.text(key)
+        try:
+            parsed = parse_iso(value)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise PayloadError(f"meta.{key}", f"expected an ISO-8601 time, got {value!r}")
+        return parsed
+
+
+def _previous(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    previous = body.get("previous")
+    if previous is None:
+        return {}
+    if not isinstance(previous, dict):
+        raise PayloadError("previous", f"expected an object or null, got {type(previous).__name__}")
+    return previous
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
