@@ -1,0 +1,91 @@
+"""Pipedrive webhooks v2 through the real endpoint: Basic auth with the tenant's webhook key and secret."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+from redis import Redis
+from rq import Queue
+from sqlalchemy import select
+
+from integration.db import session_scope
+from integration.echo import RedisWriteLog
+from integration.models import EventRecord, Tenant, WebhookKey
+from tests.webhook_helpers import fixture_bytes
+
+KEY, SECRET = "pd-key-1", "pd-secret-0123456789"
+
+
+def basic(user: str = KEY, password: str = SECRET) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+
+
+@pytest.fixture()
+def company(app, env):
+    def install(fixture: str, integration_user: str | None = None) -> int:
+        meta = json.loads(fixture_bytes("pipedrive", fixture))["meta"]
+        with session_scope(env["DATABASE_URL"]) as s:
+            tenant = Tenant(platform="pipedrive", external_id=str(meta["company_id"]), name="Acme",
+                            settings={"integration_user_id": integration_user} if integration_user else {})
+            s.add(tenant)
+            s.flush()
+            s.add(WebhookKey(tenant_id=tenant.id, key=KEY, secret_hash=hashlib.sha256(SECRET.encode()).hexdigest()))
+            return tenant.id
+    return install
+
+
+def post(client, fixture: str, **auth):
+    return client.post("/webhooks/pipedrive", data=fixture_bytes("pipedrive", fixture), headers=basic(**auth))
+
+
+def stored(env):
+    with session_scope(env["DATABASE_URL"]) as s:
+        return [(e.object_type, e.kind) for e in s.scalars(select(EventRecord))]
+
+
+def jobs(env) -> int:
+    return Queue("intake", connection=Redis.from_url(env["REDIS_URL"])).count
+
+
+def test_person_created(client, company, env):
+    company("create.person__ui")
+    assert post(client, "create.person__ui").status_code == 200
+    assert stored(env) == [("contact", "created")] and jobs(env) == 1
+
+
+def test_person_merged_away(client, company, env):
+    company("delete.person__merged")
+    post(client, "delete.person__merged")
+    assert stored(env) == [("contact", "merged")]
+
+
+def test_missing_basic_auth_is_400(client, company, env):
+    company("create.person__ui")
+    resp = client.post("/webhooks/pipedrive", data=fixture_bytes("pipedrive", "create.person__ui"))
+    assert resp.status_code == 400 and stored(env) == []
+
+
+def test_wrong_password_is_401(client, company, env):
+    company("create.person__ui")
+    assert post(client, "create.person__ui", password="nope").status_code == 401
+    assert post(client, "create.person__ui", user="someone-else").status_code == 401
+    assert stored(env) == [] and jobs(env) == 0
+
+
+def test_duplicate_delivery_is_one_event(client, company, env):
+    company("create.person__ui")
+    post(client, "create.person__ui")
+    post(client, "create.person__ui")
+    assert len(stored(env)) == 1 and jobs(env) == 1
+
+
+def test_our_own_api_write_echoed_back_makes_no_job(client, company, env):
+    body = json.loads(fixture_bytes("pipedrive", "change.person__own_write_api"))
+    tenant_id = company("change.person__own_write_api", integration_user=str(body["meta"]["user_id"]))
+    RedisWriteLog(Redis.from_url(env["REDIS_URL"]), tenant_id).remember("contact", str(body["meta"]["entity_id"]),
+                                                                        ["*"])
+    assert post(client, "change.person__own_write_api").status_code == 200
+    assert stored(env) == [] and jobs(env) == 0
