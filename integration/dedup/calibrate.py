@@ -92,7 +92,8 @@ def report(pairs: list[tuple], score) -> list[str]:
         band = [(p, y) for p, y in scored if low <= p < high]
         if band:
             mean_p, rate = sum(p for p, _ in band) / len(band), sum(y for _, y in band) / len(band)
-            lines.append(f"  [{low:.2f},{min(high, 1):.2f})  n={len(band):5d}  predicted {mean_p:.3f}  observed {rate:.3f}")
+            lines.append(f"  [{low:.2f},{min(high, 1):.2f})  n={len(band):5d}  "
+                         f"predicted {mean_p:.3f}  observed {rate:.3f}")
     return lines
 
 

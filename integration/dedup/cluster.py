@@ -105,6 +105,8 @@ def find_duplicates(records: Sequence[Mapping], auto_merge: float = 0.92, review
         prepared.append(prepare(record))
         if progress and n % PROGRESS_EVERY == 0:
             progress("reading", n, len(records))
+    if progress:
+        progress("reading", len(records), len(records))
     pairs = candidate_pairs(prepared)
     scores = _score_all(prepared, pairs, progress)
     decided = cluster_pairs(prepared, scores, auto_merge, review)

@@ -7,7 +7,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 from rapidfuzz.utils import default_process
 
-from integration.dedup.names import FREEMAIL, canonical_first, gendered_pair
+from integration.dedup.names import FREEMAIL, canonical_first, gendered_pair, known_given
 from integration.dedup.prepare import Prepared
 
 # How good a name level is, to choose between the direct and the transposed reading.
@@ -50,6 +50,8 @@ def first_level(x: str, y: str, canon_x: frozenset[str], canon_y: frozenset[str]
         return "initial" if long_.startswith(short) else "different"
     if len(short) >= 3 and long_.startswith(short):
         return "nickname"   # Dan/Daniel, Chris/Christopher when the table lacks the pair
+    if known_given(x) and known_given(y):
+        return "different"
     return "typo" if is_typo(x, y) else "different"
 
 
@@ -70,8 +72,10 @@ def _names(a: Prepared, b: Prepared) -> tuple[str, str, bool]:
     first, last = first_level(a.first, b.first, a.first_canon, b.first_canon), last_level(a.last, b.last)
     if "different" not in (first, last) or not (a.first and a.last and b.first and b.last):
         return first, last, False
-    s_first = first_level(a.last, b.first, canonical_first(a.last), b.first_canon)
-    s_last = last_level(a.first, b.last)
+    # either record may be the transposed one, which decides where its given name (nicknames apply) sits
+    readings = [(first_level(a.last, b.first, canonical_first(a.last), b.first_canon), last_level(a.first, b.last)),
+                (first_level(a.first, b.last, a.first_canon, canonical_first(b.last)), last_level(a.last, b.first))]
+    s_first, s_last = max(readings, key=lambda r: (min(_RANK[r[0]], _RANK[r[1]]), _RANK[r[0]] + _RANK[r[1]]))
     if min(_RANK[s_first], _RANK[s_last]) > min(_RANK[first], _RANK[last]):
         return s_first, s_last, True
     return first, last, False

@@ -7,11 +7,14 @@ email, phone, name, name+company or name+postcode key). The weights were fitted 
 `python -m integration.dedup.calibrate` (L2-regularised logistic regression, Newton's method) on the
 training half of an entity-level split of leads-dev.csv and checked on the held-out half; see that module.
 
-Two rules then cap the probability, because the model only knows what its training pairs showed it and
+Three rules then cap the probability, because the model only knows what its training pairs showed it and
 wrongly merged people are far costlier than a review item:
-- a name conflict (first names that are neither equal, nicknames, initials nor typos, or last names
-  unrelated) never auto-merges, whatever else is shared: colleagues on a switchboard, family members
+- a name conflict (first names that are neither equal, nicknames, initials nor typos — two real names
+  one letter apart, Mark/Mary, count as different — or unrelated last names)
+  never auto-merges, whatever else is shared: colleagues on a switchboard, family members
   on a household phone or shared mailbox. With no shared email or phone it is not even reviewed.
+- a pair whose first name is only an initial or missing, or whose last name is missing, is at most a
+  review item unless it shares a personal email: "J. Smith" on a household phone may be any Smith.
 - a pair that shares nothing but a name (no email, phone, company, street or postcode in common) is
   at most a review item: the same name at another company or in another city is another person.
 """
@@ -25,37 +28,38 @@ from integration.dedup.explain import explain
 from integration.dedup.features import Levels, compare
 from integration.dedup.prepare import Prepared, prepare
 
-# Fitted weights (log-odds), rounded to 0.01. Regenerate with integration.dedup.calibrate.
-INTERCEPT = -1.61
+# Fitted weights (log-odds), rounded to 0.01. Regenerate with integration.dedup.calibrate. Levels the
+# training pairs never showed (first=initial, last=partial, company=similar, street=similar) weigh 0.
+INTERCEPT = -1.47
 WEIGHTS: dict[str, float] = {
-    "city=different": -0.75,
-    "city=equal": 0.75,
-    "company=core": 0.48,
-    "company=different": -0.82,
-    "company=exact": 0.11,
-    "email=different": -1.35,
-    "email=equal": 1.52,
-    "email=same_domain": -0.82,
-    "first=different": -3.4,
-    "first=exact": 1.94,
-    "first=nickname": 0.71,
-    "first=typo": 0.75,
-    "last=different": -2.16,
-    "last=exact": 1.06,
-    "last=partial": 0.01,
-    "last=typo": 1.1,
-    "phone=different": -2.01,
-    "phone=equal": 1.35,
-    "postcode=different": -0.95,
-    "postcode=equal": 0.25,
-    "street=different": -1.0,
-    "street=equal": 1.0,
-    "transposed": 0.58,
+    "city=different": -0.77,
+    "city=equal": 0.77,
+    "company=core": 0.42,
+    "company=different": -0.83,
+    "company=exact": -0.05,
+    "email=different": -1.4,
+    "email=equal": 1.57,
+    "email=same_domain": -0.88,
+    "first=different": -3.34,
+    "first=exact": 1.92,
+    "first=nickname": 0.7,
+    "first=typo": 0.71,
+    "last=different": -2.11,
+    "last=exact": 1.03,
+    "last=typo": 1.07,
+    "phone=different": -1.95,
+    "phone=equal": 1.34,
+    "postcode=different": -0.98,
+    "postcode=equal": 0.29,
+    "street=different": -1.02,
+    "street=equal": 1.02,
+    "transposed": 0.59,
 }
 
 CONFLICT_WITH_CONTACT_CAP = 0.80   # inside the default review band: a human decides
 CONFLICT_CAP = 0.30                # below review: not worth an admin's time
 NAME_ONLY_CAP = 0.80
+WEAK_NAME_CAP = 0.80
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ def name_conflict(levels: Levels) -> bool:
     return levels.first == "different" or levels.last == "different"
 
 
+def weak_name(levels: Levels) -> bool:
+    """Names too thin to tell family members or colleagues apart."""
+    return levels.first in ("missing", "initial") or levels.last == "missing"
+
+
 def shares_contact(levels: Levels) -> bool:
     return levels.email == "equal" or levels.phone == "equal"
 
@@ -99,6 +108,8 @@ def cap(levels: Levels) -> float:
     """The highest score these levels may reach whatever the model says."""
     if name_conflict(levels):
         return CONFLICT_WITH_CONTACT_CAP if shares_contact(levels) else CONFLICT_CAP
+    if weak_name(levels) and levels.email != "equal":
+        return WEAK_NAME_CAP
     return 1.0 if shares_anything_but_name(levels) else NAME_ONLY_CAP
 
 

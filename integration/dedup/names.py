@@ -12,7 +12,8 @@ from rapidfuzz.distance import OSA
 # variants, so only nicknames that are not near-spellings of the full name need to be listed.
 _NICKNAMES = {
     "abigail": "abby abbie gail", "alexander": "alex al sandy xander", "alexandra": "alex sandra lexi sasha",
-    "alfred": "al alf fred", "anne": "ann annie", "ann": "annie", "andrew": "andy drew", "anthony": "tony", "barbara": "barb barbie babs",
+    "alfred": "al alf fred", "anne": "ann annie", "ann": "annie",
+    "andrew": "andy drew", "anthony": "tony", "barbara": "barb barbie babs",
     "benjamin": "ben benji benny", "catherine": "cathy cat kate katie", "charles": "charlie chuck chas chaz",
     "christina": "chris tina chrissy", "christine": "chris tina chrissy", "christopher": "chris kit topher",
     "christian": "chris", "cynthia": "cindy", "daniel": "dan danny", "david": "dave davy",
@@ -124,3 +125,26 @@ def gendered_pair(a: str, b: str) -> bool:
     if long_.startswith(short) and long_[len(short):] in ("a", "e", "le", "ne", "na"):
         return True
     return len(a) == len(b) and a[:-1] == b[:-1] and {a[-1], b[-1]} <= set("aeo")
+
+# Common given names beyond the nickname table. When both sides are real names one edit apart
+# (Mark/Mary, Jon/Jan, Tim/Tom) they are two people, not a typo: a typo makes a non-name.
+COMMON_GIVEN = frozenset("""
+aaron adam adrian aisha alan albert alice alicia allison amanda amber amy ana andrea angela anita ann anna annie
+arjun arthur ashley austin beth betty beverly billy bonnie brad bradley brandon brenda brian brittany bruce bryan
+caleb carl carla carlos carmen carol carolyn cheryl chloe cindy clara craig crystal dale dan dana danielle darren
+dawn dean denise diana diane dina don donna doris dylan edwin eileen elaine ella ellen emma eric erica erin ethan
+evan evelyn fatima felix fiona gail gary gina gloria grace grant hannah heather helen holly ian irene ivan jack
+jacqueline jan jane janice jason jay jean jeff jenna jeremy jerry jesse jill jim joan joanne joe joel john jon jordan
+jose joyce juan judy julia julie june justin kara karen karl kate katie keith kelly ken kevin kim kyle lance laura
+lauren lee leo leon lily linda lisa logan lois lori louis louise lucas lucy luis luke lydia lynn madison maria
+marie mario marion mark marsha martha martin mary maya megan mei melissa mia mike mila molly monica nancy naomi
+natalie neil nina noah norma olivia omar oscar paul paula pedro penny phil priya rachel ralph ray raymond regina
+rick rita roger ron rosa rose ross ruth ryan sally sam sandra sara sarah scott sean seth sharon shirley sofia
+sonia sophia stacy stella sue susan sylvia tara ted teresa terry tina todd tom tony tracy tyler victor vincent
+wade wanda wayne wei wendy will yvonne zoe
+""".split())
+
+
+def known_given(name: str) -> bool:
+    """A real given name (so a near-miss against another real name is a different person)."""
+    return name in COMMON_GIVEN or name in NICKNAMES

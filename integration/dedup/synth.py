@@ -27,7 +27,8 @@ def _phone(raw: str, k: int) -> str:
     if len(digits) < 10:
         return raw
     shifted = f"{(int(digits[3:]) + k * 104729) % 10**7:07d}"
-    styles = (f"+1{digits[:3]}{shifted}", f"({digits[:3]}) {shifted[:3]}-{shifted[3:]}", f"{digits[:3]}.{shifted[:3]}.{shifted[3:]}")
+    area = digits[:3]
+    styles = (f"+1{area}{shifted}", f"({area}) {shifted[:3]}-{shifted[3:]}", f"{area}.{shifted[:3]}.{shifted[3:]}")
     return styles[len(raw) % 3]
 
 
