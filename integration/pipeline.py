@@ -1,25 +1,179 @@
-"""The flow of one lead after intake (DESIGN.md steps 2-10). Platform-neutral; driven through CRMAdapter."""
+"""The flow of one lead after intake (DESIGN.md steps 2-7, 10): normalize → dedup → qualify → route → write.
+
+Platform-neutral; every CRM call goes through the CRMAdapter. A lead is decided once: the route decision's
+idempotency key makes a replayed webhook or a retried job change nothing.
+"""
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from dataclasses import dataclass, field
 
+import phonenumbers
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integration.dedup_index import forget_record, index_record
+from integration.dedup_index import candidates, forget_record, index_record
+from integration.models import Decision, ReviewItem, Tenant
+from integration.normalize import Lead, normalize_lead, with_fields
+from integration.pipeline_dedup import resolve_duplicates
+from integration.pipeline_rules import published_rules
 from integration.protocols import CRMAdapter
-from integration.records import Record
+from integration.records import CRMUser, Record
+from integration.route import Router
+from integration.routing.redis_state import RedisPoolState
+from integration.rules.model import RuleSet
+from integration.score import Scorer
 
 log = logging.getLogger("leadrelay.pipeline")
+
+FREE_MAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com",
+                       "icloud.com", "live.com", "msn.com", "proton.me", "protonmail.com", "gmx.de", "web.de"})
+
+
+@dataclass
+class Context:
+    """What one batch of records shares: the tenant, its published rules, compiled once, and CRM users."""
+
+    session: Session
+    tenant: Tenant
+    adapter: CRMAdapter
+    rules: RuleSet | None
+    redis: object
+    router: Router | None = None
+    scorer: Scorer | None = None
+    _users: list[CRMUser] | None = field(default=None, repr=False)
+
+    def users(self) -> list[CRMUser]:
+        if self._users is None:
+            self._users = self.adapter.list_users()
+        return self._users
+
+    def user_by_email(self, email: str) -> CRMUser | None:
+        return next((u for u in self.users() if u.email.lower() == email.lower()), None)
+
+    def email_of(self, user_id: str | None) -> str | None:
+        user = next((u for u in self.users() if u.id == str(user_id)), None) if user_id else None
+        return user.email.lower() if user and user.active else None
 
 
 def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, object_type: str,
                     records: list[Record], gone: list[str]) -> None:
-    """Handle records that changed in the CRM (fetched in one batch) and ids that no longer exist.
-
-    Today: keep the dedup index fresh. The pipeline issue adds normalize → dedup → qualify → route → write.
-    """
-    for record in records:
-        index_record(session, tenant_id, record)
+    """Handle records that changed in the CRM (fetched in one batch) and ids that no longer exist."""
     for object_id in gone:
         forget_record(session, tenant_id, object_type, object_id)
+    if not records:
+        return
+    ctx = _context(session, tenant_id, adapter)
+    for record in records:
+        index_record(session, tenant_id, record)
+        if object_type == adapter.LEAD_OBJECT and ctx.rules is not None and _is_new_lead(ctx, record):
+            handle_lead(ctx, record)
     log.info("pipeline.processed", extra={"tenant_id": tenant_id, "records": len(records), "gone": len(gone)})
+
+
+def _context(session: Session, tenant_id: int, adapter: CRMAdapter) -> Context:
+    from integration.config import get_settings
+    from integration.queues import redis_connection
+
+    tenant = session.get(Tenant, tenant_id)
+    rules = published_rules(session, tenant_id)
+    redis = redis_connection(get_settings().redis_url or "")
+    ctx = Context(session=session, tenant=tenant, adapter=adapter, rules=rules, redis=redis)
+    if rules is not None:
+        ctx.router = Router(rules, RedisPoolState(redis, tenant_id))
+        ctx.scorer = Scorer(rules.scoring)
+    return ctx
+
+
+def route_key(record: Record) -> str:
+    return f"route:{record.object_type}:{record.id}"
+
+
+def _is_new_lead(ctx: Context, record: Record) -> bool:
+    """Not decided yet, and created since the install (older leads only when nobody owns them)."""
+    decided = ctx.session.scalar(select(Decision.id).where(Decision.tenant_id == ctx.tenant.id,
+                                                           Decision.idempotency_key == route_key(record)))
+    if decided is not None:
+        return False
+    installed = ctx.tenant.installed_at - dt.timedelta(minutes=5)
+    return record.owner_id is None or record.created_at is None or record.created_at >= installed
+
+
+def handle_lead(ctx: Context, record: Record) -> None:
+    """Normalize, dedup, qualify, route and write back one new lead; audit every decision."""
+    raw = {**record.fields, "id": record.id, "created_at": record.created_at}
+    if not raw.get("country") and (country := country_from_phone(raw.get("phone") or raw.get("mobile"))):
+        raw["country"] = country  # Pipedrive persons have no country: an international number tells it
+    normalized = normalize_lead(raw, ctx.rules.source_labels)
+    if normalized.unusable:
+        _review(ctx, record, "validation", normalized.unusable)
+        _decide(ctx, record, "route", "review", f"Unusable lead: {normalized.unusable}", {"fields": _jsonable(raw)})
+        return
+    lead = normalized.lead
+    merged_into = resolve_duplicates(ctx, record, candidates(ctx.session, ctx.tenant.id, record))
+    if merged_into is not None:
+        return  # a sure duplicate of a record that stays with its owner
+    lead = with_fields(lead, account_owner=_account_owner(ctx, lead))
+    qualification = ctx.scorer.score_lead(lead)
+    decision = ctx.router.route_lead(lead, qualification, at=dt.datetime.now(dt.UTC))
+    inputs = {"score": qualification.score, "tier": qualification.tier, "rule": decision.rule,
+              "qualification": qualification.reason, "lead": _jsonable(lead.__dict__)}
+    if decision.review:
+        _review(ctx, record, "routing", decision.reason)
+        _decide(ctx, record, "route", "review", decision.reason, inputs)
+        return
+    _write_owner(ctx, record, decision.owner, decision.reason, inputs)
+
+
+def _write_owner(ctx: Context, record: Record, email: str, reason: str, inputs: dict) -> None:
+    user = ctx.user_by_email(email)
+    if user is None or not user.active:
+        why = f"{reason}; but {email} is not an active user in the CRM"
+        _review(ctx, record, "routing", why)
+        _decide(ctx, record, "route", "review", why, inputs)
+        return
+    # the decision is stored before the write: a crash between the two is retried by the job, and the
+    # write itself is idempotent (setting the same owner again changes nothing)
+    _decide(ctx, record, "route", email, reason, {**inputs, "owner_id": user.id})
+    ctx.session.flush()
+    if record.owner_id != user.id:
+        ctx.adapter.set_owner(record.object_type, record.id, user.id)
+
+
+def country_from_phone(phone: str | None) -> str | None:
+    if not phone or not str(phone).strip().startswith("+"):
+        return None
+    try:
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(str(phone), None))
+    except phonenumbers.NumberParseException:
+        return None
+    return region if region and region != "ZZ" else None
+
+
+def _account_owner(ctx: Context, lead: Lead) -> str | None:
+    """The active owner of the company/account matched by the lead's email domain (or company name)."""
+    if not any(rule.when.account_owner for rule in ctx.rules.routing):
+        return None  # no rule asks: save the CRM call
+    domain = lead.email_domain if lead.email_domain not in FREE_MAIL else None
+    if not domain and not lead.company:
+        return None
+    company = ctx.adapter.find_company(domain=domain, name=None if domain else lead.company)
+    return ctx.email_of(company.owner_id) if company else None
+
+
+def _review(ctx: Context, record: Record, kind: str, reason: str, other: str | None = None) -> None:
+    ctx.session.add(ReviewItem(tenant_id=ctx.tenant.id, kind=kind, object_type=record.object_type,
+                               object_id=record.id, other_object_id=other, reason=reason[:500]))
+
+
+def _decide(ctx: Context, record: Record, kind: str, outcome: str, reason: str, inputs: dict,
+            key: str | None = None) -> None:
+    ctx.session.add(Decision(tenant_id=ctx.tenant.id, idempotency_key=key or route_key(record), kind=kind,
+                             object_type=record.object_type, object_id=record.id, outcome=outcome[:200],
+                             reason=reason[:500], inputs=inputs))
+
+
+def _jsonable(values: dict) -> dict:
+    return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in values.items()
+            if isinstance(v, str | int | float | bool | dt.datetime) or v is None}

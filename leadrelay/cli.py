@@ -7,13 +7,6 @@ import sys
 
 from integration.config import ConfigError, Settings
 
-LATER = {
-    "route": ("Route a lead file offline through a rule set and print each decision with its reason.",
-              "the lead pipeline issue (#6)"),
-    "dedup": ("Find duplicates in a lead file or the tenant's index, merge or undo a merge.",
-              "the lead pipeline issue (#6)"),
-}
-
 
 def _web(args: argparse.Namespace) -> int:
     from leadrelay.web import serve
@@ -58,14 +51,6 @@ def _bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
-def _later(name: str):
-    def run(_args: argparse.Namespace) -> int:
-        print(f"`leadrelay {name}` arrives with {LATER[name][1]}; it is not available yet.", file=sys.stderr)
-        return 2
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadrelay", description="LeadRelay: routing, dedup, SLA tasks and "
                                      "lifecycle sync for HubSpot, Salesforce and Pipedrive.")
@@ -97,9 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--check", action="store_true", help="start everything, verify it works, then stop")
     demo.set_defaults(func=_demo)
 
-    for name, (text, _issue) in LATER.items():
-        p = sub.add_parser(name, help=text + " (not available yet)", description=text)
-        p.set_defaults(func=_later(name))
+    from leadrelay.dedup_cli import add_dedup_arguments, run_dedup
+    from leadrelay.route_cli import add_route_arguments, run_route
+
+    route = sub.add_parser("route", help="route a lead file through a rule set: owner, rule and reason per lead")
+    add_route_arguments(route)
+    route.set_defaults(func=run_route)
+
+    dedup = sub.add_parser("dedup", help="find duplicates in a lead file (pairs to merge or review)")
+    add_dedup_arguments(dedup)
+    dedup.set_defaults(func=run_dedup)
+
 
     tenants = sub.add_parser("tenants", help="list, inspect and disconnect installed CRM accounts")
     tenants.add_argument("--json", action="store_true", help="machine-readable list")

@@ -29,12 +29,6 @@ def test_each_subcommand_has_help(name):
     assert out.returncode == 0 and "usage: leadrelay" in out.stdout
 
 
-def test_a_command_of_a_later_issue_says_so_and_fails():
-    out = leadrelay("route")
-    assert out.returncode == 2
-    assert "not available yet" in out.stderr
-
-
 def test_tenants_list_on_an_empty_install(env):
     import os
 

@@ -14,16 +14,16 @@ def check_rule_set(rules: RuleSet) -> list[Issue]:
     return [*_owners(rules), *_pools(rules), *_routing(rules), *_scoring(rules), *_lifecycle(rules)]
 
 
-def _duplicates(values: list[str], path: str, what: str) -> Iterator[Issue]:
+def _duplicates(values: list[str], path: str) -> Iterator[Issue]:
     seen: dict[str, int] = {}
     for i, value in enumerate(values):
         if value in seen:
-            yield path.format(i=i), f"{quote(value)} is already {what} [{seen[value]}]"
+            yield path.format(i=i), f"{quote(value)} is listed twice (first at {path.format(i=seen[value])})"
         seen.setdefault(value, i)
 
 
 def _owners(rules: RuleSet) -> Iterator[Issue]:
-    yield from _duplicates([o.email for o in rules.owners], "owners[{i}].email", "listed as owners")
+    yield from _duplicates([o.email for o in rules.owners], "owners[{i}].email")
 
 
 def _pools(rules: RuleSet) -> Iterator[Issue]:
@@ -32,7 +32,7 @@ def _pools(rules: RuleSet) -> Iterator[Issue]:
         for i, email in enumerate(emails):
             if email not in rules.owners_by_email:
                 yield f"pools.{name}.members[{i}].owner", f"{quote(email)} is not an owner"
-        yield from _duplicates(emails, f"pools.{name}.members[{{i}}].owner", "a member at members")
+        yield from _duplicates(emails, f"pools.{name}.members[{{i}}].owner")
 
 
 def _target(rules: RuleSet, target: Target, path: str) -> Iterator[Issue]:
@@ -43,14 +43,14 @@ def _target(rules: RuleSet, target: Target, path: str) -> Iterator[Issue]:
 
 
 def _routing(rules: RuleSet) -> Iterator[Issue]:
-    yield from _duplicates([r.name for r in rules.routing], "routing[{i}].name", "the name of routing")
+    yield from _duplicates([r.name for r in rules.routing], "routing[{i}].name")
     earlier: dict[str, int] = {}
     for i, rule in enumerate(rules.routing):
         yield from _target(rules, rule.assign, f"routing[{i}].assign")
         key = rule.when.model_dump_json()
         if key in earlier:
-            yield (f"routing[{i}].when", f"same conditions as routing[{earlier[key]}], which always matches first: "
-                                         f"can never match")
+            yield (f"routing[{i}].when", f"same conditions as routing[{earlier[key]}], which decides first: can never "
+                                         f"match")
         earlier.setdefault(key, i)
     yield from _target(rules, rules.fallback, "fallback")
     if rules.fallback.account_owner:
@@ -66,7 +66,7 @@ def _scoring(rules: RuleSet) -> Iterator[Issue]:
 
 def _lifecycle(rules: RuleSet) -> Iterator[Issue]:
     stages = rules.lifecycle.stages
-    yield from _duplicates(stages, "lifecycle.stages[{i}]", "the stage at lifecycle.stages")
+    yield from _duplicates(stages, "lifecycle.stages[{i}]")
     for i, rule in enumerate(rules.lifecycle.rules):
         if rule.set not in stages:
             yield f"lifecycle.rules[{i}].set", f"{quote(rule.set)} is not one of lifecycle.stages"

@@ -5,16 +5,30 @@ import datetime as dt
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PlainValidator,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from integration.rules.geo import normalize_country, normalize_state
+from integration.rules.policies import Cadences, Dedup, Lifecycle, Percent, Sla, StaleRule, Strict
 from integration.rules.sources import DEFAULT_SOURCES, SourceLabels
-from integration.rules.values import (WeeklyHours, check_timezone, parse_date_range, parse_duration, parse_hours,
-                                      parse_postcode_spec, quote)
+from integration.rules.values import (
+    WeeklyHours,
+    check_timezone,
+    parse_date_range,
+    parse_hours,
+    parse_postcode_spec,
+    quote,
+)
 
 TIERS = ("hot", "warm", "nurture")
-DEFAULT_STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer"]
 
 
 def _as_list(value: Any) -> Any:
@@ -40,17 +54,11 @@ def _email(value: str) -> str:
     return email
 
 
-Duration = Annotated[dt.timedelta, PlainValidator(parse_duration)]
 TimeZone = Annotated[str, AfterValidator(check_timezone)]
 Hours = Annotated[WeeklyHours, PlainValidator(parse_hours), PlainSerializer(lambda h: h.text)]
 DateRange = Annotated[tuple[dt.date, dt.date], PlainValidator(parse_date_range)]
 Email = Annotated[str, AfterValidator(_email)]
 Texts = Annotated[list[str], BeforeValidator(_as_list)]
-Percent = Annotated[int, Field(ge=0, le=100)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Owner(Strict):
@@ -138,7 +146,8 @@ class When(Strict):
         mapped = [labels.label_for(v) for v in value or ()]
         unknown = [quote(v) for v, label in zip(value or (), mapped, strict=True) if label is None]
         if unknown:
-            raise ValueError(f"{', '.join(unknown)} {'is not an approved source label' if len(unknown) == 1 else 'are not approved source labels'} (approved: {', '.join(labels.labels)})")  # noqa: E501
+            verb = "is not an approved source label" if len(unknown) == 1 else "are not approved source labels"
+            raise ValueError(f"{', '.join(unknown)} {verb} (approved: {', '.join(labels.labels)})")
         return mapped if value else value  # type: ignore[return-value]
 
     @model_validator(mode="after")
@@ -214,73 +223,16 @@ class Scoring(Strict):
     tiers: Tiers = Tiers()
 
 
-class Escalation(Strict):
-    after: Duration
-    action: Literal["notify_manager", "reassign"]
-
-
-class SlaPolicy(Strict):
-    first_touch: Duration
-    business_hours: bool = False
-    escalate: list[Escalation] = []
-
-
-class Sla(Strict):
-    hot: SlaPolicy | None = None
-    warm: SlaPolicy | None = None
-    nurture: SlaPolicy | None = None
-
-
-class CadenceStep(Strict):
-    after: Duration
-    task: Literal["email", "call", "todo"]
-
-
-class Cadences(Strict):
-    hot: list[CadenceStep] = []
-    warm: list[CadenceStep] = []
-    nurture: list[CadenceStep] = []
-    pause_on: list[Literal["reply", "meeting", "stage_change", "deal_created"]] = [
-        "reply", "meeting", "stage_change", "deal_created"]
-
-
-class StaleRule(Strict):
-    stage: Annotated[str, Field(min_length=1)]
-    after: Duration
-    action: Literal["reactivation_task", "reactivation_cadence"]
-
-
-class Dedup(Strict):
-    auto_merge: Annotated[float, Field(ge=0, le=1)] = 0.92
-    review: Annotated[float, Field(ge=0, le=1)] = 0.70
-    keep: Literal["oldest", "most_complete", "has_owner"] = "oldest"
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Dedup:
-        if self.review > self.auto_merge:
-            raise ValueError(f"review {self.review} must be ≤ auto_merge {self.auto_merge}")
-        return self
-
-
-class LifecycleWhen(Strict):
-    deal: Literal["open", "won", "lost"]
-
-
-class LifecycleRule(Strict):
-    when: LifecycleWhen
-    set: str
-
-
-class Lifecycle(Strict):
-    forward_only: bool = True
-    stages: Annotated[list[str], Field(min_length=1)] = DEFAULT_STAGES
-    rules: list[LifecycleRule] = []
+def _version(value: Any) -> Any:
+    if value != 1:
+        raise ValueError(f"unsupported version {quote(value)}: this LeadRelay reads version 1")
+    return value
 
 
 class RuleSet(Strict):
     """One tenant's rules (RULES.md). Every section is optional except `version`."""
 
-    version: Literal[1]
+    version: Annotated[Literal[1], BeforeValidator(_version)]
     timezone: TimeZone = "UTC"
     sources: dict[str, list[str]] | None = None  # approved label → spellings that map to it
     owners: list[Owner] = []

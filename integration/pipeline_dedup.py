@@ -1,0 +1,103 @@
+"""Pipeline step 4: a new lead against its duplicate candidates — merge the sure, queue the unsure."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from integration.dedup import classify, score_pair, survivor
+from integration.errors import CRMNotFound
+from integration.models import Decision, MergeSnapshot, ReviewItem, utcnow
+from integration.records import Record, TaskSpec
+
+if TYPE_CHECKING:
+    from integration.pipeline import Context
+
+log = logging.getLogger("leadrelay.pipeline.dedup")
+MAX_CANDIDATES = 20
+
+
+def as_dict(record: Record) -> dict[str, Any]:
+    return {**record.fields, "id": record.id, "created_at": record.created_at, "owner_id": record.owner_id,
+            "extra_emails": list(record.extra_emails), "extra_phones": list(record.extra_phones)}
+
+
+def _candidates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> list[Record]:
+    ids = sorted(i for t, i in indexed if t == record.object_type)[:MAX_CANDIDATES]
+    if ids:
+        return ctx.adapter.get_records(record.object_type, ids)
+    f = record.fields
+    # the index knows nothing yet (a record from before the install?): ask the CRM once
+    found = ctx.adapter.find_duplicate_candidates(
+        record.object_type, emails=[e for e in (f.get("email"),) if e], phones=[p for p in (f.get("phone"),) if p],
+        name=" ".join(x for x in (f.get("first_name"), f.get("last_name")) if x) or None, company=f.get("company"))
+    return [c for c in found if c.id != record.id]
+
+
+def resolve_duplicates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> str | None:
+    """Merge a sure duplicate (returns the surviving id when the new lead was merged away) or queue a review."""
+    policy = ctx.rules.dedup
+    scored = [(score_pair(as_dict(record), as_dict(c)), c) for c in _candidates(ctx, record, indexed)]
+    if not scored:
+        return None
+    result, best = max(scored, key=lambda pair: pair[0].score)
+    verdict = classify(result.score, policy.auto_merge, policy.review)
+    if verdict == "review":
+        _queue_review(ctx, record, best, result.score, result.reasons)
+    if verdict != "merge":
+        return None
+    return _merge(ctx, record, best, result.score, result.reasons)
+
+
+def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: list[str]) -> str | None:
+    plan = survivor(as_dict(other), as_dict(record), policy_keep(ctx))  # ties: the existing record stays
+    keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
+    fields = {k: v for k, v in plan.merged.items()
+              if k in keep.fields and v not in (None, "") and keep.fields.get(k) in (None, "")}
+    snapshot = MergeSnapshot(tenant_id=ctx.tenant.id, object_type=record.object_type, survivor_id=keep.id,
+                             loser_id=lose.id, score=round(score, 4), survivor_before=_snap(keep),
+                             loser_before=_snap(lose), merged_fields=fields)
+    ctx.session.add(snapshot)
+    ctx.session.flush()  # the snapshot exists before the CRM merges: a merge can always be undone
+    try:
+        result = ctx.adapter.merge(record.object_type, keep.id, lose.id, fields or None)
+    except CRMNotFound:
+        snapshot.status = "skipped"
+        return None
+    snapshot.status, snapshot.survivor_id = "merged", result.survivor_id
+    reason = f"Merged {lose.id} into {result.survivor_id} (score {score:.2f}: {'; '.join(reasons[:4])})"
+    key = f"dedup:{record.object_type}:{min(keep.id, lose.id)}:{max(keep.id, lose.id)}"
+    ctx.session.add(Decision(tenant_id=ctx.tenant.id, idempotency_key=key, kind="dedup",
+                             object_type=record.object_type, object_id=lose.id, outcome=f"merged into {keep.id}",
+                             reason=reason[:500], inputs={"score": score, "snapshot_id": snapshot.id}))
+    if lose.id == record.id:
+        ctx.session.add(Decision(tenant_id=ctx.tenant.id, idempotency_key=f"route:{record.object_type}:{record.id}",
+                                 kind="route", object_type=record.object_type, object_id=record.id,
+                                 outcome="merged", reason=f"Duplicate of {keep.id}: stays with its owner",
+                                 inputs={"snapshot_id": snapshot.id}))
+        return result.survivor_id
+    return None
+
+
+def policy_keep(ctx: Context) -> str:
+    return ctx.rules.dedup.keep
+
+
+def _snap(record: Record) -> dict[str, Any]:
+    values = as_dict(record)
+    values["created_at"] = record.created_at.isoformat() if record.created_at else None
+    return values
+
+
+def _queue_review(ctx: Context, record: Record, other: Record, score: float, reasons: list[str]) -> None:
+    reason = f"Possible duplicate of {other.id} (score {score:.2f}: {'; '.join(reasons[:4])})"
+    ctx.session.add(ReviewItem(tenant_id=ctx.tenant.id, kind="dedup", object_type=record.object_type,
+                               object_id=record.id, other_object_id=other.id, reason=reason[:500],
+                               payload={"score": score, "reasons": reasons}))
+    manager = next((o for o in ctx.rules.owners if o.manager and o.active), None)
+    user = ctx.user_by_email(manager.email) if manager else None
+    if user is not None and user.active:
+        ctx.adapter.create_task(TaskSpec(
+            subject="LeadRelay: possible duplicate to review", body=reason, owner_id=user.id,
+            due_at=utcnow() + dt.timedelta(days=1), record_type=record.object_type, record_id=record.id, kind="todo",
+            priority="medium"))

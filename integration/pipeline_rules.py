@@ -1,0 +1,24 @@
+"""The tenant's published rule set, compiled once per version and process."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from integration.models import RuleSetVersion
+from integration.rules import load_rules
+from integration.rules.model import RuleSet
+
+_compiled: dict[tuple[int, int], RuleSet] = {}
+
+
+def published_rules(session: Session, tenant_id: int) -> RuleSet | None:
+    """The live version's RuleSet, or None when the tenant has published none (then nothing is routed)."""
+    row = session.execute(select(RuleSetVersion.id, RuleSetVersion.body).where(
+        RuleSetVersion.tenant_id == tenant_id, RuleSetVersion.status == "published")
+        .order_by(RuleSetVersion.version.desc()).limit(1)).first()
+    if row is None:
+        return None
+    key = (tenant_id, row.id)
+    if key not in _compiled:
+        _compiled[key] = load_rules(row.body)
+    return _compiled[key]

@@ -1,0 +1,111 @@
+"""Load a rule set from YAML/JSON text, a file or a parsed mapping; every problem is reported with its path."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from integration.errors import LeadRelayError
+from integration.rules.checks import Issue, check_rule_set
+from integration.rules.model import RuleSet
+from integration.rules.sources import SourceLabels
+
+
+class RulesError(LeadRelayError, ValueError):
+    """The rule set is invalid; `issues` lists (path, message) pairs, e.g. ("routing[2].when.postcode", …)."""
+
+    def __init__(self, issues: list[Issue], source: str = "") -> None:
+        self.issues = issues
+        self.source = source
+        super().__init__("\n".join(f"{path}: {message}" if path else message for path, message in issues))
+
+
+def format_path(loc: tuple[int | str, ...]) -> str:
+    """("routing", 2, "when", "postcode") → "routing[2].when.postcode"."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "is required"
+    if kind in ("value_error", "assertion_error"):
+        return str(error["ctx"]["error"])
+    return error["msg"][:1].lower() + error["msg"][1:]
+
+
+def _issues(exc: ValidationError) -> list[Issue]:
+    return [(format_path(tuple(e["loc"])), _message(e)) for e in exc.errors(include_url=False)]
+
+
+def _dates_to_text(value: Any) -> Any:
+    """YAML reads an unquoted 2026-12-24 as a date; the model reads dates as text."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_dates_to_text(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dates_to_text(v) for k, v in value.items()}
+    return value
+
+
+def _parse_text(text: str, source: str) -> Any:
+    try:
+        if text.lstrip().startswith("{"):
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise RulesError([("", f"not valid JSON: {exc}")], source) from None
+    except yaml.YAMLError as exc:
+        raise RulesError([("", f"not valid YAML: {exc}")], source) from None
+
+
+def _read(text_or_path: str | Path, source: str) -> Any:
+    looks_like_path = isinstance(text_or_path, Path) or (
+        "\n" not in text_or_path and text_or_path.strip().endswith((".yaml", ".yml", ".json")))
+    if not looks_like_path:
+        return _parse_text(str(text_or_path), source)
+    try:
+        return _parse_text(Path(text_or_path).read_text(encoding="utf-8"), source)
+    except OSError as exc:
+        raise RulesError([("", f"cannot read rules file {str(text_or_path)!r}: {exc.strerror}")], source) from None
+
+
+def validate_rules(data: Any, source: str = "") -> RuleSet:
+    """A parsed document (e.g. a stored version's JSON body) → RuleSet, or RulesError."""
+    if not isinstance(data, Mapping):
+        raise RulesError([("", "a rule set is a mapping of sections (version, owners, pools, routing, …)")], source)
+    data = _dates_to_text(dict(data))
+    context = {}
+    if isinstance(data.get("sources"), dict):
+        try:  # the approved labels must be known before routing/scoring rules name them
+            context["sources"] = SourceLabels.from_synonyms(
+                {str(k): [str(s) for s in (v or [])] for k, v in data["sources"].items()})
+        except TypeError:
+            pass  # the model reports the malformed section with its path
+    try:
+        rules = RuleSet.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise RulesError(_issues(exc), source) from None
+    issues = check_rule_set(rules)
+    if issues:
+        raise RulesError(issues, source)
+    return rules
+
+
+def load_rules(text_or_path: str | Path | Mapping[str, Any]) -> RuleSet:
+    """Load a rule set from YAML or JSON text, a file path (.yaml/.yml/.json or a Path) or a mapping."""
+    if isinstance(text_or_path, Mapping):
+        return validate_rules(text_or_path)
+    source = str(text_or_path) if isinstance(text_or_path, Path) or "\n" not in text_or_path else ""
+    return validate_rules(_read(text_or_path, source), source)
