@@ -1,6 +1,7 @@
 """The admin console: tenants, onboarding, rules, members, disconnect. Every route is tenant-scoped."""
 from __future__ import annotations
 
+import json
 import logging
 
 import yaml
@@ -8,6 +9,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from sqlalchemy import func, select
 
 from integration.models import ConsoleUser, EventRecord, Membership, ReviewItem, RuleSetVersion, Tenant, utcnow
+from integration.rules import RulesError, load_rules
 from marketplace.access import ADMIN, VIEWER, require_login, tenant_view, visible_tenants_query
 from marketplace.agency import link_with_invite
 from oauth.disconnect import disconnect as disconnect_tenant
@@ -62,23 +64,31 @@ def rules(tenant: Tenant):
 @console_bp.post("/tenants/<int:tenant_id>/rules")
 @tenant_view(write=True)
 def save_rules(tenant: Tenant):
+    """Save a draft after validating it against RULES.md; errors name the path and keep the admin's text."""
     text = request.form.get("body", "")
     if len(text.encode()) > MAX_RULES_BYTES:
-        flash("The rule set is larger than 512 KB.", "error")
-        return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+        return _rules_page(tenant, text, ["The rule set is larger than 512 KB."]), 400
     try:
-        body = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        flash(f"Not valid YAML/JSON: {exc}", "error")
-        return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
-    if not isinstance(body, dict):
-        flash("A rule set is a mapping (see RULES.md), not a list or a single value.", "error")
-        return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+        load_rules(text)
+    except RulesError as exc:
+        return _rules_page(tenant, text, [f"{path}: {message}" if path else message
+                                          for path, message in exc.issues]), 400
     latest = g.db.scalar(select(func.max(RuleSetVersion.version)).where(RuleSetVersion.tenant_id == tenant.id)) or 0
-    g.db.add(RuleSetVersion(tenant_id=tenant.id, version=latest + 1, status="draft", body=body,
-                            created_by=g.user.email))
+    g.db.add(RuleSetVersion(tenant_id=tenant.id, version=latest + 1, status="draft",
+                            body=stored_body(text), created_by=g.user.email))
     flash(f"Saved draft version {latest + 1}.", "info")
     return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+
+
+def stored_body(text: str) -> dict:
+    """The document as the admin wrote it (JSON-safe: YAML dates become text, which the loader reads back)."""
+    return json.loads(json.dumps(yaml.safe_load(text), default=str))
+
+
+def _rules_page(tenant: Tenant, text: str, errors: list[str]):
+    versions = g.db.scalars(RuleSetVersion.for_tenant(tenant.id).order_by(RuleSetVersion.version.desc())).all()
+    return render_template("console/rules.html", tenant=tenant, role=g.role, versions=versions, draft=text,
+                           errors=errors)
 
 
 @console_bp.post("/tenants/<int:tenant_id>/rules/<int:version>/publish")

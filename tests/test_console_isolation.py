@@ -133,3 +133,23 @@ def test_forms_without_a_csrf_token_are_refused(app, world):
     app.config["WTF_CSRF_ENABLED"] = True
     alice = login(app, world["alice"], "alice")
     assert alice.post(f"/console/tenants/{world['A']}/rules", data={"body": "version: 2"}).status_code == 400
+
+
+def test_an_invalid_rule_set_is_refused_with_the_path_and_the_text_kept(app, world):
+    alice = login(app, world["alice"], "alice")
+    text = 'version: 1\nrouting:\n  - name: Bay\n    when: {postcode: ["9a1"]}\n    assign: {review: true}\n'
+    resp = alice.post(f"/console/tenants/{world['A']}/rules", data={"body": text})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert "routing[0].when.postcode: &#34;9a1&#34; is not a postcode or range" in page
+    assert "name: Bay" in page  # the admin's text is kept for fixing
+
+
+def test_a_valid_rule_set_is_saved_as_a_draft_and_can_be_published(app, world):
+    alice = login(app, world["alice"], "alice")
+    text = "version: 1\nowners: [{email: alice@example.com}]\nfallback: {owner: alice@example.com}\n"
+    assert alice.post(f"/console/tenants/{world['A']}/rules", data={"body": text}).status_code == 303
+    assert alice.post(f"/console/tenants/{world['A']}/rules/2/publish").status_code == 303
+    with session_scope(app.config["LEADRELAY_SETTINGS"].database_url) as s:
+        versions = {v.version: v.status for v in s.scalars(RuleSetVersion.for_tenant(world["A"]))}
+    assert versions == {1: "draft", 2: "published"}
