@@ -6,6 +6,7 @@ idempotency key makes a replayed webhook or a retried job change nothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from integration.score import Scorer
 
 log = logging.getLogger("leadrelay.pipeline")
 
+USERS_TTL = 300  # a user deactivated in the CRM stops getting leads within five minutes
 FREE_MAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com",
                        "icloud.com", "live.com", "msn.com", "proton.me", "protonmail.com", "gmx.de", "web.de"})
 
@@ -45,8 +47,15 @@ class Context:
     _users: list[CRMUser] | None = field(default=None, repr=False)
 
     def users(self) -> list[CRMUser]:
+        """The CRM's users, cached in Redis for every worker for USERS_TTL (one CRM call per tenant per TTL)."""
         if self._users is None:
-            self._users = self.adapter.list_users()
+            key = f"leadrelay:users:{self.tenant.id}"
+            cached = self.redis.get(key)
+            if cached:
+                self._users = [CRMUser(**u) for u in json.loads(cached)]
+            else:
+                self._users = self.adapter.list_users()
+                self.redis.set(key, json.dumps([u.__dict__ for u in self._users]), ex=USERS_TTL)
         return self._users
 
     def user_by_email(self, email: str) -> CRMUser | None:
@@ -135,10 +144,13 @@ def _write_owner(ctx: Context, record: Record, email: str, reason: str, inputs: 
         return
     # the decision is stored before the write: a crash between the two is retried by the job, and the
     # write itself is idempotent (setting the same owner again changes nothing)
-    _decide(ctx, record, "route", email, reason, {**inputs, "owner_id": user.id})
+    decision = _decide(ctx, record, "route", email, reason, {**inputs, "owner_id": user.id})
     ctx.session.flush()
     if record.owner_id != user.id:
         ctx.adapter.set_owner(record.object_type, record.id, user.id)
+    # when the owner was written, for speed-to-owner (the CRM's created time → this moment)
+    decision.inputs = {**decision.inputs, "written_at": dt.datetime.now(dt.UTC).isoformat(),
+                       "crm_created_at": record.created_at.isoformat() if record.created_at else None}
 
 
 def country_from_phone(phone: str | None) -> str | None:
@@ -168,10 +180,12 @@ def _review(ctx: Context, record: Record, kind: str, reason: str, other: str | N
 
 
 def _decide(ctx: Context, record: Record, kind: str, outcome: str, reason: str, inputs: dict,
-            key: str | None = None) -> None:
-    ctx.session.add(Decision(tenant_id=ctx.tenant.id, idempotency_key=key or route_key(record), kind=kind,
-                             object_type=record.object_type, object_id=record.id, outcome=outcome[:200],
-                             reason=reason[:500], inputs=inputs))
+            key: str | None = None) -> Decision:
+    decision = Decision(tenant_id=ctx.tenant.id, idempotency_key=key or route_key(record), kind=kind,
+                        object_type=record.object_type, object_id=record.id, outcome=outcome[:200],
+                        reason=reason[:500], inputs=inputs)
+    ctx.session.add(decision)
+    return decision
 
 
 def _jsonable(values: dict) -> dict:

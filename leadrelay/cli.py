@@ -36,7 +36,9 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from leadrelay.demo import run_demo
 
-    return run_demo(port=args.port, sandbox_port=args.sandbox_port, check=args.check)
+    return run_demo(port=args.port, sandbox_port=args.sandbox_port, check=args.check, leads=args.leads,
+                    seconds=args.seconds, keep_running=args.keep_running, report_file=args.report,
+                    workers=args.workers)
 
 
 def _tenants(args: argparse.Namespace) -> int:
@@ -80,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     demo.add_argument("--sandbox-port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8700")))
     demo.add_argument("--check", action="store_true", help="start everything, verify it works, then stop")
+    demo.add_argument("--leads", type=int, default=60, help="synthetic leads to send through the CRMs (0: none)")
+    demo.add_argument("--seconds", type=float, default=20, help="spread the leads over this many seconds")
+    demo.add_argument("--workers", type=int, default=2, help="worker processes")
+    demo.add_argument("--keep-running", action="store_true", help="keep everything up after the report")
+    demo.add_argument("--report", help="also write the summary as JSON to this file")
     demo.set_defaults(func=_demo)
 
     from leadrelay.dedup_cli import add_dedup_arguments, run_dedup

@@ -1,8 +1,9 @@
-"""`leadrelay demo`: Redis, the CRM sandbox, a worker and the web app, started and checked."""
+"""`leadrelay demo`: Redis, the CRM sandbox, workers and the web app; installs, rules, leads, a report."""
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 import requests
@@ -11,6 +12,10 @@ from integration.config import Settings
 from integration.db import migrate
 from leadrelay.embedded_redis import ensure_redis_url
 from leadrelay.processes import spawn, stop, wait_until
+
+DEMO_APPS = {p: {"client_id": f"leadrelay-demo-{p}", "client_secret": f"leadrelay-demo-{p}-secret"}
+             for p in ("hubspot", "salesforce", "pipedrive")}
+DEMO_HUBSPOT_APP_ID = "4242"
 
 
 def _get_json(url: str, **kw) -> dict:
@@ -32,23 +37,17 @@ def probe_round_trip(web_url: str, timeout: float = 20) -> float:
     started = time.monotonic()
     token = session.post(f"{web_url}/api/v1/diagnostics/probes", timeout=5).json()["token"]
     wait_until(lambda: session.get(f"{web_url}/api/v1/diagnostics/probes/{token}", timeout=5).json()["done"],
-               timeout, "the probe job")
+               timeout, "the probe job", interval=0.02)
     return time.monotonic() - started
-
-
-DEMO_APPS = {p: {"client_id": f"leadrelay-demo-{p}", "client_secret": f"leadrelay-demo-{p}-secret"}
-             for p in ("hubspot", "salesforce", "pipedrive")}
 
 
 def _demo_environment(web_url: str, sandbox_tls_url: str, ca_file: str) -> dict[str, str]:
     """Point every provider and adapter at the sandbox, with demo app credentials (unless set already)."""
     env = {"LEADRELAY_SANDBOX_URL": sandbox_tls_url, "LEADRELAY_SANDBOX_CA": ca_file,
-           "LEADRELAY_PUBLIC_URL": web_url}
+           "LEADRELAY_PUBLIC_URL": web_url, "HUBSPOT_APP_ID": DEMO_HUBSPOT_APP_ID}
     for platform, creds in DEMO_APPS.items():
-        env.setdefault(f"{platform.upper()}_CLIENT_ID", os.environ.get(f"{platform.upper()}_CLIENT_ID")
-                       or creds["client_id"])
-        env.setdefault(f"{platform.upper()}_CLIENT_SECRET", os.environ.get(f"{platform.upper()}_CLIENT_SECRET")
-                       or creds["client_secret"])
+        for suffix, value in (("CLIENT_ID", creds["client_id"]), ("CLIENT_SECRET", creds["client_secret"])):
+            env[f"{platform.upper()}_{suffix}"] = os.environ.get(f"{platform.upper()}_{suffix}") or value
     return env
 
 
@@ -59,72 +58,85 @@ def _register_apps(sandbox_url: str, web_url: str, env: dict[str, str]) -> None:
         body = {"platform": platform, "client_id": env[f"{platform.upper()}_CLIENT_ID"],
                 "client_secret": env[f"{platform.upper()}_CLIENT_SECRET"],
                 "redirect_uris": [f"{web_url}/oauth/{platform}/callback"],
-                "target_url": f"{web_url}/webhooks/hubspot",
-                "uninstall_url": f"{web_url}/oauth/pipedrive/uninstall"}
+                "uninstall_url": f"{web_url}/oauth/pipedrive/callback"}
+        if platform == "hubspot":  # app-level webhooks, as a HubSpot project declares them
+            body.update(app_id=int(DEMO_HUBSPOT_APP_ID), target_url=f"{web_url}/webhooks/hubspot",
+                        subscriptions=["contact.creation", "contact.propertyChange", "contact.merge",
+                                       "contact.deletion"])
         session.post(f"{sandbox_url}/_sandbox/apps", json=body, timeout=10).raise_for_status()
 
 
-def _consent_page_reached(web_url: str, platform: str, ca_file: str) -> bool:
-    """/install/<platform> redirects to the sandbox's authorize page, which answers with a consent form."""
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = ca_file
-    start = session.get(f"{web_url}/install/{platform}", allow_redirects=False, timeout=10)
-    if start.status_code != 302:
-        return False
-    page = session.get(start.headers["Location"], allow_redirects=False, timeout=10)
-    return page.status_code == 200 and "<form" in page.text
-
-
-def run_demo(port: int, sandbox_port: int, check: bool) -> int:
-    settings = Settings.from_env()
+def _start(settings: Settings, port: int, sandbox_port: int, workers: int) -> tuple[list, dict]:
     logs = settings.var_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    procs: list = []
+    web_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
     print("1/5 Redis …", flush=True)
-    redis_url = ensure_redis_url(settings.var_dir)
-    print(f"    {redis_url}", flush=True)
+    print(f"    {ensure_redis_url(settings.var_dir)}", flush=True)
     print("2/5 database migrations …", flush=True)
     migrate(settings.database_url)
-    procs = []
+    print("3/5 CRM sandbox (HubSpot, Salesforce, Pipedrive) …", flush=True)
+    procs.append(spawn(["sandbox", "--port", str(sandbox_port), "--tls",
+                        "--cert-dir", str(settings.var_dir / "sandbox-tls")], str(logs / "sandbox.log")))
+    wait_until(lambda: _get_json(f"{sandbox_url}/_sandbox/health")["ok"], 30, "the sandbox", procs[-1],
+               str(logs / "sandbox.log"))
+    sandbox = _get_json(f"{sandbox_url}/_sandbox/health")
+    os.environ.update(_demo_environment(web_url, sandbox["public_url"], sandbox["ca_file"]))
+    _register_apps(sandbox_url, web_url, dict(os.environ))
+    print(f"4/5 {workers} worker processes …", flush=True)
+    procs.append(spawn(["worker", "--processes", str(workers)], str(logs / "worker.log"),
+                       env={"LEADRELAY_LOG_LEVEL": "WARNING"}))
+    print("5/5 web app …", flush=True)
+    procs.append(spawn(["web", "--port", str(port), "--workers", "2"], str(logs / "web.log"),
+                       env={"LEADRELAY_LOG_LEVEL": "WARNING"}))
+    wait_until(lambda: _healthy(web_url), 60, "the web app", procs[-1], str(logs / "web.log"))
+    return procs, {"web": web_url, "sandbox": sandbox_url, "ca": sandbox["ca_file"], "logs": str(logs)}
+
+
+def _progress(done: int, total: int) -> None:
+    if sys.stdout.isatty():
+        print(f"\r    leads decided: {done}/{total}", end="", flush=True)
+
+
+def _story(urls: dict, leads: int, seconds: float) -> dict:
+    from leadrelay import demo_flow
+
+    print("\nInstalling LeadRelay into one sandbox account per CRM (OAuth) …", flush=True)
+    accounts = demo_flow.install_everywhere(urls["web"], urls["sandbox"], urls["ca"])
+    demo_flow.publish_demo_rules()
+    demo_flow.wire_salesforce_outbound(urls["sandbox"], accounts)
+    print(f"Sending {leads} leads over {seconds:.0f} s through the CRMs' webhooks …", flush=True)
+    run = demo_flow.send_leads(urls["sandbox"], accounts, leads, seconds)
+    found = demo_flow.wait_for_decisions(run, timeout=60 + leads * 0.2, progress=_progress)
+    print("", flush=True)
+    return demo_flow.report(run, found, urls["sandbox"], accounts)
+
+
+def run_demo(port: int, sandbox_port: int, check: bool, leads: int = 60, seconds: float = 20,
+             keep_running: bool = False, report_file: str | None = None, workers: int = 2) -> int:
+    settings = Settings.from_env()
+    procs: list = []
     try:
-        web_url = f"http://127.0.0.1:{port}"
-        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        print("3/5 CRM sandbox …", flush=True)
-        procs.append(spawn(["sandbox", "--port", str(sandbox_port), "--tls", "--seed", "demo", "--consent-page",
-                            "--cert-dir", str(settings.var_dir / "sandbox-tls")], str(logs / "sandbox.log")))
-        wait_until(lambda: _get_json(f"{sandbox_url}/_sandbox/health")["ok"], 30, "the sandbox", procs[-1],
-                   str(logs / "sandbox.log"))
-        sandbox_health = _get_json(f"{sandbox_url}/_sandbox/health")
-        demo_env = _demo_environment(web_url, sandbox_health["public_url"], sandbox_health["ca_file"])
-        os.environ.update(demo_env)
-        _register_apps(sandbox_url, web_url, demo_env)
-        print("4/5 worker …", flush=True)
-        procs.append(spawn(["worker", "--processes", "1"], str(logs / "worker.log")))
-        print("5/5 web app …", flush=True)
-        procs.append(spawn(["web", "--port", str(port), "--workers", "2"], str(logs / "web.log")))
-        wait_until(lambda: _healthy(web_url), 60, "the web app", procs[-1], str(logs / "web.log"))
-        seconds = probe_round_trip(web_url)
-        health = _get_json(f"{web_url}/healthz")
-        print(f"\nLeadRelay web app listening on {web_url}", flush=True)
-        print(f"  health:   {web_url}/healthz → {health['status']} (workers: {health['redis'].get('workers')})")
-        print(f"  sandbox:  {sandbox_url} (HTTPS on port {sandbox_port + 1}; "
-              f"accounts: {sandbox_url}/_sandbox/accounts)")
-        print(f"  web → queue → worker → database round trip: {seconds * 1000:.0f} ms")
-        print(f"  logs:     {logs}/", flush=True)
-        print("\nInstall LeadRelay into a demo CRM (the sandbox shows the consent page):")
-        for platform in DEMO_APPS:
-            print(f"  {platform:<11} {web_url}/install/{platform}")
-        print(f"  console:    {web_url}/console/  (sign in: {web_url}/login)", flush=True)
-        if check:
-            consent = {p: _consent_page_reached(web_url, p, sandbox_health["ca_file"]) for p in DEMO_APPS}
-            print(json.dumps({"demo": "ok" if all(consent.values()) else "install-broken", "web": web_url,
-                              "round_trip_ms": round(seconds * 1000), "install_consent_pages": consent}), flush=True)
-            return 0 if all(consent.values()) else 1
+        procs, urls = _start(settings, port, sandbox_port, workers)
+        seconds_rt = probe_round_trip(urls["web"])
+        health = _get_json(f"{urls['web']}/healthz")
+        print(f"\nLeadRelay web app listening on {urls['web']}", flush=True)
+        print(f"  health:   {urls['web']}/healthz → {health['status']} (workers: {health['redis'].get('workers')})")
+        print(f"  web → queue → worker → database round trip: {seconds_rt * 1000:.0f} ms", flush=True)
+        summary = _story(urls, leads, seconds) if leads else {}
+        summary = {"demo": "ok", "web": urls["web"], "round_trip_ms": round(seconds_rt * 1000), **summary}
+        print(json.dumps(summary, indent=2), flush=True)
+        if report_file:
+            with open(report_file, "w", encoding="utf-8") as fh:
+                json.dump(summary, fh, indent=2)
+        print(f"\nConsole: {urls['web']}/console/  (sign in with any of the three CRMs: {urls['web']}/login)")
+        print(f"Sandbox: {urls['sandbox']}/_sandbox/accounts   logs: {urls['logs']}/", flush=True)
+        if check or not keep_running:
+            return 0 if summary.get("undecided", 0) == 0 else 1
         print("\nPress Ctrl-C to stop.", flush=True)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
-        dead = [p.args for p in procs if p.poll() is not None]
-        print(f"a demo process stopped: {dead}; see {logs}/", flush=True)
+        print("a demo process stopped; see the logs", flush=True)
         return 1
     except KeyboardInterrupt:
         return 0
@@ -134,6 +146,3 @@ def run_demo(port: int, sandbox_port: int, check: bool) -> int:
     finally:
         print("stopping …", flush=True)
         stop(procs)
-
-
-
