@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.dedup_index import candidates, forget_record, index_record
+from integration.followup import on_routed
+from integration.lifecycle import on_changed
 from integration.models import Decision, ReviewItem, Tenant
 from integration.normalize import Lead, normalize_lead, with_fields
 from integration.pipeline_dedup import resolve_duplicates
@@ -78,6 +80,8 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
         index_record(session, tenant_id, record)
         if object_type == adapter.LEAD_OBJECT and ctx.rules is not None and _is_new_lead(ctx, record):
             handle_lead(ctx, record)
+    if ctx.rules is not None:
+        on_changed(ctx, object_type, records)
     log.info("pipeline.processed", extra={"tenant_id": tenant_id, "records": len(records), "gone": len(gone)})
 
 
@@ -151,6 +155,7 @@ def _write_owner(ctx: Context, record: Record, email: str, reason: str, inputs: 
     # when the owner was written, for speed-to-owner (the CRM's created time → this moment)
     decision.inputs = {**decision.inputs, "written_at": dt.datetime.now(dt.UTC).isoformat(),
                        "crm_created_at": record.created_at.isoformat() if record.created_at else None}
+    on_routed(ctx, record, user, decision, inputs.get("tier") or "nurture", reason)
 
 
 def country_from_phone(phone: str | None) -> str | None:
