@@ -87,10 +87,23 @@ def _mark(session: Session, tenant_id: int, object_type: str, ids: list[str], up
 @job(INTAKE, timeout=300)
 def drain_tenant(tenant_id: int) -> dict[str, int]:
     """Fetch the changed objects in batches, hand them to the pipeline, mark their events processed."""
+    settings = get_settings()
+    redis = redis_connection(settings.redis_url or "")
+    # One drain per tenant at a time: two would read the same pending events and route a lead twice.
+    lock = redis.lock(f"leadrelay:lock:drain:{tenant_id}", timeout=600, blocking=False)
+    if not lock.acquire():
+        drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-wait", delay=1)  # after the running one
+        return {"busy": 1}
+    try:
+        return _drain(settings, redis, tenant_id)
+    finally:
+        lock.release()
+
+
+def _drain(settings, redis, tenant_id: int) -> dict[str, int]:
     from integration.pipeline import process_records
 
-    settings = get_settings()
-    redis_connection(settings.redis_url or "").delete(_drain_flag(tenant_id))
+    redis.delete(_drain_flag(tenant_id))
     with session_scope(settings.database_url) as session:
         objects, up_to = _pending_objects(session, tenant_id)
     if not objects:
@@ -109,6 +122,10 @@ def drain_tenant(tenant_id: int) -> dict[str, int]:
             try:
                 process_records(session, tenant_id, adapter, object_type, records,
                                 gone=[i for i in ids if i not in found])
+            except CRMRateLimited as exc:
+                session.commit()  # what was decided stays decided; the rest continues after Retry-After
+                drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-later", delay=exc.retry_after)
+                return done
             except (CRMValidationError, CRMNotFound) as exc:
                 _park(session, tenant_id, object_type, ids, up_to, str(exc))
                 continue

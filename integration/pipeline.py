@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.dedup_index import candidates, forget_record, index_record
+from integration.errors import CRMNotFound, CRMValidationError
 from integration.followup import on_routed
 from integration.lifecycle import on_changed
 from integration.models import Decision, ReviewItem, Tenant
@@ -78,8 +79,19 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
     ctx = _context(session, tenant_id, adapter)
     for record in records:
         index_record(session, tenant_id, record)
-        if object_type == adapter.LEAD_OBJECT and ctx.rules is not None and _is_new_lead(ctx, record):
-            handle_lead(ctx, record)
+        if object_type != adapter.LEAD_OBJECT or ctx.rules is None:
+            continue
+        try:
+            decided = _route_decision(ctx, record)
+            if decided is None and _is_new_lead(ctx, record):
+                handle_lead(ctx, record)
+            elif decided is not None and _unwritten(decided):
+                _finish_write(ctx, record, decided)
+        except (CRMValidationError, CRMNotFound) as exc:
+            # the CRM refused this record's write: a human looks at it; the other records go on
+            ctx.session.rollback()
+            _review(ctx, record, "crm_error", f"{type(exc).__name__}: {exc}")
+            ctx.session.commit()
     if ctx.rules is not None:
         on_changed(ctx, object_type, records)
     log.info("pipeline.processed", extra={"tenant_id": tenant_id, "records": len(records), "gone": len(gone)})
@@ -103,12 +115,18 @@ def route_key(record: Record) -> str:
     return f"route:{record.object_type}:{record.id}"
 
 
+def _route_decision(ctx: Context, record: Record) -> Decision | None:
+    return ctx.session.scalar(select(Decision).where(Decision.tenant_id == ctx.tenant.id,
+                                                     Decision.idempotency_key == route_key(record)))
+
+
+def _unwritten(decision: Decision) -> bool:
+    """Decided for an owner, but the job stopped before the CRM write was confirmed."""
+    return bool(decision.inputs.get("owner_id")) and not decision.inputs.get("written_at")
+
+
 def _is_new_lead(ctx: Context, record: Record) -> bool:
-    """Not decided yet, and created since the install (older leads only when nobody owns them)."""
-    decided = ctx.session.scalar(select(Decision.id).where(Decision.tenant_id == ctx.tenant.id,
-                                                           Decision.idempotency_key == route_key(record)))
-    if decided is not None:
-        return False
+    """Created since the install (older leads only when nobody owns them)."""
     installed = ctx.tenant.installed_at - dt.timedelta(minutes=5)
     return record.owner_id is None or record.created_at is None or record.created_at >= installed
 
@@ -149,13 +167,22 @@ def _write_owner(ctx: Context, record: Record, email: str, reason: str, inputs: 
     # the decision is stored before the write: a crash between the two is retried by the job, and the
     # write itself is idempotent (setting the same owner again changes nothing)
     decision = _decide(ctx, record, "route", email, reason, {**inputs, "owner_id": user.id})
-    ctx.session.flush()
-    if record.owner_id != user.id:
-        ctx.adapter.set_owner(record.object_type, record.id, user.id)
+    # The decision is committed before the CRM write: a retried job finishes this write instead of routing
+    # the lead again (which would advance the round-robin and could pick someone else).
+    ctx.session.commit()
+    _finish_write(ctx, record, decision, user)
+
+
+def _finish_write(ctx: Context, record: Record, decision: Decision, user: CRMUser | None = None) -> None:
+    owner_id = decision.inputs["owner_id"]
+    user = user or next((u for u in ctx.users() if u.id == owner_id), None)
+    if record.owner_id != owner_id:
+        ctx.adapter.set_owner(record.object_type, record.id, owner_id)  # the same owner again changes nothing
     # when the owner was written, for speed-to-owner (the CRM's created time → this moment)
     decision.inputs = {**decision.inputs, "written_at": dt.datetime.now(dt.UTC).isoformat(),
                        "crm_created_at": record.created_at.isoformat() if record.created_at else None}
-    on_routed(ctx, record, user, decision, inputs.get("tier") or "nurture", reason)
+    if user is not None:
+        on_routed(ctx, record, user, decision, decision.inputs.get("tier") or "nurture", decision.reason)
 
 
 def country_from_phone(phone: str | None) -> str | None:
