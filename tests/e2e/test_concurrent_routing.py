@@ -1,0 +1,65 @@
+"""Two real worker processes routing 200 leads at once keep round-robin exact."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import pytest
+from redis import Redis
+from sqlalchemy import select
+
+from integration.db import session_scope
+from integration.intake import drain_tenant, record_events
+from integration.models import Decision, RuleSetVersion, Tenant
+from integration.records import Event
+from tests.crm_helpers import browser, install, new_account
+from tests.e2e.conftest import start_worker, stop_worker, wait_for
+
+pytestmark = pytest.mark.e2e
+OWNERS = [{"email": "rr.one@leadrelay.test", "name": "RR One"}, {"email": "rr.two@leadrelay.test", "name": "RR Two"}]
+FIRST = ["Ada", "Grace", "Alan", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger"]
+LAST = ["Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Ritchie", "Liskov", "Thompson", "Allen", "Dijkstra",
+        "Perlman", "Lee", "Johnson", "Backus", "Lamarr", "Knuth", "Wilson", "Wirth", "Sammet", "Rossum"]
+RULES = {"version": 1, "owners": [{"email": o["email"]} for o in OWNERS],
+         "pools": {"team": {"strategy": "round_robin", "members": [{"owner": o["email"]} for o in OWNERS]}},
+         "routing": [{"name": "Everyone", "when": {"has_email": True}, "assign": {"pool": "team"}}],
+         "fallback": {"review": True}}
+
+
+def test_two_workers_routing_200_leads_keep_round_robin_exact(crm_env, app, crm_sandbox):
+    crm_sandbox.sandbox.config.update({"limits": {"hubspot": {"burst_per_10s": 100000, "search_per_second": 10000}}})
+    account = new_account(crm_sandbox, "hubspot", name="Concurrent", users=OWNERS)
+    install(app.test_client(), crm_sandbox, "hubspot", account["account_id"])
+    http = browser(crm_sandbox)
+    ids = []
+    for i in range(200):
+        created = http.post(f"{crm_sandbox.url}/_sandbox/accounts/{account['account_id']}/simulate", json={
+            "action": "create", "object_type": "contacts",
+            "properties": {"firstname": FIRST[i % 10], "lastname": LAST[i // 10], "email": f"p{i}@firm{i}.example"}}
+        ).json()
+        ids.append(str(created["id"]))
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        tenant_id = s.scalar(select(Tenant.id))
+        s.add(RuleSetVersion(tenant_id=tenant_id, version=1, status="published", body=RULES))
+        now = dt.datetime.now(dt.UTC)
+        record_events(s, tenant_id, [Event(platform="hubspot", account_id="", object_type="contact", object_id=i,
+                                           kind="created", occurred_at=now, event_id=f"cc-{i}") for i in ids])
+    for n in range(4):  # several drains racing for the same tenant
+        drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-race-{n}")
+    workers = [start_worker(crm_env), start_worker(crm_env)]
+    try:
+        def routed() -> int:
+            with session_scope(crm_env["DATABASE_URL"]) as s:
+                return len(s.scalars(select(Decision.id).where(Decision.kind == "route")).all())
+        wait_for(lambda: routed() == 200, timeout=120, what="200 routing decisions")
+    finally:
+        logs = [stop_worker(w) for w in workers]
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        decisions = s.scalars(select(Decision).where(Decision.kind == "route")).all()
+    assert Counter(d.outcome for d in decisions) == {"rr.one@leadrelay.test": 100, "rr.two@leadrelay.test": 100}, \
+        decisions[0].reason
+    from adapters.factory import build_adapter
+
+    owners = {r.id: r.owner_id for r in build_adapter(tenant_id).get_records("contact", ids)}
+    assert all(owners[d.object_id] == d.inputs["owner_id"] for d in decisions)
+    assert Redis.from_url(crm_env["REDIS_URL"]).exists(f"leadrelay:lock:drain:{tenant_id}") == 0
