@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import phonenumbers
-from sqlalchemy import delete, select
+from sqlalchemy import Select, and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from integration.models import DedupKey, utcnow
@@ -82,7 +82,20 @@ def candidates(session: Session, tenant_id: int, record: Record) -> set[tuple[st
     keys = record_keys(record)
     if not keys:
         return set()
-    rows = session.execute(select(DedupKey.object_type, DedupKey.object_id).where(
-        DedupKey.tenant_id == tenant_id,
-        DedupKey.key_value.in_([kv for _, kv in keys]))).all()
+    rows = session.execute(candidates_query(tenant_id, keys)).all()
     return {(t, i) for t, i in rows if not (t == record.object_type and i == record.id)}
+
+
+def candidates_query(tenant_id: int, keys: set[tuple[str, str]]) -> Select:
+    """Rows sharing a (key type, value) pair with `keys`.
+
+    One OR term per key type, each repeating the tenant, so that every term is a seek on ix_dedup_keys_lookup
+    (tenant_id, key_type, key_value): SQLite's multi-index OR, PostgreSQL's BitmapOr. Filtering key_value
+    alone made SQLite scan all of the tenant's keys (~100 ms at 200k records; `leadrelay bench lookup`).
+    """
+    by_type: dict[str, list[str]] = {}
+    for key_type, key_value in sorted(keys):
+        by_type.setdefault(key_type, []).append(key_value[:200])
+    return select(DedupKey.object_type, DedupKey.object_id).where(or_(*(
+        and_(DedupKey.tenant_id == tenant_id, DedupKey.key_type == key_type, DedupKey.key_value.in_(values))
+        for key_type, values in by_type.items())))

@@ -96,6 +96,17 @@ class CRMAdapter(Protocol):
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
         """Write neutral fields (lifecycle stage, lead status, normalized values …)."""
 
+    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
+        """Create a record from neutral `fields`, owned by `owner_id` when given; returns the new id.
+
+        Empty values are left out. Fields the platform derives or only reads on that object (a person's full
+        name beside first/last name, an email's domain, a related company's name) are ignored; any other field
+        the platform has no place for is a CRMValidationError naming it. A value the platform keeps unique
+        (HubSpot: a contact email, also as another contact's additional email) raises CRMConflict.
+        Not idempotent (CRMs have no create key for records): the caller stores the returned id before it
+        could create again. The new record is reported to `writes.remember(object_type, id, ["*"])`.
+        """
+
     def create_task(self, spec: TaskSpec) -> str:
         """Create a task/activity for spec.owner_id on the record; returns its id."""
 

@@ -42,6 +42,7 @@ class Record:
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     company_id: str | None = None  # the associated company/account/organization, when known
+    contact_ids: tuple[str, ...] = ()  # a deal's contacts/persons, when the adapter reads them
     extra_emails: tuple[str, ...] = ()
     extra_phones: tuple[str, ...] = ()
 

@@ -6,7 +6,7 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from integration.errors import CRMRateLimited
+from integration.errors import CRMConflict, CRMRateLimited
 from integration.protocols import TenantRef
 from integration.records import ChangePage, Company, CRMUser, MergeResult, Record, TaskSpec, TaskState
 
@@ -23,6 +23,7 @@ class FakeCRMAdapter:
         self.tasks: dict[str, TaskState] = {}
         self.calls: Counter[str] = Counter()
         self.rate_limited_calls = 0  # how many upcoming calls answer CRMRateLimited
+        self.unique_emails = False  # True: create_record refuses an email another record holds (like HubSpot)
         self._ids = itertools.count(1)
 
     # test helpers ---------------------------------------------------------------------------
@@ -68,7 +69,22 @@ class FakeCRMAdapter:
     def set_fields(self, object_type: str, record_id: str, fields: dict) -> None:
         self._call("set_fields")
         record = self.records[(object_type, record_id)]
-        self.records[(object_type, record_id)] = Record(**{**record.__dict__, "fields": {**record.fields, **fields}})
+        merged = {k: v for k, v in {**record.fields, **fields}.items() if v not in (None, "")}  # empty clears
+        self.records[(object_type, record_id)] = Record(**{**record.__dict__, "fields": merged})
+
+    def create_record(self, object_type: str, fields: dict, owner_id: str | None) -> str:
+        self._call("create_record")
+        kept = {k: v for k, v in fields.items() if v not in (None, "")}
+        email = str(kept.get("email") or "").lower()
+        held = {str(e).lower() for (t, _), r in self.records.items() if t == object_type
+                for e in (r.fields.get("email"), *r.extra_emails) if e}
+        if self.unique_emails and email and email in held:
+            raise CRMConflict(f"fake 409: {email} already exists")
+        record_id = f"c{next(self._ids)}"
+        now = dt.datetime.now(dt.UTC)
+        self.records[(object_type, record_id)] = Record(object_type=object_type, id=record_id, fields=kept,
+                                                        owner_id=owner_id, created_at=now, updated_at=now)
+        return record_id
 
     def create_task(self, spec: TaskSpec) -> str:
         self._call("create_task")

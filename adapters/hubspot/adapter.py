@@ -51,7 +51,7 @@ class HubSpotAdapter:
     # reads ---------------------------------------------------------------------------------
     def get_record(self, object_type: str, record_id: str) -> Record | None:
         hs = f.hubspot_object(object_type)
-        links = ["companies"] if hs in ("contacts", "deals") else None
+        links = {"contacts": ["companies"], "deals": ["companies", "contacts"]}.get(hs)
         try:
             obj = self.client.call("default", hs, "basic_api", "get_by_id", str(record_id),
                                    properties=f.read_properties(hs), associations=links, archived=False)
@@ -59,11 +59,14 @@ class HubSpotAdapter:
             return None
         if str(obj.id) != str(record_id):
             return None  # HubSpot answers a merged-away id with the survivor: the asked record is gone
-        return f.to_record(hs, obj, f.associated_company(obj))
+        contacts = f.associated_ids(obj, "contacts") if hs == "deals" else ()
+        return f.to_record(hs, obj, f.associated_company(obj), contacts)
 
     def get_records(self, object_type: str, record_ids: list[str]) -> list[Record]:
         hs = f.hubspot_object(object_type)
         wanted = list(dict.fromkeys(str(i) for i in record_ids))
+        if hs == "deals":  # batch read carries no associations; a deal's contacts come with a single read
+            return [r for r in (self.get_record(object_type, i) for i in wanted) if r is not None]
         out: list[Record] = []
         for start in range(0, len(wanted), self.BATCH_SIZE):
             chunk = wanted[start:start + self.BATCH_SIZE]
@@ -136,6 +139,18 @@ class HubSpotAdapter:
         hs = f.hubspot_object(object_type)
         if fields:
             self._update(hs, record_id, f.to_properties(hs, fields), list(fields))
+
+    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
+        # POST /crm/v3/objects/{object}: a contact email already in use (also as an additional email)
+        # answers 409 CONFLICT (https://developers.hubspot.com/docs/api/crm/contacts), mapped to CRMConflict
+        hs = f.hubspot_object(object_type)
+        props = f.create_properties(hs, fields)
+        if owner_id:
+            props[f.OWNER_PROPERTY] = str(owner_id)
+        created = self.client.call("default", hs, "basic_api", "create",
+                                   q.package(hs).SimplePublicObjectInputForCreate(properties=props))
+        self.writes.remember(f.NEUTRAL[hs], str(created.id), ["*"])
+        return str(created.id)
 
     def merge(self, object_type: str, survivor_id: str, other_id: str,
               fields: Mapping[str, Any] | None = None) -> MergeResult:

@@ -53,6 +53,9 @@ PROPERTIES: dict[str, dict[str, str]] = {
               "status": "hs_task_status", "priority": "hs_task_priority", "kind": "hs_task_type",
               "completed_at": "hs_task_completion_date"},
 }
+# deal stage ids of the default pipeline that close a deal; every other stage reads as open (custom pipelines'
+# closed stages are not known here: the pipelines API is not read yet)
+DEAL_STAGE_STATUS: dict[str, str] = {"closedwon": "won", "closedlost": "lost"}
 # properties HubSpot calculates when we write another one (their change events are echoes of our write)
 DERIVED: dict[str, dict[str, tuple[str, ...]]] = {"contacts": {"email": ("domain",)},
                                                   "tasks": {"status": ("completed_at",)}}
@@ -108,6 +111,17 @@ def to_properties(hs_object: str, fields: Mapping[str, Any]) -> dict[str, str]:
     return {mapping[name]: "" if value is None else str(value) for name, value in fields.items()}
 
 
+# neutral fields HubSpot calculates itself (read-only properties): a create leaves them out
+CALCULATED: dict[str, frozenset[str]] = {"contacts": frozenset({"domain"}), "deals": frozenset({"deal_status"})}
+
+
+def create_properties(hs_object: str, fields: Mapping[str, Any]) -> dict[str, str]:
+    """Properties for a new record: empty values and calculated properties left out."""
+    kept = {k: v for k, v in fields.items()
+            if v not in (None, "") and k not in CALCULATED.get(hs_object, frozenset())}
+    return to_properties(hs_object, kept)
+
+
 def written_fields(hs_object: str, names: list[str]) -> list[str]:
     """The neutral fields a write of `names` changes, including ones HubSpot derives from them."""
     derived = DERIVED.get(hs_object, {})
@@ -128,15 +142,25 @@ def ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def to_record(hs_object: str, obj: Any, company_id: str | None = None) -> Record:
+def to_record(hs_object: str, obj: Any, company_id: str | None = None, contact_ids: tuple[str, ...] = ()) -> Record:
     """An SDK SimplePublicObject -> Record with neutral fields only."""
     props: dict[str, Any] = obj.properties or {}
     fields = {name: props[hs] for name, hs in PROPERTIES[hs_object].items() if props.get(hs) not in (None, "")}
+    if hs_object == "deals" and fields.get("deal_stage"):
+        fields["deal_status"] = deal_status(fields["deal_stage"])
     extra = tuple(e for e in (props.get(ADDITIONAL_EMAILS) or "").split(";") if e)
     return Record(object_type=NEUTRAL[hs_object], id=str(obj.id), fields=fields,
                   owner_id=props.get(OWNER_PROPERTY) or None, created_at=_utc(obj.created_at),
                   updated_at=_utc(obj.updated_at), company_id=company_id or props.get(PRIMARY_COMPANY) or None,
-                  extra_emails=extra)
+                  extra_emails=extra, contact_ids=contact_ids)
+
+
+def deal_status(stage: str) -> str:
+    """open / won / lost from the deal stage id of HubSpot's default sales pipeline.
+
+    https://knowledge.hubspot.com/object-settings/set-up-and-customize-pipelines (closedwon, closedlost)
+    """
+    return DEAL_STAGE_STATUS.get(stage, "open")
 
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
@@ -149,6 +173,12 @@ def associated_company(obj: Any) -> str | None:
     block = (obj.associations or {}).get("companies") if getattr(obj, "associations", None) else None
     results = getattr(block, "results", None) or []
     return str(results[0].id) if results else None
+
+
+def associated_ids(obj: Any, hs_object: str) -> tuple[str, ...]:
+    """Every associated id of one type on a record read with associations=[hs_object] (deduplicated)."""
+    block = (obj.associations or {}).get(hs_object) if getattr(obj, "associations", None) else None
+    return tuple(dict.fromkeys(str(r.id) for r in getattr(block, "results", None) or []))
 
 
 def to_company(obj: Any) -> Company:

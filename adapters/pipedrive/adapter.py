@@ -120,6 +120,17 @@ class PipedriveAdapter:
         current = self._row(obj, record_id) if f.needs_current(obj, fields) else None
         self._patch(obj, record_id, f.to_platform(obj, fields, current, self.settings), list(fields))
 
+    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
+        obj = f.api_object(object_type)
+        if obj in f.V1_ONLY:
+            raise CRMValidationError("Pipedrive leads hang on a person or organization: create_record makes none")
+        body = f.create_body(obj, fields, self.settings)
+        if owner_id:
+            body["owner_id"] = _int(owner_id, "owner_id")
+        record_id = str(self.http.v2("create", "POST", obj, json=body)["data"]["id"])
+        self.writes.remember(f.neutral_type(obj), record_id, ["*"])
+        return record_id
+
     def create_task(self, spec: TaskSpec) -> str:
         body: dict[str, Any] = {"subject": spec.subject, "type": f.TASK_TYPES.get(spec.kind, "task"),
                                 "owner_id": _int(spec.owner_id, "owner_id"), "note": spec.body, "done": False,

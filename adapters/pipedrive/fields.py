@@ -102,7 +102,8 @@ def to_record(api_obj: str, row: Mapping[str, Any], settings: Mapping[str, Any],
                   fields={k: v for k, v in fields.items() if v not in (None, "")},
                   owner_id=_id(row.get("owner_id")), created_at=parse_iso(row.get("add_time")),
                   updated_at=parse_iso(row.get("update_time")), company_id=_id(row.get(link)) if link else None,
-                  extra_emails=extra_emails, extra_phones=extra_phones)
+                  extra_emails=extra_emails, extra_phones=extra_phones,
+                  contact_ids=tuple(i for i in (_id(row.get("person_id")),) if i) if api_obj == "deals" else ())
 
 
 def _id(value: Any) -> str | None:
@@ -148,6 +149,16 @@ def _person_body(body: dict[str, Any], rest: dict[str, Any], current: Mapping[st
         first = rest.pop("first_name", current.get("first_name")) or ""
         last = rest.pop("last_name", current.get("last_name")) or ""
         body["name"] = f"{first} {last}".strip()
+
+
+# neutral fields to_record takes from elsewhere (a person's organization, an organization's website host)
+DERIVED: dict[str, frozenset[str]] = {"persons": frozenset({"company"}), "organizations": frozenset({"domain"})}
+
+
+def create_body(api_obj: str, fields: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The v2 POST body for a new record: empty values and derived fields left out."""
+    kept = {k: v for k, v in fields.items() if v not in (None, "") and k not in DERIVED.get(api_obj, frozenset())}
+    return to_platform(api_obj, kept, None, settings)
 
 
 def needs_current(api_obj: str, fields: Mapping[str, Any]) -> bool:

@@ -124,6 +124,16 @@ class SalesforceAdapter:
         if data:
             self._patch(object_type, record_id, data, fields.keys())
 
+    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
+        """POST sobjects/<SObject>; a Lead needs LastName and Company (else CRMValidationError)."""
+        mapping = object_map(object_type)
+        data = mapping.for_create(fields)
+        if owner_id:
+            data["OwnerId"] = owner_id
+        record_id = str(self._rest(f"sobjects/{mapping.sobject}", method="POST", json=data)["id"])
+        self._remember(object_type, record_id, ["*"])
+        return record_id
+
     # tasks ---------------------------------------------------------------------------------------
     def create_task(self, spec: TaskSpec) -> str:
         """A Task on the lead/contact (WhoId) or account/opportunity (WhatId).

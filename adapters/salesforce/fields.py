@@ -6,6 +6,7 @@ https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_object
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from integration.protocols import parse_iso
 from integration.records import Record
 
 ADDRESS = ("street", "city", "state", "postcode", "country")
+DERIVED = ("domain", "deal_status")  # computed by to_record (Website's host, IsClosed/IsWon)
 SYSTEM_FIELDS = ("Id", "OwnerId", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 
 
@@ -47,6 +49,11 @@ class SObjectMap:
             raise CRMValidationError(f"{self.sobject} has no writable field for {', '.join(unknown)}")
         return {self.writable[name]: value for name, value in fields.items()}
 
+    def for_create(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Fields for a new record: empty values and names Salesforce only reads or to_record derives left out."""
+        skip = {*self.read_only, *DERIVED}
+        return self.to_platform({k: v for k, v in fields.items() if v not in (None, "") and k not in skip})
+
 
 PERSON = {"email": "Email", "first_name": "FirstName", "last_name": "LastName", "phone": "Phone",
           "mobile": "MobilePhone", "title": "Title", "source": "LeadSource"}
@@ -63,7 +70,7 @@ OBJECTS: dict[str, SObjectMap] = {
                                       **_address("Billing")}, mergeable=True),
     "deal": SObjectMap("Opportunity", {"name": "Name", "deal_stage": "StageName", "amount": "Amount",
                                        "source": "LeadSource"},
-                       company_field="AccountId", extra=("IsClosed", "IsWon")),
+                       company_field="AccountId", extra=("IsClosed", "IsWon", "ContactId")),
     "task": SObjectMap("Task", {}, read_only={"name": "Subject"}, company_field="AccountId"),
 }
 
@@ -115,7 +122,8 @@ def to_record(object_type: str, row: dict[str, Any]) -> Record:
         fields["deal_status"] = _deal_status(row)
     return Record(object_type=object_type, id=str(row["Id"]), fields=fields, owner_id=row.get("OwnerId"),
                   created_at=parse_iso(row.get("CreatedDate")), updated_at=parse_iso(row.get("LastModifiedDate")),
-                  company_id=row.get(mapping.company_field) if mapping.company_field else None)
+                  company_id=row.get(mapping.company_field) if mapping.company_field else None,
+                  contact_ids=(str(row["ContactId"]),) if object_type == "deal" and row.get("ContactId") else ())
 
 
 def parse_date(value: str | None) -> dt.datetime | None:

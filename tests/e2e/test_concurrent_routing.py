@@ -53,7 +53,8 @@ def test_two_workers_routing_200_leads_keep_round_robin_exact(crm_env, app, crm_
                 return len(s.scalars(select(Decision.id).where(Decision.kind == "route")).all())
         wait_for(lambda: routed() == 200, timeout=120, what="200 routing decisions")
     finally:
-        logs = [stop_worker(w) for w in workers]
+        for worker in workers:
+            stop_worker(worker)
     with session_scope(crm_env["DATABASE_URL"]) as s:
         decisions = s.scalars(select(Decision).where(Decision.kind == "route")).all()
     assert Counter(d.outcome for d in decisions) == {"rr.one@leadrelay.test": 100, "rr.two@leadrelay.test": 100}, \
