@@ -53,7 +53,8 @@ def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: l
     plan = survivor(as_dict(other), as_dict(record), policy_keep(ctx))  # ties: the existing record stays
     keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
     fields = {k: v for k, v in plan.merged.items()
-              if k in keep.fields and v not in (None, "") and keep.fields.get(k) in (None, "")}
+              if v not in (None, "") and keep.fields.get(k) in (None, "")
+              and k not in ("id", "created_at", "owner_id", "extra_emails", "extra_phones")}
     snapshot = MergeSnapshot(tenant_id=ctx.tenant.id, object_type=record.object_type, survivor_id=keep.id,
                              loser_id=lose.id, score=round(score, 4), survivor_before=_snap(keep),
                              loser_before=_snap(lose), merged_fields=fields)

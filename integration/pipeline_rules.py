@@ -1,6 +1,9 @@
 """The tenant's published rule set, compiled once per version and process."""
 from __future__ import annotations
 
+import hashlib
+import json
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -8,7 +11,7 @@ from integration.models import RuleSetVersion
 from integration.rules import load_rules
 from integration.rules.model import RuleSet
 
-_compiled: dict[tuple[int, int], RuleSet] = {}
+_compiled: dict[str, RuleSet] = {}
 
 
 def published_rules(session: Session, tenant_id: int) -> RuleSet | None:
@@ -18,7 +21,8 @@ def published_rules(session: Session, tenant_id: int) -> RuleSet | None:
         .order_by(RuleSetVersion.version.desc()).limit(1)).first()
     if row is None:
         return None
-    key = (tenant_id, row.id)
+    # keyed by content: a row id is only unique within one database
+    key = hashlib.sha256(json.dumps(row.body, sort_keys=True, default=str).encode()).hexdigest()
     if key not in _compiled:
         _compiled[key] = load_rules(row.body)
     return _compiled[key]

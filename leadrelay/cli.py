@@ -90,7 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     from leadrelay.dedup_cli import add_dedup_arguments, run_dedup
+    from leadrelay.merges_cli import add_merges_arguments, run_merges
     from leadrelay.route_cli import add_route_arguments, run_route
+
+    merges = sub.add_parser("merges", help="list LeadRelay's merges, undo one (restores both CRM records)")
+    add_merges_arguments(merges)
+    merges.set_defaults(func=run_merges)
 
     route = sub.add_parser("route", help="route a lead file through a rule set: owner, rule and reason per lead")
     add_route_arguments(route)

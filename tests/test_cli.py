@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-SUBCOMMANDS = ["web", "worker", "sandbox", "demo", "route", "dedup", "tenants", "bench"]
+SUBCOMMANDS = ["web", "worker", "sandbox", "demo", "route", "dedup", "merges", "tenants", "bench"]
 
 
 def leadrelay(*args: str, env=None) -> subprocess.CompletedProcess:

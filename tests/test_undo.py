@@ -1,0 +1,145 @@
+"""Undoing a merge against the in-memory FakeCRMAdapter: loser back, survivor restored, audited, once."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from integration.db import migrate, session_scope
+from integration.dedup_index import index_record
+from integration.models import Decision, DedupKey, MergeSnapshot, Tenant
+from integration.pipeline_dedup import as_dict
+from integration.records import Record
+from integration.undo import UndoError, undo_merge
+from leadrelay.merges_cli import add_merges_arguments, run_merges
+from tests.fakes import FakeCRMAdapter
+
+CREATED = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+SURVIVOR = {"first_name": "Grace", "last_name": "Hopper", "email": "grace@navy.example", "country": "US"}
+LOSER = {"first_name": "Grace", "last_name": "Hopper", "email": "grace+events@navy.example",
+         "phone": "+1 202 555 0100", "company": "Navy", "title": "Rear Admiral"}
+
+
+def snap(record: Record) -> dict:
+    return {**as_dict(record), "created_at": record.created_at.isoformat()}
+
+
+@pytest.fixture()
+def db(env):
+    migrate(env["DATABASE_URL"])
+    with session_scope(env["DATABASE_URL"]) as s:
+        s.add_all([Tenant(platform="fake", external_id="A", name="A"), Tenant(platform="fake", external_id="B",
+                                                                             name="B")])
+    return env["DATABASE_URL"]
+
+
+def merged(db: str, fake: FakeCRMAdapter, *, email_moved: bool) -> int:
+    """Survivor s1 and loser l1 as the CRM left them after merging l1 into s1 (snapshot taken before)."""
+    survivor = Record("contact", "s1", dict(SURVIVOR), owner_id="u1", created_at=CREATED)
+    loser = Record("contact", "l1", dict(LOSER), owner_id="u2", created_at=CREATED + dt.timedelta(days=1))
+    # the native merge fills the survivor's empty fields from the loser (and HubSpot keeps its email)
+    after = dataclasses.replace(survivor, fields={**SURVIVOR, "phone": LOSER["phone"], "company": "Navy",
+                                                 "title": LOSER["title"]},
+                                extra_emails=(LOSER["email"],) if email_moved else ())
+    fake.records[("contact", "s1")] = after
+    with session_scope(db) as s:
+        row = MergeSnapshot(tenant_id=1, object_type="contact", survivor_id="s1", loser_id="l1", score=0.97,
+                            survivor_before=snap(survivor), loser_before=snap(loser),
+                            merged_fields={"title": LOSER["title"]}, status="merged")
+        s.add(row)
+        index_record(s, 1, after)
+        index_record(s, 1, loser)
+        s.flush()
+        return row.id
+
+
+def test_undo_recreates_the_loser_and_restores_the_survivor(db):
+    fake = FakeCRMAdapter()
+    fake.unique_emails = True  # like HubSpot: the survivor holds the loser's email as an additional one
+    snapshot_id = merged(db, fake, email_moved=True)
+    with session_scope(db) as s:
+        summary = undo_merge(s, 1, snapshot_id, fake)
+    with session_scope(db) as s:
+        snapshot = s.get(MergeSnapshot, snapshot_id)
+        assert (snapshot.status, snapshot.undone_at is not None) == ("undone", True)
+        new_id = snapshot.restored_id
+        undo = s.scalar(select(Decision).where(Decision.kind == "undo"))
+        route = s.scalar(select(Decision).where(Decision.idempotency_key == f"route:contact:{new_id}"))
+        indexed = set(s.scalars(select(DedupKey.object_id)))
+    restored = fake.records[("contact", new_id)]
+    assert restored.fields == {k: v for k, v in LOSER.items() if k != "email"}
+    assert restored.owner_id == "u2"
+    assert fake.records[("contact", "s1")].fields == SURVIVOR
+    assert "email grace+events@navy.example kept off the new record: s1 still has it" in summary
+    assert (undo.object_id, undo.outcome, undo.reason) == ("l1", f"restored as {new_id}", summary)
+    assert route.outcome == "restored"  # the pipeline will not take it for a new lead and merge it back
+    assert indexed == {"s1", new_id}
+
+
+def test_undo_puts_the_email_back_where_the_survivor_does_not_hold_it(db):
+    fake = FakeCRMAdapter()
+    snapshot_id = merged(db, fake, email_moved=False)
+    with session_scope(db) as s:
+        summary = undo_merge(s, 1, snapshot_id, fake)
+        new_id = s.get(MergeSnapshot, snapshot_id).restored_id
+    assert fake.records[("contact", new_id)].fields == LOSER
+    assert "kept off" not in summary
+
+
+def test_an_email_the_crm_refuses_is_left_off_and_said(db):
+    fake = FakeCRMAdapter()
+    fake.unique_emails = True
+    snapshot_id = merged(db, fake, email_moved=False)
+    fake.put("contact", "x9", email=LOSER["email"])  # someone else took the address since
+    with session_scope(db) as s:
+        summary = undo_merge(s, 1, snapshot_id, fake)
+        new_id = s.get(MergeSnapshot, snapshot_id).restored_id
+    assert "email" not in fake.records[("contact", new_id)].fields
+    assert "the CRM has it on another record" in summary
+
+
+def test_a_second_undo_changes_nothing(db):
+    fake = FakeCRMAdapter()
+    snapshot_id = merged(db, fake, email_moved=False)
+    with session_scope(db) as s:
+        undo_merge(s, 1, snapshot_id, fake)
+    calls, records = dict(fake.calls), dict(fake.records)
+    with session_scope(db) as s:
+        again = undo_merge(s, 1, snapshot_id, fake)
+        assert len(s.scalars(select(Decision).where(Decision.kind == "undo")).all()) == 1
+    assert again.startswith(f"merge #{snapshot_id} was undone already")
+    assert (dict(fake.calls), fake.records) == (calls, records)
+
+
+def test_unknown_tenant_snapshot_or_unmerged_snapshot_is_a_clear_error(db):
+    fake = FakeCRMAdapter()
+    snapshot_id = merged(db, fake, email_moved=False)
+    with session_scope(db) as s:
+        with pytest.raises(UndoError, match="no tenant 99"):
+            undo_merge(s, 99, snapshot_id, fake)
+        with pytest.raises(UndoError, match=f"no merge snapshot {snapshot_id} for tenant 2"):
+            undo_merge(s, 2, snapshot_id, fake)  # another tenant's merge
+        s.get(MergeSnapshot, snapshot_id).status = "skipped"
+        with pytest.raises(UndoError, match="never merged it"):
+            undo_merge(s, 1, snapshot_id, fake)
+    assert fake.calls["create_record"] == 0
+
+
+def cli(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_merges_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_merges_list_and_an_unknown_undo_on_the_command_line(db, capsys):
+    merged(db, FakeCRMAdapter(), email_moved=False)
+    assert run_merges(cli()) == 0
+    out = capsys.readouterr().out
+    assert " s1 " in out and " l1 " in out and "Grace Hopper <grace+events@navy.example>" in out
+    assert run_merges(cli("list", "--tenant", "2")) == 0
+    assert capsys.readouterr().out.strip() == "no merges yet for tenant 2"
+    assert run_merges(cli("undo", "404")) == 1
+    assert "no merge snapshot 404" in capsys.readouterr().err
