@@ -26,8 +26,10 @@ def _candidates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> 
     ids = sorted(i for t, i in indexed if t == record.object_type)[:MAX_CANDIDATES]
     if ids:
         return ctx.adapter.get_records(record.object_type, ids)
+    if (ctx.tenant.settings or {}).get("index_complete"):
+        return []  # the backfill indexed every record: no key in common means no candidate
     f = record.fields
-    # the index knows nothing yet (a record from before the install?): ask the CRM once
+    # the index may not know older records yet (backfill still running): ask the CRM once
     found = ctx.adapter.find_duplicate_candidates(
         record.object_type, emails=[e for e in (f.get("email"),) if e], phones=[p for p in (f.get("phone"),) if p],
         name=" ".join(x for x in (f.get("first_name"), f.get("last_name")) if x) or None, company=f.get("company"))

@@ -11,6 +11,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from sqlalchemy import select
 
 from adapters.subscriptions import subscribe_tenant_webhooks
+from integration.backfill import backfill_tenant
 from integration.errors import CRMTransient, UnknownPlatform
 from integration.intake import enqueue_drain
 from integration.models import ConsoleUser, Membership, utcnow
@@ -162,6 +163,7 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
     verify_installation.enqueue(tenant.id, job_id=f"verify-installation-{tenant.id}")
     subscribe_tenant_webhooks.enqueue(tenant.id, job_id=f"subscribe-webhooks-{tenant.id}")
     schedule_sweep(tenant.id)
+    backfill_tenant.enqueue(tenant.id, job_id=f"backfill-{tenant.id}")
     if not created:
         enqueue_drain(tenant.id, force=True)  # a reconnect: events that waited while it was paused go now
     log.info("install.completed", extra={"tenant_id": tenant.id, "platform": platform, "created": created})

@@ -14,6 +14,7 @@ from integration.records import ChangePage, Company, CRMUser, MergeResult, Recor
 class FakeCRMAdapter:
     PLATFORM = "fake"
     LEAD_OBJECT = "contact"
+    EPOCH_CURSOR = "1970-01-01T00:00:00+00:00"
     RATE_LIMITS = {"default": (100, 10.0)}
 
     def __init__(self, tenant: TenantRef | None = None, *_args: Any, **_kwargs: Any) -> None:
@@ -33,6 +34,12 @@ class FakeCRMAdapter:
                         created_at=now, updated_at=now)
         self.records[(object_type, record_id)] = record
         return record
+
+    def put_deal(self, deal_id: str, status: str, *contact_ids: str, **fields: Any) -> Record:
+        """A deal (deal_status open/won/lost) with its contacts, as adapters read deals."""
+        record = self.put("deal", deal_id, deal_status=status, **fields)
+        self.records[("deal", deal_id)] = Record(**{**record.__dict__, "contact_ids": tuple(contact_ids)})
+        return self.records[("deal", deal_id)]
 
     def _call(self, name: str) -> None:
         self.calls[name] += 1
@@ -126,3 +133,39 @@ class FakeCRMAdapter:
 
     def unsubscribe_webhooks(self) -> None:
         self._call("unsubscribe_webhooks")
+
+
+class FakeFollowUpCRM(FakeCRMAdapter):
+    """The fake with what SLA checks and cadences read: task specs and notes, logged activities, moved due times."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.specs: dict[str, TaskSpec] = {}
+        self.notes: dict[str, str] = {}
+        self.activities: list[tuple[str, str, dt.datetime]] = []  # (object_type, record_id, logged at)
+
+    def log_activity(self, object_type: str, record_id: str, at: dt.datetime | None = None) -> None:
+        self.activities.append((object_type, record_id, at or dt.datetime.now(dt.UTC)))
+
+    def create_task(self, spec: TaskSpec) -> str:
+        task_id = super().create_task(spec)
+        self.specs[task_id] = spec
+        return task_id
+
+    def update_task(self, task_id: str, **changes: Any) -> None:
+        super().update_task(task_id, **changes)
+        if changes.get("due_at"):
+            self.tasks[task_id] = TaskState(**{**self.tasks[task_id].__dict__, "due_at": changes["due_at"]})
+
+    def complete_task(self, task_id: str, note: str | None = None) -> None:
+        super().complete_task(task_id, note)
+        self.tasks[task_id] = TaskState(**{**self.tasks[task_id].__dict__, "completed_at": dt.datetime.now(dt.UTC)})
+        if note:
+            self.notes[task_id] = note
+
+    def activity_logged_since(self, object_type: str, record_id: str, since: dt.datetime) -> bool:
+        super().activity_logged_since(object_type, record_id, since)
+        return any(t == object_type and r == record_id and at >= since for t, r, at in self.activities)
+
+    def open_tasks(self, owner_id: str | None = None) -> list[str]:
+        return [i for i, t in self.tasks.items() if not t.done and (owner_id is None or t.owner_id == owner_id)]

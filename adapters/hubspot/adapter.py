@@ -33,6 +33,7 @@ class _NoWrites:
 class HubSpotAdapter:
     PLATFORM: ClassVar[str] = "hubspot"
     LEAD_OBJECT: ClassVar[str] = ObjectType.CONTACT
+    EPOCH_CURSOR: ClassVar[str] = "0"  # changed_since from the very first record (cursor = modified ms)
     # Public (OAuth) apps: a per-app, per-portal 10-second burst limit (100 / 10 s documented, 110
     # quoted later) and a separate per-token search limit of 4/s (later 5/s); no daily cap.
     # https://developers.hubspot.com/apisbytier, https://developers.hubspot.com/changelog/crm-search-api-rate-limit-increase
