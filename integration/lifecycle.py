@@ -1,13 +1,129 @@
-"""Lifecycle consistency across related objects: the follow-up issue fills this in."""
+"""Lifecycle consistency (RULES.md `lifecycle`): a deal's state moves its contacts' lifecycle stage, forward only.
+
+A deal that changed (webhook or sweep) is matched against `lifecycle.rules` by its status (open / won / lost);
+the rule's stage is written on each of the deal's contacts unless that would move the contact backwards in
+`lifecycle.stages` while `forward_only` holds, which is refused and audited instead. With `forward_only`, a
+contact moved back in the CRM from a stage LeadRelay set is put back, also audited. Every outcome is a Decision
+(kind "lifecycle") under a deterministic key, and each step first reads the CRM's current stage, so a replayed
+webhook or a retried job changes nothing; our own writes come back as echoes the write log drops.
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
+from integration.errors import CRMValidationError
+from integration.models import Decision
+from integration.records import ObjectType, Record
+from integration.rules.policies import Lifecycle
+
 if TYPE_CHECKING:
     from integration.pipeline import Context
-    from integration.records import Record
+
+KIND = "lifecycle"
+FIELD = "lifecycle_stage"
+PEOPLE = (ObjectType.CONTACT, ObjectType.LEAD)
+KEPT = ("set", "restored")  # outcomes after which the contact holds the stage in inputs["to"]
 
 
 def on_changed(ctx: Context, object_type: str, records: list[Record]) -> None:
     """Called for every batch of changed records of a tenant with published rules."""
-    return None
+    lifecycle = ctx.rules.lifecycle
+    if object_type == ObjectType.DEAL and lifecycle.rules:
+        stages: dict[str, str | None] = {}  # contact id -> stage as of our last write in this batch
+        for deal in records:
+            apply_deal(ctx, lifecycle, deal, stages)
+    elif object_type in PEOPLE and lifecycle.forward_only:
+        guard_people(ctx, lifecycle, object_type, records)
+
+
+def rank(lifecycle: Lifecycle, stage: str | None) -> int:
+    """The stage's place in `lifecycle.stages`; -1 for an empty or unlisted stage (it never blocks a move)."""
+    return lifecycle.stages.index(stage) if stage in lifecycle.stages else -1
+
+
+def apply_deal(ctx: Context, lifecycle: Lifecycle, deal: Record, stages: dict[str, str | None]) -> None:
+    """Apply the first rule for the deal's status to each of its contacts."""
+    status = deal.fields.get("deal_status")
+    rule = next((r for r in lifecycle.rules if r.when.deal == status), None)
+    if rule is None or not deal.contact_ids:
+        return
+    contacts = ctx.adapter.get_records(ObjectType.CONTACT, list(deal.contact_ids))
+    for contact in contacts:
+        current = stages[contact.id] if contact.id in stages else contact.fields.get(FIELD)
+        stages[contact.id] = _move(ctx, lifecycle, deal, contact, current, rule.set)
+
+
+def _move(ctx: Context, lifecycle: Lifecycle, deal: Record, contact: Record, current: str | None,
+          target: str) -> str | None:
+    """Write `target` on the contact, refuse it, or skip it; returns the contact's stage afterwards."""
+    status = deal.fields.get("deal_status")
+    inputs = {"deal_id": deal.id, "deal_status": status, "from": current, "to": target}
+    if current == target:
+        return current
+    base = f"{KIND}:{contact.object_type}:{contact.id}"
+    if target not in lifecycle.stages:
+        _audit(ctx, contact, f"{base}:unlisted:{target}", "skipped", inputs,
+               f"Skipped: rule 'deal {status} → {target}' names a stage missing from lifecycle.stages")
+        return current
+    if lifecycle.forward_only and rank(lifecycle, target) < rank(lifecycle, current):
+        _audit(ctx, contact, f"{base}:refused:{current}->{target}:deal:{deal.id}:{status}", "refused", inputs,
+               f"Refused: deal {deal.id} is {status} (rule → {target}), but the contact is at {current}; "
+               f"lifecycle is forward-only")
+        return current
+    try:
+        ctx.adapter.set_fields(contact.object_type, contact.id, {FIELD: target})
+    except CRMValidationError as exc:
+        _audit(ctx, contact, f"{base}:skipped:{target}", "skipped", inputs,
+               f"Skipped: {ctx.adapter.PLATFORM} {contact.object_type}s have no lifecycle stage field ({exc})")
+        return current
+    _audit(ctx, contact, f"{base}:set:{current or '-'}->{target}:deal:{deal.id}", "set", inputs,
+           f"Deal {deal.id} is {status}: lifecycle stage {current or '(empty)'} → {target}")
+    return target
+
+
+def guard_people(ctx: Context, lifecycle: Lifecycle, object_type: str, records: list[Record]) -> None:
+    """Put back a stage LeadRelay set when someone moved the record to an earlier stage (forward-only)."""
+    held = _stages_held(ctx, lifecycle, object_type, [r.id for r in records if r.fields.get(FIELD)])
+    for record in records:
+        ours, current = held.get(record.id), record.fields.get(FIELD)
+        if ours is None or current not in lifecycle.stages or rank(lifecycle, current) >= rank(lifecycle, ours):
+            continue
+        moment = record.updated_at.isoformat() if record.updated_at else "-"
+        key = f"{KIND}:{object_type}:{record.id}:restore:{current}->{ours}:{moment}"
+        if _exists(ctx, key):
+            continue
+        ctx.adapter.set_fields(object_type, record.id, {FIELD: ours})
+        _audit(ctx, record, key, "restored", {"from": current, "to": ours},
+               f"Refused a move back from {ours} to {current} (lifecycle is forward-only); {ours} restored")
+
+
+def _stages_held(ctx: Context, lifecycle: Lifecycle, object_type: str, ids: list[str]) -> dict[str, str]:
+    """Per record, the furthest stage LeadRelay set (or restored) on it."""
+    if not ids:
+        return {}
+    rows = ctx.session.execute(select(Decision.object_id, Decision.inputs).where(
+        Decision.tenant_id == ctx.tenant.id, Decision.kind == KIND, Decision.object_type == object_type,
+        Decision.object_id.in_(ids), Decision.outcome.in_(KEPT))).all()
+    held: dict[str, str] = {}
+    for object_id, inputs in rows:
+        stage = (inputs or {}).get("to")
+        if rank(lifecycle, stage) > rank(lifecycle, held.get(object_id)):
+            held[object_id] = stage
+    return held
+
+
+def _exists(ctx: Context, key: str) -> bool:
+    return ctx.session.scalar(select(Decision.id).where(Decision.tenant_id == ctx.tenant.id,
+                                                        Decision.idempotency_key == key[:200])) is not None
+
+
+def _audit(ctx: Context, record: Record, key: str, outcome: str, inputs: dict, reason: str) -> None:
+    """One Decision per key: a replay or retry of the same step adds nothing."""
+    if _exists(ctx, key):
+        return
+    ctx.session.add(Decision(tenant_id=ctx.tenant.id, idempotency_key=key[:200], kind=KIND,
+                             object_type=record.object_type, object_id=record.id, outcome=outcome,
+                             reason=reason[:500], inputs=inputs))
+    ctx.session.flush()

@@ -14,6 +14,7 @@ from integration.jobs import job
 from integration.models import EventRecord, SweepCursor, Tenant, TenantStatus, utcnow
 from integration.queues import SWEEP
 from integration.records import Event, EventKind, Record
+from integration.stale import schedule_reactivation
 from integration.wiring import adapter_for
 
 log = logging.getLogger("leadrelay.sweep")
@@ -90,5 +91,6 @@ def schedule_sweeps() -> int:
 
 
 def schedule_sweep(tenant_id: int, delay: float | None = None):
+    schedule_reactivation(tenant_id)  # the daily stale-lead run plans itself alongside (one job per day)
     return sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-next",
                                 delay=interval_seconds() if delay is None else delay)
