@@ -1,0 +1,228 @@
+"""The review queue: unsure duplicates side by side (merge / not a duplicate), leads to assign by hand, and the
+automatic merges with an Undo. Every action goes to the CRM through the tenant's adapter and is audited."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from integration.dedup import survivor
+from integration.errors import CRMError, CRMNotFound
+from integration.models import Decision, MergeSnapshot, ReviewItem, Tenant, utcnow
+from integration.pipeline_dedup import _snap, as_dict
+from integration.pipeline_rules import published_rules
+from integration.protocols import CRMAdapter
+from integration.records import CRMUser, Record
+from integration.wiring import adapter_for
+from marketplace.access import tenant_view
+
+log = logging.getLogger("leadrelay.console.review")
+review_bp = Blueprint("console_review", __name__, url_prefix="/console")
+PAGE = 50
+HIDDEN = frozenset({"id", "extra_emails", "extra_phones"})
+FIRST = ("email", "first_name", "last_name", "name", "phone", "mobile", "company", "title", "owner_id", "created_at")
+
+
+@review_bp.get("/tenants/<int:tenant_id>/review")
+@tenant_view()
+def review(tenant: Tenant):
+    items = g.db.scalars(ReviewItem.for_tenant(tenant.id).where(ReviewItem.status == "open")
+                         .order_by(ReviewItem.id).limit(PAGE)).all()
+    merges = g.db.scalars(MergeSnapshot.for_tenant(tenant.id).where(MergeSnapshot.status.in_(("merged", "undone")))
+                          .order_by(MergeSnapshot.id.desc()).limit(PAGE)).all()
+    records, users, error = {}, [], None
+    if items:
+        try:
+            adapter = adapter_for(tenant.id)
+            records = _records(adapter, [i for i in items if i.kind == "dedup"])
+            if any(i.kind != "dedup" for i in items):
+                users = sorted((u for u in adapter.list_users() if u.active), key=lambda u: u.email.lower())
+        except CRMError as exc:
+            error = f"The CRM could not be read ({exc}); the actions below still work once it answers."
+    pairs = {i.id: side_by_side(records.get((i.object_type, i.object_id)),
+                                records.get((i.object_type, i.other_object_id or ""))) for i in items}
+    return render_template("console/review.html", tenant=tenant, role=g.role, items=items, pairs=pairs,
+                           users=users, merges=merges, error=error, page=PAGE)
+
+
+def _records(adapter: CRMAdapter, items: list[ReviewItem]) -> dict[tuple[str, str], Record]:
+    """Both records of every duplicate pair, one batch call per object type."""
+    wanted: dict[str, set[str]] = {}
+    for item in items:
+        wanted.setdefault(item.object_type, set()).update(x for x in (item.object_id, item.other_object_id) if x)
+    found = {}
+    for object_type, ids in wanted.items():
+        for record in adapter.get_records(object_type, sorted(ids)):
+            found[(object_type, record.id)] = record
+    return found
+
+
+def side_by_side(new: Record | None, other: Record | None) -> list[tuple[str, Any, Any, bool]]:
+    """(field, value in the new record, value in the other, differs) rows; known fields first."""
+    a = as_dict(new) if new else {}
+    b = as_dict(other) if other else {}
+    keys = [k for k in FIRST if k in a or k in b] + sorted((set(a) | set(b)) - set(FIRST) - HIDDEN)
+    rows = []
+    for key in keys:
+        x, y = _shown(a.get(key)), _shown(b.get(key))
+        if x or y:
+            rows.append((key, x, y, x.casefold() != y.casefold()))
+    return rows
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value)
+
+
+def _open_item(tenant: Tenant, kinds: tuple[str, ...]) -> ReviewItem | None:
+    """The form's item (404 when it is not this tenant's); None, with a message, when already resolved."""
+    item = ReviewItem.get_for_tenant(g.db, _form_int("item_id"), tenant.id)
+    if item is None or item.kind not in kinds:
+        abort(404)
+    if item.status != "open":
+        flash(f"Review item #{item.id} was already resolved ({item.resolution}).", "info")
+        return None
+    return item
+
+
+def _form_int(name: str) -> int:
+    value = (request.form.get(name) or "").strip()
+    if not value.isdigit():
+        abort(404)
+    return int(value)
+
+
+def _back(tenant: Tenant):
+    return redirect(url_for("console_review.review", tenant_id=tenant.id)), 303
+
+
+def _resolve(item: ReviewItem, resolution: str, outcome: str, object_id: str, reason: str, inputs: dict) -> None:
+    """Close the item and audit the action (one Decision per review item)."""
+    item.status, item.resolution = "resolved", resolution[:200]
+    item.resolved_by, item.resolved_at = g.user.email, utcnow()
+    g.db.add(Decision(tenant_id=item.tenant_id, idempotency_key=f"review:{item.id}", kind="review",
+                      object_type=item.object_type, object_id=object_id, outcome=outcome[:200], reason=reason[:500],
+                      inputs={"review_item": item.id, "review_kind": item.kind, "by": g.user.email, **inputs}))
+
+
+@review_bp.post("/tenants/<int:tenant_id>/review/merge")
+@tenant_view(write=True)
+def merge(tenant: Tenant):
+    item = _open_item(tenant, ("dedup",))
+    if item is None:
+        return _back(tenant)
+    try:
+        message = merge_pair(tenant, item, adapter_for(tenant.id))
+    except CRMError as exc:
+        g.db.rollback()
+        flash(f"The CRM refused the merge ({exc}); nothing was resolved.", "error")
+        return _back(tenant)
+    flash(message, "info" if item.status == "resolved" else "error")
+    return _back(tenant)
+
+
+def merge_pair(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> str:
+    """Merge the pair with survivorship, snapshot first (as the pipeline does), then resolve and audit."""
+    found = {r.id: r for r in adapter.get_records(item.object_type, [item.object_id, item.other_object_id or ""])}
+    record, other = found.get(item.object_id), found.get(item.other_object_id or "")
+    if record is None or other is None:
+        return "One of the two records is gone from the CRM; mark it 'not a duplicate' to close the item."
+    rules = published_rules(g.db, tenant.id)
+    plan = survivor(as_dict(other), as_dict(record), rules.dedup.keep if rules else "oldest")
+    keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
+    fields = {k: v for k, v in plan.merged.items()
+              if k in keep.fields and v not in (None, "") and keep.fields.get(k) in (None, "")}
+    snapshot = _snapshot(tenant, item, keep, lose, fields)
+    g.db.commit()  # the snapshot is stored before the CRM merges: the merge can always be undone
+    try:
+        result = adapter.merge(item.object_type, keep.id, lose.id, fields or None)
+    except CRMNotFound:
+        snapshot.status = "skipped"
+        return "The CRM no longer has one of the records; nothing was merged."
+    snapshot.status, snapshot.survivor_id = "merged", result.survivor_id
+    score = float(item.payload.get("score") or 0)
+    reason = (f"{g.user.email} merged {lose.id} into {result.survivor_id} from the review queue "
+              f"(score {score:.2f}: {'; '.join(item.payload.get('reasons', [])[:4])})")
+    _resolve(item, f"merged into {result.survivor_id}", f"merged into {result.survivor_id}", lose.id, reason,
+             {"snapshot_id": snapshot.id, "score": score, "email": record.fields.get("email"),
+              "survivor_id": result.survivor_id})
+    return f"Merged {lose.id} into {result.survivor_id}."
+
+
+def _snapshot(tenant: Tenant, item: ReviewItem, keep: Record, lose: Record, fields: dict) -> MergeSnapshot:
+    snapshot = g.db.scalar(MergeSnapshot.for_tenant(tenant.id).where(
+        MergeSnapshot.object_type == item.object_type, MergeSnapshot.survivor_id == keep.id,
+        MergeSnapshot.loser_id == lose.id))
+    if snapshot is None:
+        snapshot = MergeSnapshot(tenant_id=tenant.id, object_type=item.object_type, survivor_id=keep.id,
+                                 loser_id=lose.id)
+        g.db.add(snapshot)
+    snapshot.score = round(float(item.payload.get("score") or 0), 4)
+    snapshot.survivor_before, snapshot.loser_before = _snap(keep), _snap(lose)
+    snapshot.merged_fields, snapshot.status = fields, "pending"
+    g.db.flush()
+    return snapshot
+
+
+@review_bp.post("/tenants/<int:tenant_id>/review/dismiss")
+@tenant_view(write=True)
+def dismiss(tenant: Tenant):
+    """Not a duplicate: both records stay as they are."""
+    item = _open_item(tenant, ("dedup",))
+    if item is not None:
+        _resolve(item, "not a duplicate", "not a duplicate", item.object_id,
+                 f"{g.user.email}: {item.object_id} is not a duplicate of {item.other_object_id}",
+                 {"other_id": item.other_object_id, "score": item.payload.get("score")})
+        flash(f"{item.object_id} and {item.other_object_id} are kept apart.", "info")
+    return _back(tenant)
+
+
+@review_bp.post("/tenants/<int:tenant_id>/review/assign")
+@tenant_view(write=True)
+def assign(tenant: Tenant):
+    """Assign a lead the pipeline could not route to an active CRM user."""
+    item = _open_item(tenant, ("routing", "validation"))
+    if item is None:
+        return _back(tenant)
+    owner_id = (request.form.get("owner_id") or "").strip()
+    try:
+        adapter = adapter_for(tenant.id)
+        user = _active_user(adapter.list_users(), owner_id)
+        if user is None:
+            flash("Pick an active CRM user.", "error")
+            return _back(tenant)
+        adapter.set_owner(item.object_type, item.object_id, user.id)
+    except CRMError as exc:
+        flash(f"The CRM refused the assignment ({exc}); nothing was resolved.", "error")
+        return _back(tenant)
+    _resolve(item, f"assigned to {user.email}", user.email.lower(), item.object_id,
+             f"{g.user.email} assigned {item.object_id} to {user.email} by hand ({item.reason})",
+             {"owner_id": user.id, "rule": "manual"})
+    flash(f"{item.object_id} now belongs to {user.email}.", "info")
+    return _back(tenant)
+
+
+def _active_user(users: list[CRMUser], owner_id: str) -> CRMUser | None:
+    return next((u for u in users if u.id == owner_id and u.active), None) if owner_id else None
+
+
+@review_bp.post("/tenants/<int:tenant_id>/review/undo")
+@tenant_view(write=True)
+def undo(tenant: Tenant):
+    """Undo an automatic merge from its snapshot (integration.undo)."""
+    from integration.undo import UndoError, undo_merge
+
+    snapshot_id = _form_int("snapshot_id")
+    if g.db.scalar(select(MergeSnapshot.id).where(MergeSnapshot.id == snapshot_id,
+                                                  MergeSnapshot.tenant_id == tenant.id)) is None:
+        abort(404)
+    try:
+        flash(undo_merge(g.db, tenant.id, snapshot_id, adapter_for(tenant.id)), "info")
+    except (UndoError, CRMError) as exc:
+        g.db.rollback()
+        flash(f"The merge could not be undone: {exc}", "error")
+    return _back(tenant)
