@@ -14,24 +14,30 @@ log = logging.getLogger("leadrelay.ratelimit")
 # A token bucket per (tenant, bucket): capacity = the platform's limit times SAFETY, refilled continuously.
 # Returns 0 when taken, else the seconds until `cost` tokens will be there.
 _TAKE = """
-local key, capacity, rate = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
-local cost, now = tonumber(ARGV[3]), tonumber(ARGV[4])
-local state = redis.call('HMGET', key, 'tokens', 'ts')
-local tokens, ts = tonumber(state[1]), tonumber(state[2])
+local key, capacity, per = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local cost, now, safety = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local state = redis.call('HMGET', key, 'tokens', 'ts', 'limit')
+local tokens, ts, learned = tonumber(state[1]), tonumber(state[2]), tonumber(state[3])
+if learned ~= nil then capacity = math.min(capacity, math.max(1, learned * safety)) end
+local rate = capacity / per
 if tokens == nil then tokens, ts = capacity, now end
 tokens = math.min(capacity, tokens + (now - ts) * rate)
 local wait = 0
 if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
 redis.call('HSET', key, 'tokens', tokens, 'ts', now)
-redis.call('EXPIRE', key, math.ceil(capacity / rate) + 60)
+redis.call('EXPIRE', key, math.ceil(per) + 86400)
 return tostring(wait)
 """
 
-# The platform says fewer calls remain than we think (other apps, other users share it): believe it.
+# The platform says fewer calls remain than we think (other apps, other users share it), or that the limit
+# is lower than the plan we assumed: believe it, and keep the learned limit for this tenant.
 _OBSERVE = """
-local key, remaining, now = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
-local tokens = tonumber(redis.call('HGET', key, 'tokens'))
-if tokens == nil or remaining < tokens then redis.call('HSET', key, 'tokens', remaining, 'ts', now) end
+local key, remaining, now, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if limit ~= nil and limit > 0 then redis.call('HSET', key, 'limit', limit) end
+if remaining ~= nil then
+  local tokens = tonumber(redis.call('HGET', key, 'tokens'))
+  if tokens == nil or remaining < tokens then redis.call('HSET', key, 'tokens', remaining, 'ts', now) end
+end
 return 1
 """
 
@@ -52,15 +58,14 @@ class RedisRateBudget:
 
     def _shape(self, bucket: str) -> tuple[float, float]:
         requests, per = self.limits.get(bucket) or self.limits["default"]
-        capacity = max(1.0, requests * SAFETY)
-        return capacity, capacity / per
+        return max(1.0, requests * SAFETY), float(per)
 
     def acquire(self, bucket: str = "default", cost: int = 1) -> None:
         """Take `cost`; wait up to max_wait for it, else raise CRMRateLimited so the job is re-planned."""
-        capacity, rate = self._shape(bucket)
+        capacity, per = self._shape(bucket)
         deadline = time.monotonic() + self.max_wait
         while True:
-            wait = float(self._take(keys=[self._key(bucket)], args=[capacity, rate, cost, time.time()]))
+            wait = float(self._take(keys=[self._key(bucket)], args=[capacity, per, cost, time.time(), SAFETY]))
             if wait <= 0:
                 return
             if time.monotonic() + wait > deadline:
@@ -71,6 +76,7 @@ class RedisRateBudget:
 
     def observe(self, bucket: str, remaining: int | None, limit: int | None = None,
                 reset_after: float | None = None) -> None:
-        if remaining is None:
+        if remaining is None and not limit:
             return
-        self._observe(keys=[self._key(bucket)], args=[max(0, int(remaining)), time.time()])
+        self._observe(keys=[self._key(bucket)],
+                      args=["" if remaining is None else max(0, int(remaining)), time.time(), int(limit or 0)])

@@ -63,3 +63,12 @@ def test_an_echo_needs_both_the_platform_signal_and_our_own_write(redis_url):
     assert not log.is_echo(_event(["owner_id"]), app_signal=False)  # someone else changed it
     assert not log.is_echo(_event(["owner_id", "email"]), app_signal=True)  # email was not ours
     assert not log.is_echo(_event(kind="deleted"), app_signal=True)
+
+
+def test_a_lower_limit_reported_by_the_platform_is_learned(redis_url):
+    b = budget(redis_url)  # configured for 10 per 10 s
+    b.observe("default", remaining=None, limit=3)  # the platform says this account gets 3
+    b.acquire()
+    b.acquire()
+    with pytest.raises(CRMRateLimited):
+        b.acquire()  # 90 % of 3, rounded down by the bucket: two calls, then wait
