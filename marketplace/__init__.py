@@ -8,12 +8,17 @@ from sqlalchemy.orm import sessionmaker
 from integration.db import get_engine
 from marketplace.access import current_user
 from marketplace.agency import agency_bp
+from marketplace.agency_templates import templates_bp
 from marketplace.auth import auth_bp
 from marketplace.console import console_bp
 from marketplace.console_audit import audit_bp
 from marketplace.console_health import health_console_bp
 from marketplace.console_kpi import kpi_bp
+from marketplace.console_onboarding import onboarding_bp
 from marketplace.console_review import review_bp
+from marketplace.console_rules import rules_bp
+from marketplace.console_simulate import simulate_bp
+from marketplace.crm_cards import cards_bp
 from marketplace.diagnostics import diagnostics_bp
 from marketplace.errors import register_error_handlers
 from marketplace.health import health_bp
@@ -55,8 +60,10 @@ def init_app(app: Flask) -> None:
     csrf.exempt(diagnostics_bp)
     csrf.exempt("marketplace.auth.pipedrive_uninstall")
     csrf.exempt(webhooks_bp)
+    csrf.exempt(cards_bp)
     for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, review_bp, audit_bp, kpi_bp,
-               health_console_bp, agency_bp, webhooks_bp):
+               health_console_bp, rules_bp, simulate_bp, onboarding_bp, agency_bp, templates_bp, webhooks_bp,
+               cards_bp):
         app.register_blueprint(bp)
 
     @app.get("/")

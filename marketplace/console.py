@@ -8,10 +8,12 @@ import yaml
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from integration.models import ConsoleUser, EventRecord, Membership, ReviewItem, RuleSetVersion, Tenant, utcnow
+from integration.models import ConsoleUser, EventRecord, Membership, ReviewItem, RuleSetVersion, Tenant
 from integration.rules import RulesError, load_rules
 from marketplace.access import ADMIN, VIEWER, require_login, tenant_view, visible_tenants_query
 from marketplace.agency import link_with_invite
+from marketplace.console_onboarding import onboarding_page
+from marketplace.console_rules import add_version, as_yaml, get_version, live_version, located_issues, numbered, publish
 from oauth.disconnect import disconnect as disconnect_tenant
 from oauth.registry import PLATFORMS
 
@@ -42,7 +44,7 @@ def tenant(tenant: Tenant):
 @console_bp.get("/tenants/<int:tenant_id>/onboarding")
 @tenant_view()
 def onboarding(tenant: Tenant):
-    return render_template("console/onboarding.html", tenant=tenant, role=g.role)
+    return onboarding_page(tenant)
 
 
 @console_bp.post("/tenants/<int:tenant_id>/disconnect")
@@ -57,26 +59,25 @@ def disconnect(tenant: Tenant):
 @console_bp.get("/tenants/<int:tenant_id>/rules")
 @tenant_view()
 def rules(tenant: Tenant):
-    versions = g.db.scalars(RuleSetVersion.for_tenant(tenant.id).order_by(RuleSetVersion.version.desc())).all()
-    return render_template("console/rules.html", tenant=tenant, role=g.role, versions=versions)
+    """History, and the editor prefilled with a version's text (?edit=V) or the live one."""
+    source = get_version(g.db, tenant.id, request.args["edit"]) if request.args.get("edit") else None
+    source = source or live_version(g.db, tenant.id)
+    return _rules_page(tenant, as_yaml(source.body) if source else "", [])
 
 
 @console_bp.post("/tenants/<int:tenant_id>/rules")
 @tenant_view(write=True)
 def save_rules(tenant: Tenant):
-    """Save a draft after validating it against RULES.md; errors name the path and keep the admin's text."""
+    """Save a draft after validating it against RULES.md; errors name the line and path and keep the text."""
     text = request.form.get("body", "")
     if len(text.encode()) > MAX_RULES_BYTES:
-        return _rules_page(tenant, text, ["The rule set is larger than 512 KB."]), 400
+        return _rules_page(tenant, text, [{"line": None, "text": "The rule set is larger than 512 KB."}]), 400
     try:
         load_rules(text)
     except RulesError as exc:
-        return _rules_page(tenant, text, [f"{path}: {message}" if path else message
-                                          for path, message in exc.issues]), 400
-    latest = g.db.scalar(select(func.max(RuleSetVersion.version)).where(RuleSetVersion.tenant_id == tenant.id)) or 0
-    g.db.add(RuleSetVersion(tenant_id=tenant.id, version=latest + 1, status="draft",
-                            body=stored_body(text), created_by=g.user.email))
-    flash(f"Saved draft version {latest + 1}.", "info")
+        return _rules_page(tenant, text, located_issues(text, exc.issues)), 400
+    row = add_version(g.db, tenant.id, stored_body(text), g.user.email)
+    flash(f"Saved draft version {row.version}.", "info")
     return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
 
 
@@ -85,24 +86,28 @@ def stored_body(text: str) -> dict:
     return json.loads(json.dumps(yaml.safe_load(text), default=str))
 
 
-def _rules_page(tenant: Tenant, text: str, errors: list[str]):
+def _rules_page(tenant: Tenant, text: str, errors: list[dict]):
     versions = g.db.scalars(RuleSetVersion.for_tenant(tenant.id).order_by(RuleSetVersion.version.desc())).all()
     return render_template("console/rules.html", tenant=tenant, role=g.role, versions=versions, draft=text,
-                           errors=errors)
+                           errors=errors, listing=numbered(text, errors) if errors else [])
 
 
 @console_bp.post("/tenants/<int:tenant_id>/rules/<int:version>/publish")
 @tenant_view(write=True)
 def publish_rules(tenant: Tenant, version: int):
-    target = g.db.scalar(RuleSetVersion.for_tenant(tenant.id).where(RuleSetVersion.version == version))
+    target = get_version(g.db, tenant.id, version)
     if target is None:
         flash(f"No version {version}.", "error")
         return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
-    for current in g.db.scalars(RuleSetVersion.for_tenant(tenant.id).where(RuleSetVersion.status == "published")):
-        current.status = "archived"
-    target.status, target.published_at = "published", utcnow()
+    publish(g.db, target)
     flash(f"Version {version} is live.", "info")
-    return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+    return redirect(request.form.get("next") if _local(request.form.get("next"))
+                    else url_for("console.rules", tenant_id=tenant.id)), 303
+
+
+def _local(target: str | None) -> bool:
+    """Only redirect back to a page of this console (no open redirect)."""
+    return bool(target) and target.startswith("/console/") and "//" not in target and "\\" not in target
 
 
 @console_bp.get("/tenants/<int:tenant_id>/members")

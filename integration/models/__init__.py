@@ -1,5 +1,6 @@
 """Storage models. Import from here; Alembic's env imports this to see every table."""
 from integration.models.activity import Decision, EventRecord, ReviewItem, SlaTimer
+from integration.models.agency_templates import AgencyTemplate
 from integration.models.base import Base, TenantScoped, utcnow
 from integration.models.dedup_index import DedupKey
 from integration.models.diagnostics import Probe
@@ -18,7 +19,7 @@ from integration.models.tenancy import (
 )
 
 __all__ = [
-    "Agency", "AgencyInvite", "Base", "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupKey",
-    "EventRecord", "Membership", "MergeSnapshot", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer",
+    "Agency", "AgencyInvite", "AgencyTemplate", "Base", "ConsoleUser", "Credential", "DataErasure", "Decision",
+    "DedupKey", "EventRecord", "Membership", "MergeSnapshot", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer",
     "SweepCursor", "Tenant", "TenantScoped", "TenantStatus", "WebhookKey", "utcnow",
 ]

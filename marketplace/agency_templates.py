@@ -1,0 +1,152 @@
+"""Agency rule-set templates: copy a portal's rules under a name, roll them out as drafts, simulate, publish."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from integration.models import AgencyTemplate, RuleSetVersion, Tenant, utcnow
+from integration.rules import RulesError, load_rules
+from integration.simulate import DEFAULT_LEADS, read_progress, start_simulation
+from marketplace.access import ADMIN, VIEWER, require_login
+from marketplace.console_rules import add_version, as_yaml, get_version, live_version, publish
+
+log = logging.getLogger("leadrelay.agency.templates")
+templates_bp = Blueprint("agency_templates", __name__, url_prefix="/console/agency/templates")
+
+
+def _agency_id(write: bool = False) -> int:
+    """The signed-in user's agency: 403 for anyone else, and for an agency viewer's change."""
+    user = g.user
+    if user.agency_id is None or user.agency_role not in (ADMIN, VIEWER):
+        abort(403, description="rule-set templates belong to an agency; ask an agency admin")
+    if write and user.agency_role != ADMIN:
+        abort(403, description="agency viewers cannot change templates; ask an agency admin")
+    return user.agency_id
+
+
+def _portal(agency_id: int, tenant_id: object) -> Tenant | None:
+    try:
+        tenant = g.db.get(Tenant, int(str(tenant_id)))
+    except ValueError:
+        return None
+    return tenant if tenant is not None and tenant.agency_id == agency_id else None
+
+
+def _template(agency_id: int, template_id: object) -> AgencyTemplate:
+    template = AgencyTemplate.get_for_agency(g.db, template_id, agency_id)
+    if template is None:
+        abort(404)
+    return template
+
+
+def _source(tenant: Tenant) -> RuleSetVersion | None:
+    """The portal's live version, else its newest one."""
+    return live_version(g.db, tenant.id) or g.db.scalar(
+        RuleSetVersion.for_tenant(tenant.id).order_by(RuleSetVersion.version.desc()).limit(1))
+
+
+def _portals(agency_id: int) -> list[Tenant]:
+    return g.db.scalars(select(Tenant).where(Tenant.agency_id == agency_id).order_by(Tenant.name)).all()
+
+
+@templates_bp.get("")
+@require_login
+def index():
+    agency_id = _agency_id()
+    templates = g.db.scalars(select(AgencyTemplate).where(AgencyTemplate.agency_id == agency_id)
+                             .order_by(AgencyTemplate.name)).all()
+    return render_template("console/agency_templates.html", templates=templates, portals=_portals(agency_id),
+                           admin=g.user.agency_role == ADMIN)
+
+
+@templates_bp.post("")
+@require_login
+def create():
+    """Copy a portal's live rule set (else its latest version) as a named template."""
+    agency_id = _agency_id(write=True)
+    name = (request.form.get("name") or "").strip()
+    tenant = _portal(agency_id, request.form.get("tenant_id", ""))
+    source = _source(tenant) if tenant else None
+    if not name or len(name) > 200 or source is None:
+        flash("Name the template and pick a portal of the agency that has a rule set.", "error")
+        return redirect(url_for("agency_templates.index")), 303
+    template = AgencyTemplate(agency_id=agency_id, name=name, body=dict(source.body), rollouts={},
+                              created_by=g.user.email)
+    g.db.add(template)
+    try:
+        g.db.flush()
+    except IntegrityError:
+        g.db.rollback()
+        flash(f"A template named {name!r} already exists.", "error")
+        return redirect(url_for("agency_templates.index")), 303
+    flash(f"Template {name!r} copied from {tenant.name} version {source.version}.", "info")
+    return redirect(url_for("agency_templates.view", template_id=template.id)), 303
+
+
+@templates_bp.get("/view")
+@require_login
+def view():
+    """The template's rules, the rollout form, and each rolled-out portal's draft with its simulation."""
+    agency_id = _agency_id()
+    template = _template(agency_id, request.args.get("template_id"))
+    portals = _portals(agency_id)
+    rows = []
+    for tenant in portals:
+        rollout = template.rollouts.get(str(tenant.id))
+        if rollout:
+            version = get_version(g.db, tenant.id, rollout["version"])
+            rows.append({"tenant": tenant, "rollout": rollout, "version": version,
+                         "progress": read_progress(tenant.id, rollout["version"])})
+    running = any(r["progress"] and r["progress"]["state"] in ("queued", "reading", "running") for r in rows)
+    return render_template("console/agency_template.html", template=template, text=as_yaml(template.body),
+                           portals=portals, rows=rows, running=running, admin=g.user.agency_role == ADMIN,
+                           default_leads=DEFAULT_LEADS)
+
+
+@templates_bp.post("/rollout")
+@require_login
+def rollout():
+    """A draft of the template on each selected portal, each simulated in a job; nothing is published yet."""
+    agency_id = _agency_id(write=True)
+    template = _template(agency_id, request.form.get("template_id"))
+    portals = [p for p in (_portal(agency_id, t) for t in request.form.getlist("tenant_id")) if p is not None]
+    if not portals:
+        flash("Select at least one portal.", "error")
+        return redirect(url_for("agency_templates.view", template_id=template.id)), 303
+    try:
+        load_rules(template.body)
+    except RulesError as exc:
+        flash(f"The template is not a valid rule set any more: {exc}", "error")
+        return redirect(url_for("agency_templates.view", template_id=template.id)), 303
+    limit = request.form.get("limit", type=int) or DEFAULT_LEADS
+    rollouts = dict(template.rollouts)
+    for tenant in portals:
+        row = add_version(g.db, tenant.id, dict(template.body), f"{g.user.email} (template {template.name})")
+        rollouts[str(tenant.id)] = {"version": row.version, "by": g.user.email, "at": utcnow().isoformat()}
+        g.db.commit()  # the draft exists before its simulation job reads it
+        start_simulation(tenant.id, row.version, limit)
+    template.rollouts = rollouts
+    log.info("agency.template-rolled-out", extra={"agency_id": agency_id, "template_id": template.id,
+                                                  "tenants": [p.id for p in portals]})
+    flash(f"Draft created and simulating on {len(portals)} portal(s); publish each when its result looks right.",
+          "info")
+    return redirect(url_for("agency_templates.view", template_id=template.id)), 303
+
+
+@templates_bp.post("/publish")
+@require_login
+def publish_rollout():
+    """Publish the template's draft on one portal."""
+    agency_id = _agency_id(write=True)
+    template = _template(agency_id, request.form.get("template_id"))
+    tenant = _portal(agency_id, request.form.get("tenant_id", ""))
+    rollout = template.rollouts.get(str(tenant.id)) if tenant else None
+    version = get_version(g.db, tenant.id, rollout["version"]) if rollout else None
+    if version is None:
+        abort(404)
+    publish(g.db, version)
+    flash(f"{tenant.name}: version {version.version} ({template.name}) is live.", "info")
+    return redirect(url_for("agency_templates.view", template_id=template.id)), 303

@@ -1,0 +1,154 @@
+"""Rules editor helpers: errors at their YAML line, version text, diff against the live version, rollback."""
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+
+import yaml
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from integration.models import RuleSetVersion, Tenant, utcnow
+from marketplace.access import tenant_view
+
+rules_bp = Blueprint("console_rules", __name__, url_prefix="/console")
+_PART = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
+
+
+# Errors at their line ------------------------------------------------------------------------------------
+
+def path_parts(path: str) -> list[int | str]:
+    """"routing[0].when.postcode" → ["routing", 0, "when", "postcode"]."""
+    return [int(index) if index else key for index, key in _PART.findall(path)]
+
+
+def line_of(root: yaml.Node | None, path: str) -> int | None:
+    """The 1-based line of the node at `path` (its key's line for a mapping entry); the deepest match wins."""
+    if root is None:
+        return None
+    node, line = root, root.start_mark.line + 1
+    for part in path_parts(path):
+        found = _child(node, part)
+        if found is None:
+            break
+        line, node = found
+    return line
+
+
+def _child(node: yaml.Node, part: int | str) -> tuple[int, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if str(key.value) == str(part):
+                return key.start_mark.line + 1, value
+    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        item = node.value[part]
+        return item.start_mark.line + 1, item
+    return None
+
+
+def compose(text: str) -> tuple[yaml.Node | None, int | None]:
+    """(the composed document, or None) and the line of a syntax error, if any."""
+    try:
+        return yaml.compose(text, Loader=yaml.SafeLoader), None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        return None, (mark.line + 1 if mark else None)
+    except yaml.YAMLError:
+        return None, None
+
+
+def located_issues(text: str, issues: Iterable[tuple[str, str]]) -> list[dict]:
+    """Each RulesError issue with its line: [{"line", "path", "message", "text"}], in line order."""
+    root, syntax_line = compose(text)
+    located = []
+    for path, message in issues:
+        line = line_of(root, path) if path else syntax_line
+        where = f"{path}: " if path else ""
+        located.append({"line": line, "path": path, "message": message,
+                        "text": f"line {line}: {where}{message}" if line else f"{where}{message}"})
+    return sorted(located, key=lambda issue: issue["line"] or 0)
+
+
+def numbered(text: str, issues: list[dict]) -> list[tuple[int, str, bool]]:
+    """(line number, line, has an error) for the editor's listing."""
+    bad = {issue["line"] for issue in issues}
+    return [(n, line, n in bad) for n, line in enumerate(text.splitlines(), 1)]
+
+
+# Versions --------------------------------------------------------------------------------------------------
+
+def as_yaml(body: dict) -> str:
+    """A stored version's document as YAML text (keys in the author's order)."""
+    return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+
+
+def live_version(db: Session, tenant_id: int) -> RuleSetVersion | None:
+    return db.scalar(RuleSetVersion.for_tenant(tenant_id).where(RuleSetVersion.status == "published")
+                     .order_by(RuleSetVersion.version.desc()).limit(1))
+
+
+def get_version(db: Session, tenant_id: int, version: object) -> RuleSetVersion | None:
+    try:
+        number = int(str(version))
+    except ValueError:
+        return None
+    return db.scalar(RuleSetVersion.for_tenant(tenant_id).where(RuleSetVersion.version == number))
+
+
+def next_version(db: Session, tenant_id: int) -> int:
+    return (db.scalar(select(func.max(RuleSetVersion.version)).where(RuleSetVersion.tenant_id == tenant_id)) or 0) + 1
+
+
+def add_version(db: Session, tenant_id: int, body: dict, created_by: str, status: str = "draft") -> RuleSetVersion:
+    """A new version (draft, or published: then the live one is archived)."""
+    row = RuleSetVersion(tenant_id=tenant_id, version=next_version(db, tenant_id), status="draft", body=body,
+                         created_by=created_by[:320])
+    db.add(row)
+    db.flush()
+    if status == "published":
+        publish(db, row)
+    return row
+
+
+def publish(db: Session, target: RuleSetVersion) -> None:
+    """Make `target` the live version; the previous live one is archived."""
+    for current in db.scalars(RuleSetVersion.for_tenant(target.tenant_id).where(RuleSetVersion.status == "published",
+                                                                               RuleSetVersion.id != target.id)):
+        current.status = "archived"
+    target.status, target.published_at = "published", utcnow()
+
+
+def diff_lines(old: RuleSetVersion | None, new: RuleSetVersion) -> list[tuple[str, str]]:
+    """A unified diff from `old` (the live version) to `new`: (css class, line)."""
+    before = as_yaml(old.body).splitlines() if old else []
+    after = as_yaml(new.body).splitlines()
+    label = f"v{old.version} (live)" if old else "nothing live"
+    lines = difflib.unified_diff(before, after, fromfile=label, tofile=f"v{new.version}", lineterm="", n=3)
+    kinds = {"+": "add", "-": "del", "@": "hunk"}
+    return [("head" if line.startswith(("+++", "---")) else kinds.get(line[:1], "ctx"), line) for line in lines]
+
+
+@rules_bp.get("/tenants/<int:tenant_id>/rules/diff")
+@tenant_view()
+def diff(tenant: Tenant):
+    """A version next to the live one (server-rendered unified diff)."""
+    version = get_version(g.db, tenant.id, request.args.get("version", ""))
+    live = live_version(g.db, tenant.id)
+    lines = diff_lines(live, version) if version is not None else []
+    return render_template("console/rules_diff.html", tenant=tenant, role=g.role, version=version, live=live,
+                           lines=lines, asked=request.args.get("version", ""))
+
+
+@rules_bp.post("/tenants/<int:tenant_id>/rules/<int:version>/rollback")
+@tenant_view(write=True)
+def rollback(tenant: Tenant, version: int):
+    """Publish an older version's rules again, as a new version (history is never rewritten)."""
+    old = get_version(g.db, tenant.id, version)
+    if old is None:
+        flash(f"No version {version}.", "error")
+        return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+    row = add_version(g.db, tenant.id, dict(old.body), f"{g.user.email} (rollback to v{version})", "published")
+    flash(f"Version {row.version} (a copy of version {version}) is live.", "info")
+    return redirect(url_for("console.rules", tenant_id=tenant.id)), 303

@@ -1,0 +1,52 @@
+"""Simulation pages: start a rule-set version's dry run over recent CRM leads, watch it, read the result."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+
+from integration.models import RuleSetVersion, Tenant
+from integration.simulate import DEFAULT_LEADS, MAX_LEADS, read_progress, start_simulation
+from marketplace.access import tenant_view
+from marketplace.console_rules import get_version, live_version
+
+simulate_bp = Blueprint("console_simulate", __name__, url_prefix="/console")
+SHOWN_ROWS = 500
+RUNNING = ("queued", "reading", "running")
+
+
+@simulate_bp.get("/tenants/<int:tenant_id>/simulate")
+@tenant_view()
+def simulate(tenant: Tenant):
+    """?version=V: its simulation (progress bar while it runs, then per-lead owners and totals)."""
+    asked = request.args.get("version", "")
+    version = get_version(g.db, tenant.id, asked) if asked else None
+    progress = read_progress(tenant.id, version.version) if version is not None else None
+    versions = g.db.scalars(RuleSetVersion.for_tenant(tenant.id).order_by(RuleSetVersion.version.desc())
+                            .limit(20)).all()
+    live = live_version(g.db, tenant.id)
+    return render_template("console/simulate.html", tenant=tenant, role=g.role, version=version, asked=asked,
+                           progress=progress, paused=not tenant.is_processing,
+                           running=bool(progress and progress["state"] in RUNNING and tenant.is_processing),
+                           versions=versions, live=live, shown=SHOWN_ROWS, default_leads=DEFAULT_LEADS,
+                           max_leads=MAX_LEADS, percent=percent(progress))
+
+
+def percent(progress: dict | None) -> int:
+    if not progress or not progress.get("total"):
+        return 0
+    return min(100, round(100 * progress.get("done", 0) / progress["total"]))
+
+
+@simulate_bp.post("/tenants/<int:tenant_id>/simulate")
+@tenant_view(write=True)
+def start(tenant: Tenant):
+    """Run the simulation as a job on the maintenance queue; nothing is written to the CRM."""
+    version = get_version(g.db, tenant.id, request.form.get("version", ""))
+    if version is None:
+        flash("Choose a saved rule-set version to simulate.", "error")
+        return redirect(url_for("console_simulate.simulate", tenant_id=tenant.id)), 303
+    try:
+        limit = int(request.form.get("limit") or DEFAULT_LEADS)
+    except ValueError:
+        limit = DEFAULT_LEADS
+    start_simulation(tenant.id, version.version, limit)
+    return redirect(url_for("console_simulate.simulate", tenant_id=tenant.id, version=version.version)), 303

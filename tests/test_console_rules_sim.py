@@ -1,0 +1,254 @@
+"""Issue 8 console: rules editor (errors at their line, diff, rollback), onboarding, simulation, agency templates."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from redis import Redis
+from rq import SimpleWorker
+from sqlalchemy import select
+
+from integration.db import session_scope
+from integration.errors import CRMTransient
+from integration.models import Agency, AgencyTemplate, ConsoleUser, Membership, RuleSetVersion, Tenant
+from integration.records import CRMUser
+from integration.rules import load_rules
+from integration.simulate import read_progress
+from integration.wiring import set_adapter_factory
+from tests.fakes import FakeCRMAdapter
+
+T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
+RULES = """version: 1
+owners: [{email: ann@acme.test}, {email: bob@acme.test}]
+pools:
+  team: {strategy: round_robin, members: [{owner: ann@acme.test}, {owner: bob@acme.test}]}
+routing:
+  - name: Germany
+    when: {country: [DE]}
+    assign: {owner: bob@acme.test}
+  - name: Everyone
+    when: {has_email: true, has_phone: true, any: true}
+    assign: {pool: team}
+fallback: {review: true}
+"""
+
+
+@pytest.fixture()
+def world(app, env):
+    """Agency X with portals P1 (alice admin, victor viewer), P2, P3; agnes agency admin, vera agency viewer."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    fake = FakeCRMAdapter()
+    fake.users = [CRMUser("u1", "Ann@acme.test", "Ann Lee"), CRMUser("u2", "bob@acme.test", "Bob Ray"),
+                  CRMUser("u3", "cid@acme.test", "Cid Old", active=False)]
+    set_adapter_factory(lambda tenant_id: fake)
+    ids = {"fake": fake}
+    with session_scope(env["DATABASE_URL"]) as s:
+        agency = Agency(name="X")
+        s.add(agency)
+        s.flush()
+        for key, platform in (("P1", "hubspot"), ("P2", "pipedrive"), ("P3", "salesforce")):
+            tenant = Tenant(platform=platform, external_id=key, name=f"Portal {key}", agency_id=agency.id)
+            s.add(tenant)
+            s.flush()
+            ids[key] = tenant.id
+        for name, agency_role in (("alice", None), ("victor", None), ("agnes", "admin"), ("vera", "viewer"),
+                                  ("olga", None)):
+            user = ConsoleUser(platform="hubspot", external_user_id=name, email=f"{name}@example.com", name=name,
+                               agency_id=agency.id if agency_role else None, agency_role=agency_role)
+            s.add(user)
+            s.flush()
+            ids[name] = user.id
+        s.add_all([Membership(tenant_id=ids["P1"], user_id=ids["alice"], role="admin"),
+                   Membership(tenant_id=ids["P1"], user_id=ids["victor"], role="viewer")])
+    yield ids
+    from adapters.factory import wire
+
+    wire()
+
+
+def login(app, world, name: str):
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["user_id"] = world[name]
+        sess["user_version"] = f"{world[name]}:hubspot:{name}"
+    return client
+
+
+def versions(env, tenant_id: int) -> dict[int, str]:
+    with session_scope(env["DATABASE_URL"]) as s:
+        return {v.version: v.status for v in s.scalars(RuleSetVersion.for_tenant(tenant_id))}
+
+
+def body_of(env, tenant_id: int, version: int) -> dict:
+    with session_scope(env["DATABASE_URL"]) as s:
+        return s.scalar(RuleSetVersion.for_tenant(tenant_id).where(RuleSetVersion.version == version)).body
+
+
+def run_jobs(env) -> None:
+    SimpleWorker(["maintenance"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+
+
+def seed_leads(fake: FakeCRMAdapter) -> None:
+    fake.put("contact", "c0", updated_at=T0 - dt.timedelta(days=30), email="old@x.test", first_name="Old")
+    fake.put("contact", "c1", updated_at=T0, email="hans@x.de", first_name="Hans", country="DE", owner_id="u1")
+    for i, name in ((2, "Pat"), (3, "Kim"), (4, "Lou")):
+        fake.put("contact", f"c{i}", updated_at=T0 + dt.timedelta(minutes=i), email=f"{name.lower()}@x.test",
+                 first_name=name, last_name="Smith", country="US")
+    fake.put("contact", "c5", updated_at=T0 + dt.timedelta(minutes=5), first_name="test", last_name="test")
+
+
+# Rules editor ---------------------------------------------------------------------------------------------
+
+def test_an_invalid_rule_set_names_the_offending_line(app, world):
+    alice = login(app, world, "alice")
+    text = RULES.replace("assign: {owner: bob@acme.test}", "assign: {owner: zed@acme.test}")
+    resp = alice.post(f"/console/tenants/{world['P1']}/rules", data={"body": text})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert re.search(r"line 8: routing\[0\]\.assign(\.owner)?: [^<]*zed@acme.test", page), page
+    assert '<div id="L8" class="bad">' in page and "name: Germany" in page  # the listing marks it; text kept
+    syntax = alice.post(f"/console/tenants/{world['P1']}/rules", data={"body": "version: 1\nowners: [\n  x: 1\n"})
+    assert syntax.status_code == 400 and re.search(r"line \d: not valid YAML", syntax.get_data(as_text=True))
+
+
+def test_a_draft_is_diffed_against_the_live_version(app, env, world):
+    alice = login(app, world, "alice")
+    tenant = world["P1"]
+    assert alice.post(f"/console/tenants/{tenant}/rules", data={"body": RULES}).status_code == 303
+    alice.post(f"/console/tenants/{tenant}/rules/1/publish")
+    edited = RULES.replace("country: [DE]", "country: [DE, AT]")
+    assert alice.post(f"/console/tenants/{tenant}/rules", data={"body": edited}).status_code == 303
+    page = alice.get(f"/console/tenants/{tenant}/rules/diff?version=2").get_data(as_text=True)
+    assert "Version 2 (draft) against live version 1" in page
+    assert re.search(r'<div class="del">-\s+- DE</div>', page) is None  # unchanged lines are context
+    assert re.search(r'<div class="add">\+\s+- AT</div>', page), page
+    assert "Identical" in alice.get(f"/console/tenants/{tenant}/rules/diff?version=1").get_data(as_text=True)
+    # the editor opens a version's text
+    assert "AT" in alice.get(f"/console/tenants/{tenant}/rules?edit=2").get_data(as_text=True)
+
+
+def test_rollback_publishes_an_old_version_as_a_new_one(app, env, world):
+    alice = login(app, world, "alice")
+    tenant = world["P1"]
+    alice.post(f"/console/tenants/{tenant}/rules", data={"body": RULES})
+    alice.post(f"/console/tenants/{tenant}/rules/1/publish")
+    alice.post(f"/console/tenants/{tenant}/rules", data={"body": RULES.replace("[DE]", "[AT]")})
+    alice.post(f"/console/tenants/{tenant}/rules/2/publish")
+    assert versions(env, tenant) == {1: "archived", 2: "published"}
+    assert alice.post(f"/console/tenants/{tenant}/rules/1/rollback").status_code == 303
+    assert versions(env, tenant) == {1: "archived", 2: "archived", 3: "published"}
+    assert body_of(env, tenant, 3) == body_of(env, tenant, 1)
+
+
+# Onboarding -------------------------------------------------------------------------------------------------
+
+def test_onboarding_lists_crm_users_and_makes_a_starter_draft(app, env, world):
+    alice = login(app, world, "alice")
+    tenant = world["P1"]
+    page = alice.get(f"/console/tenants/{tenant}/onboarding").get_data(as_text=True)
+    assert 'data-user="Ann@acme.test"' in page and 'data-user="cid@acme.test"' in page
+    assert alice.post(f"/console/tenants/{tenant}/onboarding/starter").status_code == 303
+    assert versions(env, tenant) == {1: "draft"}
+    body = body_of(env, tenant, 1)
+    assert body["pools"]["team"] == {"strategy": "round_robin",
+                                     "members": [{"owner": "ann@acme.test"}, {"owner": "bob@acme.test"}]}
+    assert body["fallback"] == {"review": True}
+    load_rules(body)  # valid as saved
+    page = alice.get(f"/console/tenants/{tenant}/onboarding").get_data(as_text=True)
+    assert "Simulate version 1" in page and "Go live with version 1" in page
+    onboarding = f"/console/tenants/{tenant}/onboarding"
+    resp = alice.post(f"/console/tenants/{tenant}/rules/1/publish", data={"next": onboarding})
+    assert resp.headers["Location"].endswith(f"/console/tenants/{tenant}/onboarding")
+    assert versions(env, tenant) == {1: "published"}
+
+
+def test_onboarding_says_so_when_the_crm_is_unreachable(app, world):
+    def unreachable(tenant_id):
+        raise CRMTransient("connection reset")
+
+    set_adapter_factory(unreachable)
+    resp = login(app, world, "victor").get(f"/console/tenants/{world['P1']}/onboarding")
+    assert resp.status_code == 200 and "could not reach hubspot just now" in resp.get_data(as_text=True)
+
+
+# Simulation ---------------------------------------------------------------------------------------------
+
+def test_a_simulation_routes_the_last_leads_in_memory_and_writes_nothing(app, env, world):
+    fake = world["fake"]
+    seed_leads(fake)
+    alice = login(app, world, "alice")
+    tenant = world["P1"]
+    alice.post(f"/console/tenants/{tenant}/rules", data={"body": RULES})
+    resp = alice.post(f"/console/tenants/{tenant}/simulate", data={"version": "1", "limit": "5"})
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/simulate?version=1")
+    waiting = alice.get(f"/console/tenants/{tenant}/simulate?version=1").get_data(as_text=True)
+    assert 'http-equiv="refresh"' in waiting and 'role="progressbar"' in waiting
+    run_jobs(env)
+    result = read_progress(tenant, 1)["result"]
+    assert [r["id"] for r in result["rows"]] == ["c1", "c2", "c3", "c4", "c5"]  # the newest 5, c0 left out
+    assert dict(result["by_rule"]) == {"Everyone": 3, "Germany": 1, "(fallback)": 1}
+    assert dict(result["by_owner"]) == {"ann@acme.test": 2, "bob@acme.test": 2, "review": 1}
+    assert (result["leads"], result["changed"], result["review"]) == (5, 5, 1)
+    c1 = result["rows"][0]
+    assert (c1["current"], c1["simulated"], c1["rule"]) == ("ann@acme.test", "bob@acme.test", "Germany")
+    page = alice.get(f"/console/tenants/{tenant}/simulate?version=1").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in page and '<tr data-rule="Germany"><td>Germany</td><td>1</td>' in page
+    assert "Go live with version 1" in page
+    writes = ("set_owner", "set_fields", "create_record", "create_task", "merge", "update_task")
+    assert not any(fake.calls[name] for name in writes)
+    assert versions(env, tenant) == {1: "draft"}
+
+
+# Agency templates -----------------------------------------------------------------------------------------
+
+def test_an_agency_admin_rolls_a_template_out_to_two_portals(app, env, world):
+    seed_leads(world["fake"])
+    alice, agnes = login(app, world, "alice"), login(app, world, "agnes")
+    alice.post(f"/console/tenants/{world['P1']}/rules", data={"body": RULES})
+    alice.post(f"/console/tenants/{world['P1']}/rules/1/publish")
+    resp = agnes.post("/console/agency/templates", data={"name": "Standard", "tenant_id": world["P1"]})
+    assert resp.status_code == 303
+    with session_scope(env["DATABASE_URL"]) as s:
+        template = s.scalar(select(AgencyTemplate))
+    assert template.name == "Standard" and template.body == body_of(env, world["P1"], 1)
+    resp = agnes.post("/console/agency/templates/rollout",
+                      data={"template_id": template.id, "tenant_id": [world["P2"], world["P3"]], "limit": "10"})
+    assert resp.status_code == 303
+    assert versions(env, world["P2"]) == {1: "draft"} and versions(env, world["P3"]) == {1: "draft"}
+    run_jobs(env)
+    page = agnes.get(f"/console/agency/templates/view?template_id={template.id}").get_data(as_text=True)
+    assert page.count("6 leads · 6 change owner · 1 to review") == 2  # one summary per portal
+    assert agnes.post("/console/agency/templates/publish",
+                      data={"template_id": template.id, "tenant_id": world["P2"]}).status_code == 303
+    assert versions(env, world["P2"]) == {1: "published"} and versions(env, world["P3"]) == {1: "draft"}
+    assert "Standard" in login(app, world, "vera").get("/console/agency/templates").get_data(as_text=True)
+
+
+# Who may change what --------------------------------------------------------------------------------------
+
+def test_viewers_cannot_reach_the_editor_or_template_changes(app, env, world):
+    alice, victor = login(app, world, "alice"), login(app, world, "victor")
+    tenant = world["P1"]
+    alice.post(f"/console/tenants/{tenant}/rules", data={"body": RULES})
+    for path, data in ((f"/console/tenants/{tenant}/rules", {"body": RULES}),
+                       (f"/console/tenants/{tenant}/rules/1/publish", {}),
+                       (f"/console/tenants/{tenant}/rules/1/rollback", {}),
+                       (f"/console/tenants/{tenant}/simulate", {"version": "1"}),
+                       (f"/console/tenants/{tenant}/onboarding/starter", {})):
+        assert victor.post(path, data=data).status_code == 403, path
+    page = victor.get(f"/console/tenants/{tenant}/rules").get_data(as_text=True)
+    assert "Save draft" not in page and "Publish" not in page
+    with session_scope(env["DATABASE_URL"]) as s:
+        template = AgencyTemplate(agency_id=s.get(Tenant, tenant).agency_id, name="T", body={"version": 1})
+        s.add(template)
+        s.flush()
+        template_id = template.id
+    vera = login(app, world, "vera")
+    assert vera.get(f"/console/agency/templates/view?template_id={template_id}").status_code == 200
+    for path in ("/console/agency/templates", "/console/agency/templates/rollout", "/console/agency/templates/publish"):
+        form = {"template_id": template_id, "tenant_id": world["P2"], "name": "Z"}
+        assert vera.post(path, data=form).status_code == 403, path
+    olga = login(app, world, "olga")  # in no agency
+    assert olga.get("/console/agency/templates").status_code == 403
+    assert versions(env, world["P2"]) == {} and versions(env, tenant) == {1: "draft"}
