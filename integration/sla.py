@@ -1,0 +1,202 @@
+"""SLA clocks (DESIGN.md step 8): the first-touch task when a lead is routed, and the check at its due time.
+
+One SlaTimer per lead and policy, keyed `sla:<object_type>:<id>:<tier>` (a reassigned lead's new clock adds
+`:r1`, `:r2`); the key is committed before the task is created, so a replayed webhook or a retried job never
+creates a second task. The task is a call for a hot lead and an email otherwise (a hot lead is worth a phone
+call within minutes; warm and nurture leads are better served by a written first touch the owner can send
+whenever their working day starts).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from integration.business_hours import calendar_for, due_at
+from integration.errors import CRMRateLimited
+from integration.jobs import job, job_key
+from integration.models import SlaTimer
+from integration.queues import SLA
+from integration.records import CRMUser, TaskSpec, TaskState
+from integration.rules.policies import SlaPolicy
+from integration.rules.values import zone
+from integration.sla_context import (
+    Work,
+    audit,
+    claim,
+    duration_text,
+    facts_text,
+    lead_facts,
+    lead_name,
+    released_on_error,
+    route_decision,
+    timers_of_lead,
+    work_for_job,
+)
+
+log = logging.getLogger("leadrelay.sla")
+
+TASK_KIND = {"hot": "call"}  # any other tier: "email"
+PRIORITY = {"hot": "high", "warm": "medium", "nurture": "low"}
+MOVED_TOLERANCE = dt.timedelta(seconds=60)  # Pipedrive keeps due times to the minute
+
+
+def policy_for(work: Work, tier: str) -> SlaPolicy | None:
+    return getattr(work.rules.sla, tier, None)
+
+
+def sla_key(object_type: str, object_id: str, tier: str, generation: int = 0) -> str:
+    base = f"sla:{object_type}:{object_id}:{tier}"
+    return f"{base}:r{generation}" if generation else base
+
+
+def local_text(work: Work, moment: dt.datetime, email: str | None) -> str:
+    tz = work.rules.owner_timezone((email or "").lower())
+    return f"{moment.astimezone(zone(tz)):%a %Y-%m-%d %H:%M} ({tz})"
+
+
+def open_timer(work: Work, object_type: str, object_id: str, owner: CRMUser, tier: str, lead: dict,
+               reason: str, generation: int = 0, start: dt.datetime | None = None) -> SlaTimer | None:
+    """Start the SLA clock and create the owner's first-touch task, once per key; None when nothing to do."""
+    policy = policy_for(work, tier)
+    if policy is None:
+        return None
+    start = start or work.now()
+    due = due_at(start, policy.first_touch, policy.business_hours, calendar_for(work.rules, owner.email))
+    timer = SlaTimer(tenant_id=work.tenant_id, key=sla_key(object_type, object_id, tier, generation),
+                     object_type=object_type, object_id=object_id, policy=tier, owner_id=owner.id, due_at=due,
+                     status="pending", created_at=start)
+    if not claim(work.session, timer):
+        return None  # a replay or a retry: the task exists (or its creation was already attempted)
+    kind = TASK_KIND.get(tier, "email")
+    body = (f"LeadRelay assigned you this {tier} lead. First touch due {local_text(work, due, owner.email)}.\n"
+            f"Why you: {reason}\n\n{facts_text(lead)}")
+    with released_on_error(work.session, lambda: work.session.delete(timer)):
+        timer.task_id = work.adapter.create_task(TaskSpec(
+            subject=f"{kind.capitalize()} new {tier} lead: {lead_name(lead)}", body=body, due_at=due,
+            owner_id=owner.id, record_type=object_type, record_id=object_id, kind=kind,
+            priority=PRIORITY.get(tier, "medium")))
+    audit(work, f"{timer.key}:task", "sla", timer, "task_created",
+          f"{kind.capitalize()} task for {owner.email}, due {local_text(work, due, owner.email)}",
+          {"task_id": timer.task_id, "owner_id": owner.id, "due_at": due.isoformat(), "tier": tier})
+    plan_check(work, timer)
+    return timer
+
+
+@job(SLA, timeout=120)
+def open_sla_task(tenant_id: int, object_type: str, object_id: str) -> str:
+    """The first-touch task again, from the route decision, after the CRM refused it during routing (429, 5xx)."""
+    from integration.config import get_settings
+    from integration.db import session_scope
+
+    with session_scope(get_settings().database_url) as session:
+        work = work_for_job(session, tenant_id)
+        route = route_decision(work, object_type, object_id) if work else None
+        owner = work.user(route.inputs.get("owner_id")) if route else None
+        if work is None or route is None or owner is None:
+            return "stale"
+        try:
+            timer = open_timer(work, object_type, object_id, owner, route.inputs.get("tier") or "nurture",
+                               lead_facts(route.inputs), route.reason)
+        except CRMRateLimited as exc:
+            retry_later(tenant_id, object_type, object_id, exc.retry_after)
+            return "rate-limited"
+        return "created" if timer else "exists"
+
+
+def retry_later(tenant_id: int, object_type: str, object_id: str, delay: float | None) -> None:
+    open_sla_task.enqueue(tenant_id, object_type, object_id, delay=max(1.0, delay or 10.0),
+                          job_id=job_key("sla-open", tenant_id, object_type, object_id))
+
+
+def plan_check(work: Work, timer: SlaTimer) -> None:
+    """The check at the timer's due time; the due time is part of the job id, so a re-planned check is a new
+    job and the old one finds a different due time and does nothing."""
+    due = int(timer.due_at.timestamp())
+    work.plan(check_sla, work.tenant_id, (timer.id, due), timer.due_at, job_key("sla-check", timer.id, due))
+
+
+@job(SLA, timeout=120)
+def check_sla(tenant_id: int, timer_id: int, due: int) -> str:
+    """At the due time: met, re-planned (the task's due time moved) or breached (then escalation starts)."""
+    from integration.config import get_settings
+    from integration.db import session_scope
+
+    with session_scope(get_settings().database_url) as session:
+        work = work_for_job(session, tenant_id)
+        timer = SlaTimer.get_for_tenant(session, timer_id, tenant_id)
+        if work is None or timer is None or int(timer.due_at.timestamp()) != due:
+            return "stale"
+        return check_timer(work, timer)
+
+
+def check_timer(work: Work, timer: SlaTimer) -> str:
+    """Met, re-planned or breached; "stale" when the timer was decided already."""
+    if timer.status != "pending":
+        return "stale"
+    task = work.adapter.get_task(timer.task_id) if timer.task_id else None
+    touched = touched_at(work, timer, task)
+    if touched is not None:
+        met(work, timer, touched, "met")
+        return "met"
+    if task is not None and (moved := moved_due(task.due_at, timer.due_at)) and moved > work.now():
+        old, timer.due_at = timer.due_at, moved
+        audit(work, f"{timer.key}:due:{int(moved.timestamp())}", "sla", timer, "replanned",
+              f"The task's due time moved from {old.isoformat()} to {moved.isoformat()}")
+        plan_check(work, timer)
+        return "replanned"
+    breach(work, timer)
+    return "breached"
+
+
+def touched_at(work: Work, timer: SlaTimer, task: TaskState | None) -> dt.datetime | None:
+    """When the owner acted: the task completed, or a call/email/meeting logged since the clock started."""
+    now = work.now()
+    if task is not None and task.done:
+        return task.completed_at if task.completed_at and task.completed_at <= now else now
+    if work.adapter.activity_logged_since(timer.object_type, timer.object_id, timer.created_at):
+        return now  # the adapter tells whether, not when: the check time is the upper bound
+    return None
+
+
+def moved_due(task_due: dt.datetime | None, timer_due: dt.datetime) -> dt.datetime | None:
+    """The task's new due time when someone moved it in the CRM, else None."""
+    if task_due is None:
+        return None
+    if task_due.timetz().replace(tzinfo=None) == dt.time(0) and task_due.tzinfo is not None:
+        # date-only platforms (Salesforce ActivityDate): a moved date keeps the clock's time of day
+        days = (task_due.date() - timer_due.astimezone(dt.UTC).date()).days
+        return timer_due + dt.timedelta(days=days) if days else None
+    return task_due if abs(task_due - timer_due) > MOVED_TOLERANCE else None
+
+
+def met(work: Work, timer: SlaTimer, touched: dt.datetime, outcome: str) -> None:
+    """Record the first touch (time from routing, for the KPIs) and start the tier's cadence."""
+    from integration.cadences import start_cadence
+
+    routed = timers_of_lead(work, timer.object_type, timer.object_id)[0].created_at
+    seconds = max(0, round((touched - routed).total_seconds()))
+    timer.status = outcome
+    owner = work.user(timer.owner_id)
+    audit(work, f"{timer.key}:met", "sla", timer, outcome,
+          f"First touch by {owner.email if owner else timer.owner_id} {seconds // 60} min after routing"
+          f"{' (after the deadline)' if outcome == 'met_late' else ''}",
+          {"first_touch_seconds": seconds, "owner_id": timer.owner_id, "tier": timer.policy})
+    work.session.commit()
+    start_cadence(work, timer)
+
+
+def breach(work: Work, timer: SlaTimer) -> None:
+    """Record the breach with a one-line reason, then plan the first escalation step."""
+    from integration.sla_escalation import plan_step
+
+    owner = work.user(timer.owner_id)
+    email = owner.email if owner else timer.owner_id
+    policy = policy_for(work, timer.policy)
+    timer.status = "breached"
+    audit(work, f"{timer.key}:breach", "sla", timer, "breached",
+          f"No first touch on the {timer.policy} lead by {email} within "
+          f"{duration_text(policy.first_touch) if policy else '?'} (due {local_text(work, timer.due_at, email)})",
+          {"owner_id": timer.owner_id, "tier": timer.policy, "due_at": timer.due_at.isoformat()})
+    work.session.commit()
+    log.info("sla.breached", extra={"tenant_id": work.tenant_id, "timer": timer.key})
+    plan_step(work, timer, 0)

@@ -1,0 +1,164 @@
+"""What SLA checks, escalations and cadences share: the tenant's work context, audit and exactly-once helpers."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from integration.models import Decision, SlaTimer, Tenant, utcnow
+from integration.protocols import CRMAdapter
+from integration.records import CRMUser
+from integration.routing.state import PoolState
+from integration.rules.model import RuleSet
+
+Planner = Callable[[Callable, int, tuple, dt.datetime, str], Any]
+FACTS = (("Name", ("first_name", "last_name")), ("Email", ("email",)), ("Phone", ("phone",)),
+         ("Company", ("company",)), ("Employees", ("employees",)), ("Location", ("city", "state", "country")),
+         ("Source", ("source",)))
+
+
+def enqueue_at(fn: Callable, tenant_id: int, args: tuple, at: dt.datetime, job_id: str) -> Any:
+    """The production planner: an RQ job at `at` with a deterministic id (coalesced while pending)."""
+    return fn.enqueue(tenant_id, *args, at=at, job_id=job_id)
+
+
+@dataclass
+class Work:
+    """One tenant's follow-up work: an open session, its adapter, published rules and CRM users."""
+
+    session: Session
+    tenant_id: int
+    adapter: CRMAdapter
+    rules: RuleSet
+    users: Callable[[], list[CRMUser]]
+    pool_state: PoolState | None = None
+    plan: Planner = enqueue_at
+    now: Callable[[], dt.datetime] = utcnow
+    _by_id: dict[str, CRMUser] | None = field(default=None, repr=False)
+
+    def user(self, user_id: str | None) -> CRMUser | None:
+        if self._by_id is None:
+            self._by_id = {u.id: u for u in self.users()}
+        return self._by_id.get(str(user_id)) if user_id else None
+
+    def user_by_email(self, email: str | None) -> CRMUser | None:
+        return next((u for u in self.users() if email and u.email.lower() == email.lower()), None)
+
+
+def work_for_job(session: Session, tenant_id: int) -> Work | None:
+    """The Work for a job (None when the tenant is gone or has no published rules: nothing to do)."""
+    from integration.config import get_settings
+    from integration.pipeline import Context
+    from integration.pipeline_rules import published_rules
+    from integration.queues import redis_connection
+    from integration.routing.redis_state import RedisPoolState
+    from integration.wiring import adapter_for
+
+    tenant = session.get(Tenant, tenant_id)
+    rules = published_rules(session, tenant_id)
+    if tenant is None or rules is None:
+        return None
+    redis = redis_connection(get_settings().redis_url or "")
+    ctx = Context(session=session, tenant=tenant, adapter=adapter_for(tenant_id), rules=rules, redis=redis)
+    return Work(session, tenant_id, ctx.adapter, rules, ctx.users, RedisPoolState(redis, tenant_id))
+
+
+def claim(session: Session, row: Any) -> bool:
+    """Insert a keyed row (timer, decision) and commit it; False when that key exists already.
+
+    The key is committed BEFORE the CRM is called, so a replay or a retried job finds it and writes
+    nothing twice (a crash between the commit and the CRM call loses that one write: at most once).
+    """
+    session.commit()  # what came before stays decided, so losing the race below rolls back only the row
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def released_on_error(session: Session, release: Callable[[], None]) -> Iterator[None]:
+    """Around a CRM write after a claim: when the CRM refused (error raised), give the claim back and commit,
+    so the retried job can write; the error goes on to the job (retry, or Retry-After for a 429)."""
+    try:
+        yield
+    except Exception:
+        session.rollback()
+        release()
+        session.commit()
+        raise
+
+
+def decision(work: Work, key: str) -> Decision | None:
+    return work.session.scalar(Decision.for_tenant(work.tenant_id).where(Decision.idempotency_key == key))
+
+
+def audit(work: Work, key: str, kind: str, timer: SlaTimer, outcome: str, reason: str,
+          inputs: dict | None = None) -> Decision | None:
+    """Record a decision once (by key) and commit; None when it was recorded before."""
+    row = Decision(tenant_id=work.tenant_id, idempotency_key=key[:200], kind=kind, object_type=timer.object_type,
+                   object_id=timer.object_id, outcome=outcome[:200], reason=reason[:500], inputs=inputs or {})
+    return row if claim(work.session, row) else None
+
+
+def update_inputs(work: Work, row: Decision, **values: Any) -> None:
+    row.inputs = {**row.inputs, **values}  # a new dict: JSON columns only see reassignment
+    work.session.commit()
+
+
+def route_decision(work: Work, object_type: str, object_id: str) -> Decision | None:
+    return decision(work, f"route:{object_type}:{object_id}")
+
+
+def lead_facts(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The lead as the route decision stored it (normalized fields)."""
+    return dict(inputs.get("lead") or {})
+
+
+def lead_name(lead: dict[str, Any]) -> str:
+    name = " ".join(str(lead[k]) for k in ("first_name", "last_name") if lead.get(k))
+    return name or lead.get("email") or lead.get("company") or f"lead {lead.get('id', '')}".strip()
+
+
+def facts_text(lead: dict[str, Any]) -> str:
+    lines = []
+    for label, keys in FACTS:
+        value = ", ".join(str(lead[k]) for k in keys if lead.get(k) not in (None, ""))
+        if value:
+            lines.append(f"{label}: {value}")
+    return "\n".join(lines)
+
+
+def duration_text(delta: dt.timedelta) -> str:
+    """A duration the way the rule set writes it: 5m, 4h, 2d (or a combination: 1d 4h)."""
+    minutes = int(delta.total_seconds() // 60)
+    parts = [(minutes // 1440, "d"), (minutes % 1440 // 60, "h"), (minutes % 60, "m")]
+    return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0m"
+
+
+def next_second(moment: dt.datetime) -> dt.datetime:
+    """The next whole second after `moment`: CRMs compare activity times at second precision (SOQL), so a
+    clock that starts here does not count what was written in the same second (e.g. closing the old task)."""
+    return dt.datetime.fromtimestamp(math.floor(moment.timestamp()) + 1, dt.UTC)
+
+
+def timers_of_lead(work: Work, object_type: str, object_id: str, prefix: str = "sla:") -> list[SlaTimer]:
+    return list(work.session.scalars(SlaTimer.for_tenant(work.tenant_id).where(
+        SlaTimer.object_type == object_type, SlaTimer.object_id == object_id,
+        SlaTimer.key.startswith(prefix)).order_by(SlaTimer.id)))
+
+
+def count_decisions(work: Work, object_type: str, object_id: str, kind: str, outcome: str) -> int:
+    return len(work.session.scalars(select(Decision.id).where(
+        Decision.tenant_id == work.tenant_id, Decision.object_type == object_type,
+        Decision.object_id == object_id, Decision.kind == kind, Decision.outcome == outcome)).all())

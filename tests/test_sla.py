@@ -1,0 +1,323 @@
+"""SLA tasks, checks, escalation and cadences against the in-memory FakeFollowUpCRM."""
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+from redis import Redis
+from sqlalchemy import select
+
+from integration.business_hours import Calendar, add_business_time
+from integration.cadences import run_step as run_cadence_step
+from integration.db import session_scope
+from integration.models import Decision, ReviewItem, RuleSetVersion, SlaTimer, Tenant
+from integration.records import CRMUser
+from integration.routing.state import InMemoryPoolState
+from integration.rules import load_rules
+from integration.rules.values import parse_hours, zone
+from integration.sla import check_sla, check_timer, open_timer
+from integration.sla_context import Work
+from integration.sla_escalation import run_step
+from integration.sla_figures import sla_figures
+from integration.wiring import set_adapter_factory
+from tests.fakes import FakeFollowUpCRM
+
+NY, BERLIN = zone("America/New_York"), zone("Europe/Berlin")
+EMAILS = ["ana@acme.test", "ben@acme.test", "cy@acme.test"]
+RULES = {
+    "version": 1, "timezone": "America/New_York",
+    "owners": [{"email": EMAILS[0], "country": "US", "hours": "Mon-Fri 09:00-17:00"}, {"email": EMAILS[1]},
+               {"email": EMAILS[2]}, {"email": "max@acme.test", "manager": True}],
+    "pools": {"team": {"strategy": "round_robin", "members": [{"owner": e} for e in EMAILS]}},
+    "routing": [{"name": "Everyone", "when": {"has_email": True}, "assign": {"pool": "team"}}],
+    "fallback": {"review": True},
+    "sla": {"hot": {"first_touch": "5m", "escalate": [{"after": "5m", "action": "notify_manager"},
+                                                      {"after": "15m", "action": "reassign"}]},
+            "warm": {"first_touch": "4h", "business_hours": True}},
+    "cadences": {"hot": [{"after": "1d", "task": "email"}, {"after": "3d", "task": "call"}]},
+}
+LEAD = {"id": "c1", "first_name": "Grace", "last_name": "Hopper", "email": "grace@navy.example", "country": "US"}
+REASON = "Rule 'Everyone' (has email) → pool team → ana@acme.test, round-robin, 1 open"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at += dt.timedelta(**delta)
+
+
+@pytest.fixture()
+def world(app, env):
+    fake = FakeFollowUpCRM()
+    fake.users = [CRMUser(id=f"u{i + 1}", email=e, name=e.split("@")[0].title()) for i, e in
+                  enumerate([*EMAILS, "max@acme.test"])]
+    fake.put("contact", "c1", email=LEAD["email"], owner_id="u1", lifecycle_stage="lead")
+    with session_scope(env["DATABASE_URL"]) as s:
+        tenant = Tenant(platform="fake", external_id="A", name="A")
+        s.add(tenant)
+        s.flush()
+        s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES))
+        s.add(Decision(tenant_id=tenant.id, idempotency_key="route:contact:c1", kind="route", object_type="contact",
+                       object_id="c1", outcome=EMAILS[0], reason=REASON,
+                       inputs={"lead": LEAD, "tier": "hot", "owner_id": "u1"}))
+        tenant_id = tenant.id
+    set_adapter_factory(lambda _tenant_id: fake)
+    with session_scope(env["DATABASE_URL"]) as session:
+        planned: list[tuple] = []
+        clock = Clock()
+        work = Work(session, tenant_id, fake, load_rules(RULES), lambda: fake.users, InMemoryPoolState(),
+                    plan=lambda fn, t, args, at, job_id: planned.append((fn.__name__, args, at, job_id)), now=clock)
+        yield SimpleNamespace(fake=fake, work=work, planned=planned, clock=clock, session=session,
+                              tenant_id=tenant_id)
+    from adapters.factory import wire
+
+    wire()
+
+
+def route(world, tier: str = "hot") -> SlaTimer:
+    return open_timer(world.work, "contact", "c1", world.fake.users[0], tier, LEAD, REASON)
+
+
+def timers(world) -> list[SlaTimer]:
+    return list(world.session.scalars(select(SlaTimer).order_by(SlaTimer.id)))
+
+
+def outcomes(world, kind: str = "sla") -> list[str]:
+    return list(world.session.scalars(select(Decision.outcome).where(Decision.kind == kind).order_by(Decision.id)))
+
+
+# business hours -----------------------------------------------------------------------------------
+
+def test_a_warm_lead_on_friday_evening_is_due_next_business_day_skipping_labor_day():
+    friday_evening = dt.datetime(2026, 9, 4, 18, 0, tzinfo=NY)
+    us = Calendar("America/New_York", country="US")
+    assert add_business_time(friday_evening, dt.timedelta(hours=4), us) == dt.datetime(2026, 9, 8, 13, 0, tzinfo=NY)
+    no_holidays = Calendar("America/New_York")
+    assert add_business_time(friday_evening, dt.timedelta(hours=4), no_holidays) == dt.datetime(
+        2026, 9, 7, 13, 0, tzinfo=NY)
+
+
+def test_business_hours_follow_the_local_clock_across_dst():
+    berlin = Calendar("Europe/Berlin")  # clocks go forward on Sunday 2026-03-29
+    due = add_business_time(dt.datetime(2026, 3, 27, 16, 0, tzinfo=BERLIN), dt.timedelta(hours=4), berlin)
+    assert due == dt.datetime(2026, 3, 30, 12, 0, tzinfo=BERLIN)  # 1 h on Friday, 3 h on Monday
+    assert due.astimezone(dt.UTC).hour == 10  # CEST: UTC+2 (it was UTC+1 on Friday)
+    weekend = Calendar("America/New_York", hours=parse_hours("Sat-Sun 00:00-24:00"))  # 2026-03-08 has 23 hours
+    due = add_business_time(dt.datetime(2026, 3, 7, 12, 0, tzinfo=NY), dt.timedelta(hours=24), weekend)
+    assert due == dt.datetime(2026, 3, 8, 13, 0, tzinfo=NY)
+
+
+def test_a_warm_lead_uses_the_owners_hours_and_holidays(world):
+    world.clock.at = dt.datetime(2026, 9, 4, 18, 0, tzinfo=NY).astimezone(dt.UTC)
+    timer = route(world, "warm")
+    assert timer.due_at == dt.datetime(2026, 9, 8, 13, 0, tzinfo=NY)
+    assert world.fake.specs[timer.task_id].kind == "email"
+
+
+# task on routing ------------------------------------------------------------------------------------
+
+def test_a_hot_lead_gets_one_call_task_due_in_five_minutes_with_reason_and_facts(world):
+    timer = route(world)
+    assert route(world) is None  # a replay: nothing new
+    spec = world.fake.specs[timer.task_id]
+    assert (spec.kind, spec.owner_id, spec.due_at) == ("call", "u1", world.clock() + dt.timedelta(minutes=5))
+    assert REASON in spec.body and "grace@navy.example" in spec.body and "Grace Hopper" in spec.subject
+    assert world.fake.calls["create_task"] == 1
+    assert [p[0] for p in world.planned] == ["check_sla"]
+    assert world.planned[0][2] == timer.due_at
+
+
+def test_on_routed_from_the_pipeline_creates_the_task_once(world, env):
+    from integration.followup import on_routed
+
+    ctx = SimpleNamespace(session=world.session, tenant=SimpleNamespace(id=world.tenant_id), adapter=world.fake,
+                          rules=world.work.rules, users=lambda: world.fake.users,
+                          redis=Redis.from_url(env["REDIS_URL"]))
+    record = world.fake.records[("contact", "c1")]
+    decision = SimpleNamespace(inputs={"lead": LEAD})
+    for _ in range(2):
+        on_routed(ctx, record, world.fake.users[0], decision, "hot", REASON)
+    assert world.fake.calls["create_task"] == 1
+    assert [t.key for t in timers(world)] == ["sla:contact:c1:hot"]
+
+
+# checks ---------------------------------------------------------------------------------------------
+
+def test_a_completed_task_meets_the_sla_and_starts_the_cadence(world):
+    timer = route(world)
+    world.fake.complete_task(timer.task_id)
+    world.clock.advance(minutes=5)
+    assert check_timer(world.work, timer) == "met"
+    assert timer.status == "met"
+    assert outcomes(world) == ["task_created", "met"]
+    assert outcomes(world, "cadence") == ["started"]
+    assert [p[0] for p in world.planned] == ["check_sla", "run_cadence_step"]
+    figures = sla_figures(world.session, world.tenant_id)
+    assert (figures["sla_met"], figures["sla_breached"], figures["time_to_first_touch"]["leads"]) == (1, 0, 1)
+
+
+def test_a_logged_call_meets_the_sla(world):
+    timer = route(world)
+    world.fake.log_activity("contact", "c1", world.clock() + dt.timedelta(minutes=2))
+    world.clock.advance(minutes=5)
+    assert check_timer(world.work, timer) == "met"
+
+
+def test_a_moved_due_time_replans_the_check(world):
+    timer = route(world)
+    later = world.clock() + dt.timedelta(hours=1)
+    world.fake.update_task(timer.task_id, due_at=later)
+    world.clock.advance(minutes=5)
+    assert check_timer(world.work, timer) == "replanned"
+    assert (timer.status, timer.due_at) == ("pending", later)
+    assert world.planned[-1][2] == later
+
+
+def test_the_check_job_runs_once_and_ignores_a_stale_due_time(world):
+    timer = route(world)
+    world.fake.complete_task(timer.task_id)
+    due = int(timer.due_at.timestamp())
+    world.session.commit()
+    assert check_sla(world.tenant_id, timer.id, due - 60) == "stale"  # planned for a due time that moved
+    assert check_sla(world.tenant_id, timer.id, due) == "met"
+    assert check_sla(world.tenant_id, timer.id, due) == "stale"  # a retried job changes nothing
+    world.session.expire_all()
+    assert outcomes(world) == ["task_created", "met"]
+
+
+# breach and escalation --------------------------------------------------------------------------------
+
+def breach(world, timer: SlaTimer) -> None:
+    world.clock.advance(minutes=5)
+    assert check_timer(world.work, timer) == "breached"
+
+
+def test_a_breach_notifies_the_manager_then_reassigns_to_the_next_pool_member(world):
+    timer = route(world)
+    breach(world, timer)
+    reason = world.session.scalar(select(Decision.reason).where(Decision.outcome == "breached"))
+    assert reason.startswith("No first touch on the hot lead by ana@acme.test within 5m")
+    assert world.planned[-1][:2] == ("escalate_sla", (timer.id, 0))
+    assert world.planned[-1][2] == timer.due_at + dt.timedelta(minutes=5)
+
+    world.clock.advance(minutes=5)
+    assert run_step(world.work, timer, 0) == "notified"
+    assert run_step(world.work, timer, 0) == "stale"  # the job again: nothing more
+    assert world.fake.open_tasks("u4") and len(world.fake.open_tasks("u4")) == 1
+    assert world.planned[-1][:2] == ("escalate_sla", (timer.id, 1))
+
+    world.clock.advance(minutes=10)
+    assert run_step(world.work, timer, 1) == "reassigned"
+    assert world.fake.records[("contact", "c1")].owner_id == "u2"
+    assert world.fake.tasks[timer.task_id].done and "Reassigned by LeadRelay to Ben" in world.fake.notes[timer.task_id]
+    new = timers(world)[-1]
+    assert (new.key, new.owner_id, new.status) == ("sla:contact:c1:hot:r1", "u2", "pending")
+    assert world.fake.specs[new.task_id].owner_id == "u2"
+    assert run_step(world.work, timer, 1) == "stale"
+    assert world.fake.calls["create_task"] == 3  # ana's task, max's, ben's
+    figures = sla_figures(world.session, world.tenant_id)
+    assert (figures["escalations"], figures["managers_notified"], figures["reassigned"]) == (2, 1, 1)
+
+
+def test_a_late_touch_ends_the_chain(world):
+    timer = route(world)
+    breach(world, timer)
+    world.fake.complete_task(timer.task_id)
+    assert run_step(world.work, timer, 0) == "met_late"
+    assert world.fake.open_tasks("u4") == []
+
+
+def test_a_lead_reassigned_twice_goes_to_review(world):
+    timer = route(world)
+    for expected_owner in ("u2", "u3"):
+        breach(world, timer)
+        run_step(world.work, timer, 0)
+        assert run_step(world.work, timer, 1) == "reassigned"
+        timer = timers(world)[-1]
+        assert timer.owner_id == expected_owner
+    breach(world, timer)
+    run_step(world.work, timer, 0)
+    assert run_step(world.work, timer, 1) == "review"
+    assert world.fake.records[("contact", "c1")].owner_id == "u3"
+    item = world.session.scalar(select(ReviewItem))
+    assert (item.kind, item.object_id) == ("sla", "c1") and "after 2 reassignments" in item.reason
+    assert sla_figures(world.session, world.tenant_id)["sent_to_review"] == 1
+
+
+# cadences ---------------------------------------------------------------------------------------------
+
+def met_with_cadence(world) -> SlaTimer:
+    timer = route(world)
+    world.fake.complete_task(timer.task_id)
+    world.clock.advance(minutes=5)
+    check_timer(world.work, timer)
+    return timers(world)[-1]
+
+
+def test_a_cadence_creates_its_steps_one_at_a_time_and_ends(world):
+    step = met_with_cadence(world)
+    assert (step.key, step.status) == ("cadence:contact:c1:hot:0", "planned")
+    world.clock.advance(days=1)
+    assert run_cadence_step(world.work, step) == "created"
+    assert run_cadence_step(world.work, step) == "stale"  # the job again
+    second = timers(world)[-1]
+    assert (second.key, second.status) == ("cadence:contact:c1:hot:1", "planned")
+    world.clock.advance(days=2)
+    assert run_cadence_step(world.work, second) == "created"
+    assert outcomes(world, "cadence") == ["started", "ended"]
+    assert sla_figures(world.session, world.tenant_id)["cadence_steps_done"] == 2
+
+
+def test_a_cadence_pauses_when_the_lead_replies(world):
+    step = met_with_cadence(world)
+    world.clock.advance(days=1)
+    run_cadence_step(world.work, step)
+    world.fake.log_activity("contact", "c1", world.clock() + dt.timedelta(hours=1))  # an email reply
+    second = timers(world)[-1]
+    world.clock.advance(days=2)
+    assert run_cadence_step(world.work, second) == "paused"
+    assert second.status == "cancelled"
+    assert world.fake.calls["create_task"] == 2  # the SLA task and step 1 only
+    assert [t.status for t in timers(world) if t.policy.startswith("cadence")] == ["created", "cancelled"]
+    assert sla_figures(world.session, world.tenant_id)["cadences_paused"] == 1
+
+
+def test_a_cadence_stops_when_the_stage_moves(world):
+    step = met_with_cadence(world)
+    world.fake.set_fields("contact", "c1", {"lifecycle_stage": "opportunity"})
+    assert run_cadence_step(world.work, step) == "paused"
+    assert "stage moved" in world.session.scalar(select(Decision.reason).where(Decision.outcome == "paused"))
+
+
+def test_the_sla_bench_checks_every_timer(env):
+    from leadrelay.bench_sla import bench_sla_checks
+
+    figures = bench_sla_checks(20)
+    assert (figures["checks"], figures["outcomes"]) == (20, {"met": 10, "breached": 10})
+    assert figures["checks_per_second"] > 0
+
+
+def test_a_task_the_crm_refused_during_routing_is_created_by_a_retry_job(world, env):
+    from rq import Queue
+
+    from integration.followup import on_routed
+    from integration.sla import open_sla_task
+
+    ctx = SimpleNamespace(session=world.session, tenant=SimpleNamespace(id=world.tenant_id), adapter=world.fake,
+                          rules=world.work.rules, users=lambda: world.fake.users,
+                          redis=Redis.from_url(env["REDIS_URL"]))
+    world.fake.rate_limited_calls = 1  # the create_task call answers 429
+    on_routed(ctx, world.fake.records[("contact", "c1")], world.fake.users[0], SimpleNamespace(inputs={"lead": LEAD}),
+              "hot", REASON)
+    assert timers(world) == [] and world.fake.tasks == {}
+    scheduled = Queue("sla", connection=Redis.from_url(env["REDIS_URL"])).scheduled_job_registry.get_job_ids()
+    assert [j for j in scheduled if j.startswith("sla-open")]
+    assert open_sla_task(world.tenant_id, "contact", "c1") == "created"
+    assert open_sla_task(world.tenant_id, "contact", "c1") == "exists"
+    assert world.fake.calls["create_task"] == 2 and len(world.fake.tasks) == 1  # the refused call, then one task
