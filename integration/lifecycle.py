@@ -30,12 +30,23 @@ KEPT = ("set", "restored")  # outcomes after which the contact holds the stage i
 def on_changed(ctx: Context, object_type: str, records: list[Record]) -> None:
     """Called for every batch of changed records of a tenant with published rules."""
     lifecycle = ctx.rules.lifecycle
+    if object_type == ObjectType.DEAL:
+        _stop_cadences_for_deals(ctx, records)
     if object_type == ObjectType.DEAL and lifecycle.rules:
         stages: dict[str, str | None] = {}  # contact id -> stage as of our last write in this batch
         for deal in records:
             apply_deal(ctx, lifecycle, deal, stages)
     elif object_type in PEOPLE and lifecycle.forward_only:
         guard_people(ctx, lifecycle, object_type, records)
+
+
+def _stop_cadences_for_deals(ctx: Context, deals: list[Record]) -> None:
+    """A deal for a lead is engagement: its follow-up cadence stops (RULES.md cadences.pause_on deal_created)."""
+    from integration.cadences import stop_cadence
+
+    for deal in deals:
+        for contact_id in deal.contact_ids:
+            stop_cadence(ctx.session, ctx.tenant.id, ctx.adapter.LEAD_OBJECT, contact_id, f"deal {deal.id} created")
 
 
 def rank(lifecycle: Lifecycle, stage: str | None) -> int:
