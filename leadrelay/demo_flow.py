@@ -189,7 +189,22 @@ def report(run: LeadRun, found: dict, sandbox_url: str, accounts: dict[str, dict
             "speed_to_owner_ms": {"p50": round(statistics.median(ordered) * 1000) if ordered else None,
                                   "p95": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000) if ordered else None},
             "crm_calls_per_lead": round(calls / max(len(run.sent), 1), 2),
-            "review_items": _count_reviews()}
+            "review_items": _count_reviews(), "sla": _sla_totals()}
+
+
+def _sla_totals() -> dict:
+    """SLA figures summed over the demo's tenants (tasks created, met/breached so far, escalations)."""
+    from integration.sla_figures import sla_figures
+
+    keys = ("tasks_created", "sla_met", "sla_met_late", "sla_breached", "sla_pending", "escalations",
+            "cadence_steps_done")
+    totals = dict.fromkeys(keys, 0)
+    with session_scope(get_settings().database_url) as s:
+        for tenant_id in s.scalars(select(Tenant.id)):
+            figures = sla_figures(s, tenant_id)
+            for key in keys:
+                totals[key] += figures.get(key) or 0
+    return totals
 
 
 def _count_reviews() -> int:
