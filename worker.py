@@ -41,7 +41,9 @@ def run_worker(settings: Settings, queues: list[str], burst: bool = False) -> in
     # work a crash or a restart left behind, and the sweeps, are (re)planned at every start
     resume_pending()
     schedule_sweeps()
-    worker = WORKER_CLASSES[settings.worker_class](queues, connection=connection)
+    # a short maintenance interval: after a worker holding the scheduler lock dies, another takes over the
+    # scheduling of delayed jobs (retries, re-plans, sweeps) within seconds instead of RQ's default 10 minutes
+    worker = WORKER_CLASSES[settings.worker_class](queues, connection=connection, maintenance_interval=15)
     log.info("worker.started", extra={"queues": queues, "worker": worker.name, "class": settings.worker_class})
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
     return 0

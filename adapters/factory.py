@@ -5,7 +5,7 @@ from adapters.registry import get_adapter_class
 from integration.config import get_settings
 from integration.db import session_scope
 from integration.echo import RedisWriteLog
-from integration.errors import ReauthRequired
+from integration.errors import CRMRateLimited, ReauthRequired
 from integration.models import Tenant
 from integration.protocols import CRMAdapter, TenantRef
 from integration.queues import redis_connection
@@ -23,12 +23,35 @@ def tenant_ref(tenant_id: int) -> TenantRef:
                          api_base=tenant.api_base, settings=dict(tenant.settings or {}))
 
 
+class LearningAdapter:
+    """The tenant's adapter, with every 429 fed back to the shared budget so later calls stay under the limit."""
+
+    def __init__(self, adapter: CRMAdapter, budget: RedisRateBudget) -> None:
+        self._adapter, self._budget = adapter, budget
+
+    def __getattr__(self, name: str):
+        value = getattr(self._adapter, name)
+        if not callable(value) or name.isupper():
+            return value
+
+        def call(*args, **kwargs):
+            self._budget.begin_call()
+            try:
+                return value(*args, **kwargs)
+            except CRMRateLimited as exc:
+                if not getattr(exc, "ours", False):  # the CRM said 429, not our own budget
+                    self._budget.penalize(self._budget.window_bucket(), exc.retry_after)
+                raise
+
+        return call
+
+
 def build_adapter(tenant_id: int) -> CRMAdapter:
     ref = tenant_ref(tenant_id)
     cls = get_adapter_class(ref.platform)
     redis = redis_connection(get_settings().redis_url or "")
-    return cls(ref, TenantTokens(tenant_id), RedisRateBudget(redis, tenant_id, cls.RATE_LIMITS),
-               RedisWriteLog(redis, tenant_id))
+    budget = RedisRateBudget(redis, tenant_id, cls.RATE_LIMITS)
+    return LearningAdapter(cls(ref, TenantTokens(tenant_id), budget, RedisWriteLog(redis, tenant_id)), budget)
 
 
 def wire() -> None:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 
+from redis.exceptions import LockError
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -23,6 +26,7 @@ log = logging.getLogger("leadrelay.intake")
 # Objects per drain job: large enough for batch reads, small enough that other tenants get their turn.
 DRAIN_BATCH = 50
 PENDING = ("received", "waiting")
+LOCK_TTL = 15  # seconds; the running drain renews its lock every LOCK_TTL / 3
 
 
 def _insert(session: Session):
@@ -90,14 +94,42 @@ def drain_tenant(tenant_id: int) -> dict[str, int]:
     settings = get_settings()
     redis = redis_connection(settings.redis_url or "")
     # One drain per tenant at a time: two would read the same pending events and route a lead twice.
-    lock = redis.lock(f"leadrelay:lock:drain:{tenant_id}", timeout=600, blocking=False)
-    if not lock.acquire():
-        drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-wait", delay=1)  # after the running one
-        return {"busy": 1}
-    try:
+    with _drain_lock(redis, tenant_id) as held:
+        if not held:
+            drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-wait", delay=1)  # after the running one
+            return {"busy": 1}
         return _drain(settings, redis, tenant_id)
+
+
+@contextmanager
+def _drain_lock(redis, tenant_id: int) -> Iterator[bool]:
+    """The tenant's drain lock, renewed while the drain runs: a worker killed mid-drain (SIGKILL, OOM) leaves
+    it behind for at most LOCK_TTL seconds instead of blocking the tenant for the whole job timeout."""
+    lock = redis.lock(f"leadrelay:lock:drain:{tenant_id}", timeout=LOCK_TTL, thread_local=False)
+    # Wait out a running drain (or a dead worker's lock expiring) here rather than only in a delayed job: a
+    # SIGKILLed worker can also leave RQ's scheduler lock behind, and then delayed jobs wait for a long time.
+    if not lock.acquire(blocking=True, blocking_timeout=LOCK_TTL + 1):
+        yield False
+        return
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(LOCK_TTL / 3):
+            try:
+                lock.reacquire()
+            except LockError:
+                log.warning("intake.drain-lock-lost", extra={"tenant_id": tenant_id})
+                return
+
+    renewer = threading.Thread(target=renew, name=f"drain-lock-{tenant_id}", daemon=True)
+    renewer.start()
+    try:
+        yield True
     finally:
-        lock.release()
+        stop.set()
+        renewer.join()
+        with suppress(LockError):
+            lock.release()
 
 
 def _drain(settings, redis, tenant_id: int) -> dict[str, int]:

@@ -41,6 +41,19 @@ end
 return 1
 """
 
+# The platform answered 429 although we stayed within what we believed: nothing until Retry-After, and
+# believe a limit a quarter lower from now on (other apps share it, or the plan is smaller than assumed).
+_PENALIZE = """
+local key, capacity, per, retry_after, now, safety = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]),
+    tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local learned = tonumber(redis.call('HGET', key, 'limit'))
+if learned ~= nil then capacity = math.min(capacity, math.max(1, learned * safety)) end
+local lower = math.max(1, math.floor(capacity / safety * 0.75))
+redis.call('HSET', key, 'limit', lower, 'tokens', -(retry_after * math.max(1, lower * safety) / per), 'ts', now)
+redis.call('EXPIRE', key, math.ceil(per) + 86400)
+return lower
+"""
+
 SAFETY = 0.9
 
 
@@ -52,6 +65,8 @@ class RedisRateBudget:
         self.redis, self.tenant_id, self.limits, self.max_wait = redis, tenant_id, dict(limits), max_wait
         self._take = redis.register_script(_TAKE)
         self._observe = redis.register_script(_OBSERVE)
+        self._penalize = redis.register_script(_PENALIZE)
+        self.used: list[str] = []  # buckets taken from since `begin_call` (to know which one a 429 was about)
 
     def _key(self, bucket: str) -> str:
         return f"leadrelay:rate:{self.tenant_id}:{bucket}"
@@ -62,6 +77,7 @@ class RedisRateBudget:
 
     def acquire(self, bucket: str = "default", cost: int = 1) -> None:
         """Take `cost`; wait up to max_wait for it, else raise CRMRateLimited so the job is re-planned."""
+        self.used.append(bucket)
         capacity, per = self._shape(bucket)
         deadline = time.monotonic() + self.max_wait
         while True:
@@ -71,8 +87,26 @@ class RedisRateBudget:
             if time.monotonic() + wait > deadline:
                 log.info("ratelimit.budget-exhausted", extra={"tenant_id": self.tenant_id, "bucket": bucket,
                                                               "retry_after": round(wait, 2)})
-                raise CRMRateLimited(f"tenant {self.tenant_id} budget {bucket!r} exhausted", retry_after=wait)
+                exc = CRMRateLimited(f"tenant {self.tenant_id} budget {bucket!r} exhausted", retry_after=wait)
+                exc.ours = True  # our own budget said wait: not a signal from the platform
+                raise exc
             time.sleep(wait)
+
+    def begin_call(self) -> None:
+        self.used = []
+
+    def window_bucket(self) -> str:
+        """The shortest-window bucket the current call took from: the one a burst 429 is about."""
+        shapes = [(self._shape(b)[1], b) for b in self.used]
+        return min(shapes)[1] if shapes else "default"
+
+    def penalize(self, bucket: str, retry_after: float) -> int:
+        """The CRM answered 429 on `bucket`: hold off until Retry-After and lower the believed limit."""
+        capacity, per = self._shape(bucket)
+        lower = int(self._penalize(keys=[self._key(bucket)],
+                                   args=[capacity, per, max(0.0, retry_after), time.time(), SAFETY]))
+        log.info("ratelimit.learned-from-429", extra={"tenant_id": self.tenant_id, "bucket": bucket, "limit": lower})
+        return lower
 
     def observe(self, bucket: str, remaining: int | None, limit: int | None = None,
                 reset_after: float | None = None) -> None:

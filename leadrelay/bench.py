@@ -37,21 +37,50 @@ def bench_queue(jobs: int) -> dict:
                        log_path=log_path)
             latencies.append((time.monotonic() - started) * 1000)
             if (i + 1) % max(1, jobs // 10) == 0:
-                print(f"  {i + 1}/{jobs}", flush=True)
+                _progress(f"  {i + 1}/{jobs}")
     finally:
         stop([worker])
     return {"jobs": jobs, "p50_ms": round(statistics.median(latencies), 1),
             "p99_ms": round(_percentile(latencies, 99), 1), "max_ms": round(max(latencies), 1)}
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every bench stops the processes it started."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def run_bench(args: argparse.Namespace) -> int:
+    _stop_on_sigterm()
     if args.what == "intake":
         from leadrelay.bench_intake import bench_intake
 
         print(json.dumps(bench_intake(requests_total=args.jobs), indent=2))
         return 0
-    if args.what == "queue":
-        result = bench_queue(args.jobs)
-        print(f"queue round trip (enqueue → worker → DB row) over {result['jobs']} jobs: "
-              f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, max {result['max_ms']} ms")
+    if args.what == "route":
+        from leadrelay.bench_route import bench_routing
+
+        print(json.dumps(bench_routing(n_rules=args.rules, n_leads=args.leads or 20_000), indent=2))
+        return 0
+    if args.what == "lookup":
+        from leadrelay.bench_lookup import bench_lookup
+
+        print(json.dumps(bench_lookup(records=args.records, log=_progress), indent=2))
+        return 0
+    if args.what == "speed":
+        from leadrelay.bench_speed import bench_speed
+
+        print(json.dumps(bench_speed(leads=args.leads or 50, burst=args.burst, workers=args.workers,
+                                     log=_progress), indent=2))
+        return 0
+    print(json.dumps(bench_queue(args.jobs), indent=2))  # enqueue → worker → DB row, one job at a time
     return 0
+
+
+def _progress(message: str) -> None:
+    """Progress goes to stderr, so stdout is the JSON alone."""
+    import sys
+
+    print(message, file=sys.stderr, flush=True)

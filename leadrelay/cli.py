@@ -116,11 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     disconnect.add_argument("tenant_id", type=int)
     tenants.set_defaults(func=_tenants, action="list")
 
-    bench = sub.add_parser("bench", help="measure the performance budgets (prints figures)")
-    bench.add_argument("what", choices=("queue", "intake"),
+    bench = sub.add_parser("bench", help="measure the performance budgets (prints figures, JSON)")
+    bench.add_argument("what", choices=("queue", "intake", "route", "lookup", "speed"),
                        help="queue: web → worker → database round trip; intake: signed webhooks per second and "
-                            "latency against gunicorn")
+                            "latency against gunicorn; route: routing decision with 40k postcode rules; lookup: "
+                            "dedup candidate lookup with --records indexed; speed: speed-to-owner and CRM calls "
+                            "per lead through the whole stack")
     bench.add_argument("--jobs", type=int, default=200, help="jobs (queue) or requests (intake) to send")
+    bench.add_argument("--rules", type=int, default=40_000, help="route: postcode territory rules")
+    bench.add_argument("--records", type=int, default=1_000_000, help="lookup: records in the dedup index")
+    bench.add_argument("--leads", type=int, default=0, help="route: leads to route (20,000); speed: leads one at "
+                                                            "a time (50)")
+    bench.add_argument("--burst", type=int, default=1000, help="speed: leads created at once")
+    bench.add_argument("--workers", type=int, default=1, help="speed: `leadrelay worker` processes")
     bench.set_defaults(func=_bench)
     return parser
 

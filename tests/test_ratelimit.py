@@ -72,3 +72,11 @@ def test_a_lower_limit_reported_by_the_platform_is_learned(redis_url):
     b.acquire()
     with pytest.raises(CRMRateLimited):
         b.acquire()  # 90 % of 3, rounded down by the bucket: two calls, then wait
+
+
+def test_a_429_holds_calls_off_and_lowers_the_believed_limit(redis_url):
+    b = budget(redis_url)  # 10 per 10 s configured
+    assert b.penalize("default", retry_after=2) == 7  # a quarter below the 10 we believed
+    with pytest.raises(CRMRateLimited) as exc:
+        b.acquire()
+    assert exc.value.retry_after > 1.5  # nothing until the platform's Retry-After has passed

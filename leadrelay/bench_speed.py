@@ -1,0 +1,257 @@
+"""Speed-to-owner through the real stack (DESIGN.md budgets: p50 < 300 ms, p99 < 1 s; CRM calls per lead).
+
+Embedded Redis, the CRM sandbox in this process (latency 0), `leadrelay web` and `leadrelay worker` as child
+processes, one HubSpot tenant installed through OAuth, a published round-robin rule set. Leads are created "as
+a UI user" through the sandbox, whose signed webhooks reach the web app; a lead's speed-to-owner is the time
+from that create call to the owner write the pipeline records on its route decision (`written_at`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import secrets
+import statistics
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import select
+
+from integration.db import migrate, session_scope
+from integration.models import Decision, RuleSetVersion, Tenant
+from leadrelay.processes import spawn, stop, wait_until
+
+USERS = [{"email": f"rep{i}@speed.bench", "name": f"Rep {i}", "timezone": "UTC"} for i in range(4)]
+RULES = {"version": 1, "timezone": "UTC", "owners": [{"email": u["email"]} for u in USERS],
+         "pools": {"team": {"strategy": "round_robin", "members": [{"owner": u["email"]} for u in USERS]}},
+         "routing": [{"name": "Everyone", "when": {"has_email": True}, "assign": {"pool": "team"}}],
+         "fallback": {"review": True}}
+CLIENT = {"client_id": "leadrelay-bench-hubspot", "client_secret": "leadrelay-bench-hubspot-secret-0123456789"}
+BURST_THREADS = 8
+
+
+def _http(verify: str | bool = True) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = verify
+    return session
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stack:
+    """Everything the measurement needs, started in order and stopped in reverse (also on failure)."""
+
+    def __init__(self, workers: int, log=print) -> None:
+        self.var = Path(tempfile.mkdtemp(prefix="lr-bench-speed-"))
+        self.workers, self.log = workers, log
+        self.procs: list = []
+        self.sandbox = None
+        self.web_url = f"http://127.0.0.1:{_free_port()}"
+
+    def __enter__(self) -> Stack:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        import logging
+
+        from cryptography.fernet import Fernet
+
+        from leadrelay.embedded_redis import ensure_redis_url
+        from sandbox.config import SandboxConfig
+        from sandbox.server import SandboxServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the sandbox's request log
+        self.sandbox = SandboxServer(port=0, tls_port=0, cert_dir=str(self.var / "sandbox-tls"),
+                                     config=SandboxConfig(seed=7)).start()
+        os.environ.update({
+            "LEADRELAY_VAR_DIR": str(self.var), "LEADRELAY_LOG_LEVEL": "WARNING",
+            "LEADRELAY_SECRET_KEY": secrets.token_urlsafe(32),
+            "LEADRELAY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "LEADRELAY_SANDBOX_URL": self.sandbox.tls_url, "LEADRELAY_SANDBOX_CA": self.sandbox.sandbox.ca_file,
+            "LEADRELAY_PUBLIC_URL": self.web_url, "HUBSPOT_CLIENT_ID": CLIENT["client_id"],
+            "HUBSPOT_CLIENT_SECRET": CLIENT["client_secret"]})
+        if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+            os.environ["DATABASE_URL"] = f"sqlite:///{self.var / 'speed.db'}"
+        from integration.config import get_settings
+
+        self.log("  redis, database, sandbox …")
+        ensure_redis_url(self.var)
+        self.database_url = get_settings().database_url
+        migrate(self.database_url)
+        _http().post(f"{self.sandbox.url}/_sandbox/apps", timeout=10, json={
+            "platform": "hubspot", **CLIENT, "redirect_uris": [f"{self.web_url}/oauth/hubspot/callback"],
+            "target_url": f"{self.web_url}/webhooks/hubspot", "subscriptions": ["contact.creation"]}
+        ).raise_for_status()
+        self.log(f"  web app and {self.workers} worker process(es) …")
+        port = urlsplit(self.web_url).port
+        self._spawn(["web", "--port", str(port), "--workers", "2"], "web.log")
+        self._spawn(["worker", "--processes", str(self.workers)], "worker.log")
+        wait_until(lambda: _http().get(f"{self.web_url}/healthz", timeout=2).status_code == 200, 60,
+                   "the web app", self.procs[0], str(self.var / "web.log"))
+
+    def _spawn(self, args: list[str], log_name: str) -> None:
+        self.procs.append(spawn(args, str(self.var / log_name)))
+
+    def close(self) -> None:
+        from integration.db import dispose_engines
+        from leadrelay.embedded_redis import stop_owned
+
+        stop(self.procs)
+        self.procs = []
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+        dispose_engines()
+        stop_owned()
+
+    # the tenant -------------------------------------------------------------------------------------
+    def install(self) -> tuple[int, str]:
+        """A sandbox HubSpot portal with explicit users, installed through OAuth; rules published."""
+        account = _http().post(f"{self.sandbox.url}/_sandbox/accounts", timeout=10, json={
+            "platform": "hubspot", "name": "Speed bench", "users": USERS}).json()["account_id"]
+        browser = _http(self.sandbox.sandbox.ca_file)
+        start = browser.get(f"{self.web_url}/install/hubspot", allow_redirects=False, timeout=10)
+        approved = browser.get(f"{start.headers['Location']}&account={account}", allow_redirects=False, timeout=10)
+        done = browser.get(approved.headers["Location"], allow_redirects=False, timeout=30)
+        if done.status_code != 302:
+            raise RuntimeError(f"install failed ({done.status_code}): {done.text[:300]}")
+        with session_scope(self.database_url) as s:
+            tenant_id = s.scalar(select(Tenant.id).where(Tenant.platform == "hubspot",
+                                                         Tenant.external_id == str(account)))
+            s.add(RuleSetVersion(tenant_id=tenant_id, version=1, status="published", body=RULES))
+        return tenant_id, account
+
+    # leads and their owners ---------------------------------------------------------------------------
+    def create_lead(self, account: str, n: int) -> tuple[str, float]:
+        """A contact created as a UI user; returns its id and the wall-clock time just before the call."""
+        first, last = _word(n % 400), _word((n * 37 + 11) % 8000)  # distinct people, none a duplicate
+        props = {"firstname": first.title(), "lastname": last.title() + "son", "company": f"{_word(n + 3)} Labs",
+                 "email": f"{first}.{last}.{n}@{_word(n % 37)}.example"}
+        started = time.time()
+        resp = _http().post(f"{self.sandbox.url}/_sandbox/accounts/{account}/simulate", timeout=30,
+                            json={"action": "create", "object_type": "contacts", "properties": props})
+        resp.raise_for_status()
+        return str(resp.json()["id"]), started
+
+    def owners_written(self, tenant_id: int, ids: list[str]) -> dict[str, float | str]:
+        """Finished route decisions for these contacts: id → when the owner was written, or why it was not.
+
+        A decision with an owner but no `written_at` is committed just before the CRM write: not finished yet.
+        """
+        with session_scope(self.database_url) as s:
+            rows = s.execute(select(Decision.object_id, Decision.inputs, Decision.reason).where(
+                Decision.tenant_id == tenant_id, Decision.kind == "route", Decision.object_id.in_(ids))).all()
+        return {oid: (dt.datetime.fromisoformat(inputs["written_at"]).timestamp() if inputs.get("written_at")
+                      else reason) for oid, inputs, reason in rows
+                if inputs.get("written_at") or not inputs.get("owner_id")}
+
+    def wait_owners(self, tenant_id: int, ids: list[str], timeout: float, interval: float) -> dict:
+        found: dict[str, float | str] = {}
+        deadline = time.monotonic() + timeout
+        while len(found) < len(ids) and time.monotonic() < deadline:
+            missing = [i for i in ids if i not in found]
+            for start in range(0, len(missing), 500):
+                found.update(self.owners_written(tenant_id, missing[start:start + 500]))
+            if len(found) < len(ids):
+                time.sleep(interval)
+        return found
+
+    def crm_calls(self, account: str, reset: bool = False) -> list[dict]:
+        url = f"{self.sandbox.url}/_sandbox/accounts/{account}/calls"
+        calls = _http().get(url, timeout=30).json()["calls"]
+        if reset:
+            _http().delete(url, timeout=10)
+        return calls
+
+
+SYLLABLES = ("ka", "lo", "mi", "ra", "te", "vo", "zu", "ne", "si", "da", "po", "ri", "gu", "fe", "ha", "jo", "be",
+             "cy", "wi", "no")
+
+
+def _word(n: int) -> str:
+    """A pronounceable word per number (names with digits are rejected as junk, rightly)."""
+    return SYLLABLES[n % 20] + SYLLABLES[n // 20 % 20] + (SYLLABLES[n // 400 % 20] if n >= 400 else "")
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def _call_kinds(calls: list[dict]) -> dict[str, int]:
+    """Calls by method and path (ids folded), with how many were refused with a 429."""
+    kinds = Counter(f"{c['method']} {re.sub(r'/[0-9]+', '/{id}', c['path'].split('?')[0])}" for c in calls)
+    kinds.update({"429 answers": sum(1 for c in calls if c["status"] == 429)})
+    return dict(kinds.most_common())
+
+
+def _figures(created: dict[str, float], written: dict[str, float | str], calls: list[dict], seconds: float) -> dict:
+    latencies = [(written[i] - t) * 1000 for i, t in created.items() if isinstance(written.get(i), float)]
+    unowned = Counter(written[i] for i in created if isinstance(written.get(i), str))
+    out = {"leads": len(created), "owned": len(latencies), "not_owned": dict(unowned.most_common(3)),
+           "undecided": sum(1 for i in created if i not in written), "crm_calls": len(calls),
+           "crm_calls_per_lead": round(len(calls) / max(1, len(created)), 2), "crm_calls_by_kind": _call_kinds(calls),
+           "wall_s": round(seconds, 2)}
+    if latencies:
+        out.update({"p50_ms": round(statistics.median(latencies), 1), "p99_ms": round(_percentile(latencies, 99), 1),
+                    "max_ms": round(max(latencies), 1)})
+    return out
+
+
+def one_at_a_time(stack: Stack, tenant_id: int, account: str, leads: int, offset: int) -> dict:
+    """Each lead waits for its owner before the next is created."""
+    stack.crm_calls(account, reset=True)
+    created: dict[str, float] = {}
+    written: dict[str, float | str] = {}
+    started = time.monotonic()
+    for n in range(leads):
+        object_id, at = stack.create_lead(account, offset + n)
+        created[object_id] = at
+        written.update(stack.wait_owners(tenant_id, [object_id], timeout=60, interval=0.002))
+    return _figures(created, written, stack.crm_calls(account), time.monotonic() - started)
+
+
+def in_a_burst(stack: Stack, tenant_id: int, account: str, leads: int, offset: int, log=print) -> dict:
+    """`leads` creates fired from several threads at once; then wait for every owner."""
+    stack.crm_calls(account, reset=True)
+    started = time.monotonic()
+    with ThreadPoolExecutor(BURST_THREADS) as pool:
+        created = dict(pool.map(lambda n: stack.create_lead(account, n), range(offset, offset + leads)))
+    log(f"  {leads} leads created in {time.monotonic() - started:.1f} s; waiting for their owners …")
+    written = stack.wait_owners(tenant_id, list(created), timeout=max(120.0, leads * 1.0), interval=0.05)
+    return _figures(created, written, stack.crm_calls(account), time.monotonic() - started)
+
+
+def bench_speed(leads: int = 50, burst: int = 1000, workers: int = 1, log=print) -> dict:
+    """Speed-to-owner and CRM calls per lead, one at a time and in a burst."""
+    with Stack(workers, log) as stack:
+        tenant_id, account = stack.install()
+        log("  warm-up lead (token, CRM users cache) …")
+        one_at_a_time(stack, tenant_id, account, 1, offset=0)
+        log(f"  {leads} leads one at a time …")
+        single = one_at_a_time(stack, tenant_id, account, leads, offset=1)
+        log(f"  a burst of {burst} leads …")
+        bursty = in_a_burst(stack, tenant_id, account, burst, offset=1 + leads, log=log)
+        database = stack.database_url.split(":", 1)[0]
+    return {"sandbox_latency_ms": 0, "worker_processes": workers, "web_workers": 2, "database": database,
+            "one_at_a_time": single, "burst": bursty}

@@ -1,0 +1,59 @@
+"""`leadrelay bench …` on tiny sizes: each prints its figures as JSON (shape only; tests never assert timings)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+LATENCY = {"p50_ms", "p99_ms", "max_ms"}
+
+
+def bench(tmp_path, *args: str, database_url: str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update({"LEADRELAY_VAR_DIR": str(tmp_path / "var"), "LEADRELAY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
+                "DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'bench.db'}"})
+    done = subprocess.run([sys.executable, "-m", "leadrelay", "bench", *args], env=env, cwd=ROOT, timeout=300,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_route_reports_microseconds_per_decision(tmp_path):
+    result = bench(tmp_path, "route", "--rules", "500", "--leads", "300")
+    assert result["rules"] == 502 and result["leads"] == 300
+    assert {"p50_us", "p99_us", "max_us", "load_s", "compile_s"} <= set(result)
+
+
+def test_lookup_indexes_the_records_and_times_hits_and_misses(tmp_path):
+    result = bench(tmp_path, "lookup", "--records", "2000")
+    assert (result["records"], result["keys_indexed"], result["database"]) == (2000, 10_000, "sqlite")
+    for kind in ("all", "hits", "misses"):
+        assert LATENCY | {"probes"} <= set(result[kind])
+    assert any("key_type=? AND key_value=?" in step for step in result["plan"]), result["plan"]
+
+
+def test_lookup_on_postgresql_uses_copy_and_the_lookup_index(tmp_path, postgres_url):
+    result = bench(tmp_path, "lookup", "--records", "2000", database_url=postgres_url)
+    assert (result["keys_indexed"], result["database"]) == (10_000, "postgresql+psycopg")
+    assert LATENCY <= set(result["all"])
+
+
+def test_speed_owns_every_lead_and_counts_crm_calls(tmp_path):
+    result = bench(tmp_path, "speed", "--leads", "3", "--burst", "10")
+    assert result["sandbox_latency_ms"] == 0
+    for phase, leads in (("one_at_a_time", 3), ("burst", 10)):
+        figures = result[phase]
+        assert (figures["leads"], figures["owned"], figures["undecided"]) == (leads, leads, 0), figures
+        assert LATENCY | {"crm_calls", "crm_calls_per_lead", "wall_s"} <= set(figures)
+        assert figures["crm_calls"] > 0
+
+
+@pytest.mark.parametrize("what", ["queue", "intake"])
+def test_queue_and_intake_print_json(tmp_path, what):
+    result = bench(tmp_path, what, "--jobs", "20")
+    assert LATENCY - {"max_ms"} <= set(result)
