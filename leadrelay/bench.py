@@ -75,6 +75,11 @@ def run_bench(args: argparse.Namespace) -> int:
         print(json.dumps(bench_speed(leads=args.leads or 50, burst=args.burst, workers=args.workers,
                                      log=_progress), indent=2))
         return 0
+    if args.what == "sla":
+        from leadrelay.bench_sla import bench_sla_checks
+
+        print(json.dumps(bench_sla_checks(args.jobs), indent=2))
+        return 0
     print(json.dumps(bench_queue(args.jobs), indent=2))  # enqueue → worker → DB row, one job at a time
     return 0
 

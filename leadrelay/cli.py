@@ -117,12 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     tenants.set_defaults(func=_tenants, action="list")
 
     bench = sub.add_parser("bench", help="measure the performance budgets (prints figures, JSON)")
-    bench.add_argument("what", choices=("queue", "intake", "route", "lookup", "speed"),
+    bench.add_argument("what", choices=("queue", "intake", "route", "lookup", "speed", "sla"),
                        help="queue: web → worker → database round trip; intake: signed webhooks per second and "
                             "latency against gunicorn; route: routing decision with 40k postcode rules; lookup: "
                             "dedup candidate lookup with --records indexed; speed: speed-to-owner and CRM calls "
-                            "per lead through the whole stack")
-    bench.add_argument("--jobs", type=int, default=200, help="jobs (queue) or requests (intake) to send")
+                            "per lead through the whole stack; sla: SLA checks per second")
+    bench.add_argument("--jobs", type=int, default=200, help="jobs (queue), requests (intake) or SLA checks (sla)")
     bench.add_argument("--rules", type=int, default=40_000, help="route: postcode territory rules")
     bench.add_argument("--records", type=int, default=1_000_000, help="lookup: records in the dedup index")
     bench.add_argument("--leads", type=int, default=0, help="route: leads to route (20,000); speed: leads one at "
