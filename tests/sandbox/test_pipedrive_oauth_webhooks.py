@@ -14,44 +14,17 @@ from pipedrive.client import Client
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from sandbox.config import SandboxConfig
-from sandbox.context import PLATFORM_PATHS, load_platform
-from sandbox.server import SandboxServer
+from tests.sandbox.conftest import new_account
 
 REDIRECT = "https://app.example/pipedrive/callback"
 USERS = [{"email": "ann@acme.example", "name": "Ann Admin", "timezone": "Europe/Berlin"},
          {"email": "ben@acme.example", "name": "Ben Rep", "timezone": "America/Chicago"}]
 
 
-def new_account(server: SandboxServer, platform: str, users: list[dict], **extra) -> dict:
-    """Create a company through the control API (same as conftest.new_account)."""
-    with requests.Session() as session:
-        session.trust_env = False
-        resp = session.post(f"{server.url}/_sandbox/accounts", timeout=10,
-                            json={"platform": platform, "name": "Acme Test", "users": users, **extra})
-    resp.raise_for_status()
-    return resp.json()
-
-
-def _all_platforms_load() -> bool:
-    try:
-        for name in PLATFORM_PATHS:
-            load_platform(name)
-    except Exception:  # noqa: BLE001 - a sibling platform still being written must not block these tests
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
-def pd_server(request, tmp_path_factory):
-    """The shared sandbox server, or a Pipedrive-only one while other platforms are unfinished."""
-    if _all_platforms_load():
-        yield request.getfixturevalue("sandbox_server")
-        return
-    server = SandboxServer(port=0, tls_port=0, cert_dir=str(tmp_path_factory.mktemp("pd-tls")),
-                           config=SandboxConfig(seed=1), platforms=["pipedrive"]).start()
-    yield server
-    server.stop()
+def pd_server(sandbox_server):
+    """The shared sandbox server (tests/sandbox/conftest.py)."""
+    return sandbox_server
 
 
 class Receiver:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from pathlib import Path
 
@@ -11,25 +10,15 @@ import requests
 from lxml import etree
 from simple_salesforce import Salesforce
 
-from sandbox.config import SandboxConfig
 from sandbox.salesforce import ids
-from sandbox.server import SandboxServer
 
 DOCS = Path(__file__).resolve().parents[1] / "fixtures" / "sandbox" / "salesforce" / "docs"
 
 
 @pytest.fixture(scope="module")
-def sf_server(request, tmp_path_factory):
-    """The shared sandbox when every platform loads, else a Salesforce-only one (siblings in progress)."""
-    try:
-        yield request.getfixturevalue("sandbox_server")
-        return
-    except Exception as exc:  # noqa: BLE001 - any import/setup failure of a sibling platform
-        logging.getLogger(__name__).info("Salesforce-only sandbox for these tests: %s", exc)
-    server = SandboxServer(port=0, tls_port=0, cert_dir=str(tmp_path_factory.mktemp("sf-tls")),
-                           config=SandboxConfig(seed=1), platforms=["salesforce"]).start()
-    yield server
-    server.stop()
+def sf_server(sandbox_server):
+    """The shared sandbox server (tests/sandbox/conftest.py)."""
+    return sandbox_server
 
 
 @pytest.fixture(scope="module")

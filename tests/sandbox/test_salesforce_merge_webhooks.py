@@ -1,7 +1,6 @@
 """Contract tests: SOAP merge() through the SDK's session, and Outbound Message delivery with Ack."""
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
@@ -12,9 +11,6 @@ from simple_salesforce import Salesforce
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
-
 SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
 OM = "http://soap.sforce.com/2005/09/outbound"
 ACK = (f'<soapenv:Envelope xmlns:soapenv="{SOAPENV}"><soapenv:Body><notificationsResponse xmlns="{OM}">'
@@ -22,17 +18,9 @@ ACK = (f'<soapenv:Envelope xmlns:soapenv="{SOAPENV}"><soapenv:Body><notification
 
 
 @pytest.fixture(scope="module")
-def sf_server(request, tmp_path_factory):
-    """The shared sandbox when every platform loads, else a Salesforce-only one (siblings in progress)."""
-    try:
-        yield request.getfixturevalue("sandbox_server")
-        return
-    except Exception as exc:  # noqa: BLE001 - any import/setup failure of a sibling platform
-        logging.getLogger(__name__).info("Salesforce-only sandbox for these tests: %s", exc)
-    server = SandboxServer(port=0, tls_port=0, cert_dir=str(tmp_path_factory.mktemp("sf-tls")),
-                           config=SandboxConfig(seed=1), platforms=["salesforce"]).start()
-    yield server
-    server.stop()
+def sf_server(sandbox_server):
+    """The shared sandbox server (tests/sandbox/conftest.py)."""
+    return sandbox_server
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import logging
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -12,26 +11,15 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
-
 REDIRECT = "https://app.example.com/oauth/salesforce/callback"
 VERIFIER = "a-long-random-pkce-verifier-of-at-least-43-characters-123456"
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).decode().rstrip("=")
 
 
 @pytest.fixture(scope="module")
-def sf_server(request, tmp_path_factory):
-    """The shared sandbox when every platform loads, else a Salesforce-only one (siblings in progress)."""
-    try:
-        yield request.getfixturevalue("sandbox_server")
-        return
-    except Exception as exc:  # noqa: BLE001 - any import/setup failure of a sibling platform
-        logging.getLogger(__name__).info("Salesforce-only sandbox for these tests: %s", exc)
-    server = SandboxServer(port=0, tls_port=0, cert_dir=str(tmp_path_factory.mktemp("sf-tls")),
-                           config=SandboxConfig(seed=1), platforms=["salesforce"]).start()
-    yield server
-    server.stop()
+def sf_server(sandbox_server):
+    """The shared sandbox server (tests/sandbox/conftest.py)."""
+    return sandbox_server
 
 
 @pytest.fixture()

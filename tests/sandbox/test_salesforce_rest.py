@@ -1,8 +1,6 @@
 """Contract tests: simple-salesforce 1.12 against the sandbox's Salesforce REST API."""
 from __future__ import annotations
 
-import logging
-
 import pytest
 import requests
 from simple_salesforce import Salesforce
@@ -13,23 +11,11 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer
-
 
 @pytest.fixture(scope="module")
-def sf_server(request, tmp_path_factory):
-    """The shared sandbox when every platform loads, else a Salesforce-only one (siblings in progress)."""
-    try:
-        yield request.getfixturevalue("sandbox_server")
-        return
-    except Exception as exc:  # noqa: BLE001 - any import/setup failure of a sibling platform
-        logging.getLogger(__name__).info("Salesforce-only sandbox for these tests: %s", exc)
-    server = SandboxServer(port=0, tls_port=0, cert_dir=str(tmp_path_factory.mktemp("sf-tls")),
-                           config=SandboxConfig(seed=1), platforms=["salesforce"]).start()
-    yield server
-    server.stop()
-
+def sf_server(sandbox_server):
+    """The shared sandbox server (tests/sandbox/conftest.py)."""
+    return sandbox_server
 
 def control(server) -> requests.Session:
     session = requests.Session()
