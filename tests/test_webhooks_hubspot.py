@@ -156,3 +156,18 @@ def test_an_integration_change_we_did_not_make_is_processed(client, hub, env):
     hub("contact.propertyChange__own_write")  # same signal, but our write log has nothing for it
     signed_webhook(client, "hubspot", "contact.propertyChange__own_write")
     assert len(stored(env)) == 1 and jobs(env) == 1
+
+
+def test_a_burst_of_100_events_for_one_object_is_one_job(client, hub, env):
+    import json
+
+    hub("contact.creation__ui")
+    template = json.loads(fixture_bytes("hubspot", "contact.propertyChange__hubspot_owner_id_ui"))[0]
+    template["portalId"] = int(portal_of("hubspot", "contact.creation__ui"))
+    for n in range(10):  # 10 deliveries of 10 events, all about contact 107
+        batch = [{**template, "eventId": 5000 + n * 10 + i, "objectId": 107} for i in range(10)]
+        body = json.dumps(batch).encode()
+        resp = client.post("/webhooks/hubspot", data=body,
+                           headers=hubspot_headers(body, "http://localhost/webhooks/hubspot"))
+        assert resp.status_code == 200
+    assert len(stored(env)) == 100 and jobs(env) == 1

@@ -138,3 +138,29 @@ def test_rules_fixture_is_valid():
     from integration.rules import load_rules
 
     assert load_rules(yaml.safe_dump(RULES)).pools["team"].strategy == "round_robin"
+
+
+def _unsure(platform: str, props: dict) -> dict:
+    """Same name and phone, another mailbox at the same domain: maybe the same person, maybe not."""
+    if platform == "pipedrive":
+        return {**props, "emails": [{"value": "g.hopper@navy.example", "primary": True, "label": "work"}]}
+    return {**props, ("email" if platform == "hubspot" else "Email"): "g.hopper@navy.example"}
+
+
+@pytest.mark.parametrize("platform", ["hubspot", "salesforce", "pipedrive"])
+def test_an_unsure_duplicate_goes_to_review_and_is_still_routed(tenant_for, crm_env, crm_sandbox, platform):
+    tenant_id, account = tenant_for(platform)
+    object_type, properties = LEAD[platform]
+    first = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
+                                                                "properties": properties}))
+    deliver(crm_env, tenant_id, platform, LEAD_OBJECT[platform], first)
+    second = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
+                                                                 "properties": _unsure(platform, properties)}))
+    deliver(crm_env, tenant_id, platform, LEAD_OBJECT[platform], second)
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        [item] = s.scalars(select(ReviewItem).where(ReviewItem.kind == "dedup")).all()
+        assert (item.object_id, item.other_object_id) == (second, first)
+        assert item.reason.startswith(f"Possible duplicate of {first} (score 0.")
+        assert s.scalar(select(MergeSnapshot)) is None  # nothing merged on a guess
+        routed = s.scalar(select(Decision).where(Decision.kind == "route", Decision.object_id == second))
+        assert routed.outcome.endswith("@leadrelay.test")  # an unsure duplicate still gets an owner
