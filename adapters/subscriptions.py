@@ -10,6 +10,7 @@ from sqlalchemy import delete
 
 from integration.config import get_settings
 from integration.db import session_scope
+from integration.errors import CRMValidationError
 from integration.jobs import job
 from integration.models import Tenant, WebhookKey
 from integration.queues import MAINTENANCE
@@ -54,3 +55,27 @@ def subscribe_tenant_webhooks(tenant_id: int) -> list[str]:
         tenant.settings = {**(tenant.settings or {}), "webhook_subscriptions": ids}
     log.info("webhooks.subscribed", extra={"tenant_id": tenant_id, "platform": platform, "count": len(ids)})
     return ids
+
+
+@job(MAINTENANCE, timeout=120, retries=5)
+def ensure_tenant_fields(tenant_id: int) -> list[str]:
+    """Create LeadRelay's own fields on the tenant's lead object (or check the Salesforce package has them).
+
+    Records the outcome in tenant.settings["leadrelay_fields"]: {"ready", "created", "keys" (Pipedrive's
+    hash keys by neutral name), "error" (what the admin must do)}; adapters read the fields once ready.
+    """
+    adapter = adapter_for(tenant_id)
+    try:
+        created = adapter.ensure_custom_fields()
+        state = {"ready": True, "created": created, "error": None}
+    except CRMValidationError as exc:  # an admin step is missing: not something a retry fixes
+        log.warning("fields.missing", extra={"tenant_id": tenant_id, "error": str(exc)})
+        created, state = [], {"ready": False, "created": [], "error": str(exc)}
+    keys = getattr(adapter, "leadrelay_keys", None)
+    if state["ready"] and keys is not None:
+        state["keys"] = keys()
+    with session_scope(get_settings().database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        tenant.settings = {**(tenant.settings or {}), "leadrelay_fields": state}
+    log.info("fields.ensured", extra={"tenant_id": tenant_id, "created": len(created)})
+    return created

@@ -178,6 +178,15 @@ def _finish_write(ctx: Context, record: Record, decision: Decision, user: CRMUse
     user = user or next((u for u in ctx.users() if u.id == owner_id), None)
     if record.owner_id != owner_id:
         ctx.adapter.set_owner(record.object_type, record.id, owner_id)  # the same owner again changes nothing
+    # LeadRelay's own fields, for the customer's workflows and reports; a refusal (fields missing, e.g. the
+    # Salesforce package not installed) is noted on the decision and does not undo the routing
+    written = {"leadrelay_score": decision.inputs.get("score"), "leadrelay_tier": decision.inputs.get("tier"),
+               "leadrelay_rule": decision.inputs.get("rule"), "leadrelay_reason": (decision.reason or "")[:255]}
+    try:
+        ctx.adapter.set_fields(record.object_type, record.id, {k: v for k, v in written.items() if v is not None})
+    except CRMValidationError as exc:
+        log.warning("pipeline.fields-refused", extra={"tenant_id": ctx.tenant.id, "error": str(exc)})
+        decision.inputs = {**decision.inputs, "fields_error": str(exc)[:500]}
     # when the owner was written, for speed-to-owner (the CRM's created time → this moment)
     decision.inputs = {**decision.inputs, "written_at": dt.datetime.now(dt.UTC).isoformat(),
                        "crm_created_at": record.created_at.isoformat() if record.created_at else None}

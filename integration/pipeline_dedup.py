@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from integration.dedup import classify, score_pair, survivor
-from integration.errors import CRMNotFound
+from integration.errors import CRMNotFound, CRMValidationError
 from integration.models import Decision, MergeSnapshot, ReviewItem, utcnow
 from integration.records import Record, TaskSpec
 
@@ -97,6 +97,10 @@ def _queue_review(ctx: Context, record: Record, other: Record, score: float, rea
     ctx.session.add(ReviewItem(tenant_id=ctx.tenant.id, kind="dedup", object_type=record.object_type,
                                object_id=record.id, other_object_id=other.id, reason=reason[:500],
                                payload={"score": score, "reasons": reasons}))
+    try:  # the customer's views and workflows can pick the pair up from LeadRelay's own field
+        ctx.adapter.set_fields(record.object_type, record.id, {"leadrelay_duplicate_of": other.id})
+    except CRMValidationError as exc:
+        log.warning("pipeline.fields-refused", extra={"tenant_id": ctx.tenant.id, "error": str(exc)})
     manager = next((o for o in ctx.rules.owners if o.manager and o.active), None)
     user = ctx.user_by_email(manager.email) if manager else None
     if user is not None and user.active:

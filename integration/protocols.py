@@ -144,6 +144,15 @@ class CRMAdapter(Protocol):
     def unsubscribe_webhooks(self) -> None:
         """Remove the subscriptions `subscribe_webhooks` made."""
 
+    def ensure_custom_fields(self) -> list[str]:
+        """Create LeadRelay's own fields (records.FIELDS' leadrelay_*) on the lead object where the platform
+        allows it by API; returns the platform field names created by this call (none when they all exist).
+
+        Idempotent: fields that already exist are kept. Where the platform needs an admin/package step
+        (Salesforce: the managed package), returns [] when the fields are there and raises
+        CRMValidationError telling the admin what to install when they are not.
+        """
+
 
 class WebhookRequest(Protocol):
     """What the web layer hands an adapter's webhook parser (no framework type)."""

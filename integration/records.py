@@ -28,7 +28,9 @@ class EventKind(StrEnum):
 # Neutral field names a Record may carry in `fields` (adapters map to and from the platform's).
 FIELDS = ("email", "first_name", "last_name", "phone", "mobile", "company", "title", "website", "domain",
           "street", "city", "state", "postcode", "country", "source", "lifecycle_stage", "lead_status",
-          "language", "deal_stage", "deal_status", "amount", "name")
+          "language", "deal_stage", "deal_status", "amount", "name",
+          # LeadRelay's own fields, created at install (ensure_custom_fields) for the customer's workflows
+          "leadrelay_score", "leadrelay_tier", "leadrelay_rule", "leadrelay_reason", "leadrelay_duplicate_of")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from enum import StrEnum
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from adapters.subscriptions import subscribe_tenant_webhooks
+from adapters.subscriptions import ensure_tenant_fields, subscribe_tenant_webhooks
 from integration.backfill import backfill_tenant
 from integration.errors import CRMTransient, UnknownPlatform
 from integration.intake import enqueue_drain
@@ -162,6 +162,7 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
     # follow-up work goes to a worker, never into the request (rule 9)
     verify_installation.enqueue(tenant.id, job_id=f"verify-installation-{tenant.id}")
     subscribe_tenant_webhooks.enqueue(tenant.id, job_id=f"subscribe-webhooks-{tenant.id}")
+    ensure_tenant_fields.enqueue(tenant.id, job_id=f"ensure-fields-{tenant.id}")
     schedule_sweep(tenant.id)
     backfill_tenant.enqueue(tenant.id, job_id=f"backfill-{tenant.id}")
     if not created:

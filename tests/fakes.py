@@ -8,7 +8,7 @@ from typing import Any
 
 from integration.errors import CRMConflict, CRMRateLimited
 from integration.protocols import TenantRef
-from integration.records import ChangePage, Company, CRMUser, MergeResult, Record, TaskSpec, TaskState
+from integration.records import FIELDS, ChangePage, Company, CRMUser, MergeResult, Record, TaskSpec, TaskState
 
 
 class FakeCRMAdapter:
@@ -133,6 +133,13 @@ class FakeCRMAdapter:
 
     def unsubscribe_webhooks(self) -> None:
         self._call("unsubscribe_webhooks")
+
+    def ensure_custom_fields(self) -> list[str]:
+        """Like HubSpot: creates the leadrelay_* fields the first time, nothing after."""
+        self._call("ensure_custom_fields")
+        created, self.custom_fields_created = ([] if getattr(self, "custom_fields_created", False) else
+                                               [n for n in FIELDS if n.startswith("leadrelay_")]), True
+        return created
 
 
 class FakeFollowUpCRM(FakeCRMAdapter):

@@ -252,3 +252,24 @@ class HubSpotAdapter:
 
     def unsubscribe_webhooks(self) -> None:
         return None
+
+    # LeadRelay's own properties -----------------------------------------------------------
+    def ensure_custom_fields(self) -> list[str]:
+        """The "leadrelay" group and contact properties via the Properties API (existing ones are kept)."""
+        from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+
+        group, label = f.PROPERTY_GROUP
+        groups = self.client.call("default", "properties", "groups_api", "get_all", "contacts")
+        if group not in {g.name for g in groups.results or []}:
+            self.client.call("default", "properties", "groups_api", "create", "contacts",
+                             PropertyGroupCreate(name=group, label=label))
+        existing = self.client.call("default", "properties", "core_api", "get_all", "contacts", archived=False)
+        have = {p.name for p in existing.results or []}
+        created = []
+        for name, title, kind, field_type in f.CUSTOM_PROPERTIES:
+            if name not in have:
+                self.client.call("default", "properties", "core_api", "create", "contacts", PropertyCreate(
+                    name=name, label=title, type=kind, field_type=field_type, group_name=group,
+                    description="Written by LeadRelay when it routes a lead"))
+                created.append(name)
+        return created

@@ -26,7 +26,7 @@ SDK_PATHS: dict[str, tuple[str, ...]] = {
     "contacts": ("crm", "contacts"), "companies": ("crm", "companies"), "deals": ("crm", "deals"),
     "tasks": ("crm", "objects", "tasks"), "calls": ("crm", "objects", "calls"),
     "emails": ("crm", "objects", "emails"), "meetings": ("crm", "objects", "meetings"),
-    "owners": ("crm", "owners"),
+    "owners": ("crm", "owners"), "properties": ("crm", "properties"),
 }
 # objectTypeId as generic (object.*) webhooks send it -> HubSpot's singular object name
 OBJECT_TYPE_IDS: dict[str, str] = {"0-1": "contact", "0-2": "company", "0-3": "deal", "0-27": "task",
@@ -39,13 +39,25 @@ ADDITIONAL_EMAILS = "hs_additional_emails"
 PRIMARY_COMPANY = "associatedcompanyid"  # HubSpot keeps a contact's primary company id here
 LAST_ACTIVITY = "notes_last_updated"     # "Last activity date": bumped when a call/email/meeting/note is logged
 
+# LeadRelay's own contact properties (created at install by ensure_custom_fields, in group "leadrelay"):
+# (name = neutral name, label, type, fieldType) https://developers.hubspot.com/docs/api/crm/properties
+PROPERTY_GROUP = ("leadrelay", "LeadRelay")
+CUSTOM_PROPERTIES: tuple[tuple[str, str, str, str], ...] = (
+    ("leadrelay_score", "LeadRelay score", "number", "number"),
+    ("leadrelay_tier", "LeadRelay tier", "string", "text"),
+    ("leadrelay_rule", "LeadRelay routing rule", "string", "text"),
+    ("leadrelay_reason", "LeadRelay reason", "string", "textarea"),
+    ("leadrelay_duplicate_of", "LeadRelay duplicate of", "string", "text"),
+)
+CUSTOM_NAMES = tuple(p[0] for p in CUSTOM_PROPERTIES)
+
 # neutral field -> HubSpot property, per object
 PROPERTIES: dict[str, dict[str, str]] = {
     "contacts": {"email": "email", "first_name": "firstname", "last_name": "lastname", "phone": "phone",
                  "mobile": "mobilephone", "company": "company", "title": "jobtitle", "website": "website",
                  "domain": "hs_email_domain", "street": "address", "city": "city", "state": "state",
                  "postcode": "zip", "country": "country", "lifecycle_stage": "lifecyclestage",
-                 "lead_status": "hs_lead_status"},
+                 "lead_status": "hs_lead_status", **{name: name for name in CUSTOM_NAMES}},
     "companies": {"name": "name", "domain": "domain", "website": "website", "phone": "phone", "city": "city",
                   "state": "state", "country": "country", "lifecycle_stage": "lifecyclestage"},
     "deals": {"name": "dealname", "amount": "amount", "deal_stage": "dealstage"},

@@ -59,6 +59,9 @@ class PipedriveAdapter:
         self.budget = budget or _NoBudget()
         self.writes = writes or _NoWrites()
         self.http = PipedriveClient(tenant.api_base, tokens, self.budget, self.TIMEOUT)
+        keys = (self.settings.get("leadrelay_fields") or {}).get("keys") or {}
+        if keys:  # LeadRelay's person fields, found by the install job: mapped like tenant custom fields
+            self.settings = {**self.settings, "custom_fields": {**f.custom_keys(self.settings), **keys}}
         self._website_key: str | None = self.settings.get("website_field_key")
         self._subscribed: list[str] = []
 
@@ -118,6 +121,8 @@ class PipedriveAdapter:
         if not fields:
             return
         obj = f.api_object(object_type)
+        if set(fields) & set(f.LEADRELAY_FIELDS) - set(f.custom_keys(self.settings)):
+            self.leadrelay_keys()  # not known from the install job: looked up by name once
         current = self._row(obj, record_id) if f.needs_current(obj, fields) else None
         self._patch(obj, record_id, f.to_platform(obj, fields, current, self.settings), list(fields))
 
@@ -209,6 +214,28 @@ class PipedriveAdapter:
             known = [str(h["id"]) for h in queries.list_webhooks(self.http) if h.get("type") == "application"]
         queries.remove_webhooks(self.http, known)
         self._subscribed = []
+
+    def ensure_custom_fields(self) -> list[str]:
+        """LeadRelay's person fields via POST /v1/personFields (existing ones, by name, are kept)."""
+        existing, created = queries.person_field_keys(self.http), []
+        for name, field_type in f.LEADRELAY_FIELDS.values():
+            if name not in existing:
+                existing[name] = queries.create_person_field(self.http, name, field_type)
+                created.append(existing[name])
+        self._use_keys(existing)
+        return created
+
+    def leadrelay_keys(self) -> dict[str, str]:
+        """Neutral leadrelay_* name -> person field key (looked up by field name when not known yet)."""
+        known = {n: k for n, k in f.custom_keys(self.settings).items() if n in f.LEADRELAY_FIELDS}
+        if len(known) < len(f.LEADRELAY_FIELDS):
+            self._use_keys(queries.person_field_keys(self.http))
+            known = {n: k for n, k in f.custom_keys(self.settings).items() if n in f.LEADRELAY_FIELDS}
+        return known
+
+    def _use_keys(self, by_name: Mapping[str, str]) -> None:
+        keys = {neutral: by_name[name] for neutral, (name, _) in f.LEADRELAY_FIELDS.items() if name in by_name}
+        self.settings = {**self.settings, "custom_fields": {**f.custom_keys(self.settings), **keys}}
 
     # helpers ------------------------------------------------------------------------------------
     def _row(self, obj: str, record_id: str) -> dict[str, Any]:

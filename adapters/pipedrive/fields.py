@@ -40,6 +40,12 @@ SIMPLE: dict[str, dict[str, str]] = {
     "leads": {"name": "title"},
     "activities": {"name": "subject"},
 }
+# LeadRelay's own person fields (POST /v1/personFields at install): neutral name -> (field name, field_type).
+# Pipedrive keys them by a 40-character hash; the install job keeps the keys in the tenant's settings.
+LEADRELAY_FIELDS: dict[str, tuple[str, str]] = {
+    "leadrelay_score": ("LeadRelay score", "double"), "leadrelay_tier": ("LeadRelay tier", "varchar"),
+    "leadrelay_rule": ("LeadRelay routing rule", "varchar"), "leadrelay_reason": ("LeadRelay reason", "varchar"),
+    "leadrelay_duplicate_of": ("LeadRelay duplicate of", "varchar")}
 ADDRESS = {"street": "route", "city": "locality", "state": "admin_area_level_1", "postcode": "postal_code",
            "country": "country"}
 

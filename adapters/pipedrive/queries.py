@@ -193,3 +193,16 @@ def remove_webhooks(http: PipedriveClient, ids: list[str]) -> None:
             http.call("v1", "delete", lambda sdk, hid=hook_id, **kw: sdk.webhooks.delete_hook_subscription(hid, **kw))
         except CRMNotFound:
             continue
+
+
+def person_field_keys(http: PipedriveClient) -> dict[str, str]:
+    """Person field name -> key (GET /v1/personFields; custom fields have 40-character hash keys)."""
+    data = http.call("v1", "list", lambda sdk, **kw: sdk.persons.get_person_fields(params={"limit": 500}, **kw))
+    return {str(fd.get("name")): str(fd.get("key")) for fd in data.get("data") or [] if fd.get("key")}
+
+
+def create_person_field(http: PipedriveClient, name: str, field_type: str) -> str:
+    """POST /v1/personFields; returns the new field's key."""
+    body = {"name": name, "field_type": field_type}
+    data = http.call("v1", "create", lambda sdk, **kw: sdk._post(sdk.BASE_URL + "personFields", json=body, **kw))
+    return str(data["data"]["key"])

@@ -1,6 +1,7 @@
 """SalesforceAdapter: the CRMAdapter protocol over simple-salesforce (REST + SOQL) and SOAP merge()."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
@@ -9,6 +10,8 @@ from urllib.parse import quote
 from adapters.salesforce import queries, soap
 from adapters.salesforce.client import TIMEOUT, SalesforceClient
 from adapters.salesforce.fields import (
+    PACKAGE,
+    PACKAGE_OBJECTS,
     TASK_FIELDS,
     TASK_PRIORITY,
     TASK_TYPE,
@@ -63,6 +66,13 @@ class SalesforceAdapter:
         self._rest(f"sobjects/{sobject}/{quote(record_id, safe='')}", method="PATCH", json=data)
         self._remember(object_type, record_id, neutral)
 
+    def _mapping(self, object_type: str) -> Any:
+        """The object's map; reads select the managed package's fields once the install job found them."""
+        mapping = object_map(object_type)
+        if mapping.package and (self.tenant.settings or {}).get("leadrelay_fields", {}).get("ready"):
+            return dataclasses.replace(mapping, extra=(*mapping.extra, *mapping.package.values()))
+        return mapping
+
     def _remember(self, object_type: str, record_id: str, neutral: Iterable[str]) -> None:
         if self.writes is not None:
             self.writes.remember(object_type, str(record_id), list(neutral))
@@ -75,7 +85,7 @@ class SalesforceAdapter:
 
     def get_records(self, object_type: str, record_ids: list[str]) -> list[Record]:
         """One SOQL `WHERE Id IN (...)` per 200 ids (relationship fields such as Account.Name included)."""
-        mapping = object_map(object_type)
+        mapping = self._mapping(object_type)
         ids = queries.valid_ids(record_ids)
         rows: list[dict[str, Any]] = []
         for start in range(0, len(ids), self.BATCH_IDS):
@@ -86,7 +96,7 @@ class SalesforceAdapter:
                                   phones: Iterable[str] = (), name: str | None = None,
                                   company: str | None = None, limit: int = 20) -> list[Record]:
         """One SOQL with OR of email, phone (any format) and name + company."""
-        mapping = object_map(object_type)
+        mapping = self._mapping(object_type)
         emails = sorted({e.strip().lower() for e in emails if e and e.strip()})
         phones = [p for p in phones if p]
         clauses = queries.duplicate_clauses(mapping, emails, phones, name, company)
@@ -222,7 +232,7 @@ class SalesforceAdapter:
 
     def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
         """Rows with SystemModstamp after the cursor ("<stamp>|<last id>"), oldest first."""
-        mapping = object_map(object_type)
+        mapping = self._mapping(object_type)
         since, after_id = queries.decode_cursor(cursor)
         rows = self._query(queries.changed(mapping, since, after_id, limit))
         if not rows:
@@ -240,3 +250,16 @@ class SalesforceAdapter:
 
     def unsubscribe_webhooks(self) -> None:
         """The admin removes the Outbound Message (uninstalling the package does it)."""
+
+    def ensure_custom_fields(self) -> list[str]:
+        """LeadRelay's fields come with its managed package: check Lead and Contact describe, create nothing."""
+        missing = []
+        for sobject in PACKAGE_OBJECTS:
+            described = self._rest(f"sobjects/{sobject}/describe")  # what sf.<SObject>.describe() GETs
+            names = {fd.get("name") for fd in described.get("fields") or []}
+            missing += [f"{sobject}.{name}" for name in PACKAGE.values() if name not in names]
+        if missing:
+            raise CRMValidationError(
+                f"LeadRelay's Salesforce package is not installed (missing {', '.join(missing)}): ask your "
+                "Salesforce admin to install the LeadRelay package from AppExchange, then reconnect")
+        return []

@@ -35,6 +35,7 @@ class SObjectMap:
     company_field: str | None = None                         # the Account lookup, when the object has one
     extra: tuple[str, ...] = ()                              # selected for derived values (deal_status)
     mergeable: bool = False                                  # merge() supports Lead, Contact, Account only
+    package: dict[str, str] = field(default_factory=dict)    # neutral -> LeadRelay's managed-package field
 
     def select(self) -> list[str]:
         names = [*SYSTEM_FIELDS, *self.writable.values(), *self.read_only.values(), *self.extra]
@@ -44,10 +45,11 @@ class SObjectMap:
 
     def to_platform(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Neutral fields -> Salesforce fields; a field Salesforce can't take is a validation error."""
-        unknown = sorted(set(fields) - set(self.writable))
+        names = {**self.writable, **self.package}
+        unknown = sorted(set(fields) - set(names))
         if unknown:
             raise CRMValidationError(f"{self.sobject} has no writable field for {', '.join(unknown)}")
-        return {self.writable[name]: value for name, value in fields.items()}
+        return {names[name]: value for name, value in fields.items()}
 
     def for_create(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Fields for a new record: empty values and names Salesforce only reads or to_record derives left out."""
@@ -58,14 +60,21 @@ class SObjectMap:
 PERSON = {"email": "Email", "first_name": "FirstName", "last_name": "LastName", "phone": "Phone",
           "mobile": "MobilePhone", "title": "Title", "source": "LeadSource"}
 
+# LeadRelay's managed package adds these custom fields to Lead and Contact (ensure_custom_fields checks them);
+# they are selected only once the tenant's install job found them (a missing field would fail every query)
+PACKAGE = {"leadrelay_score": "LeadRelay_Score__c", "leadrelay_tier": "LeadRelay_Tier__c",
+           "leadrelay_rule": "LeadRelay_Rule__c", "leadrelay_reason": "LeadRelay_Reason__c",
+           "leadrelay_duplicate_of": "LeadRelay_Duplicate_Of__c"}
+PACKAGE_OBJECTS = ("Lead", "Contact")
+
 OBJECTS: dict[str, SObjectMap] = {
     "lead": SObjectMap("Lead", {**PERSON, **_address(""), "company": "Company", "website": "Website",
                                 "lead_status": "Status"},
-                       read_only={"name": "Name"}, mergeable=True),
+                       read_only={"name": "Name"}, mergeable=True, package=PACKAGE),
     # a Contact's company is its Account: read through the relationship, written as AccountId
     "contact": SObjectMap("Contact", {**PERSON, **_address("Mailing")},
                           read_only={"name": "Name", "company": "Account.Name"}, company_field="AccountId",
-                          mergeable=True),
+                          mergeable=True, package=PACKAGE),
     "company": SObjectMap("Account", {"name": "Name", "website": "Website", "phone": "Phone",
                                       **_address("Billing")}, mergeable=True),
     "deal": SObjectMap("Opportunity", {"name": "Name", "deal_stage": "StageName", "amount": "Amount",
@@ -114,7 +123,7 @@ def _deal_status(row: dict[str, Any]) -> str:
 def to_record(object_type: str, row: dict[str, Any]) -> Record:
     """A REST/SOQL row -> neutral Record."""
     mapping = object_map(object_type)
-    names = {**mapping.writable, **mapping.read_only}
+    names = {**mapping.writable, **mapping.read_only, **mapping.package}
     fields = {name: _path(row, path) for name, path in names.items() if _path(row, path) not in (None, "")}
     if "website" in fields and object_type == "company":
         fields["domain"] = domain_of(fields["website"])

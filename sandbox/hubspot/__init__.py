@@ -13,6 +13,8 @@ Emulated (paths exactly as hubspot-api-client 12 calls them):
   paging and HubSpot's filter-count limits), POST .../merge (primary survives and keeps its non-empty
   values, fills empty ones from the merged record; the merged id is gone).
 - Associations v4: PUT default / labeled, GET list, DELETE.
+- Properties: GET/POST /crm/v3/properties/{type} (+ /{name}, /groups): created properties are then
+  accepted on records (sandbox/hubspot/properties.py).
 - Owners: GET /crm/v3/owners/ (email, after, limit, archived) and /crm/v3/owners/{id}; inactive users are
   archived owners. GET /account-info/v3/details gives the portal time zone.
 - Webhooks: app-level subscriptions (legacy contact./company./deal.* and object.* for the other types),
@@ -24,10 +26,10 @@ Emulated (paths exactly as hubspot-api-client 12 calls them):
   "search_per_second"), 5) answered with HubSpot's 429 bodies.
 
 Knowingly not emulated: date-versioned paths (/crm/objects/2026-03/...), OAuth v3 endpoints, the
-properties/schemas/pipelines APIs (properties are checked against a built-in list; custom ones can be
-declared in account.extra["custom_properties"]), upsert, GDPR delete, restore events,
-associationChange events, merge id re-assignment and old-id redirects, per-user time zones (HubSpot
-exposes none), daily limits (OAuth apps have none), search eventual consistency, webhook concurrency
+schemas/pipelines APIs and property updates/archiving (properties are checked against a built-in list plus
+the created ones; custom ones can also be declared in account.extra["custom_properties"]), upsert, GDPR
+delete, restore events, associationChange events, merge id re-assignment and old-id redirects, per-user
+time zones (HubSpot exposes none), daily limits (OAuth apps have none), search eventual consistency, webhook concurrency
 limits and randomized retry delays. App registry and rate-limit windows live in memory, not in
 Store.dump().
 """

@@ -23,7 +23,8 @@ Emulated
 * API v1 (/api/v1): users, users/{id}, users/me; leads GET/POST/PATCH/DELETE (UUID ids); webhooks
   GET/POST/DELETE; PUT persons|organizations/{id}/merge (merge_with_id survives and wins conflicts, empty fields
   filled from the other, related deals/activities/leads moved); organizationFields (the "Website" custom field
-  that holds an organization's domain); the v1 persons calls pipedrive-python-lib wraps (get, list, search,
+  that holds an organization's domain); personFields GET/POST (created fields get 40-character hash keys);
+  the v1 persons calls pipedrive-python-lib wraps (get, list, search,
   create, update, delete).
 * Errors in Pipedrive's envelope {success: false, error, error_info, data, additional_data} (+errorCode on
   401/403/429); 401 for a missing/expired/revoked token; 404 "Entity was not found"; 400 validation errors.

@@ -7,7 +7,7 @@ import copy
 from flask import Blueprint, request
 
 from sandbox.context import Sandbox
-from sandbox.pipedrive import ops, query, webhooks
+from sandbox.pipedrive import ops, person_fields, query, webhooks
 from sandbox.pipedrive.core import PdError, next_id, ok, user, users
 from sandbox.pipedrive.guard import body, check, install_handlers
 from sandbox.pipedrive.limits import RateLimiter
@@ -36,6 +36,7 @@ def blueprint(sandbox: Sandbox, limiter: RateLimiter) -> Blueprint:
     _webhooks(bp, sandbox, limiter)
     _leads(bp, sandbox, limiter)
     _persons(bp, sandbox, limiter)
+    person_fields.routes(bp, sandbox, limiter)
     return bp
 
 

@@ -92,6 +92,12 @@ def _person_fields(prefix: str = "") -> list[Field]:
             _ro("LastActivityDate", "date")]
 
 
+def _package_fields() -> list[Field]:
+    """LeadRelay's managed package: its custom fields on Lead and Contact (what the adapter writes back)."""
+    return [Field("LeadRelay_Score__c", "double"), Field("LeadRelay_Tier__c"), Field("LeadRelay_Rule__c"),
+            Field("LeadRelay_Reason__c"), Field("LeadRelay_Duplicate_Of__c")]
+
+
 SOBJECTS: dict[str, SObject] = {
     "User": _obj("User", "User", [
         _ro("Id", "id"), Field("Username", required=True), Field("FirstName"), Field("LastName", required=True),
@@ -112,12 +118,12 @@ SOBJECTS: dict[str, SObject] = {
         OWNER, _ro("IsConverted", "boolean", default=False), _ro("ConvertedDate", "date"),
         _ro("ConvertedAccountId", "reference", reference_to=("Account",)),
         _ro("ConvertedContactId", "reference", reference_to=("Contact",)),
-        Field("IsUnreadByOwner", "boolean", default=True),
+        Field("IsUnreadByOwner", "boolean", default=True), *_package_fields(),
     ], mergeable=True, notifies=True),
     "Contact": _obj("Contact", "Contact", [
         _ro("MasterRecordId", "reference", reference_to=("Contact",)),
         _ref("AccountId", ("Account",), "Account"), *_person_fields("Mailing"), Field("Department"),
-        OWNER,
+        OWNER, *_package_fields(),
     ], mergeable=True, notifies=True),
     "Account": _obj("Account", "Account", [
         _ro("MasterRecordId", "reference", reference_to=("Account",)), Field("Name", required=True),
@@ -183,7 +189,7 @@ def describe(obj: SObject) -> dict:
     fields = []
     for spec in obj.fields.values():
         fields.append({
-            "name": spec.name, "label": spec.name, "type": spec.type,
+            "name": spec.name, "label": spec.name, "type": spec.type, "custom": spec.name.endswith("__c"),
             "createable": spec.createable, "updateable": spec.updateable,
             "nillable": not spec.required and spec.type != "boolean",
             "defaultedOnCreate": spec.default is not None, "referenceTo": list(spec.reference_to),

@@ -1,0 +1,129 @@
+"""Write back (issue 6): after install LeadRelay's own fields exist on each CRM, and a new lead is owned with its
+score, tier, routing rule and reason set on the record, through the adapters against the sandbox."""
+from __future__ import annotations
+
+import pytest
+from redis import Redis
+from rq import Queue
+from sqlalchemy import select
+
+from adapters.factory import build_adapter
+from adapters.salesforce.adapter import SalesforceAdapter
+from adapters.subscriptions import ensure_tenant_fields
+from integration.db import session_scope
+from integration.errors import CRMValidationError
+from integration.models import Decision, ReviewItem, RuleSetVersion, Tenant
+from tests.crm_helpers import install, new_account
+from tests.e2e.test_pipeline_flow import LEAD, LEAD_OBJECT, OWNERS, RULES, _variant, deliver, record_id, simulate
+
+REASON_FIELDS = ("leadrelay_score", "leadrelay_tier", "leadrelay_rule", "leadrelay_reason")
+CREATED = {"hubspot": 5, "salesforce": 0, "pipedrive": 5}  # Salesforce: the managed package brings them
+
+
+@pytest.fixture()
+def installed(crm_env, app, crm_sandbox):
+    """Install through OAuth, publish the rule set; returns (tenant id, sandbox account)."""
+    def make(platform: str, rules: dict = RULES) -> tuple[int, dict]:
+        account = new_account(crm_sandbox, platform, name=f"Fields {platform}", users=OWNERS)
+        assert install(app.test_client(), crm_sandbox, platform, account["account_id"]).status_code == 302
+        with session_scope(crm_env["DATABASE_URL"]) as s:
+            tenant = s.scalar(select(Tenant))
+            s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=rules))
+            return tenant.id, account
+    return make
+
+
+def settings_of(env, tenant_id: int) -> dict:
+    with session_scope(env["DATABASE_URL"]) as s:
+        return dict(s.get(Tenant, tenant_id).settings or {})
+
+
+def route_decision(env) -> Decision:
+    with session_scope(env["DATABASE_URL"]) as s:
+        decision = s.scalar(select(Decision).where(Decision.kind == "route"))
+        s.expunge(decision)
+        return decision
+
+
+@pytest.mark.parametrize("platform", ["hubspot", "salesforce", "pipedrive"])
+def test_a_new_lead_is_owned_with_its_reason_fields_set(installed, crm_env, crm_sandbox, platform):
+    tenant_id, account = installed(platform)
+    queued = Queue("maintenance", connection=Redis.from_url(crm_env["REDIS_URL"])).job_ids
+    assert f"ensure-fields-{tenant_id}" in queued  # the install enqueued the job; run it here
+    created = ensure_tenant_fields(tenant_id)
+    assert len(created) == CREATED[platform]
+    state = settings_of(crm_env, tenant_id)["leadrelay_fields"]
+    assert state["ready"] is True and state["error"] is None
+    assert ensure_tenant_fields(tenant_id) == []  # a second run (reconnect) creates nothing
+
+    object_type, properties = LEAD[platform]
+    lead_id = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
+                                                                  "properties": properties}))
+    deliver(crm_env, tenant_id, platform, LEAD_OBJECT[platform], lead_id)
+
+    decision = route_decision(crm_env)
+    assert decision.outcome == "ben.owner@leadrelay.test" and "fields_error" not in decision.inputs
+    record = build_adapter(tenant_id).get_record(LEAD_OBJECT[platform], lead_id)
+    assert record.owner_id == decision.inputs["owner_id"]
+    fields = {k: record.fields.get(k) for k in REASON_FIELDS}
+    assert fields["leadrelay_rule"] == "Germany"
+    assert fields["leadrelay_tier"] == decision.inputs["tier"]
+    assert float(fields["leadrelay_score"]) == decision.inputs["score"]
+    assert fields["leadrelay_reason"] == decision.reason[:255]
+    assert fields["leadrelay_reason"].startswith("Rule 'Germany' (country DE)")
+
+
+def test_salesforce_without_the_package_says_so_and_leads_are_still_routed(installed, crm_env, crm_sandbox,
+                                                                           monkeypatch):
+    tenant_id, account = installed("salesforce")
+    real_rest = SalesforceAdapter._rest
+
+    def describe_without_package(self, path, method="GET", **kwargs):
+        answer = real_rest(self, path, method, **kwargs)
+        if path.endswith("/describe"):
+            answer = {**answer, "fields": [f for f in answer["fields"] if not f["name"].startswith("LeadRelay_")]}
+        return answer
+
+    monkeypatch.setattr(SalesforceAdapter, "_rest", describe_without_package)
+    assert ensure_tenant_fields(tenant_id) == []
+    state = settings_of(crm_env, tenant_id)["leadrelay_fields"]
+    assert state["ready"] is False and "install the LeadRelay package" in state["error"]
+
+    real_set_fields = SalesforceAdapter.set_fields
+
+    def refuse_package_fields(self, object_type, record_id, fields):
+        if any(name.startswith("leadrelay_") for name in fields):  # what Salesforce answers: INVALID_FIELD
+            raise CRMValidationError("No such column 'LeadRelay_Score__c' on sobject of type Lead")
+        return real_set_fields(self, object_type, record_id, fields)
+
+    monkeypatch.setattr(SalesforceAdapter, "set_fields", refuse_package_fields)
+    object_type, properties = LEAD["salesforce"]
+    lead_id = record_id("salesforce", simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
+                                                                      "properties": properties}))
+    deliver(crm_env, tenant_id, "salesforce", "lead", lead_id)
+
+    decision = route_decision(crm_env)
+    assert decision.outcome == "ben.owner@leadrelay.test"
+    assert "No such column" in decision.inputs["fields_error"]
+    record = build_adapter(tenant_id).get_record("lead", lead_id)
+    assert record.owner_id == decision.inputs["owner_id"]  # the routing stands
+    assert "leadrelay_rule" not in record.fields
+
+
+@pytest.mark.parametrize("platform", ["hubspot", "salesforce", "pipedrive"])
+def test_a_possible_duplicate_in_review_points_at_the_other_record(installed, crm_env, crm_sandbox, platform):
+    # every pair goes to review, none is merged: the same person written differently is the unsure case here
+    tenant_id, account = installed(platform, {**RULES, "dedup": {"auto_merge": 1.0, "review": 0.5}})
+    ensure_tenant_fields(tenant_id)
+    object_type, properties = LEAD[platform]
+    first = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
+                                                                "properties": properties}))
+    deliver(crm_env, tenant_id, platform, LEAD_OBJECT[platform], first)
+    second = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
+                                                                 "properties": _variant(platform, dict(properties))}))
+    deliver(crm_env, tenant_id, platform, LEAD_OBJECT[platform], second)
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        review = s.scalar(select(ReviewItem).where(ReviewItem.kind == "dedup"))
+        assert (review.object_id, review.other_object_id) == (second, first)
+    record = build_adapter(tenant_id).get_record(LEAD_OBJECT[platform], second)
+    assert record.fields["leadrelay_duplicate_of"] == first
