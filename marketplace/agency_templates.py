@@ -103,7 +103,16 @@ def view():
     running = any(r["progress"] and r["progress"]["state"] in ("queued", "reading", "running") for r in rows)
     return render_template("console/agency_template.html", template=template, text=as_yaml(template.body),
                            portals=portals, rows=rows, running=running, admin=g.user.agency_role == ADMIN,
-                           default_leads=DEFAULT_LEADS)
+                           default_leads=DEFAULT_LEADS, overall=rollout_progress(rows))
+
+
+def rollout_progress(rows: list[dict]) -> dict:
+    """The rollout as a whole: portals whose simulation finished (done or failed) out of those rolled out."""
+    finished = sum(1 for r in rows if r["progress"] and r["progress"]["state"] in ("done", "failed"))
+    live = sum(1 for r in rows if r["version"] is not None and r["version"].status == "published")
+    total = len(rows)
+    return {"finished": finished, "live": live, "total": total,
+            "percent": round(100 * finished / total) if total else 0}
 
 
 @templates_bp.post("/rollout")

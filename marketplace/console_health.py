@@ -82,6 +82,20 @@ def queue_lag(redis: Redis, now: dt.datetime) -> list[dict]:
     return rows
 
 
+def backfill_state(tenant: Tenant) -> dict | None:
+    """The install backfill's progress (integration/backfill.py keeps it in tenant.settings), or None.
+
+    The CRM's total is not known ahead of time, so the bar is full when finished and shows the pages done so far
+    (each job reads up to 1,000 records) while running."""
+    state = (tenant.settings or {}).get("backfill")
+    if not isinstance(state, dict):
+        return None
+    finished = _aware(state.get("finished_at"))
+    return {"indexed": int(state.get("indexed") or 0), "unowned": int(state.get("unowned") or 0),
+            "finished_at": finished, "updated_at": _aware(state.get("updated_at")),
+            "state": "finished" if finished else "running", "percent": 100 if finished else None}
+
+
 def _redis_figures(tenant: Tenant, now: dt.datetime) -> tuple[list[dict], list[Budget], str | None]:
     try:
         redis = redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "")
@@ -107,7 +121,8 @@ def health(tenant: Tenant):
     return render_template("console/health.html", tenant=tenant, role=g.role, token_state=state,
                            token_text=token_text, last_webhook=_aware(last_webhook), pending=pending, failed=failed,
                            sweeps=sweeps, last_sweep=max((s.swept_at for s in sweeps), default=None),
-                           queues=queues, budgets=buckets, redis_error=redis_error, now=now)
+                           queues=queues, budgets=buckets, redis_error=redis_error, now=now,
+                           backfill=backfill_state(tenant))
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

@@ -15,17 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Response, g, render_template, request
-from sqlalchemy import String, func, select, type_coerce
+from markupsafe import Markup
+from sqlalchemy import String, case, distinct, exists, func, select, type_coerce
+from sqlalchemy.orm import aliased
 
-from integration.models import Decision, ReviewItem, Tenant
+from integration.models import Decision, EventRecord, ReviewItem, Tenant
 from integration.protocols import parse_iso
 from marketplace.access import tenant_view
 from marketplace.console_audit import midnight, parse_date
-from marketplace.svg import bar_chart, sparkline
+from marketplace.svg import BAR_COLOR, EMPTY, SVG_OPEN, bar_chart, sparkline
 
 kpi_bp = Blueprint("console_kpi", __name__, url_prefix="/console")
 DEFAULT_DAYS, MAX_DAYS = 30, 366
 NOT_ROUTED = frozenset({"review", "merged", "restored"})
+ESCALATIONS = ("notify_manager", "reassigned")
+STAGE_KINDS = ("lifecycle", "stale", "reactivation")  # stage changes and stale-lead actions (integration/stale.py)
+AGE_BUCKETS = ((7, "0-7 days"), (14, "8-14 days"), (30, "15-30 days"), (90, "31-90 days"))
+OLDEST_BUCKET = "over 90 days"
 
 
 @dataclass
@@ -42,6 +48,12 @@ class Kpis:
     speeds: list[float] = field(default_factory=list)
     per_owner: Counter = field(default_factory=Counter)
     per_day: dict[dt.date, list[float | None]] = field(default_factory=dict)  # day -> [leads, speeds...]
+    escalations: Counter = field(default_factory=Counter)  # outcome -> count
+    escalations_per_day: Counter = field(default_factory=Counter)
+    failed_events: int = 0
+    crm_errors: int = 0
+    failures_per_day: Counter = field(default_factory=Counter)
+    aging: list[tuple[str, int, int]] = field(default_factory=list)  # (bucket, leads, with stage activity)
 
     @property
     def median(self) -> float | None:
@@ -120,7 +132,47 @@ def compute(session, tenant_id: int, start: dt.date, end: dt.date, owner: str = 
     k.dedup_reviews = session.scalar(select(func.count()).select_from(ReviewItem).where(
         ReviewItem.tenant_id == tenant_id, ReviewItem.kind == "dedup", ReviewItem.created_at >= window[0],
         ReviewItem.created_at < window[1]))
+    _follow_ups(session, tenant_id, k, window)
+    k.aging = stage_aging(session, tenant_id, min(window[1], dt.datetime.now(dt.UTC)), owner)
     return k
+
+
+def _follow_ups(session, tenant_id: int, k: Kpis, window: tuple[dt.datetime, dt.datetime]) -> None:
+    """Escalations (SLA decisions) and sync failures (failed events, CRM-error review items) per day."""
+    escalated = select(Decision.outcome, type_coerce(Decision.created_at, String)).where(
+        Decision.tenant_id == tenant_id, Decision.kind == "sla", Decision.outcome.in_(ESCALATIONS),
+        Decision.created_at >= window[0], Decision.created_at < window[1])
+    for outcome, created_at in session.connection().execute(escalated):
+        k.escalations[outcome] += 1
+        k.escalations_per_day[_day(created_at)] += 1
+    failed = select(type_coerce(EventRecord.received_at, String)).where(
+        EventRecord.tenant_id == tenant_id, EventRecord.status == "failed",
+        EventRecord.received_at >= window[0], EventRecord.received_at < window[1])
+    errors = select(type_coerce(ReviewItem.created_at, String)).where(
+        ReviewItem.tenant_id == tenant_id, ReviewItem.kind == "crm_error",
+        ReviewItem.created_at >= window[0], ReviewItem.created_at < window[1])
+    for query, attr in ((failed, "failed_events"), (errors, "crm_errors")):
+        for (at,) in session.connection().execute(query):
+            setattr(k, attr, getattr(k, attr) + 1)
+            k.failures_per_day[_day(at)] += 1
+
+
+def stage_aging(session, tenant_id: int, ref: dt.datetime, owner: str = "") -> list[tuple[str, int, int]]:
+    """Leads routed to an owner before `ref`, per age bucket (days since routing), and how many of them had a
+    lifecycle or stale-lead decision since; one grouped query (the object index serves the EXISTS)."""
+    other = aliased(Decision)
+    bucket = case(*[(Decision.created_at >= ref - dt.timedelta(days=days), label) for days, label in AGE_BUCKETS],
+                  else_=OLDEST_BUCKET)
+    moved = exists().where(other.tenant_id == Decision.tenant_id, other.object_type == Decision.object_type,
+                           other.object_id == Decision.object_id, other.kind.in_(STAGE_KINDS))
+    stmt = select(bucket, func.count(distinct(Decision.object_id)),
+                  func.count(distinct(case((moved, Decision.object_id))))).where(
+        Decision.tenant_id == tenant_id, Decision.kind == "route", Decision.outcome.notin_(NOT_ROUTED),
+        Decision.created_at < ref).group_by(bucket)
+    if owner:
+        stmt = stmt.where(func.lower(Decision.outcome) == owner.lower())
+    found = {label: (leads, active) for label, leads, active in session.execute(stmt)}
+    return [(label, *found.get(label, (0, 0))) for label in [b for _, b in AGE_BUCKETS] + [OLDEST_BUCKET]]
 
 
 def _day(value: str | dt.datetime) -> dt.date:
@@ -184,9 +236,23 @@ def kpis(tenant: Tenant):
         "owners": bar_chart([o for o, _ in owners], [n for _, n in owners], title="Leads per owner"),
         "leads": sparkline([n for _, n, _ in days], title="Leads per day"),
         "speed": sparkline([s for _, _, s in days], title="Median speed-to-owner per day"),
+        "escalations": columns([k.escalations_per_day[d] for d, _, _ in days], "Escalations per day"),
+        "failures": columns([k.failures_per_day[d] for d, _, _ in days], "Sync failures per day"),
     }
     return render_template("console/kpis.html", tenant=tenant, role=g.role, k=k, charts=charts, owners=owners,
                            sla=sla_figures(g.db, tenant.id), duration=duration)
+
+
+def columns(counts: list[int], title: str, width: int = 640, height: int = 60) -> Markup:
+    """One column per day, scaled to the busiest day (counts over time, where a line would suggest a trend)."""
+    if not any(counts):
+        return EMPTY
+    step, top = width / len(counts), max(counts)
+    bars = Markup("").join(Markup('<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{f}">'
+                                  '<title>{n}</title></rect>').format(
+        x=i * step, y=height - height * n / top, w=max(1.0, step - 1), h=height * n / top, f=BAR_COLOR, n=n)
+        for i, n in enumerate(counts))
+    return SVG_OPEN.format(w=width, h=height, cls="chart columns", title=title) + bars + Markup("</svg>")
 
 
 @kpi_bp.get("/tenants/<int:tenant_id>/kpis.csv")
@@ -203,7 +269,14 @@ def kpis_csv(tenant: Tenant):
         writer.writerow(["sla", name, "" if value is None else value])
     for owner, count in k.per_owner.most_common():
         writer.writerow(["leads_per_owner", owner, count])
+    for outcome in ESCALATIONS:
+        writer.writerow(["escalations", outcome, k.escalations[outcome]])
+    for label, leads, active in k.aging:
+        writer.writerow(["stage_aging_leads", label, leads])
+        writer.writerow(["stage_aging_with_stage_activity", label, active])
     for day, leads, speed in k.days():
+        writer.writerow(["escalations_per_day", day.isoformat(), k.escalations_per_day[day]])
+        writer.writerow(["sync_failures_per_day", day.isoformat(), k.failures_per_day[day]])
         writer.writerow(["leads_per_day", day.isoformat(), leads])
         writer.writerow(["median_speed_seconds_per_day", day.isoformat(), "" if speed is None else round(speed, 3)])
     name = f"leadrelay-kpis-{tenant.id}-{start.isoformat()}-{end.isoformat()}.csv"
@@ -221,4 +294,6 @@ def summary(k: Kpis) -> list[tuple[str, float | int | str | None]]:
             ("merged_on_arrival", k.merged_on_arrival), ("pct_routed_automatically", k.share(k.automatic)),
             ("pct_sent_to_review", k.share(k.review)), ("dedup_merges", k.dedup_merges),
             ("dedup_reviews", k.dedup_reviews), ("duplicate_rate_pct", k.duplicate_rate),
-            ("median_speed_to_owner_seconds", rnd(k.median)), ("p90_speed_to_owner_seconds", rnd(k.p90))]
+            ("median_speed_to_owner_seconds", rnd(k.median)), ("p90_speed_to_owner_seconds", rnd(k.p90)),
+            ("escalations", sum(k.escalations.values())), ("failed_events", k.failed_events),
+            ("crm_errors", k.crm_errors), ("sync_failures", k.failed_events + k.crm_errors)]

@@ -14,6 +14,7 @@ from integration.rules import RulesError, load_rules
 from integration.simulate import read_progress
 from integration.wiring import NotWired, adapter_for
 from marketplace.access import tenant_view
+from marketplace.console_health import backfill_state
 from marketplace.console_rules import add_version, as_yaml, live_version
 
 log = logging.getLogger("leadrelay.console.onboarding")
@@ -57,7 +58,8 @@ def onboarding_page(tenant: Tenant):
     progress = read_progress(tenant.id, draft.version) if draft is not None else None
     return render_template("console/onboarding.html", tenant=tenant, role=g.role, users=users, problem=problem,
                            draft=draft, draft_text=as_yaml(draft.body) if draft else "", progress=progress,
-                           live=live_version(g.db, tenant.id), has_token=has_token)
+                           live=live_version(g.db, tenant.id), has_token=has_token,
+                           backfill=backfill_state(tenant))
 
 
 @onboarding_bp.post("/tenants/<int:tenant_id>/onboarding/starter")
