@@ -100,14 +100,14 @@ def run_step(work: Work, row: SlaTimer) -> str:
     row.status = "creating"
     work.session.commit()  # before the CRM call: a retried job never creates the step's task twice
     lead = lead_facts((route_decision(work, row.object_type, row.object_id) or start).inputs)
-    step = steps[n]
+    step, at = steps[n], work.now()
     with released_on_error(work.session, lambda: setattr(row, "status", "planned")):
         row.task_id = work.adapter.create_task(TaskSpec(
             subject=f"Follow-up {n + 1}/{len(steps)}: {step.task} {lead_name(lead)}",
             body=f"Step {n + 1} of the {tier} follow-up cadence LeadRelay runs for this lead.",
-            due_at=work.now(), owner_id=row.owner_id, record_type=row.object_type, record_id=row.object_id,
+            due_at=at, owner_id=row.owner_id, record_type=row.object_type, record_id=row.object_id,
             kind=step.task, priority="medium"))
-    row.status = "created"
+    row.status, row.due_at = "created", at  # when the step really ran: engagement counts from here
     work.session.commit()
     if n + 1 < len(steps):
         since = dt.datetime.fromisoformat(start.inputs["since"])
@@ -132,7 +132,8 @@ def _engaged(work: Work, row: SlaTimer, start: dict, n: int) -> str | None:
         return f"the lead's stage moved ({start.get('stage')}/{start.get('lead_status')} → {now_at[0]}/{now_at[1]})"
     previous = timers_of_lead(work, row.object_type, row.object_id, prefix=row.key.rsplit(":", 1)[0] + ":")
     since = dt.datetime.fromisoformat(start["since"])
-    since = max([since, *(t.due_at for t in previous if t.escalation_step < n)])  # each step ran at its due time
+    # a created step's due_at is when it ran; CRMs keep activity times to the second, so compare whole seconds
+    since = max([since, *(t.due_at.replace(microsecond=0) for t in previous if t.escalation_step < n)])
     if pause_on & {"reply", "meeting"} and work.adapter.activity_logged_since(row.object_type, row.object_id, since):
         return "the lead engaged (a call, email or meeting was logged)"
     return None

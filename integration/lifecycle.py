@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from integration.pipeline import Context
 
 KIND = "lifecycle"
-FIELD = "lifecycle_stage"
+FIELD = "lifecycle_stage"  # native (HubSpot); an adapter without one names its own: LIFECYCLE_FIELD
 PEOPLE = (ObjectType.CONTACT, ObjectType.LEAD)
 KEPT = ("set", "restored")  # outcomes after which the contact holds the stage in inputs["to"]
 
@@ -49,6 +49,11 @@ def _stop_cadences_for_deals(ctx: Context, deals: list[Record]) -> None:
             stop_cadence(ctx.session, ctx.tenant.id, ctx.adapter.LEAD_OBJECT, contact_id, f"deal {deal.id} created")
 
 
+def field_of(ctx: Context) -> str:
+    """The neutral field holding the stage: lifecycle_stage, or LeadRelay's own leadrelay_lifecycle."""
+    return getattr(ctx.adapter, "LIFECYCLE_FIELD", FIELD)
+
+
 def rank(lifecycle: Lifecycle, stage: str | None) -> int:
     """The stage's place in `lifecycle.stages`; -1 for an empty or unlisted stage (it never blocks a move)."""
     return lifecycle.stages.index(stage) if stage in lifecycle.stages else -1
@@ -62,7 +67,7 @@ def apply_deal(ctx: Context, lifecycle: Lifecycle, deal: Record, stages: dict[st
         return
     contacts = ctx.adapter.get_records(ObjectType.CONTACT, list(deal.contact_ids))
     for contact in contacts:
-        current = stages[contact.id] if contact.id in stages else contact.fields.get(FIELD)
+        current = stages[contact.id] if contact.id in stages else contact.fields.get(field_of(ctx))
         stages[contact.id] = _move(ctx, lifecycle, deal, contact, current, rule.set)
 
 
@@ -84,7 +89,7 @@ def _move(ctx: Context, lifecycle: Lifecycle, deal: Record, contact: Record, cur
                f"lifecycle is forward-only")
         return current
     try:
-        ctx.adapter.set_fields(contact.object_type, contact.id, {FIELD: target})
+        ctx.adapter.set_fields(contact.object_type, contact.id, {field_of(ctx): target})
     except CRMValidationError as exc:
         _audit(ctx, contact, f"{base}:skipped:{target}", "skipped", inputs,
                f"Skipped: {ctx.adapter.PLATFORM} {contact.object_type}s have no lifecycle stage field ({exc})")
@@ -96,16 +101,17 @@ def _move(ctx: Context, lifecycle: Lifecycle, deal: Record, contact: Record, cur
 
 def guard_people(ctx: Context, lifecycle: Lifecycle, object_type: str, records: list[Record]) -> None:
     """Put back a stage LeadRelay set when someone moved the record to an earlier stage (forward-only)."""
-    held = _stages_held(ctx, lifecycle, object_type, [r.id for r in records if r.fields.get(FIELD)])
+    name = field_of(ctx)
+    held = _stages_held(ctx, lifecycle, object_type, [r.id for r in records if r.fields.get(name)])
     for record in records:
-        ours, current = held.get(record.id), record.fields.get(FIELD)
+        ours, current = held.get(record.id), record.fields.get(name)
         if ours is None or current not in lifecycle.stages or rank(lifecycle, current) >= rank(lifecycle, ours):
             continue
         moment = record.updated_at.isoformat() if record.updated_at else "-"
         key = f"{KIND}:{object_type}:{record.id}:restore:{current}->{ours}:{moment}"
         if _exists(ctx, key):
             continue
-        ctx.adapter.set_fields(object_type, record.id, {FIELD: ours})
+        ctx.adapter.set_fields(object_type, record.id, {name: ours})
         _audit(ctx, record, key, "restored", {"from": current, "to": ours},
                f"Refused a move back from {ours} to {current} (lifecycle is forward-only); {ours} restored")
 

@@ -72,6 +72,7 @@ class CRMAdapter(Protocol):
     PLATFORM: ClassVar[str]
     LEAD_OBJECT: ClassVar[str]  # the object LeadRelay routes: "contact" (HubSpot, Pipedrive) or "lead"
     EPOCH_CURSOR: ClassVar[str]  # a changed_since cursor that starts at the very first record (backfill)
+    LIFECYCLE_FIELD: ClassVar[str]  # neutral field holding the lifecycle stage: native, or LeadRelay's own
     RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]]  # bucket -> (requests, per seconds)
 
     def get_record(self, object_type: str, record_id: str) -> Record | None:

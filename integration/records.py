@@ -30,7 +30,8 @@ FIELDS = ("email", "first_name", "last_name", "phone", "mobile", "company", "tit
           "street", "city", "state", "postcode", "country", "source", "lifecycle_stage", "lead_status",
           "language", "deal_stage", "deal_status", "amount", "name",
           # LeadRelay's own fields, created at install (ensure_custom_fields) for the customer's workflows
-          "leadrelay_score", "leadrelay_tier", "leadrelay_rule", "leadrelay_reason", "leadrelay_duplicate_of")
+          "leadrelay_score", "leadrelay_tier", "leadrelay_rule", "leadrelay_reason", "leadrelay_duplicate_of",
+          "leadrelay_lifecycle")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,16 @@ FACTS = (("Name", ("first_name", "last_name")), ("Email", ("email",)), ("Phone",
          ("Source", ("source",)))
 
 
+def clock() -> dt.datetime:
+    """Now, for SLA clocks, checks, escalations and cadences (the default `Work.now`). End-to-end tests
+    monkeypatch this one function to a chosen moment (a Friday evening) instead of faking the system clock."""
+    return utcnow()
+
+
+def _clock() -> dt.datetime:
+    return clock()  # looked up at call time, so a patched `clock` is seen by every Work
+
+
 def enqueue_at(fn: Callable, tenant_id: int, args: tuple, at: dt.datetime, job_id: str) -> Any:
     """The production planner: an RQ job at `at` with a deterministic id (coalesced while pending)."""
     return fn.enqueue(tenant_id, *args, at=at, job_id=job_id)
@@ -40,7 +50,7 @@ class Work:
     users: Callable[[], list[CRMUser]]
     pool_state: PoolState | None = None
     plan: Planner = enqueue_at
-    now: Callable[[], dt.datetime] = utcnow
+    now: Callable[[], dt.datetime] = _clock
     _by_id: dict[str, CRMUser] | None = field(default=None, repr=False)
 
     def user(self, user_id: str | None) -> CRMUser | None:

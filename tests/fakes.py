@@ -15,6 +15,7 @@ class FakeCRMAdapter:
     PLATFORM = "fake"
     LEAD_OBJECT = "contact"
     EPOCH_CURSOR = "1970-01-01T00:00:00+00:00"
+    LIFECYCLE_FIELD = "lifecycle_stage"
     RATE_LIMITS = {"default": (100, 10.0)}
 
     def __init__(self, tenant: TenantRef | None = None, *_args: Any, **_kwargs: Any) -> None:

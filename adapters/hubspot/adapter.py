@@ -33,6 +33,7 @@ class _NoWrites:
 class HubSpotAdapter:
     PLATFORM: ClassVar[str] = "hubspot"
     LEAD_OBJECT: ClassVar[str] = ObjectType.CONTACT
+    LIFECYCLE_FIELD: ClassVar[str] = "lifecycle_stage"  # native lifecyclestage
     EPOCH_CURSOR: ClassVar[str] = "0"  # changed_since from the very first record (cursor = modified ms)
     # Public (OAuth) apps: a per-app, per-portal 10-second burst limit (100 / 10 s documented, 110
     # quoted later) and a separate per-token search limit of 4/s (later 5/s); no daily cap.

@@ -36,6 +36,7 @@ class _NoWrites:
 class PipedriveAdapter:
     PLATFORM: ClassVar[str] = "pipedrive"
     LEAD_OBJECT: ClassVar[str] = ObjectType.CONTACT  # persons; Pipedrive leads are deals-to-be on a person
+    LIFECYCLE_FIELD: ClassVar[str] = "leadrelay_lifecycle"  # no native stage: LeadRelay's person field
     EPOCH_CURSOR: ClassVar[str] = "1970-01-01T00:00:00Z"  # changed_since from the very first record
     # https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting : a burst window per token of 2 s
     # (160 requests for OAuth apps on Growth; search endpoints 10), and a daily company budget of 30,000

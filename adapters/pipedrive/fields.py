@@ -45,7 +45,8 @@ SIMPLE: dict[str, dict[str, str]] = {
 LEADRELAY_FIELDS: dict[str, tuple[str, str]] = {
     "leadrelay_score": ("LeadRelay score", "double"), "leadrelay_tier": ("LeadRelay tier", "varchar"),
     "leadrelay_rule": ("LeadRelay routing rule", "varchar"), "leadrelay_reason": ("LeadRelay reason", "varchar"),
-    "leadrelay_duplicate_of": ("LeadRelay duplicate of", "varchar")}
+    "leadrelay_duplicate_of": ("LeadRelay duplicate of", "varchar"),
+    "leadrelay_lifecycle": ("LeadRelay lifecycle", "varchar")}
 ADDRESS = {"street": "route", "city": "locality", "state": "admin_area_level_1", "postcode": "postal_code",
            "country": "country"}
 

@@ -33,6 +33,7 @@ class SalesforceAdapter:
 
     PLATFORM: ClassVar[str] = "salesforce"
     LEAD_OBJECT: ClassVar[str] = "lead"
+    LIFECYCLE_FIELD: ClassVar[str] = "leadrelay_lifecycle"  # the package field LeadRelay_Lifecycle__c
     EPOCH_CURSOR: ClassVar[str] = "1970-01-01T00:00:00Z"  # changed_since from the very first record
     # An org-wide rolling 24 h allocation (100,000 + per-licence extra on Enterprise) and no per-second
     # limit; every REST/SOAP request counts 1 whatever it carries, so batches are what save budget.

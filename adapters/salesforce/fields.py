@@ -64,7 +64,8 @@ PERSON = {"email": "Email", "first_name": "FirstName", "last_name": "LastName", 
 # they are selected only once the tenant's install job found them (a missing field would fail every query)
 PACKAGE = {"leadrelay_score": "LeadRelay_Score__c", "leadrelay_tier": "LeadRelay_Tier__c",
            "leadrelay_rule": "LeadRelay_Rule__c", "leadrelay_reason": "LeadRelay_Reason__c",
-           "leadrelay_duplicate_of": "LeadRelay_Duplicate_Of__c"}
+           "leadrelay_duplicate_of": "LeadRelay_Duplicate_Of__c",
+           "leadrelay_lifecycle": "LeadRelay_Lifecycle__c"}
 PACKAGE_OBJECTS = ("Lead", "Contact")
 
 OBJECTS: dict[str, SObjectMap] = {

@@ -95,7 +95,8 @@ def _person_fields(prefix: str = "") -> list[Field]:
 def _package_fields() -> list[Field]:
     """LeadRelay's managed package: its custom fields on Lead and Contact (what the adapter writes back)."""
     return [Field("LeadRelay_Score__c", "double"), Field("LeadRelay_Tier__c"), Field("LeadRelay_Rule__c"),
-            Field("LeadRelay_Reason__c"), Field("LeadRelay_Duplicate_Of__c")]
+            Field("LeadRelay_Reason__c"), Field("LeadRelay_Duplicate_Of__c"),
+            Field("LeadRelay_Lifecycle__c")]
 
 
 SOBJECTS: dict[str, SObject] = {

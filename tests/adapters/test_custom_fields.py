@@ -45,10 +45,10 @@ def test_hubspot_creates_its_group_and_properties_once(adapter_sandbox):
 def test_pipedrive_creates_person_fields_and_maps_them_by_key(adapter_sandbox):
     account, adapter = make(adapter_sandbox, "pipedrive")
     created = adapter.ensure_custom_fields()
-    assert len(created) == 5 and all(len(key) == 40 for key in created)
+    assert len(created) == 6 and all(len(key) == 40 for key in created)  # five reason fields and lifecycle
     assert adapter.ensure_custom_fields() == []
     keys = adapter.leadrelay_keys()
-    assert sorted(keys) == sorted(WRITTEN) and sorted(keys.values()) == sorted(created)
+    assert sorted(keys) == sorted([*WRITTEN, "leadrelay_lifecycle"]) and sorted(keys.values()) == sorted(created)
     person = first_lead(adapter_sandbox, account, "pipedrive")
     adapter.set_fields("contact", person, WRITTEN)
     stored = HTTP.get(f"{adapter_sandbox.url}/_sandbox/accounts/{account['account_id']}/persons",

@@ -8,6 +8,7 @@ from redis import Redis
 from rq import SimpleWorker
 from sqlalchemy import select
 
+from adapters.subscriptions import ensure_tenant_fields
 from integration.db import session_scope
 from integration.models import Decision, RuleSetVersion, Tenant
 from integration.stale import reactivate_stale
@@ -48,60 +49,86 @@ def lifecycle_decisions(env) -> list[tuple[str, str]]:
             select(Decision).where(Decision.kind == "lifecycle").order_by(Decision.id))]
 
 
-def test_hubspot_a_won_deal_makes_the_contact_a_customer_and_moving_it_back_is_refused(tenant_for, crm_env,
-                                                                                       crm_sandbox):
-    tenant_id, account = tenant_for("hubspot")
-    contact = record_id("hubspot", simulate(crm_sandbox, account, {
-        "action": "create", "object_type": "contacts",
-        "properties": {"firstname": "Ada", "lastname": "King", "email": "ada@engine.example"}}))
-    deal = record_id("hubspot", simulate(crm_sandbox, account, {
-        "action": "create", "object_type": "deals",
-        "properties": {"dealname": "Engine", "dealstage": "appointmentscheduled", "pipeline": "default"}}))
-    simulate(crm_sandbox, account, {"action": "associate", "object_type": "deals", "id": deal,
-                                    "to_object_type": "contacts", "to_id": contact})
+PEOPLE = {"hubspot": ("contacts", {"firstname": "Ada", "lastname": "King", "email": "ada@engine.example"}),
+          "salesforce": ("Contact", {"LastName": "King", "Email": "ada@engine.example"}),
+          "pipedrive": ("persons", {"name": "Ada King"})}
+DEALS = {  # (deal object, properties for an open deal given the contact id, the "won" update, the "reopened" one)
+    "hubspot": ("deals", lambda c: {"dealname": "Engine", "dealstage": "appointmentscheduled", "pipeline": "default"},
+                {"dealstage": "closedwon"}, {"dealstage": "contractsent"}),
+    "salesforce": ("Opportunity", lambda c: {"Name": "Engine", "StageName": "Prospecting", "CloseDate": "2026-03-01",
+                                             "ContactId": c},
+                   {"StageName": "Closed Won"}, {"StageName": "Negotiation/Review"}),
+    "pipedrive": ("deals", lambda c: {"title": "Engine", "person_id": int(c), "status": "open"},
+                  {"status": "won"}, {"status": "open"}),
+}
+
+
+def stage_field(env, tenant_id: int, platform: str) -> str:
+    """Where the contact's stage lives: HubSpot's lifecyclestage, else LeadRelay's own field."""
+    if platform == "hubspot":
+        return "lifecyclestage"
+    if platform == "salesforce":
+        return "LeadRelay_Lifecycle__c"
+    with session_scope(env["DATABASE_URL"]) as s:  # Pipedrive: the person field's hash key
+        return s.get(Tenant, tenant_id).settings["leadrelay_fields"]["keys"]["leadrelay_lifecycle"]
+
+
+@pytest.mark.parametrize("platform", ["hubspot", "salesforce", "pipedrive"])
+def test_a_won_deal_makes_the_contact_a_customer_and_moving_it_back_is_refused(tenant_for, crm_env, crm_sandbox,
+                                                                               platform):
+    tenant_id, account = tenant_for(platform)
+    assert ensure_tenant_fields(tenant_id) is not None  # the install's job: LeadRelay's own fields
+    field = stage_field(crm_env, tenant_id, platform)
+    contact_type, contact_props = PEOPLE[platform]
+    deal_type, open_deal, won, reopened = DEALS[platform]
+    contact = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": contact_type,
+                                                                  "properties": contact_props}))
+    deal = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": deal_type,
+                                                               "properties": open_deal(contact)}))
+    if platform == "hubspot":
+        simulate(crm_sandbox, account, {"action": "associate", "object_type": "deals", "id": deal,
+                                        "to_object_type": "contacts", "to_id": contact})
 
     def stage() -> str | None:
-        return next(c for c in stored(crm_sandbox, account, "contacts") if c["id"] == contact)[
-            "properties"].get("lifecyclestage")
+        row = next(c for c in stored(crm_sandbox, account, contact_type) if str(c.get("id") or c.get("Id")) == contact)
+        return (row.get("properties") or row.get("custom_fields") or row).get(field)  # Pipedrive: custom_fields
 
-    deliver(crm_env, tenant_id, "hubspot", "deal", deal, n=1)
+    def update(object_type: str, object_id: str, properties: dict) -> None:
+        simulate(crm_sandbox, account, {"action": "update", "object_type": object_type, "id": object_id,
+                                        "properties": properties})
+
+    deliver(crm_env, tenant_id, platform, "deal", deal, n=1)
     assert stage() == "opportunity"
-    simulate(crm_sandbox, account, {"action": "update", "object_type": "deals", "id": deal,
-                                    "properties": {"dealstage": "closedwon"}})
-    deliver(crm_env, tenant_id, "hubspot", "deal", deal, n=2)
-    deliver(crm_env, tenant_id, "hubspot", "deal", deal, n=3)  # the webhook, replayed
+    update(deal_type, deal, won)
+    deliver(crm_env, tenant_id, platform, "deal", deal, n=2)
+    deliver(crm_env, tenant_id, platform, "deal", deal, n=3)  # the webhook, replayed
+    deliver(crm_env, tenant_id, platform, "deal", deal, n=3)  # the same delivery again, and the drain job re-run
     assert stage() == "customer"
 
-    simulate(crm_sandbox, account, {"action": "update", "object_type": "deals", "id": deal,
-                                    "properties": {"dealstage": "contractsent"}})  # the deal reopened
-    deliver(crm_env, tenant_id, "hubspot", "deal", deal, n=4)
+    update(deal_type, deal, reopened)  # the deal reopened: the rule says opportunity, but that is backwards
+    deliver(crm_env, tenant_id, platform, "deal", deal, n=4)
     assert stage() == "customer"
-    simulate(crm_sandbox, account, {"action": "update", "object_type": "contacts", "id": contact,
-                                    "properties": {"lifecyclestage": "lead"}})  # a user moves it back
-    deliver(crm_env, tenant_id, "hubspot", "contact", contact, n=5)
-    deliver(crm_env, tenant_id, "hubspot", "contact", contact, n=6)
+    moved_back = {"custom_fields": {field: "lead"}} if platform == "pipedrive" else {field: "lead"}
+    update(contact_type, contact, moved_back)  # a user moves it back
+    deliver(crm_env, tenant_id, platform, "contact", contact, n=5)
+    deliver(crm_env, tenant_id, platform, "contact", contact, n=6)  # replayed
     assert stage() == "customer"
     assert lifecycle_decisions(crm_env) == [(contact, "set"), (contact, "set"), (contact, "refused"),
                                             (contact, "restored")]
 
 
-DEAL_WITH_CONTACT = {  # (contact object, contact properties, deal object, deal properties given the contact id)
-    "salesforce": ("Contact", {"LastName": "King", "Email": "ada@x.example"}, "Opportunity",
-                   lambda c: {"Name": "Engine", "StageName": "Closed Won", "CloseDate": "2026-03-01", "ContactId": c}),
-    "pipedrive": ("persons", {"name": "Ada King"}, "deals",
-                  lambda c: {"title": "Engine", "person_id": int(c), "status": "won"}),
-}
-
-
-@pytest.mark.parametrize("platform", ["salesforce", "pipedrive"])
-def test_contacts_without_a_stage_field_are_skipped_with_an_audit(tenant_for, crm_env, crm_sandbox, platform):
-    """Salesforce Contacts and Pipedrive persons (no custom field mapped) have no lifecycle stage."""
+def test_before_the_pipedrive_person_field_exists_the_stage_is_skipped_with_an_audit(tenant_for, crm_env,
+                                                                                    crm_sandbox):
+    """Pipedrive persons keep the stage in LeadRelay's person field: until the install job created it, the
+    decision is recorded as skipped, once under a replay."""
+    platform = "pipedrive"
     tenant_id, account = tenant_for(platform)
-    contact_type, contact_props, deal_type, deal_props = DEAL_WITH_CONTACT[platform]
+    contact_type, contact_props = PEOPLE[platform]
+    deal_type, open_deal, won, _ = DEALS[platform]
     contact = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": contact_type,
                                                                   "properties": contact_props}))
     deal = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": deal_type,
-                                                               "properties": deal_props(contact)}))
+                                                               "properties": {**open_deal(contact), **won}}))
     deliver(crm_env, tenant_id, platform, "deal", deal, n=1)
     deliver(crm_env, tenant_id, platform, "deal", deal, n=2)
     assert lifecycle_decisions(crm_env) == [(contact, "skipped")]
