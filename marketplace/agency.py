@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from integration.models import Agency, AgencyInvite, Tenant, utcnow
 from marketplace.access import ADMIN, require_login, visible_tenants_query
+from marketplace.agency_portfolio import portfolio, sorted_rows
 from oauth.registry import PLATFORMS
 
 log = logging.getLogger("leadrelay.agency")
@@ -42,7 +43,10 @@ def overview():
         return render_template("console/agency_new.html")
     tenants = g.db.scalars(select(Tenant).where(Tenant.agency_id == user.agency_id).order_by(Tenant.name)).all()
     agency = g.db.get(Agency, user.agency_id)
-    return render_template("console/agency.html", agency=agency, tenants=tenants, platforms=PLATFORMS)
+    sort, descending = request.args.get("sort", "name"), request.args.get("desc") == "1"
+    rows = sorted_rows(portfolio(g.db, list(tenants)), sort, descending)
+    return render_template("console/agency.html", agency=agency, tenants=tenants, rows=rows, sort=sort,
+                           desc=descending, platforms=PLATFORMS)
 
 
 @agency_bp.post("")

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from integration.db import session_scope
-from integration.models import Agency, ConsoleUser, Membership, RuleSetVersion, Tenant
+from integration.models import Agency, ConsoleUser, Decision, Membership, RuleSetVersion, Tenant
 
 
 @pytest.fixture()
@@ -153,3 +153,25 @@ def test_a_valid_rule_set_is_saved_as_a_draft_and_can_be_published(app, world):
     with session_scope(app.config["LEADRELAY_SETTINGS"].database_url) as s:
         versions = {v.version: v.status for v in s.scalars(RuleSetVersion.for_tenant(world["A"]))}
     assert versions == {1: "draft", 2: "published"}
+
+
+def test_the_agency_portfolio_shows_health_and_kpis_and_sorts(app, world):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(app.config["LEADRELAY_SETTINGS"].database_url) as s:
+        for i, (outcome, ms) in enumerate((("owner@x.co", 120), ("owner@x.co", 80), ("review", None))):
+            inputs = {"written_at": (now + dt.timedelta(milliseconds=ms)).isoformat(),
+                      "crm_created_at": now.isoformat()} if ms else {}
+            s.add(Decision(tenant_id=world["D"], idempotency_key=f"route:contact:{i}", kind="route",
+                           object_type="contact", object_id=str(i), outcome=outcome, reason="r", inputs=inputs))
+        s.get(Tenant, world["C"]).status = "reauth_required"
+    agnes = login(app, world["agnes"], "agnes")
+    page = agnes.get("/console/agency?sort=leads&desc=1").get_data(as_text=True)
+    table = page[page.index("data-portfolio"):]
+    assert table.index("Tenant D") < table.index("Tenant C")  # 3 leads before 0
+    assert "33.3 %" in table and "100 ms" in table  # one of three to review; median of 80 and 120 ms
+    assert "reauth required" in table and "re-connect" in table
+    ascending = agnes.get("/console/agency?sort=leads").get_data(as_text=True)
+    rows = ascending[ascending.index("data-portfolio"):]
+    assert rows.index("Tenant C") < rows.index("Tenant D")
