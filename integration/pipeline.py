@@ -176,17 +176,19 @@ def _write_owner(ctx: Context, record: Record, email: str, reason: str, inputs: 
 def _finish_write(ctx: Context, record: Record, decision: Decision, user: CRMUser | None = None) -> None:
     owner_id = decision.inputs["owner_id"]
     user = user or next((u for u in ctx.users() if u.id == owner_id), None)
-    if record.owner_id != owner_id:
-        ctx.adapter.set_owner(record.object_type, record.id, owner_id)  # the same owner again changes nothing
-    # LeadRelay's own fields, for the customer's workflows and reports; a refusal (fields missing, e.g. the
-    # Salesforce package not installed) is noted on the decision and does not undo the routing
-    written = {"leadrelay_score": decision.inputs.get("score"), "leadrelay_tier": decision.inputs.get("tier"),
-               "leadrelay_rule": decision.inputs.get("rule"), "leadrelay_reason": (decision.reason or "")[:255]}
+    # LeadRelay's own fields, for the customer's workflows and reports, go in the same write as the owner; a
+    # refusal (fields missing, e.g. the Salesforce package not installed) is noted on the decision and the
+    # owner is written alone: it never undoes the routing
+    fields = {"leadrelay_score": decision.inputs.get("score"), "leadrelay_tier": decision.inputs.get("tier"),
+              "leadrelay_rule": decision.inputs.get("rule"), "leadrelay_reason": (decision.reason or "")[:255]}
+    fields = {k: v for k, v in fields.items() if v is not None}
     try:
-        ctx.adapter.set_fields(record.object_type, record.id, {k: v for k, v in written.items() if v is not None})
+        ctx.adapter.set_owner(record.object_type, record.id, owner_id, fields)
     except CRMValidationError as exc:
         log.warning("pipeline.fields-refused", extra={"tenant_id": ctx.tenant.id, "error": str(exc)})
         decision.inputs = {**decision.inputs, "fields_error": str(exc)[:500]}
+        if record.owner_id != owner_id:
+            ctx.adapter.set_owner(record.object_type, record.id, owner_id)
     # when the owner was written, for speed-to-owner (the CRM's created time → this moment)
     decision.inputs = {**decision.inputs, "written_at": dt.datetime.now(dt.UTC).isoformat(),
                        "crm_created_at": record.created_at.isoformat() if record.created_at else None}

@@ -92,8 +92,9 @@ class CRMAdapter(Protocol):
     def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
         """The company/account/organization for a web domain (preferred) or an exact name, with its owner."""
 
-    def set_owner(self, object_type: str, record_id: str, owner_id: str) -> None:
-        """Assign the record's owner (a no-op when it already has that owner)."""
+    def set_owner(self, object_type: str, record_id: str, owner_id: str,
+                  fields: Mapping[str, Any] | None = None) -> None:
+        """Assign the record's owner (a no-op when it already has that owner), with `fields` in the same write."""
 
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
         """Write neutral fields (lifecycle stage, lead status, normalized values …)."""

@@ -69,10 +69,11 @@ class FakeCRMAdapter:
         self._call("find_company")
         return None
 
-    def set_owner(self, object_type: str, record_id: str, owner_id: str) -> None:
+    def set_owner(self, object_type: str, record_id: str, owner_id: str, fields=None) -> None:
         self._call("set_owner")
         record = self.records[(object_type, record_id)]
-        self.records[(object_type, record_id)] = Record(**{**record.__dict__, "owner_id": owner_id})
+        merged = {**record.fields, **(fields or {})}
+        self.records[(object_type, record_id)] = Record(**{**record.__dict__, "owner_id": owner_id, "fields": merged})
 
     def set_fields(self, object_type: str, record_id: str, fields: dict) -> None:
         self._call("set_fields")

@@ -133,9 +133,12 @@ class HubSpotAdapter:
         self.writes.remember(f.NEUTRAL[hs], str(record_id), f.written_fields(hs, neutral))
         return obj
 
-    def set_owner(self, object_type: str, record_id: str, owner_id: str) -> None:
+    def set_owner(self, object_type: str, record_id: str, owner_id: str,
+                  fields: Mapping[str, Any] | None = None) -> None:
         # PATCHing the same owner changes nothing on HubSpot's side (no history entry, no webhook)
-        self._update(f.hubspot_object(object_type), record_id, {f.OWNER_PROPERTY: str(owner_id)}, [f.OWNER_FIELD])
+        hs = f.hubspot_object(object_type)
+        properties = {**(f.to_properties(hs, fields) if fields else {}), f.OWNER_PROPERTY: str(owner_id)}
+        self._update(hs, record_id, properties, [f.OWNER_FIELD, *(fields or {})])
 
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
         hs = f.hubspot_object(object_type)

@@ -113,10 +113,17 @@ class PipedriveAdapter:
         return found
 
     # writes -----------------------------------------------------------------------------------
-    def set_owner(self, object_type: str, record_id: str, owner_id: str) -> None:
+    def set_owner(self, object_type: str, record_id: str, owner_id: str,
+                  fields: Mapping[str, Any] | None = None) -> None:
         # An unchanged owner_id changes nothing in Pipedrive: no update_time bump, no change webhook.
-        self._patch(f.api_object(object_type), record_id, {"owner_id": _int(owner_id, "owner_id")},
-                    [f.OWNER_FIELD])
+        obj = f.api_object(object_type)
+        payload = {"owner_id": _int(owner_id, "owner_id")}
+        if fields:
+            if set(fields) & set(f.LEADRELAY_FIELDS) - set(f.custom_keys(self.settings)):
+                self.leadrelay_keys()  # not known from the install job: looked up by name once
+            current = self._row(obj, record_id) if f.needs_current(obj, fields) else None
+            payload = {**f.to_platform(obj, fields, current, self.settings), **payload}
+        self._patch(obj, record_id, payload, [f.OWNER_FIELD, *(fields or {})])
 
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
         if not fields:

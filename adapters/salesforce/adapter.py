@@ -127,9 +127,11 @@ class SalesforceAdapter:
                        owner_id=record.owner_id)
 
     # writes --------------------------------------------------------------------------------------
-    def set_owner(self, object_type: str, record_id: str, owner_id: str) -> None:
-        """PATCH OwnerId (setting the same owner again changes nothing but the modification stamp)."""
-        self._patch(object_type, record_id, {"OwnerId": owner_id}, [OWNER])
+    def set_owner(self, object_type: str, record_id: str, owner_id: str,
+                  fields: Mapping[str, Any] | None = None) -> None:
+        """PATCH OwnerId, with `fields` in the same request (the same owner again only bumps the stamp)."""
+        data = {**(object_map(object_type).to_platform(dict(fields)) if fields else {}), "OwnerId": owner_id}
+        self._patch(object_type, record_id, data, [OWNER, *(fields or {})])
 
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
         data = object_map(object_type).to_platform(dict(fields))

@@ -90,14 +90,14 @@ def test_salesforce_without_the_package_says_so_and_leads_are_still_routed(insta
     state = settings_of(crm_env, tenant_id)["leadrelay_fields"]
     assert state["ready"] is False and "install the LeadRelay package" in state["error"]
 
-    real_set_fields = SalesforceAdapter.set_fields
+    real_set_owner = SalesforceAdapter.set_owner
 
-    def refuse_package_fields(self, object_type, record_id, fields):
-        if any(name.startswith("leadrelay_") for name in fields):  # what Salesforce answers: INVALID_FIELD
+    def refuse_package_fields(self, object_type, record_id, owner_id, fields=None):
+        if any(name.startswith("leadrelay_") for name in fields or {}):  # what Salesforce answers: INVALID_FIELD
             raise CRMValidationError("No such column 'LeadRelay_Score__c' on sobject of type Lead")
-        return real_set_fields(self, object_type, record_id, fields)
+        return real_set_owner(self, object_type, record_id, owner_id, fields)
 
-    monkeypatch.setattr(SalesforceAdapter, "set_fields", refuse_package_fields)
+    monkeypatch.setattr(SalesforceAdapter, "set_owner", refuse_package_fields)
     object_type, properties = LEAD["salesforce"]
     lead_id = record_id("salesforce", simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
                                                                       "properties": properties}))
