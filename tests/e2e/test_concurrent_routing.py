@@ -26,24 +26,41 @@ RULES = {"version": 1, "owners": [{"email": o["email"]} for o in OWNERS],
          "fallback": {"review": True}}
 
 
-def test_two_workers_routing_200_leads_keep_round_robin_exact(crm_env, app, crm_sandbox):
-    crm_sandbox.sandbox.config.update({"limits": {"hubspot": {"burst_per_10s": 100000, "search_per_second": 10000}}})
-    account = new_account(crm_sandbox, "hubspot", name="Concurrent", users=OWNERS)
-    install(app.test_client(), crm_sandbox, "hubspot", account["account_id"])
+def _lead(platform: str, i: int) -> tuple[str, dict]:
+    first, last, email = FIRST[i % 10], LAST[i // 10], f"p{i}@firm{i}.example"
+    if platform == "hubspot":
+        return "contacts", {"firstname": first, "lastname": last, "email": email}
+    if platform == "salesforce":
+        return "Lead", {"FirstName": first, "LastName": last, "Email": email, "Company": f"Firm {i}"}
+    return "persons", {"name": f"{first} {last}", "emails": [{"value": email, "primary": True, "label": "work"}]}
+
+
+LEAD_OBJECT = {"hubspot": "contact", "salesforce": "lead", "pipedrive": "contact"}
+
+
+@pytest.mark.parametrize("platform", ["hubspot", "salesforce", "pipedrive"])
+def test_two_workers_routing_200_leads_keep_round_robin_exact(crm_env, app, crm_sandbox, platform):
+    crm_sandbox.sandbox.config.update({"limits": {"hubspot": {"burst_per_10s": 100000, "search_per_second": 10000},
+                                                  "pipedrive": {"burst_per_2s": 100000, "daily_tokens": 10**9}}})
+    account = new_account(crm_sandbox, platform, name="Concurrent", users=OWNERS)
+    install(app.test_client(), crm_sandbox, platform, account["account_id"])
     http = browser(crm_sandbox)
     ids = []
     for i in range(200):
-        created = http.post(f"{crm_sandbox.url}/_sandbox/accounts/{account['account_id']}/simulate", json={
-            "action": "create", "object_type": "contacts",
-            "properties": {"firstname": FIRST[i % 10], "lastname": LAST[i // 10], "email": f"p{i}@firm{i}.example"}}
-        ).json()
-        ids.append(str(created["id"]))
+        object_type, properties = _lead(platform, i)
+        created = http.post(f"{crm_sandbox.url}/_sandbox/accounts/{account['account_id']}/simulate",
+                            json={"action": "create", "object_type": object_type, "properties": properties}).json()
+        ids.append(str(created.get("id") or created.get("Id") or created.get("data", {}).get("id")))
     with session_scope(crm_env["DATABASE_URL"]) as s:
-        tenant_id = s.scalar(select(Tenant.id))
+        tenant = s.scalar(select(Tenant))
+        tenant_id = tenant.id
+        # as after the install's backfill: the index is complete, so no CRM search per lead
+        tenant.settings = {**tenant.settings, "index_complete": True}
         s.add(RuleSetVersion(tenant_id=tenant_id, version=1, status="published", body=RULES))
         now = dt.datetime.now(dt.UTC)
-        record_events(s, tenant_id, [Event(platform="hubspot", account_id="", object_type="contact", object_id=i,
-                                           kind="created", occurred_at=now, event_id=f"cc-{i}") for i in ids])
+        record_events(s, tenant_id, [Event(platform=platform, account_id="", object_type=LEAD_OBJECT[platform],
+                                           object_id=i, kind="created", occurred_at=now, event_id=f"cc-{i}")
+                                     for i in ids])
     for n in range(4):  # several drains racing for the same tenant
         drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-race-{n}")
     workers = [start_worker(crm_env), start_worker(crm_env)]
@@ -61,6 +78,6 @@ def test_two_workers_routing_200_leads_keep_round_robin_exact(crm_env, app, crm_
         decisions[0].reason
     from adapters.factory import build_adapter
 
-    owners = {r.id: r.owner_id for r in build_adapter(tenant_id).get_records("contact", ids)}
+    owners = {r.id: r.owner_id for r in build_adapter(tenant_id).get_records(LEAD_OBJECT[platform], ids)}
     assert all(owners[d.object_id] == d.inputs["owner_id"] for d in decisions)
     assert Redis.from_url(crm_env["REDIS_URL"]).exists(f"leadrelay:lock:drain:{tenant_id}") == 0
