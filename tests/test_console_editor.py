@@ -9,9 +9,10 @@ import re
 import pytest
 
 from integration.db import session_scope
-from integration.models import ConsoleUser, Decision, EventRecord, Membership, ReviewItem, RuleSetVersion, Tenant
+from integration.models import Decision, EventRecord, ReviewItem, RuleSetVersion, Tenant
 from integration.wiring import set_adapter_factory
 from marketplace.agency_templates import rollout_progress
+from tests.console_helpers import add_members, sign_in
 from tests.fakes import FakeCRMAdapter
 
 RULES = {"version": 1, "owners": [{"email": "a@acme.com"}, {"email": "b@acme.com"}],
@@ -32,12 +33,7 @@ def world(app, env):
         s.flush()
         ids["T"] = tenant.id
         s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES, created_by="seed"))
-        for name, role in (("alice", "admin"), ("victor", "viewer")):
-            user = ConsoleUser(platform="hubspot", external_user_id=name, email=f"{name}@example.com", name=name)
-            s.add(user)
-            s.flush()
-            s.add(Membership(tenant_id=tenant.id, user_id=user.id, role=role))
-            ids[name] = user.id
+        ids.update(add_members(s, tenant.id, {"alice": "admin", "victor": "viewer"}))
     yield ids
     from adapters.factory import wire
 
@@ -45,11 +41,7 @@ def world(app, env):
 
 
 def login(app, world, name: str):
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["user_id"] = world[name]
-        sess["user_version"] = f"{world[name]}:hubspot:{name}"
-    return client
+    return sign_in(app, world[name], name)
 
 
 def versions(env, tenant_id: int) -> dict[int, tuple[str, dict]]:

@@ -7,6 +7,7 @@ import pytest
 
 from integration.db import session_scope
 from integration.models import Agency, ConsoleUser, Decision, Membership, RuleSetVersion, Tenant
+from tests.console_helpers import sign_in
 
 
 @pytest.fixture()
@@ -41,11 +42,7 @@ def world(app, env):
 
 
 def login(app, user_id: int, name: str):
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["user_id"] = user_id
-        sess["user_version"] = f"{user_id}:hubspot:{name}"
-    return client
+    return sign_in(app, user_id, name)
 
 
 def tenant_routes(app) -> list[tuple[str, str]]:

@@ -12,11 +12,9 @@ from sqlalchemy import event, insert
 
 from integration.db import get_engine, session_scope
 from integration.models import (
-    ConsoleUser,
     Credential,
     Decision,
     EventRecord,
-    Membership,
     MergeSnapshot,
     ReviewItem,
     SweepCursor,
@@ -24,6 +22,7 @@ from integration.models import (
 )
 from integration.records import CRMUser
 from integration.wiring import set_adapter_factory
+from tests.console_helpers import add_members, sign_in
 from tests.fakes import FakeCRMAdapter
 
 DAY1 = dt.datetime(2024, 3, 1, 9, 0, tzinfo=dt.UTC)
@@ -41,12 +40,7 @@ def world(app, env):
         s.add(tenant)
         s.flush()
         ids["T"] = tenant.id
-        for name, role in (("alice", "admin"), ("victor", "viewer")):
-            user = ConsoleUser(platform="hubspot", external_user_id=name, email=f"{name}@example.com", name=name)
-            s.add(user)
-            s.flush()
-            s.add(Membership(tenant_id=tenant.id, user_id=user.id, role=role))
-            ids[name] = user.id
+        ids.update(add_members(s, tenant.id, {"alice": "admin", "victor": "viewer"}))
     yield ids
     from adapters.factory import wire
 
@@ -54,11 +48,7 @@ def world(app, env):
 
 
 def login(app, world, name: str):
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["user_id"] = world[name]
-        sess["user_version"] = f"{world[name]}:hubspot:{name}"
-    return client
+    return sign_in(app, world[name], name)
 
 
 def add(env, *rows):

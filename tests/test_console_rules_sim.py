@@ -16,6 +16,7 @@ from integration.records import CRMUser
 from integration.rules import load_rules
 from integration.simulate import read_progress
 from integration.wiring import set_adapter_factory
+from tests.console_helpers import sign_in
 from tests.fakes import FakeCRMAdapter
 
 T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
@@ -68,11 +69,7 @@ def world(app, env):
 
 
 def login(app, world, name: str):
-    client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["user_id"] = world[name]
-        sess["user_version"] = f"{world[name]}:hubspot:{name}"
-    return client
+    return sign_in(app, world[name], name)
 
 
 def versions(env, tenant_id: int) -> dict[int, str]:
