@@ -16,8 +16,9 @@ log = logging.getLogger("leadrelay.ratelimit")
 _TAKE = """
 local key, capacity, per = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 local cost, now, safety = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local state = redis.call('HMGET', key, 'tokens', 'ts', 'limit')
-local tokens, ts, learned = tonumber(state[1]), tonumber(state[2]), tonumber(state[3])
+local state = redis.call('HMGET', key, 'tokens', 'ts')
+local tokens, ts = tonumber(state[1]), tonumber(state[2])
+local learned = tonumber(redis.call('GET', KEYS[2]))
 if learned ~= nil then capacity = math.min(capacity, math.max(1, learned * safety)) end
 local rate = capacity / per
 if tokens == nil then tokens, ts = capacity, now end
@@ -33,7 +34,7 @@ return tostring(wait)
 # is lower than the plan we assumed: believe it, and keep the learned limit for this tenant.
 _OBSERVE = """
 local key, remaining, now, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-if limit ~= nil and limit > 0 then redis.call('HSET', key, 'limit', limit) end
+if limit ~= nil and limit > 0 then redis.call('SET', KEYS[2], limit, 'EX', tonumber(ARGV[4])) end
 if remaining ~= nil then
   local tokens = tonumber(redis.call('HGET', key, 'tokens'))
   if tokens == nil or remaining < tokens then redis.call('HSET', key, 'tokens', remaining, 'ts', now) end
@@ -46,15 +47,19 @@ return 1
 _PENALIZE = """
 local key, capacity, per, retry_after, now, safety = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]),
     tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local learned = tonumber(redis.call('HGET', key, 'limit'))
+local learned = tonumber(redis.call('GET', KEYS[2]))
 if learned ~= nil then capacity = math.min(capacity, math.max(1, learned * safety)) end
 local lower = math.max(1, math.floor(capacity / safety * 0.75))
-redis.call('HSET', key, 'limit', lower, 'tokens', -(retry_after * math.max(1, lower * safety) / per), 'ts', now)
+redis.call('SET', KEYS[2], lower, 'EX', tonumber(ARGV[6]))
+redis.call('HSET', key, 'tokens', -(retry_after * math.max(1, lower * safety) / per), 'ts', now)
 redis.call('EXPIRE', key, math.ceil(per) + 86400)
 return lower
 """
 
 SAFETY = 0.9
+# A limit learned from a 429 or a header is believed this long, then the configured one is tried again
+# (a busy hour of another app sharing the limit must not throttle the tenant for good).
+LEARNED_TTL_SECONDS = 3600
 
 
 class RedisRateBudget:
@@ -71,6 +76,9 @@ class RedisRateBudget:
     def _key(self, bucket: str) -> str:
         return f"leadrelay:rate:{self.tenant_id}:{bucket}"
 
+    def _keys(self, bucket: str) -> list[str]:
+        return [self._key(bucket), f"{self._key(bucket)}:learned-limit"]
+
     def _shape(self, bucket: str) -> tuple[float, float]:
         requests, per = self.limits.get(bucket) or self.limits["default"]
         return max(1.0, requests * SAFETY), float(per)
@@ -81,7 +89,7 @@ class RedisRateBudget:
         capacity, per = self._shape(bucket)
         deadline = time.monotonic() + self.max_wait
         while True:
-            wait = float(self._take(keys=[self._key(bucket)], args=[capacity, per, cost, time.time(), SAFETY]))
+            wait = float(self._take(keys=self._keys(bucket), args=[capacity, per, cost, time.time(), SAFETY]))
             if wait <= 0:
                 return
             if time.monotonic() + wait > deadline:
@@ -103,8 +111,8 @@ class RedisRateBudget:
     def penalize(self, bucket: str, retry_after: float) -> int:
         """The CRM answered 429 on `bucket`: hold off until Retry-After and lower the believed limit."""
         capacity, per = self._shape(bucket)
-        lower = int(self._penalize(keys=[self._key(bucket)],
-                                   args=[capacity, per, max(0.0, retry_after), time.time(), SAFETY]))
+        lower = int(self._penalize(keys=self._keys(bucket), args=[capacity, per, max(0.0, retry_after), time.time(),
+                                                                   SAFETY, LEARNED_TTL_SECONDS]))
         log.info("ratelimit.learned-from-429", extra={"tenant_id": self.tenant_id, "bucket": bucket, "limit": lower})
         return lower
 
@@ -112,5 +120,5 @@ class RedisRateBudget:
                 reset_after: float | None = None) -> None:
         if remaining is None and not limit:
             return
-        self._observe(keys=[self._key(bucket)],
-                      args=["" if remaining is None else max(0, int(remaining)), time.time(), int(limit or 0)])
+        self._observe(keys=self._keys(bucket), args=["" if remaining is None else max(0, int(remaining)), time.time(),
+                                                     int(limit or 0), LEARNED_TTL_SECONDS])

@@ -80,3 +80,14 @@ def test_a_429_holds_calls_off_and_lowers_the_believed_limit(redis_url):
     with pytest.raises(CRMRateLimited) as exc:
         b.acquire()
     assert exc.value.retry_after > 1.5  # nothing until the platform's Retry-After has passed
+
+
+def test_a_learned_limit_is_forgotten_after_its_time(redis_url):
+    b = budget(redis_url)
+    b.penalize("default", retry_after=0)
+    redis = Redis.from_url(redis_url)
+    assert 0 < redis.ttl("leadrelay:rate:1:default:learned-limit") <= 3600
+    redis.delete("leadrelay:rate:1:default:learned-limit")  # the hour has passed
+    redis.delete("leadrelay:rate:1:default")
+    for _ in range(9):
+        b.acquire()  # the configured 90 % of 10 again
