@@ -1,6 +1,7 @@
 """Settings, read from environment variables only (each one documented in the README)."""
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,8 +71,12 @@ def _normalize_database_url(url: str) -> str:
     return url
 
 
+@functools.lru_cache(maxsize=32)
 def _dev_secret(var_dir: Path) -> str:
-    """A per-checkout random secret kept in var/, so a dev setup needs no configuration."""
+    """A per-checkout random secret kept in var/, so a dev setup needs no configuration.
+
+    Cached: settings are read on every enqueue and job, and the file never changes once written.
+    """
     import secrets
 
     path = var_dir / "secret_key"

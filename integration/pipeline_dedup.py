@@ -52,7 +52,7 @@ def resolve_duplicates(ctx: Context, record: Record, indexed: set[tuple[str, str
 
 
 def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: list[str]) -> str | None:
-    plan = survivor(as_dict(other), as_dict(record), policy_keep(ctx))  # ties: the existing record stays
+    plan = survivor(as_dict(other), as_dict(record), ctx.rules.dedup.keep)  # ties: the existing record stays
     keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
     fields = {k: v for k, v in plan.merged.items()
               if v not in (None, "") and keep.fields.get(k) in (None, "")
@@ -80,10 +80,6 @@ def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: l
                                  inputs={"snapshot_id": snapshot.id}))
         return result.survivor_id
     return None
-
-
-def policy_keep(ctx: Context) -> str:
-    return ctx.rules.dedup.keep
 
 
 def _snap(record: Record) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import requests
 
 from integration.db import migrate, session_scope
 from integration.models import Tenant
-from leadrelay.processes import spawn, stop, wait_until
+from leadrelay.processes import local_http, spawn, stop, wait_until
 
 
 def _signed(secret: str, url: str, body: bytes) -> dict[str, str]:
@@ -59,8 +59,7 @@ def bench_intake(requests_total: int = 3000, concurrency: int = 16, port: int = 
         lock = threading.Lock()
 
         def client() -> None:
-            session = requests.Session()
-            session.trust_env = False
+            session = local_http()
             while True:
                 with lock:
                     i = next(counter, None)

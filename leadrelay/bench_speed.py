@@ -19,12 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
 from sqlalchemy import select
 
 from integration.db import migrate, session_scope
 from integration.models import Decision, RuleSetVersion, Tenant
-from leadrelay.processes import spawn, stop, wait_until
+from leadrelay.processes import local_http, spawn, stop, wait_until
 
 USERS = [{"email": f"rep{i}@speed.bench", "name": f"Rep {i}", "timezone": "UTC"} for i in range(4)]
 RULES = {"version": 1, "timezone": "UTC", "owners": [{"email": u["email"]} for u in USERS],
@@ -33,13 +32,6 @@ RULES = {"version": 1, "timezone": "UTC", "owners": [{"email": u["email"]} for u
          "fallback": {"review": True}}
 CLIENT = {"client_id": "leadrelay-bench-hubspot", "client_secret": "leadrelay-bench-hubspot-secret-0123456789"}
 BURST_THREADS = 8
-
-
-def _http(verify: str | bool = True) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = verify
-    return session
 
 
 def _free_port() -> int:
@@ -98,7 +90,7 @@ class Stack:
         ensure_redis_url(self.var)
         self.database_url = get_settings().database_url
         migrate(self.database_url)
-        _http().post(f"{self.sandbox.url}/_sandbox/apps", timeout=10, json={
+        local_http().post(f"{self.sandbox.url}/_sandbox/apps", timeout=10, json={
             "platform": "hubspot", **CLIENT, "redirect_uris": [f"{self.web_url}/oauth/hubspot/callback"],
             "target_url": f"{self.web_url}/webhooks/hubspot", "subscriptions": ["contact.creation"]}
         ).raise_for_status()
@@ -106,7 +98,7 @@ class Stack:
         port = urlsplit(self.web_url).port
         self._spawn(["web", "--port", str(port), "--workers", "2"], "web.log")
         self._spawn(["worker", "--processes", str(self.workers)], "worker.log")
-        wait_until(lambda: _http().get(f"{self.web_url}/healthz", timeout=2).status_code == 200, 60,
+        wait_until(lambda: local_http().get(f"{self.web_url}/healthz", timeout=2).status_code == 200, 60,
                    "the web app", self.procs[0], str(self.var / "web.log"))
 
     def _spawn(self, args: list[str], log_name: str) -> None:
@@ -127,9 +119,9 @@ class Stack:
     # the tenant -------------------------------------------------------------------------------------
     def install(self) -> tuple[int, str]:
         """A sandbox HubSpot portal with explicit users, installed through OAuth; rules published."""
-        account = _http().post(f"{self.sandbox.url}/_sandbox/accounts", timeout=10, json={
+        account = local_http().post(f"{self.sandbox.url}/_sandbox/accounts", timeout=10, json={
             "platform": "hubspot", "name": "Speed bench", "users": USERS}).json()["account_id"]
-        browser = _http(self.sandbox.sandbox.ca_file)
+        browser = local_http(self.sandbox.sandbox.ca_file)
         start = browser.get(f"{self.web_url}/install/hubspot", allow_redirects=False, timeout=10)
         approved = browser.get(f"{start.headers['Location']}&account={account}", allow_redirects=False, timeout=10)
         done = browser.get(approved.headers["Location"], allow_redirects=False, timeout=30)
@@ -148,7 +140,7 @@ class Stack:
         props = {"firstname": first.title(), "lastname": last.title() + "son", "company": f"{_word(n + 3)} Labs",
                  "email": f"{first}.{last}.{n}@{_word(n % 37)}.example"}
         started = time.time()
-        resp = _http().post(f"{self.sandbox.url}/_sandbox/accounts/{account}/simulate", timeout=30,
+        resp = local_http().post(f"{self.sandbox.url}/_sandbox/accounts/{account}/simulate", timeout=30,
                             json={"action": "create", "object_type": "contacts", "properties": props})
         resp.raise_for_status()
         return str(resp.json()["id"]), started
@@ -178,9 +170,9 @@ class Stack:
 
     def crm_calls(self, account: str, reset: bool = False) -> list[dict]:
         url = f"{self.sandbox.url}/_sandbox/accounts/{account}/calls"
-        calls = _http().get(url, timeout=30).json()["calls"]
+        calls = local_http().get(url, timeout=30).json()["calls"]
         if reset:
-            _http().delete(url, timeout=10)
+            local_http().delete(url, timeout=10)
         return calls
 
 

@@ -6,12 +6,10 @@ import os
 import sys
 import time
 
-import requests
-
 from integration.config import Settings
 from integration.db import migrate
 from leadrelay.embedded_redis import ensure_redis_url
-from leadrelay.processes import spawn, stop, wait_until
+from leadrelay.processes import local_http, spawn, stop, wait_until
 
 DEMO_APPS = {p: {"client_id": f"leadrelay-demo-{p}", "client_secret": f"leadrelay-demo-{p}-secret"}
              for p in ("hubspot", "salesforce", "pipedrive")}
@@ -19,21 +17,16 @@ DEMO_HUBSPOT_APP_ID = "4242"
 
 
 def _get_json(url: str, **kw) -> dict:
-    session = requests.Session()
-    session.trust_env = False
-    return session.get(url, timeout=5, **kw).json()
+    return local_http().get(url, timeout=5, **kw).json()
 
 
 def _healthy(url: str) -> bool:
-    session = requests.Session()
-    session.trust_env = False
-    return session.get(f"{url}/healthz", timeout=2).status_code == 200
+    return local_http().get(f"{url}/healthz", timeout=2).status_code == 200
 
 
 def probe_round_trip(web_url: str, timeout: float = 20) -> float:
     """Ask the web app for a probe and wait until a worker completed it; returns seconds taken."""
-    session = requests.Session()
-    session.trust_env = False
+    session = local_http()
     started = time.monotonic()
     token = session.post(f"{web_url}/api/v1/diagnostics/probes", timeout=5).json()["token"]
     wait_until(lambda: session.get(f"{web_url}/api/v1/diagnostics/probes/{token}", timeout=5).json()["done"],
@@ -52,8 +45,7 @@ def _demo_environment(web_url: str, sandbox_tls_url: str, ca_file: str) -> dict[
 
 
 def _register_apps(sandbox_url: str, web_url: str, env: dict[str, str]) -> None:
-    session = requests.Session()
-    session.trust_env = False
+    session = local_http()
     for platform in DEMO_APPS:
         body = {"platform": platform, "client_id": env[f"{platform.upper()}_CLIENT_ID"],
                 "client_secret": env[f"{platform.upper()}_CLIENT_SECRET"],

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
 import yaml
 from sqlalchemy import func, select
 
 from integration.config import get_settings
 from integration.db import session_scope
 from integration.models import Decision, RuleSetVersion, Tenant, WebhookKey
+from leadrelay.processes import local_http
 
 DEMO_RULES = Path(__file__).resolve().parent.parent / "integration" / "rules" / "demo_rules.yaml"
 OWNERS = [{"email": "avery.admin@example.com", "name": "Avery Admin", "timezone": "America/Los_Angeles"},
@@ -34,21 +34,14 @@ PLACES = [("US", "CA", "94105", "+1 415 555 {n:04d}"), ("US", "NY", "10001", "+1
           ("FR", "", "75001", "+33 1 55 55 {n:04d}")]
 
 
-def _http(verify: str | bool = True) -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    s.verify = verify
-    return s
-
-
 def install_everywhere(web_url: str, sandbox_url: str, ca_file: str) -> dict[str, dict]:
     """Create a seeded sandbox account per CRM and install LeadRelay into it through the real OAuth flow."""
     accounts = {}
     for platform in LEAD_OBJECT:
-        account = _http().post(f"{sandbox_url}/_sandbox/accounts", json={
+        account = local_http().post(f"{sandbox_url}/_sandbox/accounts", json={
             "platform": platform, "name": f"Demo {platform.capitalize()}", "users": OWNERS, "seed": "demo"},
             timeout=30).json()
-        browser = _http(ca_file)  # keeps the web app's session cookie, like the admin's browser
+        browser = local_http(ca_file)  # keeps the web app's session cookie, like the admin's browser
         start = browser.get(f"{web_url}/install/{platform}", allow_redirects=False, timeout=10)
         param = "company_id" if platform == "pipedrive" else "account"
         approved = browser.get(f"{start.headers['Location']}&{param}={account['account_id']}",
@@ -87,7 +80,7 @@ def wire_salesforce_outbound(sandbox_url: str, accounts: dict[str, dict], timeou
         time.sleep(0.2)
     else:
         raise RuntimeError("the Salesforce webhook credentials were not created (is the worker running?)")
-    _http().post(f"{sandbox_url}/_sandbox/accounts/{accounts['salesforce']['account_id']}/simulate",
+    local_http().post(f"{sandbox_url}/_sandbox/accounts/{accounts['salesforce']['account_id']}/simulate",
                  json={"action": "configure_outbound", "endpoint_url": url}, timeout=10).raise_for_status()
 
 
@@ -119,7 +112,7 @@ def _properties(platform: str, first: str, last: str, email: str, phone: str, pl
 
 def send_leads(sandbox_url: str, accounts: dict[str, dict], count: int, seconds: float, seed: int = 11) -> LeadRun:
     """`count` new leads across the three CRMs over `seconds`, about one in seven the same person again."""
-    rng, run, http = random.Random(seed), LeadRun(), _http()  # noqa: S311 - demo data, not secrets
+    rng, run, http = random.Random(seed), LeadRun(), local_http()  # noqa: S311 - demo data, not secrets
     run.calls_before = _calls(sandbox_url, accounts)
     people: list[tuple] = []
     platforms = list(LEAD_OBJECT)
@@ -144,7 +137,7 @@ def send_leads(sandbox_url: str, accounts: dict[str, dict], count: int, seconds:
 
 
 def _calls(sandbox_url: str, accounts: dict[str, dict]) -> int:
-    http = _http()
+    http = local_http()
     return sum(len(http.get(f"{sandbox_url}/_sandbox/accounts/{a['account_id']}/calls", timeout=10).json()["calls"])
                for a in accounts.values())
 

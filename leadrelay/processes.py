@@ -8,6 +8,16 @@ import sys
 import time
 from collections.abc import Callable
 
+import requests
+
+
+def local_http(verify: str | bool = True) -> requests.Session:
+    """A session for our own loopback services; the machine's CA bundle variables must not override `verify`."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = verify
+    return session
+
 
 def spawn(args: list[str], log_path: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`python -m leadrelay ARGS`, output to `log_path`, in its own process group."""

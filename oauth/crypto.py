@@ -1,6 +1,7 @@
 """Encryption of tokens at rest: Fernet with key rotation (new key encrypts, every listed key decrypts)."""
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -11,8 +12,9 @@ class EncryptionKeyError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=32)
 def _dev_key(var_dir: Path) -> str:
-    """A per-checkout key kept in var/ (0600), so a dev setup needs no configuration."""
+    """A per-checkout key kept in var/ (0600), so a dev setup needs no configuration (cached: read once)."""
     path = var_dir / "encryption_key"
     if path.exists():
         return path.read_text().strip()

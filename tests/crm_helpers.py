@@ -38,3 +38,22 @@ def authorize(client, server, platform: str, account_id: str, start: str | None 
 def install(client, server, platform: str, account_id: str, start: str | None = None):
     """The whole install; returns the response of our OAuth callback."""
     return client.get(authorize(client, server, platform, account_id, start))
+
+
+def install_with_rules(server, client, database_url: str, platform: str, rules: dict, name: str,
+                       users: list[dict]) -> tuple[int, dict]:
+    """A sandbox account with these users, LeadRelay installed into it through OAuth, `rules` published.
+
+    Returns (tenant id, sandbox account). Expects a fresh database (the tenant is the only one).
+    """
+    from sqlalchemy import select
+
+    from integration.db import session_scope
+    from integration.models import RuleSetVersion, Tenant
+
+    account = new_account(server, platform, name=name, users=users)
+    assert install(client, server, platform, account["account_id"]).status_code == 302
+    with session_scope(database_url) as s:
+        tenant_id = s.scalar(select(Tenant.id))
+        s.add(RuleSetVersion(tenant_id=tenant_id, version=1, status="published", body=rules))
+    return tenant_id, account

@@ -19,17 +19,8 @@ from integration.records import Event
 from tests.browser.conftest import shot, sign_in_as
 from tests.crm_helpers import browser as http
 from tests.crm_helpers import new_account
+from tests.e2e.test_pipeline_flow import OWNERS, RULES  # the same two owners and rules as the e2e flow
 
-OWNERS = [{"email": "ana.owner@leadrelay.test", "name": "Ana Owner", "timezone": "America/New_York"},
-          {"email": "ben.owner@leadrelay.test", "name": "Ben Owner", "timezone": "Europe/Berlin"}]
-RULES = {
-    "version": 1, "timezone": "UTC",
-    "owners": [{"email": o["email"]} for o in OWNERS],
-    "pools": {"team": {"strategy": "round_robin", "members": [{"owner": o["email"]} for o in OWNERS]}},
-    "routing": [{"name": "Germany", "when": {"country": ["DE"]}, "assign": {"owner": OWNERS[1]["email"]}},
-                {"name": "Everyone else", "when": {"has_email": True}, "assign": {"pool": "team"}}],
-    "fallback": {"review": True},
-}
 BROKEN = yaml.safe_dump({**RULES, "routing": [{**RULES["routing"][0], "when": {"country": ["Atlantis"]}},
                                               RULES["routing"][1]]}, sort_keys=False)
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from adapters.subscriptions import ensure_tenant_fields
 from integration.db import session_scope
-from integration.models import Decision, RuleSetVersion, Tenant
+from integration.models import Decision, Tenant
 from integration.stale import reactivate_stale
-from tests.crm_helpers import browser, install, new_account
+from tests.crm_helpers import browser, install_with_rules
 from tests.e2e.test_pipeline_flow import LEAD, LEAD_OBJECT, OWNERS, RULES, deliver, record_id, simulate
 
 LIFECYCLE_RULES = {
@@ -28,12 +28,8 @@ TASKS = {"hubspot": ("tasks", "hs_task_subject"), "salesforce": ("Task", "Subjec
 @pytest.fixture()
 def tenant_for(crm_env, app, crm_sandbox):
     def make(platform: str) -> tuple[int, dict]:
-        account = new_account(crm_sandbox, platform, name=f"Lifecycle {platform}", users=OWNERS)
-        assert install(app.test_client(), crm_sandbox, platform, account["account_id"]).status_code == 302
-        with session_scope(crm_env["DATABASE_URL"]) as s:
-            tenant = s.scalar(select(Tenant))
-            s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=LIFECYCLE_RULES))
-            return tenant.id, account
+        return install_with_rules(crm_sandbox, app.test_client(), crm_env["DATABASE_URL"], platform,
+                                  LIFECYCLE_RULES, f"Lifecycle {platform}", OWNERS)
     return make
 
 

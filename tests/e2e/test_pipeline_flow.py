@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from integration.db import session_scope
 from integration.intake import enqueue_drain, record_events
-from integration.models import Decision, MergeSnapshot, ReviewItem, RuleSetVersion, Tenant
+from integration.models import Decision, MergeSnapshot, ReviewItem
 from integration.records import Event
-from tests.crm_helpers import browser, install, new_account
+from tests.crm_helpers import browser, install_with_rules
 
 OWNERS = [{"email": "ana.owner@leadrelay.test", "name": "Ana Owner", "timezone": "America/New_York"},
           {"email": "ben.owner@leadrelay.test", "name": "Ben Owner", "timezone": "Europe/Berlin"}]
@@ -39,12 +39,8 @@ LEAD = {  # one new lead per platform, in each platform's own field names
 @pytest.fixture()
 def tenant_for(crm_env, app, crm_sandbox):
     def make(platform: str) -> tuple[int, dict]:
-        account = new_account(crm_sandbox, platform, name=f"Flow {platform}", users=OWNERS)
-        assert install(app.test_client(), crm_sandbox, platform, account["account_id"]).status_code == 302
-        with session_scope(crm_env["DATABASE_URL"]) as s:
-            tenant = s.scalar(select(Tenant))
-            s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES))
-            return tenant.id, account
+        return install_with_rules(crm_sandbox, app.test_client(), crm_env["DATABASE_URL"], platform, RULES,
+                                  f"Flow {platform}", OWNERS)
     return make
 
 

@@ -12,8 +12,8 @@ from adapters.salesforce.adapter import SalesforceAdapter
 from adapters.subscriptions import ensure_tenant_fields
 from integration.db import session_scope
 from integration.errors import CRMValidationError
-from integration.models import Decision, ReviewItem, RuleSetVersion, Tenant
-from tests.crm_helpers import install, new_account
+from integration.models import Decision, ReviewItem, Tenant
+from tests.crm_helpers import install_with_rules
 from tests.e2e.test_pipeline_flow import LEAD, LEAD_OBJECT, OWNERS, RULES, _variant, deliver, record_id, simulate
 
 REASON_FIELDS = ("leadrelay_score", "leadrelay_tier", "leadrelay_rule", "leadrelay_reason")
@@ -25,12 +25,8 @@ CREATED = {"hubspot": 5, "salesforce": 0, "pipedrive": 6}
 def installed(crm_env, app, crm_sandbox):
     """Install through OAuth, publish the rule set; returns (tenant id, sandbox account)."""
     def make(platform: str, rules: dict = RULES) -> tuple[int, dict]:
-        account = new_account(crm_sandbox, platform, name=f"Fields {platform}", users=OWNERS)
-        assert install(app.test_client(), crm_sandbox, platform, account["account_id"]).status_code == 302
-        with session_scope(crm_env["DATABASE_URL"]) as s:
-            tenant = s.scalar(select(Tenant))
-            s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=rules))
-            return tenant.id, account
+        return install_with_rules(crm_sandbox, app.test_client(), crm_env["DATABASE_URL"], platform, rules,
+                                  f"Fields {platform}", OWNERS)
     return make
 
 

@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from integration.cadences import run_cadence_step
 from integration.db import session_scope
-from integration.models import Decision, RuleSetVersion, SlaTimer, Tenant
+from integration.models import Decision, SlaTimer
 from integration.sla import check_sla, open_sla_task
 from integration.sla_escalation import escalate_sla
-from tests.crm_helpers import install, new_account
+from tests.crm_helpers import install_with_rules
 from tests.e2e.test_pipeline_flow import LEAD, LEAD_OBJECT, deliver, record_id, simulate
 
 # The manager comes first: the Salesforce sandbox makes its first user every other user's manager.
@@ -43,12 +43,9 @@ def routed(crm_env, app, crm_sandbox):
     def make(platform: str, rules: dict = RULES):
         from adapters.factory import build_adapter
 
-        account = new_account(crm_sandbox, platform, name=f"SLA {platform}", users=USERS)
+        tenant_id, account = install_with_rules(crm_sandbox, app.test_client(), crm_env["DATABASE_URL"], platform,
+                                                rules, f"SLA {platform}", USERS)
         make.accounts.append(account)  # type: ignore[attr-defined] - the sandbox account, for tests that need it
-        assert install(app.test_client(), crm_sandbox, platform, account["account_id"]).status_code == 302
-        with session_scope(crm_env["DATABASE_URL"]) as s:
-            tenant_id = s.scalar(select(Tenant.id))
-            s.add(RuleSetVersion(tenant_id=tenant_id, version=1, status="published", body=rules))
         object_type, properties = LEAD[platform]
         lead_id = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
                                                                       "properties": properties}))

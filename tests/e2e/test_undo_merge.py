@@ -11,11 +11,10 @@ from sqlalchemy import select
 
 from integration.db import session_scope
 from integration.intake import enqueue_drain, record_events
-from integration.models import Decision, MergeSnapshot, ReviewItem, RuleSetVersion, Tenant
-from integration.pipeline_rules import _compiled
+from integration.models import Decision, MergeSnapshot, ReviewItem
 from integration.records import Event
 from leadrelay.merges_cli import add_merges_arguments, run_merges
-from tests.crm_helpers import browser, install, new_account
+from tests.crm_helpers import browser, install_with_rules
 
 OWNERS = [{"email": "ana.owner@leadrelay.test", "name": "Ana Owner", "timezone": "America/New_York"}]
 RULES = {"version": 1, "timezone": "UTC", "owners": [{"email": OWNERS[0]["email"]}],
@@ -44,21 +43,9 @@ PAIRS = {
 
 @pytest.fixture()
 def tenant_for(crm_env, app, crm_sandbox):
-    # published_rules caches per (tenant id, rule-set row id), and every test's fresh database starts both
-    # at 1: without a clean cache this test would route with another test's rules, or leave its own behind
-    _compiled.clear()
-    yield _make(crm_env, app, crm_sandbox)
-    _compiled.clear()
-
-
-def _make(crm_env, app, crm_sandbox):
     def make(platform: str) -> tuple[int, dict]:
-        account = new_account(crm_sandbox, platform, name=f"Undo {platform}", users=OWNERS)
-        assert install(app.test_client(), crm_sandbox, platform, account["account_id"]).status_code == 302
-        with session_scope(crm_env["DATABASE_URL"]) as s:
-            tenant = s.scalar(select(Tenant))
-            s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES))
-            return tenant.id, account
+        return install_with_rules(crm_sandbox, app.test_client(), crm_env["DATABASE_URL"], platform, RULES,
+                                  f"Undo {platform}", OWNERS)
     return make
 
 
