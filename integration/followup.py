@@ -1,15 +1,17 @@
 """Follow-up after routing: the owner's SLA task (integration/sla.py), then escalation and cadences.
 
-The pipeline calls `on_routed` once per newly routed lead, right after the owner was written.
+The pipeline calls `on_routed_many` once per drain batch with the leads whose owner was just written: their
+first-touch tasks are created in as few CRM calls as the platform allows (`create_tasks`).
 """
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
 
-from integration.errors import CRMRateLimited, CRMTransient
+from integration.errors import CRMAuthError, CRMRateLimited, CRMTransient
+from integration.models import ReviewItem
 from integration.routing.redis_state import RedisPoolState
-from integration.sla import open_timer, retry_later
+from integration.sla import NewTimer, retry_later, start_timer, task_created
 from integration.sla_context import Work, lead_facts
 
 if TYPE_CHECKING:
@@ -17,19 +19,53 @@ if TYPE_CHECKING:
     from integration.records import CRMUser, Record
 
 log = logging.getLogger("leadrelay.followup")
+Routed = tuple["Record", "CRMUser", Any, str, str]  # record, owner, route decision, tier, reason
 
 
 def on_routed(ctx: Context, record: Record, owner: CRMUser, decision: Any, tier: str, reason: str) -> None:
-    """Called once per newly routed lead, after its owner was written: the first-touch task and its check."""
-    if ctx.rules is None:
+    """One newly routed lead, after its owner was written: the first-touch task and its check."""
+    on_routed_many(ctx, [(record, owner, decision, tier, reason)])
+
+
+def on_routed_many(ctx: Context, routed: list[Routed]) -> None:
+    """Newly routed leads, after their owners were written: each one's first-touch task (once) and its check."""
+    if ctx.rules is None or not routed:
         return
     work = Work(ctx.session, ctx.tenant.id, ctx.adapter, ctx.rules, ctx.users,
                 RedisPoolState(ctx.redis, ctx.tenant.id))
-    lead = lead_facts(getattr(decision, "inputs", None) or {}) or {"id": record.id, **record.fields}
-    try:
-        open_timer(work, record.object_type, record.id, owner, tier, lead, reason)
-    except (CRMRateLimited, CRMTransient) as exc:
+    started: list[NewTimer] = []
+    for record, owner, decision, tier, reason in routed:
+        lead = lead_facts(getattr(decision, "inputs", None) or {}) or {"id": record.id, **record.fields}
+        new = start_timer(work, record.object_type, record.id, owner, tier, lead, reason)
+        if new is not None:
+            started.append(new)
+    if not started:
+        return
+    auth_error = None
+    for new, result in zip(started, ctx.adapter.create_tasks([n.spec for n in started]), strict=True):
+        if not isinstance(result, Exception):
+            task_created(work, new, result)
+            continue
+        work.session.delete(new.timer)  # give the claim back: the retry creates the task
+        work.session.commit()
+        auth_error = auth_error or _task_refused(ctx, new, result)
+    if auth_error is not None:
+        raise auth_error  # the tenant pauses until the admin reconnects
+
+
+def _task_refused(ctx: Context, new: NewTimer, error: Exception) -> Exception | None:
+    """What to do with a task the CRM did not create; returns an auth error for the caller to raise."""
+    timer = new.timer
+    if isinstance(error, CRMRateLimited | CRMTransient):
         # the owner is written and the route decided for good; only the task waits for the CRM
-        log.warning("sla.task-deferred", extra={"tenant_id": ctx.tenant.id, "object_id": record.id,
-                                                "error": str(exc)})
-        retry_later(ctx.tenant.id, record.object_type, record.id, getattr(exc, "retry_after", None))
+        log.warning("sla.task-deferred", extra={"tenant_id": ctx.tenant.id, "object_id": timer.object_id,
+                                                "error": str(error)})
+        retry_later(ctx.tenant.id, timer.object_type, timer.object_id, getattr(error, "retry_after", None))
+        return None
+    if isinstance(error, CRMAuthError):
+        return error
+    ctx.session.add(ReviewItem(tenant_id=ctx.tenant.id, kind="crm_error", object_type=timer.object_type,
+                               object_id=timer.object_id,
+                               reason=f"The CRM refused the SLA task: {type(error).__name__}: {error}"[:500]))
+    ctx.session.commit()
+    return None

@@ -5,6 +5,7 @@ idempotency key makes a replayed webhook or a retried job change nothing.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -16,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from integration.dedup_index import candidates, forget_record, index_record
 from integration.errors import CRMNotFound, CRMValidationError
-from integration.followup import on_routed
 from integration.lifecycle import on_changed
 from integration.models import Decision, ReviewItem, Tenant
 from integration.normalize import Lead, normalize_lead, with_fields
-from integration.pipeline_dedup import resolve_duplicates
+from integration.pipeline_dedup import Merged, resolve_duplicates
 from integration.pipeline_rules import published_rules
+from integration.pipeline_writes import PendingOwner, flush_owners
 from integration.protocols import CRMAdapter
 from integration.records import CRMUser, Record
 from integration.route import Router
@@ -47,7 +48,9 @@ class Context:
     redis: object
     router: Router | None = None
     scorer: Scorer | None = None
+    pending: list[PendingOwner] = field(default_factory=list)  # routed, owner not written yet (one batch write)
     _users: list[CRMUser] | None = field(default=None, repr=False)
+    _companies: dict[tuple[str | None, str | None], str | None] = field(default_factory=dict, repr=False)
 
     def users(self) -> list[CRMUser]:
         """The CRM's users, cached in Redis for every worker for USERS_TTL (one CRM call per tenant per TTL)."""
@@ -92,6 +95,7 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
             ctx.session.rollback()
             _review(ctx, record, "crm_error", f"{type(exc).__name__}: {exc}")
             ctx.session.commit()
+    flush_owners(ctx)
     if ctx.rules is not None:
         on_changed(ctx, object_type, records)
     log.info("pipeline.processed", extra={"tenant_id": tenant_id, "records": len(records), "gone": len(gone)})
@@ -142,9 +146,15 @@ def handle_lead(ctx: Context, record: Record) -> None:
         _decide(ctx, record, "route", "review", f"Unusable lead: {normalized.unusable}", {"fields": _jsonable(raw)})
         return
     lead = normalized.lead
-    merged_into = resolve_duplicates(ctx, record, candidates(ctx.session, ctx.tenant.id, record))
-    if merged_into is not None:
+    indexed = candidates(ctx.session, ctx.tenant.id, record)
+    if any((p.record.object_type, p.record.id) in indexed for p in ctx.pending):
+        flush_owners(ctx)  # a duplicate within the batch: its twin's owner is written before the pair is scored
+    merged = resolve_duplicates(ctx, record, indexed)
+    if merged is not None and not merged.new_lead_survived:
         return  # a sure duplicate of a record that stays with its owner
+    if merged is not None and (email := ctx.email_of(merged.owner_id)):
+        _keep_twins_owner(ctx, dataclasses.replace(record, id=merged.survivor_id, owner_id=None), merged, email)
+        return
     lead = with_fields(lead, account_owner=_account_owner(ctx, lead))
     qualification = ctx.scorer.score_lead(lead)
     decision = ctx.router.route_lead(lead, qualification, at=dt.datetime.now(dt.UTC))
@@ -155,6 +165,15 @@ def handle_lead(ctx: Context, record: Record) -> None:
         _decide(ctx, record, "route", "review", decision.reason, inputs)
         return
     _write_owner(ctx, record, decision.owner, decision.reason, inputs)
+
+
+def _keep_twins_owner(ctx: Context, survivor: Record, merged: Merged, email: str) -> None:
+    """The new lead survived a merge with an owned record (e.g. `keep: most_complete`): it keeps that owner, with
+    no new routing (no pool turn) and no new SLA task, as when the older record survives."""
+    reason = f"Duplicate merged into this lead: stays with its owner {email}"
+    decision = _decide(ctx, survivor, "route", email, reason, {"owner_id": merged.owner_id, "rule": "Duplicate"})
+    ctx.session.commit()
+    ctx.pending.append(PendingOwner(survivor, decision, None))
 
 
 def _write_owner(ctx: Context, record: Record, email: str, reason: str, inputs: dict) -> None:
@@ -174,26 +193,10 @@ def _write_owner(ctx: Context, record: Record, email: str, reason: str, inputs: 
 
 
 def _finish_write(ctx: Context, record: Record, decision: Decision, user: CRMUser | None = None) -> None:
+    """Queue the owner write (with LeadRelay's fields) for the batch; flush_owners writes it, then the task."""
     owner_id = decision.inputs["owner_id"]
     user = user or next((u for u in ctx.users() if u.id == owner_id), None)
-    # LeadRelay's own fields, for the customer's workflows and reports, go in the same write as the owner; a
-    # refusal (fields missing, e.g. the Salesforce package not installed) is noted on the decision and the
-    # owner is written alone: it never undoes the routing
-    fields = {"leadrelay_score": decision.inputs.get("score"), "leadrelay_tier": decision.inputs.get("tier"),
-              "leadrelay_rule": decision.inputs.get("rule"), "leadrelay_reason": (decision.reason or "")[:255]}
-    fields = {k: v for k, v in fields.items() if v is not None}
-    try:
-        ctx.adapter.set_owner(record.object_type, record.id, owner_id, fields)
-    except CRMValidationError as exc:
-        log.warning("pipeline.fields-refused", extra={"tenant_id": ctx.tenant.id, "error": str(exc)})
-        decision.inputs = {**decision.inputs, "fields_error": str(exc)[:500]}
-        if record.owner_id != owner_id:
-            ctx.adapter.set_owner(record.object_type, record.id, owner_id)
-    # when the owner was written, for speed-to-owner (the CRM's created time → this moment)
-    decision.inputs = {**decision.inputs, "written_at": dt.datetime.now(dt.UTC).isoformat(),
-                       "crm_created_at": record.created_at.isoformat() if record.created_at else None}
-    if user is not None:
-        on_routed(ctx, record, user, decision, decision.inputs.get("tier") or "nurture", decision.reason)
+    ctx.pending.append(PendingOwner(record, decision, user))
 
 
 def country_from_phone(phone: str | None) -> str | None:
@@ -213,8 +216,11 @@ def _account_owner(ctx: Context, lead: Lead) -> str | None:
     domain = lead.email_domain if lead.email_domain not in FREE_MAIL else None
     if not domain and not lead.company:
         return None
-    company = ctx.adapter.find_company(domain=domain, name=None if domain else lead.company)
-    return ctx.email_of(company.owner_id) if company else None
+    key = (domain, None if domain else lead.company.lower())
+    if key not in ctx._companies:  # leads of one company arriving together cost one lookup
+        company = ctx.adapter.find_company(domain=domain, name=None if domain else lead.company)
+        ctx._companies[key] = company.owner_id if company else None
+    return ctx.email_of(ctx._companies[key])
 
 
 def _review(ctx: Context, record: Record, kind: str, reason: str, other: str | None = None) -> None:

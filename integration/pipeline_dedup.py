@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from integration.dedup import classify, score_pair, survivor
 from integration.errors import CRMNotFound, CRMValidationError
@@ -15,6 +15,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("leadrelay.pipeline.dedup")
 MAX_CANDIDATES = 20
+
+
+class Merged(NamedTuple):
+    """A sure duplicate merged: the surviving id, and whether the new lead is the survivor (then `owner_id` is the
+    owner of the record merged into it, which the survivor keeps)."""
+
+    survivor_id: str
+    new_lead_survived: bool
+    owner_id: str | None = None
 
 
 def as_dict(record: Record) -> dict[str, Any]:
@@ -36,8 +45,8 @@ def _candidates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> 
     return [c for c in found if c.id != record.id]
 
 
-def resolve_duplicates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> str | None:
-    """Merge a sure duplicate (returns the surviving id when the new lead was merged away) or queue a review."""
+def resolve_duplicates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> Merged | None:
+    """Merge a sure duplicate (None when there was none to merge) or queue a review."""
     policy = ctx.rules.dedup
     scored = [(score_pair(as_dict(record), as_dict(c)), c) for c in _candidates(ctx, record, indexed)]
     if not scored:
@@ -51,7 +60,7 @@ def resolve_duplicates(ctx: Context, record: Record, indexed: set[tuple[str, str
     return _merge(ctx, record, best, result.score, result.reasons)
 
 
-def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: list[str]) -> str | None:
+def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: list[str]) -> Merged | None:
     plan = survivor(as_dict(other), as_dict(record), ctx.rules.dedup.keep)  # ties: the existing record stays
     keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
     fields = {k: v for k, v in plan.merged.items()
@@ -78,8 +87,8 @@ def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: l
                                  kind="route", object_type=record.object_type, object_id=record.id,
                                  outcome="merged", reason=f"Duplicate of {keep.id}: stays with its owner",
                                  inputs={"snapshot_id": snapshot.id}))
-        return result.survivor_id
-    return None
+        return Merged(result.survivor_id, new_lead_survived=False)
+    return Merged(result.survivor_id, new_lead_survived=True, owner_id=lose.owner_id)
 
 
 def _snap(record: Record) -> dict[str, Any]:

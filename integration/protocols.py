@@ -2,11 +2,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from integration.records import ChangePage, Company, CRMUser, Event, MergeResult, Record, TaskSpec, TaskState
+from integration.records import (
+    ChangePage,
+    Company,
+    CRMUser,
+    Event,
+    MergeResult,
+    OwnerWrite,
+    Record,
+    TaskSpec,
+    TaskState,
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,21 @@ class CRMAdapter(Protocol):
                   fields: Mapping[str, Any] | None = None) -> None:
         """Assign the record's owner (a no-op when it already has that owner), with `fields` in the same write."""
 
+    def set_owners(self, object_type: str, writes: Sequence[OwnerWrite]) -> dict[str, Exception]:
+        """Many `set_owner` writes (each with its fields) in as few calls as the platform allows (batch update).
+
+        Returns the failures by record id; every record not in the result was written. Never raises for a
+        record: a record the CRM refused maps to its CRMValidationError/CRMNotFound; when a call fails as a whole
+        (429, 5xx, timeout, auth after the one refresh, or a batch the CRM refused as a whole), every record of
+        that call maps to that error, and after a rate limit, an outage or an auth failure so does every record
+        not sent yet (`integration.batch_writes` has the helpers). Idempotent like `set_owner`; each written
+        record is reported to `writes.remember`.
+        """
+
+    def create_tasks(self, specs: Sequence[TaskSpec]) -> list[str | Exception]:
+        """Many `create_task`s in as few calls as the platform allows: in order, the new task id or the error for
+        that spec (failures as in `set_owners`). Not idempotent: the caller keys each task before calling."""
+
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
         """Write neutral fields (lifecycle stage, lead status, normalized values …)."""
 
@@ -176,8 +201,8 @@ def parse_iso(value: str | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-__all__ = ["CRMAdapter", "ChangePage", "Company", "CRMUser", "Event", "MergeResult", "RateBudget", "Record",
-           "TaskSpec", "TaskState", "TenantRef", "TokenProvider", "WebhookRequest", "WriteLog", "parse_iso"]
+__all__ = ["CRMAdapter", "ChangePage", "Company", "CRMUser", "Event", "MergeResult", "OwnerWrite", "RateBudget",
+           "Record", "TaskSpec", "TaskState", "TenantRef", "TokenProvider", "WebhookRequest", "WriteLog", "parse_iso"]
 
 
 @dataclass

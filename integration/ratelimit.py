@@ -32,12 +32,21 @@ return tostring(wait)
 
 # The platform says fewer calls remain than we think (other apps, other users share it), or that the limit
 # is lower than the plan we assumed: believe it, and keep the learned limit for this tenant.
+# With nothing remaining and a reset time, nothing until then: a rolling window (Pipedrive's 2 s) does not refill
+# a call at a time as a token bucket does, it frees up when its oldest calls leave the window.
 _OBSERVE = """
 local key, remaining, now, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local reset, capacity, per, safety = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 if limit ~= nil and limit > 0 then redis.call('SET', KEYS[2], limit, 'EX', tonumber(ARGV[4])) end
 if remaining ~= nil then
   local tokens = tonumber(redis.call('HGET', key, 'tokens'))
-  if tokens == nil or remaining < tokens then redis.call('HSET', key, 'tokens', remaining, 'ts', now) end
+  local believed = remaining
+  if remaining <= 0 and reset ~= nil and reset > 0 then
+    local learned = tonumber(redis.call('GET', KEYS[2]))
+    if learned ~= nil then capacity = math.min(capacity, math.max(1, learned * safety)) end
+    believed = 1 - reset * capacity / per
+  end
+  if tokens == nil or believed < tokens then redis.call('HSET', key, 'tokens', believed, 'ts', now) end
 end
 return 1
 """
@@ -120,5 +129,8 @@ class RedisRateBudget:
                 reset_after: float | None = None) -> None:
         if remaining is None and not limit:
             return
+        capacity, per = self._shape(bucket)
         self._observe(keys=self._keys(bucket), args=["" if remaining is None else max(0, int(remaining)), time.time(),
-                                                     int(limit or 0), LEARNED_TTL_SECONDS])
+                                                     int(limit or 0), LEARNED_TTL_SECONDS,
+                                                     "" if reset_after is None else float(reset_after), capacity, per,
+                                                     SAFETY])

@@ -85,6 +85,15 @@ class TaskSpec:
 
 
 @dataclass(frozen=True)
+class OwnerWrite:
+    """One record's new owner, with LeadRelay's fields in the same write (CRMAdapter.set_owners)."""
+
+    record_id: str
+    owner_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class TaskState:
     id: str
     done: bool

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from integration.business_hours import calendar_for, due_at
 from integration.errors import CRMRateLimited
@@ -54,9 +55,30 @@ def local_text(work: Work, moment: dt.datetime, email: str | None) -> str:
     return f"{moment.astimezone(zone(tz)):%a %Y-%m-%d %H:%M} ({tz})"
 
 
+@dataclass
+class NewTimer:
+    """A claimed SLA clock whose first-touch task is still to be created."""
+
+    timer: SlaTimer
+    spec: TaskSpec
+    owner: CRMUser
+
+
 def open_timer(work: Work, object_type: str, object_id: str, owner: CRMUser, tier: str, lead: dict,
                reason: str, generation: int = 0, start: dt.datetime | None = None) -> SlaTimer | None:
     """Start the SLA clock and create the owner's first-touch task, once per key; None when nothing to do."""
+    new = start_timer(work, object_type, object_id, owner, tier, lead, reason, generation, start)
+    if new is None:
+        return None
+    with released_on_error(work.session, lambda: work.session.delete(new.timer)):
+        task_id = work.adapter.create_task(new.spec)
+    return task_created(work, new, task_id)
+
+
+def start_timer(work: Work, object_type: str, object_id: str, owner: CRMUser, tier: str, lead: dict,
+                reason: str, generation: int = 0, start: dt.datetime | None = None) -> NewTimer | None:
+    """Claim the SLA clock (committed) and say which task to create; None when the policy has none or the key
+    was claimed before (a replay or a retry: the task exists, or its creation was already attempted)."""
     policy = policy_for(work, tier)
     if policy is None:
         return None
@@ -66,18 +88,22 @@ def open_timer(work: Work, object_type: str, object_id: str, owner: CRMUser, tie
                      object_type=object_type, object_id=object_id, policy=tier, owner_id=owner.id, due_at=due,
                      status="pending", created_at=start)
     if not claim(work.session, timer):
-        return None  # a replay or a retry: the task exists (or its creation was already attempted)
+        return None
     kind = TASK_KIND.get(tier, "email")
     body = (f"LeadRelay assigned you this {tier} lead. First touch due {local_text(work, due, owner.email)}.\n"
             f"Why you: {reason}\n\n{facts_text(lead)}")
-    with released_on_error(work.session, lambda: work.session.delete(timer)):
-        timer.task_id = work.adapter.create_task(TaskSpec(
-            subject=f"{kind.capitalize()} new {tier} lead: {lead_name(lead)}", body=body, due_at=due,
-            owner_id=owner.id, record_type=object_type, record_id=object_id, kind=kind,
-            priority=PRIORITY.get(tier, "medium")))
+    return NewTimer(timer, TaskSpec(
+        subject=f"{kind.capitalize()} new {tier} lead: {lead_name(lead)}", body=body, due_at=due, owner_id=owner.id,
+        record_type=object_type, record_id=object_id, kind=kind, priority=PRIORITY.get(tier, "medium")), owner)
+
+
+def task_created(work: Work, new: NewTimer, task_id: str) -> SlaTimer:
+    """The CRM created the timer's task: keep its id, audit it, and plan the check at the due time."""
+    timer, spec, email = new.timer, new.spec, new.owner.email
+    timer.task_id = task_id
     audit(work, f"{timer.key}:task", "sla", timer, "task_created",
-          f"{kind.capitalize()} task for {owner.email}, due {local_text(work, due, owner.email)}",
-          {"task_id": timer.task_id, "owner_id": owner.id, "due_at": due.isoformat(), "tier": tier})
+          f"{spec.kind.capitalize()} task for {email}, due {local_text(work, timer.due_at, email)}",
+          {"task_id": task_id, "owner_id": new.owner.id, "due_at": timer.due_at.isoformat(), "tier": timer.policy})
     plan_check(work, timer)
     return timer
 

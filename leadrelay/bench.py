@@ -70,10 +70,15 @@ def run_bench(args: argparse.Namespace) -> int:
         print(json.dumps(bench_lookup(records=args.records, log=_progress), indent=2))
         return 0
     if args.what == "speed":
-        from leadrelay.bench_speed import bench_speed
+        from leadrelay.bench_speed import TooManyLeads, bench_speed
 
-        print(json.dumps(bench_speed(leads=args.leads or 50, burst=args.burst, workers=args.workers,
-                                     log=_progress), indent=2))
+        try:
+            figures = bench_speed(leads=args.leads or 50, burst=args.burst, workers=args.workers,
+                                  platform=args.platform, log=_progress)
+        except TooManyLeads as exc:
+            _progress(f"bench speed: {exc}")
+            return 2
+        print(json.dumps(figures, indent=2))
         return 0
     if args.what == "sla":
         from leadrelay.bench_sla import bench_sla_checks

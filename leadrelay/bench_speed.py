@@ -1,9 +1,10 @@
-"""Speed-to-owner through the real stack (DESIGN.md budgets: p50 < 300 ms, p99 < 1 s; CRM calls per lead).
+"""Speed-to-owner through the real stack, per CRM (DESIGN.md budgets: p50 < 300 ms, p99 < 1 s; CRM calls per lead).
 
 Embedded Redis, the CRM sandbox in this process (latency 0), `leadrelay web` and `leadrelay worker` as child
-processes, one HubSpot tenant installed through OAuth, a published round-robin rule set. Leads are created "as
-a UI user" through the sandbox, whose signed webhooks reach the web app; a lead's speed-to-owner is the time
-from that create call to the owner write the pipeline records on its route decision (`written_at`).
+processes; per platform, one tenant installed through OAuth, its install's follow-up jobs done and its webhooks
+wired as the demo wires them, and a published round-robin rule set. Leads are created "as a UI user" through the
+sandbox, whose webhooks reach the web app; a lead's speed-to-owner is the time from that create call to the owner
+write the pipeline records on its route decision (`written_at`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,15 +25,24 @@ from sqlalchemy import select
 
 from integration.db import migrate, session_scope
 from integration.models import Decision, RuleSetVersion, Tenant
+from leadrelay.demo_flow import LEAD_OBJECT, PLACES, lead_properties, wire_salesforce_outbound
 from leadrelay.processes import local_http, spawn, stop, wait_until
 
+PLATFORMS = tuple(LEAD_OBJECT)
 USERS = [{"email": f"rep{i}@speed.bench", "name": f"Rep {i}", "timezone": "UTC"} for i in range(4)]
 RULES = {"version": 1, "timezone": "UTC", "owners": [{"email": u["email"]} for u in USERS],
          "pools": {"team": {"strategy": "round_robin", "members": [{"owner": u["email"]} for u in USERS]}},
          "routing": [{"name": "Everyone", "when": {"has_email": True}, "assign": {"pool": "team"}}],
          "fallback": {"review": True}}
-CLIENT = {"client_id": "leadrelay-bench-hubspot", "client_secret": "leadrelay-bench-hubspot-secret-0123456789"}
+# what the install's follow-up jobs leave in tenant.settings: grant verified, webhooks subscribed (Pipedrive's
+# through the API), LeadRelay's fields ensured, the dedup index backfilled (until then the pipeline searches the CRM)
+FOLLOW_UP = ("verified_at", "webhook_subscriptions", "leadrelay_fields", "index_complete")
 BURST_THREADS = 8
+MAX_PEOPLE = 8000  # _word() names this many distinct last names
+
+
+class TooManyLeads(ValueError):
+    """More leads asked for than there are distinct people to create."""
 
 
 def _free_port() -> int:
@@ -40,6 +51,13 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    platform: str
+    tenant_id: int
+    account: str
 
 
 class Stack:
@@ -68,6 +86,7 @@ class Stack:
 
         from cryptography.fernet import Fernet
 
+        from leadrelay.demo import _demo_environment, _register_apps
         from leadrelay.embedded_redis import ensure_redis_url
         from sandbox.config import SandboxConfig
         from sandbox.server import SandboxServer
@@ -79,9 +98,7 @@ class Stack:
             "LEADRELAY_VAR_DIR": str(self.var), "LEADRELAY_LOG_LEVEL": "WARNING",
             "LEADRELAY_SECRET_KEY": secrets.token_urlsafe(32),
             "LEADRELAY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-            "LEADRELAY_SANDBOX_URL": self.sandbox.tls_url, "LEADRELAY_SANDBOX_CA": self.sandbox.sandbox.ca_file,
-            "LEADRELAY_PUBLIC_URL": self.web_url, "HUBSPOT_CLIENT_ID": CLIENT["client_id"],
-            "HUBSPOT_CLIENT_SECRET": CLIENT["client_secret"]})
+            **_demo_environment(self.web_url, self.sandbox.tls_url, self.sandbox.sandbox.ca_file)})
         if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
             os.environ["DATABASE_URL"] = f"sqlite:///{self.var / 'speed.db'}"
         from integration.config import get_settings
@@ -90,13 +107,9 @@ class Stack:
         ensure_redis_url(self.var)
         self.database_url = get_settings().database_url
         migrate(self.database_url)
-        local_http().post(f"{self.sandbox.url}/_sandbox/apps", timeout=10, json={
-            "platform": "hubspot", **CLIENT, "redirect_uris": [f"{self.web_url}/oauth/hubspot/callback"],
-            "target_url": f"{self.web_url}/webhooks/hubspot", "subscriptions": ["contact.creation"]}
-        ).raise_for_status()
+        _register_apps(self.sandbox.url, self.web_url, dict(os.environ))  # as the demo: HubSpot's webhooks app-wide
         self.log(f"  web app and {self.workers} worker process(es) …")
-        port = urlsplit(self.web_url).port
-        self._spawn(["web", "--port", str(port), "--workers", "2"], "web.log")
+        self._spawn(["web", "--port", str(urlsplit(self.web_url).port), "--workers", "2"], "web.log")
         self._spawn(["worker", "--processes", str(self.workers)], "worker.log")
         wait_until(lambda: local_http().get(f"{self.web_url}/healthz", timeout=2).status_code == 200, 60,
                    "the web app", self.procs[0], str(self.var / "web.log"))
@@ -117,36 +130,52 @@ class Stack:
         stop_owned()
 
     # the tenant -------------------------------------------------------------------------------------
-    def install(self) -> tuple[int, str]:
-        """A sandbox HubSpot portal with explicit users, installed through OAuth; rules published."""
+    def install(self, platform: str) -> Tenancy:
+        """A sandbox account with explicit users, installed through OAuth; rules published, webhooks wired."""
         account = local_http().post(f"{self.sandbox.url}/_sandbox/accounts", timeout=10, json={
-            "platform": "hubspot", "name": "Speed bench", "users": USERS}).json()["account_id"]
+            "platform": platform, "name": f"Speed bench {platform}", "users": USERS}).json()["account_id"]
         browser = local_http(self.sandbox.sandbox.ca_file)
-        start = browser.get(f"{self.web_url}/install/hubspot", allow_redirects=False, timeout=10)
-        approved = browser.get(f"{start.headers['Location']}&account={account}", allow_redirects=False, timeout=10)
+        start = browser.get(f"{self.web_url}/install/{platform}", allow_redirects=False, timeout=10)
+        param = "company_id" if platform == "pipedrive" else "account"
+        approved = browser.get(f"{start.headers['Location']}&{param}={account}", allow_redirects=False, timeout=10)
         done = browser.get(approved.headers["Location"], allow_redirects=False, timeout=30)
         if done.status_code != 302:
-            raise RuntimeError(f"install failed ({done.status_code}): {done.text[:300]}")
-        with session_scope(self.database_url) as s:
-            tenant_id = s.scalar(select(Tenant.id).where(Tenant.platform == "hubspot",
-                                                         Tenant.external_id == str(account)))
+            raise RuntimeError(f"installing into the {platform} sandbox failed ({done.status_code}): {done.text[:300]}")
+        with session_scope(self.database_url) as s:  # one tenant per platform here (Pipedrive's is the company id)
+            tenant_id = s.scalar(select(Tenant.id).where(Tenant.platform == platform))
             s.add(RuleSetVersion(tenant_id=tenant_id, version=1, status="published", body=RULES))
-        return tenant_id, account
+        tenancy = Tenancy(platform, tenant_id, str(account))
+        self._wait_follow_up(tenancy)
+        return tenancy
+
+    def _wait_follow_up(self, tenancy: Tenancy) -> None:
+        """Until the install's jobs are done; then Salesforce's Outbound Message is pointed at the app."""
+        def done() -> bool:
+            with session_scope(self.database_url) as s:
+                return set(FOLLOW_UP) <= set(s.get(Tenant, tenancy.tenant_id).settings or {})
+
+        wait_until(done, 60, f"the {tenancy.platform} install's follow-up jobs", self.procs[1],
+                   str(self.var / "worker.log"), interval=0.05)
+        if tenancy.platform == "salesforce":
+            wire_salesforce_outbound(self.sandbox.url, {"salesforce": {"account_id": tenancy.account}})
 
     # leads and their owners ---------------------------------------------------------------------------
-    def create_lead(self, account: str, n: int) -> tuple[str, float]:
-        """A contact created as a UI user; returns its id and the wall-clock time just before the call."""
-        first, last = _word(n % 400), _word((n * 37 + 11) % 8000)  # distinct people, none a duplicate
-        props = {"firstname": first.title(), "lastname": last.title() + "son", "company": f"{_word(n + 3)} Labs",
-                 "email": f"{first}.{last}.{n}@{_word(n % 37)}.example"}
+    def create_lead(self, tenancy: Tenancy, n: int) -> tuple[str, float]:
+        """Lead n, created as a UI user; returns its id and the wall-clock time just before the call."""
+        first, last = _word(n % 400), _word((n * 37 + 11) % MAX_PEOPLE)  # distinct people, none a duplicate
+        place = PLACES[n % len(PLACES)]
+        props = lead_properties(tenancy.platform, first.title(), last.title() + "son",
+                                f"{first}.{last}.{n}@{_word(n % 37)}.example", place[3].format(n=n % 10_000), place)
         started = time.time()
-        resp = local_http().post(f"{self.sandbox.url}/_sandbox/accounts/{account}/simulate", timeout=30,
-                            json={"action": "create", "object_type": "contacts", "properties": props})
+        resp = local_http().post(f"{self.sandbox.url}/_sandbox/accounts/{tenancy.account}/simulate", timeout=30,
+                                 json={"action": "create", "object_type": LEAD_OBJECT[tenancy.platform][0],
+                                       "properties": props})
         resp.raise_for_status()
-        return str(resp.json()["id"]), started
+        made = resp.json()
+        return str(made.get("id") or made.get("Id") or made.get("data", {}).get("id")), started
 
     def owners_written(self, tenant_id: int, ids: list[str]) -> dict[str, float | str]:
-        """Finished route decisions for these contacts: id → when the owner was written, or why it was not.
+        """Finished route decisions for these leads: id → when the owner was written, or why it was not.
 
         A decision with an owner but no `written_at` is committed just before the CRM write: not finished yet.
         """
@@ -157,7 +186,7 @@ class Stack:
                       else reason) for oid, inputs, reason in rows
                 if inputs.get("written_at") or not inputs.get("owner_id")}
 
-    def wait_owners(self, tenant_id: int, ids: list[str], timeout: float, interval: float) -> dict:
+    def wait_owners(self, tenant_id: int, ids: list[str], timeout: float, interval: float, tick=None) -> dict:
         found: dict[str, float | str] = {}
         deadline = time.monotonic() + timeout
         while len(found) < len(ids) and time.monotonic() < deadline:
@@ -165,6 +194,8 @@ class Stack:
             for start in range(0, len(missing), 500):
                 found.update(self.owners_written(tenant_id, missing[start:start + 500]))
             if len(found) < len(ids):
+                if tick:
+                    tick(f"{len(found)}/{len(ids)} decided")
                 time.sleep(interval)
         return found
 
@@ -185,14 +216,31 @@ def _word(n: int) -> str:
     return SYLLABLES[n % 20] + SYLLABLES[n // 20 % 20] + (SYLLABLES[n // 400 % 20] if n >= 400 else "")
 
 
+def _ticker(log, prefix: str, every: float = 5.0):
+    """A progress line through `log` at most every `every` seconds (long phases show they are alive)."""
+    due = time.monotonic() + every
+
+    def tick(message: str) -> None:
+        nonlocal due
+        if time.monotonic() >= due:
+            due = time.monotonic() + every
+            log(f"{prefix}{message}")
+    return tick
+
+
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
 
 
+# record ids in call paths: numbers (HubSpot, Pipedrive) and Salesforce's 15/18-character ids (a digit after the
+# 3-character key prefix, e.g. 00Q…)
+_ID_SEGMENT = re.compile(r"/(?:[0-9]+|[0-9A-Za-z]{3}[0-9][0-9A-Za-z]{11}(?:[0-9A-Za-z]{3})?)(?=/|$)")
+
+
 def _call_kinds(calls: list[dict]) -> dict[str, int]:
     """Calls by method and path (ids folded), with how many were refused with a 429."""
-    kinds = Counter(f"{c['method']} {re.sub(r'/[0-9]+', '/{id}', c['path'].split('?')[0])}" for c in calls)
+    kinds = Counter(f"{c['method']} {_ID_SEGMENT.sub('/{id}', c['path'].split('?')[0])}" for c in calls)
     kinds.update({"429 answers": sum(1 for c in calls if c["status"] == 429)})
     return dict(kinds.most_common())
 
@@ -210,40 +258,54 @@ def _figures(created: dict[str, float], written: dict[str, float | str], calls: 
     return out
 
 
-def one_at_a_time(stack: Stack, tenant_id: int, account: str, leads: int, offset: int) -> dict:
+def one_at_a_time(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=print) -> dict:
     """Each lead waits for its owner before the next is created."""
-    stack.crm_calls(account, reset=True)
+    stack.crm_calls(tenancy.account, reset=True)
     created: dict[str, float] = {}
     written: dict[str, float | str] = {}
+    tick = _ticker(log, f"  {tenancy.platform}: ")
     started = time.monotonic()
     for n in range(leads):
-        object_id, at = stack.create_lead(account, offset + n)
+        object_id, at = stack.create_lead(tenancy, offset + n)
         created[object_id] = at
-        written.update(stack.wait_owners(tenant_id, [object_id], timeout=60, interval=0.002))
-    return _figures(created, written, stack.crm_calls(account), time.monotonic() - started)
+        written.update(stack.wait_owners(tenancy.tenant_id, [object_id], timeout=60, interval=0.002))
+        tick(f"{n + 1}/{leads} leads")
+    return _figures(created, written, stack.crm_calls(tenancy.account), time.monotonic() - started)
 
 
-def in_a_burst(stack: Stack, tenant_id: int, account: str, leads: int, offset: int, log=print) -> dict:
+def in_a_burst(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=print) -> dict:
     """`leads` creates fired from several threads at once; then wait for every owner."""
-    stack.crm_calls(account, reset=True)
+    stack.crm_calls(tenancy.account, reset=True)
     started = time.monotonic()
     with ThreadPoolExecutor(BURST_THREADS) as pool:
-        created = dict(pool.map(lambda n: stack.create_lead(account, n), range(offset, offset + leads)))
-    log(f"  {leads} leads created in {time.monotonic() - started:.1f} s; waiting for their owners …")
-    written = stack.wait_owners(tenant_id, list(created), timeout=max(120.0, leads * 1.0), interval=0.05)
-    return _figures(created, written, stack.crm_calls(account), time.monotonic() - started)
+        created = dict(pool.map(lambda n: stack.create_lead(tenancy, n), range(offset, offset + leads)))
+    log(f"  {tenancy.platform}: {leads} leads created in {time.monotonic() - started:.1f} s; waiting for owners …")
+    written = stack.wait_owners(tenancy.tenant_id, list(created), timeout=max(120.0, leads * 1.0), interval=0.05,
+                                tick=_ticker(log, f"  {tenancy.platform}: "))
+    return _figures(created, written, stack.crm_calls(tenancy.account), time.monotonic() - started)
 
 
-def bench_speed(leads: int = 50, burst: int = 1000, workers: int = 1, log=print) -> dict:
-    """Speed-to-owner and CRM calls per lead, one at a time and in a burst."""
+def measure(stack: Stack, platform: str, leads: int, burst: int, log=print) -> dict:
+    """Install into one CRM, prove its webhooks reach the app with a warm-up lead, then measure."""
+    log(f"  {platform}: install (OAuth) and its follow-up jobs …")
+    tenancy = stack.install(platform)
+    log(f"  {platform}: warm-up lead (token, CRM users cache; its webhooks reach the app) …")
+    if one_at_a_time(stack, tenancy, 1, offset=0, log=log)["undecided"]:
+        raise RuntimeError(f"the {platform} warm-up lead got no route decision in 60 s: do its webhooks reach "
+                           f"the app? See {stack.var}/web.log and worker.log")
+    log(f"  {platform}: {leads} leads one at a time …")
+    single = one_at_a_time(stack, tenancy, leads, offset=1, log=log)
+    log(f"  {platform}: a burst of {burst} leads …")
+    return {"one_at_a_time": single, "burst": in_a_burst(stack, tenancy, burst, offset=1 + leads, log=log)}
+
+
+def bench_speed(leads: int = 50, burst: int = 1000, workers: int = 1, platform: str = "all", log=print) -> dict:
+    """Speed-to-owner and CRM calls per lead, one at a time and in a burst, on one CRM or each in turn."""
+    if 1 + leads + burst > MAX_PEOPLE:
+        raise TooManyLeads(f"at most {MAX_PEOPLE - 1} leads in all (--leads + --burst): each must be a new person")
+    platforms = PLATFORMS if platform == "all" else (platform,)
     with Stack(workers, log) as stack:
-        tenant_id, account = stack.install()
-        log("  warm-up lead (token, CRM users cache) …")
-        one_at_a_time(stack, tenant_id, account, 1, offset=0)
-        log(f"  {leads} leads one at a time …")
-        single = one_at_a_time(stack, tenant_id, account, leads, offset=1)
-        log(f"  a burst of {burst} leads …")
-        bursty = in_a_burst(stack, tenant_id, account, burst, offset=1 + leads, log=log)
+        figures = {name: measure(stack, name, leads, burst, log) for name in platforms}
         database = stack.database_url.split(":", 1)[0]
-    return {"sandbox_latency_ms": 0, "worker_processes": workers, "web_workers": 2, "database": database,
-            "one_at_a_time": single, "burst": bursty}
+    out = {"sandbox_latency_ms": 0, "worker_processes": workers, "web_workers": 2, "database": database}
+    return {**out, **figures} if len(platforms) > 1 else {**out, "platform": platform, **figures[platform]}

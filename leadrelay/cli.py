@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "a time (50)")
     bench.add_argument("--burst", type=int, default=1000, help="speed: leads created at once")
     bench.add_argument("--workers", type=int, default=1, help="speed: `leadrelay worker` processes")
+    bench.add_argument("--platform", choices=("hubspot", "salesforce", "pipedrive", "all"), default="all",
+                       help="speed: the CRM to measure, or each in turn (all; the JSON is then keyed by platform)")
     bench.set_defaults(func=_bench)
     return parser
 

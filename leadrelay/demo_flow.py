@@ -98,7 +98,8 @@ class LeadRun:
     calls_before: int = 0
 
 
-def _properties(platform: str, first: str, last: str, email: str, phone: str, place: tuple) -> dict:
+def lead_properties(platform: str, first: str, last: str, email: str, phone: str, place: tuple) -> dict:
+    """A lead's create properties in the platform's own field names."""
     country, state, postcode, _ = place
     if platform == "hubspot":
         return {"firstname": first, "lastname": last, "email": email, "phone": phone, "country": country,
@@ -129,7 +130,7 @@ def send_leads(sandbox_url: str, accounts: dict[str, dict], count: int, seconds:
             people.append((platform, first, last, email, phone, place))
         created = http.post(f"{sandbox_url}/_sandbox/accounts/{accounts[platform]['account_id']}/simulate", json={
             "action": "create", "object_type": LEAD_OBJECT[platform][0],
-            "properties": _properties(platform, first, last, email, phone, place)}, timeout=10).json()
+            "properties": lead_properties(platform, first, last, email, phone, place)}, timeout=10).json()
         object_id = str(created.get("id") or created.get("Id") or created.get("data", {}).get("id"))
         run.sent.append(SentLead(platform, object_id, time.time(), duplicate))
         time.sleep(max(0.0, seconds / max(count, 1)))

@@ -6,9 +6,19 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from integration.errors import CRMConflict, CRMRateLimited
+from integration.errors import CRMConflict, CRMNotFound, CRMRateLimited
 from integration.protocols import TenantRef
-from integration.records import FIELDS, ChangePage, Company, CRMUser, MergeResult, Record, TaskSpec, TaskState
+from integration.records import (
+    FIELDS,
+    ChangePage,
+    Company,
+    CRMUser,
+    MergeResult,
+    OwnerWrite,
+    Record,
+    TaskSpec,
+    TaskState,
+)
 
 
 class FakeCRMAdapter:
@@ -71,9 +81,28 @@ class FakeCRMAdapter:
 
     def set_owner(self, object_type: str, record_id: str, owner_id: str, fields=None) -> None:
         self._call("set_owner")
-        record = self.records[(object_type, record_id)]
+        self._write_owner(object_type, record_id, owner_id, fields)
+
+    def _write_owner(self, object_type: str, record_id: str, owner_id: str, fields=None) -> None:
+        record = self.records.get((object_type, record_id))
+        if record is None:
+            raise CRMNotFound(f"fake 404: {object_type} {record_id}")
         merged = {**record.fields, **(fields or {})}
         self.records[(object_type, record_id)] = Record(**{**record.__dict__, "owner_id": owner_id, "fields": merged})
+
+    def set_owners(self, object_type: str, writes: list[OwnerWrite]) -> dict[str, Exception]:
+        """Like a batch update: one call for all; a 429 fails every record, a missing record only itself."""
+        try:
+            self._call("set_owners")
+        except CRMRateLimited as exc:
+            return {w.record_id: exc for w in writes}
+        failures: dict[str, Exception] = {}
+        for w in writes:
+            try:
+                self._write_owner(object_type, w.record_id, w.owner_id, w.fields)
+            except CRMNotFound as exc:
+                failures[w.record_id] = exc
+        return failures
 
     def set_fields(self, object_type: str, record_id: str, fields: dict) -> None:
         self._call("set_fields")
@@ -97,9 +126,19 @@ class FakeCRMAdapter:
 
     def create_task(self, spec: TaskSpec) -> str:
         self._call("create_task")
+        return self._new_task(spec)
+
+    def _new_task(self, spec: TaskSpec) -> str:
         task_id = f"t{next(self._ids)}"
         self.tasks[task_id] = TaskState(id=task_id, done=False, owner_id=spec.owner_id, due_at=spec.due_at)
         return task_id
+
+    def create_tasks(self, specs: list[TaskSpec]) -> list[str | Exception]:
+        try:
+            self._call("create_tasks")
+        except CRMRateLimited as exc:
+            return [exc] * len(specs)
+        return [self._new_task(spec) for spec in specs]
 
     def update_task(self, task_id: str, **changes: Any) -> None:
         self._call("update_task")
@@ -156,8 +195,8 @@ class FakeFollowUpCRM(FakeCRMAdapter):
     def log_activity(self, object_type: str, record_id: str, at: dt.datetime | None = None) -> None:
         self.activities.append((object_type, record_id, at or dt.datetime.now(dt.UTC)))
 
-    def create_task(self, spec: TaskSpec) -> str:
-        task_id = super().create_task(spec)
+    def _new_task(self, spec: TaskSpec) -> str:
+        task_id = super()._new_task(spec)
         self.specs[task_id] = spec
         return task_id
 

@@ -13,12 +13,16 @@ from tests.conftest import ROOT
 LATENCY = {"p50_ms", "p99_ms", "max_ms"}
 
 
-def bench(tmp_path, *args: str, database_url: str | None = None) -> dict:
+def run_bench(tmp_path, *args: str, database_url: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update({"LEADRELAY_VAR_DIR": str(tmp_path / "var"), "LEADRELAY_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
                 "DATABASE_URL": database_url or f"sqlite:///{tmp_path / 'bench.db'}"})
-    done = subprocess.run([sys.executable, "-m", "leadrelay", "bench", *args], env=env, cwd=ROOT, timeout=300,
+    return subprocess.run([sys.executable, "-m", "leadrelay", "bench", *args], env=env, cwd=ROOT, timeout=300,
                           capture_output=True, text=True)
+
+
+def bench(tmp_path, *args: str, database_url: str | None = None) -> dict:
+    done = run_bench(tmp_path, *args, database_url=database_url)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 
@@ -43,14 +47,20 @@ def test_lookup_on_postgresql_uses_copy_and_the_lookup_index(tmp_path, postgres_
     assert LATENCY <= set(result["all"])
 
 
-def test_speed_owns_every_lead_and_counts_crm_calls(tmp_path):
-    result = bench(tmp_path, "speed", "--leads", "3", "--burst", "10")
+def test_speed_owns_every_lead_on_each_crm_and_counts_its_calls(tmp_path):
+    result = bench(tmp_path, "speed", "--leads", "2", "--burst", "6")
     assert result["sandbox_latency_ms"] == 0
-    for phase, leads in (("one_at_a_time", 3), ("burst", 10)):
-        figures = result[phase]
-        assert (figures["leads"], figures["owned"], figures["undecided"]) == (leads, leads, 0), figures
-        assert LATENCY | {"crm_calls", "crm_calls_per_lead", "wall_s"} <= set(figures)
-        assert figures["crm_calls"] > 0
+    for platform in ("hubspot", "salesforce", "pipedrive"):
+        for phase, leads in (("one_at_a_time", 2), ("burst", 6)):
+            figures = result[platform][phase]
+            assert (figures["leads"], figures["owned"], figures["undecided"]) == (leads, leads, 0), figures
+            assert LATENCY | {"crm_calls", "crm_calls_per_lead", "crm_calls_by_kind", "wall_s"} <= set(figures)
+            assert figures["crm_calls"] > 0
+
+
+def test_speed_refuses_more_leads_than_distinct_people(tmp_path):
+    done = run_bench(tmp_path, "speed", "--platform", "pipedrive", "--leads", "10", "--burst", "7990")
+    assert done.returncode == 2 and "at most 7999 leads" in done.stderr, done.stderr[-3000:]
 
 
 @pytest.mark.parametrize("what", ["queue", "intake"])

@@ -48,6 +48,19 @@ def test_the_platform_saying_less_remains_wins(redis_url):
         b.acquire()
 
 
+def test_an_emptied_window_holds_calls_off_until_its_reset(redis_url):
+    # a rolling window (Pipedrive's 2 s) frees up when its oldest calls leave it, not a call at a time
+    b = budget(redis_url)
+    b.observe("search", remaining=0, limit=5, reset_after=1.0)
+    with pytest.raises(CRMRateLimited) as exc:
+        b.acquire("search")
+    assert 0.9 <= exc.value.retry_after <= 1.0
+    b.observe("default", remaining=0, limit=10)  # no reset time: the bucket's own refill (one call per second)
+    with pytest.raises(CRMRateLimited) as exc:
+        b.acquire()
+    assert exc.value.retry_after < 1.2
+
+
 def _event(changed=(), kind="updated"):
     import datetime as dt
 

@@ -143,7 +143,7 @@ def test_on_routed_from_the_pipeline_creates_the_task_once(world, env):
     decision = SimpleNamespace(inputs={"lead": LEAD})
     for _ in range(2):
         on_routed(ctx, record, world.fake.users[0], decision, "hot", REASON)
-    assert world.fake.calls["create_task"] == 1
+    assert world.fake.calls["create_tasks"] == 1 and len(world.fake.tasks) == 1
     assert [t.key for t in timers(world)] == ["sla:contact:c1:hot"]
 
 
@@ -312,7 +312,7 @@ def test_a_task_the_crm_refused_during_routing_is_created_by_a_retry_job(world, 
     ctx = SimpleNamespace(session=world.session, tenant=SimpleNamespace(id=world.tenant_id), adapter=world.fake,
                           rules=world.work.rules, users=lambda: world.fake.users,
                           redis=Redis.from_url(env["REDIS_URL"]))
-    world.fake.rate_limited_calls = 1  # the create_task call answers 429
+    world.fake.rate_limited_calls = 1  # the create_tasks call answers 429
     on_routed(ctx, world.fake.records[("contact", "c1")], world.fake.users[0], SimpleNamespace(inputs={"lead": LEAD}),
               "hot", REASON)
     assert timers(world) == [] and world.fake.tasks == {}
@@ -320,4 +320,5 @@ def test_a_task_the_crm_refused_during_routing_is_created_by_a_retry_job(world, 
     assert [j for j in scheduled if j.startswith("sla-open")]
     assert open_sla_task(world.tenant_id, "contact", "c1") == "created"
     assert open_sla_task(world.tenant_id, "contact", "c1") == "exists"
-    assert world.fake.calls["create_task"] == 2 and len(world.fake.tasks) == 1  # the refused call, then one task
+    # the refused batch call, then one task from the retry job
+    assert (world.fake.calls["create_tasks"], world.fake.calls["create_task"], len(world.fake.tasks)) == (1, 1, 1)

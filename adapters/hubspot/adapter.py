@@ -6,15 +6,28 @@ merge), https://developers.hubspot.com/docs/api/crm/owners, https://developers.h
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from adapters.hubspot import batch as b
 from adapters.hubspot import fields as f
 from adapters.hubspot import queries as q
 from adapters.hubspot.client import HubSpotClient
+from adapters.hubspot.errors import batch_errors, missing_result
+from integration.batch_writes import failures_by_id, in_chunks
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
-from integration.records import ChangePage, Company, CRMUser, MergeResult, ObjectType, Record, TaskSpec, TaskState
+from integration.records import (
+    ChangePage,
+    Company,
+    CRMUser,
+    MergeResult,
+    ObjectType,
+    OwnerWrite,
+    Record,
+    TaskSpec,
+    TaskState,
+)
 
 
 class _NoBudget:
@@ -41,7 +54,7 @@ class HubSpotAdapter:
     # The confirmed, lower figures are used; X-HubSpot-RateLimit-* headers correct the budget at run time.
     RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]] = {"default": (100, 10.0), "search": (4, 1.0)}
     TIMEOUT: ClassVar[tuple[float, float]] = (5.0, 20.0)  # (connect, read) seconds, on every call
-    BATCH_SIZE: ClassVar[int] = 100  # batch read inputs per call
+    BATCH_SIZE: ClassVar[int] = 100  # inputs per batch read/update/create call (the documented cap is UNCONFIRMED)
     SWEEP_LOOKBACK: ClassVar[dt.timedelta] = dt.timedelta(days=1)  # changed_since(None) starts this far back
 
     def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None = None,
@@ -128,17 +141,51 @@ class HubSpotAdapter:
     # writes --------------------------------------------------------------------------------
     def _update(self, hs: str, record_id: str, properties: dict[str, str], neutral: list[str]) -> Any:
         pkg = q.package(hs)
-        obj = self.client.call("default", hs, "basic_api", "update", str(record_id),
-                               pkg.SimplePublicObjectInput(properties=properties))
+        # remembered before the write: the change webhook can arrive before the PATCH's answer
+        self._remember(hs, record_id, neutral)
+        return self.client.call("default", hs, "basic_api", "update", str(record_id),
+                                pkg.SimplePublicObjectInput(properties=properties))
+
+    def _remember(self, hs: str, record_id: str, neutral: list[str]) -> None:
         self.writes.remember(f.NEUTRAL[hs], str(record_id), f.written_fields(hs, neutral))
-        return obj
 
     def set_owner(self, object_type: str, record_id: str, owner_id: str,
                   fields: Mapping[str, Any] | None = None) -> None:
         # PATCHing the same owner changes nothing on HubSpot's side (no history entry, no webhook)
         hs = f.hubspot_object(object_type)
-        properties = {**(f.to_properties(hs, fields) if fields else {}), f.OWNER_PROPERTY: str(owner_id)}
-        self._update(hs, record_id, properties, [f.OWNER_FIELD, *(fields or {})])
+        self._update(hs, record_id, *b.owner_write(hs, owner_id, fields))
+
+    def set_owners(self, object_type: str, writes: Sequence[OwnerWrite]) -> dict[str, Exception]:
+        hs = f.hubspot_object(object_type)
+
+        def build(w: OwnerWrite) -> tuple[str, dict[str, str], list[str]]:
+            return (str(w.record_id), *b.owner_write(hs, w.owner_id, w.fields))
+
+        results = in_chunks(writes, self.BATCH_SIZE,
+                            lambda chunk: b.send_built(chunk, build, lambda built: self._update_many(hs, built)))
+        return failures_by_id([w.record_id for w in writes], results)
+
+    def _update_many(self, hs: str, built: list[tuple[str, dict[str, str], list[str]]]) -> list[None | Exception]:
+        """One POST /crm/v3/objects/{object}/batch/update; None per record written, else its error."""
+        pkg = q.package(hs)
+        body = pkg.BatchInputSimplePublicObjectBatchInput(inputs=[
+            pkg.SimplePublicObjectBatchInput(id=record_id, properties=props) for record_id, props, _ in built])
+        # 200 when every record was written, 207 with `errors` when some were not
+        # (https://developers.hubspot.com/changelog/simplifying-batch-update-response-codes-for-crm-v3-apis);
+        # that those errors name their records in `context.ids` is UNCONFIRMED, as is whether a missing id
+        # fails the whole call instead (the sandbox answers 404 for the whole batch: in_chunks maps it)
+        for record_id, _, neutral in built:  # before the write, as in _update
+            self._remember(hs, record_id, neutral)
+        answer = self.client.call("default", hs, "batch_api", "update", body)
+        written = {str(obj.id) for obj in answer.results or []}
+        errors = batch_errors(answer)
+        results: list[None | Exception] = []
+        for record_id, _, _ in built:
+            if record_id in written:
+                results.append(None)
+            else:
+                results.append(errors.get(record_id) or missing_result(errors, f"record {record_id}"))
+        return results
 
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
         hs = f.hubspot_object(object_type)
@@ -174,19 +221,28 @@ class HubSpotAdapter:
 
     # tasks ---------------------------------------------------------------------------------
     def create_task(self, spec: TaskSpec) -> str:
-        target = f.hubspot_object(spec.record_type)
-        pkg = q.package("tasks")
-        props = f.to_properties("tasks", {
-            "subject": spec.subject, "body": spec.body, "due_at": f.ms(spec.due_at), "status": f.TASK_OPEN,
-            "priority": f.TASK_PRIORITIES.get(spec.priority, "HIGH"), "kind": f.TASK_TYPES.get(spec.kind, "TODO")})
-        props[f.OWNER_PROPERTY] = str(spec.owner_id)
-        link = pkg.PublicAssociationsForObject(to=pkg.PublicObjectId(id=str(spec.record_id)), types=[
-            pkg.AssociationSpec(association_category="HUBSPOT_DEFINED",
-                                association_type_id=f.TASK_ASSOCIATIONS[target])])
         task = self.client.call("default", "tasks", "basic_api", "create",
-                                pkg.SimplePublicObjectInputForCreate(properties=props, associations=[link]))
-        self.writes.remember(ObjectType.TASK, str(task.id), ["*"])
-        return str(task.id)
+                                q.package("tasks").SimplePublicObjectInputForCreate(**b.task_input(spec)))
+        return self._created(task.id)
+
+    def _created(self, task_id: str) -> str:
+        self.writes.remember(ObjectType.TASK, str(task_id), ["*"])
+        return str(task_id)
+
+    def create_tasks(self, specs: Sequence[TaskSpec]) -> list[str | Exception]:
+        return in_chunks(specs, self.BATCH_SIZE, lambda chunk: b.send_built(chunk, b.task_input, self._create_many))
+
+    def _create_many(self, inputs: list[dict[str, Any]]) -> list[str | Exception]:
+        """One POST /crm/v3/objects/tasks/batch/create; per input, in order, the new task id or an error."""
+        pkg = q.package("tasks")
+        # each input carries its index as objectWriteTraceId, which HubSpot returns on its result and error
+        body = pkg.BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
+            pkg.SimplePublicObjectBatchInputForCreate(**i, object_write_trace_id=str(n)) for n, i in enumerate(inputs)])
+        answer = self.client.call("default", "tasks", "batch_api", "create", body)
+        ids = b.match_created([i["properties"] for i in inputs], answer.results or [])
+        errors = batch_errors(answer)
+        return [self._created(task_id) if task_id else (errors.get(str(n)) or missing_result(errors, f"task {n}"))
+                for n, task_id in enumerate(ids)]
 
     def update_task(self, task_id: str, *, owner_id: str | None = None, due_at: dt.datetime | None = None,
                     body: str | None = None) -> None:
@@ -277,3 +333,4 @@ class HubSpotAdapter:
                     description="Written by LeadRelay when it routes a lead"))
                 created.append(name)
         return created
+

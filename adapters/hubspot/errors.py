@@ -96,3 +96,22 @@ def translate(exc: BaseException) -> CRMError:
     if status >= 500:
         return CRMTransient(_message(exc))
     return CRMValidationError(_message(exc))
+
+
+def batch_errors(answer: Any) -> dict[str | None, CRMError]:
+    """A 207 batch answer's errors by the record ids (update) or objectWriteTraceId (create) in their context;
+    None: an error naming neither. https://developers.hubspot.com/docs/api-reference/error-handling"""
+    out: dict[str | None, CRMError] = {}
+    for err in getattr(answer, "errors", None) or []:
+        text = f"HubSpot {err.category}: {err.message}"
+        error = CRMNotFound(text) if err.category == "OBJECT_NOT_FOUND" else CRMValidationError(text)
+        context = err.context or {}
+        keys = context.get("ids") or context.get("id") or context.get("objectWriteTraceId") or [None]
+        for key in keys:
+            out.setdefault(key, error)
+    return out
+
+
+def missing_result(errors: dict[str | None, CRMError], what: str) -> CRMError:
+    """The error for an input HubSpot's batch answer has no result for."""
+    return errors.get(None) or CRMValidationError(f"HubSpot's batch answer has no result for {what}")

@@ -8,16 +8,27 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from adapters.pipedrive import fields as f
 from adapters.pipedrive import queries
 from adapters.pipedrive.client import PipedriveClient
 from adapters.pipedrive.webhooks import PipedriveWebhooks
+from integration.batch_writes import failures_by_id, one_by_one
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
-from integration.records import ChangePage, Company, CRMUser, MergeResult, ObjectType, Record, TaskSpec, TaskState
+from integration.records import (
+    ChangePage,
+    Company,
+    CRMUser,
+    MergeResult,
+    ObjectType,
+    OwnerWrite,
+    Record,
+    TaskSpec,
+    TaskState,
+)
 
 
 class _NoBudget:
@@ -125,6 +136,12 @@ class PipedriveAdapter:
             payload = {**f.to_platform(obj, fields, current, self.settings), **payload}
         self._patch(obj, record_id, payload, [f.OWNER_FIELD, *(fields or {})])
 
+    def set_owners(self, object_type: str, writes: Sequence[OwnerWrite]) -> dict[str, Exception]:
+        # Pipedrive has no batch update for persons, deals or activities (none in v1 or v2; fact sheet §3.5),
+        # so each record is its own PATCH, stopping at the first 429/5xx as the protocol asks
+        results = one_by_one(writes, lambda w: self.set_owner(object_type, w.record_id, w.owner_id, w.fields))
+        return failures_by_id([w.record_id for w in writes], results)
+
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
         if not fields:
             return
@@ -153,6 +170,9 @@ class PipedriveAdapter:
         task_id = str(data["id"])
         self.writes.remember(ObjectType.TASK, task_id, ["*"])
         return task_id
+
+    def create_tasks(self, specs: Sequence[TaskSpec]) -> list[str | Exception]:
+        return one_by_one(specs, self.create_task)  # no batch create for activities either
 
     def update_task(self, task_id: str, *, owner_id: str | None = None, due_at: dt.datetime | None = None,
                     body: str | None = None) -> None:

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from adapters.salesforce import queries, soap
 from adapters.salesforce.client import TIMEOUT, SalesforceClient
+from adapters.salesforce.errors import from_save_result
 from adapters.salesforce.fields import (
     PACKAGE,
     PACKAGE_OBJECTS,
@@ -21,11 +22,24 @@ from adapters.salesforce.fields import (
     parse_date,
     to_record,
 )
+from integration.batch_writes import failures_by_id, in_chunks, one_by_one
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
-from integration.records import ChangePage, Company, CRMUser, MergeResult, Record, TaskSpec, TaskState
+from integration.records import (
+    ChangePage,
+    Company,
+    CRMUser,
+    MergeResult,
+    OwnerWrite,
+    Record,
+    TaskSpec,
+    TaskState,
+)
 
 OWNER = "owner"  # the neutral name reported to the write log for OwnerId
+# sObject Collections: ≤200 records a request, SaveResults in request order; allOrNone false saves each record that
+# can be saved. https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-update.html
+COLLECTIONS = "composite/sobjects"
 
 
 class SalesforceAdapter:
@@ -39,7 +53,7 @@ class SalesforceAdapter:
     # limit; every REST/SOAP request counts 1 whatever it carries, so batches are what save budget.
     # https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html
     RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]] = {"daily": (100_000, 86_400.0)}
-    BATCH_IDS: ClassVar[int] = 200  # ids per WHERE Id IN (...) read, like the sObject Collections limit
+    BATCH_IDS: ClassVar[int] = 200  # ids per WHERE Id IN (...) read, and records per sObject Collections write
     CLOSED_STATUS: ClassVar[str] = "Completed"
     OPEN_STATUS: ClassVar[str] = "Not Started"
 
@@ -64,8 +78,9 @@ class SalesforceAdapter:
 
     def _patch(self, object_type: str, record_id: str, data: dict[str, Any], neutral: Iterable[str]) -> None:
         sobject = object_map(object_type).sobject
-        self._rest(f"sobjects/{sobject}/{quote(record_id, safe='')}", method="PATCH", json=data)
+        # remembered before the write: the change notification can arrive before the PATCH's answer
         self._remember(object_type, record_id, neutral)
+        self._rest(f"sobjects/{sobject}/{quote(record_id, safe='')}", method="PATCH", json=data)
 
     def _mapping(self, object_type: str) -> Any:
         """The object's map; reads select the managed package's fields once the install job found them."""
@@ -77,6 +92,30 @@ class SalesforceAdapter:
     def _remember(self, object_type: str, record_id: str, neutral: Iterable[str]) -> None:
         if self.writes is not None:
             self.writes.remember(object_type, str(record_id), list(neutral))
+
+    def _save(self, method: str, object_type: str, records: Sequence[dict[str, Any] | Exception],
+              neutral: Sequence[Iterable[str]]) -> list[str | Exception]:
+        """One sObject Collections request for the records that could be built (an Exception stays that record's
+        result): in order, each saved id, reported to the write log with its `neutral` fields, or its error."""
+        sendable = [record for record in records if isinstance(record, dict)]
+        for record, fields in zip(records, neutral, strict=True):
+            if isinstance(record, dict) and record.get("id"):  # updates: before the write, as in _patch
+                self._remember(object_type, record["id"], fields)
+        answers = iter(self._rest(COLLECTIONS, method=method, json={"allOrNone": False, "records": sendable})
+                       if sendable else ())
+        created = method == "POST"  # a new record's id is only known from the answer
+        return [record if isinstance(record, Exception) else self._saved(object_type, next(answers), fields, created)
+                for record, fields in zip(records, neutral, strict=True)]
+
+    def _saved(self, object_type: str, answer: Mapping[str, Any], neutral: Iterable[str],
+               created: bool) -> str | Exception:
+        """A SaveResult's record id (a created one reported to the write log), or its error."""
+        error = from_save_result(answer)
+        if error is not None:
+            return error
+        if created:
+            self._remember(object_type, answer["id"], neutral)
+        return str(answer["id"])
 
     # reads ---------------------------------------------------------------------------------------
     def get_record(self, object_type: str, record_id: str) -> Record | None:
@@ -130,8 +169,24 @@ class SalesforceAdapter:
     def set_owner(self, object_type: str, record_id: str, owner_id: str,
                   fields: Mapping[str, Any] | None = None) -> None:
         """PATCH OwnerId, with `fields` in the same request (the same owner again only bumps the stamp)."""
-        data = {**(object_map(object_type).to_platform(dict(fields)) if fields else {}), "OwnerId": owner_id}
-        self._patch(object_type, record_id, data, [OWNER, *(fields or {})])
+        self._patch(object_type, record_id, self._owner_data(object_type, owner_id, fields), [OWNER, *(fields or {})])
+
+    def set_owners(self, object_type: str, writes: Sequence[OwnerWrite]) -> dict[str, Exception]:
+        """PATCH composite/sobjects, 200 records a request, each with its owner and fields like `set_owner`."""
+        sobject = object_map(object_type).sobject
+
+        def build(write: OwnerWrite) -> dict[str, Any]:
+            return {"attributes": {"type": sobject}, "id": write.record_id,
+                    **self._owner_data(object_type, write.owner_id, write.fields)}
+
+        def send(chunk: Sequence[OwnerWrite]) -> list[str | Exception]:
+            return self._save("PATCH", object_type, one_by_one(chunk, build), [[OWNER, *w.fields] for w in chunk])
+
+        return failures_by_id([w.record_id for w in writes], in_chunks(writes, self.BATCH_IDS, send))
+
+    @staticmethod
+    def _owner_data(object_type: str, owner_id: str, fields: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {**(object_map(object_type).to_platform(dict(fields)) if fields else {}), "OwnerId": owner_id}
 
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
         data = object_map(object_type).to_platform(dict(fields))
@@ -149,20 +204,32 @@ class SalesforceAdapter:
         return record_id
 
     # tasks ---------------------------------------------------------------------------------------
-    def create_task(self, spec: TaskSpec) -> str:
+    def _task_data(self, spec: TaskSpec) -> dict[str, Any]:
         """A Task on the lead/contact (WhoId) or account/opportunity (WhatId).
 
         TaskSubtype stays 'Task': 'Call'/'Email' mark *logged* activities, which the SLA check counts.
         ActivityDate is a date without time: https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_task.htm
         """
         link = "WhoId" if spec.record_type in WHO_TYPES else "WhatId"
-        data = {"Subject": spec.subject, "Description": spec.body, "OwnerId": spec.owner_id,
+        return {"Subject": spec.subject, "Description": spec.body, "OwnerId": spec.owner_id,
                 "ActivityDate": spec.due_at.date().isoformat(), "Status": self.OPEN_STATUS,
                 "Priority": TASK_PRIORITY.get(spec.priority, "Normal"), "Type": TASK_TYPE.get(spec.kind, "Other"),
                 "TaskSubtype": "Task", link: spec.record_id}
-        task_id = str(self._rest("sobjects/Task", method="POST", json=data)["id"])
+
+    def create_task(self, spec: TaskSpec) -> str:
+        """POST sobjects/Task (see _task_data)."""
+        task_id = str(self._rest("sobjects/Task", method="POST", json=self._task_data(spec))["id"])
         self._remember("task", task_id, ["*"])
         return task_id
+
+    def create_tasks(self, specs: Sequence[TaskSpec]) -> list[str | Exception]:
+        """POST composite/sobjects, 200 Tasks a request: in order, each new task's id or its error."""
+
+        def send(chunk: Sequence[TaskSpec]) -> list[str | Exception]:
+            tasks = [{"attributes": {"type": "Task"}, **self._task_data(spec)} for spec in chunk]
+            return self._save("POST", "task", tasks, [["*"]] * len(chunk))
+
+        return in_chunks(specs, self.BATCH_IDS, send)
 
     def update_task(self, task_id: str, *, owner_id: str | None = None, due_at: dt.datetime | None = None,
                     body: str | None = None) -> None:

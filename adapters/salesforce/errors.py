@@ -1,7 +1,7 @@
 """The one place where simple-salesforce, SOAP and transport failures become the project's errors."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +27,9 @@ SESSION_CODES = frozenset({"INVALID_SESSION_ID"})
 # the record is gone (deleted, or merged into another)
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})
 TRANSIENT_CODES = frozenset({"UNKNOWN_EXCEPTION", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
+# A SaveResult error has no HTTP status. An id naming no record (the single-record PATCH's 404) can come back as
+# INVALID_CROSS_REFERENCE_KEY naming no field (or "Id"); naming a field (OwnerId, WhoId) it is a bad value, as alone
+MISSING_RECORD_CODES = GONE_CODES | {"INVALID_CROSS_REFERENCE_KEY"}
 
 
 class SessionExpired(CRMAuthError):
@@ -64,6 +67,19 @@ def from_code(code: str, message: str, status: int = 400) -> CRMError:
     if status == 409:
         return CRMConflict(text)
     return CRMValidationError(text)
+
+
+def from_save_result(result: Mapping[str, Any]) -> CRMError | None:
+    """The project error of one sObject Collections SaveResult ({id, success, errors}); None when it was saved.
+
+    https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_update_saveresult.htm
+    """
+    if result.get("success"):
+        return None
+    first = (result.get("errors") or [{}])[0]
+    code, message = str(first.get("statusCode", "")), str(first.get("message", ""))
+    about_the_record = set(first.get("fields") or ()) <= {"Id"}
+    return from_code(code, message, 404 if code in MISSING_RECORD_CODES and about_the_record else 400)
 
 
 def translate(exc: SalesforceError | SoapFault | requests.RequestException) -> CRMError:

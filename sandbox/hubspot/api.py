@@ -232,6 +232,17 @@ def _inputs(body: dict[str, Any]) -> list[dict[str, Any]]:
     return inputs
 
 
+def _traced(result: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """A batch write's result carries its input's objectWriteTraceId (SimplePublicObject.objectWriteTraceId)."""
+    return {**result, "objectWriteTraceId": item["objectWriteTraceId"]} if item.get("objectWriteTraceId") else result
+
+
+def _unordered(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """HubSpot returns batch write results in no fixed order (maintainers say so:
+    https://github.com/HubSpot/hubspot-api-nodejs/issues/190); reversed here, so clients can't lean on input order."""
+    return results[::-1]
+
+
 def _read_many(otype: ObjectType, body: dict[str, Any], archived: bool) -> tuple[list[dict], list[str]]:
     id_prop = body.get("idProperty")
     found, missing = [], []
@@ -273,9 +284,9 @@ def batch_routes(bp: Blueprint, sandbox: Sandbox) -> None:
             for item in _inputs(body):
                 rec, evs = create_with_associations(sandbox, g.hs_account, otype, item, g.hs_actor)
                 events += evs
-                out.append(records.serialize(g.hs_account, otype, rec, list(rec["properties"])))
+                out.append(_traced(records.serialize(g.hs_account, otype, rec, list(rec["properties"])), item))
         emit(sandbox, events)
-        return jsonify(_batch_envelope(out, begin)), 201
+        return jsonify(_batch_envelope(_unordered(out), begin)), 201
 
     @bp.post("/crm/v3/objects/<type_name>/batch/update")
     def batch_update(type_name: str):
@@ -289,9 +300,9 @@ def batch_routes(bp: Blueprint, sandbox: Sandbox) -> None:
                 rec, evs = records.update(sandbox, g.hs_account, otype, str(item["id"]),
                                           item.get("properties") or {}, g.hs_actor)
                 events += evs
-                out.append(records.serialize(g.hs_account, otype, rec, list(rec["properties"])))
+                out.append(_traced(records.serialize(g.hs_account, otype, rec, list(rec["properties"])), item))
         emit(sandbox, events)
-        return jsonify(_batch_envelope(out, begin))
+        return jsonify(_batch_envelope(_unordered(out), begin))
 
     @bp.post("/crm/v3/objects/<type_name>/batch/archive")
     def batch_archive(type_name: str):

@@ -6,15 +6,24 @@ its control API), plus the number of API calls the sandbox saw.
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 import requests
 
 from adapters.hubspot.adapter import HubSpotAdapter
+from adapters.hubspot.batch import match_created
 from adapters.registry import get_adapter_class
-from integration.errors import CRMAuthError, CRMRateLimited, CRMTransient, CRMValidationError, ReauthRequired
+from integration.errors import (
+    CRMAuthError,
+    CRMNotFound,
+    CRMRateLimited,
+    CRMTransient,
+    CRMValidationError,
+    ReauthRequired,
+)
 from integration.protocols import CRMAdapter
-from integration.records import TaskSpec
+from integration.records import OwnerWrite, TaskSpec
 from tests.adapters.conftest import StaticTokens, sandbox_account, tenant_for
 
 HTTP = requests.Session()
@@ -52,6 +61,9 @@ class Portal:
 
     def calls(self) -> list[dict]:
         return HTTP.get(f"{self.base}/calls", timeout=10).json()["calls"]
+
+    def first(self, object_type: str, n: int = 3) -> list[str]:
+        return [r["id"] for r in self.records(object_type)[:n]]
 
 
 @pytest.fixture()
@@ -164,6 +176,28 @@ def test_set_fields_writes_properties(portal, writes):
     assert writes.writes == [("contact", samir["id"], ("lifecycle_stage", "lead_status"))]
 
 
+def test_set_owners_writes_owners_and_leadrelay_fields_in_one_call(portal, writes):
+    contacts, owners = portal.first("contacts"), portal.first("owners")
+    adapter = portal.adapter(writes=writes)
+    adapter.ensure_custom_fields()
+    portal.reset_calls()
+    failures = adapter.set_owners("contact", [OwnerWrite(c, o, {"leadrelay_tier": "hot"})
+                                              for c, o in zip(contacts, owners, strict=True)])
+    assert failures == {}
+    assert [c["path"] for c in portal.calls()] == ["/crm/v3/objects/contacts/batch/update"]
+    stored = [portal.record("contacts", c)["properties"] for c in contacts]
+    assert [(p["hubspot_owner_id"], p["leadrelay_tier"]) for p in stored] == [(o, "hot") for o in owners]
+    assert writes.writes == [("contact", c, ("owner", "leadrelay_tier")) for c in contacts]
+
+
+def test_set_owners_batch_with_a_missing_record_fails_each_of_its_records(portal):
+    ids = [*portal.first("contacts", 2), "987654321"]
+    before = portal.record("contacts", ids[0])["properties"]["hubspot_owner_id"]
+    failures = portal.adapter().set_owners("contact", [OwnerWrite(i, portal.first("owners", 1)[0]) for i in ids])
+    assert sorted(failures) == sorted(ids) and {type(e) for e in failures.values()} == {CRMNotFound}
+    assert portal.record("contacts", ids[0])["properties"]["hubspot_owner_id"] == before
+
+
 def test_unknown_neutral_field_or_merge_of_tasks_is_a_validation_error(portal):
     portal.reset_calls()
     with pytest.raises(CRMValidationError):
@@ -208,6 +242,31 @@ def test_task_lifecycle(portal, writes):
     assert portal.record("tasks", task_id)["properties"]["hs_task_body"] == (
         "Hot lead: routed by territory\n\nEscalation not needed")
     assert writes.writes[0] == ("task", task_id, ("*",))
+
+
+def test_create_tasks_makes_each_task_on_its_contact_in_one_call(portal, writes):
+    due = dt.datetime(2026, 12, 1, 14, 5, tzinfo=dt.UTC)
+    specs = [TaskSpec(subject="Call new lead", body="First touch", due_at=due + dt.timedelta(minutes=n), owner_id=o,
+                      record_type="contact", record_id=c)
+             for n, (c, o) in enumerate(zip(portal.first("contacts"), portal.first("owners"), strict=True))]
+    adapter = portal.adapter(writes=writes)
+    portal.reset_calls()
+    task_ids = adapter.create_tasks(specs)
+    assert [c["path"] for c in portal.calls()] == ["/crm/v3/objects/tasks/batch/create"]
+    for task_id, spec in zip(task_ids, specs, strict=True):
+        state = adapter.get_task(task_id)
+        assert (state.owner_id, state.due_at) == (spec.owner_id, spec.due_at)
+        links = portal.record("tasks", task_id)["associations"]["contacts"]["results"]
+        assert [a["id"] for a in links] == [spec.record_id]
+    assert writes.writes == [("task", t, ("*",)) for t in task_ids]
+
+
+def test_created_tasks_are_matched_to_their_inputs_whatever_the_answer_order():
+    sent = [{"hs_task_subject": "Call Ann", "hubspot_owner_id": "7", "hs_timestamp": "1796133900000"},
+            {"hs_task_subject": "Call Bob", "hubspot_owner_id": "7", "hs_timestamp": "1796133900000"}]
+    answer = [SimpleNamespace(id="102", properties={**sent[1], "hs_timestamp": "2026-12-01T14:05:00Z"}),
+              SimpleNamespace(id="101", properties={**sent[0], "hs_timestamp": "2026-12-01T14:05:00.000Z"})]
+    assert match_created(sent, answer) == ["101", "102"]
 
 
 def test_get_task_of_a_deleted_task_is_none(portal):
@@ -287,6 +346,17 @@ def test_burst_limit_is_rate_limited_with_the_window_to_wait(portal, staged, bud
         adapter.get_task("3")
     assert err.value.retry_after == 10.0
     assert budget.observed[-1] == ("default", 0, 2, 10.0)
+
+
+def test_rate_limited_batch_call_gives_every_item_the_rate_limit(portal, staged):
+    contacts, owner = portal.first("contacts"), portal.first("owners", 1)[0]
+    spec = TaskSpec(subject="Call", body="", due_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC), owner_id=owner,
+                    record_type="contact", record_id=contacts[0])
+    staged(limits={"hubspot": {"burst_per_10s": 0}})
+    adapter = portal.adapter()
+    failures = adapter.set_owners("contact", [OwnerWrite(c, owner) for c in contacts])
+    assert sorted(failures) == sorted(contacts) and {type(e) for e in failures.values()} == {CRMRateLimited}
+    assert [type(r) for r in adapter.create_tasks([spec, spec])] == [CRMRateLimited, CRMRateLimited]
 
 
 def test_search_limit_is_rate_limited_for_a_second(portal, staged):

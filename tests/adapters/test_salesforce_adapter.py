@@ -9,7 +9,7 @@ from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceMalfo
 
 from adapters.registry import get_adapter_class
 from adapters.salesforce.adapter import SalesforceAdapter
-from adapters.salesforce.errors import SoapFault, translate
+from adapters.salesforce.errors import SoapFault, from_save_result, translate
 from integration.errors import (
     CRMAuthError,
     CRMConflict,
@@ -20,7 +20,7 @@ from integration.errors import (
     ReauthRequired,
 )
 from integration.protocols import CRMAdapter
-from integration.records import TaskSpec
+from integration.records import OwnerWrite, TaskSpec
 from tests.adapters.conftest import RecordingBudget, RecordingWrites, StaticTokens, sandbox_account, tenant_for
 
 HTTP = requests.Session()
@@ -164,6 +164,65 @@ def test_task_lifecycle(adapter, control, writes):
     assert ("task", task_id, ("*",)) in writes.writes
 
 
+THREE_LEADS = ("sofia.rossi@example.it", "ahmed.khan@wayne-logistics.com", "yuki.sato@tyrell.jp")
+
+
+def test_set_owners_writes_owners_and_fields_in_one_request(adapter, control, writes):
+    leads = [lead_id(control, email) for email in THREE_LEADS]
+    owners = [user["Id"] for user in control.rows("User")[1:4]]
+    before = control.calls()
+    failures = adapter.set_owners("lead", [OwnerWrite(lead, owner, {"leadrelay_score": 87, "leadrelay_rule": "EMEA"})
+                                           for lead, owner in zip(leads, owners, strict=True)])
+    assert failures == {}
+    assert control.calls() - before == 1
+    stored = [control.row("Lead", lead) for lead in leads]
+    assert [(r["OwnerId"], r["LeadRelay_Score__c"], r["LeadRelay_Rule__c"]) for r in stored] == [
+        (owners[0], 87, "EMEA"), (owners[1], 87, "EMEA"), (owners[2], 87, "EMEA")]
+    assert writes.writes == [("lead", lead, ("owner", "leadrelay_score", "leadrelay_rule")) for lead in leads]
+
+
+def test_set_owners_fails_only_the_records_salesforce_refused(adapter, control, writes):
+    good, deleted, bad_owner = [lead_id(control, email) for email in THREE_LEADS]
+    owner = control.rows("User")[2]["Id"]
+    control.simulate(action="delete", object_type="Lead", id=deleted)
+    failures = adapter.set_owners("lead", [OwnerWrite(good, owner), OwnerWrite(deleted, owner),
+                                           OwnerWrite(bad_owner, "0058d000000ZZZZAAA")])
+    assert sorted(failures) == sorted([deleted, bad_owner])
+    assert isinstance(failures[deleted], CRMNotFound)
+    assert isinstance(failures[bad_owner], CRMValidationError)
+    assert "INVALID_CROSS_REFERENCE_KEY" in str(failures[bad_owner])
+    assert control.row("Lead", good)["OwnerId"] == owner
+    # every record is remembered before the write (its change notification can come before the answer)
+    assert writes.writes == [("lead", lead, ("owner",)) for lead in (good, deleted, bad_owner)]
+
+
+def test_create_tasks_returns_ids_in_order_from_one_request(adapter, control, writes):
+    leads = [lead_id(control, email) for email in THREE_LEADS]
+    owners = [user["Id"] for user in control.rows("User")[1:4]]
+    due = [dt.datetime(2031, 3, day, 9, 5, tzinfo=dt.UTC) for day in (4, 5, 6)]
+    before = control.calls()
+    task_ids = adapter.create_tasks([TaskSpec(subject="Call", body="", due_at=when, owner_id=owner,
+                                              record_type="lead", record_id=lead)
+                                     for lead, owner, when in zip(leads, owners, due, strict=True)])
+    assert control.calls() - before == 1
+    stored = [control.row("Task", task_id) for task_id in task_ids]
+    assert [(r["WhoId"], r["OwnerId"], r["ActivityDate"]) for r in stored] == [
+        (leads[0], owners[0], "2031-03-04"), (leads[1], owners[1], "2031-03-05"), (leads[2], owners[2], "2031-03-06")]
+    assert writes.writes == [("task", task_id, ("*",)) for task_id in task_ids]
+
+
+def test_a_request_refused_as_a_whole_fails_every_item(adapter, control):
+    leads = [lead_id(control, email) for email in THREE_LEADS]
+    owner = control.rows("User")[1]["Id"]
+    control.stage(limits={"salesforce": {"daily_api_requests": 0}})
+    failures = adapter.set_owners("lead", [OwnerWrite(lead, owner) for lead in leads])
+    results = adapter.create_tasks([TaskSpec(subject="Call", body="", due_at=dt.datetime(2031, 3, 4, tzinfo=dt.UTC),
+                                             owner_id=owner, record_type="lead", record_id=lead) for lead in leads])
+    assert sorted(failures) == sorted(leads)
+    assert all(isinstance(error, CRMRateLimited) for error in [*failures.values(), *results])
+    assert len(results) == 3
+
+
 def test_get_task_of_a_deleted_task_is_none(adapter, control):
     task_id = next(r["Id"] for r in control.rows("Task"))
     control.simulate(action="delete", object_type="Task", id=task_id)
@@ -286,3 +345,16 @@ def test_validation_error_keeps_salesforce_message():
     error = translate(SalesforceMalformedRequest("u", 400, "Lead", [
         {"errorCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "message": "Status: bad value"}]))
     assert str(error) == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: Status: bad value"
+
+
+@pytest.mark.parametrize(("code", "fields", "expected"), [
+    ("ENTITY_IS_DELETED", [], CRMNotFound),
+    ("INVALID_CROSS_REFERENCE_KEY", [], CRMNotFound),
+    ("INVALID_CROSS_REFERENCE_KEY", ["OwnerId"], CRMValidationError),
+    ("INACTIVE_OWNER_OR_USER", ["OwnerId"], CRMValidationError),
+    ("UNABLE_TO_LOCK_ROW", [], CRMTransient),
+])
+def test_save_result_mapping(code, fields, expected):
+    result = {"id": None, "success": False, "errors": [{"statusCode": code, "message": "m", "fields": fields}]}
+    assert isinstance(from_save_result(result), expected)
+    assert from_save_result({"id": "00Q8d000000ZZZZEAA", "success": True, "errors": []}) is None

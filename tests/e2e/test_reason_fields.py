@@ -93,7 +93,12 @@ def test_salesforce_without_the_package_says_so_and_leads_are_still_routed(insta
             raise CRMValidationError("No such column 'LeadRelay_Score__c' on sobject of type Lead")
         return real_set_owner(self, object_type, record_id, owner_id, fields)
 
+    def refuse_package_fields_in_batch(self, object_type, writes):
+        return {w.record_id: CRMValidationError("No such column 'LeadRelay_Score__c' on sobject of type Lead")
+                for w in writes if any(name.startswith("leadrelay_") for name in w.fields)}
+
     monkeypatch.setattr(SalesforceAdapter, "set_owner", refuse_package_fields)
+    monkeypatch.setattr(SalesforceAdapter, "set_owners", refuse_package_fields_in_batch)
     object_type, properties = LEAD["salesforce"]
     lead_id = record_id("salesforce", simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
                                                                       "properties": properties}))

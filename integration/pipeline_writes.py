@@ -1,0 +1,109 @@
+"""Pipeline step 7, in batches: the owners of the leads routed in one drain batch, with LeadRelay's fields, in as
+few CRM calls as the platform allows (`set_owners`), then their SLA tasks (`create_tasks`).
+
+Every route decision is committed before its write (see pipeline._write_owner), so a write that fails with a
+rate limit or an outage is finished by the retried drain, never routed again.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from integration.batch_writes import STOPS_THE_REST
+from integration.errors import CRMNotFound, CRMValidationError
+from integration.followup import on_routed_many
+from integration.models import Decision, ReviewItem
+from integration.records import CRMUser, OwnerWrite, Record
+
+if TYPE_CHECKING:
+    from integration.pipeline import Context
+
+log = logging.getLogger("leadrelay.pipeline.writes")
+REFUSED = (CRMValidationError, CRMNotFound)
+
+
+@dataclass
+class PendingOwner:
+    """A lead whose route decision is committed and whose owner is not written yet."""
+
+    record: Record
+    decision: Decision
+    user: CRMUser | None
+
+    @property
+    def owner_id(self) -> str:
+        return self.decision.inputs["owner_id"]
+
+
+def own_fields(decision: Decision) -> dict:
+    """LeadRelay's fields for the customer's workflows and reports, written with the owner."""
+    fields = {"leadrelay_score": decision.inputs.get("score"), "leadrelay_tier": decision.inputs.get("tier"),
+              "leadrelay_rule": decision.inputs.get("rule"), "leadrelay_reason": (decision.reason or "")[:255]}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def flush_owners(ctx: Context) -> None:
+    """Write every pending owner (one batch per object type), then open the SLA tasks of those written.
+
+    A record the CRM refused in the batch is written alone (its fields dropped if they are what the CRM
+    refuses); one it refuses even then goes to review. A rate limit or an outage is raised after the records
+    that were written got their tasks: the drain retries the rest.
+    """
+    pending, ctx.pending = ctx.pending, []
+    if not pending:
+        return
+    failures: dict[str, Exception] = {}
+    for object_type in dict.fromkeys(p.record.object_type for p in pending):
+        batch = [p for p in pending if p.record.object_type == object_type]
+        failures.update(ctx.adapter.set_owners(object_type, [
+            OwnerWrite(p.record.id, p.owner_id, own_fields(p.decision)) for p in batch]))
+    written, retry = [], None
+    for item in pending:
+        error = failures.get(item.record.id)
+        if isinstance(error, REFUSED):
+            error = _write_alone(ctx, item)
+        if error is None:
+            _mark_written(item)
+            written.append(item)
+        elif not isinstance(error, REFUSED):
+            retry = retry or error  # a rate limit or an outage: the drain finishes this write later
+    ctx.session.commit()
+    on_routed_many(ctx, [(p.record, p.user, p.decision, p.decision.inputs.get("tier") or "nurture", p.decision.reason)
+                         for p in written if p.user is not None])
+    if retry is not None:
+        raise retry
+
+
+def _write_alone(ctx: Context, item: PendingOwner) -> Exception | None:
+    """One record the batch write refused: with its fields, else the owner alone; None when written.
+
+    A record the CRM refuses even alone goes to review (the error is returned); a rate limit or an outage is
+    returned for the drain to retry.
+    """
+    record = item.record
+    try:
+        try:
+            ctx.adapter.set_owner(record.object_type, record.id, item.owner_id, own_fields(item.decision))
+        except CRMValidationError as exc:
+            # the fields are refused (e.g. the Salesforce package is not installed): the owner alone, noted; a
+            # refusal of the fields never undoes the routing
+            log.warning("pipeline.fields-refused", extra={"tenant_id": ctx.tenant.id, "error": str(exc)})
+            item.decision.inputs = {**item.decision.inputs, "fields_error": str(exc)[:500]}
+            if record.owner_id != item.owner_id:
+                ctx.adapter.set_owner(record.object_type, record.id, item.owner_id)
+    except REFUSED as exc:
+        ctx.session.add(ReviewItem(tenant_id=ctx.tenant.id, kind="crm_error", object_type=record.object_type,
+                                   object_id=record.id, reason=f"{type(exc).__name__}: {exc}"[:500]))
+        return exc
+    except STOPS_THE_REST as exc:
+        return exc
+    return None
+
+
+def _mark_written(item: PendingOwner) -> None:
+    """When the owner was written, for speed-to-owner (the CRM's created time → this moment)."""
+    created = item.record.created_at
+    item.decision.inputs = {**item.decision.inputs, "written_at": dt.datetime.now(dt.UTC).isoformat(),
+                            "crm_created_at": created.isoformat() if created else None}
