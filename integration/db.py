@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,19 @@ def get_engine(url: str) -> Engine:
                 engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
             _engines[url] = engine
         return engine
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn worker, worker supervisor child) must not share its parent's pooled connections: a
+    PostgreSQL socket used by two processes corrupts both sessions. Fresh pools here; the lock too, since another
+    thread of the parent may have held it at the fork."""
+    global _lock
+    _lock = threading.Lock()
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def dispose_engines() -> None:

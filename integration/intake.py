@@ -6,6 +6,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
+from typing import Any
 
 from redis.exceptions import LockError
 from sqlalchemy import select, update
@@ -29,33 +30,42 @@ PENDING = ("received", "waiting")
 LOCK_TTL = 15  # seconds; the running drain renews its lock every LOCK_TTL / 3
 
 
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+_INSERTS: dict[str, Any] = {}  # dialect -> the one compiled-once insert statement (the webhook's hot path)
+
+
+def _insert_event(dialect: str) -> Any:
+    if dialect not in _INSERTS:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        _INSERTS[dialect] = insert(EventRecord.__table__).on_conflict_do_nothing(
+            index_elements=["tenant_id", "dedup_key"])
+    return _INSERTS[dialect]
 
 
 def record_events(session: Session, tenant_id: int, events: Iterable[Event]) -> int:
     """Insert events for the tenant, ignoring deliveries already stored; returns how many are new."""
     rows = [{"tenant_id": tenant_id, "dedup_key": f"{e.platform}:{e.event_id}"[:200], "platform": e.platform,
              "object_type": e.object_type, "object_id": str(e.object_id), "kind": e.kind, "source": e.source[:64],
-             "occurred_at": e.occurred_at, "received_at": utcnow(), "status": "received"} for e in events]
+             "occurred_at": e.occurred_at, "received_at": utcnow(), "status": "received", "error": None}
+            for e in events]
     if not rows:
         return 0
-    stmt = _insert(session)(EventRecord).values(rows).on_conflict_do_nothing(
-        index_elements=["tenant_id", "dedup_key"])
-    return session.execute(stmt).rowcount or 0
+    connection = session.connection()
+    stmt = _insert_event(connection.dialect.name)
+    # one row per execute: a statement of one shape is compiled once per process, and rowcount stays exact
+    return sum(connection.execute(stmt, row).rowcount or 0 for row in rows)
 
 
 def _drain_flag(tenant_id: int) -> str:
     return f"leadrelay:drain-wanted:{tenant_id}"
 
 
-def enqueue_drain(tenant_id: int, force: bool = False) -> bool:
+def enqueue_drain(tenant_id: int, force: bool = False, redis: Any = None) -> bool:
     """One drain job per tenant at a time: a burst of events becomes one batched job (coalesced).
 
     A Redis flag set with NX is the cheap gate on the webhook path; the drain clears it before it reads the
     pending events, so an event stored after that read raises the flag again and gets its own drain.
     """
-    redis = redis_connection(get_settings().redis_url or "")
+    redis = redis or redis_connection(get_settings().redis_url or "")
     if not redis.set(_drain_flag(tenant_id), 1, nx=True, ex=120) and not force:
         return False
     drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}", connection=redis)

@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=int, default=1, help="speed: `leadrelay worker` processes")
     bench.add_argument("--platform", choices=("hubspot", "salesforce", "pipedrive", "all"), default="all",
                        help="speed: the CRM to measure, or each in turn (all; the JSON is then keyed by platform)")
+    bench.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
+                       help="intake: the load generator; auto = wrk when installed (apt-get install wrk), else "
+                            "Python threads, which share the cores with the app")
+    bench.add_argument("--seconds", type=int, default=10, help="intake with wrk: seconds of load")
     bench.set_defaults(func=_bench)
     return parser
 

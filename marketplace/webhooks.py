@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +79,7 @@ def receive(platform: str, _rest: str = ""):
     return Response(body, status=status, content_type=content_type)
 
 
-def _authenticate(platform: str, parser, raw: RawRequest) -> tuple[Tenant | None, Any]:
+def _authenticate(platform: str, parser, raw: RawRequest) -> tuple[TenantView | None, Any]:
     """(tenant found by its webhook key, or None for app-scoped secrets; a failure response or None)."""
     if parser.SECRET_SCOPE == "app":  # noqa: S105 - a scope name, not a secret
         secret = os.environ.get(f"{platform.upper()}_CLIENT_SECRET", "").strip()
@@ -96,13 +97,13 @@ def _authenticate(platform: str, parser, raw: RawRequest) -> tuple[Tenant | None
     digest = hashlib.sha256(presented[1].encode()).hexdigest() if presented else ""
     if row is None or not hmac.compare_digest(row.secret_hash, digest):
         return None, _reject(platform, "invalid-signature", 401)
-    return g.db.get(Tenant, row.tenant_id), None
+    return TenantView.of(g.db.get(Tenant, row.tenant_id)), None
 
 
-def _store(platform: str, delivery: ParsedDelivery, key_tenant: Tenant | None) -> int:
+def _store(platform: str, delivery: ParsedDelivery, key_tenant: TenantView | None) -> int:
     """Store each event for its tenant (dropping unknown/uninstalled tenants and our own echoes); enqueue."""
     by_tenant: dict[int, list[Event]] = {}
-    tenants: dict[int, Tenant] = {}
+    tenants: dict[int, TenantView] = {}
     for event in delivery.events:
         tenant = key_tenant or _tenant_for(platform, event.account_id)
         if tenant is None or tenant.status == TenantStatus.UNINSTALLED or \
@@ -120,22 +121,49 @@ def _store(platform: str, delivery: ParsedDelivery, key_tenant: Tenant | None) -
         g.db.commit()
         stored += new
         if new and tenants[tenant_id].status == TenantStatus.ACTIVE:
-            enqueue_drain(tenant_id)  # a paused tenant's events wait in the log until it reconnects
+            enqueue_drain(tenant_id, redis=_redis())  # a paused tenant's events wait in the log until it reconnects
     return stored
 
 
-def _tenant_for(platform: str, account_id: str) -> Tenant | None:
-    cache = g.setdefault("webhook_tenants", {})
-    if account_id not in cache:
-        cache[account_id] = g.db.scalar(select(Tenant).where(Tenant.platform == platform,
-                                                             Tenant.external_id == str(account_id)))
-    return cache[account_id]
+@dataclass(frozen=True)
+class TenantView:
+    """What the webhook path needs of a tenant, detached from any session (so it can be cached)."""
+
+    id: int
+    status: str
+    external_id: str
+    integration_user_id: str
+
+    @classmethod
+    def of(cls, tenant: Tenant | None) -> TenantView | None:
+        if tenant is None:
+            return None
+        return cls(tenant.id, tenant.status, tenant.external_id,
+                   str((tenant.settings or {}).get("integration_user_id") or ""))
 
 
-def _is_echo(tenant: Tenant, event: Event) -> bool:
-    integration_user = str((tenant.settings or {}).get("integration_user_id") or "")
+# Every delivery names its portal: the lookup is cached per process for a moment (the hot path of a burst). An
+# uninstall is seen within TENANT_TTL_S; an event stored meanwhile waits, unprocessed, like a paused tenant's.
+TENANT_TTL_S = 2.0
+
+
+def _tenant_for(platform: str, account_id: str) -> TenantView | None:
+    cache = current_app.extensions.setdefault("leadrelay.webhook-tenants", {})
+    key, now = (platform, str(account_id)), time.monotonic()
+    cached = cache.get(key)
+    if cached is None or cached[0] < now:
+        tenant = g.db.scalar(select(Tenant).where(Tenant.platform == platform, Tenant.external_id == key[1]))
+        cached = cache[key] = (now + TENANT_TTL_S, TenantView.of(tenant))
+    return cached[1]
+
+
+def _redis():
+    return redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "")
+
+
+def _is_echo(tenant: TenantView, event: Event) -> bool:
+    integration_user = tenant.integration_user_id
     app_signal = event.source_is_app or bool(integration_user and integration_user in event.source.split(":"))
     if not app_signal:
         return False
-    redis = redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "")
-    return RedisWriteLog(redis, tenant.id).is_echo(event, app_signal=True)
+    return RedisWriteLog(_redis(), tenant.id).is_echo(event, app_signal=True)

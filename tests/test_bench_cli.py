@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -65,5 +66,11 @@ def test_speed_refuses_more_leads_than_distinct_people(tmp_path):
 
 @pytest.mark.parametrize("what", ["queue", "intake"])
 def test_queue_and_intake_print_json(tmp_path, what):
-    result = bench(tmp_path, what, "--jobs", "20")
+    result = bench(tmp_path, what, "--jobs", "20", *(("--generator", "python") if what == "intake" else ()))
     assert LATENCY - {"max_ms"} <= set(result)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_intake_with_wrk_counts_only_accepted_deliveries(tmp_path):
+    result = bench(tmp_path, "intake", "--generator", "wrk", "--seconds", "2")
+    assert result["load_generator"] == "wrk" and result["errors"] == 0 and result["requests"] > 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 from sqlalchemy import func, select
@@ -70,3 +71,25 @@ def test_deleting_a_tenant_erases_its_rows(db):
         session.delete(session.scalar(select(Tenant)))
     with session_scope(db) as session:
         assert session.scalar(select(func.count()).select_from(Decision)) == 0
+
+
+def test_forked_processes_get_their_own_database_connections(db):
+    # what gunicorn does: the master migrates (its pool keeps a connection), then forks workers that all query
+    with session_scope(db) as session:
+        _tenant(session)
+    children = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:  # a worker: many queries, racing its sibling; any error is a non-zero exit
+            code = 0
+            try:
+                for _ in range(50):
+                    with session_scope(db) as session:
+                        code = code or (0 if session.scalar(select(func.count(Tenant.id))) == 1 else 3)
+            except BaseException:  # noqa: BLE001 - the exit code is the report
+                code = 4
+            os._exit(code)
+        children.append(pid)
+    assert [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children] == [0, 0]
+    with session_scope(db) as session:  # and the parent's own connection still works
+        assert session.scalar(select(func.count(Tenant.id))) == 1
