@@ -102,6 +102,11 @@ class CRMAdapter(Protocol):
     def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
         """The company/account/organization for a web domain (preferred) or an exact name, with its owner."""
 
+    def find_companies(self, domains: Sequence[str]) -> dict[str, Company | None]:
+        """`find_company(domain=d)` for many web domains in as few calls as the platform allows: each domain given
+        (as given) maps to its company, or None when there is none. One platform call per chunk (HubSpot search
+        with IN, a SOQL OR); a platform with no such search looks each domain up alone. CRM errors raise."""
+
     def set_owner(self, object_type: str, record_id: str, owner_id: str,
                   fields: Mapping[str, Any] | None = None) -> None:
         """Assign the record's owner (a no-op when it already has that owner), with `fields` in the same write."""

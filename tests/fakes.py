@@ -33,6 +33,7 @@ class FakeCRMAdapter:
         self.records: dict[tuple[str, str], Record] = {}
         self.users: list[CRMUser] = []
         self.tasks: dict[str, TaskState] = {}
+        self.companies: dict[str, Company] = {}  # by web domain, served by find_company and find_companies
         self.calls: Counter[str] = Counter()
         self.rate_limited_calls = 0  # how many upcoming calls answer CRMRateLimited
         self.unique_emails = False  # True: create_record refuses an email another record holds (like HubSpot)
@@ -77,7 +78,12 @@ class FakeCRMAdapter:
 
     def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
         self._call("find_company")
-        return None
+        named = [c for c in self.companies.values() if name and c.name.lower() == name.lower()]
+        return self.companies.get(domain or "") or (named or [None])[0]
+
+    def find_companies(self, domains: list[str]) -> dict[str, Company | None]:
+        self._call("find_companies")
+        return {d: self.companies.get(d) for d in domains}
 
     def set_owner(self, object_type: str, record_id: str, owner_id: str, fields=None) -> None:
         self._call("set_owner")

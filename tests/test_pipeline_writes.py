@@ -163,3 +163,19 @@ def test_a_new_lead_that_survives_the_merge_keeps_the_owner_of_its_twin(crm, env
         c7 = s.scalar(select(Decision).where(Decision.object_id == "c7", Decision.kind == "route"))
         assert (c7.outcome, c7.reason) == (ANA, f"Duplicate merged into this lead: stays with its owner {ANA}")
     assert sorted(t.owner_id for t in crm.tasks.values()) == ["u1", "u2"]  # no second task for the same person
+
+
+def test_the_account_owner_rule_looks_the_batchs_companies_up_in_one_call(crm, env):
+    from integration.records import Company
+
+    rules = {**RULES, "routing": [{"name": "Account owner", "when": {"account_owner": True}, "assign": "account_owner"},
+                                  *RULES["routing"]]}
+    with session_scope(env["DATABASE_URL"]) as s:
+        s.execute(RuleSetVersion.__table__.update().values(body=rules))
+    crm.companies["example.com"] = Company(id="org1", name="Example", domain="example.com", owner_id="u3")
+    crm.put("contact", "c8", email="kay@elsewhere.example", first_name="Kay", last_name="Sparck")
+    run(env, crm, ["c1", "c2", "c8"])
+    assert owners(crm, ["c1", "c2", "c8"]) == ["u3", "u3", "u1"]  # c8's domain has no company: the pool
+    assert (crm.calls["find_companies"], crm.calls["find_company"]) == (1, 0)
+    run(env, crm, ["c1", "c2"])  # a replay: decided leads cost no lookup
+    assert crm.calls["find_companies"] == 1

@@ -6,7 +6,7 @@ merge), https://developers.hubspot.com/docs/api/crm/owners, https://developers.h
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from adapters.hubspot import batch as b
@@ -43,6 +43,27 @@ class _NoWrites:
         return None
 
 
+def _every_page(fetch: Callable[[str | None], Any]) -> list[Any]:
+    """The results of every page of a paged HubSpot answer; `fetch(after)` gets one page."""
+    results: list[Any] = []
+    after = None
+    while True:
+        page = fetch(after)
+        results += page.results or []
+        after = page.paging.next.after if page.paging and page.paging.next else None
+        if not after:
+            return results
+
+
+def _first_by_domain(companies: Iterable[Company]) -> dict[str, Company]:
+    """The first company (in search order: oldest first) of each lowercase domain."""
+    first: dict[str, Company] = {}
+    for company in companies:
+        if company.domain:
+            first.setdefault(company.domain.lower(), company)
+    return first
+
+
 class HubSpotAdapter:
     PLATFORM: ClassVar[str] = "hubspot"
     LEAD_OBJECT: ClassVar[str] = ObjectType.CONTACT
@@ -56,6 +77,9 @@ class HubSpotAdapter:
     TIMEOUT: ClassVar[tuple[float, float]] = (5.0, 20.0)  # (connect, read) seconds, on every call
     BATCH_SIZE: ClassVar[int] = 100  # inputs per batch read/update/create call (the documented cap is UNCONFIRMED)
     SWEEP_LOOKBACK: ClassVar[dt.timedelta] = dt.timedelta(days=1)  # changed_since(None) starts this far back
+    # Domains per find_companies search: a whole drain batch (≤ 50 leads) in one call, and half of what one IN
+    # filter takes (q.MAX_IN_VALUES). A page holds q.MAX_PAGE = 200 companies (4 per domain); more pages are read.
+    DOMAINS_PER_SEARCH: ClassVar[int] = 50
 
     def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None = None,
                  writes: WriteLog | None = None) -> None:
@@ -119,14 +143,8 @@ class HubSpotAdapter:
         return users
 
     def _owners(self, archived: bool) -> list[Any]:
-        owners, after = [], None
-        while True:
-            page = self.client.call("default", "owners", "owners_api", "get_page", limit=100, after=after,
-                                    archived=archived)
-            owners += page.results or []
-            after = page.paging.next.after if page.paging and page.paging.next else None
-            if not after:
-                return owners
+        return _every_page(lambda after: self.client.call("default", "owners", "owners_api", "get_page", limit=100,
+                                                          after=after, archived=archived))
 
     def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
         domain, name = q.clean_domain(domain), (name or "").strip() or None
@@ -134,9 +152,20 @@ class HubSpotAdapter:
             return None
         result = self.client.call("search", "companies", "search_api", "do_search", q.company_request(domain, name))
         found = [f.to_company(obj) for obj in result.results]
-        by_domain = [c for c in found if domain and (c.domain or "").lower() == domain]
-        by_name = [c for c in found if name and c.name.lower() == name.lower()]
-        return (by_domain or by_name or [None])[0]
+        by_domain = _first_by_domain(found).get(domain) if domain else None
+        return by_domain or next((c for c in found if name and c.name.lower() == name.lower()), None)
+
+    def find_companies(self, domains: Sequence[str]) -> dict[str, Company | None]:
+        """One companies search (domain IN [...]) per DOMAINS_PER_SEARCH domains, every page of it read."""
+        bare = {domain: q.clean_domain(domain) for domain in domains}
+        wanted = list(dict.fromkeys(d for d in bare.values() if d))
+        found: dict[str, Company] = {}
+        for start in range(0, len(wanted), self.DOMAINS_PER_SEARCH):
+            chunk = wanted[start:start + self.DOMAINS_PER_SEARCH]
+            objs = _every_page(lambda after, chunk=chunk: self.client.call(
+                "search", "companies", "search_api", "do_search", q.companies_request(chunk, after)))
+            found.update(_first_by_domain(f.to_company(obj) for obj in objs))
+        return {domain: found.get(d) if d else None for domain, d in bare.items()}
 
     # writes --------------------------------------------------------------------------------
     def _update(self, hs: str, record_id: str, properties: dict[str, str], neutral: list[str]) -> Any:

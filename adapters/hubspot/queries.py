@@ -18,6 +18,9 @@ from adapters.hubspot.fields import PROPERTIES, modified_property
 MAX_GROUPS = 5
 MAX_PAGE = 200
 MAX_IN_VALUES = 100
+COMPANY_PROPERTIES = ["name", "domain", "hubspot_owner_id"]
+# company searches name the oldest company first, so that one domain's "first" is the same in every search
+OLDEST_FIRST = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
 
 
 def package(hs_object: str) -> Any:
@@ -27,13 +30,13 @@ def package(hs_object: str) -> Any:
 
 
 def search_request(hs_object: str, groups: list[list[dict[str, Any]]], properties: list[str], limit: int,
-                   sorts: list[dict[str, str]] | None = None) -> Any:
+                   sorts: list[dict[str, str]] | None = None, after: str | None = None) -> Any:
     """A PublicObjectSearchRequest of the object's package; `groups` are OR-ed lists of AND-ed filters."""
     pkg = package(hs_object)
     filter_groups = [pkg.FilterGroup(filters=[pkg.Filter(**f) for f in group]) for group in groups[:MAX_GROUPS]]
     # The SDK types `sorts` as list[str]; the API documents objects {propertyName, direction}, sent as-is.
     return pkg.PublicObjectSearchRequest(filter_groups=filter_groups, properties=properties,
-                                         limit=min(max(limit, 1), MAX_PAGE), sorts=sorts or [], after=None)
+                                         limit=min(max(limit, 1), MAX_PAGE), sorts=sorts or [], after=after)
 
 
 def _eq(prop: str, value: str) -> dict[str, Any]:
@@ -120,7 +123,14 @@ def activity_request(activity: str, record_singular: str, record_id: str, since_
 
 def company_request(domain: str | None, name: str | None) -> Any:
     groups = ([[_eq("domain", domain)]] if domain else []) + ([[_eq("name", name)]] if name else [])
-    return search_request("companies", groups, ["name", "domain", "hubspot_owner_id"], 10)
+    return search_request("companies", groups, COMPANY_PROPERTIES, 10, OLDEST_FIRST)
+
+
+def companies_request(domains: list[str], after: str | None) -> Any:
+    """One page of the companies whose domain is one of `domains`, oldest first like company_request."""
+    # the values as clean_domain gives them: bare and lowercase, as HubSpot stores `domain` (whether IN would also
+    # match values in other case is UNCONFIRMED: https://developers.hubspot.com/docs/api/crm/search)
+    return search_request("companies", [[_in("domain", domains)]], COMPANY_PROPERTIES, MAX_PAGE, OLDEST_FIRST, after)
 
 
 def clean_domain(value: str | None) -> str | None:

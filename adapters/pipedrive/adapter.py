@@ -123,6 +123,10 @@ class PipedriveAdapter:
             found = queries.company_by_name(self.http, name.strip())
         return found
 
+    def find_companies(self, domains: Sequence[str]) -> dict[str, Company | None]:
+        """One organization search per domain, one after another: Pipedrive's search takes a single term."""
+        return {domain: self.find_company(domain=domain) for domain in dict.fromkeys(domains)}
+
     # writes -----------------------------------------------------------------------------------
     def set_owner(self, object_type: str, record_id: str, owner_id: str,
                   fields: Mapping[str, Any] | None = None) -> None:

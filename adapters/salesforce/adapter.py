@@ -42,6 +42,15 @@ OWNER = "owner"  # the neutral name reported to the write log for OwnerId
 COLLECTIONS = "composite/sobjects"
 
 
+def _company(row: dict[str, Any] | None) -> Company | None:
+    """An Account row as a Company (None stays None)."""
+    if row is None:
+        return None
+    record = to_record("company", row)
+    return Company(id=record.id, name=record.fields.get("name", ""), domain=record.fields.get("domain"),
+                   owner_id=record.owner_id)
+
+
 class SalesforceAdapter:
     """One Salesforce org. Reads by SOQL, writes by sObject REST, merges by SOAP (REST has no merge)."""
 
@@ -54,6 +63,9 @@ class SalesforceAdapter:
     # https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html
     RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]] = {"daily": (100_000, 86_400.0)}
     BATCH_IDS: ClassVar[int] = 200  # ids per WHERE Id IN (...) read, and records per sObject Collections write
+    # Domains per find_companies SOQL: a whole drain batch (≤ 50 leads) in one request; fewer when long domains
+    # would make the query longer than the URL it travels in may be (queries.MAX_QUERY_CHARS)
+    DOMAINS_PER_QUERY: ClassVar[int] = 50
     CLOSED_STATUS: ClassVar[str] = "Completed"
     OPEN_STATUS: ClassVar[str] = "Not Started"
 
@@ -156,14 +168,16 @@ class SalesforceAdapter:
 
     def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
         soql = queries.company(domain, name)
-        if soql is None:
-            return None
-        row = queries.best_company(self._query(soql), domain, name)
-        if row is None:
-            return None
-        record = to_record("company", row)
-        return Company(id=record.id, name=record.fields.get("name", ""), domain=record.fields.get("domain"),
-                       owner_id=record.owner_id)
+        return _company(queries.best_company(self._query(soql), domain, name)) if soql else None
+
+    def find_companies(self, domains: Sequence[str]) -> dict[str, Company | None]:
+        """One SOQL (Website LIKE … OR …) per DOMAINS_PER_QUERY domains; best_company picks each domain's account."""
+        found: dict[str, Company | None] = {}
+        for chunk, soql in queries.company_chunks(list(dict.fromkeys(d for d in domains if d)),
+                                                  self.DOMAINS_PER_QUERY):
+            rows = self._query(soql)
+            found.update({domain: _company(queries.best_company(rows, domain, None)) for domain in chunk})
+        return {domain: found.get(domain) for domain in domains}
 
     # writes --------------------------------------------------------------------------------------
     def set_owner(self, object_type: str, record_id: str, owner_id: str,

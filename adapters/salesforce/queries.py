@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from simple_salesforce import format_soql
 
@@ -20,6 +20,11 @@ from integration.records import Record
 _ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 PHONE_DIGITS = 10  # compare the last 10 digits: the national number, whatever prefix or punctuation
 MIN_PHONE_DIGITS = 7
+ROWS_PER_DOMAIN = 50  # accounts read per domain looked up: a LIKE on a short domain matches other websites too
+# A query travels in the URL of a GET (simple-salesforce's query), and URL plus headers may hold 16,384 bytes
+# (https://help.salesforce.com/s/articleView?id=000386264&language=en_US&type=1), far below SOQL's own limit of
+# 100,000 characters; this leaves room for URL-encoding (a LIKE clause grows by about a third) and the headers.
+MAX_QUERY_CHARS = 8_000
 
 
 def valid_ids(record_ids: Iterable[str]) -> list[str]:
@@ -92,15 +97,38 @@ def plausible(record: Record, emails: list[str], phones: list[str], name: str | 
 
 
 def company(domain: str | None, name: str | None) -> str | None:
-    clauses = []
-    if domain:
-        clauses.append(format_soql("Website LIKE '%{:like}%'", domain))
+    clauses = [_website_like(domain)] if domain else []
     if name:
         clauses.append(format_soql("Name = {}", name))
-    if not clauses:
-        return None
+    return _accounts(clauses, ROWS_PER_DOMAIN) if clauses else None
+
+
+def companies(domains: list[str]) -> str:
+    """Accounts whose website contains any of the domains: `company` for many (best_company picks per domain)."""
+    return _accounts([_website_like(d) for d in domains], ROWS_PER_DOMAIN * len(domains))
+
+
+def company_chunks(domains: list[str], most: int) -> Iterator[tuple[list[str], str]]:
+    """(domains, `companies(domains)`) for chunks of at most `most` domains and MAX_QUERY_CHARS characters."""
+    chunk: list[str] = []
+    for domain in domains:
+        if chunk and (len(chunk) == most or len(companies([*chunk, domain])) > MAX_QUERY_CHARS):
+            yield chunk, companies(chunk)
+            chunk = []
+        chunk.append(domain)
+    if chunk:
+        yield chunk, companies(chunk)
+
+
+def _website_like(domain: str) -> str:
+    # the bare host: best_company compares Website hosts without "www.", so the LIKE must not demand it
+    return format_soql("Website LIKE '%{:like}%'", domain.strip().lower().removeprefix("www."))
+
+
+def _accounts(clauses: list[str], limit: int) -> str:
+    """Oldest first, so that `best_company` picks the same account from any of these queries."""
     where = " OR ".join(clauses)
-    return f"SELECT Id, Name, Website, OwnerId FROM Account WHERE {where} ORDER BY CreatedDate LIMIT 50"
+    return f"SELECT Id, Name, Website, OwnerId FROM Account WHERE {where} ORDER BY CreatedDate, Id LIMIT {limit}"
 
 
 def best_company(rows: list[dict], domain: str | None, name: str | None) -> dict | None:

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
+from adapters.hubspot import queries as q
 from adapters.hubspot.adapter import HubSpotAdapter
 from adapters.hubspot.batch import match_created
 from adapters.registry import get_adapter_class
@@ -156,6 +157,36 @@ def test_find_company_by_domain_then_name(portal):
     assert northwind.owner_id is not None
     assert adapter.find_company(name="Initech").domain == "initech.com"
     assert adapter.find_company(domain="nowhere.example") is None
+
+
+def _three_companies(portal) -> tuple[list[str], list[str]]:
+    """Alpha, Beta and Gamma (.example), each with its own owner: (company ids, owner ids)."""
+    owners = portal.first("owners")
+    made = [portal.simulate(action="create", object_type="companies",
+                            properties={"name": name, "domain": f"{name.lower()}.example", "hubspot_owner_id": owner})
+            for name, owner in zip(("Alpha", "Beta", "Gamma"), owners, strict=True)]
+    return [c["id"] for c in made], owners
+
+
+def test_find_companies_is_one_search_and_agrees_with_find_company(portal):
+    ids, owners = _three_companies(portal)
+    adapter = portal.adapter()
+    portal.reset_calls()
+    found = adapter.find_companies(["alpha.example", "https://www.BETA.example/", "nowhere.example"])
+    assert [c["path"] for c in portal.calls()] == ["/crm/v3/objects/companies/search"]
+    assert {d: c and (c.id, c.name, c.owner_id) for d, c in found.items()} == {
+        "alpha.example": (ids[0], "Alpha", owners[0]), "https://www.BETA.example/": (ids[1], "Beta", owners[1]),
+        "nowhere.example": None}
+    assert [adapter.find_company(domain=d) for d in found] == list(found.values())
+
+
+def test_find_companies_reads_every_page(portal, monkeypatch):
+    ids, _ = _three_companies(portal)
+    monkeypatch.setattr(q, "MAX_PAGE", 2)
+    portal.reset_calls()
+    found = portal.adapter().find_companies(["alpha.example", "beta.example", "gamma.example"])
+    assert [c.id for c in found.values()] == ids
+    assert len(portal.calls()) == 2
 
 
 # writes -----------------------------------------------------------------------------------

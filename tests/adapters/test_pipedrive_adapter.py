@@ -23,6 +23,7 @@ from integration.errors import (
 )
 from integration.protocols import CRMAdapter
 from integration.records import TaskSpec
+from sandbox.pipedrive.model import WEBSITE_KEY
 from tests.adapters.conftest import StaticTokens, sandbox_account, tenant_for
 
 HTTP = requests.Session()
@@ -155,6 +156,21 @@ def test_find_company_by_domain_or_name(company):
     assert acme.owner_id == str(company.record("organizations", 2)["owner_id"])
     assert adapter.find_company(domain="nowhere.example", name="globex logistics").id == "3"
     assert adapter.find_company(domain="nowhere.example") is None
+
+
+def test_find_companies_searches_each_domain_and_agrees_with_find_company(company):
+    owners = company.users()[:3]
+    made = [company.simulate(action="create", object_type="organization", properties={
+        "name": name, "owner_id": owner, "custom_fields": {WEBSITE_KEY: f"https://www.{name.lower()}.example/"}})
+        for name, owner in zip(("Alpha", "Beta", "Gamma"), owners, strict=True)]
+    adapter = company.adapter()
+    company.reset_calls()
+    found = adapter.find_companies(["alpha.example", "BETA.example", "nowhere.example"])
+    assert len(company.calls()) == 3  # one organization search per domain
+    assert {d: c and (c.id, c.name, c.owner_id) for d, c in found.items()} == {
+        "alpha.example": (str(made[0]["id"]), "Alpha", owners[0]),
+        "BETA.example": (str(made[1]["id"]), "Beta", owners[1]), "nowhere.example": None}
+    assert [adapter.find_company(domain=d) for d in found] == list(found.values())
 
 
 def test_changed_since_pages_through_records_changed_after_the_cursor(company):

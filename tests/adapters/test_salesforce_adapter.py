@@ -126,6 +126,20 @@ def test_find_company_by_domain_then_name(adapter):
     assert adapter.find_company(domain="nobody.example") is None
 
 
+def test_find_companies_is_one_query_and_agrees_with_find_company(adapter, control):
+    owners = [u["Id"] for u in control.rows("User")][:3]
+    made = [control.simulate(action="create", object_type="Account", properties={"Name": n, "Website": w, "OwnerId": o})
+            for n, w, o in zip(("Alpha", "Beta", "Gamma"), ("https://www.alpha.example/about", "beta.example",
+                                                             "http://gamma.example"), owners, strict=True)]
+    before = control.calls()
+    found = adapter.find_companies(["alpha.example", "BETA.example", "nowhere.example"])
+    assert control.calls() - before == 1
+    assert {d: c and (c.id, c.name, c.owner_id) for d, c in found.items()} == {
+        "alpha.example": (made[0]["Id"], "Alpha", owners[0]), "BETA.example": (made[1]["Id"], "Beta", owners[1]),
+        "nowhere.example": None}
+    assert [adapter.find_company(domain=d) for d in found] == list(found.values())
+
+
 def test_set_owner_changes_the_stored_owner(adapter, control, writes, budget):
     lead = lead_id(control, "sofia.rossi@example.it")
     new_owner = control.rows("User")[3]["Id"]
