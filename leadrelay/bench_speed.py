@@ -32,7 +32,10 @@ PLATFORMS = tuple(LEAD_OBJECT)
 USERS = [{"email": f"rep{i}@speed.bench", "name": f"Rep {i}", "timezone": "UTC"} for i in range(4)]
 RULES = {"version": 1, "timezone": "UTC", "owners": [{"email": u["email"]} for u in USERS],
          "pools": {"team": {"strategy": "round_robin", "members": [{"owner": u["email"]} for u in USERS]}},
-         "routing": [{"name": "Everyone", "when": {"has_email": True}, "assign": {"pool": "team"}}],
+         # what a new lead costs in production: the account-owner lookup and an SLA task besides the owner write
+         "routing": [{"name": "Existing account owner", "when": {"account_owner": True}, "assign": "account_owner"},
+                     {"name": "Everyone", "when": {"has_email": True}, "assign": {"pool": "team"}}],
+         "sla": {tier: {"first_touch": touch} for tier, touch in (("hot", "5m"), ("warm", "4h"), ("nurture", "2d"))},
          "fallback": {"review": True}}
 # what the install's follow-up jobs leave in tenant.settings: grant verified, webhooks subscribed (Pipedrive's
 # through the API), LeadRelay's fields ensured, the dedup index backfilled (until then the pipeline searches the CRM)
