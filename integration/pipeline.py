@@ -15,6 +15,7 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integration.account_owners import AccountOwners, wants_account_owner
 from integration.dedup_index import candidates, forget_record, index_record
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.lifecycle import on_changed
@@ -33,8 +34,6 @@ from integration.score import Scorer
 log = logging.getLogger("leadrelay.pipeline")
 
 USERS_TTL = 300  # a user deactivated in the CRM stops getting leads within five minutes
-FREE_MAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com",
-                       "icloud.com", "live.com", "msn.com", "proton.me", "protonmail.com", "gmx.de", "web.de"})
 
 
 @dataclass
@@ -50,7 +49,10 @@ class Context:
     scorer: Scorer | None = None
     pending: list[PendingOwner] = field(default_factory=list)  # routed, owner not written yet (one batch write)
     _users: list[CRMUser] | None = field(default=None, repr=False)
-    _companies: dict[tuple[str | None, str | None], str | None] = field(default_factory=dict, repr=False)
+    accounts: AccountOwners = field(init=False, repr=False)  # company owners by domain (account-owner rule)
+
+    def __post_init__(self) -> None:
+        self.accounts = AccountOwners(self.adapter, self.redis, self.tenant.id)
 
     def users(self) -> list[CRMUser]:
         """The CRM's users, cached in Redis for every worker for USERS_TTL (one CRM call per tenant per TTL)."""
@@ -214,35 +216,18 @@ def country_from_phone(phone: str | None) -> str | None:
 def _prefetch_companies(ctx: Context, records: list[Record]) -> None:
     """The companies of the batch's new leads' email domains in one CRM call, when a rule asks for the account
     owner (a burst of leads must not cost a company search each: HubSpot allows four searches a second)."""
-    if not any(rule.when.account_owner for rule in ctx.rules.routing):
+    if not wants_account_owner(ctx.rules.routing):
         return
     decided = set(ctx.session.scalars(select(Decision.object_id).where(
         Decision.tenant_id == ctx.tenant.id, Decision.idempotency_key.in_([route_key(r) for r in records]))))
-    domains = {_domain_of(r.fields.get("email")) for r in records if r.id not in decided}
-    wanted = sorted(d for d in domains if d and d not in FREE_MAIL and (d, None) not in ctx._companies)
-    if wanted:
-        for domain, company in ctx.adapter.find_companies(wanted).items():
-            ctx._companies[(domain, None)] = company.owner_id if company else None
-
-
-def _domain_of(email: object) -> str | None:
-    """The email's domain as normalize_email gives it for a valid address (others are looked up alone, if ever)."""
-    local, at, domain = str(email or "").strip().lower().rpartition("@")
-    return domain if local and at and "." in domain else None
+    ctx.accounts.prefetch(r.fields.get("email") for r in records if r.id not in decided)
 
 
 def _account_owner(ctx: Context, lead: Lead) -> str | None:
     """The active owner of the company/account matched by the lead's email domain (or company name)."""
-    if not any(rule.when.account_owner for rule in ctx.rules.routing):
+    if not wants_account_owner(ctx.rules.routing):
         return None  # no rule asks: save the CRM call
-    domain = lead.email_domain if lead.email_domain not in FREE_MAIL else None
-    if not domain and not lead.company:
-        return None
-    key = (domain, None if domain else lead.company.lower())
-    if key not in ctx._companies:  # leads of one company arriving together cost one lookup
-        company = ctx.adapter.find_company(domain=domain, name=None if domain else lead.company)
-        ctx._companies[key] = company.owner_id if company else None
-    return ctx.email_of(ctx._companies[key])
+    return ctx.email_of(ctx.accounts.owner_id(lead.email_domain, lead.company))
 
 
 def _review(ctx: Context, record: Record, kind: str, reason: str, other: str | None = None) -> None:

@@ -12,13 +12,14 @@ import logging
 from collections import Counter
 from typing import Any
 
+from integration.account_owners import FREE_MAIL
 from integration.config import get_settings
 from integration.db import session_scope
 from integration.errors import CRMError
 from integration.jobs import job, job_key
 from integration.models import RuleSetVersion
 from integration.normalize import normalize_lead, with_fields
-from integration.pipeline import FREE_MAIL, country_from_phone
+from integration.pipeline import country_from_phone
 from integration.protocols import CRMAdapter
 from integration.queues import MAINTENANCE, redis_connection
 from integration.records import Record

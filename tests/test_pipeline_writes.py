@@ -178,4 +178,8 @@ def test_the_account_owner_rule_looks_the_batchs_companies_up_in_one_call(crm, e
     assert owners(crm, ["c1", "c2", "c8"]) == ["u3", "u3", "u1"]  # c8's domain has no company: the pool
     assert (crm.calls["find_companies"], crm.calls["find_company"]) == (1, 0)
     run(env, crm, ["c1", "c2"])  # a replay: decided leads cost no lookup
-    assert crm.calls["find_companies"] == 1
+    crm.put("contact", "c9", email="lin@example.com", first_name="Lin", last_name="Ostrom")
+    crm.put("contact", "c10", email="ada@elsewhere.example", first_name="Ada", last_name="Yonath")
+    run(env, crm, ["c9", "c10"])  # the next batch: both domains' answers are remembered (in Redis, for every worker)
+    assert owners(crm, ["c9", "c10"]) == ["u3", "u2"]
+    assert (crm.calls["find_companies"], crm.calls["find_company"]) == (1, 0)

@@ -1,0 +1,82 @@
+"""Who owns the company a lead belongs to (the `account_owner` rule), at as few CRM calls as possible.
+
+A drain batch's email domains are looked up in one call (`find_companies`); every answer is kept for this batch
+and, for every worker, in Redis for a while: companies change owners rarely, and leads of one company tend to
+arrive together. A company that was not found is asked again sooner than one that was.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from integration.protocols import CRMAdapter
+from integration.records import Company
+
+FOUND_TTL_S = 600      # an account's new owner is followed within ten minutes
+NOT_FOUND_TTL_S = 120  # a company created in the CRM is matched within two minutes
+FREE_MAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com",
+                       "icloud.com", "live.com", "msn.com", "proton.me", "protonmail.com", "gmx.de", "web.de"})
+Key = tuple[str | None, str | None]  # (web domain, or company name when the lead has no business domain)
+
+
+def business_domain(email_domain: str | None) -> str | None:
+    return email_domain if email_domain and email_domain not in FREE_MAIL else None
+
+
+def domain_of(email: object) -> str | None:
+    """The email's domain as normalize_email gives it for a valid address (others are looked up alone, if ever)."""
+    local, at, domain = str(email or "").strip().lower().rpartition("@")
+    return domain if local and at and "." in domain else None
+
+
+class AccountOwners:
+    """Company owner ids by domain (or name) for one tenant: this batch's answers, then Redis, then the CRM."""
+
+    def __init__(self, adapter: CRMAdapter, redis, tenant_id: int) -> None:
+        self.adapter, self.redis, self.tenant_id = adapter, redis, tenant_id
+        self.known: dict[Key, str | None] = {}
+
+    def _redis_key(self, key: Key) -> str:
+        domain, name = key
+        return f"leadrelay:account-owner:{self.tenant_id}:{domain or ''}|{(name or '').lower()}"
+
+    def _remember(self, key: Key, company: Company | None) -> None:
+        owner = company.owner_id if company else None
+        self.known[key] = owner
+        self.redis.set(self._redis_key(key), owner or "", ex=FOUND_TTL_S if company else NOT_FOUND_TTL_S)
+
+    def _recall(self, keys: list[Key]) -> list[Key]:
+        """Fill `known` from Redis; returns the keys nobody knows yet."""
+        values = self.redis.mget([self._redis_key(k) for k in keys]) if keys else []
+        missing = []
+        for key, value in zip(keys, values, strict=True):
+            if value is None:
+                missing.append(key)
+            else:
+                self.known[key] = value.decode() or None
+        return missing
+
+    def prefetch(self, emails: Iterable[object]) -> None:
+        """The companies of these emails' business domains, the unknown ones in one CRM call."""
+        domains = {business_domain(domain_of(e)) for e in emails}
+        keys = sorted((d, None) for d in domains if d and (d, None) not in self.known)
+        missing = self._recall(keys)
+        if missing:
+            for domain, company in self.adapter.find_companies([d for d, _ in missing]).items():
+                self._remember((domain, None), company)
+
+    def owner_id(self, email_domain: str | None, company_name: str | None) -> str | None:
+        """The owner id of the company for a business domain (preferred) or a company name; None when none."""
+        domain = business_domain(email_domain)
+        if not domain and not company_name:
+            return None
+        key: Key = (domain, None if domain else company_name.strip().lower())
+        if key not in self.known and self._recall([key]):
+            self._remember(key, self.adapter.find_company(domain=domain, name=None if domain else company_name))
+        return self.known[key]
+
+
+def wants_account_owner(routing: Iterable) -> bool:
+    return any(rule.when.account_owner for rule in routing)
+
+
+__all__ = ["AccountOwners", "FREE_MAIL", "business_domain", "domain_of", "wants_account_owner"]
