@@ -261,14 +261,17 @@ def _figures(created: dict[str, float], written: dict[str, float | str], calls: 
     return out
 
 
-def one_at_a_time(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=print) -> dict:
-    """Each lead waits for its owner before the next is created."""
+def one_at_a_time(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=print, pace: float = 0.0) -> dict:
+    """Each lead waits for its owner before the next is created (and for `pace` seconds after the previous one's
+    creation: back to back, a portal's leads can outrun the CRM's own limits, e.g. HubSpot's 4 searches a second)."""
     stack.crm_calls(tenancy.account, reset=True)
     created: dict[str, float] = {}
     written: dict[str, float | str] = {}
     tick = _ticker(log, f"  {tenancy.platform}: ")
     started = time.monotonic()
     for n in range(leads):
+        if created:
+            time.sleep(max(0.0, pace - (time.time() - max(created.values()))))
         object_id, at = stack.create_lead(tenancy, offset + n)
         created[object_id] = at
         written.update(stack.wait_owners(tenancy.tenant_id, [object_id], timeout=60, interval=0.002))
@@ -288,7 +291,7 @@ def in_a_burst(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=prin
     return _figures(created, written, stack.crm_calls(tenancy.account), time.monotonic() - started)
 
 
-def measure(stack: Stack, platform: str, leads: int, burst: int, log=print) -> dict:
+def measure(stack: Stack, platform: str, leads: int, burst: int, log=print, pace: float = 0.0) -> dict:
     """Install into one CRM, prove its webhooks reach the app with a warm-up lead, then measure."""
     log(f"  {platform}: install (OAuth) and its follow-up jobs …")
     tenancy = stack.install(platform)
@@ -297,18 +300,19 @@ def measure(stack: Stack, platform: str, leads: int, burst: int, log=print) -> d
         raise RuntimeError(f"the {platform} warm-up lead got no route decision in 60 s: do its webhooks reach "
                            f"the app? See {stack.var}/web.log and worker.log")
     log(f"  {platform}: {leads} leads one at a time …")
-    single = one_at_a_time(stack, tenancy, leads, offset=1, log=log)
+    single = {**one_at_a_time(stack, tenancy, leads, offset=1, log=log, pace=pace), "pace_s": pace}
     log(f"  {platform}: a burst of {burst} leads …")
     return {"one_at_a_time": single, "burst": in_a_burst(stack, tenancy, burst, offset=1 + leads, log=log)}
 
 
-def bench_speed(leads: int = 50, burst: int = 1000, workers: int = 1, platform: str = "all", log=print) -> dict:
+def bench_speed(leads: int = 50, burst: int = 1000, workers: int = 1, platform: str = "all", log=print,
+                pace: float = 0.0) -> dict:
     """Speed-to-owner and CRM calls per lead, one at a time and in a burst, on one CRM or each in turn."""
     if 1 + leads + burst > MAX_PEOPLE:
         raise TooManyLeads(f"at most {MAX_PEOPLE - 1} leads in all (--leads + --burst): each must be a new person")
     platforms = PLATFORMS if platform == "all" else (platform,)
     with Stack(workers, log) as stack:
-        figures = {name: measure(stack, name, leads, burst, log) for name in platforms}
+        figures = {name: measure(stack, name, leads, burst, log, pace) for name in platforms}
         database = stack.database_url.split(":", 1)[0]
     out = {"sandbox_latency_ms": 0, "worker_processes": workers, "web_workers": 2, "database": database}
     return {**out, **figures} if len(platforms) > 1 else {**out, "platform": platform, **figures[platform]}

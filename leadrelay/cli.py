@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=int, default=1, help="speed: `leadrelay worker` processes")
     bench.add_argument("--platform", choices=("hubspot", "salesforce", "pipedrive", "all"), default="all",
                        help="speed: the CRM to measure, or each in turn (all; the JSON is then keyed by platform)")
+    bench.add_argument("--pace", type=float, default=0.0,
+                       help="speed: seconds from one lead's creation to the next, one at a time (0: back to back)")
     bench.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                        help="intake: the load generator; auto = wrk when installed (apt-get install wrk), else "
                             "Python threads, which share the cores with the app")
