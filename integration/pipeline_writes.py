@@ -54,11 +54,15 @@ def flush_owners(ctx: Context) -> None:
     pending, ctx.pending = ctx.pending, []
     if not pending:
         return
+    missing = _fields_missing(ctx)
+    if missing:  # the install found LeadRelay's fields missing (Salesforce package): the owner alone, noted
+        for item in pending:
+            item.decision.inputs = {**item.decision.inputs, "fields_error": missing[:500]}
     failures: dict[str, Exception] = {}
     for object_type in dict.fromkeys(p.record.object_type for p in pending):
         batch = [p for p in pending if p.record.object_type == object_type]
         failures.update(ctx.adapter.set_owners(object_type, [
-            OwnerWrite(p.record.id, p.owner_id, own_fields(p.decision)) for p in batch]))
+            OwnerWrite(p.record.id, p.owner_id, {} if missing else own_fields(p.decision)) for p in batch]))
     written, retry = [], None
     for item in pending:
         error = failures.get(item.record.id)
@@ -74,6 +78,13 @@ def flush_owners(ctx: Context) -> None:
                          for p in written if p.user is not None])
     if retry is not None:
         raise retry
+
+
+def _fields_missing(ctx: Context) -> str | None:
+    """Why LeadRelay's fields can't be written, when the install's check found them missing (else None: written,
+    and a refusal falls back to the owner alone). Sending them anyway would cost two refused calls per lead."""
+    state = (ctx.tenant.settings or {}).get("leadrelay_fields") or {}
+    return (state.get("error") or "LeadRelay's fields are missing") if state.get("ready") is False else None
 
 
 def _write_alone(ctx: Context, item: PendingOwner) -> Exception | None:

@@ -93,9 +93,12 @@ def test_salesforce_without_the_package_says_so_and_leads_are_still_routed(insta
             raise CRMValidationError("No such column 'LeadRelay_Score__c' on sobject of type Lead")
         return real_set_owner(self, object_type, record_id, owner_id, fields)
 
+    real_set_owners = SalesforceAdapter.set_owners
+
     def refuse_package_fields_in_batch(self, object_type, writes):
-        return {w.record_id: CRMValidationError("No such column 'LeadRelay_Score__c' on sobject of type Lead")
-                for w in writes if any(name.startswith("leadrelay_") for name in w.fields)}
+        if any(name.startswith("leadrelay_") for w in writes for name in w.fields):
+            raise AssertionError("LeadRelay's fields were sent although the install found them missing")
+        return real_set_owners(self, object_type, writes)
 
     monkeypatch.setattr(SalesforceAdapter, "set_owner", refuse_package_fields)
     monkeypatch.setattr(SalesforceAdapter, "set_owners", refuse_package_fields_in_batch)
@@ -106,7 +109,8 @@ def test_salesforce_without_the_package_says_so_and_leads_are_still_routed(insta
 
     decision = route_decision(crm_env)
     assert decision.outcome == "ben.owner@leadrelay.test"
-    assert "No such column" in decision.inputs["fields_error"]
+    # the install found the fields missing: the owner is written alone, with no refused call first
+    assert "install the LeadRelay package" in decision.inputs["fields_error"]
     record = build_adapter(tenant_id).get_record("lead", lead_id)
     assert record.owner_id == decision.inputs["owner_id"]  # the routing stands
     assert "leadrelay_rule" not in record.fields
