@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from integration.errors import CRMAuthError, CRMError, CRMRateLimited, CRMTransient
+from integration.errors import CRMAuthError, CRMError, CRMRateLimited, CRMTransient, CRMValidationError
 
 Item = TypeVar("Item")
+Built = TypeVar("Built")
 Result = TypeVar("Result")
 
 # after one of these the next call would fail the same way: the items not sent yet carry the same error
@@ -44,6 +45,21 @@ def in_chunks(items: Sequence[Item], size: int,
         except CRMError as exc:
             results += [exc] * len(chunk)
     return results
+
+
+def send_built(items: Sequence[Item], build: Callable[[Item], Built],
+               send: Callable[[list[Built]], list[Result]]) -> list[Result | Exception]:
+    """`build` each item's platform input (a CRMValidationError, e.g. a neutral field the platform has no place for,
+    is that item's result), then one `send` of those built; results in item order."""
+    built: list[Built | Exception] = []
+    for item in items:
+        try:
+            built.append(build(item))
+        except CRMValidationError as exc:
+            built.append(exc)
+    ready = [x for x in built if not isinstance(x, Exception)]
+    answers = iter(send(ready) if ready else [])
+    return [x if isinstance(x, Exception) else next(answers) for x in built]
 
 
 def failures_by_id(ids: Sequence[str], results: Sequence[object]) -> dict[str, Exception]:

@@ -82,14 +82,16 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
     if not records:
         return
     ctx = _context(session, tenant_id, adapter)
-    if ctx.rules is not None and object_type == adapter.LEAD_OBJECT:
-        _prefetch_companies(ctx, records)
+    routing = ctx.rules is not None and object_type == adapter.LEAD_OBJECT
+    decisions = _route_decisions(ctx, records) if routing else {}
+    if routing:
+        _prefetch_companies(ctx, [r for r in records if r.id not in decisions])
     for record in records:
         index_record(session, tenant_id, record)
-        if object_type != adapter.LEAD_OBJECT or ctx.rules is None:
+        if not routing:
             continue
         try:
-            decided = _route_decision(ctx, record)
+            decided = decisions.get(record.id)
             if decided is None and _is_new_lead(ctx, record):
                 handle_lead(ctx, record)
             elif decided is not None and _unwritten(decided):
@@ -123,9 +125,11 @@ def route_key(record: Record) -> str:
     return f"route:{record.object_type}:{record.id}"
 
 
-def _route_decision(ctx: Context, record: Record) -> Decision | None:
-    return ctx.session.scalar(select(Decision).where(Decision.tenant_id == ctx.tenant.id,
-                                                     Decision.idempotency_key == route_key(record)))
+def _route_decisions(ctx: Context, records: list[Record]) -> dict[str, Decision]:
+    """The batch's route decisions made before, by record id (one query for the batch)."""
+    keys = {route_key(r): r.id for r in records}
+    return {keys[d.idempotency_key]: d for d in ctx.session.scalars(select(Decision).where(
+        Decision.tenant_id == ctx.tenant.id, Decision.idempotency_key.in_(list(keys))))}
 
 
 def _unwritten(decision: Decision) -> bool:
@@ -213,14 +217,11 @@ def country_from_phone(phone: str | None) -> str | None:
     return region if region and region != "ZZ" else None
 
 
-def _prefetch_companies(ctx: Context, records: list[Record]) -> None:
+def _prefetch_companies(ctx: Context, undecided: list[Record]) -> None:
     """The companies of the batch's new leads' email domains in one CRM call, when a rule asks for the account
     owner (a burst of leads must not cost a company search each: HubSpot allows four searches a second)."""
-    if not wants_account_owner(ctx.rules.routing):
-        return
-    decided = set(ctx.session.scalars(select(Decision.object_id).where(
-        Decision.tenant_id == ctx.tenant.id, Decision.idempotency_key.in_([route_key(r) for r in records]))))
-    ctx.accounts.prefetch(r.fields.get("email") for r in records if r.id not in decided)
+    if wants_account_owner(ctx.rules.routing):
+        ctx.accounts.prefetch(r.fields.get("email") for r in undecided)
 
 
 def _account_owner(ctx: Context, lead: Lead) -> str | None:

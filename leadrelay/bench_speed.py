@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from integration.db import migrate, session_scope
 from integration.models import Decision, RuleSetVersion, Tenant
-from leadrelay.demo_flow import LEAD_OBJECT, PLACES, lead_properties, wire_salesforce_outbound
+from leadrelay.demo_flow import LEAD_OBJECT, PLACES, install_into, lead_properties, wire_salesforce_outbound
 from leadrelay.processes import local_http, spawn, stop, wait_until
 
 PLATFORMS = tuple(LEAD_OBJECT)
@@ -135,15 +135,8 @@ class Stack:
     # the tenant -------------------------------------------------------------------------------------
     def install(self, platform: str) -> Tenancy:
         """A sandbox account with explicit users, installed through OAuth; rules published, webhooks wired."""
-        account = local_http().post(f"{self.sandbox.url}/_sandbox/accounts", timeout=10, json={
-            "platform": platform, "name": f"Speed bench {platform}", "users": USERS}).json()["account_id"]
-        browser = local_http(self.sandbox.sandbox.ca_file)
-        start = browser.get(f"{self.web_url}/install/{platform}", allow_redirects=False, timeout=10)
-        param = "company_id" if platform == "pipedrive" else "account"
-        approved = browser.get(f"{start.headers['Location']}&{param}={account}", allow_redirects=False, timeout=10)
-        done = browser.get(approved.headers["Location"], allow_redirects=False, timeout=30)
-        if done.status_code != 302:
-            raise RuntimeError(f"installing into the {platform} sandbox failed ({done.status_code}): {done.text[:300]}")
+        account = install_into(self.web_url, self.sandbox.url, self.sandbox.sandbox.ca_file, {
+            "platform": platform, "name": f"Speed bench {platform}", "users": USERS})["account_id"]
         with session_scope(self.database_url) as s:  # one tenant per platform here (Pipedrive's is the company id)
             tenant_id = s.scalar(select(Tenant.id).where(Tenant.platform == platform))
             s.add(RuleSetVersion(tenant_id=tenant_id, version=1, status="published", body=RULES))

@@ -36,22 +36,26 @@ PLACES = [("US", "CA", "94105", "+1 415 555 {n:04d}"), ("US", "NY", "10001", "+1
 
 def install_everywhere(web_url: str, sandbox_url: str, ca_file: str) -> dict[str, dict]:
     """Create a seeded sandbox account per CRM and install LeadRelay into it through the real OAuth flow."""
-    accounts = {}
-    for platform in LEAD_OBJECT:
-        account = local_http().post(f"{sandbox_url}/_sandbox/accounts", json={
-            "platform": platform, "name": f"Demo {platform.capitalize()}", "users": OWNERS, "seed": "demo"},
-            timeout=30).json()
-        browser = local_http(ca_file)  # keeps the web app's session cookie, like the admin's browser
-        start = browser.get(f"{web_url}/install/{platform}", allow_redirects=False, timeout=10)
-        param = "company_id" if platform == "pipedrive" else "account"
-        approved = browser.get(f"{start.headers['Location']}&{param}={account['account_id']}",
-                               allow_redirects=False, timeout=10)
-        callback = urlsplit(approved.headers["Location"])
-        done = browser.get(f"{web_url}{callback.path}?{callback.query}", allow_redirects=False, timeout=30)
-        if done.status_code != 302 or "/onboarding" not in done.headers.get("Location", ""):
-            raise RuntimeError(f"installing into the {platform} sandbox failed: {done.status_code} {done.text[:300]}")
-        accounts[platform] = account
-    return accounts
+    return {platform: install_into(web_url, sandbox_url, ca_file, {
+        "platform": platform, "name": f"Demo {platform.capitalize()}", "users": OWNERS, "seed": "demo"})
+        for platform in LEAD_OBJECT}
+
+
+def install_into(web_url: str, sandbox_url: str, ca_file: str, account_body: dict) -> dict:
+    """A new sandbox account (`account_body` as the sandbox's control API takes it), LeadRelay installed into it
+    through the real OAuth flow, as an admin's browser would; returns the sandbox's account."""
+    platform = account_body["platform"]
+    account = local_http().post(f"{sandbox_url}/_sandbox/accounts", json=account_body, timeout=30).json()
+    browser = local_http(ca_file)  # keeps the web app's session cookie, like the admin's browser
+    start = browser.get(f"{web_url}/install/{platform}", allow_redirects=False, timeout=10)
+    param = "company_id" if platform == "pipedrive" else "account"
+    approved = browser.get(f"{start.headers['Location']}&{param}={account['account_id']}",
+                           allow_redirects=False, timeout=10)
+    callback = urlsplit(approved.headers["Location"])
+    done = browser.get(f"{web_url}{callback.path}?{callback.query}", allow_redirects=False, timeout=30)
+    if done.status_code != 302 or "/onboarding" not in done.headers.get("Location", ""):
+        raise RuntimeError(f"installing into the {platform} sandbox failed: {done.status_code} {done.text[:300]}")
+    return account
 
 
 def publish_demo_rules() -> None:

@@ -14,7 +14,7 @@ from adapters.hubspot import fields as f
 from adapters.hubspot import queries as q
 from adapters.hubspot.client import HubSpotClient
 from adapters.hubspot.errors import batch_errors, missing_result
-from integration.batch_writes import failures_by_id, in_chunks
+from integration.batch_writes import failures_by_id, in_chunks, send_built
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
 from integration.records import (
@@ -191,7 +191,7 @@ class HubSpotAdapter:
             return (str(w.record_id), *b.owner_write(hs, w.owner_id, w.fields))
 
         results = in_chunks(writes, self.BATCH_SIZE,
-                            lambda chunk: b.send_built(chunk, build, lambda built: self._update_many(hs, built)))
+                            lambda chunk: send_built(chunk, build, lambda built: self._update_many(hs, built)))
         return failures_by_id([w.record_id for w in writes], results)
 
     def _update_many(self, hs: str, built: list[tuple[str, dict[str, str], list[str]]]) -> list[None | Exception]:
@@ -259,7 +259,7 @@ class HubSpotAdapter:
         return str(task_id)
 
     def create_tasks(self, specs: Sequence[TaskSpec]) -> list[str | Exception]:
-        return in_chunks(specs, self.BATCH_SIZE, lambda chunk: b.send_built(chunk, b.task_input, self._create_many))
+        return in_chunks(specs, self.BATCH_SIZE, lambda chunk: send_built(chunk, b.task_input, self._create_many))
 
     def _create_many(self, inputs: list[dict[str, Any]]) -> list[str | Exception]:
         """One POST /crm/v3/objects/tasks/batch/create; per input, in order, the new task id or an error."""
@@ -362,4 +362,3 @@ class HubSpotAdapter:
                     description="Written by LeadRelay when it routes a lead"))
                 created.append(name)
         return created
-

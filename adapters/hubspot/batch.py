@@ -6,16 +6,13 @@ Batch endpoints: https://developers.hubspot.com/docs/api-reference/latest/crm/ob
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from adapters.hubspot import fields as f
 from adapters.hubspot import queries as q
-from integration.errors import CRMValidationError
 from integration.protocols import parse_iso
 from integration.records import TaskSpec
-
-Item, Built, Result = TypeVar("Item"), TypeVar("Built"), TypeVar("Result")
 
 
 def owner_write(hs: str, owner_id: str, fields: Mapping[str, Any] | None) -> tuple[dict[str, str], list[str]]:
@@ -36,20 +33,6 @@ def task_input(spec: TaskSpec) -> dict[str, Any]:
         pkg.AssociationSpec(association_category="HUBSPOT_DEFINED",
                             association_type_id=f.TASK_ASSOCIATIONS[target])])
     return {"properties": props, "associations": [link]}
-
-
-def send_built(items: Sequence[Item], build: Callable[[Item], Built],
-               send: Callable[[list[Built]], list[Result]]) -> list[Result | Exception]:
-    """`build` each item (a CRMValidationError is that item's result), then one `send` of those built."""
-    built: list[Built | Exception] = []
-    for item in items:
-        try:
-            built.append(build(item))
-        except CRMValidationError as exc:  # e.g. a neutral field HubSpot has no property for
-            built.append(exc)
-    ready = [x for x in built if not isinstance(x, Exception)]
-    answers = iter(send(ready) if ready else [])
-    return [x if isinstance(x, Exception) else next(answers) for x in built]
 
 
 def _task_key(props: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -22,7 +22,7 @@ from adapters.salesforce.fields import (
     parse_date,
     to_record,
 )
-from integration.batch_writes import failures_by_id, in_chunks, one_by_one
+from integration.batch_writes import failures_by_id, in_chunks, send_built
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
 from integration.records import (
@@ -40,6 +40,7 @@ OWNER = "owner"  # the neutral name reported to the write log for OwnerId
 # sObject Collections: ≤200 records a request, SaveResults in request order; allOrNone false saves each record that
 # can be saved. https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-update.html
 COLLECTIONS = "composite/sobjects"
+Saving = tuple[dict[str, Any], list[str]]  # an sObject Collections record, and the neutral fields it writes
 
 
 def _company(row: dict[str, Any] | None) -> Company | None:
@@ -105,19 +106,16 @@ class SalesforceAdapter:
         if self.writes is not None:
             self.writes.remember(object_type, str(record_id), list(neutral))
 
-    def _save(self, method: str, object_type: str, records: Sequence[dict[str, Any] | Exception],
-              neutral: Sequence[Iterable[str]]) -> list[str | Exception]:
-        """One sObject Collections request for the records that could be built (an Exception stays that record's
-        result): in order, each saved id, reported to the write log with its `neutral` fields, or its error."""
-        sendable = [record for record in records if isinstance(record, dict)]
-        for record, fields in zip(records, neutral, strict=True):
-            if isinstance(record, dict) and record.get("id"):  # updates: before the write, as in _patch
+    def _save(self, method: str, object_type: str, built: list[Saving]) -> list[str | Exception]:
+        """One sObject Collections request for (record, neutral fields) pairs: in order, each saved id or its error.
+        Updates are reported to the write log before the request (as in _patch), creates from the answer."""
+        for record, fields in built:
+            if record.get("id"):
                 self._remember(object_type, record["id"], fields)
-        answers = iter(self._rest(COLLECTIONS, method=method, json={"allOrNone": False, "records": sendable})
-                       if sendable else ())
+        answers = self._rest(COLLECTIONS, method=method, json={"allOrNone": False, "records": [r for r, _ in built]})
         created = method == "POST"  # a new record's id is only known from the answer
-        return [record if isinstance(record, Exception) else self._saved(object_type, next(answers), fields, created)
-                for record, fields in zip(records, neutral, strict=True)]
+        return [self._saved(object_type, answer, fields, created)
+                for answer, (_, fields) in zip(answers, built, strict=True)]
 
     def _saved(self, object_type: str, answer: Mapping[str, Any], neutral: Iterable[str],
                created: bool) -> str | Exception:
@@ -189,12 +187,12 @@ class SalesforceAdapter:
         """PATCH composite/sobjects, 200 records a request, each with its owner and fields like `set_owner`."""
         sobject = object_map(object_type).sobject
 
-        def build(write: OwnerWrite) -> dict[str, Any]:
-            return {"attributes": {"type": sobject}, "id": write.record_id,
-                    **self._owner_data(object_type, write.owner_id, write.fields)}
+        def build(write: OwnerWrite) -> Saving:
+            return ({"attributes": {"type": sobject}, "id": write.record_id,
+                     **self._owner_data(object_type, write.owner_id, write.fields)}, [OWNER, *write.fields])
 
         def send(chunk: Sequence[OwnerWrite]) -> list[str | Exception]:
-            return self._save("PATCH", object_type, one_by_one(chunk, build), [[OWNER, *w.fields] for w in chunk])
+            return send_built(chunk, build, lambda built: self._save("PATCH", object_type, built))
 
         return failures_by_id([w.record_id for w in writes], in_chunks(writes, self.BATCH_IDS, send))
 
@@ -240,8 +238,8 @@ class SalesforceAdapter:
         """POST composite/sobjects, 200 Tasks a request: in order, each new task's id or its error."""
 
         def send(chunk: Sequence[TaskSpec]) -> list[str | Exception]:
-            tasks = [{"attributes": {"type": "Task"}, **self._task_data(spec)} for spec in chunk]
-            return self._save("POST", "task", tasks, [["*"]] * len(chunk))
+            return self._save("POST", "task", [({"attributes": {"type": "Task"}, **self._task_data(s)}, ["*"])
+                                              for s in chunk])
 
         return in_chunks(specs, self.BATCH_IDS, send)
 
