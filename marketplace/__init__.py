@@ -24,6 +24,7 @@ from marketplace.diagnostics import diagnostics_bp
 from marketplace.errors import register_error_handlers
 from marketplace.health import health_bp
 from marketplace.install import install_bp
+from marketplace.invitations import invitations_bp
 from marketplace.requests import register_request_context
 from marketplace.webhooks import webhooks_bp
 
@@ -64,7 +65,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(cards_bp)
     for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, review_bp, audit_bp, kpi_bp,
                health_console_bp, rules_bp, editor_bp, simulate_bp, onboarding_bp, agency_bp, templates_bp,
-               webhooks_bp, cards_bp):
+               invitations_bp, webhooks_bp, cards_bp):
         app.register_blueprint(bp)
 
     @app.get("/")

@@ -4,32 +4,38 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import secrets
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from integration.models import Agency, AgencyInvite, Tenant, utcnow
-from marketplace.access import ADMIN, require_login, visible_tenants_query
+from integration.models import Agency, AgencyInvite, ConsoleUser, Tenant, utcnow
+from marketplace.access import ADMIN, VIEWER, admin_tenants_query, require_login, visible_tenants_query
 from marketplace.agency_portfolio import portfolio, sorted_rows
+from marketplace.invitations import INVITE_TTL, create_invitation, pending
 from oauth.registry import PLATFORMS
 
 log = logging.getLogger("leadrelay.agency")
 agency_bp = Blueprint("agency", __name__, url_prefix="/console/agency")
-INVITE_TTL = dt.timedelta(days=14)
+CLIENT_INVITE_TTL = dt.timedelta(days=14)
+EMAIL = re.compile(r"[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{2,63}")
 
 
 def _hash(code: str) -> str:
     return hashlib.sha256(code.strip().encode()).hexdigest()
 
 
-def link_with_invite(db, tenant: Tenant, code: str) -> bool:
-    """Link `tenant` to the invite's agency if the code is valid, unused and not expired."""
+def link_with_invite(db, tenant: Tenant, code: str, grant: str = ADMIN) -> bool:
+    """Link `tenant` to the invite's agency if the code is valid, unused and not expired.
+
+    The caller must be the tenant's own admin; `grant` is the most the agency's team may do on the tenant.
+    """
     invite = db.scalar(select(AgencyInvite).where(AgencyInvite.code_hash == _hash(code)))
     if invite is None or invite.used_at is not None or invite.expires_at < utcnow():
         log.warning("agency.invite-rejected", extra={"tenant_id": tenant.id})
         return False
-    tenant.agency_id = invite.agency_id
+    tenant.agency_id, tenant.agency_grant = invite.agency_id, grant
     invite.used_at, invite.tenant_id = utcnow(), tenant.id
     log.info("agency.tenant-linked", extra={"tenant_id": tenant.id, "agency_id": invite.agency_id})
     return True
@@ -41,12 +47,19 @@ def overview():
     user = g.user
     if user.agency_id is None:
         return render_template("console/agency_new.html")
-    tenants = g.db.scalars(select(Tenant).where(Tenant.agency_id == user.agency_id).order_by(Tenant.name)).all()
+    tenants = g.db.scalars(visible_tenants_query(user).where(Tenant.agency_id == user.agency_id)
+                           .order_by(Tenant.name)).all()
     agency = g.db.get(Agency, user.agency_id)
     sort, descending = request.args.get("sort", "name"), request.args.get("desc") == "1"
     rows = sorted_rows(portfolio(g.db, list(tenants)), sort, descending)
     return render_template("console/agency.html", agency=agency, tenants=tenants, rows=rows, sort=sort,
-                           desc=descending, platforms=PLATFORMS)
+                           desc=descending, platforms=PLATFORMS, team=_team(user.agency_id),
+                           invitations=pending(g.db, agency_id=user.agency_id) if user.agency_role == ADMIN else [])
+
+
+def _team(agency_id: int) -> list[ConsoleUser]:
+    return list(g.db.scalars(select(ConsoleUser).where(ConsoleUser.agency_id == agency_id)
+                             .order_by(ConsoleUser.email)).all())
 
 
 @agency_bp.post("")
@@ -63,10 +76,11 @@ def create():
     g.db.add(agency)
     g.db.flush()
     user.agency_id, user.agency_role = agency.id, ADMIN
-    # the creator's own tenants join the new agency
-    for tenant in g.db.scalars(visible_tenants_query(user)).all():
+    # the tenants the creator administers in their own right join the new agency, with admin access, since
+    # that is the role the creator holds there; tenants they only view (or reach otherwise) stay out
+    for tenant in g.db.scalars(admin_tenants_query(user)).all():
         if tenant.agency_id is None:
-            tenant.agency_id = agency.id
+            tenant.agency_id, tenant.agency_grant = agency.id, ADMIN
     return redirect(url_for("agency.overview"))
 
 
@@ -78,6 +92,24 @@ def create_invite():
         abort(403, description="only an agency admin can invite client portals")
     code = secrets.token_urlsafe(18)
     g.db.add(AgencyInvite(agency_id=user.agency_id, code_hash=_hash(code), created_by=user.id,
-                          expires_at=utcnow() + INVITE_TTL))
+                          expires_at=utcnow() + CLIENT_INVITE_TTL))
     links = {p: url_for("install.start", platform=p, invite=code, _external=True) for p in PLATFORMS}
-    return render_template("console/invite_created.html", code=code, links=links, ttl_days=INVITE_TTL.days)
+    return render_template("console/invite_created.html", code=code, links=links, ttl_days=CLIENT_INVITE_TTL.days)
+
+
+@agency_bp.post("/team")
+@require_login
+def invite_teammate():
+    """An agency admin invites someone to the agency's team; they join by opening the single-use link."""
+    user = g.user
+    if user.agency_id is None or user.agency_role != ADMIN:
+        abort(403, description="only an agency admin can invite to the agency's team")
+    email = (request.form.get("email") or "").strip().lower()
+    role = request.form.get("role", VIEWER)
+    if role not in (ADMIN, VIEWER) or not EMAIL.fullmatch(email):
+        flash("Enter an email address and a role (admin or viewer).", "error")
+        return redirect(url_for("agency.overview")), 303
+    token = create_invitation(g.db, user, email, role, agency_id=user.agency_id)
+    link = url_for("invitations.show", token=token, _external=True)
+    return render_template("console/invite_created.html", invitation_link=link, invited_email=email, invited_role=role,
+                           ttl_days=INVITE_TTL.days)

@@ -5,11 +5,12 @@ import base64
 import hmac
 import logging
 
-from flask import Blueprint, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from integration.models import Tenant
 from integration.tenancy import erase_tenant_data, mark_uninstalled
+from marketplace.access import logout_user, require_login, safe_local_path
 from marketplace.install import start_oauth
 from oauth.registry import PLATFORMS, get_provider
 
@@ -21,7 +22,7 @@ auth_bp = Blueprint("auth", __name__)
 def login():
     if g.user is not None:
         return redirect(url_for("console.home"))
-    return render_template("login.html", platforms=PLATFORMS, next=request.args.get("next", ""))
+    return render_template("login.html", platforms=PLATFORMS, next=safe_local_path(request.args.get("next")) or "")
 
 
 @auth_bp.get("/login/<platform>")
@@ -29,9 +30,17 @@ def login_with(platform: str):
     return start_oauth(platform, "login")
 
 
+@auth_bp.get("/console/account/link/<platform>")
+@require_login
+def link_with(platform: str):
+    """Sign in through another CRM to make that sign-in open this same console login."""
+    return start_oauth(platform, "link")
+
+
 @auth_bp.post("/logout")
 def logout():
-    session.clear()
+    """End this session on the server too: a cookie copied before logout no longer works."""
+    logout_user(g.db)
     return redirect(url_for("auth.login"))
 
 

@@ -3,23 +3,44 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from typing import Any
 
-import yaml
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from integration.models import ConsoleUser, EventRecord, Membership, ReviewItem, RuleSetVersion, Tenant
-from integration.rules import RulesError, load_rules
-from marketplace.access import ADMIN, VIEWER, require_login, tenant_view, visible_tenants_query
+from integration.models import (
+    ConsoleUser,
+    EventRecord,
+    Invitation,
+    Membership,
+    ReviewItem,
+    RuleSetVersion,
+    Tenant,
+    utcnow,
+)
+from integration.rules import RulesError, check_limits, read_rules_text, validate_rules
+from integration.rules.limits import MAX_BYTES
+from marketplace.access import (
+    ADMIN,
+    VIEWER,
+    member_role,
+    require_login,
+    safe_local_path,
+    tenant_view,
+    visible_tenants_query,
+)
 from marketplace.agency import link_with_invite
 from marketplace.console_onboarding import onboarding_page
 from marketplace.console_rules import add_version, as_yaml, get_version, live_version, located_issues, numbered, publish
+from marketplace.invitations import INVITE_TTL, audit, create_invitation, pending
 from oauth.disconnect import disconnect as disconnect_tenant
 from oauth.registry import PLATFORMS
 
 log = logging.getLogger("leadrelay.console")
 console_bp = Blueprint("console", __name__, url_prefix="/console")
-MAX_RULES_BYTES = 512 * 1024
+MAX_RULES_BYTES = MAX_BYTES  # all rule-set limits (size, nesting, values, no YAML aliases): integration/rules/limits.py
+EMAIL = re.compile(r"[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{2,63}")
 
 
 @console_bp.get("/")
@@ -38,7 +59,7 @@ def tenant(tenant: Tenant):
     review = g.db.scalar(select(func.count()).select_from(ReviewItem).where(
         ReviewItem.tenant_id == tenant.id, ReviewItem.status == "open"))
     return render_template("console/tenant.html", tenant=tenant, role=g.role, events=events, waiting=waiting,
-                           review=review)
+                           review=review, own_admin=member_role(g.db, g.user, tenant) == ADMIN)
 
 
 @console_bp.get("/tenants/<int:tenant_id>/onboarding")
@@ -70,20 +91,23 @@ def rules(tenant: Tenant):
 def save_rules(tenant: Tenant):
     """Save a draft after validating it against RULES.md; errors name the line and path and keep the text."""
     text = request.form.get("body", "")
-    if len(text.encode()) > MAX_RULES_BYTES:
-        return _rules_page(tenant, text, [{"line": None, "text": "The rule set is larger than 512 KB."}]), 400
     try:
-        load_rules(text)
+        body = stored_body(text)
+        check_limits(body)  # the text's limits, and the stored form's size
+        validate_rules(body)  # what is stored is what the pipeline will load
     except RulesError as exc:
         return _rules_page(tenant, text, located_issues(text, exc.issues)), 400
-    row = add_version(g.db, tenant.id, stored_body(text), g.user.email)
+    row = add_version(g.db, tenant.id, body, g.user.email)
     flash(f"Saved draft version {row.version}.", "info")
     return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
 
 
-def stored_body(text: str) -> dict:
-    """The document as the admin wrote it (JSON-safe: YAML dates become text, which the loader reads back)."""
-    return json.loads(json.dumps(yaml.safe_load(text), default=str))
+def stored_body(text: str) -> Any:
+    """The document as the admin wrote it, parsed within the rule-set limits (RulesError past them).
+
+    JSON-safe: YAML dates become text, which the loader reads back.
+    """
+    return json.loads(json.dumps(read_rules_text(text), default=str))
 
 
 def _rules_page(tenant: Tenant, text: str, errors: list[dict]):
@@ -101,50 +125,123 @@ def publish_rules(tenant: Tenant, version: int):
         return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
     publish(g.db, target)
     flash(f"Version {version} is live.", "info")
-    return redirect(request.form.get("next") if _local(request.form.get("next"))
-                    else url_for("console.rules", tenant_id=tenant.id)), 303
-
-
-def _local(target: str | None) -> bool:
-    """Only redirect back to a page of this console (no open redirect)."""
-    return bool(target) and target.startswith("/console/") and "//" not in target and "\\" not in target
+    return redirect(safe_local_path(request.form.get("next"), "/console/")
+                    or url_for("console.rules", tenant_id=tenant.id)), 303
 
 
 @console_bp.get("/tenants/<int:tenant_id>/members")
 @tenant_view()
 def members(tenant: Tenant):
+    return _members_page(tenant)
+
+
+def _members_page(tenant: Tenant, **created):
     rows = g.db.execute(select(Membership, ConsoleUser).join(ConsoleUser, ConsoleUser.id == Membership.user_id)
                         .where(Membership.tenant_id == tenant.id).order_by(ConsoleUser.email)).all()
-    return render_template("console/members.html", tenant=tenant, role=g.role, rows=rows)
+    return render_template("console/members.html", tenant=tenant, role=g.role, rows=rows,
+                           own_admin=member_role(g.db, g.user, tenant) == ADMIN,
+                           invitations=pending(g.db, tenant_id=tenant.id), ttl_days=INVITE_TTL.days, **created)
 
 
 @console_bp.post("/tenants/<int:tenant_id>/members")
 @tenant_view(write=True)
 def add_member(tenant: Tenant):
+    """Invite an email with a role: nobody gets access until the invitation is accepted (see invitations.py)."""
+    _own_admin(tenant)
     email = (request.form.get("email") or "").strip().lower()
     role = request.form.get("role", VIEWER)
     if role not in (ADMIN, VIEWER):
         flash("Role must be admin or viewer.", "error")
         return redirect(url_for("console.members", tenant_id=tenant.id)), 303
-    user = g.db.scalar(select(ConsoleUser).where(func.lower(ConsoleUser.email) == email))
-    if user is None:
-        flash(f"{email} has not signed in to LeadRelay yet; ask them to sign in once, then add them.", "error")
+    if not EMAIL.fullmatch(email):
+        flash("Enter the email address of the person to invite.", "error")
         return redirect(url_for("console.members", tenant_id=tenant.id)), 303
-    membership = g.db.scalar(select(Membership).where(Membership.user_id == user.id,
-                                                      Membership.tenant_id == tenant.id))
+    token = create_invitation(g.db, g.user, email, role, tenant=tenant)
+    link = url_for("invitations.show", token=token, _external=True)
+    return _members_page(tenant, invite_link=link, invited_email=email, invited_role=role)
+
+
+@console_bp.post("/tenants/<int:tenant_id>/members/<int:membership_id>")
+@tenant_view(write=True)
+def change_member(tenant: Tenant, membership_id: int):
+    """Change a member's role or remove their access; the last admin of a tenant stays."""
+    _own_admin(tenant)
+    membership = Membership.get_for_tenant(g.db, membership_id, tenant.id)
     if membership is None:
-        g.db.add(Membership(tenant_id=tenant.id, user_id=user.id, role=role))
+        abort(404)
+    wanted = request.form.get("role", "")
+    if wanted not in (ADMIN, VIEWER, "remove"):
+        abort(400, description="role must be admin, viewer or remove")
+    admins = g.db.scalar(select(func.count()).select_from(Membership).where(Membership.tenant_id == tenant.id,
+                                                                            Membership.role == ADMIN))
+    if membership.role == ADMIN and wanted != ADMIN and admins <= 1:
+        flash("This is the account's only admin: make someone else admin first.", "error")
+        return redirect(url_for("console.members", tenant_id=tenant.id)), 303
+    member = g.db.get(ConsoleUser, membership.user_id)
+    who = member.email or member.name if member else str(membership.user_id)
+    if wanted == "remove":
+        g.db.delete(membership)
     else:
-        membership.role = role
-    flash(f"{email} is now {role}.", "info")
+        membership.role = wanted
+    audit(g.db, tenant.id, f"member-{wanted}" if wanted == "remove" else "member-role",
+          f"{g.user.email or g.user.name} {'removed ' + who if wanted == 'remove' else f'made {who} {wanted}'}", who)
+    flash(f"{who}: {'access removed' if wanted == 'remove' else 'now ' + wanted}.", "info")
+    return redirect(url_for("console.members", tenant_id=tenant.id)), 303
+
+
+@console_bp.post("/tenants/<int:tenant_id>/invitations/<int:invitation_id>/revoke")
+@tenant_view(write=True)
+def revoke_invitation(tenant: Tenant, invitation_id: int):
+    _own_admin(tenant)
+    invitation = g.db.scalar(select(Invitation).where(Invitation.id == invitation_id,
+                                                      Invitation.tenant_id == tenant.id))
+    if invitation is None:
+        abort(404)
+    if invitation.accepted_at is None and invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        audit(g.db, tenant.id, "invitation-revoked", f"{g.user.email or g.user.name} revoked the invitation of "
+              f"{invitation.email}", invitation.email)
+    flash(f"The invitation of {invitation.email} is revoked.", "info")
     return redirect(url_for("console.members", tenant_id=tenant.id)), 303
 
 
 @console_bp.post("/tenants/<int:tenant_id>/agency")
 @tenant_view(write=True)
 def join_agency(tenant: Tenant):
-    if link_with_invite(g.db, tenant, request.form.get("code", "")):
-        flash("This account is now managed by the agency.", "info")
+    """A tenant's own admin lets an agency manage it, as admin or viewer (what the agency's team may do here)."""
+    _own_admin(tenant)
+    grant = request.form.get("grant", ADMIN)
+    if grant not in (ADMIN, VIEWER):
+        abort(400, description="grant must be admin or viewer")
+    if link_with_invite(g.db, tenant, request.form.get("code", ""), grant):
+        audit(g.db, tenant.id, "agency-linked", f"{g.user.email or g.user.name} let the agency "
+              f"{tenant.agency.name if tenant.agency else ''} manage this account as {grant}", "agency", grant=grant)
+        flash(f"This account is now managed by the agency (its team may act here as {grant} at most).", "info")
     else:
         flash("That invite code is not valid (wrong, used or expired).", "error")
     return redirect(url_for("console.tenant", tenant_id=tenant.id)), 303
+
+
+@console_bp.post("/tenants/<int:tenant_id>/agency/grant")
+@tenant_view(write=True)
+def agency_grant(tenant: Tenant):
+    """The tenant's own admin changes what its agency may do here, or unlinks it ("none")."""
+    _own_admin(tenant)
+    grant = request.form.get("grant", "")
+    if grant not in (ADMIN, VIEWER, "none") or tenant.agency_id is None:
+        abort(400, description="grant must be admin, viewer or none, for an account managed by an agency")
+    name = tenant.agency.name if tenant.agency else ""
+    if grant == "none":
+        tenant.agency_id, tenant.agency_grant = None, None
+    else:
+        tenant.agency_grant = grant
+    audit(g.db, tenant.id, "agency-grant", f"{g.user.email or g.user.name} set the agency {name}'s access to {grant}",
+          "agency", grant=grant)
+    flash(f"The agency {name} now has {'no access' if grant == 'none' else grant + ' access'} here.", "info")
+    return redirect(url_for("console.tenant", tenant_id=tenant.id)), 303
+
+
+def _own_admin(tenant: Tenant) -> None:
+    """Only the tenant's own admins (not its agency's) grant roles on it and decide which agency manages it."""
+    if member_role(g.db, g.user, tenant) != ADMIN:
+        abort(403, description="only an admin of this account itself (not of its agency) can change who has access")

@@ -14,11 +14,13 @@ from adapters.subscriptions import ensure_tenant_fields, subscribe_tenant_webhoo
 from integration.backfill import backfill_tenant
 from integration.errors import CRMTransient, UnknownPlatform
 from integration.intake import enqueue_drain
-from integration.models import ConsoleUser, Membership, utcnow
+from integration.models import ConsoleUser, Tenant
 from integration.sweep import schedule_sweep
 from integration.tenancy import upsert_tenant
-from marketplace.access import ADMIN, login_user
+from marketplace.access import ADMIN, member_role, safe_local_path
 from marketplace.agency import link_with_invite
+from marketplace.identities import link_identity, sign_in
+from marketplace.invitations import audit, grant_tenant_role
 from oauth.base import DisallowedHost, Identity, OAuthFailure, OAuthProvider
 from oauth.jobs import verify_installation
 from oauth.registry import get_provider
@@ -83,8 +85,8 @@ def start_oauth(platform: str, purpose: str):
     state = secrets.token_urlsafe(32)
     url, verifier = provider.authorization_url(redirect_uri(platform), state)
     session["oauth"] = {"platform": platform, "state": state, "verifier": verifier, "purpose": purpose,
-                        "invite": request.args.get("invite"), "next": request.args.get("next"),
-                        "started": time.time()}
+                        "invite": request.args.get("invite"), "next": safe_local_path(request.args.get("next")),
+                        "user_id": g.user.id if purpose == "link" and g.user else None, "started": time.time()}
     return redirect(url)
 
 
@@ -117,27 +119,13 @@ def callback(platform: str):
         return _fail(platform, InstallFailure.TOKEN_EXCHANGE_FAILED, exc.reason)
     except CRMTransient:
         return _fail(platform, InstallFailure.PLATFORM_UNAVAILABLE, status=503)
-    user = _sign_in(platform, identity)
-    if pending.get("purpose") == "login":
-        return redirect(_safe_next(pending.get("next")) or url_for("console.home"))
-    tenant = _install(platform, identity, token, user, pending.get("invite"))
-    return redirect(url_for("console.onboarding", tenant_id=tenant.id))
-
-
-def _sign_in(platform: str, identity: Identity) -> ConsoleUser:
-    db = g.db
-    user = db.scalar(select(ConsoleUser).where(ConsoleUser.platform == platform,
-                                               ConsoleUser.external_user_id == identity.user_id))
-    if user is None:
-        user = ConsoleUser(platform=platform, external_user_id=identity.user_id, email=identity.user_email or "")
-        db.add(user)
-    user.email = identity.user_email or user.email
-    user.name = identity.user_name or user.name
-    user.last_login_at = utcnow()
-    db.flush()
-    login_user(user)
-    g.user = user
-    return user
+    purpose = pending.get("purpose")
+    if purpose == "link":
+        return link_identity(platform, identity, pending.get("user_id"))
+    user = sign_in(platform, identity)
+    if purpose == "login":
+        return redirect(safe_local_path(pending.get("next")) or url_for("console.home"))
+    return _install(platform, identity, token, user, pending.get("invite"))
 
 
 def build_installation(identity: Identity, token: dict) -> dict:
@@ -150,14 +138,33 @@ def build_installation(identity: Identity, token: dict) -> dict:
                          "integration_user_id": identity.user_id}}
 
 
+def may_install(db, tenant: Tenant | None, identity: Identity, user: ConsoleUser) -> bool:
+    """Whether this sign-in may create the tenant, or replace its tokens and integration user.
+
+    The CRM's word decides (identity.is_admin). When the CRM could not tell (None), the first install is
+    trusted, since only users the CRM lets install apps reach it, and a later one only from someone who is
+    already the tenant's admin by their own membership.
+    """
+    if identity.is_admin is not None:
+        return identity.is_admin
+    return tenant is None or member_role(db, user, tenant) == ADMIN
+
+
 def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, invite: str | None):
     db = g.db
+    existing = db.scalar(select(Tenant).where(Tenant.platform == platform,
+                                              Tenant.external_id == str(identity.external_id)))
+    if not may_install(db, existing, identity, user):
+        return _not_admin(platform, identity, existing)
     tenant, created = upsert_tenant(db, platform, build_installation(identity, token))
     TokenStore().save(db, tenant.id, token, keep_refresh=False)
-    if db.scalar(select(Membership).where(Membership.user_id == user.id, Membership.tenant_id == tenant.id)) is None:
-        db.add(Membership(tenant_id=tenant.id, user_id=user.id, role=ADMIN))
+    grant_tenant_role(db, tenant.id, user, ADMIN)
+    audit(db, tenant.id, "installed" if created else "reconnected",
+          f"{identity.user_email or identity.user_name} ({platform.capitalize()} admin) "
+          f"{'installed LeadRelay' if created else 'reconnected LeadRelay: its tokens now come from this grant'}",
+          identity.user_email or identity.user_id, crm_admin=identity.is_admin, crm_user_id=identity.user_id)
     if invite:
-        link_with_invite(db, tenant, invite)
+        link_with_invite(db, tenant, invite, ADMIN)
     db.commit()
     # follow-up work goes to a worker, never into the request (rule 9)
     verify_installation.enqueue(tenant.id, job_id=f"verify-installation-{tenant.id}")
@@ -168,11 +175,23 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
     if not created:
         enqueue_drain(tenant.id, force=True)  # a reconnect: events that waited while it was paused go now
     log.info("install.completed", extra={"tenant_id": tenant.id, "platform": platform, "created": created})
-    return tenant
+    return redirect(url_for("console.onboarding", tenant_id=tenant.id))
 
 
-def _safe_next(target: str | None) -> str | None:
-    # only local paths: never an open redirect
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+def _not_admin(platform: str, identity: Identity, tenant: Tenant | None):
+    """A CRM user who is not an admin there: nothing installed, no token replaced, no role given."""
+    name = platform.capitalize()
+    log.warning("install.refused-not-admin", extra={"platform": platform, "tenant_id": tenant.id if tenant else None,
+                                                    "existing": tenant is not None})
+    if tenant is not None:
+        audit(g.db, tenant.id, "reinstall-refused", f"{identity.user_email or identity.user_name} tried to install "
+              f"LeadRelay again but is not a {name} admin: nothing changed", identity.user_email or identity.user_id,
+              crm_user_id=identity.user_id)
+        message = (f"LeadRelay is already installed for {tenant.name}. Only a {name} admin of the account can "
+                   f"reconnect it, so nothing changed: it still works through the admin's connection. If an admin "
+                   f"invited you, your access is in the console.")
+    else:
+        message = (f"Only a {name} admin can install LeadRelay for {identity.name}. Nothing was installed: ask an "
+                   f"admin of the account to install it, then to invite you.")
+    return render_template("install_failed.html", platform=platform, reason="not_admin", message=message,
+                           retry_url=url_for("console.home")), 403

@@ -1,7 +1,7 @@
 """Driving installs through the sandbox's OAuth servers, as an admin's browser would."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -23,21 +23,27 @@ def new_account(server, platform: str, name: str = "Acme", **extra) -> dict:
     return resp.json()
 
 
-def authorize(client, server, platform: str, account_id: str, start: str | None = None) -> str:
-    """Start at /install (or `start`), approve at the sandbox; returns our callback path with code and state."""
+def authorize(client, server, platform: str, account_id: str, start: str | None = None,
+              as_user: str | None = None) -> str:
+    """Start at /install (or `start`), approve at the sandbox; returns our callback path with code and state.
+
+    `as_user` is the email of the account's user who approves (the sandbox's `login_hint`); default its admin.
+    """
     resp = client.get(start or f"/install/{platform}")
     assert resp.status_code == 302, resp.get_data(as_text=True)
     url = resp.headers["Location"]
     url += ("&" if "?" in url else "?") + f"{ACCOUNT_PARAM[platform]}={account_id}"
+    if as_user:
+        url += f"&login_hint={quote(as_user)}"
     approved = browser(server).get(url, allow_redirects=False, timeout=10)
     assert approved.status_code in (302, 303), approved.text
     parts = urlsplit(approved.headers["Location"])
     return f"{parts.path}?{parts.query}"
 
 
-def install(client, server, platform: str, account_id: str, start: str | None = None):
+def install(client, server, platform: str, account_id: str, start: str | None = None, as_user: str | None = None):
     """The whole install; returns the response of our OAuth callback."""
-    return client.get(authorize(client, server, platform, account_id, start))
+    return client.get(authorize(client, server, platform, account_id, start, as_user))
 
 
 def install_with_rules(server, client, database_url: str, platform: str, rules: dict, name: str,

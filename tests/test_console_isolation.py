@@ -21,7 +21,8 @@ def world(app, env):
         s.flush()
         for key, platform, ext, agency_id in (("A", "hubspot", "1", None), ("B", "pipedrive", "2", None),
                                               ("C", "salesforce", "00D3", agency.id), ("D", "hubspot", "4", agency.id)):
-            t = Tenant(platform=platform, external_id=ext, name=f"Tenant {key}", agency_id=agency_id)
+            t = Tenant(platform=platform, external_id=ext, name=f"Tenant {key}", agency_id=agency_id,
+                       agency_grant="admin" if agency_id else None)
             s.add(t)
             s.flush()
             ids[key] = t.id
@@ -58,7 +59,7 @@ def tenant_routes(app) -> list[tuple[str, str]]:
 
 
 def url(template: str, tenant_id: int) -> str:
-    return re.sub(r"<int:version>", "1", template).replace("<int:tenant_id>", str(tenant_id))
+    return re.sub(r"<int:\w+>", "1", template.replace("<int:tenant_id>", str(tenant_id)))
 
 
 FORM = {"body": "version: 2", "email": "victor@example.com", "role": "admin", "code": "nope"}

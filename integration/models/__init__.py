@@ -10,16 +10,20 @@ from integration.models.rules import RuleSetVersion
 from integration.models.tenancy import (
     Agency,
     AgencyInvite,
+    ConsoleIdentity,
+    ConsoleSession,
     ConsoleUser,
     Credential,
     DataErasure,
+    Invitation,
     Membership,
     Tenant,
     TenantStatus,
 )
 
 __all__ = [
-    "Agency", "AgencyInvite", "AgencyTemplate", "Base", "ConsoleUser", "Credential", "DataErasure", "Decision",
-    "DedupKey", "EventRecord", "Membership", "MergeSnapshot", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer",
-    "SweepCursor", "Tenant", "TenantScoped", "TenantStatus", "WebhookKey", "utcnow",
+    "Agency", "AgencyInvite", "AgencyTemplate", "Base", "ConsoleIdentity", "ConsoleSession", "ConsoleUser",
+    "Credential", "DataErasure", "Decision", "DedupKey", "EventRecord", "Invitation", "Membership", "MergeSnapshot",
+    "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer", "SweepCursor", "Tenant", "TenantScoped", "TenantStatus",
+    "WebhookKey", "utcnow",
 ]

@@ -39,6 +39,8 @@ class Tenant(TimestampMixin, Base):
     api_base: Mapped[str] = mapped_column(String(300), nullable=False, default="")
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="SET NULL"), nullable=True,
                                                   index=True)
+    # the most the tenant's own admin let its agency do here ("admin" or "viewer"): agency roles are capped by it
+    agency_grant: Mapped[str | None] = mapped_column(String(16), nullable=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     installed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     uninstalled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -64,21 +66,83 @@ class Credential(TenantScoped, TimestampMixin, Base):
 
 
 class ConsoleUser(TimestampMixin, Base):
-    """A person who signs in to the console with a CRM identity."""
+    """A person who signs in to the console; keyed by the CRM identity they first signed in with.
+
+    The identity is (platform, CRM account, CRM user id): never the email, which any CRM user can set to
+    anything in their own account. More identities of the same person are linked explicitly (ConsoleIdentity).
+    """
 
     __tablename__ = "console_users"
-    __table_args__ = (UniqueConstraint("platform", "external_user_id"),)
+    __table_args__ = (UniqueConstraint("platform", "external_account_id", "external_user_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     platform: Mapped[str] = mapped_column(String(32), nullable=False)
+    external_account_id: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     external_user_id: Mapped[str] = mapped_column(String(64), nullable=False)
-    email: Mapped[str] = mapped_column(String(320), nullable=False, index=True)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, index=True)  # as the CRM claims: display only
     name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="SET NULL"), nullable=True,
                                                   index=True)
     # "admin" (manages every tenant of the agency) or "viewer"; None when not in an agency
     agency_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ConsoleIdentity(TimestampMixin, Base):
+    """A further CRM identity the same person linked to their console user (signed in through it while in)."""
+
+    __tablename__ = "console_identities"
+    __table_args__ = (UniqueConstraint("platform", "external_account_id", "external_user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False,
+                                         index=True)
+    platform: Mapped[str] = mapped_column(String(32), nullable=False)
+    external_account_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    external_user_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, default="")
+
+
+class ConsoleSession(Base):
+    """One signed-in browser: the cookie carries a random id whose hash is the key; logout revokes the row."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's session id
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False,
+                                         index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Invitation(TimestampMixin, Base):
+    """A pending grant of a role, to a tenant (tenant_id) or to an agency's team (agency_id).
+
+    Accepted once, before it expires, by a sign-in through the tenant's own CRM account with the invited email,
+    or by whoever opens the single-use link the inviting admin passed on. Only the link's hash is stored.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True,
+                                                  index=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), nullable=True,
+                                                  index=True)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, index=True)  # lowercased
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", ondelete="SET NULL"),
+                                                   nullable=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    accepted_by: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", ondelete="SET NULL"),
+                                                    nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    def open(self, now: dt.datetime) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > now
 
 
 class Membership(TenantScoped, TimestampMixin, Base):

@@ -99,9 +99,11 @@ def sign_in_as(page, live, user) -> None:
 
     from marketplace.access import login_user
 
+    from integration.db import session_scope
+
     app, base = live
-    with app.test_request_context("/"):
-        login_user(user)
+    with app.test_request_context("/"), session_scope(app.config["LEADRELAY_SETTINGS"].database_url) as db:
+        login_user(db, db.merge(user))
         value = app.session_interface.get_signing_serializer(app).dumps(dict(session))
     page.context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": value, "url": base,
                                "httpOnly": True}])

@@ -1,0 +1,79 @@
+"""Finding 1: a viewer became tenant admin by creating an agency, which took in every tenant they could see."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from integration.db import session_scope
+from integration.models import Agency, ConsoleUser, Membership, RuleSetVersion, Tenant
+from tests.console_helpers import sign_in
+
+RULES = {"body": "version: 1\nowners: [{email: v@example.com}]\nfallback: {owner: v@example.com}\n"}
+
+
+@pytest.fixture()
+def world(app, env):
+    app.config["WTF_CSRF_ENABLED"] = False  # authorization is under test here; CSRF has its own tests
+    with session_scope(env["DATABASE_URL"]) as s:
+        viewed = Tenant(platform="hubspot", external_id="101", name="Viewed Co")
+        owned = Tenant(platform="pipedrive", external_id="202", name="Owned Co")
+        victor = ConsoleUser(platform="hubspot", external_account_id="9", external_user_id="v", email="v@example.com")
+        s.add_all([viewed, owned, victor])
+        s.flush()
+        s.add_all([Membership(tenant_id=viewed.id, user_id=victor.id, role="viewer"),
+                   Membership(tenant_id=owned.id, user_id=victor.id, role="admin")])
+        return {"viewed": viewed.id, "owned": owned.id, "victor": victor.id}
+
+
+def test_creating_an_agency_takes_in_only_tenants_the_creator_administers(app, env, world):
+    victor = sign_in(app, world["victor"])
+    assert victor.post(f"/console/tenants/{world['viewed']}/rules", data=RULES).status_code == 403
+    assert victor.post("/console/agency", data={"name": "Victor's agency"}).status_code == 302
+
+    # still a viewer of the tenant he only views: the escalation is closed
+    assert victor.post(f"/console/tenants/{world['viewed']}/rules", data=RULES).status_code == 403
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert s.get(Tenant, world["viewed"]).agency_id is None
+        owned = s.get(Tenant, world["owned"])
+        assert (owned.agency_id, owned.agency_grant) == (s.scalar(select(Agency.id)), "admin")
+        assert len(s.scalars(RuleSetVersion.for_tenant(world["viewed"])).all()) == 0
+
+
+def test_an_agency_role_never_exceeds_what_the_tenant_granted(app, env, world):
+    with session_scope(env["DATABASE_URL"]) as s:
+        agency = Agency(name="Ag")
+        s.add(agency)
+        s.flush()
+        tenant = s.get(Tenant, world["viewed"])
+        tenant.agency_id, tenant.agency_grant = agency.id, "viewer"
+        boss = ConsoleUser(platform="salesforce", external_account_id="00D1", external_user_id="005b",
+                           email="boss@agency.test", agency_id=agency.id, agency_role="admin")
+        s.add(boss)
+        s.flush()
+        boss_id = boss.id
+    boss = sign_in(app, boss_id)
+    assert boss.get(f"/console/tenants/{world['viewed']}").status_code == 200
+    assert boss.post(f"/console/tenants/{world['viewed']}/rules", data=RULES).status_code == 403
+    assert boss.post(f"/console/tenants/{world['viewed']}/members",
+                     data={"email": "boss@agency.test", "role": "admin"}).status_code == 403
+
+
+def test_only_the_tenants_own_admin_moves_it_between_agencies(app, env, world):
+    with session_scope(env["DATABASE_URL"]) as s:
+        agency = Agency(name="Ag")
+        s.add(agency)
+        s.flush()
+        tenant = s.get(Tenant, world["owned"])
+        tenant.agency_id, tenant.agency_grant = agency.id, "admin"
+        boss = ConsoleUser(platform="salesforce", external_account_id="00D1", external_user_id="005b",
+                           email="boss@agency.test", agency_id=agency.id, agency_role="admin")
+        s.add(boss)
+        s.flush()
+        boss_id = boss.id
+    boss = sign_in(app, boss_id)
+    # the agency admin manages the tenant, but cannot change the agency's own access or hand it elsewhere
+    assert boss.post(f"/console/tenants/{world['owned']}/agency/grant", data={"grant": "admin"}).status_code == 403
+    assert boss.post(f"/console/tenants/{world['owned']}/agency", data={"code": "x"}).status_code == 403
+    victor = sign_in(app, world["victor"])
+    assert victor.post(f"/console/tenants/{world['owned']}/agency/grant", data={"grant": "viewer"}).status_code == 303
+    assert boss.post(f"/console/tenants/{world['owned']}/rules", data=RULES).status_code == 403

@@ -1,0 +1,54 @@
+"""Finding 4: `/login/hubspot?next=/%09/evil.example/` sent the browser to //evil.example/ after sign-in."""
+from __future__ import annotations
+
+import pytest
+
+from marketplace.access import safe_local_path
+from tests.crm_helpers import install, new_account
+
+HOSTILE = ["/\t/evil.example/", "//evil.example/", "/\\evil.example", "\\\\evil.example", "https://evil.example/",
+           "/\n/evil.example", "/ /evil.example", "/\x00/evil.example", "javascript:alert(1)", "/\u3000/evil.example",
+           "/\u2028/evil.example", "evil.example", "", "/" + "a" * 3000]
+
+
+@pytest.mark.parametrize("target", HOSTILE)
+def test_only_plain_local_paths_are_accepted(target):
+    assert safe_local_path(target) is None
+
+
+@pytest.mark.parametrize("target", ["/console/", "/console/tenants/3/rules?edit=2", "/invitations/abc_-9"])
+def test_local_paths_pass(target):
+    assert safe_local_path(target) == target
+
+
+def test_a_tab_in_next_does_not_redirect_off_site_after_sign_in(app, crm_env, crm_sandbox):
+    account = new_account(crm_sandbox, "hubspot")
+    browser = app.test_client()
+    resp = install(browser, crm_sandbox, "hubspot", account["account_id"],
+                   start="/login/hubspot?next=/%09/evil.example/")
+    assert resp.status_code == 302
+    assert resp.headers["Location"] == "/console/"
+
+
+def test_a_local_next_is_kept(app, crm_env, crm_sandbox):
+    account = new_account(crm_sandbox, "hubspot")
+    resp = install(app.test_client(), crm_sandbox, "hubspot", account["account_id"],
+                   start="/login/hubspot?next=/console/agency")
+    assert resp.headers["Location"] == "/console/agency"
+
+
+def test_publish_next_stays_in_the_console(app, env):
+    from integration.db import session_scope
+    from integration.models import RuleSetVersion, Tenant
+    from tests.console_helpers import add_members, sign_in
+
+    app.config["WTF_CSRF_ENABLED"] = False
+    with session_scope(env["DATABASE_URL"]) as s:
+        tenant = Tenant(platform="hubspot", external_id="1", name="T")
+        s.add(tenant)
+        s.flush()
+        s.add(RuleSetVersion(tenant_id=tenant.id, version=1, body={"version": 1}))
+        ids, tenant_id = add_members(s, tenant.id, {"alice": "admin"}), tenant.id
+    alice = sign_in(app, ids["alice"])
+    resp = alice.post(f"/console/tenants/{tenant_id}/rules/1/publish", data={"next": "/console/\t/evil.example"})
+    assert resp.headers["Location"] == f"/console/tenants/{tenant_id}/rules"
