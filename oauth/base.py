@@ -2,18 +2,33 @@
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
+import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import requests
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from requests import RequestException
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from integration.errors import CRMTransient, LeadRelayError
+
+log = logging.getLogger("leadrelay.oauth")
+# RFC 3986 characters: unreserved, reserved and "%" of escapes. A backslash, whitespace, a control or non-ASCII
+# character is refused before any parsing, since parsers disagree on them (urlsplit keeps "\" in the host,
+# urllib3 ends the host there).
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_TOP_LABEL = re.compile(r"[a-z][a-z0-9-]*")  # never all digits or 0x…: 127.1 and 2130706433 are IPs to a resolver
+DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 class OAuthFailure(LeadRelayError):
@@ -40,6 +55,18 @@ class Identity:
     user_email: str
     user_name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # whether the CRM says this user is an admin of the account; None when the CRM did not tell us
+    is_admin: bool | None = None
+
+
+def as_flag(value: Any) -> bool | None:
+    """A platform's boolean as it is sent (true/false, 1/0, "true"/"1"); None for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower() if isinstance(value, str) else ""
+    return {"true": True, "1": True, "false": False, "0": False}.get(text)
 
 
 def sandbox_url() -> str | None:
@@ -89,17 +116,64 @@ class OAuthProvider:
         return hosts + ((urlsplit(sandbox).hostname or "",) if sandbox else ())
 
     def check_host(self, url: str) -> str:
-        """`url` if it is https (or the sandbox) on an allowed host; raises DisallowedHost otherwise."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        sandbox = sandbox_url()
-        on_sandbox = bool(sandbox) and host == (urlsplit(sandbox).hostname or "")
+        """`url` if it is https (or the sandbox) on an allowed host; raises DisallowedHost otherwise.
+
+        Strict: RFC 3986 characters only, no userinfo, no escapes in the authority, a DNS name (no IP literal,
+        no trailing dot) on the default port, and the host urllib3 will connect to is the host checked.
+        The sandbox's own origin (LEADRELAY_SANDBOX_URL: scheme http or https, its host and port) is exempt
+        from the name and port rules.
+        """
+        parts = self._strict_parts(url)
+        host = parts.hostname or ""
+        on_sandbox = self._on_sandbox(parts)
         if parts.scheme != "https" and not on_sandbox:
             raise DisallowedHost(f"{self.NAME} returned a non-https URL: {url!r}")
+        if not on_sandbox:
+            self._check_public_host(parts, url)
         if not any(fnmatch.fnmatchcase(host, pattern) for pattern in self.allowed_hosts()):
             raise DisallowedHost(f"{self.NAME} returned a URL on a host that is not allowed: {host!r} "
                                  f"(allowed: {', '.join(self.allowed_hosts())}; see {self.NAME.upper()}_ALLOWED_HOSTS)")
         return url
+
+    def _strict_parts(self, url: Any) -> SplitResult:
+        """urlsplit(url) once the URL is plain RFC 3986 and urllib3 reads the same host from it."""
+        if not isinstance(url, str) or not _URL_CHARS.fullmatch(url) or _BAD_ESCAPE.search(url):
+            raise DisallowedHost(f"{self.NAME} returned a URL with characters outside RFC 3986: {url!r}")
+        parts = urlsplit(url)
+        if "@" in parts.netloc or "%" in parts.netloc:
+            raise DisallowedHost(f"{self.NAME} returned a URL with userinfo or escapes in its host: {url!r}")
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+            connect_host = (parse_url(url).host or "").lower().strip("[]")
+        except (ValueError, LocationParseError) as exc:
+            raise DisallowedHost(f"{self.NAME} returned a URL that does not parse: {url!r}") from exc
+        if not parts.hostname or connect_host != parts.hostname:
+            raise DisallowedHost(f"{self.NAME} returned a URL whose host is ambiguous: {url!r}")
+        return parts
+
+    def _check_public_host(self, parts: SplitResult, url: str) -> None:
+        host = parts.hostname or ""
+        try:
+            ipaddress.ip_address(host)
+            is_ip = True
+        except ValueError:
+            is_ip = "[" in parts.netloc
+        labels = host.split(".")
+        if is_ip or not _TOP_LABEL.fullmatch(labels[-1]):
+            raise DisallowedHost(f"{self.NAME} returned a URL on an IP address: {host!r}")
+        if not all(_LABEL.fullmatch(label) for label in labels):
+            raise DisallowedHost(f"{self.NAME} returned a URL whose host is not a DNS name: {url!r}")
+        if parts.port not in (None, DEFAULT_PORTS["https"]):
+            raise DisallowedHost(f"{self.NAME} returned a URL on a non-default port: {url!r}")
+
+    @staticmethod
+    def _on_sandbox(parts: SplitResult) -> bool:
+        sandbox = sandbox_url()
+        if not sandbox or parts.scheme not in DEFAULT_PORTS:
+            return False
+        target = urlsplit(sandbox)
+        origin = (target.hostname, target.port or DEFAULT_PORTS.get(target.scheme))
+        return (parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]) == origin
 
     # the flow -----------------------------------------------------------------------------
     def session(self, redirect_uri: str | None = None, token: dict | None = None) -> OAuth2Session:
@@ -167,13 +241,16 @@ class OAuthProvider:
     # statuses meaning "this access token is no good" (HubSpot's token-info answers 404 for one it forgot)
     UNAUTHORIZED_STATUSES: ClassVar[tuple[int, ...]] = (401,)
 
-    def get_json(self, url: str, token: dict) -> dict:
+    def _get(self, url: str, token: dict) -> requests.Response:
         # A plain bearer call: Authlib's session would refuse a token it thinks expires within its
         # leeway, but refreshing is the token store's decision, not this call's.
         try:
-            resp = self.http().get(url, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=15)
+            return self.http().get(url, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=15)
         except RequestException as exc:
             raise CRMTransient(f"{self.NAME} identity call failed: {type(exc).__name__}") from exc
+
+    def get_json(self, url: str, token: dict) -> dict:
+        resp = self._get(url, token)
         if resp.status_code in self.UNAUTHORIZED_STATUSES:
             raise OAuthFailure("invalid_token", f"{self.NAME} refused the access token")
         if resp.status_code >= 500:
@@ -181,3 +258,37 @@ class OAuthProvider:
         if resp.status_code >= 400:
             raise OAuthFailure("identity_failed", f"{self.NAME} answered {resp.status_code}")
         return resp.json()
+
+    def ask_json(self, url: str, token: dict, question: str) -> dict | None:
+        """Like get_json, for a question the platform may decline to answer (a scope or permission missing,
+        an unknown id): a 4xx other than 401, or a body that is not a JSON object, gives None, logged once
+        as `<platform>.identify.<question>-unknown`. 401 and 5xx raise as in get_json."""
+        resp = self._get(url, token)
+        if resp.status_code == 401:
+            raise OAuthFailure("invalid_token", f"{self.NAME} refused the access token")
+        if resp.status_code >= 500:
+            raise CRMTransient(f"{self.NAME} identity call answered {resp.status_code}")
+        try:
+            body = resp.json() if resp.status_code < 400 else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            self.note_unknown(question, resp.status_code, self._error_category(resp))
+        return body if isinstance(body, dict) else None
+
+    def note_unknown(self, question: str, status: int | None = None, category: Any = None) -> None:
+        """Log that the platform did not answer `question` (e.g. "admin") for this identity."""
+        log.warning(f"{self.NAME}.identify.{question}-unknown",
+                    extra={"platform": self.NAME, "status": status, "category": category})
+
+    @staticmethod
+    def _error_category(resp: requests.Response) -> str | None:
+        """The platform's error code, when its error body has one (HubSpot category, Salesforce errorCode)."""
+        try:
+            body = resp.json()
+        except ValueError:
+            return None
+        first = body[0] if isinstance(body, list) and body else body
+        if not isinstance(first, dict):
+            return None
+        return first.get("category") or first.get("errorCode") or first.get("error")

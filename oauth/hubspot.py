@@ -1,7 +1,7 @@
-"""HubSpot OAuth: portal (hub) id from the token-info endpoint."""
+"""HubSpot OAuth: portal (hub) id from the token-info endpoint, super admin from the user provisioning API."""
 from __future__ import annotations
 
-from oauth.base import CRMTransient, Identity, OAuthFailure, OAuthProvider, RequestException
+from oauth.base import CRMTransient, Identity, OAuthFailure, OAuthProvider, RequestException, as_flag
 
 
 class HubSpotOAuth(OAuthProvider):
@@ -12,10 +12,12 @@ class HubSpotOAuth(OAuthProvider):
     TOKEN_URL = "https://api.hubapi.com/oauth/v1/token"
     TOKEN_INFO_URL = "https://api.hubapi.com/oauth/v1/access-tokens/{token}"
     REFRESH_TOKEN_URL = "https://api.hubapi.com/oauth/v1/refresh-tokens/{token}"
+    # https://developers.hubspot.com/docs/api-reference/settings-user-provisioning-v3/users/get-settings-v3-users-userId
+    USER_URL = "https://api.hubapi.com/settings/v3/users/{user_id}"
     API_BASE = "https://api.hubapi.com"
     SCOPES = ("oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.companies.read",
               "crm.objects.companies.write", "crm.objects.deals.read", "crm.objects.deals.write",
-              "crm.objects.owners.read")
+              "crm.objects.owners.read", "settings.users.read")
     PKCE = True
     TOKEN_AUTH_METHOD = "client_secret_post"
     ALLOWED_HOSTS = ("api.hubapi.com",)
@@ -26,10 +28,25 @@ class HubSpotOAuth(OAuthProvider):
         info = self.get_json(self.url(self.TOKEN_INFO_URL.format(token=token["access_token"])), token)
         if "hub_id" not in info:
             raise OAuthFailure("identity_failed", "HubSpot token info has no hub_id")
+        user_id = str(info.get("user_id", ""))
         return Identity(external_id=str(info["hub_id"]), name=info.get("hub_domain") or f"HubSpot {info['hub_id']}",
-                        api_base=self.url(self.API_BASE), user_id=str(info.get("user_id", "")),
+                        api_base=self.url(self.API_BASE), user_id=user_id,
                         user_email=info.get("user", ""), user_name=info.get("user", ""),
-                        extra={"app_id": info.get("app_id"), "scopes": info.get("scopes", [])})
+                        extra={"app_id": info.get("app_id"), "scopes": info.get("scopes", [])},
+                        is_admin=self.is_super_admin(user_id, token))
+
+    def is_super_admin(self, user_id: str, token: dict) -> bool | None:
+        """The user's superAdmin flag; None when HubSpot will not say (scope not granted: 403, unknown user: 404)."""
+        if not user_id.isdigit():
+            self.note_unknown("admin", category="no-user-id")
+            return None
+        user = self.ask_json(self.url(self.USER_URL.format(user_id=user_id)), token, "admin")
+        if user is None:
+            return None
+        flag = as_flag(user.get("superAdmin"))  # a boolean, though one reference example sends "false"
+        if flag is None:
+            self.note_unknown("admin", 200, "no-superAdmin")
+        return flag
 
     def revoke(self, token: dict) -> None:
         # HubSpot has no RFC 7009 endpoint: deleting the refresh token is its revocation

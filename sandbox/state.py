@@ -19,6 +19,7 @@ class Token:
     client_id: str = ""
     scopes: list[str] = field(default_factory=list)
     revoked: bool = False
+    user_id: str = ""  # the CRM user who authorized it ("" for control-API tokens: the account's admin)
 
     def valid(self, now: float | None = None) -> bool:
         now = time.time() if now is None else now
@@ -85,10 +86,10 @@ class Store:
 
     # tokens --------------------------------------------------------------------------
     def issue_token(self, account_id: str, kind: str, ttl: float | None, prefix: str = "",
-                    client_id: str = "", scopes: list[str] | None = None) -> Token:
+                    client_id: str = "", scopes: list[str] | None = None, user_id: str = "") -> Token:
         token = Token(value=prefix + secrets.token_urlsafe(24), account_id=account_id, kind=kind,
                       expires_at=None if ttl is None else time.time() + ttl,
-                      client_id=client_id, scopes=list(scopes or []))
+                      client_id=client_id, scopes=list(scopes or []), user_id=str(user_id or ""))
         with self.lock:
             self.tokens[token.value] = token
         return token

@@ -1,7 +1,9 @@
 """Emulated HubSpot: CRM v3 API, associations v4, owners, OAuth v1, webhooks, rate limits.
 
 Emulated (paths exactly as hubspot-api-client 12 calls them):
-- OAuth: GET/POST /oauth/authorize (auto-approve, or a consent page when config.consent_page),
+- OAuth: GET/POST /oauth/authorize (auto-approve, or a consent page when config.consent_page; sandbox
+  extensions: `account=<portal id>` picks the portal, `login_hint=<email>` the approving user, default its
+  first active super admin; the tokens act as that user),
   POST /oauth/v1/token (authorization_code with optional PKCE, refresh_token; client credentials in
   the form body; 30-min access tokens, config.oauth_setting("hubspot", "access_ttl")), GET
   /oauth/v1/access-tokens/{t}, GET/DELETE /oauth/v1/refresh-tokens/{t}, DELETE
@@ -17,6 +19,9 @@ Emulated (paths exactly as hubspot-api-client 12 calls them):
   accepted on records (sandbox/hubspot/properties.py).
 - Owners: GET /crm/v3/owners/ (email, after, limit, archived) and /crm/v3/owners/{id}; inactive users are
   archived owners. GET /account-info/v3/details gives the portal time zone.
+- Users (user provisioning): GET /settings/v3/users/{userId} (idProperty=USER_ID|EMAIL) with `superAdmin`,
+  needing a settings.users / crm.objects.users scope (403 MISSING_SCOPES otherwise, 404 for an unknown user).
+  Control API users take `"admin": true|false`; default: only the first user is a super admin.
 - Webhooks: app-level subscriptions (legacy contact./company./deal.* and object.* for the other types),
   batched arrays of <=100 events per POST, signature v3 + v1 headers, ~24 h retry schedule without
   retries on 400/401/403/404/405. API writes with an app token carry changeSource INTEGRATION and the

@@ -1,4 +1,4 @@
-"""The "hubspot_api" blueprint: CRM v3 objects, v4 associations, owners, account info, uninstall.
+"""The "hubspot_api" blueprint: CRM v3 objects, v4 associations, owners, users, account info, uninstall.
 
 Paths and JSON shapes follow hubspot-api-client 12 (hubspot/crm/*/api/*.py and their models).
 """
@@ -15,6 +15,7 @@ from sandbox.hubspot.hubstate import app_for_client, uninstall
 from sandbox.hubspot.owners import owners_routes
 from sandbox.hubspot.ratelimit import check_burst, check_search
 from sandbox.hubspot.schema import ObjectType, object_type
+from sandbox.hubspot.users import users_routes
 
 if TYPE_CHECKING:
     from sandbox.context import Sandbox
@@ -94,6 +95,7 @@ def api_blueprint(sandbox: Sandbox) -> Blueprint:
     objects_routes(bp, sandbox)
     batch_routes(bp, sandbox)
     owners_routes(bp, sandbox)
+    users_routes(bp, sandbox)
     v4.routes(bp, sandbox)
     properties.routes(bp, sandbox)
 

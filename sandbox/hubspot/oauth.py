@@ -5,6 +5,10 @@ https://developers.hubspot.com/docs/methods/oauth2/oauth2-quickstart (client cre
 https://developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/get-oauth-token-metadata.
 Token errors keep the legacy `status`/`message` and add RFC 6749 `error`/`error_description`
 (https://developers.hubspot.com/changelog/new-oauth-v3-api-endpoints-and-standardized-error-responses).
+
+Sandbox extensions of the authorize page: `account` (or `portal_id`) picks the portal (default: the newest),
+`login_hint=<email>` picks which of its users approves (default: its first active super admin). The tokens
+then act as that user: token info `user` / `user_id`, and the user provisioning API.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, jsonify, redirect, request
 
 from sandbox.hubspot.hubstate import App, app_for_client, install
+from sandbox.hubspot.owners import all_owners
 
 if TYPE_CHECKING:
     from sandbox.context import Sandbox
@@ -44,11 +49,28 @@ def _pick_account(sandbox: Sandbox, wanted: str | None) -> Account | None:
     return accounts[-1] if accounts else None
 
 
+def default_user(account: Account) -> dict[str, Any]:
+    """Who approves when nobody is named: the first active super admin, else the first active user."""
+    owners = all_owners(account)
+    active = [o for o in owners if o.get("active", True)]
+    return next((o for o in active if o.get("superAdmin")), active[0] if active else owners[0] if owners else {})
+
+
+def _pick_user(account: Account, hint: str | None) -> dict[str, Any] | None:
+    """The active user whose email is `login_hint` (a sandbox extension), or the default approver."""
+    if not hint:
+        return default_user(account)
+    return next((o for o in all_owners(account) if o["email"].lower() == hint.strip().lower()
+                 and o.get("active", True)), None)
+
+
 def _issue_code(sandbox: Sandbox, app: App, account: Account, args: dict[str, str]) -> str:
     code = "hs-code-" + secrets.token_urlsafe(18)
     with sandbox.store.lock:
+        user = _pick_user(account, args.get("login_hint")) or {}
         sandbox.store.codes[code] = {
             "platform": "hubspot", "client_id": app.client_id, "account_id": account.id,
+            "user_id": str(user.get("userId", "")),
             "redirect_uri": args.get("redirect_uri", ""), "scopes": (args.get("scope") or "").split(),
             "code_challenge": args.get("code_challenge"),
             "code_challenge_method": args.get("code_challenge_method", "plain"), "issued": time.time()}
@@ -82,6 +104,11 @@ def _check_authorize(sandbox: Sandbox, args: dict[str, str]):
     account = _pick_account(sandbox, args.get("account") or args.get("portal_id"))
     if account is None:
         return None, None, _page("Authorization failed", "<p>No HubSpot account in the sandbox.</p>", 400)
+    with sandbox.store.lock:
+        user = _pick_user(account, args.get("login_hint"))
+    if user is None:
+        return None, None, _page("Authorization failed", "<p>login_hint names no active user of this account.</p>",
+                                 400)
     return app, account, None
 
 
@@ -97,14 +124,14 @@ def _verifier_ok(entry: dict[str, Any], verifier: str | None) -> bool:
     return verifier == challenge
 
 
-def _token_response(sandbox: Sandbox, account_id: str, app: App, scopes: list[str],
+def _token_response(sandbox: Sandbox, account_id: str, app: App, scopes: list[str], user_id: str,
                     refresh: str | None = None) -> Response:
     ttl = float(sandbox.config.oauth_setting("hubspot", "access_ttl", 1800))
     access = sandbox.store.issue_token(account_id, "access", ttl, prefix="hs-at-", client_id=app.client_id,
-                                       scopes=scopes)
+                                       scopes=scopes, user_id=user_id)
     if refresh is None or sandbox.config.oauth_setting("hubspot", "rotate_refresh", False):
         refresh = sandbox.store.issue_token(account_id, "refresh", None, prefix="hs-rt-",
-                                            client_id=app.client_id, scopes=scopes).value
+                                            client_id=app.client_id, scopes=scopes, user_id=user_id).value
     return jsonify({"token_type": "bearer", "refresh_token": refresh, "access_token": access.value,
                     "expires_in": int(ttl)})
 
@@ -120,7 +147,7 @@ def _exchange_code(sandbox: Sandbox, app: App, form: dict[str, str]):
         return token_error("BAD_AUTH_CODE", "code_verifier does not match the code_challenge", "invalid_grant")
     account = sandbox.store.account(entry["account_id"])
     install(sandbox, account, app.client_id)
-    return _token_response(sandbox, account.id, app, entry["scopes"])
+    return _token_response(sandbox, account.id, app, entry["scopes"], entry.get("user_id", ""))
 
 
 def _refresh(sandbox: Sandbox, app: App, form: dict[str, str]):
@@ -129,15 +156,15 @@ def _refresh(sandbox: Sandbox, app: App, form: dict[str, str]):
         return token_error("BAD_REFRESH_TOKEN", "missing or unknown refresh token", "invalid_grant")
     if tok.client_id not in sandbox.store.account(tok.account_id).extra.get("installed_apps", []):
         return token_error("BAD_REFRESH_TOKEN", "missing or unknown refresh token", "invalid_grant")
-    return _token_response(sandbox, tok.account_id, app, tok.scopes, refresh=tok.value)
+    return _token_response(sandbox, tok.account_id, app, tok.scopes, tok.user_id, refresh=tok.value)
 
 
 def _metadata(sandbox: Sandbox, tok: Token, kind: str) -> dict[str, Any]:
     account = sandbox.store.account(tok.account_id)
     app = app_for_client(sandbox, tok.client_id)
     with sandbox.store.lock:
-        owners = sorted(account.extra.get("owners", {}).values(), key=lambda o: int(o["id"]))
-        installer = next((o for o in owners if o.get("active", True)), owners[0] if owners else {})
+        approver = [o for o in all_owners(account) if str(o["userId"]) == tok.user_id]
+        installer = approver[0] if approver else default_user(account)  # control-API tokens: the admin
     data = {"token": tok.value, "user": installer.get("email", ""), "hub_domain": account.extra.get("hub_domain"),
             "scopes": tok.scopes, "hub_id": int(account.id), "user_id": installer.get("userId", 0),
             "token_type": kind}

@@ -26,11 +26,13 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "portal"
 
 
-def _owner(n: int, user: dict[str, Any], stamp: str) -> dict[str, Any]:
+def _owner(n: int, user: dict[str, Any], stamp: str, first_user: bool) -> dict[str, Any]:
     first, _, last = str(user.get("name") or user["email"].split("@")[0]).partition(" ")
+    # "superAdmin" is the user's flag in the user provisioning API (sandbox/hubspot/users.py); the owners API
+    # does not show it. Default: the first user is the portal's super admin, the others are not.
     return {"id": str(60_000_000 + n), "userId": 9_000_000 + n, "email": user["email"], "firstName": first,
             "lastName": last, "timezone": user.get("timezone") or "UTC", "active": bool(user.get("active", True)),
-            "createdAt": stamp, "updatedAt": stamp}
+            "superAdmin": bool(user.get("admin", first_user)), "createdAt": stamp, "updatedAt": stamp}
 
 
 class HubSpotPlatform:
@@ -48,14 +50,17 @@ class HubSpotPlatform:
                         "category": "INTERNAL_ERROR"}), status
 
     def create_account(self, sandbox: Sandbox, name: str, users: list[dict[str, Any]]) -> Account:
-        """A portal whose users become owners (4 default users in different time zones if none)."""
+        """A portal whose users become owners (4 default users in different time zones if none).
+
+        A user's optional "admin" (bool) makes them a super admin; without it only the first user is one.
+        """
         hub_id = str(20_000_000 + sandbox.store.next_int())
         domain = f"{_slug(name)}.example.com"
         if not users:
             users = [{**u, "email": u["email"].format(domain=domain)} for u in seed.DEFAULT_USERS]
         account = Account(id=hub_id, platform=self.NAME, name=name, api_base=sandbox.public_url)
         stamp = iso(now_ms(sandbox, account))
-        owners = [_owner(sandbox.store.next_int(), u, stamp) for u in users]
+        owners = [_owner(sandbox.store.next_int(), u, stamp, i == 0) for i, u in enumerate(users)]
         account.extra.update(owners={o["id"]: o for o in owners}, hub_domain=domain,
                              time_zone=owners[0]["timezone"], installed_apps=[])
         sandbox.store.add_account(account)

@@ -9,7 +9,8 @@ under `<sandbox>/pipedrive/oauth/` (set pipedrive-python-lib's `client.OAUTH_BAS
 
 Emulated
 * OAuth: GET|POST /oauth/authorize (= /pipedrive/oauth/authorize; auto-approve, or a consent page with
-  "Allow and install"/"Cancel" when config.consent_page; ?company_id= picks the company, default the newest),
+  "Allow and install"/"Cancel" when config.consent_page; ?company_id= picks the company, default the newest;
+  ?login_hint=<email> the approving user, default the company's first admin; no PKCE, as Pipedrive has none),
   POST /oauth/token (authorization_code, refresh_token; HTTP Basic client auth; same refresh token on refresh),
   POST /oauth/revoke (RFC 7009), access TTL config.oauth_setting("pipedrive", "access_ttl", 3600), scopes
   enforced (403 "Scope and URL mismatch"); uninstall via simulate {"action": "uninstall", "client_id"}: DELETE
@@ -20,7 +21,8 @@ Emulated
   GET persons/search and organizations/search (term, fields, exact_match, organization_id, cursor); stages,
   pipelines. Records in v2 shape (emails/phones lists, owner_id, ISO times, custom_fields); activity person_id
   is read-only and derived from the primary participant.
-* API v1 (/api/v1): users, users/{id}, users/me; leads GET/POST/PATCH/DELETE (UUID ids); webhooks
+* API v1 (/api/v1): users, users/{id}, users/me (the token's user; `is_admin` 1/0 from the control API user's
+  "admin" flag, by default only the first user); leads GET/POST/PATCH/DELETE (UUID ids); webhooks
   GET/POST/DELETE; PUT persons|organizations/{id}/merge (merge_with_id survives and wins conflicts, empty fields
   filled from the other, related deals/activities/leads moved); organizationFields (the "Website" custom field
   that holds an organization's domain); personFields GET/POST (created fields get 40-character hash keys);

@@ -54,7 +54,8 @@ def check(sandbox: Sandbox, limiter: RateLimiter, family: str, write: bool, vers
         raise PdError(403, "Scope and URL mismatch")
     with sandbox.store.lock:
         install = account.extra.get("installs", {}).get(client_id) or {}
-        user_id = install.get("user_id") or admin_user(account)["id"]
+        # an OAuth token acts as the user who approved it; control-API tokens as the installer or admin
+        user_id = (tok.user_id if tok else "") or install.get("user_id") or admin_user(account)["id"]
         try:
             g.pd_headers = limiter.charge(sandbox.config, account, value, bool(client_id), version, kind)
         except LimitExceeded as exc:

@@ -12,6 +12,17 @@ https://pipedrive.readme.io/docs/marketplace-oauth-authorization and /docs/app-u
 Error texts follow https://pipedrive.readme.io/docs/marketplace-oauth-and-api-proxy-status-codes ; the JSON
 field layout of OAuth errors is not documented there (UNCONFIRMED) — we answer {"success": false, "error",
 "message"}.
+
+No PKCE: Pipedrive documents only client_id, redirect_uri and state for /authorize and grant_type, code and
+redirect_uri for /token (the pages above and developers.pipedrive.com/docs/api/v1/Oauth), so code_challenge
+and code_verifier are ignored here, as we assume the real server ignores unknown parameters (UNCONFIRMED).
+What is enforced: a code is single-use, valid 5 minutes, for its client only, and redeemed with the exact
+redirect_uri it was issued for.
+
+Sandbox extensions of the authorize page: `company_id` picks the company (default: the newest) and
+`login_hint=<email>` which of its active users approves (default: its first admin). Pipedrive binds every
+token to the user who granted it (docs/marketplace-oauth-api), so /v1/users/me (with `is_admin`) and the
+user behind API writes are that user.
 """
 from __future__ import annotations
 
@@ -25,8 +36,8 @@ from urllib.parse import urlencode
 from flask import Blueprint, jsonify, redirect, request
 
 from sandbox.context import Sandbox
-from sandbox.pipedrive.core import NAME, admin_user
-from sandbox.state import Account
+from sandbox.pipedrive.core import NAME, admin_user, users
+from sandbox.state import Account, Token
 
 CODE_TTL, REFRESH_TTL = 300.0, 60 * 24 * 3600.0
 
@@ -75,13 +86,17 @@ def authorize(sandbox: Sandbox, apps: dict[str, dict[str, Any]]):
     account = _target_account(sandbox, params.get("company_id"))
     if account is None:
         return "No Pipedrive company in the sandbox: create one with POST /_sandbox/accounts", 400
+    with sandbox.store.lock:
+        approver = _approver(account, params.get("login_hint"))
+    if approver is None:
+        return "Invalid request: login_hint names no active user of this company", 400
     if request.method == "GET" and sandbox.config.consent_page:
         return _consent_page(app, account, params)
     back: dict[str, str] = {}
     if request.method == "POST" and params.get("decision") != "approve":
         back["error"] = "user_denied"
     else:
-        back["code"] = _issue_code(sandbox, account, app, redirect_uri)
+        back["code"] = _issue_code(sandbox, account, app, redirect_uri, approver)
     if params.get("state"):
         back["state"] = params["state"]
     return redirect(f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(back)}")
@@ -140,12 +155,22 @@ def _target_account(sandbox: Sandbox, company: str | None) -> Account | None:
     return accounts[-1] if accounts else None
 
 
-def _issue_code(sandbox: Sandbox, account: Account, app: dict[str, Any], redirect_uri: str) -> str:
-    code = f"{account.extra['company_id']}.{admin_user(account)['id']}.{secrets.token_hex(20)}"
+def _approver(account: Account, hint: str | None) -> dict[str, Any] | None:
+    """The active user named by login_hint (email), or the company's admin when there is no hint."""
+    if not hint:
+        return admin_user(account)
+    return next((u for u in users(account) if u["email"].lower() == hint.strip().lower() and u["active_flag"]),
+                None)
+
+
+def _issue_code(sandbox: Sandbox, account: Account, app: dict[str, Any], redirect_uri: str,
+                approver: dict[str, Any]) -> str:
+    # real codes look like <company id>.<user id>.<random>
+    code = f"{account.extra['company_id']}.{approver['id']}.{secrets.token_hex(20)}"
     with sandbox.store.lock:
         sandbox.store.codes[code] = {"platform": NAME, "account_id": account.id, "client_id": app["client_id"],
                                      "redirect_uri": redirect_uri, "expires_at": time.time() + CODE_TTL,
-                                     "user_id": admin_user(account)["id"]}
+                                     "user_id": approver["id"]}
     return code
 
 
@@ -164,8 +189,9 @@ def _exchange_code(sandbox: Sandbox, app: dict[str, Any]):
     with sandbox.store.lock:
         account.extra.setdefault("installs", {})[app["client_id"]] = {"user_id": entry["user_id"],
                                                                      "scopes": scopes, "installed_at": time.time()}
-    refresh = sandbox.store.issue_token(account.id, "refresh", REFRESH_TTL, client_id=app["client_id"], scopes=scopes)
-    return _token_response(sandbox, account, app["client_id"], refresh.value, scopes)
+    refresh = sandbox.store.issue_token(account.id, "refresh", REFRESH_TTL, client_id=app["client_id"], scopes=scopes,
+                                        user_id=str(entry["user_id"]))
+    return _token_response(sandbox, account, refresh, scopes)
 
 
 def _refresh(sandbox: Sandbox, app: dict[str, Any]):
@@ -175,13 +201,14 @@ def _refresh(sandbox: Sandbox, app: dict[str, Any]):
     with sandbox.store.lock:
         tok.expires_at = time.time() + REFRESH_TTL  # same refresh token, expiry reset to 60 days
     account = sandbox.store.account(tok.account_id)
-    return _token_response(sandbox, account, app["client_id"], tok.value, tok.scopes)
+    return _token_response(sandbox, account, tok, tok.scopes)
 
 
-def _token_response(sandbox: Sandbox, account: Account, client_id: str, refresh: str, scopes: list[str]):
+def _token_response(sandbox: Sandbox, account: Account, refresh: Token, scopes: list[str]):
     ttl = float(sandbox.config.oauth_setting(NAME, "access_ttl", 3600))
-    access = sandbox.store.issue_token(account.id, "access", ttl, prefix="v1u:", client_id=client_id, scopes=scopes)
-    return jsonify({"access_token": access.value, "token_type": "Bearer", "refresh_token": refresh,
+    access = sandbox.store.issue_token(account.id, "access", ttl, prefix="v1u:", client_id=refresh.client_id,
+                                       scopes=scopes, user_id=refresh.user_id)
+    return jsonify({"access_token": access.value, "token_type": "Bearer", "refresh_token": refresh.value,
                     "scope": ",".join(scopes), "expires_in": int(ttl), "api_domain": account.api_base})
 
 
@@ -208,7 +235,7 @@ DEFAULT_SCOPES = ("base", "deals:full", "contacts:full", "activities:full", "lea
 def _consent_page(app: dict[str, Any], account: Account, params) -> str:
     esc = html.escape
     hidden = "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(params.get(k, ""))}">'
-                     for k in ("client_id", "redirect_uri", "state") if params.get(k) is not None)
+                     for k in ("client_id", "redirect_uri", "state", "login_hint") if params.get(k) is not None)
     hidden += f'<input type="hidden" name="company_id" value="{esc(str(account.extra["company_id"]))}">'
     scopes = "".join(f"<li>{esc(s)}</li>" for s in (app.get("scopes") or DEFAULT_SCOPES))
     return (f"<!doctype html><html><head><title>Pipedrive - install {esc(app.get('name') or app['client_id'])}"

@@ -67,7 +67,7 @@ class PipedrivePlatform:
         return error_response(status, "Internal Server Error")
 
     def create_account(self, sandbox: Sandbox, name: str, users_in: list[dict[str, Any]]) -> Account:
-        """A company with its users; the first user is the admin who installs apps."""
+        """A company with its users; "admin" (bool) makes a user an admin, by default only the first one."""
         cid = 13_000_000 + sandbox.store.next_int()
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "company"
         account = Account(id=f"pd-{cid}", platform=NAME, name=name, api_base=sandbox.public_url)
@@ -80,7 +80,8 @@ class PipedrivePlatform:
                 "id": 20_000_000 + sandbox.store.next_int(), "email": email,
                 "name": raw.get("name") or email.split("@")[0].replace(".", " ").title(),
                 "timezone_name": tz, "timezone_offset": _offset(tz),
-                "active_flag": bool(raw.get("active", raw.get("active_flag", True))), "is_admin": i == 0})
+                "active_flag": bool(raw.get("active", raw.get("active_flag", True))),
+                "is_admin": bool(raw.get("admin", raw.get("is_admin", i == 0)))})
         return sandbox.store.add_account(account)
 
     def seed_demo(self, sandbox: Sandbox, account: Account) -> None:

@@ -19,9 +19,17 @@ Emulated (the org is identified by the access token; instance_url = the sandbox'
   * SOAP merge() on /services/Soap/u|c/XX.X[/orgId]: Lead, Contact, Account; master + up to 2 losers; field
     overrides and fieldsToNull; losers soft-deleted with MasterRecordId; Tasks/Events/Contacts/Opportunities
     re-parented; sf: faults INVALID_SESSION_ID, INVALID_ID_FIELD, REQUEST_LIMIT_EXCEEDED, INVALID_OPERATION.
-  * OAuth: /services/oauth2/authorize (auto-approve, or a consent page; PKCE S256/plain; login_hint picks the
-    user), /services/oauth2/token (authorization_code, refresh_token; client_secret_post or Basic), optional
-    refresh-token rotation, access-token TTL, /services/oauth2/revoke, /id/{org}/{user}, /services/oauth2/userinfo.
+  * OAuth: /services/oauth2/authorize (auto-approve, or a consent page; PKCE S256/plain; login_hint (username
+    or email) picks the approving active user, default the org's admin; `account=<org id>` picks the org, a
+    sandbox extension), /services/oauth2/token (authorization_code, refresh_token; client_secret_post or Basic),
+    optional refresh-token rotation, access-token TTL, /services/oauth2/revoke, /id/{org}/{user},
+    /services/oauth2/userinfo; the tokens act as the approving user.
+  * Permissions (permissions.py): Profile (System Administrator, Standard User, Minimum Access - Salesforce with
+    PermissionsModifyAllData / CustomizeApplication / ViewSetup / ManageUsers / AssignPermissionSets), profile-owned
+    PermissionSets (IsOwnedByProfile) and PermissionSetAssignment, queryable with relationship paths such as
+    PermissionSet.PermissionsModifyAllData; User.ProfileId. Control API users take `"admin": true|false` (System
+    Administrator or Standard User; default: only the first user is an admin) or `"profile": <name>`. Reading
+    PermissionSet(Assignment) needs View Setup / Manage Users / Assign Permission Sets (INVALID_TYPE otherwise).
   * Outbound Messages for Lead/Contact create/update/merge, configured per org through the control API
     (simulate {"action": "configure_outbound", "endpoint_url", "objects", "send_session_id"}) or by an app's
     `outbound_message_url` when it is installed; retried with growing intervals for ~24 h until the endpoint

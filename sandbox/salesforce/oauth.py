@@ -43,17 +43,22 @@ def _page_error(error: str, description: str) -> Response:
                     content_type="text/plain; charset=utf-8")
 
 
-def _find_user(sandbox: Any, hint: str | None) -> tuple[Any, str] | None:
-    """(org, user id) for a login_hint (username or email); default: the newest org's admin."""
+def _find_user(sandbox: Any, hint: str | None, org_id: str | None = None) -> tuple[Any, str] | None:
+    """(org, user id) for a login_hint (username, email, or the consent page's user id) among active users,
+    in the org `account=` names (a sandbox extension) or any; no hint: that org's (or the newest org's) admin.
+    None when nothing matches: an unknown hint never falls back to the admin."""
     with sandbox.store.lock:
-        orgs = sandbox.store.accounts_for(org.NAME)
-        for account in reversed(orgs):  # usernames repeat across sandbox orgs: the newest org wins
-            for user_id, user in account.table("User").items():
-                if hint and hint.lower() in ((user.get("Username") or "").lower(), (user.get("Email") or "").lower()):
-                    return account, user_id
+        orgs = [a for a in sandbox.store.accounts_for(org.NAME) if not org_id or a.id == org_id]
         if not orgs:
             return None
-        return orgs[-1], orgs[-1].extra["admin_user_id"]
+        if not hint:
+            return orgs[-1], orgs[-1].extra["admin_user_id"]
+        for account in reversed(orgs):  # usernames repeat across sandbox orgs: the newest org wins
+            for user_id, user in account.table("User").items():
+                names = (user_id.lower(), (user.get("Username") or "").lower(), (user.get("Email") or "").lower())
+                if user.get("IsActive") and hint.strip().lower() in names:
+                    return account, user_id
+        return None
 
 
 def _consent_page(sandbox: Any, params: dict[str, str]) -> str:
@@ -136,9 +141,9 @@ def authorize(sandbox: Any) -> Response:
         return redirect(_with_query(redirect_uri, {"error": "access_denied",
                                                    "error_description": "end-user denied authorization",
                                                    "state": state}))
-    found = _find_user(sandbox, request.form.get("user_id") or params.get("login_hint"))
+    found = _find_user(sandbox, request.form.get("user_id") or params.get("login_hint"), params.get("account"))
     if found is None:
-        return _page_error("invalid_request", "no Salesforce org exists in the sandbox yet")
+        return _page_error("invalid_request", "no such Salesforce org or active user (account / login_hint)")
     code = _issue_code(sandbox, params, *found)
     return redirect(_with_query(redirect_uri, {"code": code, "state": state}))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sandbox.salesforce import ids
+from sandbox.salesforce import ids, permissions
 from sandbox.salesforce.schema import TIME_ZONES
 from sandbox.salesforce.values import stamp
 from sandbox.state import Account
@@ -31,32 +31,40 @@ def _split_name(user: dict[str, Any]) -> tuple[str, str]:
 
 
 def new_org(sandbox: Any, name: str, users: list[dict[str, Any]]) -> Account:
-    """An org with its users (the first one is the admin who installs apps)."""
+    """An org with its users, each with a profile: System Administrator for those with "admin": true (by
+    default only the first user), Standard User for the others, or the user's own "profile"."""
     org_id = ids.make_id("Organization", sandbox.store.next_int())
     account = Account(id=org_id, platform=NAME, name=name, api_base=sandbox.public_url)
     account.extra.update({"org_id": org_id, "token_users": {}, "cursors": {}, "outbound": {},
                           "api_usage": {"window_start": time.time(), "count": 0}})
     now = stamp(account.extra)
+    profiles = permissions.create_profiles(account, now, sandbox.store.next_int)
     table = account.table("User")
     for index, user in enumerate(users or DEFAULT_USERS):
         first, last = _split_name(user)
         user_id = ids.make_id("User", sandbox.store.next_int())
+        profile_id = profiles[permissions.profile_for(user, bool(user.get("admin", index == 0)))]
+        permissions.assign(account, user_id, permissions.profile_set(account, profile_id), now,
+                           sandbox.store.next_int())
         table[user_id] = {
             "Id": user_id, "Username": user.get("username") or user["email"].lower(), "FirstName": first or None,
             "LastName": last, "Name": " ".join(p for p in (first, last) if p), "Email": user["email"],
             "Alias": (first[:1] + last[:4]).lower(), "Title": user.get("title"), "Department": None,
             "Phone": user.get("phone"), "IsActive": bool(user.get("active", True)),
             "TimeZoneSidKey": user.get("timezone") or TIME_ZONES[index % len(TIME_ZONES)],
-            "LocaleSidKey": "en_US", "LanguageLocaleKey": "en_US", "ManagerId": None, "UserType": "Standard",
-            "CreatedDate": now, "CreatedById": None, "LastModifiedDate": now, "LastModifiedById": None,
-            "SystemModstamp": now,
+            "LocaleSidKey": "en_US", "LanguageLocaleKey": "en_US", "ManagerId": None, "ProfileId": profile_id,
+            "UserType": "Standard", "CreatedDate": now, "CreatedById": None, "LastModifiedDate": now,
+            "LastModifiedById": None, "SystemModstamp": now,
         }
-    first_id = next(iter(table))
+    admin_profile = profiles[permissions.ADMIN_PROFILE]
+    first_id = next((u["Id"] for u in table.values() if u["ProfileId"] == admin_profile), next(iter(table)))
     for record in table.values():
         record["CreatedById"] = record["LastModifiedById"] = first_id
         if record["Id"] != first_id:
             record["ManagerId"] = first_id
-    account.extra["admin_user_id"] = first_id
+    for record in (*account.table("Profile").values(), *account.table("PermissionSet").values()):
+        record["CreatedById"] = record["LastModifiedById"] = first_id
+    account.extra["admin_user_id"] = first_id  # the admin who installs apps unless login_hint names another
     return sandbox.store.add_account(account)
 
 

@@ -5,7 +5,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from sandbox.salesforce import ids, soql
+from sandbox.salesforce import ids, permissions, soql
 from sandbox.salesforce.records import find
 from sandbox.salesforce.schema import POLYMORPHIC, Field, SObject, sobject
 from sandbox.salesforce.values import SFError, parse_date, parse_datetime
@@ -167,9 +167,12 @@ def _sort_key(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def run(account: Account, text: str, version: str, include_deleted: bool = False) -> tuple[list[dict], bool]:
-    """Rows for a SOQL string (already projected), and whether it was a COUNT() query."""
+def run(account: Account, text: str, version: str, include_deleted: bool = False,
+        actor: str | None = None) -> tuple[list[dict], bool]:
+    """Rows for a SOQL string (already projected), and whether it was a COUNT() query, as `actor` sees them."""
     query = soql.parse(text, resolve)
+    if actor:
+        permissions.check_readable(account, query.obj.name, actor)
     _validate(query, query.where)
     obj = query.obj
     rows = [r for r in account.table(obj.name).values()

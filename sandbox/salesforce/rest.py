@@ -224,7 +224,7 @@ class RestApi:
         size = self._batch_size()
         with self.lock:
             account = g.sf_account
-            rows, counted = query.run(account, text, version, include_deleted)
+            rows, counted = query.run(account, text, version, include_deleted, actor=g.sf_actor)
             if counted:
                 return sf_json({"totalSize": len(rows), "done": True, "records": []})
             locator = ids.make_id("QueryLocator", self.sandbox.store.next_int())[:15]

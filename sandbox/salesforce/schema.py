@@ -92,6 +92,36 @@ def _person_fields(prefix: str = "") -> list[Field]:
             _ro("LastActivityDate", "date")]
 
 
+# The permissions an install check reads: on Profile, and on PermissionSet (every profile owns one, so
+# PermissionSetAssignment covers profile and permission-set grants alike).
+# https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_objects_permissionset.htm
+PERMISSION_FIELDS = ("PermissionsModifyAllData", "PermissionsCustomizeApplication", "PermissionsViewSetup",
+                     "PermissionsManageUsers", "PermissionsAssignPermissionSets")
+_STAMPS = (_ro("CreatedDate", "datetime"), _ro("CreatedById", "reference", reference_to=("User",)),
+           _ro("LastModifiedDate", "datetime"), _ro("LastModifiedById", "reference", reference_to=("User",)),
+           _ro("SystemModstamp", "datetime"))
+PERMISSION_OBJECTS: dict[str, SObject] = {
+    # profiles are set up in Setup, not through the data API
+    "Profile": _obj("Profile", "Profile", [
+        _ro("Id", "id"), _ro("Name"), _ro("UserType", default="Standard"), _ro("Description", "textarea"),
+        *(_ro(name, "boolean", default=False) for name in PERMISSION_FIELDS), *_STAMPS,
+    ], system=False),
+    "PermissionSet": _obj("PermissionSet", "Permission Set", [
+        _ro("Id", "id"), Field("Name", required=True), Field("Label", required=True),
+        Field("Description", "textarea"), _ro("IsOwnedByProfile", "boolean", default=False),
+        _ro("IsCustom", "boolean", default=True), _ro("ProfileId", "reference", reference_to=("Profile",),
+                                                       relationship="Profile"),
+        _ro("NamespacePrefix"), *(Field(name, "boolean", default=False) for name in PERMISSION_FIELDS), *_STAMPS,
+    ], system=False),
+    "PermissionSetAssignment": _obj("PermissionSetAssignment", "Permission Set Assignment", [
+        _ro("Id", "id"), _ref("AssigneeId", ("User",), "Assignee", required=True),
+        _ref("PermissionSetId", ("PermissionSet",), "PermissionSet", required=True),
+        _ro("PermissionSetGroupId", "reference"), _ro("IsActive", "boolean", default=True),
+        Field("ExpirationDate", "datetime"), _ro("SystemModstamp", "datetime"),
+    ], system=False),
+}
+
+
 def _package_fields() -> list[Field]:
     """LeadRelay's managed package: its custom fields on Lead and Contact (what the adapter writes back)."""
     return [Field("LeadRelay_Score__c", "double"), Field("LeadRelay_Tier__c"), Field("LeadRelay_Rule__c"),
@@ -106,7 +136,8 @@ SOBJECTS: dict[str, SObject] = {
         Field("Department"), Field("Phone", "phone"), Field("IsActive", "boolean", default=True),
         Field("TimeZoneSidKey", "picklist", picklist=TIME_ZONES, default="America/Los_Angeles"),
         Field("LocaleSidKey", default="en_US"), Field("LanguageLocaleKey", default="en_US"),
-        _ref("ManagerId", ("User",), "Manager"), _ro("UserType", default="Standard"),
+        _ref("ManagerId", ("User",), "Manager"), _ref("ProfileId", ("Profile",), "Profile"),
+        _ro("UserType", default="Standard"),
         _ro("CreatedDate", "datetime"), _ro("CreatedById", "reference", reference_to=("User",)),
         _ro("LastModifiedDate", "datetime"), _ro("LastModifiedById", "reference", reference_to=("User",)),
         _ro("SystemModstamp", "datetime"),
@@ -166,6 +197,7 @@ SOBJECTS: dict[str, SObject] = {
         Field("EventSubtype", "picklist", picklist=("Event",), updateable=False, default="Event"), OWNER,
         _ro("AccountId", "reference", reference_to=("Account",)),
     ]),
+    **PERMISSION_OBJECTS,
 }
 
 # relationships that can point to several object types come back with attributes.type "Name"
