@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.models import RuleSetVersion
-from integration.rules import load_rules
+from integration.rules import validate_rules
 from integration.rules.model import RuleSet
 
 _compiled: dict[str, RuleSet] = {}
@@ -24,5 +24,7 @@ def published_rules(session: Session, tenant_id: int) -> RuleSet | None:
     # keyed by content: a row id is only unique within one database
     key = hashlib.sha256(json.dumps(row.body, sort_keys=True, default=str).encode()).hexdigest()
     if key not in _compiled:
-        _compiled[key] = load_rules(row.body)
+        # a stored body was checked (size, depth, aliases) when it was saved; a version stored before those
+        # limits existed must keep routing, not stop the pipeline
+        _compiled[key] = validate_rules(row.body)
     return _compiled[key]

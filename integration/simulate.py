@@ -24,7 +24,7 @@ from integration.protocols import CRMAdapter
 from integration.queues import MAINTENANCE, redis_connection
 from integration.records import Record
 from integration.route import InMemoryPoolState, Router
-from integration.rules import load_rules
+from integration.rules import RulesError, load_rules
 from integration.rules.model import RuleSet
 from integration.score import Scorer
 from integration.wiring import adapter_for
@@ -71,7 +71,11 @@ def simulate_rules(tenant_id: int, version: int, limit: int) -> dict[str, Any] |
     if body is None:
         _save(tenant_id, version, state="failed", done=0, total=0, error=f"no version {version}")
         return None
-    rules = load_rules(body)
+    try:
+        rules = load_rules(body)
+    except RulesError as exc:
+        _save(tenant_id, version, state="failed", done=0, total=0, error=f"the rule set is not valid: {exc}")
+        return None
     adapter = adapter_for(tenant_id)
     try:
         _save(tenant_id, version, state="reading", done=0, total=limit, limit=limit)

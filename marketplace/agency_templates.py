@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from integration.models import AgencyTemplate, RuleSetVersion, Tenant, utcnow
-from integration.rules import RulesError, load_rules
+from integration.rules import RulesError, check_limits, load_rules
 from integration.simulate import DEFAULT_LEADS, read_progress, start_simulation
 from marketplace.access import ADMIN, VIEWER, require_login
 from marketplace.console_rules import add_version, as_yaml, get_version, live_version, publish
@@ -73,6 +73,11 @@ def create():
     if not name or len(name) > 200 or source is None:
         flash("Name the template and pick a portal of the agency that has a rule set.", "error")
         return redirect(url_for("agency_templates.index")), 303
+    try:
+        check_limits(source.body)  # a version stored before the limits existed
+    except RulesError as exc:
+        flash(f"{tenant.name} version {source.version} cannot be a template: {exc}", "error")
+        return index(), 400
     template = AgencyTemplate(agency_id=agency_id, name=name, body=dict(source.body), rollouts={},
                               created_by=g.user.email)
     g.db.add(template)
@@ -91,7 +96,10 @@ def create():
 def view():
     """The template's rules, the rollout form, and each rolled-out portal's draft with its simulation."""
     agency_id = _agency_id()
-    template = _template(agency_id, request.args.get("template_id"))
+    return _view_page(agency_id, _template(agency_id, request.args.get("template_id")))
+
+
+def _view_page(agency_id: int, template: AgencyTemplate) -> str:
     portals = _portals(agency_id)
     rows = []
     for tenant in portals:
@@ -126,10 +134,10 @@ def rollout():
         flash("Select at least one portal.", "error")
         return redirect(url_for("agency_templates.view", template_id=template.id)), 303
     try:
-        load_rules(template.body)
+        load_rules(template.body)  # held to the rule-set limits too: add_version refuses what they refuse
     except RulesError as exc:
         flash(f"The template is not a valid rule set any more: {exc}", "error")
-        return redirect(url_for("agency_templates.view", template_id=template.id)), 303
+        return _view_page(agency_id, template), 400
     limit = request.form.get("limit", type=int) or DEFAULT_LEADS
     rollouts = dict(template.rollouts)
     for tenant in portals:

@@ -9,12 +9,13 @@ import copy
 import re
 from collections.abc import Callable
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, request, url_for
 
 from integration.models import RuleSetVersion, Tenant
-from integration.rules import RulesError, load_rules
+from integration.rules import RulesError, check_limits, validate_rules
+from integration.rules.limits import MAX_BYTES
 from marketplace.access import tenant_view
-from marketplace.console_rules import add_version, as_yaml, live_version, located_issues, numbered
+from marketplace.console_rules import add_version, as_yaml, live_version, refused
 
 editor_bp = Blueprint("console_editor", __name__, url_prefix="/console")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -49,6 +50,9 @@ def _inject() -> dict:
 
 
 def _lines(value: str) -> list[str]:
+    if len(value or "") > MAX_BYTES:  # refused before it is split: the rule set could not hold it anyway
+        raise EditError(f"routing: a list of {len(value):,} characters is longer than the rule set's limit "
+                        f"({MAX_BYTES // 1024} KB)")
     return [part.strip() for part in re.split(r"[,\n]", value or "") if part.strip()]
 
 
@@ -126,27 +130,25 @@ def add_territory(body: dict, form) -> str:
 
 def _apply(tenant: Tenant, change: Callable[[dict, object], str]):
     base = base_version(g.db, tenant.id)
-    body = copy.deepcopy(base.body) if base is not None and isinstance(base.body, dict) else {"version": 1}
+    body = base.body if base is not None and isinstance(base.body, dict) else {"version": 1}
     try:
+        check_limits(body)  # a version stored before the limits existed is refused before it is copied
+        body = copy.deepcopy(body)
         what = change(body, request.form)
+        check_limits(body)  # whatever the change built, the stored result is held to the limits
     except EditError as exc:
         path, _, message = str(exc).partition(": ")
-        return _refused(tenant, as_yaml(body), [(path, message)])
+        return refused(tenant, as_yaml(body), [(path, message)])
+    except RulesError as exc:  # too large to show as text
+        return refused(tenant, "", exc.issues)
     try:
-        load_rules(body)
+        validate_rules(body)
     except RulesError as exc:
-        return _refused(tenant, as_yaml(body), exc.issues)
+        return refused(tenant, as_yaml(body), exc.issues)
     row = add_version(g.db, tenant.id, body, f"{g.user.email} (editor: {what})"[:320])
     source = f"version {base.version}" if base is not None else "an empty rule set"
     flash(f"Saved draft version {row.version} ({what}, from {source}).", "info")
     return redirect(url_for("console.rules", tenant_id=tenant.id, edit=row.version)), 303
-
-
-def _refused(tenant: Tenant, text: str, issues) -> tuple[str, int]:
-    errors = located_issues(text, issues)
-    versions = g.db.scalars(RuleSetVersion.for_tenant(tenant.id).order_by(RuleSetVersion.version.desc())).all()
-    return render_template("console/rules.html", tenant=tenant, role=g.role, versions=versions, draft=text,
-                           errors=errors, listing=numbered(text, errors)), 400
 
 
 @editor_bp.post("/tenants/<int:tenant_id>/rules/helpers/hours")

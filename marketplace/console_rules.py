@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from integration.models import RuleSetVersion, Tenant, utcnow
+from integration.rules import RulesError, check_limits
+from integration.rules.limits import YAML_LOADER, LimitExceeded, scan_yaml
 from marketplace.access import tenant_view
 
 rules_bp = Blueprint("console_rules", __name__, url_prefix="/console")
@@ -49,9 +51,12 @@ def _child(node: yaml.Node, part: int | str) -> tuple[int, yaml.Node] | None:
 
 
 def compose(text: str) -> tuple[yaml.Node | None, int | None]:
-    """(the composed document, or None) and the line of a syntax error, if any."""
+    """(the composed document, or None) and the line of a syntax error or a passed limit, if any."""
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader), None
+        scan_yaml(text)  # an alias bomb or a document thousands of levels deep never reaches the composer
+        return yaml.compose(text, Loader=YAML_LOADER), None
+    except LimitExceeded as exc:
+        return None, exc.line
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         return None, (mark.line + 1 if mark else None)
@@ -102,7 +107,8 @@ def next_version(db: Session, tenant_id: int) -> int:
 
 
 def add_version(db: Session, tenant_id: int, body: dict, created_by: str, status: str = "draft") -> RuleSetVersion:
-    """A new version (draft, or published: then the live one is archived)."""
+    """A new version (draft, or published: then the live one is archived); RulesError past the rule-set limits."""
+    check_limits(body)  # whatever built the body (editor, helper, template, rollback), the stored result is capped
     row = RuleSetVersion(tenant_id=tenant_id, version=next_version(db, tenant_id), status="draft", body=body,
                          created_by=created_by[:320])
     db.add(row)
@@ -118,6 +124,14 @@ def publish(db: Session, target: RuleSetVersion) -> None:
                                                                                RuleSetVersion.id != target.id)):
         current.status = "archived"
     target.status, target.published_at = "published", utcnow()
+
+
+def refused(tenant: Tenant, text: str, issues: Iterable[tuple[str, str]]) -> tuple[str, int]:
+    """The rules page showing the refused text with its errors at their lines (400)."""
+    errors = located_issues(text, issues)
+    versions = g.db.scalars(RuleSetVersion.for_tenant(tenant.id).order_by(RuleSetVersion.version.desc())).all()
+    return render_template("console/rules.html", tenant=tenant, role=g.role, versions=versions, draft=text,
+                           errors=errors, listing=numbered(text, errors)), 400
 
 
 def diff_lines(old: RuleSetVersion | None, new: RuleSetVersion) -> list[tuple[str, str]]:
@@ -149,6 +163,9 @@ def rollback(tenant: Tenant, version: int):
     if old is None:
         flash(f"No version {version}.", "error")
         return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
-    row = add_version(g.db, tenant.id, dict(old.body), f"{g.user.email} (rollback to v{version})", "published")
+    try:
+        row = add_version(g.db, tenant.id, dict(old.body), f"{g.user.email} (rollback to v{version})", "published")
+    except RulesError as exc:  # a version stored before the limits existed
+        return refused(tenant, "", exc.issues)
     flash(f"Version {row.version} (a copy of version {version}) is live.", "info")
     return redirect(url_for("console.rules", tenant_id=tenant.id)), 303

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from integration.models import RuleSetVersion, Tenant
+from integration.rules import RulesError, load_rules
 from integration.simulate import DEFAULT_LEADS, MAX_LEADS, read_progress, start_simulation
 from marketplace.access import tenant_view
 from marketplace.console_rules import get_version, live_version
@@ -17,7 +18,10 @@ RUNNING = ("queued", "reading", "running")
 @tenant_view()
 def simulate(tenant: Tenant):
     """?version=V: its simulation (progress bar while it runs, then per-lead owners and totals)."""
-    asked = request.args.get("version", "")
+    return _page(tenant, request.args.get("version", ""))
+
+
+def _page(tenant: Tenant, asked: str) -> str:
     version = get_version(g.db, tenant.id, asked) if asked else None
     progress = read_progress(tenant.id, version.version) if version is not None else None
     versions = g.db.scalars(RuleSetVersion.for_tenant(tenant.id).order_by(RuleSetVersion.version.desc())
@@ -44,6 +48,11 @@ def start(tenant: Tenant):
     if version is None:
         flash("Choose a saved rule-set version to simulate.", "error")
         return redirect(url_for("console_simulate.simulate", tenant_id=tenant.id)), 303
+    try:
+        load_rules(version.body)  # the job would fail on it; a version stored before the limits is refused here
+    except RulesError as exc:
+        flash(f"Version {version.version} cannot be simulated: {exc}", "error")
+        return _page(tenant, str(version.version)), 400
     try:
         limit = int(request.form.get("limit") or DEFAULT_LEADS)
     except ValueError:

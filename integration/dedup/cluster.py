@@ -3,11 +3,15 @@
 Merges are transitive (A=B and B=C merges A with C), so a high score on each link is not enough. Merge
 links are taken strongest first; two clusters are joined only when every cross pair is consistent
 (complete link): no name conflict, and a score of at least the review threshold. A refused link is
-downgraded to a review item, so a human still sees it.
+downgraded to a review item, so a human still sees it. Records whose compared fields are all equal are one
+kind and are checked once per kind, so repeated rows cost no more than one; a cluster holds at most
+MAX_MERGE_KINDS different records, which bounds the checks for near-identical ones.
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
 from typing import NamedTuple
 
 from integration.dedup.blocking import candidate_pairs
@@ -17,6 +21,12 @@ from integration.dedup.prepare import Prepared, prepare
 
 Progress = Callable[[str, int, int], None]   # (stage, done, total)
 PROGRESS_EVERY = 5000
+# Distinct records (kinds) one merge cluster may hold. One person has a handful of records (leads-dev.csv: at
+# most 4); hundreds of different records joined by one email or phone are a spammed form or a switchboard, not
+# duplicates to merge into one, and complete-link checks cost the product of the two sides' sizes. Links past
+# the cap become review items. Identical rows are one kind, so a row repeated 50,000 times still merges whole.
+MAX_MERGE_KINDS = 50
+_VERDICTS_KEPT = 1_000_000  # memoised kind-pair checks, dropped wholesale past this (memory stays bounded)
 
 
 class FlaggedPair(NamedTuple):
@@ -28,12 +38,38 @@ class FlaggedPair(NamedTuple):
     decision: str
 
 
-class _Clusters:
-    """Union-find that keeps member lists, so complete-link checks can walk both sides."""
+_COMPARED = tuple(f.name for f in fields(Prepared) if f.name != "id")   # everything `compare` may read
 
-    def __init__(self, size: int):
-        self.parent = list(range(size))
-        self.members = {i: [i] for i in range(size)}
+
+def kinds_of(prepared: Sequence[Prepared]) -> list[int]:
+    """A number per record, equal for records whose compared fields are all equal (only their ids differ).
+
+    Two pairs of records of the same kinds compare alike, so a file that repeats one row 50,000 times is
+    scored and clustered as one kind, not as 50,000 records checked against each other.
+    """
+    numbers: dict[tuple, int] = {}
+    return [numbers.setdefault(tuple(getattr(p, name) for name in _COMPARED), len(numbers)) for p in prepared]
+
+
+class _Clusters:
+    """Union-find over records for complete-link merging.
+
+    Each cluster keeps its members and, per kind of record in it, its lowest and highest member index: every
+    cross pair of two clusters is consistent exactly when every pair of their kinds is, in each order in which
+    a lower-indexed member of one meets a higher-indexed member of the other (`compare` reads the lower
+    index first). So a check walks kinds × kinds rather than members × members.
+    """
+
+    def __init__(self, prepared: Sequence[Prepared], review: float):
+        self.prepared, self.review = prepared, review
+        self.kind = kinds_of(prepared)
+        self.example: dict[int, int] = {}
+        for index, kind in enumerate(self.kind):
+            self.example.setdefault(kind, index)
+        self.parent = list(range(len(prepared)))
+        self.members = {i: [i] for i in range(len(prepared))}
+        self.spans = {i: {kind: (i, i)} for i, kind in enumerate(self.kind)}
+        self._verdicts: dict[tuple[int, int], bool] = {}
 
     def find(self, i: int) -> int:
         while self.parent[i] != i:
@@ -47,13 +83,74 @@ class _Clusters:
             ra, rb = rb, ra
         self.parent[rb] = ra
         self.members[ra] += self.members.pop(rb)
+        small, large = sorted((self.spans.pop(rb), self.spans[ra]), key=len)
+        for kind, (low, high) in small.items():
+            other = large.get(kind, (low, high))
+            large[kind] = (min(low, other[0]), max(high, other[1]))
+        self.spans[ra] = large
+
+    def consistent(self, first: int, second: int) -> bool:
+        """Whether a record of kind `first` and a later one of kind `second` may be one person."""
+        key = (first, second)
+        if key not in self._verdicts:
+            if len(self._verdicts) >= _VERDICTS_KEPT:
+                self._verdicts.clear()
+            levels = compare(self.prepared[self.example[first]], self.prepared[self.example[second]])
+            self._verdicts[key] = probability(levels) >= self.review and not name_conflict(levels)
+        return self._verdicts[key]
+
+    def _kinds_after_union(self, ri: int, rj: int) -> int:
+        small, large = sorted((self.spans[ri], self.spans[rj]), key=len)
+        return len(large) + sum(1 for kind in small if kind not in large)
+
+    def _kinds_consistent(self, ri: int, rj: int) -> bool:
+        for a, (low_a, high_a) in self.spans[ri].items():
+            for b, (low_b, high_b) in self.spans[rj].items():
+                if (low_a < high_b and not self.consistent(a, b)) or (low_b < high_a and not self.consistent(b, a)):
+                    return False
+        return True
+
+    def _members_consistent(self, ri: int, rj: int, i: int, j: int) -> bool:
+        for x in self.members[ri]:
+            for y in self.members[rj]:
+                low, high = (x, y) if x < y else (y, x)
+                if (x, y) != (i, j) and not self.consistent(self.kind[low], self.kind[high]):
+                    return False
+        return True
+
+    def link(self, i: int, j: int) -> bool:
+        """Join the clusters of i and j (i < j) when every cross pair is consistent; False when refused."""
+        ri, rj = self.find(i), self.find(j)
+        if ri == rj:
+            return True
+        if self._kinds_after_union(ri, rj) > MAX_MERGE_KINDS:
+            return False
+        if self.consistent(self.kind[i], self.kind[j]):
+            # the link pair itself passes, so checking it along with the others changes nothing
+            joined = self._kinds_consistent(ri, rj)
+        else:
+            # a link below the consistency bar (auto_merge set under a name conflict's cap): the original
+            # member-by-member walk, which skips the link pair itself
+            joined = self._members_consistent(ri, rj, i, j)
+        if joined:
+            self.union(i, j)
+        return joined
 
 
 def _score_all(prepared: Sequence[Prepared], pairs: list[tuple[int, int]], progress: Progress | None
                ) -> dict[tuple[int, int], float]:
+    kind = kinds_of(prepared)
+    repeated = {k for k, n in Counter(kind).items() if n > 1}
+    same_kinds: dict[tuple[int, int], float] = {}   # pairs of repeated rows are scored once per pair of kinds
     scores = {}
     for n, (i, j) in enumerate(pairs):
-        scores[(i, j)] = probability(compare(prepared[i], prepared[j]))
+        key = (kind[i], kind[j])
+        if key in same_kinds:
+            scores[(i, j)] = same_kinds[key]
+        else:
+            scores[(i, j)] = probability(compare(prepared[i], prepared[j]))
+            if key[0] in repeated or key[1] in repeated:
+                same_kinds[key] = scores[(i, j)]
         if progress and n % PROGRESS_EVERY == 0:
             progress("scoring", n, len(pairs))
     if progress:
@@ -61,35 +158,15 @@ def _score_all(prepared: Sequence[Prepared], pairs: list[tuple[int, int]], progr
     return scores
 
 
-def _consistent(x: int, y: int, prepared: Sequence[Prepared], scores: dict, review: float) -> bool:
-    key = (x, y) if x < y else (y, x)
-    levels = compare(prepared[key[0]], prepared[key[1]])
-    score = scores[key] if key in scores else probability(levels)
-    return score >= review and not name_conflict(levels)
-
-
-def _link(clusters: _Clusters, i: int, j: int, prepared: Sequence[Prepared], scores: dict, review: float) -> bool:
-    """Join the clusters of i and j when every cross pair is consistent; False when refused."""
-    ri, rj = clusters.find(i), clusters.find(j)
-    if ri == rj:
-        return True
-    for x in clusters.members[ri]:
-        for y in clusters.members[rj]:
-            if (x, y) not in ((i, j), (j, i)) and not _consistent(x, y, prepared, scores, review):
-                return False
-    clusters.union(i, j)
-    return True
-
-
 def cluster_pairs(prepared: Sequence[Prepared], scores: dict[tuple[int, int], float], auto_merge: float,
                   review: float) -> list[tuple[int, int, float, str]]:
-    """Decide every scored pair: merges that keep clusters consistent, then reviews across clusters."""
-    clusters = _Clusters(len(prepared))
+    """Decide every scored pair (i < j, scored as `find_duplicates` scores them): merges that keep clusters
+    consistent, then reviews across clusters."""
+    clusters = _Clusters(prepared, review)
     decided = []
     strongest_first = sorted(((s, p) for p, s in scores.items() if s >= auto_merge), key=lambda t: (-t[0], t[1]))
     for score, (i, j) in strongest_first:
-        merged = _link(clusters, i, j, prepared, scores, review)
-        decided.append((i, j, score, "merge" if merged else "review"))
+        decided.append((i, j, score, "merge" if clusters.link(i, j) else "review"))
     for (i, j), score in sorted(scores.items()):
         # a review inside a merge cluster is already settled by the merge
         if classify(score, auto_merge, review) == "review" and clusters.find(i) != clusters.find(j):

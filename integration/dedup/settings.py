@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from integration.rules.limits import LimitExceeded, check_size, read_document
+
 KEEP_RULES = ("oldest", "most_complete", "has_owner")
 
 
@@ -58,10 +60,13 @@ def load_dedup_settings(path: str | Path | None) -> DedupSettings:
     if path is None:
         return DedupSettings()
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        check_size(Path(path).stat().st_size)
+        document = read_document(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise DedupConfigError(f"{path}: cannot read the rule set ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
+    except LimitExceeded as exc:  # the same limits as every other reader of a rule set
+        raise DedupConfigError(f"{path}: {exc}") from exc
+    except (yaml.YAMLError, ValueError) as exc:
         raise DedupConfigError(f"{path}: not valid YAML or JSON ({exc})") from exc
     if document is None:
         return DedupSettings()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 
 from integration.errors import LeadRelayError
 from integration.rules.checks import Issue, check_rule_set
+from integration.rules.limits import LimitExceeded, check_document, check_size, read_document, stored_form
 from integration.rules.model import RuleSet
 from integration.rules.sources import SourceLabels
 
@@ -60,14 +60,13 @@ def _dates_to_text(value: Any) -> Any:
 
 
 def _parse_text(text: str, source: str) -> Any:
+    kind = "JSON" if text.lstrip().startswith("{") else "YAML"
     try:
-        if text.lstrip().startswith("{"):
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise RulesError([("", f"not valid JSON: {exc}")], source) from None
-    except yaml.YAMLError as exc:
-        raise RulesError([("", f"not valid YAML: {exc}")], source) from None
+        return read_document(text)
+    except LimitExceeded as exc:
+        raise RulesError([("", str(exc))], source) from None
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: JSON syntax, or an integer of thousands of digits
+        raise RulesError([("", f"not valid {kind}: {exc}")], source) from None
 
 
 def _read(text_or_path: str | Path, source: str) -> Any:
@@ -75,14 +74,38 @@ def _read(text_or_path: str | Path, source: str) -> Any:
         "\n" not in text_or_path and text_or_path.strip().endswith((".yaml", ".yml", ".json")))
     if not looks_like_path:
         return _parse_text(str(text_or_path), source)
+    path = Path(text_or_path)
     try:
-        return _parse_text(Path(text_or_path).read_text(encoding="utf-8"), source)
+        check_size(path.stat().st_size)
+        return _parse_text(path.read_text(encoding="utf-8"), source)
+    except LimitExceeded as exc:
+        raise RulesError([("", str(exc))], source) from None
     except OSError as exc:
         raise RulesError([("", f"cannot read rules file {str(text_or_path)!r}: {exc.strerror}")], source) from None
 
 
+def read_rules_text(text: str) -> Any:
+    """YAML or JSON text → the document as stored (JSON types only: YAML dates become text).
+
+    RulesError past the limits of `limits.py`, as typed or as stored.
+    """
+    document = _parse_text(text, "")
+    try:
+        return stored_form(document)
+    except LimitExceeded as exc:
+        raise RulesError([("", str(exc))]) from None
+
+
+def check_limits(data: Any, source: str = "") -> None:
+    """Refuse (RulesError) a parsed document past the depth, value-count or stored-size limit."""
+    try:
+        check_document(data)
+    except LimitExceeded as exc:
+        raise RulesError([("", str(exc))], source) from None
+
+
 def validate_rules(data: Any, source: str = "") -> RuleSet:
-    """A parsed document (e.g. a stored version's JSON body) → RuleSet, or RulesError."""
+    """A parsed document → RuleSet, or RulesError. Input from outside goes through load_rules (which checks limits)."""
     if not isinstance(data, Mapping):
         raise RulesError([("", "a rule set is a mapping of sections (version, owners, pools, routing, …)")], source)
     data = _dates_to_text(dict(data))
@@ -104,8 +127,12 @@ def validate_rules(data: Any, source: str = "") -> RuleSet:
 
 
 def load_rules(text_or_path: str | Path | Mapping[str, Any]) -> RuleSet:
-    """Load a rule set from YAML or JSON text, a file path (.yaml/.yml/.json or a Path) or a mapping."""
+    """Load a rule set from YAML or JSON text, a file path (.yaml/.yml/.json or a Path) or a mapping.
+
+    Every input is held to the limits of `limits.py` (size, nesting, value count, no YAML aliases) first.
+    """
     if isinstance(text_or_path, Mapping):
+        check_limits(text_or_path)
         return validate_rules(text_or_path)
     source = str(text_or_path) if isinstance(text_or_path, Path) or "\n" not in text_or_path else ""
     return validate_rules(_read(text_or_path, source), source)
