@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from integration.models import AgencyTemplate, RuleSetVersion, Tenant, utcnow
 from integration.rules import RulesError, check_limits, load_rules
 from integration.simulate import DEFAULT_LEADS, read_progress, start_simulation
-from marketplace.access import ADMIN, VIEWER, require_login
+from marketplace.access import ADMIN, VIEWER, agency_role_on, require_login
 from marketplace.console_rules import add_version, as_yaml, get_version, live_version, publish
 
 log = logging.getLogger("leadrelay.agency.templates")
@@ -27,12 +27,16 @@ def _agency_id(write: bool = False) -> int:
     return user.agency_id
 
 
-def _portal(agency_id: int, tenant_id: object) -> Tenant | None:
+def _portal(agency_id: int, tenant_id: object, write: bool = False) -> Tenant | None:
+    """A portal of the agency, if the portal's own admin granted the agency enough to read (or `write`) it."""
     try:
         tenant = g.db.get(Tenant, int(str(tenant_id)))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
-    return tenant if tenant is not None and tenant.agency_id == agency_id else None
+    if tenant is None or tenant.agency_id != agency_id:
+        return None
+    role = agency_role_on(g.user, tenant)
+    return tenant if role == ADMIN or (role == VIEWER and not write) else None
 
 
 def _template(agency_id: int, template_id: object) -> AgencyTemplate:
@@ -49,7 +53,9 @@ def _source(tenant: Tenant) -> RuleSetVersion | None:
 
 
 def _portals(agency_id: int) -> list[Tenant]:
-    return g.db.scalars(select(Tenant).where(Tenant.agency_id == agency_id).order_by(Tenant.name)).all()
+    """The agency's portals its team may change (a portal granting the agency only viewer is left out)."""
+    tenants = g.db.scalars(select(Tenant).where(Tenant.agency_id == agency_id).order_by(Tenant.name)).all()
+    return [t for t in tenants if agency_role_on(g.user, t) == ADMIN]
 
 
 @templates_bp.get("")
@@ -129,7 +135,8 @@ def rollout():
     """A draft of the template on each selected portal, each simulated in a job; nothing is published yet."""
     agency_id = _agency_id(write=True)
     template = _template(agency_id, request.form.get("template_id"))
-    portals = [p for p in (_portal(agency_id, t) for t in request.form.getlist("tenant_id")) if p is not None]
+    portals = [p for p in (_portal(agency_id, t, write=True) for t in request.form.getlist("tenant_id"))
+               if p is not None]
     if not portals:
         flash("Select at least one portal.", "error")
         return redirect(url_for("agency_templates.view", template_id=template.id)), 303
@@ -159,7 +166,7 @@ def publish_rollout():
     """Publish the template's draft on one portal."""
     agency_id = _agency_id(write=True)
     template = _template(agency_id, request.form.get("template_id"))
-    tenant = _portal(agency_id, request.form.get("tenant_id", ""))
+    tenant = _portal(agency_id, request.form.get("tenant_id", ""), write=True)
     rollout = template.rollouts.get(str(tenant.id)) if tenant else None
     version = get_version(g.db, tenant.id, rollout["version"]) if rollout else None
     if version is None:

@@ -77,3 +77,28 @@ def test_only_the_tenants_own_admin_moves_it_between_agencies(app, env, world):
     victor = sign_in(app, world["victor"])
     assert victor.post(f"/console/tenants/{world['owned']}/agency/grant", data={"grant": "viewer"}).status_code == 303
     assert boss.post(f"/console/tenants/{world['owned']}/rules", data=RULES).status_code == 403
+
+
+def test_templates_reach_only_portals_that_granted_the_agency_admin(app, env, world):
+    from integration.models import AgencyTemplate
+
+    with session_scope(env["DATABASE_URL"]) as s:
+        agency = Agency(name="Ag")
+        s.add(agency)
+        s.flush()
+        tenant = s.get(Tenant, world["viewed"])
+        tenant.agency_id, tenant.agency_grant = agency.id, "viewer"
+        s.add(RuleSetVersion(tenant_id=tenant.id, version=1, body={"version": 1}, status="published"))
+        boss = ConsoleUser(platform="salesforce", external_account_id="00D1", external_user_id="005b",
+                           email="boss@agency.test", agency_id=agency.id, agency_role="admin")
+        template = AgencyTemplate(agency_id=agency.id, name="Base", body={"version": 1}, created_by="boss",
+                                  rollouts={str(tenant.id): {"version": 1}})
+        s.add_all([boss, template])
+        s.flush()
+        boss_id, template_id = boss.id, template.id
+    boss = sign_in(app, boss_id)
+    form = {"template_id": template_id, "tenant_id": world["viewed"]}
+    assert boss.post("/console/agency/templates/rollout", data=form).status_code == 303
+    assert boss.post("/console/agency/templates/publish", data=form).status_code == 404
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert len(s.scalars(RuleSetVersion.for_tenant(world["viewed"])).all()) == 1  # no draft was rolled out
