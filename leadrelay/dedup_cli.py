@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
+from integration import csvsafe
 from integration.dedup import DedupConfigError, FlaggedPair, find_duplicates, load_dedup_settings
 
 REQUIRED_COLUMNS = ("id", "first_name", "last_name", "email", "phone", "company", "street", "city", "postcode",
@@ -66,7 +67,7 @@ class ProgressReport:
 
 def write_pairs(path: str, pairs: Sequence[FlaggedPair]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = csvsafe.writer(handle, lineterminator="\n")  # ids come from the input file
         writer.writerow(OUTPUT_COLUMNS)
         writer.writerows((p.id_a, p.id_b, f"{p.score:.4f}", p.decision) for p in pairs)
 

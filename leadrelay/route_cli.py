@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from integration import csvsafe
 from integration.normalize import normalize_lead
 from integration.route import Decision, Router
 from integration.routing.state import InMemoryPoolState
@@ -90,7 +91,7 @@ def route_file(rules: RuleSet, rows: list[dict[str, str]], out: TextIO, review_u
                progress: TextIO | None = None, source: str = "input") -> dict[str, int]:
     """Route every row in order and write id,owner,rule,reason; returns counts."""
     scorer, router = Scorer(rules.scoring), Router(rules, InMemoryPoolState())
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")  # ids, owners and reasons come from the input file
     writer.writerow(OUTPUT_COLUMNS)
     counts = {"leads": 0, "owned": 0, "review": 0}
     for n, row in enumerate(rows, start=1):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from integration.models import Agency, AgencyInvite, ConsoleUser, Tenant, utcnow
 from marketplace.access import ADMIN, VIEWER, admin_tenants_query, require_login, visible_tenants_query
-from marketplace.agency_portfolio import portfolio, sorted_rows
+from marketplace.agency_portfolio import portfolio, sort_args, sorted_rows
 from marketplace.invitations import INVITE_TTL, create_invitation, pending
 from oauth.registry import PLATFORMS
 
@@ -50,7 +50,7 @@ def overview():
     tenants = g.db.scalars(visible_tenants_query(user).where(Tenant.agency_id == user.agency_id)
                            .order_by(Tenant.name)).all()
     agency = g.db.get(Agency, user.agency_id)
-    sort, descending = request.args.get("sort", "name"), request.args.get("desc") == "1"
+    sort, descending = sort_args(request.args)
     rows = sorted_rows(portfolio(g.db, list(tenants)), sort, descending)
     return render_template("console/agency.html", agency=agency, tenants=tenants, rows=rows, sort=sort,
                            desc=descending, platforms=PLATFORMS, team=_team(user.agency_id),

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from integration.models import Credential, Decision, EventRecord, Tenant, utcnow
+from marketplace.params import choice_arg
 
 SORT_KEYS = ("name", "platform", "health", "leads", "review_pct", "speed_ms", "last_webhook", "failed")
 
@@ -80,6 +81,11 @@ def _speed_ms(decision: Decision) -> float | None:
     if not written or not created:
         return None
     return (dt.datetime.fromisoformat(written) - dt.datetime.fromisoformat(created)).total_seconds() * 1000
+
+
+def sort_args(args) -> tuple[str, bool]:
+    """(column, descending) from ?sort=<column>&desc=0|1; an unknown column is a ParamError (400)."""
+    return choice_arg(args, "sort", SORT_KEYS, "name"), choice_arg(args, "desc", ("0", "1"), "0") == "1"
 
 
 def sorted_rows(rows: list[PortalRow], key: str, descending: bool) -> list[PortalRow]:

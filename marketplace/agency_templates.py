@@ -12,6 +12,7 @@ from integration.rules import RulesError, check_limits, load_rules
 from integration.simulate import DEFAULT_LEADS, read_progress, start_simulation
 from marketplace.access import ADMIN, VIEWER, agency_role_on, require_login
 from marketplace.console_rules import add_version, as_yaml, get_version, live_version, publish
+from marketplace.params import ID_MAX, int_arg
 
 log = logging.getLogger("leadrelay.agency.templates")
 templates_bp = Blueprint("agency_templates", __name__, url_prefix="/console/agency/templates")
@@ -30,9 +31,11 @@ def _agency_id(write: bool = False) -> int:
 def _portal(agency_id: int, tenant_id: object, write: bool = False) -> Tenant | None:
     """A portal of the agency, if the portal's own admin granted the agency enough to read (or `write`) it."""
     try:
-        tenant = g.db.get(Tenant, int(str(tenant_id)))
-    except (ValueError, OverflowError):
+        number = int(str(tenant_id))
+    except ValueError:
         return None
+    # past ID_MAX PostgreSQL's INTEGER cast fails (DataError, and the transaction with it), SQLite's binding too
+    tenant = g.db.get(Tenant, number) if 0 < number <= ID_MAX else None
     if tenant is None or tenant.agency_id != agency_id:
         return None
     role = agency_role_on(g.user, tenant)
@@ -102,7 +105,7 @@ def create():
 def view():
     """The template's rules, the rollout form, and each rolled-out portal's draft with its simulation."""
     agency_id = _agency_id()
-    return _view_page(agency_id, _template(agency_id, request.args.get("template_id")))
+    return _view_page(agency_id, _template(agency_id, int_arg(request.args, "template_id")))
 
 
 def _view_page(agency_id: int, template: AgencyTemplate) -> str:

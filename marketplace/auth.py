@@ -12,6 +12,7 @@ from integration.models import Tenant
 from integration.tenancy import erase_tenant_data, mark_uninstalled
 from marketplace.access import logout_user, require_login, safe_local_path
 from marketplace.install import start_oauth
+from marketplace.params import json_too_deep
 from oauth.registry import PLATFORMS, get_provider
 
 log = logging.getLogger("leadrelay.auth")
@@ -57,10 +58,12 @@ def pipedrive_uninstall():
         log.error("pipedrive.uninstall.not-configured")
         return jsonify({"error": "not_configured"}), 401
     expected = "Basic " + base64.b64encode(f"{provider.client_id}:{provider.client_secret}".encode()).decode()
-    if not hmac.compare_digest(request.headers.get("Authorization", ""), expected):
+    # bytes: compare_digest raises TypeError on a str with non-ASCII characters, and the header is the caller's
+    if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected.encode()):
         log.warning("pipedrive.uninstall.bad-credentials")
         return jsonify({"error": "unauthorized"}), 401
-    body = request.get_json(silent=True) or {}
+    body = {} if json_too_deep(request.get_data(), 32) else request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
     company_id = str(body.get("company_id", ""))
     tenant = g.db.scalar(select(Tenant).where(Tenant.platform == "pipedrive", Tenant.external_id == company_id))
     if tenant is None:

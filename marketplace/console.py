@@ -33,6 +33,7 @@ from marketplace.agency import link_with_invite
 from marketplace.console_onboarding import onboarding_page
 from marketplace.console_rules import add_version, as_yaml, get_version, live_version, located_issues, numbered, publish
 from marketplace.invitations import INVITE_TTL, audit, create_invitation, pending
+from marketplace.params import int_arg
 from oauth.disconnect import disconnect as disconnect_tenant
 from oauth.registry import PLATFORMS
 
@@ -80,7 +81,8 @@ def disconnect(tenant: Tenant):
 @tenant_view()
 def rules(tenant: Tenant):
     """History, and the editor prefilled with a version's text (?edit=V) or the live one."""
-    source = get_version(g.db, tenant.id, request.args["edit"]) if request.args.get("edit") else None
+    edit = int_arg(request.args, "edit")
+    source = get_version(g.db, tenant.id, edit) if edit else None
     source = source or live_version(g.db, tenant.id)
     return _rules_page(tenant, as_yaml(source.body) if source else "", [])
 

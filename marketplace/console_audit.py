@@ -15,6 +15,7 @@ from sqlalchemy import Select, Text, cast, func, select
 from integration.models import Decision, Tenant
 from integration.records import ObjectType
 from marketplace.access import tenant_view
+from marketplace.params import date_arg, int_arg, text_arg
 
 audit_bp = Blueprint("console_audit", __name__, url_prefix="/console")
 PAGE = 50
@@ -41,19 +42,11 @@ class AuditQuery:
         return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in values.items() if v}
 
 
-def parse_date(text: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat((text or "").strip()) if (text or "").strip() else None
-    except ValueError:
-        return None
-
-
 def from_args(args) -> AuditQuery:
-    before = (args.get("before") or "").strip()
-    return AuditQuery(lead=(args.get("lead") or "").strip()[:64], email=(args.get("email") or "").strip()[:320],
-                      owner=(args.get("owner") or "").strip()[:200], rule=(args.get("rule") or "").strip()[:200],
-                      kind=(args.get("kind") or "").strip()[:32], start=parse_date(args.get("start")),
-                      end=parse_date(args.get("end")), before=int(before) if before.isdigit() else None)
+    """The search from the query string; a value out of range is a ParamError (400 naming the parameter)."""
+    return AuditQuery(lead=text_arg(args, "lead", 64), email=text_arg(args, "email", 320),
+                      owner=text_arg(args, "owner"), rule=text_arg(args, "rule"), kind=text_arg(args, "kind", 32),
+                      start=date_arg(args, "start"), end=date_arg(args, "end"), before=int_arg(args, "before"))
 
 
 def _like(text: str) -> str:
@@ -100,6 +93,5 @@ def audit(tenant: Tenant):
     rows = rows[:PAGE]
     entries = [(d, json.dumps(d.inputs, indent=2, sort_keys=True, default=str)) for d in rows]
     older = {**q.params(), "before": rows[-1].id} if more else None
-    bad_dates = [name for name in ("start", "end") if request.args.get(name) and getattr(q, name) is None]
     return render_template("console/audit.html", tenant=tenant, role=g.role, q=q, entries=entries, older=older,
-                           kinds=sorted(set(KINDS) | ({q.kind} if q.kind else set())), bad_dates=bad_dates)
+                           kinds=sorted(set(KINDS) | ({q.kind} if q.kind else set())))

@@ -5,7 +5,6 @@ Figures come from the audit (route and dedup Decisions, dedup ReviewItems) over 
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import math
@@ -19,10 +18,12 @@ from markupsafe import Markup
 from sqlalchemy import String, case, distinct, exists, func, select, type_coerce
 from sqlalchemy.orm import aliased
 
+from integration import csvsafe
 from integration.models import Decision, EventRecord, ReviewItem, Tenant
 from integration.protocols import parse_iso
 from marketplace.access import tenant_view
-from marketplace.console_audit import midnight, parse_date
+from marketplace.console_audit import midnight
+from marketplace.params import date_arg, text_arg
 from marketplace.svg import BAR_COLOR, EMPTY, SVG_OPEN, bar_chart, sparkline
 
 kpi_bp = Blueprint("console_kpi", __name__, url_prefix="/console")
@@ -89,8 +90,9 @@ def percentile(values: list[float], p: float) -> float | None:
 
 
 def date_range(args) -> tuple[dt.date, dt.date]:
-    end = parse_date(args.get("end")) or dt.datetime.now(dt.UTC).date()
-    start = parse_date(args.get("start")) or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    """[start, end] from the query string: the last 30 days by default, at most MAX_DAYS; 400 out of range."""
+    end = date_arg(args, "end") or dt.datetime.now(dt.UTC).date()
+    start = date_arg(args, "start") or end - dt.timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         start, end = end, start
     return max(start, end - dt.timedelta(days=MAX_DAYS - 1)), end
@@ -228,8 +230,7 @@ def duration(seconds: float | None) -> str:
 @tenant_view()
 def kpis(tenant: Tenant):
     start, end = date_range(request.args)
-    owner = (request.args.get("owner") or "").strip()[:200]
-    k = compute(g.db, tenant.id, start, end, owner)
+    k = compute(g.db, tenant.id, start, end, text_arg(request.args, "owner"))
     days = k.days()
     owners = k.per_owner.most_common(20)
     charts = {
@@ -259,9 +260,9 @@ def columns(counts: list[int], title: str, width: int = 640, height: int = 60) -
 @tenant_view()
 def kpis_csv(tenant: Tenant):
     start, end = date_range(request.args)
-    k = compute(g.db, tenant.id, start, end, (request.args.get("owner") or "").strip()[:200])
+    k = compute(g.db, tenant.id, start, end, text_arg(request.args, "owner"))
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csvsafe.writer(out)  # the owner filter and owners' emails are typed by users: no formulas
     writer.writerow(["section", "key", "value"])
     for name, value in summary(k):
         writer.writerow(["summary", name, "" if value is None else value])

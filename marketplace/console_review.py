@@ -17,6 +17,7 @@ from integration.protocols import CRMAdapter
 from integration.records import CRMUser, Record
 from integration.wiring import adapter_for
 from marketplace.access import tenant_view
+from marketplace.params import ParamError, int_arg
 
 log = logging.getLogger("leadrelay.console.review")
 review_bp = Blueprint("console_review", __name__, url_prefix="/console")
@@ -90,10 +91,14 @@ def _open_item(tenant: Tenant, kinds: tuple[str, ...]) -> ReviewItem | None:
 
 
 def _form_int(name: str) -> int:
-    value = (request.form.get(name) or "").strip()
-    if not value.isdigit():
+    """An id posted by the page's form; anything that cannot be a row id (blank, "²", past ID_MAX) is a 404."""
+    try:
+        value = int_arg(request.form, name)
+    except ParamError:
+        value = None
+    if value is None:
         abort(404)
-    return int(value)
+    return value
 
 
 def _back(tenant: Tenant):

@@ -14,6 +14,7 @@ from integration.models import RuleSetVersion, Tenant, utcnow
 from integration.rules import RulesError, check_limits
 from integration.rules.limits import YAML_LOADER, LimitExceeded, scan_yaml
 from marketplace.access import tenant_view
+from marketplace.params import ID_MAX, int_arg
 
 rules_bp = Blueprint("console_rules", __name__, url_prefix="/console")
 _PART = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
@@ -99,6 +100,8 @@ def get_version(db: Session, tenant_id: int, version: object) -> RuleSetVersion 
         number = int(str(version))
     except ValueError:
         return None
+    if not 0 < number <= ID_MAX:  # past it, PostgreSQL's INTEGER cast overflows (a 500, not "no such version")
+        return None
     return db.scalar(RuleSetVersion.for_tenant(tenant_id).where(RuleSetVersion.version == number))
 
 
@@ -148,7 +151,7 @@ def diff_lines(old: RuleSetVersion | None, new: RuleSetVersion) -> list[tuple[st
 @tenant_view()
 def diff(tenant: Tenant):
     """A version next to the live one (server-rendered unified diff)."""
-    version = get_version(g.db, tenant.id, request.args.get("version", ""))
+    version = get_version(g.db, tenant.id, int_arg(request.args, "version") or "")
     live = live_version(g.db, tenant.id)
     lines = diff_lines(live, version) if version is not None else []
     return render_template("console/rules_diff.html", tenant=tenant, role=g.role, version=version, live=live,

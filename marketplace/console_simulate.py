@@ -8,6 +8,7 @@ from integration.rules import RulesError, load_rules
 from integration.simulate import DEFAULT_LEADS, MAX_LEADS, read_progress, start_simulation
 from marketplace.access import tenant_view
 from marketplace.console_rules import get_version, live_version
+from marketplace.params import int_arg
 
 simulate_bp = Blueprint("console_simulate", __name__, url_prefix="/console")
 SHOWN_ROWS = 500
@@ -18,6 +19,7 @@ RUNNING = ("queued", "reading", "running")
 @tenant_view()
 def simulate(tenant: Tenant):
     """?version=V: its simulation (progress bar while it runs, then per-lead owners and totals)."""
+    int_arg(request.args, "version")  # 400 unless blank or a version number
     return _page(tenant, request.args.get("version", ""))
 
 

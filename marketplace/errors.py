@@ -6,6 +6,8 @@ import logging
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from marketplace.params import BoundedIntConverter
+
 log = logging.getLogger("leadrelay.web")
 
 
@@ -15,6 +17,10 @@ def wants_json() -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
+    # before any blueprint is registered: every <int:id> then stops at SQL INTEGER's maximum (an id past it is a
+    # 404, not an overflow in the database driver)
+    app.url_map.converters["int"] = BoundedIntConverter
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if not wants_json():

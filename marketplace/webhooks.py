@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from integration.models import Tenant, TenantStatus, WebhookKey
 from integration.protocols import ParsedDelivery
 from integration.queues import redis_connection
 from integration.records import Event
+from marketplace.params import json_too_deep
 
 log = logging.getLogger("leadrelay.webhooks")
 webhooks_bp = Blueprint("webhooks", __name__)
@@ -67,7 +69,7 @@ def receive(platform: str, _rest: str = ""):
     if failure is not None:
         return failure
     try:
-        delivery = parser.parse(raw)
+        delivery = _parse(parser, raw)
     except PayloadError as exc:
         _event_log("unparseable", platform, logging.WARNING, path=exc.path)
         return jsonify({"error": "unparseable", "path": exc.path, "problem": exc.problem}), 400
@@ -92,12 +94,45 @@ def _authenticate(platform: str, parser, raw: RawRequest) -> tuple[TenantView | 
         return None, None
     if missing := parser.missing_signature(raw):
         return None, _reject(platform, f"missing-{missing.lower()}", 400)
-    presented = parser.credentials(raw)
-    row = g.db.scalar(select(WebhookKey).where(WebhookKey.key == presented[0])) if presented else None
-    digest = hashlib.sha256(presented[1].encode()).hexdigest() if presented else ""
-    if row is None or not hmac.compare_digest(row.secret_hash, digest):
+    tenant = _tenant_by_key(platform, parser.credentials(raw))
+    if tenant is None:
         return None, _reject(platform, "invalid-signature", 401)
-    return TenantView.of(g.db.get(Tenant, row.tenant_id)), None
+    return tenant, None
+
+
+# What a webhook key can look like (ours are secrets.token_urlsafe(12)); anything else is refused unread, so a
+# NUL or a megabyte never reaches the database.
+_KEY_SHAPE = re.compile(r"[!-~]{1,64}")
+_NO_KEY = hashlib.sha256(b"no such key").hexdigest()
+
+
+def _tenant_by_key(platform: str, presented: tuple[str, str] | None) -> TenantView | None:
+    """The tenant these webhook credentials belong to, on this platform only.
+
+    Credentials are bound to their platform: a Salesforce tenant's key and secret presented to the Pipedrive
+    endpoint find nothing, exactly like a wrong password. The secret's hash is compared in constant time whether
+    or not the key exists.
+    """
+    key, secret = presented or ("", "")
+    row = None
+    if _KEY_SHAPE.fullmatch(key):
+        row = g.db.execute(select(WebhookKey.secret_hash, Tenant).join(Tenant, Tenant.id == WebhookKey.tenant_id)
+                           .where(WebhookKey.key == key, Tenant.platform == platform)).first()
+    digest = hashlib.sha256(secret.encode(errors="replace")).hexdigest()
+    matches = hmac.compare_digest(row.secret_hash if row is not None else _NO_KEY, digest)
+    return TenantView.of(row.Tenant) if row is not None and matches else None
+
+
+# Our payloads nest 3-4 levels (Pipedrive's custom fields the deepest); Python's json raises RecursionError
+# somewhere near 1,000.
+MAX_JSON_DEPTH = 32
+
+
+def _parse(parser, raw: RawRequest) -> ParsedDelivery:
+    """parser.parse, after refusing JSON nested deeper than MAX_JSON_DEPTH (counted on the raw bytes)."""
+    if parser.BODY_FORMAT == "json" and json_too_deep(raw.body, MAX_JSON_DEPTH):
+        raise PayloadError("$", f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return parser.parse(raw)
 
 
 def _store(platform: str, delivery: ParsedDelivery, key_tenant: TenantView | None) -> int:
@@ -105,10 +140,8 @@ def _store(platform: str, delivery: ParsedDelivery, key_tenant: TenantView | Non
     by_tenant: dict[int, list[Event]] = {}
     tenants: dict[int, TenantView] = {}
     for event in delivery.events:
-        tenant = key_tenant or _tenant_for(platform, event.account_id)
-        if tenant is None or tenant.status == TenantStatus.UNINSTALLED or \
-                (key_tenant is not None and event.account_id and event.account_id != tenant.external_id):
-            _event_log("missing-installation", platform, account=event.account_id)
+        tenant = _event_tenant(platform, event, key_tenant)
+        if tenant is None:
             continue
         if _is_echo(tenant, event):
             _event_log("own-write-echo", platform, tenant_id=tenant.id)
@@ -123,6 +156,20 @@ def _store(platform: str, delivery: ParsedDelivery, key_tenant: TenantView | Non
         if new and tenants[tenant_id].status == TenantStatus.ACTIVE:
             enqueue_drain(tenant_id, redis=_redis())  # a paused tenant's events wait in the log until it reconnects
     return stored
+
+
+def _event_tenant(platform: str, event: Event, key_tenant: TenantView | None) -> TenantView | None:
+    """The installed tenant the event belongs to, or None (logged): the key's tenant must be the event's account."""
+    if key_tenant is not None and event.account_id != key_tenant.external_id:
+        # right key, another CRM account (an org id or company id that is not the key's): someone holding one
+        # tenant's webhook credentials is posting another account's events
+        _event_log("account-mismatch", platform, logging.WARNING, tenant_id=key_tenant.id, account=event.account_id)
+        return None
+    tenant = key_tenant or _tenant_for(platform, event.account_id)
+    if tenant is None or tenant.status == TenantStatus.UNINSTALLED:
+        _event_log("missing-installation", platform, account=event.account_id)
+        return None
+    return tenant
 
 
 @dataclass(frozen=True)

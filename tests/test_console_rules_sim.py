@@ -49,7 +49,8 @@ def world(app, env):
         s.add(agency)
         s.flush()
         for key, platform in (("P1", "hubspot"), ("P2", "pipedrive"), ("P3", "salesforce")):
-            tenant = Tenant(platform=platform, external_id=key, name=f"Portal {key}", agency_id=agency.id)
+            tenant = Tenant(platform=platform, external_id=key, name=f"Portal {key}", agency_id=agency.id,
+                            agency_grant="admin")
             s.add(tenant)
             s.flush()
             ids[key] = tenant.id

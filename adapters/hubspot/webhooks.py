@@ -13,6 +13,7 @@ import datetime as dt
 import hmac
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import unquote
@@ -27,11 +28,18 @@ from integration.records import Event, EventKind, ObjectType
 C, CO, D, T = ObjectType.CONTACT, ObjectType.COMPANY, ObjectType.DEAL, ObjectType.TASK
 _ACTIONS = {"creation": EventKind.CREATED, "propertyChange": EventKind.UPDATED, "deletion": EventKind.DELETED,
             "merge": EventKind.MERGED}
+# What a field may hold before it reaches storage (ids are BIGINT or short text; times within this century): a
+# value past these is a PayloadError, not an overflow in datetime or the database.
+MAX_ID, MAX_TEXT = 2**63 - 1, 256
+EARLIEST_MS, LATEST_MS = 946_684_800_000, 4_102_444_800_000  # 2000-01-01 .. 2100-01-01 UTC
+_PRINTABLE_ID = re.compile(r"[!-~]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class HubSpotWebhooks:
     PLATFORM: ClassVar[str] = "hubspot"
     SECRET_SCOPE: ClassVar[str] = "app"  # signed with the app's client secret, one for every portal
+    BODY_FORMAT: ClassVar[str] = "json"
     SIGNATURE_HEADER: ClassVar[str] = "X-HubSpot-Signature-v3"
     TIMESTAMP_HEADER: ClassVar[str] = "X-HubSpot-Request-Timestamp"
     MAX_AGE: ClassVar[dt.timedelta] = dt.timedelta(minutes=5)
@@ -61,7 +69,9 @@ class HubSpotWebhooks:
     def verify(self, request: WebhookRequest, secret: str, now: dt.datetime) -> bool:
         signature = _header(request.headers, self.SIGNATURE_HEADER) or ""
         stamp = _header(request.headers, self.TIMESTAMP_HEADER) or ""
-        if not stamp.isdigit() or not secret:
+        # ASCII digits within this century: "²".isdigit() is true, and 10**20 ms overflows datetime
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 13) or not secret \
+                or not EARLIEST_MS <= int(stamp) < LATEST_MS:
             return False
         sent = dt.datetime.fromtimestamp(int(stamp) / 1000, dt.UTC)
         if abs(now - sent) > self.MAX_AGE:
@@ -70,9 +80,10 @@ class HubSpotWebhooks:
             body = request.body.decode("utf-8")
         except UnicodeDecodeError:
             return False
-        # HubSpot signs the URI with some characters URL-decoded (the docs' list); accept either form.
+        # HubSpot signs the URI with some characters URL-decoded (the docs' list); accept either form. Compared as
+        # bytes: compare_digest refuses str with non-ASCII characters, and the header is whatever was sent.
         return any(hmac.compare_digest(Signature.get_signature(secret, body, "v3", url, request.method.upper(),
-                                                               stamp), signature)
+                                                               stamp).encode(), signature.encode())
                    for url in dict.fromkeys((request.url, _decoded(request.url))))
 
     def credentials(self, request: WebhookRequest) -> tuple[str, str] | None:
@@ -87,6 +98,8 @@ class HubSpotWebhooks:
             items = json.loads(request.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise PayloadError("$", f"not JSON: {exc}") from None
+        except RecursionError:  # json's answer to nesting a few thousand levels deep
+            raise PayloadError("$", "not JSON: nested too deeply") from None
         if not isinstance(items, list):
             raise PayloadError("$", "expected a JSON array of events")
         delivery = ParsedDelivery()
@@ -145,22 +158,39 @@ class _Item:
         return value
 
     def text(self, key: str) -> str:
-        return self._get(key, (str,), "a string")
+        value = self._get(key, (str,), "a string")
+        if len(value) > MAX_TEXT or _CONTROL.search(value):
+            raise PayloadError(f"[{self.index}].{key}", f"expected at most {MAX_TEXT} printable characters")
+        return value
 
     def opt_text(self, key: str) -> str:
         return self.text(key) if self.data.get(key) is not None else ""
 
     def id(self, key: str) -> str:
-        return str(self._get(key, (int, str), "an id"))
+        value = self._get(key, (int, str), "an id")
+        if not _is_id(value):
+            raise PayloadError(f"[{self.index}].{key}", f"expected an id (0 to {MAX_ID}, or up to 64 characters)")
+        return str(value)
 
     def id_list(self, key: str) -> list[str]:
         values = self._get(key, (list,), "a list of ids")
-        if not all(isinstance(v, int | str) and not isinstance(v, bool) for v in values):
+        if not all(_is_id(v) for v in values):
             raise PayloadError(f"[{self.index}].{key}", "expected a list of ids")
         return [str(v) for v in values]
 
     def millis(self, key: str) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self._get(key, (int,), "epoch milliseconds") / 1000, dt.UTC)
+        value = self._get(key, (int,), "epoch milliseconds")
+        if not EARLIEST_MS <= value < LATEST_MS:
+            raise PayloadError(f"[{self.index}].{key}", "epoch milliseconds out of range (2000 to 2100)")
+        return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
+
+
+def _is_id(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 0 <= value <= MAX_ID
+    return isinstance(value, str) and bool(_PRINTABLE_ID.fullmatch(value))
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

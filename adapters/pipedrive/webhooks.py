@@ -14,6 +14,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -24,11 +25,18 @@ from integration.records import Event, EventKind
 
 _ACTIONS = {"create": EventKind.CREATED, "change": EventKind.UPDATED, "delete": EventKind.DELETED}
 _ROUTED = ("person", "organization", "deal", "lead")
+# What a meta field may hold before it reaches storage: ids are BIGINT or short text (lead ids are UUIDs), times
+# fall within this century. Past these, a PayloadError rather than an overflow in datetime or the database.
+MAX_ID, MAX_TEXT = 2**63 - 1, 256
+EARLIEST, LATEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+_PRINTABLE_ID = re.compile(r"[!-~]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class PipedriveWebhooks:
     PLATFORM: ClassVar[str] = "pipedrive"
     SECRET_SCOPE: ClassVar[str] = "tenant"  # Basic credentials chosen per tenant at subscription time
+    BODY_FORMAT: ClassVar[str] = "json"
     AUTH_HEADER: ClassVar[str] = "Authorization"
     # "<meta.action>.<meta.entity>" -> (ObjectType, EventKind); a delete with meta.merged_to_id becomes MERGED
     EVENT_KINDS: ClassVar[Mapping[str, tuple[str, str]]] = {
@@ -56,7 +64,7 @@ class PipedriveWebhooks:
             return None
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, UnicodeDecodeError, ValueError):  # ValueError: a non-ASCII header value
             return None
         user, sep, password = decoded.partition(":")
         return (user, password) if sep else None
@@ -70,6 +78,8 @@ class PipedriveWebhooks:
             body = json.loads(request.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise PayloadError("$", f"not JSON: {exc}") from None
+        except RecursionError:  # json's answer to nesting a few thousand levels deep
+            raise PayloadError("$", "not JSON: nested too deeply") from None
         if not isinstance(body, dict):
             raise PayloadError("$", "expected a JSON object")
         if not isinstance(body.get("meta"), dict):
@@ -119,22 +129,32 @@ class _Meta:
         return value
 
     def text(self, key: str) -> str:
-        return self._get(key, (str,), "a string")
+        value = self._get(key, (str,), "a string")
+        if len(value) > MAX_TEXT or _CONTROL.search(value):
+            raise PayloadError(f"meta.{key}", f"expected at most {MAX_TEXT} printable characters")
+        return value
 
     def opt_text(self, key: str) -> str:
         return self.text(key) if self.has(key) else ""  # change_source came later (changelog: new-field-for-webhooks)
 
     def id(self, key: str) -> str:
-        return str(self._get(key, (str, int), "an id"))
+        value = self._get(key, (str, int), "an id")
+        if not (0 <= value <= MAX_ID if isinstance(value, int) else _PRINTABLE_ID.fullmatch(value)):
+            raise PayloadError(f"meta.{key}", f"expected an id (0 to {MAX_ID}, or up to 64 characters)")
+        return str(value)
 
     def time(self, key: str) -> dt.datetime:
         value = self.text(key)
         try:
             parsed = parse_iso(value)
-        except ValueError:
+            # an offset can push a moment near year 1 or 9999 out of range once taken to UTC
+            parsed = parsed.astimezone(dt.UTC) if parsed is not None else None
+        except (ValueError, OverflowError, OSError):
             parsed = None
         if parsed is None:
-            raise PayloadError(f"meta.{key}", f"expected an ISO-8601 time, got {value!r}")
+            raise PayloadError(f"meta.{key}", f"expected an ISO-8601 time, got {value[:40]!r}")
+        if not EARLIEST <= parsed < LATEST:
+            raise PayloadError(f"meta.{key}", "out of range (2000 to 2100)")
         return parsed
 
 

@@ -9,6 +9,7 @@ secret in transit; an org may additionally pin Salesforce's client certificate a
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
@@ -27,6 +28,10 @@ ACK = ('<?xml version="1.0" encoding="UTF-8"?>'
        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
        f'<notificationsResponse xmlns="{OM_NS}"><Ack>true</Ack></notificationsResponse>'
        "</soapenv:Body></soapenv:Envelope>")
+# Salesforce ids are 15 or 18 letters and digits (https://help.salesforce.com/s/articleView?id=000385585&type=1);
+# times fall within this century. Past these, a PayloadError rather than an overflow in datetime or the database.
+_SF_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
+EARLIEST, LATEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 
 def _child(element: Any, name: str) -> Any:
@@ -49,13 +54,24 @@ def _field(sobject: Any, name: str, path: str) -> str:
     raise PayloadError(f"{path}.{name}", "missing (add it to the Outbound Message's fields)")
 
 
+def _sf_id(value: str, path: str) -> str:
+    """A Salesforce id, in its 18-character form."""
+    if not _SF_ID.fullmatch(value):
+        raise PayloadError(path, "not a Salesforce id")
+    return id18(value)
+
+
 def _moment(value: str, path: str) -> dt.datetime:
     try:
         moment = parse_iso(value)
-    except ValueError:
+        # an offset can push a moment near year 1 or 9999 out of range once taken to UTC
+        moment = moment.astimezone(dt.UTC) if moment is not None else None
+    except (ValueError, OverflowError, OSError):
         moment = None
     if moment is None:
-        raise PayloadError(path, f"not a dateTime: {value!r}")
+        raise PayloadError(path, f"not a dateTime: {value[:40]!r}")
+    if not EARLIEST <= moment < LATEST:
+        raise PayloadError(path, "out of range (2000 to 2100)")
     return moment
 
 
@@ -64,6 +80,7 @@ class SalesforceWebhooks:
 
     PLATFORM: ClassVar[str] = "salesforce"
     SECRET_SCOPE: ClassVar[str] = "tenant"
+    BODY_FORMAT: ClassVar[str] = "xml"  # lxml refuses nesting past 256 levels (huge_tree=False)
     PATH_PREFIX: ClassVar[tuple[str, str]] = ("webhooks", "salesforce")
     MISSING_CREDENTIAL: ClassVar[str] = "url-credentials"
     # "<sObject>.<created|updated>": an Outbound Message fires on create and on update (and on a merge's
@@ -94,7 +111,11 @@ class SalesforceWebhooks:
 
     def credentials(self, request: WebhookRequest) -> tuple[str, str] | None:
         """(key, secret) from .../webhooks/salesforce/<key>/<secret>."""
-        parts = [unquote(p) for p in urlsplit(request.url).path.split("/") if p]
+        try:
+            path = urlsplit(request.url).path
+        except ValueError:  # an unparseable Host makes an unparseable URL
+            return None
+        parts = [unquote(p) for p in path.split("/") if p]
         for index in range(len(parts) - 1):
             if tuple(parts[index:index + 2]) == self.PATH_PREFIX:
                 rest = parts[index + 2:]
@@ -113,7 +134,7 @@ class SalesforceWebhooks:
         if not found:
             raise PayloadError("Envelope.Body.notifications", "missing")
         notifications = found[0]
-        org_id = id18(_text(notifications, "OrganizationId", "notifications"))
+        org_id = _sf_id(_text(notifications, "OrganizationId", "notifications"), "notifications.OrganizationId")
         delivery = ParsedDelivery()
         for index, item in enumerate(notifications.findall(f"{{{OM_NS}}}Notification")):
             self._add(delivery, org_id, item, f"notifications.Notification[{index}]")
@@ -122,7 +143,7 @@ class SalesforceWebhooks:
         return delivery
 
     def _add(self, delivery: ParsedDelivery, org_id: str, item: Any, path: str) -> None:
-        notification_id = _text(item, "Id", path)
+        notification_id = _sf_id(_text(item, "Id", path), f"{path}.Id")
         sobject = _child(item, "sObject")
         if sobject is None:
             raise PayloadError(f"{path}.sObject", "missing")
@@ -137,11 +158,11 @@ class SalesforceWebhooks:
         spath = path + ".sObject"
         delivery.events.append(Event(
             platform=self.PLATFORM, account_id=org_id, object_type=str(object_type),
-            object_id=id18(_field(sobject, "Id", spath)), kind=str(kind),
+            object_id=_sf_id(_field(sobject, "Id", spath), f"{spath}.Id"), kind=str(kind),
             occurred_at=_moment(_field(sobject, "LastModifiedDate", spath), spath + ".LastModifiedDate"),
             event_id=notification_id,
             # the user whose save fired the rule; the web layer compares it with the tenant's integration user
-            source=id18(_field(sobject, "LastModifiedById", spath))))
+            source=_sf_id(_field(sobject, "LastModifiedById", spath), f"{spath}.LastModifiedById")))
 
     @staticmethod
     def _sobject_type(sobject: Any, path: str) -> str:

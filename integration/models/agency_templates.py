@@ -35,4 +35,6 @@ class AgencyTemplate(Base):
             template_id = int(template_id)
         except (TypeError, ValueError):
             return None
+        if not 0 < template_id <= 2**31 - 1:  # SQL INTEGER: past it PostgreSQL's parameter cast overflows
+            return None
         return session.scalar(select(cls).where(cls.id == template_id, cls.agency_id == agency_id))

@@ -130,6 +130,37 @@ def test_wrong_typed_field_names_its_path(parser):
     assert err.value.path == "[0].occurredAt"
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("occurredAt", 10**20), ("occurredAt", -1), ("objectId", 10**30), ("objectId", -5), ("portalId", "12\u000034"),
+    ("eventId", "x" * 65), ("changeSource", "CRM_UI\u0000"), ("subscriptionType", "contact." + "a" * 300),
+])
+def test_out_of_range_field_is_a_payload_error_not_an_overflow(parser, field, value):
+    events = json.loads((FIXTURES / "contact.creation__ui.json").read_bytes())
+    events[0][field] = value
+    with pytest.raises(PayloadError) as err:
+        parser.parse(signed_webhook("x", body=json.dumps(events).encode()))
+    assert err.value.path == f"[0].{field}"
+
+
+def test_absurdly_deep_json_is_a_payload_error(parser):
+    with pytest.raises(PayloadError) as err:
+        parser.parse(signed_webhook("x", body=b"[" * 100_000 + b"]" * 100_000))
+    assert (err.value.path, err.value.problem) == ("$", "not JSON: nested too deeply")
+
+
+@pytest.mark.parametrize("stamp", [str(10**20), "\u00b2", "1" * 5000, "-1"])
+def test_absurd_timestamp_header_is_refused_not_an_error(parser, stamp):
+    req = signed_webhook("contact.creation__ui")
+    req.headers["X-HubSpot-Request-Timestamp"] = stamp
+    assert parser.verify(req, SECRET, NOW) is False
+
+
+def test_non_ascii_signature_header_is_refused_not_an_error(parser):
+    req = signed_webhook("contact.creation__ui")
+    req.headers["X-HubSpot-Signature-v3"] = "\u00e9t\u00e9"
+    assert parser.verify(req, SECRET, NOW) is False
+
+
 # one test per fixture ---------------------------------------------------------------------
 def test_contact_creation_ui(parser):
     assert parsed(parser, "contact.creation__ui") == [Event(

@@ -183,3 +183,35 @@ def test_wrong_field_is_a_payload_error_naming_it(change, path):
     with pytest.raises(PayloadError) as caught:
         PARSER.parse(mutated("change.person__owner_ui", change))
     assert caught.value.path == path
+
+
+@pytest.mark.parametrize(("change", "path"), [
+    (lambda b: b["meta"].update(timestamp=str(10**20)), "meta.timestamp"),
+    (lambda b: b["meta"].update(timestamp="9" * 40), "meta.timestamp"),
+    (lambda b: b["meta"].update(timestamp="9999-12-31T23:59:59-23:59"), "meta.timestamp"),
+    (lambda b: b["meta"].update(timestamp="1970-01-01T00:00:00Z"), "meta.timestamp"),
+    (lambda b: b["meta"].update(entity_id=10**30), "meta.entity_id"),
+    (lambda b: b["meta"].update(company_id="1\u00003"), "meta.company_id"),
+    (lambda b: b["meta"].update(id="x" * 65), "meta.id"),
+    (lambda b: b["meta"].update(change_source="app\u0000"), "meta.change_source"),
+])
+def test_out_of_range_field_is_a_payload_error_not_an_overflow(change, path):
+    with pytest.raises(PayloadError) as caught:
+        PARSER.parse(mutated("change.person__owner_ui", change))
+    assert caught.value.path == path
+
+
+def test_a_time_with_an_offset_is_taken_to_utc():
+    event = PARSER.parse(mutated("create.person__ui", lambda b: b["meta"].update(
+        timestamp="2026-11-24T07:00:05+02:00"))).events[0]
+    assert event.occurred_at == at("2026-11-24T05:00:05+00:00") and event.occurred_at.tzinfo == dt.UTC
+
+
+def test_absurdly_deep_json_is_a_payload_error():
+    with pytest.raises(PayloadError) as caught:
+        PARSER.parse(Delivery(b'{"meta": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"))
+    assert (caught.value.path, caught.value.problem) == ("$", "not JSON: nested too deeply")
+
+
+def test_non_ascii_basic_credentials_give_none():
+    assert PARSER.credentials(Delivery(b"{}", {"Authorization": "Basic \u00e9\u00e9"})) is None

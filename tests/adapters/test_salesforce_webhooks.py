@@ -156,6 +156,28 @@ def test_external_entities_are_not_resolved():
     assert err.value.path == "notifications.OrganizationId"
 
 
+@pytest.mark.parametrize(("old", "new", "path"), [
+    (b"<sf:LastModifiedDate>2026-11-24T04:58:50.613+0000", b"<sf:LastModifiedDate>" + str(10**20).encode(),
+     "notifications.Notification[0].sObject.LastModifiedDate"),
+    (b"<sf:CreatedDate>2026-11-24T04:58:50.613+0000", b"<sf:CreatedDate>9999-12-31T23:59:59-23:59",
+     "notifications.Notification[0].sObject.CreatedDate"),
+    (b"<sf:Id>00Q8d000000000pEAA", b"<sf:Id>" + b"x" * 300, "notifications.Notification[0].sObject.Id"),
+    (b"<Id>04l8d000000000qAAA", b"<Id>04l8d000000000qAA", "notifications.Notification[0].Id"),
+    (b"<sf:LastModifiedById>0058d0000000003AAA", b"<sf:LastModifiedById>0058d000000-003AAA",
+     "notifications.Notification[0].sObject.LastModifiedById"),
+    (f"<OrganizationId>{ORG}".encode(), b"<OrganizationId>00D", "notifications.OrganizationId"),
+])
+def test_out_of_range_value_is_a_payload_error_not_an_overflow(old, new, path):
+    body = fixture("Lead.created__ui").replace(old, new)
+    with pytest.raises(PayloadError) as err:
+        parse("", body)
+    assert err.value.path == path
+
+
+def test_credentials_of_an_unparseable_url_are_none():
+    assert SalesforceWebhooks().credentials(Raw(b"", url="http://[::1/webhooks/salesforce/k/s")) is None
+
+
 def test_fifteen_character_org_id_is_normalised():
     body = fixture("Lead.created__ui").replace(ORG.encode(), ORG[:15].encode())
     assert parse("", body).events[0].account_id == ORG

@@ -97,9 +97,8 @@ def sign_in_as(page, live, user) -> None:
     """Give the browser the signed session cookie `login_user` sets (for users who never install)."""
     from flask import session
 
-    from marketplace.access import login_user
-
     from integration.db import session_scope
+    from marketplace.access import login_user
 
     app, base = live
     with app.test_request_context("/"), session_scope(app.config["LEADRELAY_SETTINGS"].database_url) as db:
