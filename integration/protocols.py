@@ -222,7 +222,8 @@ class ParsedDelivery:
 class WebhookParser(Protocol):
     """The webhook side of one platform (adapters/<platform>/webhooks.py). The web layer runs STYLE.md rule 4:
 
-    1. `missing_signature(request)` names a missing header/credential → 400
+    1. `missing_signature(request)` names a missing header/credential → 400 (401 with the parser's
+       `AUTH_CHALLENGE` as `WWW-Authenticate` when it has one: HTTP Basic senders such as Pipedrive)
     2. app-scoped secrets (SECRET_SCOPE == "app"): `verify(request, secret, now)` False → 401 (bad or stale);
        tenant-scoped (SECRET_SCOPE == "tenant"): `credentials(request)` gives (key, secret) which the web
        layer checks against the tenant's stored webhook key and secret hash → 401 when they don't match
@@ -232,6 +233,7 @@ class WebhookParser(Protocol):
 
     PLATFORM: ClassVar[str]
     SECRET_SCOPE: ClassVar[str]  # "app" (HubSpot: client secret) | "tenant" (Pipedrive, Salesforce)
+    BODY_FORMAT: ClassVar[str]  # "json" (nesting depth checked on the raw bytes before parsing) | "xml"
     EVENT_KINDS: ClassVar[Mapping[str, tuple[str, str]]]  # platform event name -> (ObjectType, EventKind)
     IGNORED_EVENTS: ClassVar[frozenset[str]]
 

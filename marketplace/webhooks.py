@@ -93,6 +93,10 @@ def _authenticate(platform: str, parser, raw: RawRequest) -> tuple[TenantView | 
             return None, _reject(platform, "invalid-signature", 401)
         return None, None
     if missing := parser.missing_signature(raw):
+        if challenge := getattr(parser, "AUTH_CHALLENGE", None):
+            # an HTTP Basic sender learns it must send credentials only from a 401 with a challenge (RFC 7617)
+            body, status = _reject(platform, f"missing-{missing.lower()}", 401)
+            return None, (body, status, {"WWW-Authenticate": challenge})
         return None, _reject(platform, f"missing-{missing.lower()}", 400)
     tenant = _tenant_by_key(platform, parser.credentials(raw))
     if tenant is None:

@@ -62,10 +62,11 @@ def test_person_merged_away(client, company, env):
     assert stored(env) == [("contact", "merged")]
 
 
-def test_missing_basic_auth_is_400(client, company, env):
+def test_missing_basic_auth_is_401_with_a_basic_challenge(client, company, env):
     company("create.person__ui")
     resp = client.post("/webhooks/pipedrive", data=fixture_bytes("pipedrive", "create.person__ui"))
-    assert resp.status_code == 400 and stored(env) == []
+    assert resp.status_code == 401 and stored(env) == []
+    assert resp.headers["WWW-Authenticate"].startswith("Basic realm=")
 
 
 def test_wrong_password_is_401(client, company, env):

@@ -38,6 +38,7 @@ class PipedriveWebhooks:
     SECRET_SCOPE: ClassVar[str] = "tenant"  # Basic credentials chosen per tenant at subscription time
     BODY_FORMAT: ClassVar[str] = "json"
     AUTH_HEADER: ClassVar[str] = "Authorization"
+    AUTH_CHALLENGE: ClassVar[str] = 'Basic realm="LeadRelay webhooks", charset="UTF-8"'
     # "<meta.action>.<meta.entity>" -> (ObjectType, EventKind); a delete with meta.merged_to_id becomes MERGED
     EVENT_KINDS: ClassVar[Mapping[str, tuple[str, str]]] = {
         **{f"{action}.{entity}": (ENTITIES[entity], kind) for entity in _ROUTED for action, kind in _ACTIONS.items()},
