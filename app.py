@@ -25,6 +25,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from adapters.factory import wire
     from marketplace import init_app  # after settings: blueprints read them at import time
+    from marketplace.requests import trust_proxies
 
     wire()
 
@@ -32,7 +33,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, template_folder="marketplace/templates")
     app.config.update(
         PUBLIC_URL=public_url,
-        # cookies only over https when the app is served over https
+        # always Secure when the app is served over https; else per request (marketplace/requests.py)
         SESSION_COOKIE_SECURE=public_url.startswith("https://"),
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
@@ -44,5 +45,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
     )
     app.config.update(overrides or {})
+    trust_proxies(app, settings.trusted_proxies)
     init_app(app)
     return app

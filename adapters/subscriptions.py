@@ -77,5 +77,5 @@ def ensure_tenant_fields(tenant_id: int) -> list[str]:
     with session_scope(get_settings().database_url) as session:
         tenant = session.get(Tenant, tenant_id)
         tenant.settings = {**(tenant.settings or {}), "leadrelay_fields": state}
-    log.info("fields.ensured", extra={"tenant_id": tenant_id, "created": len(created)})
+    log.info("fields.ensured", extra={"tenant_id": tenant_id, "fields_created": len(created)})
     return created

@@ -31,13 +31,15 @@ class Settings:
     var_dir: Path
     database_url: str
     redis_url: str | None  # None: an embedded Redis server is started under var_dir
-    secret_key: str
+    secret_key: str = field(repr=False)
     log_level: str
     log_format: str  # "json" | "text"
     job_retries: int
     job_backoff_seconds: int
     worker_class: str  # "simple" (jobs run in the worker process) | "fork" (a work horse per job)
     queues: tuple[str, ...] = field(default=())
+    trusted_proxies: int = 0  # reverse proxies in front of the web app whose X-Forwarded-* headers are believed
+    operator_token: str | None = field(default=None, repr=False)  # bearer token of the diagnostics API
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,7 +62,16 @@ class Settings:
             job_backoff_seconds=_int("LEADRELAY_JOB_BACKOFF_SECONDS", 10),
             worker_class=worker_class,
             queues=_list("LEADRELAY_QUEUES", ""),
+            trusted_proxies=_trusted_proxies(),
+            operator_token=os.environ.get("LEADRELAY_OPERATOR_TOKEN", "").strip() or None,
         )
+
+
+def _trusted_proxies() -> int:
+    hops = _int("LEADRELAY_TRUSTED_PROXIES", 0)
+    if hops < 0:
+        raise ConfigError(f"LEADRELAY_TRUSTED_PROXIES must be 0 or more (proxies in front of the app), got {hops}")
+    return hops
 
 
 def _normalize_database_url(url: str) -> str:

@@ -28,8 +28,12 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
+    from integration.logs import configure_logging
     from sandbox.cli import run
 
+    # LeadRelay's logging (with its redacting filter) first: the sandbox's own basicConfig then adds nothing, and
+    # its request log cannot write the tokens it is sent into var/logs/sandbox.log
+    configure_logging("INFO", "text")
     return run(args)
 
 

@@ -8,6 +8,7 @@ import time
 
 from integration.config import Settings
 from integration.db import migrate
+from integration.logs import configure_logging
 from leadrelay.embedded_redis import ensure_redis_url
 from leadrelay.processes import local_http, spawn, stop, wait_until
 
@@ -27,6 +28,9 @@ def _healthy(url: str) -> bool:
 def probe_round_trip(web_url: str, timeout: float = 20) -> float:
     """Ask the web app for a probe and wait until a worker completed it; returns seconds taken."""
     session = local_http()
+    operator = os.environ.get("LEADRELAY_OPERATOR_TOKEN", "").strip()
+    if operator:  # otherwise the API answers local callers like us without one
+        session.headers["Authorization"] = f"Bearer {operator}"
     started = time.monotonic()
     token = session.post(f"{web_url}/api/v1/diagnostics/probes", timeout=5).json()["token"]
     wait_until(lambda: session.get(f"{web_url}/api/v1/diagnostics/probes/{token}", timeout=5).json()["done"],
@@ -75,12 +79,12 @@ def _start(settings: Settings, port: int, sandbox_port: int, workers: int) -> tu
     sandbox = _get_json(f"{sandbox_url}/_sandbox/health")
     os.environ.update(_demo_environment(web_url, sandbox["public_url"], sandbox["ca_file"]))
     _register_apps(sandbox_url, web_url, dict(os.environ))
+    # the children log at WARNING unless LEADRELAY_LOG_LEVEL asks for more (or less)
+    level = {"LEADRELAY_LOG_LEVEL": os.environ.get("LEADRELAY_LOG_LEVEL", "").strip() or "WARNING"}
     print(f"4/5 {workers} worker processes …", flush=True)
-    procs.append(spawn(["worker", "--processes", str(workers)], str(logs / "worker.log"),
-                       env={"LEADRELAY_LOG_LEVEL": "WARNING"}))
+    procs.append(spawn(["worker", "--processes", str(workers)], str(logs / "worker.log"), env=level))
     print("5/5 web app …", flush=True)
-    procs.append(spawn(["web", "--port", str(port), "--workers", "2"], str(logs / "web.log"),
-                       env={"LEADRELAY_LOG_LEVEL": "WARNING"}))
+    procs.append(spawn(["web", "--port", str(port), "--workers", "2"], str(logs / "web.log"), env=level))
     wait_until(lambda: _healthy(web_url), 60, "the web app", procs[-1], str(logs / "web.log"))
     return procs, {"web": web_url, "sandbox": sandbox_url, "ca": sandbox["ca_file"], "logs": str(logs)}
 
@@ -107,6 +111,7 @@ def _story(urls: dict, leads: int, seconds: float) -> dict:
 def run_demo(port: int, sandbox_port: int, check: bool, leads: int = 60, seconds: float = 20,
              keep_running: bool = False, report_file: str | None = None, workers: int = 2) -> int:
     settings = Settings.from_env()
+    configure_logging("WARNING", "text")  # the demo's own warnings, on the terminal, redacted like every log
     procs: list = []
     try:
         procs, urls = _start(settings, port, sandbox_port, workers)

@@ -4,10 +4,23 @@ from __future__ import annotations
 import os
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from integration.config import Settings
 from integration.db import migrate
+from integration.logs import configure_logging, protect
 from leadrelay.embedded_redis import ensure_redis_url
+
+
+class RedactingLogger(Logger):
+    """Gunicorn's own log through LeadRelay's redacting filter: at DEBUG it logs every request line, path
+    included (a Salesforce webhook's path carries the tenant's secret)."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                protect(handler)
 
 
 class _Gunicorn(BaseApplication):
@@ -27,11 +40,13 @@ class _Gunicorn(BaseApplication):
 
 def serve(host: str, port: int, workers: int, threads: int) -> int:
     settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)  # the master's own lines (migrations), redacted
     ensure_redis_url(settings.var_dir)  # before forking, so every gunicorn worker shares one Redis
     migrate(Settings.from_env().database_url)  # once, in the master: workers then find the schema at head
     print(f"LeadRelay web app listening on http://{host}:{port}  (health: http://{host}:{port}/healthz)",
           flush=True)
     _Gunicorn({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+               "logger_class": RedactingLogger,
                "accesslog": None, "errorlog": "-", "loglevel": os.environ.get("LEADRELAY_LOG_LEVEL", "info").lower(),
                "timeout": 60, "graceful_timeout": 20}).run()
     return 0

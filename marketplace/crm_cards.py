@@ -30,6 +30,7 @@ PIPEDRIVE_TYPES = {"person": ("contact",), "organization": ("company",), "deal":
 SLA_STATUS = {"pending": ("Due", "WARNING"), "met": ("Met", "SUCCESS"), "met_late": ("Met late", "WARNING"),
               "breached": ("Breached", "DANGER")}
 MAX_SELECTED = 20
+PANEL_JWT_LEEWAY_SECONDS = 30  # clock skew between Pipedrive and us
 
 
 # the record's story ---------------------------------------------------------------------------
@@ -149,7 +150,10 @@ def pipedrive_identity() -> tuple[str, str] | None:
         if not secret:
             return None
         try:
-            claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["companyId", "userId"]})
+            # exp required: a token without one would open the panel forever to whoever saw the URL it rides in
+            # (iat is checked when present: Pipedrive's docs name only userId and companyId)
+            claims = jwt.decode(token, secret, algorithms=["HS256"], leeway=PANEL_JWT_LEEWAY_SECONDS,
+                                options={"require": ["exp", "companyId", "userId"]})
         except jwt.PyJWTError:
             return None
         return str(claims["companyId"]), str(claims["userId"])

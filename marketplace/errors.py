@@ -7,6 +7,7 @@ from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from marketplace.params import BoundedIntConverter
+from marketplace.requests import logged_route
 
 log = logging.getLogger("leadrelay.web")
 
@@ -32,7 +33,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         # Logged with the traceback (never swallowed); the client gets an id to quote to support.
-        log.exception("http.unhandled-error", extra={"path": request.path})
+        log.exception("http.unhandled-error", extra={"route": logged_route()})
         if not wants_json():
             return InternalServerError()
         return jsonify({"error": "internal_server_error",

@@ -174,7 +174,7 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
     backfill_tenant.enqueue(tenant.id, job_id=f"backfill-{tenant.id}")
     if not created:
         enqueue_drain(tenant.id, force=True)  # a reconnect: events that waited while it was paused go now
-    log.info("install.completed", extra={"tenant_id": tenant.id, "platform": platform, "created": created})
+    log.info("install.completed", extra={"tenant_id": tenant.id, "platform": platform, "new_tenant": created})
     return redirect(url_for("console.onboarding", tenant_id=tenant.id))
 
 

@@ -285,11 +285,13 @@ class HubSpotAdapter:
 
     def complete_task(self, task_id: str, note: str | None = None) -> None:
         fields: dict[str, Any] = {"status": f.TASK_DONE}
+        properties = f.to_properties("tasks", fields)
         if note:
             current = self._task(task_id, ["hs_task_body"])
-            old = (current.properties or {}).get("hs_task_body") or ""
-            fields["body"] = f"{old}\n\n{note}" if old else note
-        self._update("tasks", task_id, f.to_properties("tasks", fields), list(fields))
+            # the body as HubSpot has it (HTML a rep may have edited) is kept; only the note is escaped
+            properties["hs_task_body"] = f.append_task_note((current.properties or {}).get("hs_task_body") or "", note)
+            fields["body"] = note
+        self._update("tasks", task_id, properties, list(fields))
 
     def _task(self, task_id: str, properties: list[str]) -> Any:
         return self.client.call("default", "tasks", "basic_api", "get_by_id", str(task_id),

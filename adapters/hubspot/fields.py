@@ -7,6 +7,7 @@ Nothing here talks to the network; adapter.py and webhooks.py use these tables.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -120,7 +121,34 @@ def to_properties(hs_object: str, fields: Mapping[str, Any]) -> dict[str, str]:
     unknown = sorted(set(fields) - set(mapping))
     if unknown:
         raise CRMValidationError(f"HubSpot {hs_object} have no property for {', '.join(unknown)}")
-    return {mapping[name]: "" if value is None else str(value) for name, value in fields.items()}
+    return {mapping[name]: _property_value(hs_object, name, value) for name, value in fields.items()}
+
+
+def _property_value(hs_object: str, name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    return task_body_html(str(value)) if (hs_object, name) in HTML_FIELDS else str(value)
+
+
+# Properties HubSpot renders as HTML: the task body ("notes" in the task's panel,
+# https://developers.hubspot.com/docs/api/crm/tasks). A neutral body is plain text and may quote lead fields.
+HTML_FIELDS = frozenset({("tasks", "body")})
+_BARE_AMPERSAND = re.compile(r"&(?!(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});)")
+
+
+def task_body_html(text: str) -> str:
+    """Plain text as HubSpot's hs_task_body: <, > and bare & escaped, so a lead named <img onerror=…> is text.
+
+    An existing entity (&amp;, &#60;) is kept: a body read back from HubSpot and written again (a closing note
+    appended) is not escaped twice.
+    """
+    return _BARE_AMPERSAND.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def append_task_note(body_html: str, note: str) -> str:
+    """A closing note appended to a task body as HubSpot returned it (HTML, perhaps edited by a rep, so kept as
+    it is); the result goes into the property as such, not through to_properties."""
+    return f"{body_html}\n\n{task_body_html(note)}" if body_html else task_body_html(note)
 
 
 # neutral fields HubSpot calculates itself (read-only properties): a create leaves them out

@@ -168,7 +168,8 @@ class PipedriveAdapter:
 
     def create_task(self, spec: TaskSpec) -> str:
         body: dict[str, Any] = {"subject": spec.subject, "type": f.TASK_TYPES.get(spec.kind, "task"),
-                                "owner_id": _int(spec.owner_id, "owner_id"), "note": spec.body, "done": False,
+                                "owner_id": _int(spec.owner_id, "owner_id"), "note": f.task_note_html(spec.body),
+                                "done": False,
                                 **f.due_parts(spec.due_at), **_link(spec.record_type, spec.record_id)}
         data = self.http.v2("create", "POST", "activities", json=body)["data"]
         task_id = str(data["id"])
@@ -186,15 +187,14 @@ class PipedriveAdapter:
         if due_at is not None:
             patch.update(f.due_parts(due_at))
         if body is not None:
-            patch["note"] = body
+            patch["note"] = f.task_note_html(body)
         if patch:
             self._patch("activities", task_id, patch, ["*"])
 
     def complete_task(self, task_id: str, note: str | None = None) -> None:
         patch: dict[str, Any] = {"done": True}
         if note:
-            previous = self._row("activities", task_id).get("note") or ""
-            patch["note"] = f"{previous}\n\n{note}" if previous else note
+            patch["note"] = f.append_task_note(self._row("activities", task_id).get("note") or "", note)
         self._patch("activities", task_id, patch, ["*"])
 
     def get_task(self, task_id: str) -> TaskState | None:

@@ -10,6 +10,7 @@ language field on persons: a tenant maps those neutral names to its custom field
 from __future__ import annotations
 
 import datetime as dt
+import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -179,6 +180,18 @@ def domain_of(website: Any) -> str | None:
         return None
     host = website.strip().lower().split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
     return host.removeprefix("www.") or None
+
+
+def task_note_html(text: str) -> str:
+    """Plain text as an activity's `note`, which Pipedrive takes and shows as HTML ("The note of the activity
+    (HTML format)", https://developers.pipedrive.com/docs/api/v1/Activities#addActivity): a lead named
+    <img onerror=…> stays text."""
+    return html.escape(text, quote=False)
+
+
+def append_task_note(note_html: str, note: str) -> str:
+    """A closing note appended to an activity's note as Pipedrive returned it (HTML, kept as it is)."""
+    return f"{note_html}\n\n{task_note_html(note)}" if note_html else task_note_html(note)
 
 
 def due_parts(moment: dt.datetime) -> dict[str, str]:

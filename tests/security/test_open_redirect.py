@@ -52,3 +52,10 @@ def test_publish_next_stays_in_the_console(app, env):
     alice = sign_in(app, ids["alice"])
     resp = alice.post(f"/console/tenants/{tenant_id}/rules/1/publish", data={"next": "/console/\t/evil.example"})
     assert resp.headers["Location"] == f"/console/tenants/{tenant_id}/rules"
+
+
+def test_no_page_leaks_its_url_in_a_referer_or_is_framed(client):
+    # an OAuth callback URL carries a code and an invitation URL a token: neither may travel in a Referer
+    resp = client.get("/oauth/pipedrive/callback?code=abc&state=x")
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert client.get("/login").headers["X-Frame-Options"] == "DENY"
