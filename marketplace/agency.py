@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import re
 import secrets
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
@@ -13,13 +12,12 @@ from sqlalchemy import select
 from integration.models import Agency, AgencyInvite, ConsoleUser, Tenant, utcnow
 from marketplace.access import ADMIN, VIEWER, admin_tenants_query, require_login, visible_tenants_query
 from marketplace.agency_portfolio import portfolio, sort_args, sorted_rows
-from marketplace.invitations import INVITE_TTL, create_invitation, pending
+from marketplace.invitations import EMAIL, INVITE_TTL, create_invitation, pending
 from oauth.registry import PLATFORMS
 
 log = logging.getLogger("leadrelay.agency")
 agency_bp = Blueprint("agency", __name__, url_prefix="/console/agency")
 CLIENT_INVITE_TTL = dt.timedelta(days=14)
-EMAIL = re.compile(r"[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{2,63}")
 
 
 def _hash(code: str) -> str:
@@ -84,12 +82,17 @@ def create():
     return redirect(url_for("agency.overview"))
 
 
+def _agency_admin(to_do: str) -> ConsoleUser:
+    """The signed-in agency admin; 403 for anyone else."""
+    if g.user.agency_id is None or g.user.agency_role != ADMIN:
+        abort(403, description=f"only an agency admin can {to_do}")
+    return g.user
+
+
 @agency_bp.post("/invites")
 @require_login
 def create_invite():
-    user = g.user
-    if user.agency_id is None or user.agency_role != ADMIN:
-        abort(403, description="only an agency admin can invite client portals")
+    user = _agency_admin("invite client portals")
     code = secrets.token_urlsafe(18)
     g.db.add(AgencyInvite(agency_id=user.agency_id, code_hash=_hash(code), created_by=user.id,
                           expires_at=utcnow() + CLIENT_INVITE_TTL))
@@ -101,9 +104,7 @@ def create_invite():
 @require_login
 def invite_teammate():
     """An agency admin invites someone to the agency's team; they join by opening the single-use link."""
-    user = g.user
-    if user.agency_id is None or user.agency_role != ADMIN:
-        abort(403, description="only an agency admin can invite to the agency's team")
+    user = _agency_admin("invite to the agency's team")
     email = (request.form.get("email") or "").strip().lower()
     role = request.form.get("role", VIEWER)
     if role not in (ADMIN, VIEWER) or not EMAIL.fullmatch(email):

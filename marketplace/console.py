@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
@@ -32,7 +31,7 @@ from marketplace.access import (
 from marketplace.agency import link_with_invite
 from marketplace.console_onboarding import onboarding_page
 from marketplace.console_rules import add_version, as_yaml, get_version, live_version, located_issues, numbered, publish
-from marketplace.invitations import INVITE_TTL, audit, create_invitation, pending
+from marketplace.invitations import EMAIL, INVITE_TTL, audit, create_invitation, pending
 from marketplace.params import int_arg
 from oauth.disconnect import disconnect as disconnect_tenant
 from oauth.registry import PLATFORMS
@@ -40,7 +39,6 @@ from oauth.registry import PLATFORMS
 log = logging.getLogger("leadrelay.console")
 console_bp = Blueprint("console", __name__, url_prefix="/console")
 MAX_RULES_BYTES = MAX_BYTES  # all rule-set limits (size, nesting, values, no YAML aliases): integration/rules/limits.py
-EMAIL = re.compile(r"[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{2,63}")
 
 
 @console_bp.get("/")

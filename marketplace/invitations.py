@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import secrets
 import uuid
 
@@ -24,6 +25,7 @@ log = logging.getLogger("leadrelay.invitations")
 invitations_bp = Blueprint("invitations", __name__)
 INVITE_TTL = dt.timedelta(days=7)
 ROLES = (ADMIN, VIEWER)
+EMAIL = re.compile(r"[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]{2,63}")
 
 
 def token_hash(token: str) -> str:

@@ -25,6 +25,21 @@ def world(app, env):
         return {"viewed": viewed.id, "owned": owned.id, "victor": victor.id}
 
 
+def _agency_boss(env, tenant_id: int, grant: str) -> tuple[int, int]:
+    """An agency managing the tenant with `grant`, and its agency admin: (agency id, admin's user id)."""
+    with session_scope(env["DATABASE_URL"]) as s:
+        agency = Agency(name="Ag")
+        s.add(agency)
+        s.flush()
+        tenant = s.get(Tenant, tenant_id)
+        tenant.agency_id, tenant.agency_grant = agency.id, grant
+        boss = ConsoleUser(platform="salesforce", external_account_id="00D1", external_user_id="005b",
+                           email="boss@agency.test", agency_id=agency.id, agency_role="admin")
+        s.add(boss)
+        s.flush()
+        return agency.id, boss.id
+
+
 def test_creating_an_agency_takes_in_only_tenants_the_creator_administers(app, env, world):
     victor = sign_in(app, world["victor"])
     assert victor.post(f"/console/tenants/{world['viewed']}/rules", data=RULES).status_code == 403
@@ -40,18 +55,7 @@ def test_creating_an_agency_takes_in_only_tenants_the_creator_administers(app, e
 
 
 def test_an_agency_role_never_exceeds_what_the_tenant_granted(app, env, world):
-    with session_scope(env["DATABASE_URL"]) as s:
-        agency = Agency(name="Ag")
-        s.add(agency)
-        s.flush()
-        tenant = s.get(Tenant, world["viewed"])
-        tenant.agency_id, tenant.agency_grant = agency.id, "viewer"
-        boss = ConsoleUser(platform="salesforce", external_account_id="00D1", external_user_id="005b",
-                           email="boss@agency.test", agency_id=agency.id, agency_role="admin")
-        s.add(boss)
-        s.flush()
-        boss_id = boss.id
-    boss = sign_in(app, boss_id)
+    boss = sign_in(app, _agency_boss(env, world["viewed"], "viewer")[1])
     assert boss.get(f"/console/tenants/{world['viewed']}").status_code == 200
     assert boss.post(f"/console/tenants/{world['viewed']}/rules", data=RULES).status_code == 403
     assert boss.post(f"/console/tenants/{world['viewed']}/members",
@@ -59,18 +63,7 @@ def test_an_agency_role_never_exceeds_what_the_tenant_granted(app, env, world):
 
 
 def test_only_the_tenants_own_admin_moves_it_between_agencies(app, env, world):
-    with session_scope(env["DATABASE_URL"]) as s:
-        agency = Agency(name="Ag")
-        s.add(agency)
-        s.flush()
-        tenant = s.get(Tenant, world["owned"])
-        tenant.agency_id, tenant.agency_grant = agency.id, "admin"
-        boss = ConsoleUser(platform="salesforce", external_account_id="00D1", external_user_id="005b",
-                           email="boss@agency.test", agency_id=agency.id, agency_role="admin")
-        s.add(boss)
-        s.flush()
-        boss_id = boss.id
-    boss = sign_in(app, boss_id)
+    boss = sign_in(app, _agency_boss(env, world["owned"], "admin")[1])
     # the agency admin manages the tenant, but cannot change the agency's own access or hand it elsewhere
     assert boss.post(f"/console/tenants/{world['owned']}/agency/grant", data={"grant": "admin"}).status_code == 403
     assert boss.post(f"/console/tenants/{world['owned']}/agency", data={"code": "x"}).status_code == 403
@@ -82,20 +75,14 @@ def test_only_the_tenants_own_admin_moves_it_between_agencies(app, env, world):
 def test_templates_reach_only_portals_that_granted_the_agency_admin(app, env, world):
     from integration.models import AgencyTemplate
 
+    agency_id, boss_id = _agency_boss(env, world["viewed"], "viewer")
     with session_scope(env["DATABASE_URL"]) as s:
-        agency = Agency(name="Ag")
-        s.add(agency)
+        s.add(RuleSetVersion(tenant_id=world["viewed"], version=1, body={"version": 1}, status="published"))
+        template = AgencyTemplate(agency_id=agency_id, name="Base", body={"version": 1}, created_by="boss",
+                                  rollouts={str(world["viewed"]): {"version": 1}})
+        s.add(template)
         s.flush()
-        tenant = s.get(Tenant, world["viewed"])
-        tenant.agency_id, tenant.agency_grant = agency.id, "viewer"
-        s.add(RuleSetVersion(tenant_id=tenant.id, version=1, body={"version": 1}, status="published"))
-        boss = ConsoleUser(platform="salesforce", external_account_id="00D1", external_user_id="005b",
-                           email="boss@agency.test", agency_id=agency.id, agency_role="admin")
-        template = AgencyTemplate(agency_id=agency.id, name="Base", body={"version": 1}, created_by="boss",
-                                  rollouts={str(tenant.id): {"version": 1}})
-        s.add_all([boss, template])
-        s.flush()
-        boss_id, template_id = boss.id, template.id
+        template_id = template.id
     boss = sign_in(app, boss_id)
     form = {"template_id": template_id, "tenant_id": world["viewed"]}
     assert boss.post("/console/agency/templates/rollout", data=form).status_code == 303

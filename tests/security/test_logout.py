@@ -6,13 +6,18 @@ from integration.models import Tenant
 from tests.console_helpers import add_members, sign_in
 
 
-def test_a_cookie_copied_before_logout_is_dead_after_it(app, env):
+def _tenant_with_admin(env) -> tuple[int, int]:
+    """(tenant id, its admin's console user id)."""
     with session_scope(env["DATABASE_URL"]) as s:
         tenant = Tenant(platform="hubspot", external_id="1", name="T")
         s.add(tenant)
         s.flush()
-        ids, tenant_id = add_members(s, tenant.id, {"alice": "admin"}), tenant.id
-    alice = sign_in(app, ids["alice"])
+        return tenant.id, add_members(s, tenant.id, {"alice": "admin"})["alice"]
+
+
+def test_a_cookie_copied_before_logout_is_dead_after_it(app, env):
+    tenant_id, alice_id = _tenant_with_admin(env)
+    alice = sign_in(app, alice_id)
     cookie = alice.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
     assert alice.get(f"/console/tenants/{tenant_id}").status_code == 200
 
@@ -26,12 +31,8 @@ def test_a_cookie_copied_before_logout_is_dead_after_it(app, env):
 
 
 def test_logout_ends_only_this_browser(app, env):
-    with session_scope(env["DATABASE_URL"]) as s:
-        tenant = Tenant(platform="hubspot", external_id="1", name="T")
-        s.add(tenant)
-        s.flush()
-        ids, tenant_id = add_members(s, tenant.id, {"alice": "admin"}), tenant.id
-    laptop, phone = sign_in(app, ids["alice"]), sign_in(app, ids["alice"])
+    tenant_id, alice_id = _tenant_with_admin(env)
+    laptop, phone = sign_in(app, alice_id), sign_in(app, alice_id)
     app.config["WTF_CSRF_ENABLED"] = False
     laptop.post("/logout")
     assert phone.get(f"/console/tenants/{tenant_id}").status_code == 200
