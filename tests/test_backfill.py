@@ -5,7 +5,6 @@ import datetime as dt
 
 import pytest
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from integration.backfill import backfill_tenant
@@ -13,6 +12,7 @@ from integration.db import session_scope
 from integration.models import DedupKey, EventRecord, Tenant
 from integration.wiring import set_adapter_factory
 from tests.fakes import FakeCRMAdapter
+from tests.workers import BurstWorker
 
 
 @pytest.fixture()
@@ -36,7 +36,7 @@ def test_backfill_indexes_everything_and_queues_only_the_unowned(crm, env, monke
             fields["owner_id"] = "u1"
         crm.put("contact", f"c{i}", updated_at=start + dt.timedelta(minutes=i), **fields)
     backfill_tenant.enqueue(1)
-    SimpleWorker(["sweep"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+    BurstWorker(["sweep"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
 
     with session_scope(env["DATABASE_URL"]) as s:
         assert s.scalar(select(func.count(func.distinct(DedupKey.object_id)))) == 250

@@ -6,7 +6,6 @@ import re
 
 import pytest
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from integration.db import session_scope
@@ -18,6 +17,7 @@ from integration.simulate import read_progress
 from integration.wiring import set_adapter_factory
 from tests.console_helpers import sign_in
 from tests.fakes import FakeCRMAdapter
+from tests.workers import BurstWorker
 
 T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 RULES = """version: 1
@@ -84,7 +84,7 @@ def body_of(env, tenant_id: int, version: int) -> dict:
 
 
 def run_jobs(env) -> None:
-    SimpleWorker(["maintenance"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+    BurstWorker(["maintenance"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
 
 
 def seed_leads(fake: FakeCRMAdapter) -> None:

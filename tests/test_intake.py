@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import func, select
 
 from integration.db import session_scope
@@ -15,6 +15,7 @@ from integration.records import Event
 from integration.sweep import sweep_tenant
 from integration.wiring import set_adapter_factory
 from tests.fakes import FakeCRMAdapter
+from tests.workers import BurstWorker
 
 
 @pytest.fixture()
@@ -38,7 +39,7 @@ def event(object_id: str, n: int = 0, account: str = "A") -> Event:
 
 def drain(env) -> None:
     conn = Redis.from_url(env["REDIS_URL"])
-    SimpleWorker(["intake", "sweep"], connection=conn).work(burst=True)
+    BurstWorker(["intake", "sweep"], connection=conn).work(burst=True)
 
 
 def counts(env) -> dict[str, int]:
@@ -114,7 +115,7 @@ def test_the_sweep_takes_in_what_webhooks_missed_and_only_that(crm, env):
     with session_scope(env["DATABASE_URL"]) as s:
         record_events(s, 1, [event("heard")])  # the webhook for "heard" arrived after its change
     job = sweep_tenant.enqueue(1)
-    SimpleWorker(["sweep"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+    BurstWorker(["sweep"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
     assert job.latest_result().return_value == 1
     with session_scope(env["DATABASE_URL"]) as s:
         swept = s.scalars(select(EventRecord.object_id).where(EventRecord.source == "sweep")).all()

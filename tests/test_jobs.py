@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from integration.diagnostics import complete_probe, probe_status, request_probe
 from integration.jobs import backoff, job_key
+from tests.workers import BurstWorker
 
 
 def test_job_keys_are_valid_rq_ids_and_distinct():
@@ -32,6 +33,6 @@ def test_burst_worker_completes_a_probe(env, app):
     probe = request_probe()
     assert probe_status(probe.token)["done"] is False
     conn = Redis.from_url(env["REDIS_URL"])
-    SimpleWorker(["maintenance"], connection=conn).work(burst=True)
+    BurstWorker(["maintenance"], connection=conn).work(burst=True)
     status = probe_status(probe.token)
     assert status["done"] is True and status["worker"]

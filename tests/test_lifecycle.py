@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from sqlalchemy import select
 
 from integration.db import session_scope
@@ -16,6 +16,7 @@ from integration.records import CRMUser, Record
 from integration.stale import reactivate_stale, schedule_reactivation, stage_matches
 from integration.wiring import set_adapter_factory
 from tests.fakes import FakeCRMAdapter
+from tests.workers import BurstWorker
 
 ANA, BEN = "ana@acme.test", "ben@acme.test"
 RULES = {
@@ -233,5 +234,5 @@ def test_the_daily_job_is_planned_once_and_a_retried_run_creates_one_task(crm, e
     _routed(env, tenant_id, "c1", ANA, old)
     for attempt in range(2):
         reactivate_stale.enqueue(tenant_id, NOW.isoformat(), job_id=f"stale-test-{attempt}")
-        SimpleWorker(["sweep"], connection=conn).work(burst=True)
+        BurstWorker(["sweep"], connection=conn).work(burst=True)
     assert len(crm.tasks) == 1

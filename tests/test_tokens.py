@@ -8,7 +8,7 @@ import time
 import pytest
 from cryptography.fernet import Fernet
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 from sqlalchemy import select
 
@@ -19,6 +19,7 @@ from oauth.crypto import EncryptionKeyError, TokenCipher
 from oauth.jobs import verify_installation
 from oauth.tokens import TokenStore
 from tests.crm_helpers import browser, install, new_account
+from tests.workers import BurstWorker
 
 
 @pytest.fixture()
@@ -35,7 +36,7 @@ def installed(crm_env, app, crm_sandbox):
 
 
 def _drain(env) -> None:
-    SimpleWorker(["maintenance"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+    BurstWorker(["maintenance"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
 
 
 def _set_expiry(tenant_id: int, when: dt.datetime) -> None:

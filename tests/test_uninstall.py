@@ -6,7 +6,6 @@ import re
 
 import pytest
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import func, select
 
 from integration.config import get_settings
@@ -23,6 +22,7 @@ from integration.models import (
 from oauth.tokens import TokenStore
 from tests.conftest import APPS, PUBLIC_URL
 from tests.crm_helpers import browser, install, new_account
+from tests.workers import BurstWorker
 
 TENANT_TABLES = (Credential, DedupKey, EventRecord, Decision, ReviewItem)
 
@@ -47,7 +47,7 @@ def _counts(tenant_id: int) -> dict[str, int]:
 
 
 def _drain(env) -> None:
-    SimpleWorker(["maintenance"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+    BurstWorker(["maintenance"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
 
 
 @pytest.fixture()

@@ -5,7 +5,6 @@ import datetime as dt
 
 import yaml
 from redis import Redis
-from rq import SimpleWorker
 
 try:
     from playwright.sync_api import expect
@@ -20,6 +19,7 @@ from tests.browser.conftest import shot, sign_in_as
 from tests.crm_helpers import browser as http
 from tests.crm_helpers import new_account
 from tests.e2e.test_pipeline_flow import OWNERS, RULES  # the same two owners and rules as the e2e flow
+from tests.workers import BurstWorker
 
 BROKEN = yaml.safe_dump({**RULES, "routing": [{**RULES["routing"][0], "when": {"country": ["Atlantis"]}},
                                               RULES["routing"][1]]}, sort_keys=False)
@@ -44,7 +44,7 @@ def install_hubspot(page, server, name: str, start: str = "/install/hubspot") ->
 
 
 def work(env, *queues: str) -> None:
-    SimpleWorker(list(queues), connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+    BurstWorker(list(queues), connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
 
 
 def deliver(env, tenant_id: int, object_id: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job
 from sqlalchemy import select
 
@@ -26,6 +26,7 @@ from integration.db import session_scope
 from integration.models import Decision, RuleSetVersion, Tenant, WebhookKey
 from tests.conftest import APPS, PUBLIC_URL
 from tests.crm_helpers import browser, install, new_account
+from tests.workers import BurstWorker
 
 PLATFORMS = ("hubspot", "salesforce", "pipedrive")
 HUBSPOT_APP_ID = 4242
@@ -116,7 +117,7 @@ class LiveStack:
 
     def work(self, queues: list[str] | None = None) -> None:
         """Run every queued job (burst, in this process; scheduled jobs are not due and stay)."""
-        SimpleWorker(queues or ALL_QUEUES, connection=self.redis()).work(burst=True)
+        BurstWorker(queues or ALL_QUEUES, connection=self.redis()).work(burst=True)
 
     def settle(self, queues: list[str] | None = None, horizon: float = 30.0, timeout: float = 90.0) -> None:
         """Run queued jobs, and the scheduled ones (re-plans after a 429, retries) due within `horizon` seconds,

@@ -5,7 +5,6 @@ import datetime as dt
 
 import pytest
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from adapters.subscriptions import ensure_tenant_fields
@@ -14,6 +13,7 @@ from integration.models import Decision, Tenant
 from integration.stale import reactivate_stale
 from tests.crm_helpers import browser, install_with_rules
 from tests.e2e.test_pipeline_flow import LEAD, LEAD_OBJECT, OWNERS, RULES, deliver, record_id, simulate
+from tests.workers import BurstWorker
 
 LIFECYCLE_RULES = {
     **RULES,
@@ -143,7 +143,7 @@ def test_a_lead_idle_past_its_stage_limit_gets_one_reactivation_task(tenant_for,
     conn = Redis.from_url(crm_env["REDIS_URL"])
     for attempt in range(2):  # the job, then a retry of it
         reactivate_stale.enqueue(tenant_id, later, job_id=f"stale-e2e-{attempt}")
-        SimpleWorker(["sweep"], connection=conn).work(burst=True)
+        BurstWorker(["sweep"], connection=conn).work(burst=True)
 
     table, subject = TASKS[platform]
     tasks = [t for t in stored(crm_sandbox, account, table)

@@ -6,7 +6,6 @@ import datetime as dt
 import pytest
 import yaml
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from integration.db import session_scope
@@ -14,6 +13,7 @@ from integration.intake import enqueue_drain, record_events
 from integration.models import Decision, MergeSnapshot, ReviewItem
 from integration.records import Event
 from tests.crm_helpers import browser, install_with_rules
+from tests.workers import BurstWorker
 
 OWNERS = [{"email": "ana.owner@leadrelay.test", "name": "Ana Owner", "timezone": "America/New_York"},
           {"email": "ben.owner@leadrelay.test", "name": "Ben Owner", "timezone": "Europe/Berlin"}]
@@ -57,7 +57,7 @@ def deliver(env, tenant_id: int, platform: str, object_type: str, object_id: str
                                            object_id=str(object_id), kind="created",
                                            occurred_at=dt.datetime.now(dt.UTC), event_id=f"flow-{object_id}-{n}")])
     enqueue_drain(tenant_id)
-    SimpleWorker(["intake"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+    BurstWorker(["intake"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
 
 
 def record_id(platform: str, created: dict) -> str:

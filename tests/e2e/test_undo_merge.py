@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from integration.db import session_scope
@@ -15,6 +14,7 @@ from integration.models import Decision, MergeSnapshot, ReviewItem
 from integration.records import Event
 from leadrelay.merges_cli import add_merges_arguments, run_merges
 from tests.crm_helpers import browser, install_with_rules
+from tests.workers import BurstWorker
 
 OWNERS = [{"email": "ana.owner@leadrelay.test", "name": "Ana Owner", "timezone": "America/New_York"}]
 RULES = {"version": 1, "timezone": "UTC", "owners": [{"email": OWNERS[0]["email"]}],
@@ -64,7 +64,7 @@ def deliver(env, tenant_id: int, platform: str, object_type: str, object_id: str
                                            object_id=object_id, kind="created", occurred_at=dt.datetime.now(dt.UTC),
                                            event_id=f"undo-{object_id}")])
     enqueue_drain(tenant_id)
-    SimpleWorker(["intake"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+    BurstWorker(["intake"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
 
 
 def undo(snapshot_id: int) -> int:

@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from integration.db import session_scope
@@ -16,6 +15,7 @@ from integration.models import SlaTimer
 from integration.records import Event
 from tests.crm_helpers import browser, install_with_rules
 from tests.e2e.test_pipeline_flow import LEAD_OBJECT, record_id, simulate
+from tests.workers import BurstWorker
 
 MARKUP = "<img src=x onerror=alert(document.domain)>"  # no digit: a "garbage" name would go to review instead
 COMPANY = "<b>Navy</b> & Co"
@@ -39,16 +39,6 @@ LEAD = {
 TASK_BODY = {"hubspot": ("tasks", lambda t: t["properties"]["hs_task_body"]),
              "salesforce": ("Task", lambda t: t["Description"]),
              "pipedrive": ("activities", lambda t: t["note"])}
-
-
-class BurstWorker(SimpleWorker):
-    """No command channel: a burst needs none, and stopping its pubsub thread can wait out RQ's 60 s poll."""
-
-    def subscribe(self) -> None:
-        pass
-
-    def unsubscribe(self) -> None:
-        pass
 
 
 def deliver(env, tenant_id: int, platform: str, object_type: str, object_id: str) -> None:
