@@ -27,6 +27,7 @@ from marketplace.install import install_bp
 from marketplace.invitations import invitations_bp
 from marketplace.requests import register_request_context
 from marketplace.webhooks import webhooks_bp
+from oauth.registry import crm_title
 
 csrf = CSRFProtect()
 
@@ -67,6 +68,8 @@ def init_app(app: Flask) -> None:
                health_console_bp, rules_bp, editor_bp, simulate_bp, onboarding_bp, agency_bp, templates_bp,
                invitations_bp, webhooks_bp, cards_bp):
         app.register_blueprint(bp)
+
+    app.add_template_filter(crm_title, "crm")
 
     @app.get("/")
     def index():

@@ -14,6 +14,7 @@ from integration.models import ConsoleIdentity, ConsoleUser, Membership, utcnow
 from marketplace.access import RANK, login_user, revoke_sessions
 from marketplace.invitations import accept_for_crm_identity, grant_tenant_role
 from oauth.base import Identity
+from oauth.registry import crm_title
 
 log = logging.getLogger("leadrelay.identities")
 
@@ -42,7 +43,7 @@ def find_user(platform: str, identity: Identity) -> ConsoleUser | None:
 def sign_in(platform: str, identity: Identity) -> ConsoleUser:
     db = g.db
     if not identity.user_id or not identity.external_id:
-        abort(400, description=f"{platform.capitalize()} did not say which user signed in; try again")
+        abort(400, description=f"{crm_title(platform)} did not say which user signed in; try again")
     user = find_user(platform, identity)
     if user is None:
         user = ConsoleUser(platform=platform, external_account_id=identity.external_id,
@@ -79,7 +80,7 @@ def link_identity(platform: str, identity: Identity, user_id: object):
     db.flush()
     accept_for_crm_identity(db, user, platform, identity.external_id, identity.user_email)
     log.info("console.identity-linked", extra={"platform": platform})
-    flash(f"Your {platform.capitalize()} sign-in ({identity.user_email}) is linked: it now opens this same "
+    flash(f"Your {crm_title(platform)} sign-in ({identity.user_email}) is linked: it now opens this same "
           "LeadRelay login.", "info")
     return redirect(url_for("console.home"))
 

@@ -23,7 +23,7 @@ from marketplace.identities import link_identity, sign_in
 from marketplace.invitations import audit, grant_tenant_role
 from oauth.base import DisallowedHost, Identity, OAuthFailure, OAuthProvider
 from oauth.jobs import verify_installation
-from oauth.registry import get_provider
+from oauth.registry import crm_title, get_provider
 from oauth.tokens import TokenStore
 
 log = logging.getLogger("leadrelay.install")
@@ -68,7 +68,7 @@ def _provider(platform: str) -> OAuthProvider:
 
 def _fail(platform: str, reason: InstallFailure, detail: str = "", status: int = 400):
     log.warning("install.failed", extra={"platform": platform, "reason": str(reason)})
-    message = FAILURE_TEXT[reason].format(platform=platform.capitalize(), PLATFORM=platform.upper(), detail=detail)
+    message = FAILURE_TEXT[reason].format(platform=crm_title(platform), PLATFORM=platform.upper(), detail=detail)
     return render_template("install_failed.html", platform=platform, reason=reason, message=message,
                            retry_url=url_for("install.start", platform=platform)), status
 
@@ -160,7 +160,7 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
     TokenStore().save(db, tenant.id, token, keep_refresh=False)
     grant_tenant_role(db, tenant.id, user, ADMIN)
     audit(db, tenant.id, "installed" if created else "reconnected",
-          f"{identity.user_email or identity.user_name} ({platform.capitalize()} admin) "
+          f"{identity.user_email or identity.user_name} ({crm_title(platform)} admin) "
           f"{'installed LeadRelay' if created else 'reconnected LeadRelay: its tokens now come from this grant'}",
           identity.user_email or identity.user_id, crm_admin=identity.is_admin, crm_user_id=identity.user_id)
     if invite:
@@ -180,7 +180,7 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
 
 def _not_admin(platform: str, identity: Identity, tenant: Tenant | None):
     """A CRM user who is not an admin there: nothing installed, no token replaced, no role given."""
-    name = platform.capitalize()
+    name = crm_title(platform)
     log.warning("install.refused-not-admin", extra={"platform": platform, "tenant_id": tenant.id if tenant else None,
                                                     "existing": tenant is not None})
     if tenant is not None:
@@ -194,4 +194,4 @@ def _not_admin(platform: str, identity: Identity, tenant: Tenant | None):
         message = (f"Only a {name} admin can install LeadRelay for {identity.name}. Nothing was installed: ask an "
                    f"admin of the account to install it, then to invite you.")
     return render_template("install_failed.html", platform=platform, reason="not_admin", message=message,
-                           retry_url=url_for("console.home")), 403
+                           retry_url=url_for("console.home"), retry_label="Go to the console"), 403

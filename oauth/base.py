@@ -82,6 +82,7 @@ class OAuthProvider:
     """One platform's OAuth 2 authorization-code flow. Subclasses set the class attributes."""
 
     NAME: ClassVar[str]
+    TITLE: ClassVar[str]  # how the platform spells its own name, for people
     AUTHORIZE_URL: ClassVar[str]
     TOKEN_URL: ClassVar[str]
     REVOKE_URL: ClassVar[str | None] = None

@@ -6,6 +6,7 @@ from oauth.base import CRMTransient, Identity, OAuthFailure, OAuthProvider, Requ
 
 class HubSpotOAuth(OAuthProvider):
     NAME = "hubspot"
+    TITLE = "HubSpot"
     # https://developers.hubspot.com/docs/api-reference/auth-oauth-v3/guide
     AUTHORIZE_URL = "https://app.hubspot.com/oauth/authorize"
     # v1 token endpoint, as hubspot-api-client 12 still uses; form body carries the client credentials

@@ -6,6 +6,7 @@ from oauth.base import Identity, OAuthFailure, OAuthProvider, as_flag
 
 class PipedriveOAuth(OAuthProvider):
     NAME = "pipedrive"
+    TITLE = "Pipedrive"
     # https://pipedrive.readme.io/docs/marketplace-oauth-authorization
     AUTHORIZE_URL = "https://oauth.pipedrive.com/oauth/authorize"
     TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"

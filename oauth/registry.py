@@ -11,6 +11,11 @@ PROVIDERS: tuple[type[OAuthProvider], ...] = (HubSpotOAuth, SalesforceOAuth, Pip
 PLATFORMS: tuple[str, ...] = tuple(p.NAME for p in PROVIDERS)
 
 
+def crm_title(platform: str) -> str:
+    """The platform's name as people read it ("HubSpot"); the key itself for anything unknown."""
+    return next((p.TITLE for p in PROVIDERS if p.NAME == platform), platform)
+
+
 def get_provider(platform: str) -> OAuthProvider:
     """A provider configured from the environment; UnknownPlatform for anything not in PROVIDERS."""
     for provider in PROVIDERS:

@@ -14,6 +14,7 @@ USER_ID = re.compile(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")  # a User id, 15 
 
 class SalesforceOAuth(OAuthProvider):
     NAME = "salesforce"
+    TITLE = "Salesforce"
     AUTHORIZE_URL = "https://login.salesforce.com/services/oauth2/authorize"
     TOKEN_URL = "https://login.salesforce.com/services/oauth2/token"
     REVOKE_URL = "https://login.salesforce.com/services/oauth2/revoke"
