@@ -99,9 +99,9 @@ def _snap(record: Record) -> dict[str, Any]:
 
 def _queue_review(ctx: Context, record: Record, other: Record, score: float, reasons: list[str]) -> None:
     reason = f"Possible duplicate of {other.id} (score {score:.2f}: {'; '.join(reasons[:4])})"
-    ctx.session.add(ReviewItem(tenant_id=ctx.tenant.id, kind="dedup", object_type=record.object_type,
-                               object_id=record.id, other_object_id=other.id, reason=reason[:500],
-                               payload={"score": score, "reasons": reasons}))
+    item = ReviewItem(tenant_id=ctx.tenant.id, kind="dedup", object_type=record.object_type, object_id=record.id,
+                      other_object_id=other.id, reason=reason[:500], payload={"score": score, "reasons": reasons})
+    ctx.session.add(item)
     try:  # the customer's views and workflows can pick the pair up from LeadRelay's own field
         ctx.adapter.set_fields(record.object_type, record.id, {"leadrelay_duplicate_of": other.id})
     except CRMValidationError as exc:
@@ -109,7 +109,8 @@ def _queue_review(ctx: Context, record: Record, other: Record, score: float, rea
     manager = next((o for o in ctx.rules.owners if o.manager and o.active), None)
     user = ctx.user_by_email(manager.email) if manager else None
     if user is not None and user.active:
-        ctx.adapter.create_task(TaskSpec(
+        task_id = ctx.adapter.create_task(TaskSpec(
             subject="LeadRelay: possible duplicate to review", body=reason, owner_id=user.id,
             due_at=utcnow() + dt.timedelta(days=1), record_type=record.object_type, record_id=record.id, kind="todo",
             priority="medium"))
+        item.payload = {**item.payload, "task_id": task_id}  # closed with a note when the item is resolved

@@ -140,6 +140,16 @@ class CRMAdapter(Protocol):
         could create again. The new record is reported to `writes.remember(object_type, id, ["*"])`.
         """
 
+    def set_additional(self, object_type: str, record_id: str, *, emails: Sequence[str] | None = None,
+                       phones: Sequence[str] | None = None) -> None:
+        """Make the record's additional (non-primary) emails / phones exactly these; None leaves a list as it is.
+
+        Idempotent: values already there are not written again, and nothing is sent when nothing changes. The
+        primary email/phone are `set_fields`' business. Where the platform keeps no such list (Salesforce: none;
+        HubSpot: emails only), an empty list is a no-op and a non-empty one a CRMValidationError naming it; an
+        email another record holds (HubSpot) raises CRMConflict. Reported to `writes.remember`.
+        """
+
     def create_task(self, spec: TaskSpec) -> str:
         """Create a task/activity for spec.owner_id on the record; returns its id."""
 

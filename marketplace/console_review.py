@@ -15,6 +15,14 @@ from integration.pipeline_dedup import _snap, as_dict
 from integration.pipeline_rules import published_rules
 from integration.protocols import CRMAdapter
 from integration.records import CRMUser, Record
+from integration.review_outcomes import (
+    DUPLICATE_OF,
+    HandAssignment,
+    Written,
+    assign_by_hand,
+    clear_duplicate_of,
+    close_review_task,
+)
 from integration.wiring import adapter_for
 from marketplace.access import tenant_view
 from marketplace.params import ParamError, int_arg
@@ -45,7 +53,16 @@ def review(tenant: Tenant):
     pairs = {i.id: side_by_side(records.get((i.object_type, i.object_id)),
                                 records.get((i.object_type, i.other_object_id or ""))) for i in items}
     return render_template("console/review.html", tenant=tenant, role=g.role, items=items, pairs=pairs,
-                           users=users, merges=merges, error=error, page=PAGE)
+                           users=users, merges=merges, unrestored=_unrestored(tenant, merges), error=error, page=PAGE)
+
+
+def _unrestored(tenant: Tenant, merges: list[MergeSnapshot]) -> dict[int, list[str]]:
+    """What each undo could not restore (its audit entry's notes), by snapshot id."""
+    keys = [f"undo:{m.object_type}:{m.id}" for m in merges if m.status == "undone"]
+    if not keys:
+        return {}
+    rows = g.db.scalars(Decision.for_tenant(tenant.id).where(Decision.idempotency_key.in_(keys)))
+    return {row.inputs.get("snapshot_id"): list(row.inputs.get("notes") or []) for row in rows}
 
 
 def _records(adapter: CRMAdapter, items: list[ReviewItem]) -> dict[tuple[str, str], Record]:
@@ -105,13 +122,32 @@ def _back(tenant: Tenant):
     return redirect(url_for("console_review.review", tenant_id=tenant.id)), 303
 
 
-def _resolve(item: ReviewItem, resolution: str, outcome: str, object_id: str, reason: str, inputs: dict) -> None:
-    """Close the item and audit the action (one Decision per review item)."""
+def _resolve(item: ReviewItem, resolution: str, decision: Decision, written: Written) -> None:
+    """Close the item and audit the action (one Decision per review item) with what was written to the CRM."""
     item.status, item.resolution = "resolved", resolution[:200]
     item.resolved_by, item.resolved_at = g.user.email, utcnow()
-    g.db.add(Decision(tenant_id=item.tenant_id, idempotency_key=f"review:{item.id}", kind="review",
-                      object_type=item.object_type, object_id=object_id, outcome=outcome[:200], reason=reason[:500],
-                      inputs={"review_item": item.id, "review_kind": item.kind, "by": g.user.email, **inputs}))
+    decision.inputs = {**decision.inputs, **written.inputs, **({"crm_refused": written.notes} if written.notes else {})}
+    g.db.add(decision)
+
+
+def _decision(item: ReviewItem, outcome: str, object_id: str, reason: str, inputs: dict) -> Decision:
+    return Decision(tenant_id=item.tenant_id, idempotency_key=f"review:{item.id}", kind="review",
+                    object_type=item.object_type, object_id=object_id, outcome=outcome[:200], reason=reason[:500],
+                    inputs={"review_item": item.id, "review_kind": item.kind, "by": g.user.email, **inputs})
+
+
+def _said(message: str, written: Written) -> str:
+    return " ".join([message, *(f"Not written: {n}." for n in written.notes)])
+
+
+def _unfinished(action: str, exc: CRMError) -> str:
+    return (f"The CRM refused or did not answer ({exc}); the item stays open. What was written is kept: "
+            f"press {action} again to finish.")
+
+
+def _note(what: str) -> str:
+    """The closing note on the admin's "possible duplicate" task."""
+    return f"Resolved in LeadRelay's review queue by {g.user.email}: {what}."
 
 
 @review_bp.post("/tenants/<int:tenant_id>/review/merge")
@@ -124,14 +160,44 @@ def merge(tenant: Tenant):
         message = merge_pair(tenant, item, adapter_for(tenant.id))
     except CRMError as exc:
         g.db.rollback()
-        flash(f"The CRM refused the merge ({exc}); nothing was resolved.", "error")
+        flash(_unfinished("Merge", exc), "error")
         return _back(tenant)
     flash(message, "info" if item.status == "resolved" else "error")
     return _back(tenant)
 
 
 def merge_pair(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> str:
-    """Merge the pair with survivorship, snapshot first (as the pipeline does), then resolve and audit."""
+    """Merge the pair with survivorship, snapshot first (as the pipeline does), then the follow-ups: LeadRelay's
+    duplicate-of field cleared on the survivor, the admin's task closed; then resolve and audit. A merge done
+    before (the follow-ups were interrupted) is not made again."""
+    snapshot = _merged_before(tenant, item)
+    if snapshot is None:
+        snapshot = _merge(tenant, item, adapter)
+        if isinstance(snapshot, str):
+            return snapshot
+    survivor_id, loser_id = snapshot.survivor_id, snapshot.loser_id
+    written = Written()
+    clear_duplicate_of(adapter, item.object_type, survivor_id, {survivor_id, loser_id, item.object_id,
+                                                                 item.other_object_id or ""}, written)
+    close_review_task(adapter, item, _note(f"{loser_id} merged into {survivor_id}"), written)
+    score = float(item.payload.get("score") or 0)
+    reason = (f"{g.user.email} merged {loser_id} into {survivor_id} from the review queue "
+              f"(score {score:.2f}: {'; '.join(item.payload.get('reasons', [])[:4])})")
+    before = snapshot.loser_before if snapshot.loser_before.get("id") == item.object_id else snapshot.survivor_before
+    _resolve(item, f"merged into {survivor_id}", _decision(item, f"merged into {survivor_id}", loser_id, reason, {
+        "snapshot_id": snapshot.id, "score": score, "email": before.get("email"), "survivor_id": survivor_id}),
+        written)
+    return _said(f"Merged {loser_id} into {survivor_id}.", written)
+
+
+def _merged_before(tenant: Tenant, item: ReviewItem) -> MergeSnapshot | None:
+    snapshot_id = (item.payload or {}).get("snapshot_id")
+    snapshot = MergeSnapshot.get_for_tenant(g.db, snapshot_id, tenant.id) if snapshot_id else None
+    return snapshot if snapshot is not None and snapshot.status == "merged" else None
+
+
+def _merge(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> MergeSnapshot | str:
+    """The native merge, snapshot first; the merged snapshot (committed), or why nothing was merged."""
     found = {r.id: r for r in adapter.get_records(item.object_type, [item.object_id, item.other_object_id or ""])}
     record, other = found.get(item.object_id), found.get(item.other_object_id or "")
     if record is None or other is None:
@@ -139,8 +205,8 @@ def merge_pair(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> str:
     rules = published_rules(g.db, tenant.id)
     plan = survivor(as_dict(other), as_dict(record), rules.dedup.keep if rules else "oldest")
     keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
-    fields = {k: v for k, v in plan.merged.items()
-              if k in keep.fields and v not in (None, "") and keep.fields.get(k) in (None, "")}
+    fields = {k: v for k, v in plan.merged.items() if k in keep.fields and k != DUPLICATE_OF
+              and v not in (None, "") and keep.fields.get(k) in (None, "")}
     snapshot = _snapshot(tenant, item, keep, lose, fields)
     g.db.commit()  # the snapshot is stored before the CRM merges: the merge can always be undone
     try:
@@ -149,13 +215,8 @@ def merge_pair(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> str:
         snapshot.status = "skipped"
         return "The CRM no longer has one of the records; nothing was merged."
     snapshot.status, snapshot.survivor_id = "merged", result.survivor_id
-    score = float(item.payload.get("score") or 0)
-    reason = (f"{g.user.email} merged {lose.id} into {result.survivor_id} from the review queue "
-              f"(score {score:.2f}: {'; '.join(item.payload.get('reasons', [])[:4])})")
-    _resolve(item, f"merged into {result.survivor_id}", f"merged into {result.survivor_id}", lose.id, reason,
-             {"snapshot_id": snapshot.id, "score": score, "email": record.fields.get("email"),
-              "survivor_id": result.survivor_id})
-    return f"Merged {lose.id} into {result.survivor_id}."
+    g.db.commit()  # merged: pressing Merge again finishes the follow-ups, never merges twice
+    return snapshot
 
 
 def _snapshot(tenant: Tenant, item: ReviewItem, keep: Record, lose: Record, fields: dict) -> MergeSnapshot:
@@ -170,45 +231,71 @@ def _snapshot(tenant: Tenant, item: ReviewItem, keep: Record, lose: Record, fiel
     snapshot.survivor_before, snapshot.loser_before = _snap(keep), _snap(lose)
     snapshot.merged_fields, snapshot.status = fields, "pending"
     g.db.flush()
+    item.payload = {**(item.payload or {}), "snapshot_id": snapshot.id}
     return snapshot
 
 
 @review_bp.post("/tenants/<int:tenant_id>/review/dismiss")
 @tenant_view(write=True)
 def dismiss(tenant: Tenant):
-    """Not a duplicate: both records stay as they are."""
+    """Not a duplicate: both records stay; LeadRelay's duplicate-of field is cleared and the admin's task closed."""
     item = _open_item(tenant, ("dedup",))
-    if item is not None:
-        _resolve(item, "not a duplicate", "not a duplicate", item.object_id,
-                 f"{g.user.email}: {item.object_id} is not a duplicate of {item.other_object_id}",
-                 {"other_id": item.other_object_id, "score": item.payload.get("score")})
-        flash(f"{item.object_id} and {item.other_object_id} are kept apart.", "info")
+    if item is None:
+        return _back(tenant)
+    written = Written()
+    try:
+        adapter = adapter_for(tenant.id)
+        clear_duplicate_of(adapter, item.object_type, item.object_id, {item.other_object_id or ""}, written)
+        close_review_task(adapter, item, _note(f"{item.object_id} is not a duplicate of "
+                                                     f"{item.other_object_id}; both records stay"), written)
+    except CRMError as exc:
+        g.db.rollback()
+        flash(_unfinished("Not a duplicate", exc), "error")
+        return _back(tenant)
+    _resolve(item, "not a duplicate", _decision(
+        item, "not a duplicate", item.object_id, f"{g.user.email}: {item.object_id} is not a duplicate of "
+        f"{item.other_object_id}", {"other_id": item.other_object_id, "score": item.payload.get("score")}), written)
+    flash(_said(f"{item.object_id} and {item.other_object_id} are kept apart.", written), "info")
     return _back(tenant)
 
 
 @review_bp.post("/tenants/<int:tenant_id>/review/assign")
 @tenant_view(write=True)
 def assign(tenant: Tenant):
-    """Assign a lead the pipeline could not route to an active CRM user."""
+    """Assign a lead the pipeline could not route to an active CRM user, as routing would have written it."""
     item = _open_item(tenant, ("routing", "validation"))
     if item is None:
         return _back(tenant)
     owner_id = (request.form.get("owner_id") or "").strip()
     try:
         adapter = adapter_for(tenant.id)
-        user = _active_user(adapter.list_users(), owner_id)
+        users = adapter.list_users()
+        user = _active_user(users, owner_id)
         if user is None:
             flash("Pick an active CRM user.", "error")
             return _back(tenant)
-        adapter.set_owner(item.object_type, item.object_id, user.id)
+        job = _hand_assignment(item, user)
+        written = assign_by_hand(g.db, adapter, published_rules(g.db, tenant.id), lambda: users, job,
+                                 _note(f"assigned by hand to {user.email}"))
     except CRMError as exc:
-        flash(f"The CRM refused the assignment ({exc}); nothing was resolved.", "error")
+        g.db.rollback()
+        flash(_unfinished("Assign", exc), "error")
         return _back(tenant)
-    _resolve(item, f"assigned to {user.email}", user.email.lower(), item.object_id,
-             f"{g.user.email} assigned {item.object_id} to {user.email} by hand ({item.reason})",
-             {"owner_id": user.id, "rule": "manual"})
-    flash(f"{item.object_id} now belongs to {user.email}.", "info")
+    _resolve(item, f"assigned to {user.email}", job.decision, written)
+    flash(_said(f"{item.object_id} now belongs to {user.email}.", written), "info")
     return _back(tenant)
+
+
+def _hand_assignment(item: ReviewItem, user: CRMUser) -> HandAssignment:
+    """The review decision of a manual assignment, with the route decision's score and tier when there is one."""
+    route = g.db.scalar(Decision.for_tenant(item.tenant_id).where(
+        Decision.idempotency_key == f"route:{item.object_type}:{item.object_id}"))
+    inputs = route.inputs if route is not None else {}
+    reason = f"{g.user.email} assigned {item.object_id} to {user.email} by hand ({item.reason})"
+    decision = _decision(item, user.email.lower(), item.object_id, reason, {
+        "owner_id": user.id, "rule": "manual", "tier": inputs.get("tier") or "nurture",  # as the SLA task's
+        **({"score": inputs["score"]} if inputs.get("score") is not None else {})})
+    return HandAssignment(item, user, decision, route)
 
 
 def _active_user(users: list[CRMUser], owner_id: str) -> CRMUser | None:

@@ -6,7 +6,7 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from integration.errors import CRMConflict, CRMNotFound, CRMRateLimited
+from integration.errors import CRMConflict, CRMNotFound, CRMRateLimited, CRMValidationError
 from integration.protocols import TenantRef
 from integration.records import (
     FIELDS,
@@ -37,6 +37,7 @@ class FakeCRMAdapter:
         self.calls: Counter[str] = Counter()
         self.rate_limited_calls = 0  # how many upcoming calls answer CRMRateLimited
         self.unique_emails = False  # True: create_record refuses an email another record holds (like HubSpot)
+        self.refused_owners: set[str] = set()  # owners create_record refuses (users deactivated in the CRM)
         self._ids = itertools.count(1)
 
     # test helpers ---------------------------------------------------------------------------
@@ -116,14 +117,28 @@ class FakeCRMAdapter:
         merged = {k: v for k, v in {**record.fields, **fields}.items() if v not in (None, "")}  # empty clears
         self.records[(object_type, record_id)] = Record(**{**record.__dict__, "fields": merged})
 
+    def set_additional(self, object_type: str, record_id: str, *, emails=None, phones=None) -> None:
+        self._call("set_additional")
+        record = self.records[(object_type, record_id)]
+        changes = {k: tuple(v) for k, v in (("extra_emails", emails), ("extra_phones", phones)) if v is not None}
+        if changes and self.unique_emails and emails:
+            held = self._emails_held(object_type, record_id)
+            if taken := [e for e in emails if e.lower() in held]:
+                raise CRMConflict(f"fake 409: {taken[0]} already exists")
+        self.records[(object_type, record_id)] = Record(**{**record.__dict__, **changes})
+
+    def _emails_held(self, object_type: str, but: str | None = None) -> set[str]:
+        return {str(e).lower() for (t, i), r in self.records.items() if t == object_type and i != but
+                for e in (r.fields.get("email"), *r.extra_emails) if e}
+
     def create_record(self, object_type: str, fields: dict, owner_id: str | None) -> str:
         self._call("create_record")
         kept = {k: v for k, v in fields.items() if v not in (None, "")}
         email = str(kept.get("email") or "").lower()
-        held = {str(e).lower() for (t, _), r in self.records.items() if t == object_type
-                for e in (r.fields.get("email"), *r.extra_emails) if e}
-        if self.unique_emails and email and email in held:
+        if self.unique_emails and email and email in self._emails_held(object_type):
             raise CRMConflict(f"fake 409: {email} already exists")
+        if owner_id in self.refused_owners:
+            raise CRMValidationError(f"fake 400: owner {owner_id} is inactive")
         record_id = f"c{next(self._ids)}"
         now = dt.datetime.now(dt.UTC)
         self.records[(object_type, record_id)] = Record(object_type=object_type, id=record_id, fields=kept,

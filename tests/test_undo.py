@@ -69,11 +69,12 @@ def test_undo_recreates_the_loser_and_restores_the_survivor(db):
         undo = s.scalar(select(Decision).where(Decision.kind == "undo"))
         route = s.scalar(select(Decision).where(Decision.idempotency_key == f"route:contact:{new_id}"))
         indexed = set(s.scalars(select(DedupKey.object_id)))
-    restored = fake.records[("contact", new_id)]
-    assert restored.fields == {k: v for k, v in LOSER.items() if k != "email"}
-    assert restored.owner_id == "u2"
-    assert fake.records[("contact", "s1")].fields == SURVIVOR
-    assert "email grace+events@navy.example kept off the new record: s1 still has it" in summary
+    restored, survivor = fake.records[("contact", new_id)], fake.records[("contact", "s1")]
+    # the unique email is taken off the survivor first, then written back to the re-created record
+    assert restored.fields == LOSER and restored.owner_id == "u2"
+    assert (survivor.fields, survivor.extra_emails) == (SURVIVOR, ())
+    assert summary == (f"Undid merge #{snapshot_id}: l1 re-created as {new_id}; s1 restored (additional emails, "
+                       "company, phone, title); every value of the snapshot is back")
     assert (undo.object_id, undo.outcome, undo.reason) == ("l1", f"restored as {new_id}", summary)
     assert route.outcome == "restored"  # the pipeline will not take it for a new lead and merge it back
     assert indexed == {"s1", new_id}
@@ -86,7 +87,42 @@ def test_undo_puts_the_email_back_where_the_survivor_does_not_hold_it(db):
         summary = undo_merge(s, 1, snapshot_id, fake)
         new_id = s.get(MergeSnapshot, snapshot_id).restored_id
     assert fake.records[("contact", new_id)].fields == LOSER
-    assert "kept off" not in summary
+    assert "could not restore" not in summary
+
+
+def test_every_value_the_snapshot_holds_comes_back_on_the_survivor(db):
+    fake = FakeCRMAdapter()
+    snapshot_id = merged(db, fake, email_moved=False)
+    after = fake.records[("contact", "s1")]  # edited since the merge: a value the snapshot holds, and a new one
+    fake.records[("contact", "s1")] = dataclasses.replace(after, fields={**after.fields, "country": "CA",
+                                                                         "city": "Arlington"})
+    with session_scope(db) as s:
+        undo_merge(s, 1, snapshot_id, fake)
+    assert fake.records[("contact", "s1")].fields == {**SURVIVOR, "city": "Arlington"}
+
+
+def test_the_losers_additional_emails_and_phones_come_back_and_leave_the_survivor(db):
+    fake = FakeCRMAdapter()
+    fake.unique_emails = True
+    survivor = Record("contact", "s1", {"first_name": "Ada"}, owner_id="u1", created_at=CREATED)
+    loser = Record("contact", "l1", {"first_name": "Ada", "email": "ada@x.example", "phone": "+1 202 555 0101"},
+                   owner_id="u1", created_at=CREATED, extra_emails=("ada@home.example",),
+                   extra_phones=("+1 202 555 0102",))
+    # like Pipedrive: the survivor had no email or phone, so it took the loser's whole lists
+    fake.records[("contact", "s1")] = dataclasses.replace(
+        loser, id="s1", extra_emails=("ada@home.example", "ada@new.example"))  # one added since
+    with session_scope(db) as s:
+        s.add(MergeSnapshot(tenant_id=1, object_type="contact", survivor_id="s1", loser_id="l1", score=0.95,
+                            survivor_before=snap(survivor), loser_before=snap(loser), merged_fields={},
+                            status="merged"))
+        s.flush()
+        summary = undo_merge(s, 1, 1, fake)
+        new_id = s.get(MergeSnapshot, 1).restored_id
+    restored, after = fake.records[("contact", new_id)], fake.records[("contact", "s1")]
+    assert (after.fields, after.extra_emails, after.extra_phones) == ({"first_name": "Ada"}, ("ada@new.example",), ())
+    assert (restored.fields, restored.extra_emails, restored.extra_phones) == (
+        loser.fields, ("ada@home.example",), ("+1 202 555 0102",))
+    assert "could not restore" not in summary
 
 
 def test_an_email_the_crm_refuses_is_left_off_and_said(db):
@@ -97,8 +133,21 @@ def test_an_email_the_crm_refuses_is_left_off_and_said(db):
     with session_scope(db) as s:
         summary = undo_merge(s, 1, snapshot_id, fake)
         new_id = s.get(MergeSnapshot, snapshot_id).restored_id
-    assert "email" not in fake.records[("contact", new_id)].fields
-    assert "the CRM has it on another record" in summary
+    assert fake.records[("contact", new_id)].fields == {k: v for k, v in LOSER.items() if k != "email"}
+    assert summary.endswith(f"; could not restore email grace+events@navy.example on {new_id}: the CRM keeps emails "
+                            "unique and another record has it (fake 409: grace+events@navy.example already exists)")
+
+
+def test_an_owner_the_crm_refuses_is_left_off_and_said(db):
+    fake = FakeCRMAdapter()
+    fake.refused_owners = {"u2"}  # deactivated since the merge
+    snapshot_id = merged(db, fake, email_moved=False)
+    with session_scope(db) as s:
+        summary = undo_merge(s, 1, snapshot_id, fake)
+        new_id = s.get(MergeSnapshot, snapshot_id).restored_id
+    assert fake.records[("contact", new_id)].fields == LOSER and fake.records[("contact", new_id)].owner_id is None
+    assert summary.endswith(f"; could not restore owner u2 on {new_id}: the CRM refused it "
+                            "(fake 400: owner u2 is inactive)")
 
 
 def test_a_second_undo_changes_nothing(db):

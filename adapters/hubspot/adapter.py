@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from adapters.hubspot import batch as b
 from adapters.hubspot import fields as f
@@ -232,6 +233,30 @@ class HubSpotAdapter:
                                    q.package(hs).SimplePublicObjectInputForCreate(properties=props))
         self.writes.remember(f.NEUTRAL[hs], str(created.id), ["*"])
         return str(created.id)
+
+    def set_additional(self, object_type: str, record_id: str, *, emails: Sequence[str] | None = None,
+                       phones: Sequence[str] | None = None) -> None:
+        hs = f.hubspot_object(object_type)
+        if phones:
+            raise CRMValidationError(f"HubSpot {hs} keep no additional phones ({', '.join(phones)})")
+        if emails is None or (hs != "contacts" and not emails):
+            return
+        if hs != "contacts":
+            raise CRMValidationError(f"HubSpot {hs} keep no additional emails ({', '.join(emails)})")
+        current = self.client.call("default", hs, "basic_api", "get_by_id", str(record_id),
+                                   properties=[f.ADDITIONAL_EMAILS], archived=False)
+        have = [e for e in ((current.properties or {}).get(f.ADDITIONAL_EMAILS) or "").split(";") if e]
+        gone = [e for e in have if e.casefold() not in {w.casefold() for w in emails}]
+        new = [e for e in dict.fromkeys(emails) if e.casefold() not in {h.casefold() for h in have}]
+        if not gone and not new:
+            return
+        self._remember(hs, record_id, ["extra_emails"])
+        # hs_additional_emails is read-only in the v3 API; secondary emails are added and removed one by one with
+        # the legacy v1 API (PUT / DELETE /contacts/v1/secondary-email/{vid}/email/{email}):
+        # https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/v1/get-contacts-v1-secondary-email-vid-email-email
+        for method, email in [*(("DELETE", e) for e in gone), *(("PUT", e) for e in new)]:
+            self.client.call_path("default", method, f"/contacts/v1/secondary-email/{quote(str(record_id), safe='')}"
+                                                     f"/email/{quote(email, safe='@')}")
 
     def merge(self, object_type: str, survivor_id: str, other_id: str,
               fields: Mapping[str, Any] | None = None) -> MergeResult:

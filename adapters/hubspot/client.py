@@ -68,7 +68,11 @@ class HubSpotClient:
         return self._run(bucket, send)
 
     def get_path(self, bucket: str, path: str) -> Any:
-        """GET a path the SDK has no API class for (e.g. /account-info/v3/details), as a dict.
+        """GET a path the SDK has no API class for (e.g. /account-info/v3/details), as a dict."""
+        return self.call_path(bucket, "GET", path)
+
+    def call_path(self, bucket: str, method: str, path: str) -> Any:
+        """Send `method` to a path the SDK has no API class for (e.g. the v1 secondary-email API); the JSON answer.
 
         Sent through the owners package's generated ApiClient, so it shares the urllib3 stack, the CA,
         the timeout and the error classes of every other call (client.api_request would use bare
@@ -76,7 +80,7 @@ class HubSpotClient:
         """
         def send() -> tuple[Any, int, Any]:
             api_client = self.api("owners", "owners_api").api_client
-            return api_client.call_api(path, "GET", header_params={"Accept": "application/json"},
+            return api_client.call_api(path, method, header_params={"Accept": "application/json"},
                                        response_types_map={200: "object"}, auth_settings=["oauth2"],
                                        _return_http_data_only=False, _request_timeout=self.timeout)
         return self._run(bucket, send)

@@ -155,6 +155,23 @@ class PipedriveAdapter:
         current = self._row(obj, record_id) if f.needs_current(obj, fields) else None
         self._patch(obj, record_id, f.to_platform(obj, fields, current, self.settings), list(fields))
 
+    def set_additional(self, object_type: str, record_id: str, *, emails: Sequence[str] | None = None,
+                       phones: Sequence[str] | None = None) -> None:
+        # a person's emails and phones are lists of {value, primary, label}; the primary entry is kept as it is
+        obj = f.api_object(object_type)
+        wanted = {key: values for key, values in (("emails", emails), ("phones", phones)) if values is not None}
+        if obj != "persons":
+            if any(wanted.values()):
+                raise CRMValidationError(f"Pipedrive {obj} keep no additional emails or phones")
+            return
+        if not wanted:
+            return
+        row = self._row(obj, record_id)
+        body = {key: f.with_additional(row.get(key), values) for key, values in wanted.items()
+                if f.additional(row.get(key)) != list(dict.fromkeys(values))}
+        if body:
+            self._patch(obj, record_id, body, [{"emails": "extra_emails", "phones": "extra_phones"}[k] for k in body])
+
     def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
         obj = f.api_object(object_type)
         if obj in f.V1_ONLY:

@@ -159,6 +159,17 @@ def _person_body(body: dict[str, Any], rest: dict[str, Any], current: Mapping[st
         body["name"] = f"{first} {last}".strip()
 
 
+def additional(items: Any) -> list[str]:
+    """The non-primary values of a v2 emails/phones list, in order."""
+    return list(_primary(items)[1])
+
+
+def with_additional(items: Any, values: Any) -> list[dict[str, Any]]:
+    """A v2 emails/phones list with its primary entry kept and `values` as the others."""
+    kept = [dict(i) for i in items or [] if isinstance(i, dict) and i.get("primary") and i.get("value")]
+    return kept + [{"value": v, "primary": False, "label": "other"} for v in dict.fromkeys(values)]
+
+
 # neutral fields to_record takes from elsewhere (a person's organization, an organization's website host)
 DERIVED: dict[str, frozenset[str]] = {"persons": frozenset({"company"}), "organizations": frozenset({"domain"})}
 

@@ -205,6 +205,14 @@ class SalesforceAdapter:
         if data:
             self._patch(object_type, record_id, data, fields.keys())
 
+    def set_additional(self, object_type: str, record_id: str, *, emails: Sequence[str] | None = None,
+                       phones: Sequence[str] | None = None) -> None:
+        """Leads and Contacts have one Email and fixed phone fields (mapped as phone/mobile): no additional list."""
+        extra = [*(emails or ()), *(phones or ())]
+        if extra:
+            raise CRMValidationError(f"Salesforce {object_map(object_type).sobject} records keep no additional "
+                                     f"emails or phones ({', '.join(extra)})")
+
     def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
         """POST sobjects/<SObject>; a Lead needs LastName and Company (else CRMValidationError)."""
         mapping = object_map(object_type)

@@ -13,7 +13,8 @@ Emulated (paths exactly as hubspot-api-client 12 calls them):
   propertiesWithHistory, associations, archived, idProperty), batch read/create/update/archive,
   POST .../search (filterGroups with every SDK operator, associations.<type> filters, sorts, query,
   paging and HubSpot's filter-count limits), POST .../merge (primary survives and keeps its non-empty
-  values, fills empty ones from the merged record; the merged id is gone).
+  values, fills empty ones from the merged record; the merged id is gone). hs_additional_emails is read-only
+  there: PUT/DELETE /contacts/v1/secondary-email/{vid}/email/{email} add and remove secondary emails.
 - Associations v4: PUT default / labeled, GET list, DELETE.
 - Properties: GET/POST /crm/v3/properties/{type} (+ /{name}, /groups): created properties are then
   accepted on records (sandbox/hubspot/properties.py).

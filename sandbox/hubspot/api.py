@@ -108,6 +108,17 @@ def api_blueprint(sandbox: Sandbox) -> Blueprint:
         uninstall(sandbox, g.hs_account, g.hs_token.client_id)
         return Response(status=204)
 
+    @bp.put("/contacts/v1/secondary-email/<vid>/email/<path:email>")
+    @bp.delete("/contacts/v1/secondary-email/<vid>/email/<path:email>")
+    def secondary_email(vid: str, email: str):
+        # https://legacydocs.hubspot.com/docs/methods/contacts/add-a-secondary-email-address (PUT) and
+        # .../delete-a-secondary-email-address (DELETE): both answer the contact's secondary emails
+        with sandbox.store.lock:
+            emails, events = records.secondary_email(sandbox, g.hs_account, vid, email, request.method == "PUT",
+                                                     g.hs_actor)
+        emit(sandbox, events)
+        return jsonify({"portalId": int(g.hs_account.id), "vid": int(vid), "secondaryEmails": emails})
+
     @bp.get("/account-info/v3/details")
     def account_details():
         with sandbox.store.lock:

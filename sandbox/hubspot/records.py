@@ -11,15 +11,18 @@ from typing import TYPE_CHECKING, Any
 from sandbox.hubspot import associations as assoc
 from sandbox.hubspot.errors import HubSpotError, not_found, unknown_properties, validation
 from sandbox.hubspot.hubstate import iso, now_ms
-from sandbox.hubspot.schema import ACTIVITY_TYPES, MERGEABLE, ObjectType
+from sandbox.hubspot.schema import ACTIVITY_TYPES, MERGEABLE, TYPES, ObjectType
 
 if TYPE_CHECKING:
     from sandbox.context import Sandbox
     from sandbox.state import Account
 
-# HubSpot rejects writes to calculated properties with READ_ONLY_VALUE.
+# HubSpot rejects writes to calculated properties with READ_ONLY_VALUE. Secondary emails (hs_additional_emails) are
+# changed only through the v1 secondary-email API, not by a v3 property write (2nd-hand:
+# https://gist.github.com/equivalent "no way to delete secondary contact via V3 … setting hs_additional_emails
+# to empty will not work"; the v1 endpoints: https://legacydocs.hubspot.com/docs/methods/contacts/delete-a-secondary-email-address)
 READ_ONLY = frozenset({"hs_object_id", "createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate",
-                       "hs_merged_object_ids", "hs_email_domain", "notes_last_updated"})
+                       "hs_merged_object_ids", "hs_email_domain", "notes_last_updated", "hs_additional_emails"})
 _TIMESTAMPS = ("createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate")
 
 
@@ -192,6 +195,33 @@ def archive(sandbox: Sandbox, account: Account, otype: ObjectType, object_id: st
         rec["archived"], rec["archivedAt"] = True, iso(at)
         assoc.drop_all(account, otype.name, rec["id"])
         return [_event(otype, "deletion", rec["id"], at, actor)]
+
+
+def secondary_email(sandbox: Sandbox, account: Account, vid: str, email: str, add: bool,
+                    actor: Actor) -> tuple[list[str], list[dict]]:
+    """Add (PUT) or remove (DELETE) one secondary email of a contact (v1 API); returns them and the change events.
+
+    Adding an address another contact holds is a 409 like a v3 write of that email; removing one the contact does
+    not have changes nothing.
+    """
+    otype = TYPES["contacts"]
+    with sandbox.store.lock:
+        rec = get(account, otype, vid)
+        extra = [e for e in (rec["properties"].get("hs_additional_emails") or "").split(";") if e]
+        if add:
+            _check_unique_email(account, otype, {"email": email}, rec["id"])
+            if email.lower() != (rec["properties"].get("email") or "").lower() and email.lower() not in {
+                    e.lower() for e in extra}:
+                extra.append(email)
+        else:
+            extra = [e for e in extra if e.lower() != email.lower()]
+        at = now_ms(sandbox, account)
+        value = ";".join(extra) or None
+        if not _set(rec, "hs_additional_emails", value, at, actor):
+            return extra, []
+        _touch(rec, at)
+        return extra, [_event(otype, "propertyChange", rec["id"], at, actor, propertyName="hs_additional_emails",
+                              propertyValue=value or "")]
 
 
 def merge(sandbox: Sandbox, account: Account, otype: ObjectType, primary_id: str, merged_id: str,

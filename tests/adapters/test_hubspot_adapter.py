@@ -17,6 +17,7 @@ from adapters.hubspot.batch import match_created
 from adapters.registry import get_adapter_class
 from integration.errors import (
     CRMAuthError,
+    CRMConflict,
     CRMNotFound,
     CRMRateLimited,
     CRMTransient,
@@ -250,6 +251,30 @@ def test_merge_keeps_survivor_values_and_fills_from_the_other(portal, writes):
     assert props["hs_additional_emails"] == "john.smith@gmail.com" and props["lifecyclestage"] == "lead"
     assert portal.record("contacts", other["id"]) is None and adapter.get_record("contact", other["id"]) is None
     assert ("contact", other["id"], ("*",)) in writes.writes
+
+
+def test_additional_emails_are_set_through_the_v1_secondary_email_api(portal, writes):
+    """hs_additional_emails is read-only in v3: the adapter adds and removes one address at a time (v1)."""
+    john, other = portal.contact("johnsmith@gmail.com"), portal.contact("olivia.grant@acmerobotics.com")
+    adapter = portal.adapter(writes=writes)
+    with pytest.raises(CRMValidationError, match="Property values were not valid"):
+        adapter.client.call("default", "contacts", "basic_api", "update", john["id"],
+                            q.package("contacts").SimplePublicObjectInput(properties={"hs_additional_emails": ""}))
+    adapter.set_additional("contact", john["id"], emails=["js@home.example", "js@old.example"])
+    assert adapter.get_record("contact", john["id"]).extra_emails == ("js@home.example", "js@old.example")
+    portal.reset_calls()
+    adapter.set_additional("contact", john["id"], emails=["js@old.example"])
+    assert adapter.get_record("contact", john["id"]).extra_emails == ("js@old.example",)
+    assert [(c["method"], c["path"].rsplit("/", 1)[-1]) for c in portal.calls() if c["method"] != "GET"] == [
+        ("DELETE", "js@home.example")]
+    portal.reset_calls()
+    adapter.set_additional("contact", john["id"], emails=["js@old.example"])  # nothing to change: one read
+    assert [c["method"] for c in portal.calls()] == ["GET"]
+    with pytest.raises(CRMConflict):  # unique among contacts, as a primary email too
+        adapter.set_additional("contact", john["id"], emails=["js@old.example", other["properties"]["email"]])
+    with pytest.raises(CRMValidationError, match="no additional phones"):
+        adapter.set_additional("contact", john["id"], phones=["+1 617 555 0100"])
+    assert ("contact", john["id"], ("extra_emails",)) in writes.writes
 
 
 # tasks ------------------------------------------------------------------------------------

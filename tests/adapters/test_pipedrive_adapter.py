@@ -282,6 +282,25 @@ def test_merge_keeps_the_survivor_with_its_values_and_the_losers_non_empty_ones(
     assert set(writes.writes) == {("contact", "29", ("*",)), ("contact", "28", ("*",))}
 
 
+def test_additional_emails_and_phones_keep_the_primary_ones(company, writes):
+    adapter = company.adapter(writes=writes)
+    before = company.record("persons", 28)
+    [(email, _)] = [(e["value"], e["primary"]) for e in before["emails"]]
+    [(phone, _)] = [(p["value"], p["primary"]) for p in before["phones"]]
+    adapter.set_additional("contact", "28", emails=["ellen@home.example"], phones=["+1 415 555 0199"])
+    person = company.record("persons", 28)
+    assert [(e["value"], e["primary"]) for e in person["emails"]] == [(email, True), ("ellen@home.example", False)]
+    assert [(p["value"], p["primary"]) for p in person["phones"]] == [(phone, True), ("+1 415 555 0199", False)]
+    company.reset_calls()
+    adapter.set_additional("contact", "28", emails=["ellen@home.example"])  # as it is: one read, no write
+    assert [c["method"] for c in company.calls()] == ["GET"]
+    adapter.set_additional("contact", "28", emails=[], phones=[])
+    record = adapter.get_record("contact", "28")
+    assert (record.fields["email"], record.fields["phone"], record.extra_emails, record.extra_phones) == (
+        email, phone, (), ())
+    assert ("contact", "28", ("extra_emails", "extra_phones")) in writes.writes
+
+
 def test_merge_then_sets_the_given_fields_on_the_survivor(company):
     company.adapter().merge("contact", "21", "22", {"email": "selina.kyle@gmail.com"})
     assert company.record("persons", 22) is None

@@ -272,6 +272,14 @@ def test_merge_keeps_survivor_values_and_fills_gaps_from_the_other(adapter, cont
     assert adapter.merge("lead", survivor, other) == result  # a retried job changes nothing
 
 
+def test_a_lead_keeps_no_additional_emails_or_phones(adapter, control):
+    before = control.calls()
+    adapter.set_additional("lead", "00Q8d000000001AAA", emails=[], phones=[])  # nothing to do
+    with pytest.raises(CRMValidationError, match="no additional emails or phones"):
+        adapter.set_additional("lead", "00Q8d000000001AAA", emails=["x@home.example"])
+    assert control.calls() == before
+
+
 def test_merge_of_an_unmergeable_object_is_refused(adapter):
     with pytest.raises(CRMValidationError):
         adapter.merge("deal", "0068d0000000001AAA", "0068d0000000002AAA")
