@@ -57,16 +57,6 @@ def create(server, account: dict, object_type: str, properties: dict) -> str:
     return str(created.get("id") or created.get("Id") or created.get("data", {}).get("id"))
 
 
-class BurstWorker(SimpleWorker):
-    """No command channel: a burst needs none, and stopping its pubsub thread can wait out RQ's 60 s poll."""
-
-    def subscribe(self) -> None:
-        pass
-
-    def unsubscribe(self) -> None:
-        pass
-
-
 def deliver(env, tenant_id: int, platform: str, object_type: str, object_id: str) -> None:
     """What the webhook endpoint does for a created record (the endpoint has its own tests)."""
     with session_scope(env["DATABASE_URL"]) as s:
