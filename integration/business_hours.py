@@ -1,21 +1,29 @@
 """Due times in an owner's working hours: time zone, weekly hours, out of office, public holidays, across DST.
 
-A duration "in business hours" is consumed only inside the owner's working windows (RULES.md "Durations"):
-`4h` from Friday 18:00 with `Mon-Fri 09:00-17:00` is Monday 13:00, or Tuesday 13:00 when Monday is a
-public holiday of the owner's country. Windows are built in local wall-clock time and converted with
-zoneinfo, so a window on a DST-change day has the real length of that day (a 09:00-17:00 day is 8 h
-either way; a window that spans the change is one hour shorter or longer in elapsed time).
+How a duration counts when a policy says `business_hours: true` (README "Business-hours durations"):
+- `m` and `h` are working time: minutes inside the owner's working windows. `4h` from Friday 18:00 with
+  `Mon-Fri 09:00-17:00` is Monday 13:00, or Tuesday 13:00 when Monday is a public holiday of the owner's country.
+- `d` is working days, not 24-hour blocks of working time (which made `2d` six 8-hour days). From a moment inside
+  working hours, `Nd` is the same local clock time N working days later (Tuesday 10:30 + 2d = Thursday 10:30;
+  on a shorter day, that day's close). A lead that arrives outside working hours (evening, weekend, holiday,
+  out of office) starts the clock at the next opening, so `Nd` ends at the close of the Nth working day counting
+  that one: Saturday + 2d = Tuesday 17:00.
+A working day is a day with hours in the owner's week that is neither a public holiday nor out of office.
+Windows are built in local wall-clock time and converted with zoneinfo, so a day's hours stay 09:00-17:00 local
+across a DST change and a `d` due time keeps its clock time; an `h` duration counts elapsed working time, which
+differs only for a window that spans the change itself.
 """
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
 import holidays
 
 from integration.rules.model import Owner, RuleSet
-from integration.rules.values import WeeklyHours, parse_hours, zone
+from integration.rules.values import Days, WeeklyHours, parse_hours, zone
 
 # Business hours with no `hours` given: an SLA that says "business hours" means a working week, not 24/7.
 DEFAULT_HOURS = parse_hours("Mon-Fri 09:00-17:00")
@@ -73,20 +81,65 @@ def calendar_for(rules: RuleSet, email: str | None) -> Calendar:
 
 
 def add_business_time(start: dt.datetime, duration: dt.timedelta, calendar: Calendar) -> dt.datetime:
-    """`start` plus `duration` counted only inside the calendar's working windows (aware UTC result)."""
+    """`start` plus `duration` in the calendar's working time: working days for `Days`, else working minutes."""
+    if isinstance(duration, Days):
+        return add_working_days(start, duration.days, calendar)
     cursor, left = start.astimezone(dt.UTC), duration
+    for _day, opens, closes in _windows_from(cursor, calendar):
+        begin = max(opens, cursor)
+        if begin >= closes:
+            continue  # overlapping segments ("Mon 09:00-12:00, Mon 11:00-13:00") count once
+        if closes - begin >= left:
+            return begin + left
+        left -= closes - begin
+        cursor = closes
+    raise NoWorkingTime(f"no working time within {MAX_DAYS} days of {start.isoformat()}")
+
+
+def add_working_days(start: dt.datetime, days: int, calendar: Calendar) -> dt.datetime:
+    """`start` plus `days` working days (module docstring): the same clock time N working days later, or the close
+    of the Nth working day when the clock starts at a day's opening (a lead that arrived outside working hours)."""
+    cursor = start.astimezone(dt.UTC)
+    day, opens, _closes = next(iter(_windows_from(cursor, calendar)), (None, None, None))
+    if day is None or opens is None:
+        raise NoWorkingTime(f"no working time within {MAX_DAYS} days of {start.isoformat()}")
+    begin = max(opens, cursor)
+    if begin == calendar.windows(day)[0][0]:  # nothing of that day has passed: it is the first of the N days
+        return calendar.windows(_working_day_after(day, days - 1, calendar))[-1][1]
+    local = begin.astimezone(zone(calendar.timezone))
+    return _at_clock_time(_working_day_after(day, days, calendar), local.time(), calendar)
+
+
+def _windows_from(cursor: dt.datetime, calendar: Calendar) -> Iterator[tuple[dt.date, dt.datetime, dt.datetime]]:
+    """(local day, opens, closes) of every working window that ends after `cursor`, in order."""
     day = cursor.astimezone(zone(calendar.timezone)).date() - dt.timedelta(days=1)  # a window may start yesterday
     for _ in range(MAX_DAYS):
         for opens, closes in calendar.windows(day):
-            begin = max(opens, cursor)
-            if begin >= closes:
-                continue
-            if closes - begin >= left:
-                return begin + left
-            left -= closes - begin
-            cursor = closes
+            if closes > cursor:
+                yield day, opens, closes
         day += dt.timedelta(days=1)
-    raise NoWorkingTime(f"no working time within {MAX_DAYS} days of {start.isoformat()}")
+
+
+def _working_day_after(day: dt.date, count: int, calendar: Calendar) -> dt.date:
+    """The `count`-th working day after `day` (`day` itself for 0)."""
+    for _ in range(MAX_DAYS):
+        if count <= 0:
+            return day
+        day += dt.timedelta(days=1)
+        if calendar.windows(day):
+            count -= 1
+    raise NoWorkingTime(f"no {count} working days within {MAX_DAYS} days of {day.isoformat()}")
+
+
+def _at_clock_time(day: dt.date, clock: dt.time, calendar: Calendar) -> dt.datetime:
+    """The latest working moment of `day` at or before local `clock` (its opening when `clock` is earlier)."""
+    tz = zone(calendar.timezone)
+    moment = dt.datetime.combine(day, clock, tzinfo=tz).astimezone(dt.UTC)
+    windows = calendar.windows(day)
+    if moment <= windows[0][0]:
+        return windows[0][0]
+    opens, closes = [w for w in windows if w[0] < moment][-1]
+    return min(moment, closes)
 
 
 def due_at(start: dt.datetime, duration: dt.timedelta, business_hours: bool, calendar: Calendar) -> dt.datetime:

@@ -35,8 +35,9 @@ def on_routed_many(ctx: Context, routed: list[Routed]) -> None:
                 RedisPoolState(ctx.redis, ctx.tenant.id))
     started: list[NewTimer] = []
     for record, owner, decision, tier, reason in routed:
-        lead = lead_facts(getattr(decision, "inputs", None) or {}) or {"id": record.id, **record.fields}
-        new = start_timer(work, record.object_type, record.id, owner, tier, lead, reason)
+        inputs = dict(getattr(decision, "inputs", None) or {})
+        lead = lead_facts(inputs) or {"id": record.id, **record.fields}
+        new = start_timer(work, record.object_type, record.id, owner, tier, lead, reason, route=inputs)
         if new is not None:
             started.append(new)
     if not started:

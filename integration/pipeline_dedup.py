@@ -97,10 +97,17 @@ def _snap(record: Record) -> dict[str, Any]:
     return values
 
 
+def _name(record: Record) -> str | None:
+    """How the rep's task names the other record: full name, else email."""
+    f = record.fields
+    return " ".join(str(f[k]) for k in ("first_name", "last_name") if f.get(k)) or f.get("name") or f.get("email")
+
+
 def _queue_review(ctx: Context, record: Record, other: Record, score: float, reasons: list[str]) -> None:
     reason = f"Possible duplicate of {other.id} (score {score:.2f}: {'; '.join(reasons[:4])})"
     item = ReviewItem(tenant_id=ctx.tenant.id, kind="dedup", object_type=record.object_type, object_id=record.id,
-                      other_object_id=other.id, reason=reason[:500], payload={"score": score, "reasons": reasons})
+                      other_object_id=other.id, reason=reason[:500],
+                      payload={"score": score, "reasons": reasons, "other": {"name": _name(other)}})
     ctx.session.add(item)
     try:  # the customer's views and workflows can pick the pair up from LeadRelay's own field
         ctx.adapter.set_fields(record.object_type, record.id, {"leadrelay_duplicate_of": other.id})

@@ -173,6 +173,13 @@ class CRMAdapter(Protocol):
         The survivor keeps its id where the platform allows; the result says which id survived.
         """
 
+    def record_url(self, object_type: str, record_id: str) -> str:
+        """The record's page in the CRM's web app, for people to click (the rep's task, the console).
+
+        No network call: built from the installation (portal, instance or company domain) and the id. On the
+        sandbox (an API base that is not the platform's own) the same path on the sandbox's origin.
+        """
+
     def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
         """Records created or modified after the cursor (None: from now minus one day), oldest first."""
 

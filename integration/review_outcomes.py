@@ -102,7 +102,8 @@ def assign_by_hand(session: Session, adapter: CRMAdapter, rules: RuleSet | None,
         lead = lead_facts(job.route.inputs if job.route else {}) or {"id": record.id, **record.fields}
         work = Work(session, item.tenant_id, adapter, rules, users)
         try:
-            timer = open_timer(work, item.object_type, item.object_id, owner, tier, lead, job.decision.reason)
+            timer = open_timer(work, item.object_type, item.object_id, owner, tier, lead, job.decision.reason,
+                               why="an admin chose you for it by hand in LeadRelay's review queue.")
         except CRMValidationError as exc:  # as after routing (followup): a human looks at it, the owner stays
             written.refused("the CRM refused the SLA task", exc)
             session.add(ReviewItem(tenant_id=item.tenant_id, kind="crm_error", object_type=item.object_type,

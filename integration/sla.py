@@ -25,14 +25,14 @@ from integration.sla_context import (
     audit,
     claim,
     duration_text,
-    facts_text,
     lead_facts,
-    lead_name,
+    possible_duplicate,
     released_on_error,
     route_decision,
     timers_of_lead,
     work_for_job,
 )
+from integration.sla_task import FirstTouch, task_text
 
 log = logging.getLogger("leadrelay.sla")
 
@@ -65,9 +65,11 @@ class NewTimer:
 
 
 def open_timer(work: Work, object_type: str, object_id: str, owner: CRMUser, tier: str, lead: dict,
-               reason: str, generation: int = 0, start: dt.datetime | None = None) -> SlaTimer | None:
+               reason: str, generation: int = 0, start: dt.datetime | None = None, *, route: dict | None = None,
+               why: str | None = None) -> SlaTimer | None:
     """Start the SLA clock and create the owner's first-touch task, once per key; None when nothing to do."""
-    new = start_timer(work, object_type, object_id, owner, tier, lead, reason, generation, start)
+    new = start_timer(work, object_type, object_id, owner, tier, lead, reason, generation, start, route=route,
+                      why=why)
     if new is None:
         return None
     with released_on_error(work.session, lambda: work.session.delete(new.timer)):
@@ -76,25 +78,43 @@ def open_timer(work: Work, object_type: str, object_id: str, owner: CRMUser, tie
 
 
 def start_timer(work: Work, object_type: str, object_id: str, owner: CRMUser, tier: str, lead: dict,
-                reason: str, generation: int = 0, start: dt.datetime | None = None) -> NewTimer | None:
+                reason: str, generation: int = 0, start: dt.datetime | None = None, *, route: dict | None = None,
+                why: str | None = None) -> NewTimer | None:
     """Claim the SLA clock (committed) and say which task to create; None when the policy has none or the key
-    was claimed before (a replay or a retry: the task exists, or its creation was already attempted)."""
+    was claimed before (a replay or a retry: the task exists, or its creation was already attempted).
+
+    `reason` is the admin's audit reason; the task explains the lead to the rep from `route` (the route
+    decision's inputs, read from the decision when not given) or says `why` when the caller knows better
+    (a reassignment)."""
     policy = policy_for(work, tier)
     if policy is None:
         return None
     start = start or work.now()
     due = due_at(start, policy.first_touch, policy.business_hours, calendar_for(work.rules, owner.email))
+    # the task is written before the claim: a claim whose task could not even be written would lose the task
+    spec = first_touch_spec(work, object_type, object_id, owner, tier, policy, due, lead, reason, route, why)
     timer = SlaTimer(tenant_id=work.tenant_id, key=sla_key(object_type, object_id, tier, generation),
                      object_type=object_type, object_id=object_id, policy=tier, owner_id=owner.id, due_at=due,
                      status="pending", created_at=start)
     if not claim(work.session, timer):
         return None
+    return NewTimer(timer, spec, owner)
+
+
+def first_touch_spec(work: Work, object_type: str, object_id: str, owner: CRMUser, tier: str, policy: SlaPolicy,
+                     due: dt.datetime, lead: dict, reason: str, route: dict | None, why: str | None) -> TaskSpec:
+    """The owner's first-touch task, written for them (integration/sla_task.py)."""
     kind = TASK_KIND.get(tier, "email")
-    body = (f"LeadRelay assigned you this {tier} lead. First touch due {local_text(work, due, owner.email)}.\n"
-            f"Why you: {reason}\n\n{facts_text(lead)}")
-    return NewTimer(timer, TaskSpec(
-        subject=f"{kind.capitalize()} new {tier} lead: {lead_name(lead)}", body=body, due_at=due, owner_id=owner.id,
-        record_type=object_type, record_id=object_id, kind=kind, priority=PRIORITY.get(tier, "medium")), owner)
+    if route is None:
+        decided = route_decision(work, object_type, object_id)
+        route = dict(decided.inputs) if decided is not None else {}
+    subject, body = task_text(work.rules, FirstTouch(
+        kind=kind, tier=tier, first_touch=policy.first_touch, business_hours=policy.business_hours, due=due,
+        timezone=work.rules.owner_timezone(owner.email.lower()), owner_email=owner.email, lead=lead, route=route,
+        reason=reason, url=work.adapter.record_url(object_type, object_id), why=why,
+        duplicate=possible_duplicate(work, object_type, object_id)))
+    return TaskSpec(subject=subject, body=body, due_at=due, owner_id=owner.id, record_type=object_type,
+                    record_id=object_id, kind=kind, priority=PRIORITY.get(tier, "medium"))
 
 
 def task_created(work: Work, new: NewTimer, task_id: str) -> SlaTimer:
@@ -122,7 +142,7 @@ def open_sla_task(tenant_id: int, object_type: str, object_id: str) -> str:
             return "stale"
         try:
             timer = open_timer(work, object_type, object_id, owner, route.inputs.get("tier") or "nurture",
-                               lead_facts(route.inputs), route.reason)
+                               lead_facts(route.inputs), route.reason, route=dict(route.inputs))
         except CRMRateLimited as exc:
             retry_later(tenant_id, object_type, object_id, exc.retry_after)
             return "rate-limited"

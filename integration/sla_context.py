@@ -12,16 +12,23 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from integration.models import Decision, SlaTimer, Tenant, utcnow
+from integration.models import Decision, ReviewItem, SlaTimer, Tenant, utcnow
 from integration.protocols import CRMAdapter
 from integration.records import CRMUser
 from integration.routing.state import PoolState
 from integration.rules.model import RuleSet
 
 Planner = Callable[[Callable, int, tuple, dt.datetime, str], Any]
-FACTS = (("Name", ("first_name", "last_name")), ("Email", ("email",)), ("Phone", ("phone",)),
-         ("Company", ("company",)), ("Employees", ("employees",)), ("Location", ("city", "state", "country")),
-         ("Source", ("source",)))
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A record the lead may be the same person as (an open dedup review item), as the rep's task shows it."""
+
+    url: str
+    name: str | None = None
+    score: float | None = None
+    reasons: tuple[str, ...] = ()
 
 
 def clock() -> dt.datetime:
@@ -136,17 +143,25 @@ def lead_facts(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def lead_name(lead: dict[str, Any]) -> str:
-    name = " ".join(str(lead[k]) for k in ("first_name", "last_name") if lead.get(k))
-    return name or lead.get("email") or lead.get("company") or f"lead {lead.get('id', '')}".strip()
+    """The lead's full name ("Sven Larsson"), else its email, company or id."""
+    name = " ".join(str(lead[k]).strip() for k in ("first_name", "last_name") if lead.get(k))
+    return name or str(lead.get("email") or lead.get("company") or f"lead {lead.get('id', '')}".strip())
 
 
-def facts_text(lead: dict[str, Any]) -> str:
-    lines = []
-    for label, keys in FACTS:
-        value = ", ".join(str(lead[k]) for k in keys if lead.get(k) not in (None, ""))
-        if value:
-            lines.append(f"{label}: {value}")
-    return "\n".join(lines)
+def possible_duplicate(work: Work, object_type: str, object_id: str) -> Duplicate | None:
+    """The record an open dedup review says this lead may be (its link, name, score and reasons), else None."""
+    item = work.session.scalar(ReviewItem.for_tenant(work.tenant_id).where(
+        ReviewItem.kind == "dedup", ReviewItem.status == "open", ReviewItem.object_type == object_type,
+        ReviewItem.object_id == object_id, ReviewItem.other_object_id.is_not(None))
+        .order_by(ReviewItem.id.desc()).limit(1))
+    if item is None:
+        return None
+    payload = item.payload or {}
+    score = payload.get("score")
+    return Duplicate(url=work.adapter.record_url(object_type, str(item.other_object_id)),
+                     name=(payload.get("other") or {}).get("name"),
+                     score=float(score) if isinstance(score, int | float) else None,
+                     reasons=tuple(str(r) for r in payload.get("reasons") or ()))
 
 
 def duration_text(delta: dt.timedelta) -> str:

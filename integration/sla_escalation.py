@@ -130,8 +130,11 @@ def reassign(work: Work, timer: SlaTimer, step: int) -> str:
         work.adapter.complete_task(timer.task_id, note=f"Reassigned by LeadRelay to {new_owner.name}: {row.reason}")
         update_inputs(work, row, closed=True)
     lead = lead_facts((route_decision(work, timer.object_type, timer.object_id) or row).inputs)
+    before = work.user(timer.owner_id)
+    why = (f"{before.name or before.email if before else 'its first owner'} had it first and did not reach them in "
+           f"time, so LeadRelay passed it on to the next person available: you.")
     open_timer(work, timer.object_type, timer.object_id, new_owner, timer.policy, lead, row.reason,
-               generation=row.inputs["generation"], start=next_second(work.now()))
+               generation=row.inputs["generation"], start=next_second(work.now()), why=why)
     timer.status = "reassigned"
     work.session.commit()
     return "reassigned"

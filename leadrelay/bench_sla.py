@@ -47,6 +47,9 @@ class MemoryCRM:
     def get_task(self, task_id: str) -> TaskState | None:
         return self.tasks.get(task_id)
 
+    def record_url(self, object_type: str, record_id: str) -> str:
+        return f"https://crm.example/{object_type}/{record_id}"
+
     def activity_logged_since(self, object_type: str, record_id: str, since: dt.datetime) -> bool:
         return record_id in self.touched
 

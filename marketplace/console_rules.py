@@ -1,6 +1,8 @@
-"""Rules editor helpers: errors at their YAML line, version text, diff against the live version, rollback."""
+"""Rules editor helpers: errors at their YAML line, version text, diff against the live version, rollback, and
+the SLA preview (when a lead arriving now is due, per tier and owner)."""
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from collections.abc import Iterable
@@ -10,14 +12,17 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from integration.business_hours import NoWorkingTime, calendar_for, due_at
 from integration.models import RuleSetVersion, Tenant, utcnow
-from integration.rules import RulesError, check_limits
+from integration.rules import TIERS, RulesError, RuleSet, check_limits, read_rules_text, validate_rules
 from integration.rules.limits import YAML_LOADER, LimitExceeded, scan_yaml
+from integration.sla_task import due_text, duration_words
 from marketplace.access import tenant_view
 from marketplace.params import ID_MAX, int_arg
 
 rules_bp = Blueprint("console_rules", __name__, url_prefix="/console")
 _PART = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
+PREVIEW_OWNERS = 12  # columns of the SLA preview; more owners are counted, not shown
 
 
 # Errors at their line ------------------------------------------------------------------------------------
@@ -172,3 +177,52 @@ def rollback(tenant: Tenant, version: int):
         return refused(tenant, "", exc.issues)
     flash(f"Version {row.version} (a copy of version {version}) is live.", "info")
     return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+
+
+# SLA preview ---------------------------------------------------------------------------------------------
+
+def preview_now() -> dt.datetime:
+    """The moment the SLA preview calls "now" (tests pin it)."""
+    return utcnow()
+
+
+def sla_preview(text: str) -> dict | None:
+    """For each SLA tier of the rule set in `text`: when a lead arriving now is due, for each active owner in the
+    owner's time zone ("Tue 7 Jul 2026, 17:00 (Europe/Berlin)"). None when the text is not a valid rule set or
+    has no SLA policy."""
+    try:
+        rules = validate_rules(read_rules_text(text)) if text.strip() else None
+    except RulesError:
+        return None
+    tiers = [(tier, policy) for tier in TIERS if (policy := getattr(rules.sla, tier, None))] if rules else []
+    if not tiers:
+        return None
+    now = preview_now()
+    owners = [o.email for o in rules.owners if o.active] or [None]
+    return {"now": due_text(now, rules.timezone), "owners": [_owner_label(rules, e) for e in owners[:PREVIEW_OWNERS]],
+            "more": max(0, len(owners) - PREVIEW_OWNERS),
+            "tiers": [{"tier": tier, "policy": _policy_words(policy),
+                       "due": [_due_for(rules, e, now, policy) for e in owners[:PREVIEW_OWNERS]]}
+                      for tier, policy in tiers]}
+
+
+def _owner_label(rules: RuleSet, email: str | None) -> str:
+    return email or f"owners without their own hours ({rules.timezone})"
+
+
+def _policy_words(policy) -> str:
+    clock = "counted in the owner's working hours" if policy.business_hours else "on the clock, nights and weekends too"
+    return f"first touch within {duration_words(policy.first_touch, policy.business_hours)}, {clock}"
+
+
+def _due_for(rules: RuleSet, email: str | None, now: dt.datetime, policy) -> str:
+    try:
+        due = due_at(now, policy.first_touch, policy.business_hours, calendar_for(rules, email))
+    except NoWorkingTime:
+        return "never: no working time in the next 3 years (out of office?)"
+    return due_text(due, rules.owner_timezone(email) if email else rules.timezone)
+
+
+@rules_bp.app_context_processor
+def _inject_preview() -> dict:
+    return {"sla_preview": sla_preview}

@@ -181,6 +181,9 @@ class FakeCRMAdapter:
         self.records.pop((object_type, other_id), None)
         return MergeResult(survivor_id=survivor_id, merged_ids=(other_id,))
 
+    def record_url(self, object_type: str, record_id: str) -> str:
+        return f"https://crm.example/{object_type}/{record_id}"
+
     def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
         self._call("changed_since")
         since = dt.datetime.fromisoformat(cursor) if cursor else dt.datetime.min.replace(tzinfo=dt.UTC)

@@ -65,7 +65,7 @@ def world(app, env):
         s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES))
         s.add(Decision(tenant_id=tenant.id, idempotency_key="route:contact:c1", kind="route", object_type="contact",
                        object_id="c1", outcome=EMAILS[0], reason=REASON,
-                       inputs={"lead": LEAD, "tier": "hot", "owner_id": "u1"}))
+                       inputs={"lead": LEAD, "tier": "hot", "owner_id": "u1", "rule": "Everyone", "score": 0}))
         tenant_id = tenant.id
     set_adapter_factory(lambda _tenant_id: fake)
     with session_scope(env["DATABASE_URL"]) as session:
@@ -122,15 +122,41 @@ def test_a_warm_lead_uses_the_owners_hours_and_holidays(world):
 
 # task on routing ------------------------------------------------------------------------------------
 
-def test_a_hot_lead_gets_one_call_task_due_in_five_minutes_with_reason_and_facts(world):
+def test_a_hot_lead_gets_one_call_task_due_in_five_minutes_written_for_the_rep(world):
     timer = route(world)
     assert route(world) is None  # a replay: nothing new
     spec = world.fake.specs[timer.task_id]
     assert (spec.kind, spec.owner_id, spec.due_at) == ("call", "u1", world.clock() + dt.timedelta(minutes=5))
-    assert REASON in spec.body and "grace@navy.example" in spec.body and "Grace Hopper" in spec.subject
+    due = timer.due_at.astimezone(NY)
+    assert spec.subject == "Call Grace Hopper: new hot lead"
+    assert spec.body.splitlines()[0] == (f"Call Grace Hopper by {due:%a} {due.day} {due:%b %Y, %H:%M} "
+                                         f"(America/New_York): a hot lead, first touch within 5 minutes.")
+    assert ("You got this lead because it has an email address, and the rule “Everyone” shares those leads in "
+            "turn within the team team: it was your turn.") in spec.body
+    assert "Email: grace@navy.example" in spec.body and "Open the lead: https://crm.example/contact/c1" in spec.body
+    assert "Who: Grace Hopper, company not given\n" in spec.body and "Where: United States\n" in spec.body
+    assert "Possible duplicate" not in spec.body
+    assert REASON not in spec.body and "ana@acme.test" not in spec.body  # the admin's words stay in the audit
+    assert world.session.scalar(select(Decision.reason).where(Decision.kind == "route")) == REASON
     assert world.fake.calls["create_task"] == 1
     assert [p[0] for p in world.planned] == ["check_sla"]
     assert world.planned[0][2] == timer.due_at
+
+
+def test_the_task_names_the_record_an_open_dedup_review_says_it_may_duplicate(world):
+    world.session.add_all([
+        ReviewItem(tenant_id=world.tenant_id, kind="dedup", object_type="contact", object_id="c1",
+                   other_object_id="c0", reason="Possible duplicate of c0 (score 0.81: same phone; last name typo)",
+                   payload={"score": 0.81, "reasons": ["same phone", "last name typo (Hopper/Hoper)"],
+                            "other": {"name": "Grace Hoper"}}),
+        ReviewItem(tenant_id=world.tenant_id, kind="dedup", object_type="contact", object_id="c1",
+                   other_object_id="c9", reason="resolved: not a duplicate", status="resolved", payload={})])
+    world.session.commit()
+    spec = world.fake.specs[route(world).task_id]
+    assert spec.body.split("\n\n")[-1] == (
+        "Possible duplicate: Grace Hoper, 81% alike (same phone; last name typo (Hopper/Hoper)): "
+        "https://crm.example/contact/c0\nCheck that record before you reach out; your admin decides whether to "
+        "merge them.")
 
 
 def test_on_routed_from_the_pipeline_creates_the_task_once(world, env):
@@ -219,6 +245,8 @@ def test_a_breach_notifies_the_manager_then_reassigns_to_the_next_pool_member(wo
     new = timers(world)[-1]
     assert (new.key, new.owner_id, new.status) == ("sla:contact:c1:hot:r1", "u2", "pending")
     assert world.fake.specs[new.task_id].owner_id == "u2"
+    assert ("You got this lead because Ana had it first and did not reach them in time, so LeadRelay passed it on "
+            "to the next person available: you.") in world.fake.specs[new.task_id].body
     assert run_step(world.work, timer, 1) == "stale"
     assert world.fake.calls["create_task"] == 3  # ana's task, max's, ben's
     figures = sla_figures(world.session, world.tenant_id)

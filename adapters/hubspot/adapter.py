@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from adapters.hubspot import batch as b
 from adapters.hubspot import fields as f
@@ -81,12 +81,25 @@ class HubSpotAdapter:
     # Domains per find_companies search: a whole drain batch (≤ 50 leads) in one call, and half of what one IN
     # filter takes (q.MAX_IN_VALUES). A page holds q.MAX_PAGE = 200 companies (4 per domain); more pages are read.
     DOMAINS_PER_SEARCH: ClassVar[int] = 50
+    # Record pages live on the app host, not the API host: app.hubspot.com/contacts/<portal>/record/<type id>/<id>
+    # (app.hubspot.com sends a portal on another data centre, app-eu1 …, on to its own host).
+    APP_URL: ClassVar[str] = "https://app.hubspot.com"
+    API_DOMAIN: ClassVar[str] = "hubapi.com"
 
     def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None = None,
                  writes: WriteLog | None = None) -> None:
         self.tenant = tenant
         self.writes: WriteLog = writes or _NoWrites()
         self.client = HubSpotClient(tenant.api_base, tokens, budget or _NoBudget(), self.TIMEOUT)
+
+    def record_url(self, object_type: str, record_id: str) -> str:
+        type_id = next((k for k, v in f.OBJECT_TYPE_IDS.items() if v == object_type), None)
+        if type_id is None:
+            raise CRMValidationError(f"HubSpot has no record page for {object_type!r}")
+        api = urlsplit(self.tenant.api_base)
+        own_api = (api.hostname or "").endswith(self.API_DOMAIN)
+        app = self.APP_URL if own_api else f"{api.scheme}://{api.netloc}"  # the sandbox serves both
+        return f"{app}/contacts/{quote(str(self.tenant.external_id))}/record/{type_id}/{quote(str(record_id))}"
 
     # reads ---------------------------------------------------------------------------------
     def get_record(self, object_type: str, record_id: str) -> Record | None:

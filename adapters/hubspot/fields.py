@@ -136,19 +136,27 @@ HTML_FIELDS = frozenset({("tasks", "body")})
 _BARE_AMPERSAND = re.compile(r"&(?!(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});)")
 
 
+# an http(s) URL in escaped text: it ends at white space, a quote or an escaped < > (never inside a tag)
+_URL = re.compile(r"https?://(?:(?!&lt;|&gt;)[^\s<>\"'])+")
+
+
 def task_body_html(text: str) -> str:
-    """Plain text as HubSpot's hs_task_body: <, > and bare & escaped, so a lead named <img onerror=…> is text.
+    """Plain text as HubSpot's hs_task_body: <, > and bare & escaped, so a lead named <img onerror=…> is text;
+    line breaks as <br> and http(s) URLs as links, since HubSpot shows the body as rich text, where a bare newline
+    is not a reliable line break (https://community.hubspot.com/t5/APIs-Integrations/Rendering-HTML-and-escaped-text-properly-in-rich-text-fields/td-p/1231561).
 
     An existing entity (&amp;, &#60;) is kept: a body read back from HubSpot and written again (a closing note
     appended) is not escaped twice.
     """
-    return _BARE_AMPERSAND.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+    escaped = _BARE_AMPERSAND.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+    linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+    return linked.replace("\r\n", "\n").replace("\n", "<br>")
 
 
 def append_task_note(body_html: str, note: str) -> str:
     """A closing note appended to a task body as HubSpot returned it (HTML, perhaps edited by a rep, so kept as
     it is); the result goes into the property as such, not through to_properties."""
-    return f"{body_html}\n\n{task_body_html(note)}" if body_html else task_body_html(note)
+    return f"{body_html}<br><br>{task_body_html(note)}" if body_html else task_body_html(note)
 
 
 # neutral fields HubSpot calculates itself (read-only properties): a create leaves them out

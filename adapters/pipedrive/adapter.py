@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from adapters.pipedrive import fields as f
 from adapters.pipedrive import queries
@@ -60,6 +61,9 @@ class PipedriveAdapter:
     MERGEABLE: ClassVar[frozenset[str]] = frozenset({"persons", "organizations"})
     WEBSITE_FIELD: ClassVar[str] = "Website"  # organizations have no standard domain field
     WEBHOOK_VERSION: ClassVar[str] = "2.0"
+    # Record pages in the web app, on the company's own host (the OAuth api_domain, https://<company>.pipedrive.com)
+    RECORD_PAGES: ClassVar[Mapping[str, str]] = {"persons": "person", "organizations": "organization",
+                                                 "deals": "deal", "leads": "leads/inbox"}
     # one subscription per (event_action, event_object) the parser handles
     SUBSCRIPTIONS: ClassVar[tuple[tuple[str, str], ...]] = tuple(
         (action, entity) for action, _, entity in (n.partition(".") for n in PipedriveWebhooks.SUPPORTED_EVENTS))
@@ -76,6 +80,12 @@ class PipedriveAdapter:
             self.settings = {**self.settings, "custom_fields": {**f.custom_keys(self.settings), **keys}}
         self._website_key: str | None = self.settings.get("website_field_key")
         self._subscribed: list[str] = []
+
+    def record_url(self, object_type: str, record_id: str) -> str:
+        page = self.RECORD_PAGES.get(f.api_object(object_type))
+        if page is None:
+            raise CRMValidationError(f"Pipedrive has no record page for {object_type!r}")
+        return f"{self.tenant.api_base.rstrip('/')}/{page}/{quote(str(record_id), safe='')}"
 
     # reads ------------------------------------------------------------------------------------
     def get_record(self, object_type: str, record_id: str) -> Record | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -193,16 +194,21 @@ def domain_of(website: Any) -> str | None:
     return host.removeprefix("www.") or None
 
 
+# an http(s) URL in escaped text: it ends at white space, a quote or an escaped < > (never inside a tag)
+_URL = re.compile(r"https?://(?:(?!&lt;|&gt;)[^\s<>\"'])+")
+
+
 def task_note_html(text: str) -> str:
     """Plain text as an activity's `note`, which Pipedrive takes and shows as HTML ("The note of the activity
     (HTML format)", https://developers.pipedrive.com/docs/api/v1/Activities#addActivity): a lead named
-    <img onerror=…> stays text."""
-    return html.escape(text, quote=False)
+    <img onerror=…> stays text; line breaks become <br> and http(s) URLs links, as HTML shows neither by itself."""
+    linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', html.escape(text, quote=False))
+    return linked.replace("\r\n", "\n").replace("\n", "<br>")
 
 
 def append_task_note(note_html: str, note: str) -> str:
     """A closing note appended to an activity's note as Pipedrive returned it (HTML, kept as it is)."""
-    return f"{note_html}\n\n{task_note_html(note)}" if note_html else task_note_html(note)
+    return f"{note_html}<br><br>{task_note_html(note)}" if note_html else task_note_html(note)
 
 
 def due_parts(moment: dt.datetime) -> dict[str, str]:

@@ -127,6 +127,12 @@ class SalesforceAdapter:
             self._remember(object_type, answer["id"], neutral)
         return str(answer["id"])
 
+    def record_url(self, object_type: str, record_id: str) -> str:
+        # Lightning record pages, <instance>/lightning/r/<sObject>/<id>/view: a My Domain instance forwards
+        # /lightning/ to its lightning.force.com host
+        sobject = object_map(object_type).sobject
+        return f"{self.tenant.api_base.rstrip('/')}/lightning/r/{sobject}/{quote(str(record_id), safe='')}/view"
+
     # reads ---------------------------------------------------------------------------------------
     def get_record(self, object_type: str, record_id: str) -> Record | None:
         """One record; None when it does not exist, was deleted or merged away."""

@@ -24,11 +24,26 @@ def quote(value: object) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
 
 
+class Days(dt.timedelta):
+    """A duration written in days (`2d`). On the wall clock it is 48 hours like any timedelta; in business hours
+    it counts working days, not 24-hour blocks of working time (integration/business_hours.py)."""
+
+    __slots__ = ()
+
+    def __new__(cls, days: int) -> Days:
+        return super().__new__(cls, days=days)
+
+    def __reduce__(self) -> tuple:
+        return Days, (self.days,)
+
+
 def parse_duration(value: object) -> dt.timedelta:
-    """`30m`, `4h`, `2d` → a positive timedelta."""
+    """`30m`, `4h`, `2d` → a positive timedelta (`Days` for `d`, which business hours count in working days)."""
     match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
     if not match or int(match.group(1)) <= 0:
         raise ValueError(f"{quote(value)} is not a duration (a positive number with m, h or d: 30m, 4h, 2d)")
+    if match.group(2) == "d":
+        return Days(int(match.group(1)))
     return dt.timedelta(**{DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 

@@ -296,7 +296,7 @@ def test_task_lifecycle(portal, writes):
     assert (state.done, state.owner_id, state.due_at) == (True, other, due + dt.timedelta(hours=1))
     assert state.completed_at is not None
     assert portal.record("tasks", task_id)["properties"]["hs_task_body"] == (
-        "Hot lead: routed by territory\n\nEscalation not needed")
+        "Hot lead: routed by territory<br><br>Escalation not needed")
     assert writes.writes[0] == ("task", task_id, ("*",))
 
 

@@ -251,7 +251,7 @@ def test_task_is_created_for_the_owner_due_in_utc_and_then_reads_as_done(company
     state = adapter.get_task(task_id)
     assert (state.done, state.owner_id, state.due_at) == (True, other, dt.datetime(2026, 3, 3, 9, 0, tzinfo=UTC))
     assert state.completed_at is not None
-    assert company.record("activities", task_id)["note"] == "Hot lead: territory West\n\nclosed by LeadRelay"
+    assert company.record("activities", task_id)["note"] == "Hot lead: territory West<br><br>closed by LeadRelay"
 
 
 def test_get_task_of_a_deleted_activity_is_none(company):

@@ -89,20 +89,20 @@ def test_markup_from_a_lead_is_text_in_a_task_body_the_crm_renders_as_html(route
     body = routed_body(platform)
     assert "<img" not in body and "<b>" not in body
     # (the pipeline re-cases a name typed in one case: <img Src=x Onerror=…>)
-    assert "Name: Grace, &lt;img Src=x Onerror=alert(document.domain)&gt;" in body
+    assert "Who: Grace &lt;img Src=x Onerror=alert(document.domain)&gt;" in body
     if platform == "hubspot":  # a Pipedrive person has no company field of its own
-        assert "Company: &lt;b&gt;Navy&lt;/b&gt; &amp; Co" in body
+        assert "&lt;img Src=x Onerror=alert(document.domain)&gt;, &lt;b&gt;Navy&lt;/b&gt; &amp; Co<br>" in body
 
 
 def test_closing_the_task_with_a_note_does_not_escape_the_body_twice(routed_body):
     """HubSpot returns the body it stores (escaped); the closing note is appended and the whole written back."""
     body = routed_body("hubspot", then=lambda adapter, task_id: adapter.complete_task(task_id, note="Reassigned <x>"))
-    assert "Name: Grace, &lt;img Src=x Onerror=alert(document.domain)&gt;" in body and "&amp;lt;" not in body
-    assert body.endswith("\n\nReassigned &lt;x&gt;")
+    assert "Who: Grace &lt;img Src=x Onerror=alert(document.domain)&gt;" in body and "&amp;lt;" not in body
+    assert body.endswith("<br><br>Reassigned &lt;x&gt;")
 
 
 def test_a_plain_text_task_body_gets_the_lead_verbatim(routed_body):
     """Salesforce's Task Description is plain text: escaping there would only show &lt; and &amp; to the rep."""
     body = routed_body("salesforce")
-    assert "Name: Grace, <img Src=x Onerror=alert(document.domain)>" in body and f"Company: {COMPANY}" in body
+    assert f"Who: Grace <img Src=x Onerror=alert(document.domain)>, {COMPANY}\n" in body
     assert "&lt;" not in body and "&amp;" not in body
