@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from redis import Redis
 
@@ -71,6 +72,16 @@ SAFETY = 0.9
 LEARNED_TTL_SECONDS = 3600
 
 
+def bucket_key(tenant_id: int, bucket: str) -> str:
+    """The bucket's hash (tokens, ts)."""
+    return f"leadrelay:rate:{tenant_id}:{bucket}"
+
+
+def learned_key(tenant_id: int, bucket: str) -> str:
+    """The limit learned from a 429 or a header: a plain string, next to the bucket's hash (not a bucket)."""
+    return f"{bucket_key(tenant_id, bucket)}:learned-limit"
+
+
 class RedisRateBudget:
     """RateBudget for one tenant. `limits`: bucket -> (requests, per seconds), from the adapter's RATE_LIMITS."""
 
@@ -82,11 +93,8 @@ class RedisRateBudget:
         self._penalize = redis.register_script(_PENALIZE)
         self.used: list[str] = []  # buckets taken from since `begin_call` (to know which one a 429 was about)
 
-    def _key(self, bucket: str) -> str:
-        return f"leadrelay:rate:{self.tenant_id}:{bucket}"
-
     def _keys(self, bucket: str) -> list[str]:
-        return [self._key(bucket), f"{self._key(bucket)}:learned-limit"]
+        return [bucket_key(self.tenant_id, bucket), learned_key(self.tenant_id, bucket)]
 
     def _shape(self, bucket: str) -> tuple[float, float]:
         requests, per = self.limits.get(bucket) or self.limits["default"]
@@ -134,3 +142,53 @@ class RedisRateBudget:
                                                      int(limit or 0), LEARNED_TTL_SECONDS,
                                                      "" if reset_after is None else float(reset_after), capacity, per,
                                                      SAFETY])
+
+
+# Reading side (the console's health page): what each bucket holds now, computed as _TAKE would, without taking.
+
+@dataclass(frozen=True)
+class BudgetLeft:
+    """One bucket of a tenant's budget as it stands now."""
+
+    bucket: str
+    left: float  # calls that may go out now; below 0 while a 429's Retry-After is being waited out
+    capacity: float  # what LeadRelay allows itself per window: SAFETY x the platform's (or the learned) limit
+    per: float  # the window, in seconds
+    limit: int  # the platform's limit for the window, as the adapter declares it
+    learned: int | None = None  # a lower limit the platform made us believe (a 429 or its headers)
+    learned_for: float | None = None  # seconds that learned limit is still believed
+
+    @property
+    def percent(self) -> float:
+        return round(max(0.0, min(100.0, 100 * self.left / self.capacity)), 1)
+
+    @property
+    def full_in(self) -> float:
+        """Seconds until the bucket is full again."""
+        return max(0.0, (self.capacity - self.left) * self.per / self.capacity)
+
+
+def read_budgets(redis: Redis, tenant_id: int, limits: Mapping[str, tuple[int, float]],
+                 now: float | None = None) -> list[BudgetLeft]:
+    """Every bucket of `limits` for the tenant, refilled up to `now`; a bucket never used (or idle for a day) is
+    full. The keys are known, so nothing is scanned, and each is read with the command for its type."""
+    now = time.time() if now is None else now
+    pipe = redis.pipeline(transaction=False)
+    for bucket in limits:
+        pipe.hmget(bucket_key(tenant_id, bucket), "tokens", "ts")
+        pipe.get(learned_key(tenant_id, bucket))
+        pipe.ttl(learned_key(tenant_id, bucket))
+    answers = pipe.execute()
+    found = []
+    for i, (bucket, (requests, per)) in enumerate(limits.items()):
+        (tokens, ts), learned, ttl = answers[3 * i:3 * i + 3]
+        learned = int(float(learned)) if learned is not None else None
+        capacity = max(1.0, requests * SAFETY)
+        if learned is not None:
+            capacity = min(capacity, max(1.0, learned * SAFETY))
+        left = capacity if tokens is None else min(
+            capacity, float(tokens) + max(0.0, now - float(ts or now)) * capacity / per)
+        found.append(BudgetLeft(bucket=bucket, left=round(left, 2), capacity=round(capacity, 2), per=float(per),
+                                limit=int(requests), learned=learned,
+                                learned_for=float(ttl) if learned is not None and ttl and ttl > 0 else None))
+    return found

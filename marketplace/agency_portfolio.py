@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from integration.models import Credential, Decision, EventRecord, Tenant, utcnow
+from integration.health import SEVERITY, Health
+from integration.models import Decision, EventRecord, Tenant, utcnow
 from marketplace.params import choice_arg
+from marketplace.tenant_health import View, health_of, view
 
 SORT_KEYS = ("name", "platform", "health", "leads", "review_pct", "speed_ms", "last_webhook", "failed")
 
@@ -17,61 +19,45 @@ SORT_KEYS = ("name", "platform", "health", "leads", "review_pct", "speed_ms", "l
 @dataclass
 class PortalRow:
     tenant: Tenant
-    health: str
-    token_expires: dt.datetime | None
+    health: Health  # the same answer as the tenant's health page and /healthz
     last_webhook: dt.datetime | None
     leads: int
     review_pct: float | None
     speed_ms: int | None
     failed: int
 
+    @property
+    def pill(self) -> View:
+        return view(self.health, self.tenant.platform)
+
     def sort_value(self, key: str):
         value = self.tenant.name.lower() if key == "name" else self.tenant.platform if key == "platform" \
-            else getattr(self, key)
+            else SEVERITY[self.health.state] if key == "health" else getattr(self, key)
         # missing values sort last whatever the direction
         return (value is None, value if value is not None else 0)
 
 
-def _health(tenant: Tenant, expires: dt.datetime | None, last_webhook: dt.datetime | None, now: dt.datetime) -> str:
-    if tenant.status != "active":
-        return tenant.status.replace("_", " ")
-    if expires is not None and expires < now and not tenant.settings.get("verified_at"):
-        return "token expired"
-    if last_webhook is None or now - last_webhook > dt.timedelta(days=1):
-        return "no webhooks for a day"
-    return "ok"
-
-
 def portfolio(db: Session, tenants: list[Tenant], days: int = 30) -> list[PortalRow]:
-    """One row per portal: four grouped queries plus the window's route decisions, whatever the portal count."""
+    """One row per portal: the health model's grouped queries, failures, and the window's route decisions."""
     ids, now = [t.id for t in tenants], utcnow()
     since = now - dt.timedelta(days=days)
-    webhooks = dict(db.execute(select(EventRecord.tenant_id, func.max(EventRecord.received_at)).where(
-        EventRecord.tenant_id.in_(ids), EventRecord.source.not_in(("sweep", "backfill")))
-        .group_by(EventRecord.tenant_id)).all())
-    expires = dict(db.execute(select(Credential.tenant_id, Credential.expires_at).where(
-        Credential.tenant_id.in_(ids))).all())
+    health = health_of(db, tenants)
     failed = dict(db.execute(select(EventRecord.tenant_id, func.count()).where(
         EventRecord.tenant_id.in_(ids), EventRecord.status == "failed").group_by(EventRecord.tenant_id)).all())
     routes: dict[int, list[Decision]] = {i: [] for i in ids}
     for decision in db.scalars(select(Decision).where(Decision.tenant_id.in_(ids), Decision.kind == "route",
                                                       Decision.created_at >= since)):
         routes[decision.tenant_id].append(decision)
-    return [_row(t, routes[t.id], expires.get(t.id), _aware(webhooks.get(t.id)), failed.get(t.id, 0), now)
-            for t in tenants]
+    return [_row(t, routes[t.id], health[t.id], failed.get(t.id, 0)) for t in tenants]
 
 
-def _aware(value):
-    return value.replace(tzinfo=dt.UTC) if isinstance(value, dt.datetime) and value.tzinfo is None else value
-
-
-def _row(tenant: Tenant, decisions: list[Decision], expires, last_webhook, failed: int, now) -> PortalRow:
+def _row(tenant: Tenant, decisions: list[Decision], health: Health, failed: int) -> PortalRow:
+    decisions = [d for d in decisions if d.outcome != "restored"]  # re-created by an undo: not a new lead (as KPIs)
     leads = len(decisions)
     review = sum(d.outcome == "review" for d in decisions)
     speeds = [_speed_ms(d) for d in decisions]
     speeds = [s for s in speeds if s is not None]
-    return PortalRow(tenant=tenant, health=_health(tenant, _aware(expires), last_webhook, now),
-                     token_expires=_aware(expires), last_webhook=last_webhook, leads=leads,
+    return PortalRow(tenant=tenant, health=health, last_webhook=health.facts.last_webhook, leads=leads,
                      review_pct=round(100 * review / leads, 1) if leads else None,
                      speed_ms=round(statistics.median(speeds)) if speeds else None, failed=failed)
 

@@ -1,85 +1,54 @@
-"""Install health: token state, last webhook, last sweep, pending events, queue lag, API budget left."""
+"""Install health: the account's state and why (integration/health.py), then the facts behind it."""
 from __future__ import annotations
 
 import datetime as dt
-import time
-from dataclasses import dataclass
 
 from flask import Blueprint, current_app, g, render_template
-from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
 
-from adapters.registry import get_adapter_class
-from integration.errors import UnknownPlatform
-from integration.intake import PENDING
-from integration.models import Credential, EventRecord, SweepCursor, Tenant, utcnow
-from integration.queues import QUEUES, get_queue, queue_depths, redis_connection
-from integration.ratelimit import SAFETY
+from integration.health import QUEUE_LATE, Token, per, queue_lag, span, stamp
+from integration.models import Tenant, utcnow
+from integration.queues import QUEUES, queue_depths, redis_connection
+from integration.sweep import interval_seconds
+from marketplace import tenant_health
 from marketplace.access import tenant_view
 
 health_console_bp = Blueprint("console_health", __name__, url_prefix="/console")
-TOKEN_WARNING = dt.timedelta(hours=1)
 
 
-@dataclass(frozen=True)
-class Budget:
-    bucket: str
-    left: float
-    capacity: float | None
-
-    @property
-    def percent(self) -> float | None:
-        return round(100 * self.left / self.capacity, 1) if self.capacity else None
-
-
-def token_state(credential: Credential | None, now: dt.datetime) -> tuple[str, str]:
-    """(state, text) for the stored access token: missing, expired, expiring, ok."""
-    if credential is None:
-        return "missing", "no token stored — install again"
-    if credential.expires_at is None:
-        return "ok", "does not expire"
-    left = credential.expires_at - now
-    when = credential.expires_at.strftime("%Y-%m-%d %H:%M UTC")
-    if left <= dt.timedelta(0):
-        return "expired", f"expired {when} (refreshed on the next CRM call if the refresh token is still good)"
-    return ("expiring" if left < TOKEN_WARNING else "ok"), f"expires {when}"
+def token_text(token: Token, now: dt.datetime) -> tuple[str, str]:
+    """(label, sentence) for the stored access token."""
+    expires = token.expires_at
+    if token.state == "renews":
+        if expires is None:
+            return "renews itself", "LeadRelay renews the access token itself (it holds a refresh token)."
+        if expires <= now:
+            return "renews itself", (f"The last access token ran out at {stamp(expires)}; LeadRelay fetches a new "
+                                     "one with its refresh token on the next CRM call.")
+        return "renews itself", (f"The current access token is good until {stamp(expires)}; LeadRelay renews it "
+                                 "with its refresh token before then.")
+    return {
+        "no-expiry": ("does not expire", "The access token does not expire."),
+        "ok": ("ok", f"Expires at {stamp(expires)} and cannot renew itself (no refresh token)."),
+        "expiring": ("expiring", f"Expires at {stamp(expires)} and cannot renew itself: re-connect before then."),
+        "expired": ("expired", f"Expired at {stamp(expires)}: re-connect."),
+        "missing": ("missing", "No token stored: re-connect."),
+    }[token.state]
 
 
-def budgets(redis: Redis, tenant: Tenant, now: float) -> list[Budget]:
-    """What is left in each of the tenant's token buckets (integration/ratelimit.py), refilled up to now."""
+def ago(when: dt.datetime, now: dt.datetime) -> str:
+    return "just now" if now - when < dt.timedelta(seconds=5) else f"{span(now - when)} ago"
+
+
+def queue_rows(now: dt.datetime) -> tuple[list[dict], str | None]:
+    """Per queue (shared by all tenants): its depths and how long its oldest waiting job has waited."""
     try:
-        limits = get_adapter_class(tenant.platform).RATE_LIMITS
-    except UnknownPlatform:
-        limits = {}
-    found = []
-    for key in sorted(redis.scan_iter(match=f"leadrelay:rate:{tenant.id}:*", count=100)):
-        bucket = key.decode().rsplit(":", 1)[1]
-        tokens, ts = redis.hmget(key, "tokens", "ts")
-        if tokens is None:
-            continue
-        left, capacity = float(tokens), None
-        if (shape := limits.get(bucket) or limits.get("default")) is not None:
-            capacity = max(1.0, shape[0] * SAFETY)
-            left = min(capacity, left + max(0.0, now - float(ts or now)) * capacity / shape[1])
-        found.append(Budget(bucket=bucket, left=round(left, 1), capacity=capacity))
-    return found
-
-
-def queue_lag(redis: Redis, now: dt.datetime) -> list[dict]:
-    """Per queue (shared by all tenants): its depths and how long the oldest waiting job has waited."""
-    depths = queue_depths(redis)
-    rows = []
-    for name in QUEUES:
-        queue = get_queue(name, redis)
-        ids = queue.get_job_ids(0, 1)
-        job = queue.fetch_job(ids[0]) if ids else None
-        enqueued = job.enqueued_at if job is not None else None
-        if enqueued is not None and enqueued.tzinfo is None:
-            enqueued = enqueued.replace(tzinfo=dt.UTC)
-        lag = (now - enqueued).total_seconds() if enqueued else 0.0
-        rows.append({"name": name, **depths[name], "lag_seconds": max(0.0, round(lag, 1))})
-    return rows
+        redis = redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "")
+        depths, lag = queue_depths(redis), queue_lag(redis, now, QUEUES)
+    except RedisError as exc:
+        return [], type(exc).__name__
+    return [{"name": name, **depths[name], "lag": lag.get(name),
+             "late": (lag.get(name) or 0) > QUEUE_LATE.total_seconds()} for name in QUEUES], None
 
 
 def backfill_state(tenant: Tenant) -> dict | None:
@@ -96,37 +65,24 @@ def backfill_state(tenant: Tenant) -> dict | None:
             "state": "finished" if finished else "running", "percent": 100 if finished else None}
 
 
-def _redis_figures(tenant: Tenant, now: dt.datetime) -> tuple[list[dict], list[Budget], str | None]:
-    try:
-        redis = redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "")
-        return queue_lag(redis, now), budgets(redis, tenant, time.time()), None
-    except RedisError as exc:
-        return [], [], f"Redis did not answer ({type(exc).__name__}): queues and budgets are unknown."
-
-
 @health_console_bp.get("/tenants/<int:tenant_id>/health")
 @tenant_view()
 def health(tenant: Tenant):
     now = utcnow()
-    credential = g.db.scalar(Credential.for_tenant(tenant.id).order_by(Credential.id.desc()).limit(1))
-    last_webhook = g.db.scalar(select(func.max(EventRecord.received_at)).where(
-        EventRecord.tenant_id == tenant.id, EventRecord.source != "sweep"))
-    pending = g.db.scalar(select(func.count()).select_from(EventRecord).where(
-        EventRecord.tenant_id == tenant.id, EventRecord.status.in_(PENDING)))
-    failed = g.db.scalar(select(func.count()).select_from(EventRecord).where(
-        EventRecord.tenant_id == tenant.id, EventRecord.status == "failed"))
-    sweeps = g.db.scalars(SweepCursor.for_tenant(tenant.id).order_by(SweepCursor.object_type)).all()
-    queues, buckets, redis_error = _redis_figures(tenant, now)
-    state, token_text = token_state(credential, now)
-    return render_template("console/health.html", tenant=tenant, role=g.role, token_state=state,
-                           token_text=token_text, last_webhook=_aware(last_webhook), pending=pending, failed=failed,
-                           sweeps=sweeps, last_sweep=max((s.swept_at for s in sweeps), default=None),
-                           queues=queues, budgets=buckets, redis_error=redis_error, now=now,
+    report = tenant_health.health_of(g.db, [tenant])[tenant.id]
+    queues, queue_error = queue_rows(now)
+    token_label, token_sentence = token_text(report.facts.token, now)
+    return render_template("console/health.html", tenant=tenant, role=g.role, facts=report.facts,
+                           v=tenant_health.view(report, tenant.platform), token_label=token_label,
+                           token_sentence=token_sentence,
+                           queues=queues, queue_error=queue_error, now=now, span=span, per=per,
+                           span_s=lambda seconds: span(dt.timedelta(seconds=seconds or 0)), ago=ago,
+                           bucket_label=tenant_health.bucket_label,
+                           sweep_every=span(dt.timedelta(seconds=interval_seconds())),
                            backfill=backfill_state(tenant))
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """max() over a UTCDateTime column comes back without the type's conversion on SQLite."""
+def _aware(value: dt.datetime | str | None) -> dt.datetime | None:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     if value is not None and value.tzinfo is None:

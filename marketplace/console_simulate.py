@@ -8,11 +8,14 @@ from integration.rules import RulesError, load_rules
 from integration.simulate import DEFAULT_LEADS, MAX_LEADS, read_progress, start_simulation
 from marketplace.access import tenant_view
 from marketplace.console_rules import get_version, live_version
-from marketplace.params import int_arg
+from marketplace.params import choice_arg, int_arg
 
 simulate_bp = Blueprint("console_simulate", __name__, url_prefix="/console")
 SHOWN_ROWS = 500
-RUNNING = ("queued", "reading", "running")
+RUNNING = ("queued", "reading", "waiting", "running")
+# ?show=: every lead, those whose owner would change, or only those the rules move (no round-robin reshuffles)
+VIEWS = {"all": None, "changed": ("rule", "unowned", "rotation"), "rules": ("rule", "unowned")}
+CHANGE_LABELS = {"same": "", "rule": "rule change", "unowned": "gets an owner", "rotation": "round-robin turn"}
 
 
 @simulate_bp.get("/tenants/<int:tenant_id>/simulate")
@@ -20,12 +23,13 @@ RUNNING = ("queued", "reading", "running")
 def simulate(tenant: Tenant):
     """?version=V: its simulation (progress bar while it runs, then per-lead owners and totals)."""
     int_arg(request.args, "version")  # 400 unless blank or a version number
-    return _page(tenant, request.args.get("version", ""))
+    return _page(tenant, request.args.get("version", ""), choice_arg(request.args, "show", VIEWS, "all"))
 
 
-def _page(tenant: Tenant, asked: str) -> str:
+def _page(tenant: Tenant, asked: str, show: str = "all") -> str:
     version = get_version(g.db, tenant.id, asked) if asked else None
     progress = read_progress(tenant.id, version.version) if version is not None else None
+    rows = shown_rows(progress, show)
     versions = g.db.scalars(RuleSetVersion.for_tenant(tenant.id).order_by(RuleSetVersion.version.desc())
                             .limit(20)).all()
     live = live_version(g.db, tenant.id)
@@ -33,7 +37,19 @@ def _page(tenant: Tenant, asked: str) -> str:
                            progress=progress, paused=not tenant.is_processing,
                            running=bool(progress and progress["state"] in RUNNING and tenant.is_processing),
                            versions=versions, live=live, shown=SHOWN_ROWS, default_leads=DEFAULT_LEADS,
-                           max_leads=MAX_LEADS, percent=percent(progress))
+                           max_leads=MAX_LEADS, percent=percent(progress), show=show, rows=rows,
+                           change_labels=CHANGE_LABELS)
+
+
+def shown_rows(progress: dict | None, show: str) -> list[dict]:
+    """The result's rows for the view (a result stored before changes were classified counts as rule changes)."""
+    if not progress or progress.get("state") != "done":
+        return []
+    rows = progress["result"]["rows"]
+    kinds = VIEWS[show]
+    if kinds is None:
+        return rows
+    return [r for r in rows if r.get("change", "same" if r["current"] == r["simulated"] else "rule") in kinds]
 
 
 def percent(progress: dict | None) -> int:

@@ -1,13 +1,26 @@
-"""/healthz: database, Redis, migrations and queue depths as JSON; 503 when something is down."""
+"""/healthz: database, Redis, migrations and queue depths as JSON; 503 when something is down.
+
+For operators (the diagnostics API's rule: LEADRELAY_OPERATOR_TOKEN as a bearer token, else a local caller) it also
+carries every installed account's state from the one health model (integration/health.py), as the console shows it.
+Accounts never change the status code: a load balancer must not take the app out because one CRM account needs a
+re-connect.
+"""
 from __future__ import annotations
+
+from collections import Counter
 
 from flask import Blueprint, current_app, jsonify
 from redis.exceptions import RedisError
 from rq import Worker
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from integration.db import current_revision, head_revision, ping
+from integration.db import current_revision, head_revision, ping, session_scope
+from integration.health import State
+from integration.models import Tenant, TenantStatus
 from integration.queues import queue_depths, redis_connection
+from marketplace.diagnostics import _operator_token_ok, local_request
+from marketplace.tenant_health import health_of
 
 health_bp = Blueprint("health", __name__)
 
@@ -40,4 +53,24 @@ def healthz():
     redis_state, queues = _redis(settings)
     ok = database["ok"] and redis_state["ok"]
     body = {"status": "ok" if ok else "degraded", "database": database, "redis": redis_state, "queues": queues}
+    if database["ok"] and _operator(settings):
+        body["tenants"] = _tenants(settings)
     return jsonify(body), 200 if ok else 503
+
+
+def _operator(settings) -> bool:
+    return _operator_token_ok(settings.operator_token) if settings.operator_token else local_request()
+
+
+def _tenants(settings) -> dict:
+    """Installed accounts per state, and each one that is not ok with its reason codes."""
+    with session_scope(settings.database_url) as db:
+        tenants = db.scalars(select(Tenant).where(Tenant.status != TenantStatus.UNINSTALLED)
+                             .order_by(Tenant.id)).all()
+        health = health_of(db, tenants)
+        platforms = {t.id: t.platform for t in tenants}
+    counts = Counter(h.state for h in health.values())
+    return {"counts": {state.value: counts[state] for state in State if counts[state]},
+            "attention": [{"id": tid, "platform": platforms[tid], "state": h.state.value,
+                           "reasons": [r.code for r in h.reasons]}
+                          for tid, h in health.items() if h.state != State.OK]}

@@ -277,9 +277,12 @@ def test_kpis_on_a_known_dataset(app, world, kpi_data):
     assert figure("median") == "25.0 s" and figure("p90") == "40.0 s"
     assert figure("automatic") == "66.7 %" and figure("review") == "16.7 %"
     assert figure("duplicates") == "33.3 %"  # (1 merge + 1 review) / 6 leads
-    assert page.count('class="chart bar-chart"') == 1 and page.count('class="chart sparkline"') == 2
+    assert page.count('class="chart bar-chart"') == 1 and page.count('class="chart day-chart"') == 2
+    assert "<title>Fri 2024-03-01: 4 leads</title>" in page  # each day's value on hover
+    assert "<title>Fri 2024-03-01: 20 s median speed-to-owner</title>" in page
+    assert ">Mar 1</text>" in page and ">Mar 10</text>" in page  # the date axis
     assert ">a@acme.com</text>" in page and ">3</text>" in page
-    assert "<h2>SLA</h2>" in page
+    assert "<h2>SLA, all time</h2>" in page
     only_b = viewer.get(f"/console/tenants/{kpi_data}/kpis?start=2024-03-01&end=2024-03-10&owner=b@acme.com")
     assert re.search(r'data-kpi="median">.*?<strong>40.0 s</strong>', only_b.get_data(as_text=True))
 
@@ -323,10 +326,11 @@ def test_health_shows_token_webhook_sweep_pending_queues_and_budget(app, env, wo
     page = login(app, world, "victor").get(f"/console/tenants/{t}/health").get_data(as_text=True)
     assert "expiring" in page and (now + dt.timedelta(minutes=20)).strftime("%Y-%m-%d %H:%M") in page
     assert "2024-03-01 09:00:00 UTC" in page  # the webhook, not the later sweep finding
-    assert "2024-03-01 11:00:00 UTC" in page and "found 4 missed" in page
-    assert re.search(r'data-health="pending">2<', page)
-    assert re.search(r'data-bucket="default"><td>default</td><td>90.0</td><td>90.0</td>', page)  # refilled
-    assert 'data-queue="intake"' in page and "Re-connect" not in page
+    assert "2024-03-01 11:00:00 UTC" in page and "took in\n        <strong>4</strong> changes that no webhook" in page
+    assert re.search(r'data-health="pending">2 ', page)
+    assert re.search(r'data-bucket="default"><td>API calls</td><td class="num">90</td>', page)  # refilled
+    assert 'data-queue="intake"' in page
+    assert 'data-reason="token-expiring"' in page and "Re-connect" in page  # no refresh token: it cannot renew itself
 
 
 def test_health_offers_reconnect_when_reauth_is_required(app, env, world):
@@ -335,7 +339,7 @@ def test_health_offers_reconnect_when_reauth_is_required(app, env, world):
         tenant.status, tenant.settings = "reauth_required", {"reauth_reason": "refresh token revoked"}
     page = login(app, world, "victor").get(f"/console/tenants/{world['T']}/health").get_data(as_text=True)
     assert "refresh token revoked" in page and "Re-connect" in page and "/install/hubspot" in page
-    assert "no token stored" in page
+    assert "No token stored" in page
 
 
 def test_the_tenant_page_links_every_console_page(app, world):

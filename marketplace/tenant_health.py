@@ -1,0 +1,128 @@
+"""The health model (integration/health.py) wired to this app and worded for the console.
+
+`health_of` is what the tenant health page, the agency portfolio's pill and /healthz call; the labels, tones and
+"what to do" lines below are the only presentation on top of it.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.orm import Session
+
+from adapters.registry import get_adapter_class
+from integration.errors import UnknownPlatform
+from integration.health import Health, Reason, State, tenant_health
+from integration.models import Tenant, utcnow
+from integration.queues import redis_connection
+from integration.sweep import interval_seconds
+
+LABELS = {State.OK: "ok", State.BUDGET_LOW: "API budget low", State.WEBHOOK_SILENT: "webhooks silent",
+          State.SWEEP_BEHIND: "sweep behind", State.DEGRADED: "degraded", State.PAUSED: "paused",
+          State.REAUTH_REQUIRED: "re-connect needed", State.UNINSTALLED: "uninstalled"}
+TONES = {State.OK: "good", State.BUDGET_LOW: "warn", State.WEBHOOK_SILENT: "warn", State.SWEEP_BEHIND: "warn",
+         State.DEGRADED: "bad", State.PAUSED: "idle", State.REAUTH_REQUIRED: "bad", State.UNINSTALLED: "idle"}
+RECONNECT = frozenset({"reauth-required", "token-missing", "token-expired", "token-expiring"})
+OPERATOR = "If it lasts, tell whoever runs LeadRelay: "
+ACTIONS = {
+    "redis-unreachable": OPERATOR + "Redis (REDIS_URL) is not answering.",
+    "events-failed": "Open the review queue to see what the CRM refused and decide each lead.",
+    "events-waiting": OPERATOR + "the `leadrelay worker` processes are behind or stopped.",
+    "queue-late": OPERATOR + "the `leadrelay worker` processes are behind or stopped.",
+    "sweep-behind": OPERATOR + "no worker runs the sweep queue, or none runs the scheduler.",
+    "budget-low": "Nothing to do unless it stays low: other apps in the same CRM account share the limit.",
+}
+# Where each CRM keeps what sends LeadRelay its webhooks.
+WEBHOOK_ACTIONS = {
+    "hubspot": "In HubSpot, check that the LeadRelay app is still connected (Settings → Integrations → Connected "
+               "apps); its webhook subscriptions come with the app.",
+    "salesforce": "In Salesforce Setup, check that LeadRelay's Outbound Message and the flow that sends it are "
+                  "active and point at the URL on the onboarding page.",
+    "pipedrive": "In Pipedrive, check the LeadRelay webhooks under Tools and apps → Webhooks; re-connecting "
+                 "creates them again.",
+}
+
+
+def health_of(db: Session, tenants: Iterable[Tenant]) -> dict[int, Health]:
+    """Each tenant's Health, from the database and Redis this app is configured with."""
+    tenants = list(tenants)
+    if not tenants:
+        return {}
+    return tenant_health(db, _redis(), tenants, rate_limits, utcnow(), interval_seconds())
+
+
+def _redis() -> Redis | None:
+    try:
+        return redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "")
+    except (RedisError, ValueError):
+        return None
+
+
+def rate_limits(platform: str) -> Mapping[str, tuple[int, float]]:
+    try:
+        return get_adapter_class(platform).RATE_LIMITS
+    except UnknownPlatform:
+        return {}
+
+
+def action(reason: Reason, platform: str) -> str:
+    """What an admin can do about a reason ("" when the Re-connect button is the answer)."""
+    if reason.code in RECONNECT:
+        return ""
+    if reason.code == "webhooks-silent":
+        return WEBHOOK_ACTIONS.get(platform, "Check the CRM's webhook settings for LeadRelay.")
+    return ACTIONS.get(reason.code.split(":", 1)[0], "")
+
+
+def needs_reconnect(health: Health) -> bool:
+    return any(r.code in RECONNECT for r in health.reasons)
+
+
+SUMMARIES = {
+    State.OK: "Working: webhooks arrive, leads are routed, and the sweep catches what no webhook announced.",
+    State.BUDGET_LOW: "Working, slowed by the CRM's API limit.",
+    State.WEBHOOK_SILENT: "Working through the sweep only: the CRM is not sending webhooks, so leads arrive late.",
+    State.SWEEP_BEHIND: "Working on webhooks, but a lead whose webhook got lost is not caught up.",
+    State.DEGRADED: "Not fully working: some leads are not routed, or not yet.",
+    State.PAUSED: "Paused: nothing is routed.",
+    State.REAUTH_REQUIRED: "Stopped: re-connect to the CRM so leads are routed again.",
+    State.UNINSTALLED: "Uninstalled: nothing is received or routed.",
+}
+
+
+BUCKETS = {"default": "API calls", "search": "Searches", "daily": "Daily allowance"}
+
+
+def bucket_label(bucket: str) -> str:
+    return BUCKETS.get(bucket, bucket)
+
+
+def summary(state: State) -> str:
+    return SUMMARIES[state]
+
+
+@dataclass(frozen=True)
+class View:
+    """What a page shows of a Health: the pill (state, label, tone), the summary and the reasons with actions."""
+
+    state: State
+    label: str
+    tone: str
+    summary: str
+    reasons: tuple[tuple[Reason, str, str], ...]  # (reason, its tone, what to do)
+    reconnect: bool
+
+    @property
+    def headline(self) -> str:
+        """The most severe reason's text, else the summary (the portfolio's tooltip)."""
+        return self.reasons[0][0].text if self.reasons else self.summary
+
+
+def view(health: Health, platform: str) -> View:
+    return View(state=health.state, label=LABELS[health.state], tone=TONES[health.state],
+                summary=SUMMARIES[health.state],
+                reasons=tuple((r, TONES[r.state], action(r, platform)) for r in health.reasons),
+                reconnect=needs_reconnect(health))
