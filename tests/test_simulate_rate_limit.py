@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from integration.db import session_scope
 from integration.errors import CRMRateLimited
@@ -21,12 +21,13 @@ from tests.console_helpers import add_members, sign_in
 from tests.crm_helpers import browser, install_with_rules
 from tests.e2e.test_pipeline_flow import OWNERS, RULES
 from tests.fakes import FakeCRMAdapter
+from tests.workers import BurstWorker
 
 T0 = dt.datetime(2026, 3, 2, 15, 0, tzinfo=dt.UTC)
 
 
 def work(env) -> None:
-    SimpleWorker(["maintenance"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+    BurstWorker(["maintenance"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
 
 
 # Against the sandbox: HubSpot's per-second search limit ---------------------------------------------------------
