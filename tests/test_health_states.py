@@ -20,6 +20,13 @@ from tests.console_helpers import sign_in
 NOW = dt.datetime.now(dt.UTC)
 
 
+@pytest.fixture(autouse=True)
+def _now():
+    """Each test's clock starts with the test: a module-level time ages while the suite runs before it."""
+    global NOW  # noqa: PLW0603 - the tests below read it as "now"
+    NOW = dt.datetime.now(dt.UTC)
+
+
 @pytest.fixture()
 def world(app, env):
     """A HubSpot account installed two days ago, linked to an agency; healthy: a webhook 5 min ago, a sweep a
