@@ -20,6 +20,7 @@ from integration.dedup_index import candidates, forget_record, index_record
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.lifecycle import on_changed
 from integration.models import Decision, ReviewItem, Tenant
+from integration.new_leads import routable
 from integration.normalize import Lead, normalize_lead, with_fields
 from integration.pipeline_dedup import Merged, resolve_duplicates
 from integration.pipeline_rules import published_rules
@@ -84,16 +85,21 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
     ctx = _context(session, tenant_id, adapter)
     routing = ctx.rules is not None and object_type == adapter.LEAD_OBJECT
     decisions = _route_decisions(ctx, records) if routing else {}
+    undecided = [r for r in records if r.id not in decisions]
+    new = routable(session, ctx.tenant, object_type, undecided) if routing else set()
     if routing:
-        _prefetch_companies(ctx, [r for r in records if r.id not in decisions])
+        _prefetch_companies(ctx, [r for r in records if r.id in new])
     for record in records:
         index_record(session, tenant_id, record)
         if not routing:
             continue
         try:
             decided = decisions.get(record.id)
-            if decided is None and _is_new_lead(ctx, record):
+            if decided is None and record.id in new:
                 handle_lead(ctx, record)
+                # kept now: a later record's CRM error rolls back its own work only, never this lead's decision
+                # (a review, a merge), which the next event about it would otherwise make a second time
+                ctx.session.commit()
             elif decided is not None and _unwritten(decided):
                 _finish_write(ctx, record, decided)
         except (CRMValidationError, CRMNotFound) as exc:
@@ -104,7 +110,9 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
     flush_owners(ctx)
     if ctx.rules is not None:
         on_changed(ctx, object_type, records)
-    log.info("pipeline.processed", extra={"tenant_id": tenant_id, "records": len(records), "gone": len(gone)})
+    kept = sum(1 for r in undecided if r.id not in new) if routing else 0
+    log.info("pipeline.processed", extra={"tenant_id": tenant_id, "records": len(records), "gone": len(gone),
+                                          "kept_owner": kept})
 
 
 def _context(session: Session, tenant_id: int, adapter: CRMAdapter) -> Context:
@@ -135,12 +143,6 @@ def _route_decisions(ctx: Context, records: list[Record]) -> dict[str, Decision]
 def _unwritten(decision: Decision) -> bool:
     """Decided for an owner, but the job stopped before the CRM write was confirmed."""
     return bool(decision.inputs.get("owner_id")) and not decision.inputs.get("written_at")
-
-
-def _is_new_lead(ctx: Context, record: Record) -> bool:
-    """Created since the install (older leads only when nobody owns them)."""
-    installed = ctx.tenant.installed_at - dt.timedelta(minutes=5)
-    return record.owner_id is None or record.created_at is None or record.created_at >= installed
 
 
 def handle_lead(ctx: Context, record: Record) -> None:

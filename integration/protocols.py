@@ -220,7 +220,7 @@ def parse_iso(value: str | None) -> dt.datetime | None:
     if text.isdigit():
         return dt.datetime.fromtimestamp(int(text) / 1000, dt.UTC)
     parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 __all__ = ["CRMAdapter", "ChangePage", "Company", "CRMUser", "Event", "MergeResult", "OwnerWrite", "RateBudget",

@@ -3,9 +3,10 @@
 Daily per tenant on the `sweep` queue. Candidates come from our own data, the route decisions older than the
 shortest `stale[].after`; one batch read per 100 of them tells whether the record moved since (its updated_at).
 A lead idle for `after` in a rule's stage gets a reactivation task for its owner (re-routed first when the owner
-is no longer active); `reactivation_cadence` queues a dormant lead for a reactivation cadence (a Decision and
-its first task, until a cadence engine takes over). Exactly one per lead and window: the key holds the moment
-the lead last moved and how many windows it has been idle since.
+LeadRelay gave it is no longer active; one a person chose since goes to review); `reactivation_cadence` queues a
+dormant lead for a reactivation cadence (a Decision and its first task, until a cadence engine takes over).
+Exactly one per lead and window: the key holds the moment the lead last moved and how many windows it has been
+idle since.
 """
 from __future__ import annotations
 
@@ -130,7 +131,8 @@ def check_lead(ctx: Context, record: Record, routed: Decision, now: dt.datetime)
     days = (now - moved).days
     decision = _decide(ctx, record, key, "cadence" if rule.action == "reactivation_cadence" else "task",
                        f"Idle {days} days in stage {rule.stage} (limit {_days(rule)}); {why}",
-                       {**inputs, "owner_id": owner.id, "owner": owner.email})
+                       {**inputs, "owner_id": owner.id, "owner": owner.email,
+                        "rerouted": owner.id != record.owner_id})  # LeadRelay wrote this owner
     ctx.session.flush()  # the key is claimed before the CRM call
     task_id = ctx.adapter.create_task(_task(record, rule, owner, moved, now))
     decision.inputs = {**decision.inputs, "task_id": task_id}
@@ -138,11 +140,16 @@ def check_lead(ctx: Context, record: Record, routed: Decision, now: dt.datetime)
 
 
 def _active_owner(ctx: Context, record: Record, now: dt.datetime) -> tuple[CRMUser | None, str]:
-    """The lead's owner when still active; else the owner the rules give it now (the CRM updated), or None."""
+    """The lead's owner when still active; else the owner the rules give it now (the CRM updated), or None.
+
+    Only an owner LeadRelay set is replaced: one a person chose since (who has left too) is for a human to change.
+    """
     email = ctx.email_of(record.owner_id)
     rule_owner = ctx.rules.owners_by_email.get(email) if email else None
     if email and (rule_owner is None or rule_owner.active):
         return ctx.user_by_email(email), f"task for {email}"
+    if record.owner_id is not None and not _owner_set_by_leadrelay(ctx, record):
+        return None, "owner no longer active, and a person chose that owner: LeadRelay leaves the choice to them"
     normalized = normalize_lead({**record.fields, "id": record.id, "created_at": record.created_at},
                                 ctx.rules.source_labels)
     if normalized.unusable:
@@ -155,6 +162,20 @@ def _active_owner(ctx: Context, record: Record, now: dt.datetime) -> tuple[CRMUs
     if record.owner_id != user.id:
         ctx.adapter.set_owner(record.object_type, record.id, user.id)
     return user, f"owner no longer active, re-routed: {routed.reason}"
+
+
+def _owner_set_by_leadrelay(ctx: Context, record: Record) -> bool:
+    """Whether the record's owner is one LeadRelay wrote: routed to them, reassigned to them by an escalation, or
+    re-routed to them here (by user id or email, as the decisions recorded them)."""
+    rows = [d for d in ctx.session.scalars(select(Decision).where(
+        Decision.tenant_id == ctx.tenant.id, Decision.object_type == record.object_type,
+        Decision.object_id == record.id, Decision.kind.in_(("route", "sla", KIND))))
+        if d.kind != KIND or d.inputs.get("rerouted")]
+    marks = {str(value).lower() for d in rows
+             for value in (d.inputs.get("owner_id"), d.inputs.get("to_id"), d.inputs.get("owner"),
+                           d.inputs.get("to"), d.outcome if d.kind == "route" else None) if value}
+    user = next((u for u in ctx.users() if u.id == str(record.owner_id)), None)
+    return str(record.owner_id).lower() in marks or (user is not None and user.email.lower() in marks)
 
 
 def _crm_aware_router(ctx: Context) -> Router:

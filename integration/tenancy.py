@@ -40,6 +40,9 @@ def upsert_tenant(session: Session, platform: str, installation: dict[str, Any])
         session.add(tenant)
     tenant.name = installation.get("name") or tenant.name or f"{platform} {external_id}"
     tenant.api_base = installation.get("api_base") or tenant.api_base
+    if tenant.status == TenantStatus.UNINSTALLED:
+        # a new installation: what reps came to own while LeadRelay was gone (and was erased) stays theirs
+        tenant.installed_at = utcnow()
     tenant.status = TenantStatus.ACTIVE
     tenant.uninstalled_at = None
     tenant.settings = {**(tenant.settings or {}), **installation.get("settings", {})}

@@ -186,6 +186,20 @@ def test_an_idle_lead_whose_owner_left_is_rerouted_before_its_task(crm, env):
     assert "owner no longer active, re-routed" in decisions(env, "reactivation")[0][2]
 
 
+def test_an_idle_lead_whose_owner_a_person_chose_is_not_rerouted_when_that_owner_left(crm, env):
+    """LeadRelay routed it to Ana; a manager gave it to Cy by hand; Cy left: a human decides, nothing is re-routed."""
+    tenant_id = _tenant(env, crm)
+    crm.users.append(CRMUser(id="u3", email="cy@acme.test", name="Cy", active=False))
+    old = NOW - dt.timedelta(days=15)
+    crm.put("contact", "c1", updated_at=old, email="idle@x.test", owner_id="u3")
+    _routed(env, tenant_id, "c1", ANA, old)
+    assert reactivate_stale(tenant_id, NOW.isoformat()) == 1
+    assert crm.records[("contact", "c1")].owner_id == "u3" and crm.calls["set_owner"] == 0
+    assert crm.tasks == {}
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert s.scalar(select(ReviewItem.reason)).startswith("Stale lead: owner no longer active, and a person")
+
+
 def test_a_dormant_lost_lead_is_queued_for_a_reactivation_cadence(crm, env):
     tenant_id = _tenant(env, crm)
     old = NOW - dt.timedelta(days=200)

@@ -198,7 +198,7 @@ def to_record(hs_object: str, obj: Any, company_id: str | None = None, contact_i
         fields["deal_status"] = deal_status(fields["deal_stage"])
     extra = tuple(e for e in (props.get(ADDITIONAL_EMAILS) or "").split(";") if e)
     return Record(object_type=NEUTRAL[hs_object], id=str(obj.id), fields=fields,
-                  owner_id=props.get(OWNER_PROPERTY) or None, created_at=_utc(obj.created_at),
+                  owner_id=props.get(OWNER_PROPERTY) or None, created_at=created_date(props, obj),
                   updated_at=_utc(obj.updated_at), company_id=company_id or props.get(PRIMARY_COMPANY) or None,
                   extra_emails=extra, contact_ids=contact_ids)
 
@@ -211,9 +211,18 @@ def deal_status(stage: str) -> str:
     return DEAL_STAGE_STATUS.get(stage, "open")
 
 
+def created_date(props: Mapping[str, Any], obj: Any) -> dt.datetime | None:
+    """The record's created date as HubSpot shows it (the `createdate` property, which an import can set to an
+    earlier date), else the object's createdAt; UTC. Routing compares it with the go-live (integration.new_leads)."""
+    return parse_iso(props.get("createdate")) or _utc(obj.created_at)
+
+
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
-    """The SDK parses timestamps with dateutil (tzutc/tzlocal); records carry stdlib UTC."""
-    return moment.astimezone(dt.UTC) if moment is not None and moment.tzinfo else moment
+    """The SDK parses timestamps with dateutil (tzutc/tzlocal); records carry stdlib UTC (HubSpot's are UTC, so a
+    timestamp without a zone is UTC too)."""
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def associated_company(obj: Any) -> str | None:

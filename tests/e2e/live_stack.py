@@ -11,6 +11,7 @@ HubSpot app registration, the sandbox config) is restored afterwards.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy import select
 
 from integration.db import session_scope
 from integration.models import Decision, RuleSetVersion, Tenant, WebhookKey
+from integration.new_leads import SKEW
 from tests.conftest import APPS, PUBLIC_URL
 from tests.crm_helpers import browser, install, new_account
 from tests.workers import BurstWorker
@@ -206,13 +208,20 @@ def _register_hubspot(stack: LiveStack, target_url: str) -> Any:
 def _install_tenant(stack: LiveStack, app, platform: str) -> Tenancy:
     account = new_account(stack.server, platform, name=f"Live {platform}", users=OWNERS)
     assert install(app.test_client(), stack.server, platform, account["account_id"]).status_code == 302
+    # Live for a while already: leads the tests create are clearly newer than the go-live. (An owned lead created
+    # within integration.new_leads.SKEW of it counts as new only with its creation webhook, and these tests drop
+    # webhooks on purpose.)
+    live_since = dt.datetime.now(dt.UTC) - SKEW - dt.timedelta(seconds=5)
     with session_scope(stack.env["DATABASE_URL"]) as s:
         tenant = s.scalar(select(Tenant).where(Tenant.platform == platform))
-        s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES))
+        tenant.installed_at = live_since
+        s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES,
+                             created_at=live_since, published_at=live_since))
         return Tenancy(platform=platform, tenant_id=tenant.id, account_id=account["account_id"])
 
 
-def _point_salesforce_outbound(stack: LiveStack) -> None:
+def point_salesforce_outbound(stack: LiveStack) -> None:
+    """Point the org's Outbound Message at the Salesforce tenant's webhook URL (its key and secret in the path)."""
     from integration.config import get_settings
     from oauth.crypto import TokenCipher
 
@@ -224,9 +233,9 @@ def _point_salesforce_outbound(stack: LiveStack) -> None:
                                   "endpoint_url": f"{stack.url}/webhooks/salesforce/{key}/{secret}"})
 
 
-@pytest.fixture(name="live_stack")
-def live_stack_fixture(crm_env, app, live_app, crm_sandbox, monkeypatch):
-    """Three installed tenants (HubSpot, Salesforce, Pipedrive) whose CRMs post webhooks to the live app."""
+@contextlib.contextmanager
+def wired_stack(crm_env, live_app, crm_sandbox, monkeypatch):
+    """The live app and the sandbox wired for webhooks, with no tenant yet (add them to `stack.tenants`)."""
     # after create_app: OAuth redirect URIs stay http://localhost, webhook subscriptions go to the live port
     monkeypatch.setenv("LEADRELAY_PUBLIC_URL", live_app)
     monkeypatch.setenv("HUBSPOT_APP_ID", str(HUBSPOT_APP_ID))
@@ -234,13 +243,20 @@ def live_stack_fixture(crm_env, app, live_app, crm_sandbox, monkeypatch):
                                                              "HUBSPOT_APP_ID": str(HUBSPOT_APP_ID)})
     hubspot_app = _register_hubspot(stack, f"{live_app}/webhooks/hubspot")
     try:
-        for platform in PLATFORMS:
-            stack.tenants[platform] = _install_tenant(stack, app, platform)
-        stack.work(["maintenance"])  # verify the grants, subscribe Pipedrive's webhooks
-        _point_salesforce_outbound(stack)
         yield stack
     finally:
         _restore(stack, hubspot_app)
+
+
+@pytest.fixture(name="live_stack")
+def live_stack_fixture(crm_env, app, live_app, crm_sandbox, monkeypatch):
+    """Three installed tenants (HubSpot, Salesforce, Pipedrive) whose CRMs post webhooks to the live app."""
+    with wired_stack(crm_env, live_app, crm_sandbox, monkeypatch) as stack:
+        for platform in PLATFORMS:
+            stack.tenants[platform] = _install_tenant(stack, app, platform)
+        stack.work(["maintenance"])  # verify the grants, subscribe Pipedrive's webhooks
+        point_salesforce_outbound(stack)
+        yield stack
 
 
 def _restore(stack: LiveStack, hubspot_app: Any) -> None:

@@ -44,6 +44,8 @@ def test_two_workers_routing_200_leads_keep_round_robin_exact(crm_env, app, crm_
                                                   "pipedrive": {"burst_per_2s": 100000, "daily_tokens": 10**9}}})
     account = new_account(crm_sandbox, platform, name="Concurrent", users=OWNERS)
     install(app.test_client(), crm_sandbox, platform, account["account_id"])
+    with session_scope(crm_env["DATABASE_URL"]) as s:  # live before the leads come (they are new leads)
+        s.add(RuleSetVersion(tenant_id=s.scalar(select(Tenant.id)), version=1, status="published", body=RULES))
     http = browser(crm_sandbox)
     ids = []
     for i in range(200):
@@ -56,7 +58,6 @@ def test_two_workers_routing_200_leads_keep_round_robin_exact(crm_env, app, crm_
         tenant_id = tenant.id
         # as after the install's backfill: the index is complete, so no CRM search per lead
         tenant.settings = {**tenant.settings, "index_complete": True}
-        s.add(RuleSetVersion(tenant_id=tenant_id, version=1, status="published", body=RULES))
         now = dt.datetime.now(dt.UTC)
         record_events(s, tenant_id, [Event(platform=platform, account_id="", object_type=LEAD_OBJECT[platform],
                                            object_id=i, kind="created", occurred_at=now, event_id=f"cc-{i}")
