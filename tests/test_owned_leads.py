@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import pytest
 from redis import Redis
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from integration.db import session_scope
@@ -19,6 +18,7 @@ from integration.intake import enqueue_drain, record_events
 from integration.models import Decision, RuleSetVersion, Tenant
 from integration.records import Event
 from tests.crm_helpers import browser, install, new_account
+from tests.workers import BurstWorker
 
 PLATFORMS = ("hubspot", "salesforce", "pipedrive")
 ANA, BEN = "ana.owner@leadrelay.test", "ben.owner@leadrelay.test"
@@ -108,7 +108,7 @@ class World:
         self.work()
 
     def work(self) -> None:
-        SimpleWorker(["intake", "sweep"], connection=Redis.from_url(self.env["REDIS_URL"])).work(burst=True)
+        BurstWorker(["intake", "sweep"], connection=Redis.from_url(self.env["REDIS_URL"])).work(burst=True)
 
     def routed(self) -> dict[str, str]:
         with session_scope(self.env["DATABASE_URL"]) as s:
