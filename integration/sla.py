@@ -184,6 +184,8 @@ def check_timer(work: Work, timer: SlaTimer) -> str:
     if touched is not None:
         met(work, timer, touched, "met")
         return "met"
+    if handed_over(work, timer):
+        return "handed_over"
     if task is not None and (moved := moved_due(task.due_at, timer.due_at)) and moved > work.now():
         old, timer.due_at = timer.due_at, moved
         audit(work, f"{timer.key}:due:{int(moved.timestamp())}", "sla", timer, "replanned",
@@ -192,6 +194,25 @@ def check_timer(work: Work, timer: SlaTimer) -> str:
         return "replanned"
     breach(work, timer)
     return "breached"
+
+
+def handed_over(work: Work, timer: SlaTimer) -> bool:
+    """A person gave the lead to someone else since LeadRelay set its owner: the clock stops, nothing escalates.
+
+    LeadRelay never overrides an owner a human chose; the timer ends as "handed_over", audited with both owners.
+    """
+    record = work.adapter.get_record(timer.object_type, timer.object_id)
+    if record is None or not record.owner_id or str(record.owner_id) == str(timer.owner_id):
+        return False
+    before, now_owner = work.user(timer.owner_id), work.user(record.owner_id)
+    timer.status = "handed_over"
+    audit(work, f"{timer.key}:handed-over", "sla", timer, "handed_over",
+          f"Someone gave the lead from {before.email if before else timer.owner_id} to "
+          f"{now_owner.email if now_owner else record.owner_id} in the CRM: no SLA check, no escalation",
+          {"owner_id": timer.owner_id, "new_owner_id": str(record.owner_id), "tier": timer.policy})
+    work.session.commit()
+    log.info("sla.handed-over", extra={"tenant_id": work.tenant_id, "timer": timer.key})
+    return True
 
 
 def touched_at(work: Work, timer: SlaTimer, task: TaskState | None) -> dt.datetime | None:

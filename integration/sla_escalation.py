@@ -18,7 +18,7 @@ from integration.queues import SLA
 from integration.records import CRMUser, TaskSpec
 from integration.routing.availability import unavailable_reason
 from integration.routing.state import Slot
-from integration.sla import local_text, met, open_timer, policy_for, touched_at
+from integration.sla import handed_over, local_text, met, open_timer, policy_for, touched_at
 from integration.sla_context import (
     Work,
     audit,
@@ -70,6 +70,8 @@ def run_step(work: Work, timer: SlaTimer, step: int) -> str:
     if (touched := touched_at(work, timer, task)) is not None:
         met(work, timer, touched, "met_late")
         return "met_late"
+    if handed_over(work, timer):  # a person reassigned it after the breach: theirs to follow, not ours
+        return "handed_over"
     action = policy.escalate[step].action
     outcome = notify_manager(work, timer, step) if action == "notify_manager" else reassign(work, timer, step)
     if timer.status == "breached":  # the chain goes on (reassign and review end it)

@@ -1,6 +1,7 @@
 """SLA tasks, checks, escalation and cadences against the in-memory FakeFollowUpCRM."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from types import SimpleNamespace
 
@@ -251,6 +252,33 @@ def test_a_breach_notifies_the_manager_then_reassigns_to_the_next_pool_member(wo
     assert world.fake.calls["create_task"] == 3  # ana's task, max's, ben's
     figures = sla_figures(world.session, world.tenant_id)
     assert (figures["escalations"], figures["managers_notified"], figures["reassigned"]) == (2, 1, 1)
+
+
+def _a_person_gives_the_lead_to(world, owner_id: str) -> None:
+    """What a manager does in the CRM: the record's owner changes, not through LeadRelay."""
+    record = world.fake.records[("contact", "c1")]
+    world.fake.records[("contact", "c1")] = dataclasses.replace(record, owner_id=owner_id)
+
+
+def test_a_lead_a_person_handed_over_is_not_escalated_at_its_due_time(world):
+    timer = route(world)
+    _a_person_gives_the_lead_to(world, "u3")
+    world.clock.advance(minutes=5)
+    assert check_timer(world.work, timer) == "handed_over"
+    assert world.fake.records[("contact", "c1")].owner_id == "u3"  # the person's choice stands
+    assert timer.status == "handed_over" and world.planned[-1][0] != "escalate_sla"
+    assert "handed_over" in outcomes(world) and "breached" not in outcomes(world)
+
+
+def test_a_breached_lead_a_person_handed_over_is_not_reassigned(world):
+    timer = route(world)
+    breach(world, timer)
+    _a_person_gives_the_lead_to(world, "u3")
+    world.clock.advance(minutes=15)
+    assert run_step(world.work, timer, 0) == "handed_over"
+    assert world.fake.records[("contact", "c1")].owner_id == "u3"
+    assert run_step(world.work, timer, 1) == "stale"
+    assert world.fake.calls["create_task"] == 1  # only the first owner's task: no manager task, no new owner
 
 
 def test_a_late_touch_ends_the_chain(world):
