@@ -22,16 +22,10 @@ from integration.records import CRMUser, Event
 from integration.tenancy import mark_uninstalled, upsert_tenant
 from integration.wiring import set_adapter_factory
 from tests.fakes import FakeFollowUpCRM
+from tests.team_rules import team_rules
 
 ANA, BEN = "ana@acme.test", "ben@acme.test"
-RULES = {
-    "version": 1, "timezone": "UTC",
-    "owners": [{"email": ANA}, {"email": BEN}],
-    "pools": {"team": {"strategy": "round_robin", "members": [{"owner": ANA}, {"owner": BEN}]}},
-    "routing": [{"name": "Everyone", "when": {"has_email": True}, "assign": {"pool": "team"}}],
-    "fallback": {"review": True},
-    "sla": {"hot": {"first_touch": "5m"}, "warm": {"first_touch": "4h"}, "nurture": {"first_touch": "2d"}},
-}
+RULES = team_rules(ANA, BEN)
 INSTALLED = dt.datetime(2026, 3, 2, 7, 25, 5, tzinfo=dt.UTC)  # the demo's install
 
 

@@ -18,26 +18,13 @@ from integration.intake import enqueue_drain, record_events
 from integration.models import Decision, RuleSetVersion, Tenant
 from integration.records import Event
 from tests.crm_helpers import browser, install, new_account
+from tests.team_rules import ANA, BEN, OWNER_FIELD, OWNERS, RULES, USERS
 from tests.workers import BurstWorker
 
 PLATFORMS = ("hubspot", "salesforce", "pipedrive")
-ANA, BEN = "ana.owner@leadrelay.test", "ben.owner@leadrelay.test"
-OWNERS = [{"email": ANA, "name": "Ana Owner", "timezone": "America/New_York"},
-          {"email": BEN, "name": "Ben Owner", "timezone": "Europe/Berlin"}]
-RULES = {
-    "version": 1, "timezone": "UTC",
-    "owners": [{"email": ANA}, {"email": BEN}],
-    "pools": {"team": {"strategy": "round_robin", "members": [{"owner": ANA}, {"owner": BEN}]}},
-    "routing": [{"name": "Everyone", "when": {"has_email": True}, "assign": {"pool": "team"}}],
-    "fallback": {"review": True},
-    "sla": {"hot": {"first_touch": "5m"}, "warm": {"first_touch": "4h"}, "nurture": {"first_touch": "2d"}},
-}
 # each platform's own names: the lead object (sandbox / LeadRelay), its owner field, its users, its tasks
 SANDBOX_OBJECT = {"hubspot": "contacts", "salesforce": "Lead", "pipedrive": "persons"}
 LEAD_OBJECT = {"hubspot": "contact", "salesforce": "lead", "pipedrive": "contact"}
-OWNER_FIELD = {"hubspot": "hubspot_owner_id", "salesforce": "OwnerId", "pipedrive": "owner_id"}
-USERS = {"hubspot": ("owners", "email", "id"), "salesforce": ("User", "Email", "Id"),
-         "pipedrive": ("users", "email", "id")}
 TASKS = {"hubspot": "tasks", "salesforce": "Task", "pipedrive": "activities"}
 
 

@@ -19,23 +19,10 @@ from integration.simulate import read_progress
 from tests.crm_helpers import install, new_account
 from tests.e2e.conftest import start_worker, stop_worker, wait_for
 from tests.e2e.live_stack import PLATFORMS, SANDBOX_OBJECT, LiveStack, Tenancy, point_salesforce_outbound, wired_stack
+from tests.team_rules import ANA, BEN, OWNER_FIELD, OWNERS, RULES, USERS
 
 pytestmark = pytest.mark.e2e
 
-ANA, BEN = "ana.owner@leadrelay.test", "ben.owner@leadrelay.test"
-OWNERS = [{"email": ANA, "name": "Ana Owner", "timezone": "America/New_York"},
-          {"email": BEN, "name": "Ben Owner", "timezone": "Europe/Berlin"}]
-RULES = {
-    "version": 1, "timezone": "UTC",
-    "owners": [{"email": ANA}, {"email": BEN}],
-    "pools": {"team": {"strategy": "round_robin", "members": [{"owner": ANA}, {"owner": BEN}]}},
-    "routing": [{"name": "Everyone", "when": {"has_email": True}, "assign": {"pool": "team"}}],
-    "fallback": {"review": True},
-    "sla": {"hot": {"first_touch": "5m"}, "warm": {"first_touch": "4h"}, "nurture": {"first_touch": "2d"}},
-}
-OWNER_FIELD = {"hubspot": "hubspot_owner_id", "salesforce": "OwnerId", "pipedrive": "owner_id"}
-USERS = {"hubspot": ("owners", "email", "id"), "salesforce": ("User", "Email", "Id"),
-         "pipedrive": ("users", "email", "id")}
 TASKS = {"hubspot": "tasks", "salesforce": "Task", "pipedrive": "activities"}
 EDIT = {"hubspot": {"jobtitle": "CTO"}, "salesforce": {"Title": "CTO"}, "pipedrive": {"name": "Ada Lovelace-King"}}
 
