@@ -184,8 +184,8 @@ def check_timer(work: Work, timer: SlaTimer) -> str:
     if touched is not None:
         met(work, timer, touched, "met")
         return "met"
-    if handed_over(work, timer):
-        return "handed_over"
+    if (elsewhere := handed_over(work, timer)) is not None:
+        return elsewhere
     if task is not None and (moved := moved_due(task.due_at, timer.due_at)) and moved > work.now():
         old, timer.due_at = timer.due_at, moved
         audit(work, f"{timer.key}:due:{int(moved.timestamp())}", "sla", timer, "replanned",
@@ -196,23 +196,31 @@ def check_timer(work: Work, timer: SlaTimer) -> str:
     return "breached"
 
 
-def handed_over(work: Work, timer: SlaTimer) -> bool:
-    """A person gave the lead to someone else since LeadRelay set its owner: the clock stops, nothing escalates.
+def handed_over(work: Work, timer: SlaTimer) -> str | None:
+    """The lead left LeadRelay's hands since it set the owner: the clock stops and nothing escalates.
 
-    LeadRelay never overrides an owner a human chose; the timer ends as "handed_over", audited with both owners.
+    "handed_over": a person gave it to someone else in the CRM (LeadRelay never overrides that choice);
+    "gone": the record was merged away or deleted. Audited either way; None when neither happened.
     """
     record = work.adapter.get_record(timer.object_type, timer.object_id)
-    if record is None or not record.owner_id or str(record.owner_id) == str(timer.owner_id):
-        return False
-    before, now_owner = work.user(timer.owner_id), work.user(record.owner_id)
-    timer.status = "handed_over"
-    audit(work, f"{timer.key}:handed-over", "sla", timer, "handed_over",
-          f"Someone gave the lead from {before.email if before else timer.owner_id} to "
-          f"{now_owner.email if now_owner else record.owner_id} in the CRM: no SLA check, no escalation",
-          {"owner_id": timer.owner_id, "new_owner_id": str(record.owner_id), "tier": timer.policy})
+    before = work.user(timer.owner_id)
+    who = before.email if before else timer.owner_id
+    if record is None:
+        outcome, reason = "gone", f"The lead of {who} is no longer in the CRM (merged or deleted): the clock stops"
+    elif record.owner_id and str(record.owner_id) != str(timer.owner_id):
+        now_owner = work.user(record.owner_id)
+        outcome = "handed_over"
+        reason = (f"Someone gave the lead from {who} to {now_owner.email if now_owner else record.owner_id} in the "
+                  f"CRM: no SLA check, no escalation")
+    else:
+        return None
+    timer.status = outcome
+    audit(work, f"{timer.key}:{outcome}", "sla", timer, outcome, reason,
+          {"owner_id": timer.owner_id, "new_owner_id": str(record.owner_id) if record else None,
+           "tier": timer.policy})
     work.session.commit()
-    log.info("sla.handed-over", extra={"tenant_id": work.tenant_id, "timer": timer.key})
-    return True
+    log.info(f"sla.{outcome.replace('_', '-')}", extra={"tenant_id": work.tenant_id, "timer": timer.key})
+    return outcome
 
 
 def touched_at(work: Work, timer: SlaTimer, task: TaskState | None) -> dt.datetime | None:

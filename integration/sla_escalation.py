@@ -70,8 +70,8 @@ def run_step(work: Work, timer: SlaTimer, step: int) -> str:
     if (touched := touched_at(work, timer, task)) is not None:
         met(work, timer, touched, "met_late")
         return "met_late"
-    if handed_over(work, timer):  # a person reassigned it after the breach: theirs to follow, not ours
-        return "handed_over"
+    if (elsewhere := handed_over(work, timer)) is not None:  # reassigned by a person, or merged away
+        return elsewhere
     action = policy.escalate[step].action
     outcome = notify_manager(work, timer, step) if action == "notify_manager" else reassign(work, timer, step)
     if timer.status == "breached":  # the chain goes on (reassign and review end it)

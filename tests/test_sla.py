@@ -281,6 +281,16 @@ def test_a_breached_lead_a_person_handed_over_is_not_reassigned(world):
     assert world.fake.calls["create_task"] == 1  # only the first owner's task: no manager task, no new owner
 
 
+def test_a_lead_merged_away_after_a_breach_is_not_escalated(world):
+    timer = route(world)
+    breach(world, timer)
+    del world.fake.records[("contact", "c1")]  # merged into its twin, or deleted, in the CRM
+    world.clock.advance(minutes=5)
+    assert run_step(world.work, timer, 0) == "gone"
+    assert timer.status == "gone" and world.fake.calls["create_task"] == 1  # no manager task
+    assert run_step(world.work, timer, 1) == "stale"
+
+
 def test_a_late_touch_ends_the_chain(world):
     timer = route(world)
     breach(world, timer)
