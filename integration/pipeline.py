@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.account_owners import AccountOwners, wants_account_owner
+from integration.crm_users import cached_users
 from integration.dedup_index import candidates, forget_record, index_record
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.lifecycle import on_changed
@@ -34,7 +34,6 @@ from integration.score import Scorer
 
 log = logging.getLogger("leadrelay.pipeline")
 
-USERS_TTL = 300  # a user deactivated in the CRM stops getting leads within five minutes
 
 
 @dataclass
@@ -56,15 +55,9 @@ class Context:
         self.accounts = AccountOwners(self.adapter, self.redis, self.tenant.id)
 
     def users(self) -> list[CRMUser]:
-        """The CRM's users, cached in Redis for every worker for USERS_TTL (one CRM call per tenant per TTL)."""
+        """The CRM's users (integration.crm_users: shared by every worker, refreshed every few minutes)."""
         if self._users is None:
-            key = f"leadrelay:users:{self.tenant.id}"
-            cached = self.redis.get(key)
-            if cached:
-                self._users = [CRMUser(**u) for u in json.loads(cached)]
-            else:
-                self._users = self.adapter.list_users()
-                self.redis.set(key, json.dumps([u.__dict__ for u in self._users]), ex=USERS_TTL)
+            self._users = cached_users(self.redis, self.tenant.id, self.adapter)
         return self._users
 
     def user_by_email(self, email: str) -> CRMUser | None:

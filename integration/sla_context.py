@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ class Work:
 def work_for_job(session: Session, tenant_id: int) -> Work | None:
     """The Work for a job (None when the tenant is gone or has no published rules: nothing to do)."""
     from integration.config import get_settings
-    from integration.pipeline import Context
+    from integration.crm_users import cached_users
     from integration.pipeline_rules import published_rules
     from integration.queues import redis_connection
     from integration.routing.redis_state import RedisPoolState
@@ -82,9 +83,9 @@ def work_for_job(session: Session, tenant_id: int) -> Work | None:
     rules = published_rules(session, tenant_id)
     if tenant is None or rules is None:
         return None
-    redis = redis_connection(get_settings().redis_url or "")
-    ctx = Context(session=session, tenant=tenant, adapter=adapter_for(tenant_id), rules=rules, redis=redis)
-    return Work(session, tenant_id, ctx.adapter, rules, ctx.users, RedisPoolState(redis, tenant_id))
+    redis, adapter = redis_connection(get_settings().redis_url or ""), adapter_for(tenant_id)
+    users = functools.cache(functools.partial(cached_users, redis, tenant_id, adapter))  # one read per job
+    return Work(session, tenant_id, adapter, rules, users, RedisPoolState(redis, tenant_id))
 
 
 def claim(session: Session, row: Any) -> bool:

@@ -17,9 +17,8 @@ from integration.records import CRMUser
 from integration.routing.state import InMemoryPoolState
 from integration.rules import load_rules
 from integration.rules.values import parse_hours, zone
-from integration.sla import check_sla, check_timer, open_timer
+from integration.sla import check_sla, check_timer, open_timer, run_step
 from integration.sla_context import Work
-from integration.sla_escalation import run_step
 from integration.sla_figures import sla_figures
 from integration.wiring import set_adapter_factory
 from tests.fakes import FakeFollowUpCRM

@@ -15,8 +15,7 @@ from sqlalchemy import select
 from integration.cadences import run_cadence_step
 from integration.db import session_scope
 from integration.models import Decision, SlaTimer
-from integration.sla import check_sla, open_sla_task
-from integration.sla_escalation import escalate_sla
+from integration.sla import check_sla, escalate_sla, open_sla_task
 from tests.crm_helpers import install_with_rules
 from tests.e2e.test_pipeline_flow import LEAD, LEAD_OBJECT, deliver, record_id, simulate
 
