@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import secrets
 
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from integration.models import Agency, AgencyInvite, ConsoleUser, Tenant, utcnow
 from marketplace.access import ADMIN, VIEWER, admin_tenants_query, require_login, visible_tenants_query
 from marketplace.agency_portfolio import portfolio, sort_args, sorted_rows
-from marketplace.invitations import EMAIL, INVITE_TTL, create_invitation, pending
+from marketplace.invitations import EMAIL, INVITE_TTL, create_invitation, pending, token_hash
 from oauth.registry import PLATFORMS
 
 log = logging.getLogger("leadrelay.agency")
@@ -20,16 +19,12 @@ agency_bp = Blueprint("agency", __name__, url_prefix="/console/agency")
 CLIENT_INVITE_TTL = dt.timedelta(days=14)
 
 
-def _hash(code: str) -> str:
-    return hashlib.sha256(code.strip().encode()).hexdigest()
-
-
 def link_with_invite(db, tenant: Tenant, code: str, grant: str = ADMIN) -> bool:
     """Link `tenant` to the invite's agency if the code is valid, unused and not expired.
 
     The caller must be the tenant's own admin; `grant` is the most the agency's team may do on the tenant.
     """
-    invite = db.scalar(select(AgencyInvite).where(AgencyInvite.code_hash == _hash(code)))
+    invite = db.scalar(select(AgencyInvite).where(AgencyInvite.code_hash == token_hash(code)))
     if invite is None or invite.used_at is not None or invite.expires_at < utcnow():
         log.warning("agency.invite-rejected", extra={"tenant_id": tenant.id})
         return False
@@ -94,7 +89,7 @@ def _agency_admin(to_do: str) -> ConsoleUser:
 def create_invite():
     user = _agency_admin("invite client portals")
     code = secrets.token_urlsafe(18)
-    g.db.add(AgencyInvite(agency_id=user.agency_id, code_hash=_hash(code), created_by=user.id,
+    g.db.add(AgencyInvite(agency_id=user.agency_id, code_hash=token_hash(code), created_by=user.id,
                           expires_at=utcnow() + CLIENT_INVITE_TTL))
     links = {p: url_for("install.start", platform=p, invite=code, _external=True) for p in PLATFORMS}
     return render_template("console/invite_created.html", code=code, links=links, ttl_days=CLIENT_INVITE_TTL.days)

@@ -6,7 +6,7 @@ import datetime as dt
 from flask import Blueprint, current_app, g, render_template
 from redis.exceptions import RedisError
 
-from integration.health import QUEUE_LATE, Token, per, queue_lag, span, stamp
+from integration.health import QUEUE_LATE, Token, aware, per, queue_lag, span, stamp
 from integration.models import Tenant, utcnow
 from integration.queues import QUEUES, queue_depths, redis_connection
 from integration.sweep import interval_seconds
@@ -59,9 +59,9 @@ def backfill_state(tenant: Tenant) -> dict | None:
     state = (tenant.settings or {}).get("backfill")
     if not isinstance(state, dict):
         return None
-    finished = _aware(state.get("finished_at"))
+    finished = aware(state.get("finished_at"))
     return {"indexed": int(state.get("indexed") or 0), "unowned": int(state.get("unowned") or 0),
-            "finished_at": finished, "updated_at": _aware(state.get("updated_at")),
+            "finished_at": finished, "updated_at": aware(state.get("updated_at")),
             "state": "finished" if finished else "running", "percent": 100 if finished else None}
 
 
@@ -80,11 +80,3 @@ def health(tenant: Tenant):
                            bucket_label=tenant_health.bucket_label,
                            sweep_every=span(dt.timedelta(seconds=interval_seconds())),
                            backfill=backfill_state(tenant))
-
-
-def _aware(value: dt.datetime | str | None) -> dt.datetime | None:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value
