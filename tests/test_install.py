@@ -149,7 +149,7 @@ def test_a_pipedrive_api_domain_outside_the_allowed_hosts_is_refused(installer, 
 
 def test_installing_with_an_agency_invite_links_the_tenant_to_the_agency(installer, crm_sandbox, app, crm_env):
     from integration.models import Agency, AgencyInvite
-    from marketplace.agency import _hash
+    from marketplace.invitations import token_hash
 
     with session_scope(get_settings().database_url) as session:
         agency = Agency(name="Growth Co")
@@ -157,7 +157,7 @@ def test_installing_with_an_agency_invite_links_the_tenant_to_the_agency(install
         session.flush()
         import datetime as dt
 
-        session.add(AgencyInvite(agency_id=agency.id, code_hash=_hash("join-growth"),
+        session.add(AgencyInvite(agency_id=agency.id, code_hash=token_hash("join-growth"),
                                  expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)))
     account = new_account(crm_sandbox, "hubspot")
     install(installer, crm_sandbox, "hubspot", account["account_id"], start="/install/hubspot?invite=join-growth")
