@@ -1,10 +1,11 @@
 """Speed-to-owner through the real stack, per CRM (DESIGN.md budgets: p50 < 300 ms, p99 < 1 s; CRM calls per lead).
 
-Embedded Redis, the CRM sandbox in this process (latency 0), `leadrelay web` and `leadrelay worker` as child
-processes; per platform, one tenant installed through OAuth, its install's follow-up jobs done and its webhooks
-wired as the demo wires them, and a published round-robin rule set. Leads are created "as a UI user" through the
-sandbox, whose webhooks reach the web app; a lead's speed-to-owner is the time from that create call to the owner
-write the pipeline records on its route decision (`written_at`).
+Embedded Redis, the CRM sandbox in this process (latency 0, its realistic profile: search that lags behind writes,
+duplicate rules …), `leadrelay web` and `leadrelay worker` as child processes; per platform, one tenant installed
+through OAuth, its install's follow-up jobs done and its webhooks wired as the demo wires them, and a published
+round-robin rule set. Leads are created "as a UI user" through the sandbox, whose webhooks reach the web app; a
+lead's speed-to-owner is the time from that create call to the owner write the pipeline records on its route
+decision (`written_at`).
 """
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ class Stack:
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the sandbox's request log
         self.sandbox = SandboxServer(port=0, tls_port=0, cert_dir=str(self.var / "sandbox-tls"),
-                                     config=SandboxConfig(seed=7)).start()
+                                     config=SandboxConfig.for_profile("realistic", seed=7)).start()
         os.environ.update({
             "LEADRELAY_VAR_DIR": str(self.var), "LEADRELAY_LOG_LEVEL": "WARNING",
             "LEADRELAY_SECRET_KEY": secrets.token_urlsafe(32),
@@ -307,5 +308,6 @@ def bench_speed(leads: int = 50, burst: int = 1000, workers: int = 1, platform: 
     with Stack(workers, log) as stack:
         figures = {name: measure(stack, name, leads, burst, log, pace) for name in platforms}
         database = stack.database_url.split(":", 1)[0]
-    out = {"sandbox_latency_ms": 0, "worker_processes": workers, "web_workers": 2, "database": database}
+    out = {"sandbox_profile": "realistic", "sandbox_latency_ms": 0, "worker_processes": workers, "web_workers": 2,
+           "database": database}
     return {**out, **figures} if len(platforms) > 1 else {**out, "platform": platform, **figures[platform]}

@@ -72,7 +72,7 @@ def _start(settings: Settings, port: int, sandbox_port: int, workers: int) -> tu
     print("2/5 database migrations …", flush=True)
     migrate(settings.database_url)
     print("3/5 CRM sandbox (HubSpot, Salesforce, Pipedrive) …", flush=True)
-    procs.append(spawn(["sandbox", "--port", str(sandbox_port), "--tls",
+    procs.append(spawn(["sandbox", "--port", str(sandbox_port), "--tls", "--profile", "realistic",
                         "--cert-dir", str(settings.var_dir / "sandbox-tls")], str(logs / "sandbox.log")))
     wait_until(lambda: _get_json(f"{sandbox_url}/_sandbox/health")["ok"], 30, "the sandbox", procs[-1],
                str(logs / "sandbox.log"))

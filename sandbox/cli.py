@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 
-from sandbox.config import SandboxConfig
+from sandbox.config import PROFILES, SandboxConfig
 from sandbox.server import SandboxServer
 
 
@@ -27,6 +27,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="demo: one seeded account per platform; empty: none")
     parser.add_argument("--consent-page", action="store_true",
                         help="show a consent page on OAuth authorize instead of auto-approving")
+    parser.add_argument("--profile", choices=tuple(PROFILES), default="kind",
+                        help="kind: deterministic defaults (tests); realistic: search lag, Outbound Messages with "
+                             "the selected fields only, batched, duplicate rules — as the real CRMs behave")
     parser.add_argument("--state-file", default=None,
                         help="load state from this JSON file at start and save it on exit")
     return parser
@@ -34,7 +37,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = SandboxConfig(latency_ms=args.latency_ms, consent_page=args.consent_page)
+    config = SandboxConfig.for_profile(args.profile, latency_ms=args.latency_ms, consent_page=args.consent_page)
     tls_port = (args.tls_port if args.tls_port is not None else args.port + 1) if args.tls else None
     server = SandboxServer(host=args.host, port=args.port, tls_port=tls_port, cert_dir=args.cert_dir,
                            config=config)
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         sandbox.store.load(args.state_file)
     server.start()
     urls = " and ".join(u for u in (server.url, server.tls_url) if u)
-    print(f"sandbox listening on {urls}", flush=True)
+    print(f"sandbox listening on {urls} (profile: {config.profile})", flush=True)
     if sandbox.ca_file:
         print(f"CA certificate: {os.path.abspath(sandbox.ca_file)}", flush=True)
     if args.seed == "demo":

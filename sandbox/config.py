@@ -6,6 +6,16 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+# Presets of the switches below. "kind" is the dataclass defaults: deterministic, what unit tests need.
+# "realistic" turns on what the real CRMs do that the kind defaults hide (search that lags behind writes,
+# Outbound Messages with only the selected fields, batched, duplicate rules as a new org has them): the demo,
+# the e2e stack and `leadrelay bench speed` run with it. A test opts in with SandboxConfig.for_profile("realistic")
+# or POST /_sandbox/config {"profile": "realistic"}.
+PROFILES: dict[str, dict[str, Any]] = {
+    "kind": {},
+    "realistic": {},
+}
+
 
 @dataclass
 class SandboxConfig:
@@ -27,17 +37,31 @@ class SandboxConfig:
     # per platform overrides of token lifetimes / rotation, e.g. {"salesforce": {"rotate_refresh": True}}
     oauth: dict[str, dict[str, Any]] = field(default_factory=dict)
     seed: int | None = None
+    # the preset last applied (see PROFILES); reset() goes back to the one the server started with
+    profile: str = "kind"
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self.rng = random.Random(self.seed)
+        self._started_profile = self.profile
+
+    @classmethod
+    def for_profile(cls, name: str, **overrides: Any) -> SandboxConfig:
+        """A config with the preset `name` applied, then `overrides` (ValueError for an unknown profile)."""
+        if name not in PROFILES:
+            raise ValueError(f"unknown sandbox profile {name!r}; one of {', '.join(PROFILES)}")
+        return cls(**{**_preset(name), **overrides, "profile": name})
 
     def update(self, changes: dict[str, Any]) -> list[str]:
         """Apply a partial update; returns the names of unknown keys (rejected)."""
         known = {f.name: f for f in fields(self)}
         unknown = [k for k in changes if k not in known]
+        if "profile" in changes and changes["profile"] not in PROFILES:
+            unknown.append(f"profile={changes['profile']}")
         if unknown:
             return unknown
+        if "profile" in changes:  # the preset first, then whatever else the same call sets
+            changes = {**_preset(changes["profile"]), **changes}
         with self._lock:
             for key, value in changes.items():
                 if key in ("limits", "oauth"):
@@ -52,8 +76,8 @@ class SandboxConfig:
         return []
 
     def reset(self) -> None:
-        """Back to the defaults (keeps the seed), e.g. between tests."""
-        defaults = SandboxConfig(seed=self.seed)
+        """Back to the profile the sandbox started with (keeps the seed), e.g. between tests."""
+        defaults = SandboxConfig.for_profile(self._started_profile, seed=self.seed)
         with self._lock:
             for f in fields(self):
                 setattr(self, f.name, getattr(defaults, f.name))
@@ -73,3 +97,10 @@ class SandboxConfig:
 
     def public(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _preset(name: str) -> dict[str, Any]:
+    """Profile `name` as a full set of the switches any profile touches, so switching profiles undoes the last."""
+    touched = {key for preset in PROFILES.values() for key in preset}
+    defaults = SandboxConfig()
+    return {**{key: getattr(defaults, key) for key in touched}, **PROFILES[name]}

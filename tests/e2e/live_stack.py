@@ -242,6 +242,9 @@ def wired_stack(crm_env, live_app, crm_sandbox, monkeypatch):
     stack = LiveStack(url=live_app, server=crm_sandbox, env={**crm_env, "LEADRELAY_PUBLIC_URL": live_app,
                                                              "HUBSPOT_APP_ID": str(HUBSPOT_APP_ID)})
     hubspot_app = _register_hubspot(stack, f"{live_app}/webhooks/hubspot")
+    # as the real CRMs behave (search lag, Outbound Messages with the selected fields, duplicate rules); _restore's
+    # reset goes back to the session sandbox's kind defaults for the unit tests after this one
+    stack.configure(profile="realistic")
     try:
         yield stack
     finally:
