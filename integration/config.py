@@ -40,6 +40,9 @@ class Settings:
     queues: tuple[str, ...] = field(default=())
     trusted_proxies: int = 0  # reverse proxies in front of the web app whose X-Forwarded-* headers are believed
     operator_token: str | None = field(default=None, repr=False)  # bearer token of the diagnostics API
+    # where a browser reaches the CRM sandbox's OAuth pages: plain HTTP on loopback in the demo, so signing in
+    # shows no certificate warning while the SDKs keep LEADRELAY_SANDBOX_URL's HTTPS (simple-salesforce needs it)
+    sandbox_browser_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,6 +67,7 @@ class Settings:
             queues=_list("LEADRELAY_QUEUES", ""),
             trusted_proxies=_trusted_proxies(),
             operator_token=os.environ.get("LEADRELAY_OPERATOR_TOKEN", "").strip() or None,
+            sandbox_browser_url=os.environ.get("LEADRELAY_SANDBOX_BROWSER_URL", "").strip().rstrip("/") or None,
         )
 
 
