@@ -130,20 +130,22 @@ def template_regex(template: str) -> re.Pattern[str]:
 
 
 def check(answer: Answer, document: str, method: str, template: str, *, allow: Iterable[Allowance] = (),
-          fallback: Fallback | None = None, expect: int | None = None, requested: str | None = None) -> Verdict:
+          fallback: Fallback | None = None, expect: int | None = None, requested: str | None = None,
+          prefix: str | None = None) -> Verdict:
     """Validate `answer` against `document`'s schema for `method template` and the answer's status.
 
     `expect`: the status the test provoked (checked first, so a wrong status is its own failure).
     `fallback`: where the operation publishes nothing for this status, the named schema to use instead.
     `requested`: the path template the request matched, when another object's operation stands in for it
     (HubSpot's emails and meetings, which have no document in the set, are judged by the calls document).
+    `prefix`: the request path's prefix when it is not the document's API prefix (Pipedrive's OAuth server).
     """
     doc = spec(document)
     if expect is not None:
         assert answer.status == expect, f"expected {expect}, the sandbox answered {answer.status}: {answer.body!r}"
     assert answer.method.upper() == method.upper(), f"{answer.method} is not {method}"
     path = answer.path.split("?")[0]
-    full = PATH_PREFIX.get(document, "") + (requested or template)
+    full = (PATH_PREFIX.get(document, "") if prefix is None else prefix) + (requested or template)
     assert template_regex(full).match(path), f"the request went to {path}, not to {full}"
     pointer = doc.response_schema(method, template, answer.status)
     extra = None

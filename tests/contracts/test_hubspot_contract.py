@@ -3,25 +3,29 @@
 Each call goes through hubspot-api-client as HubSpotAdapter makes it; the raw answer is validated against the
 schema the document publishes for that operation and status (errors: the `default` response, `Error`).
 
-| LeadRelay call (adapters/hubspot, oauth/hubspot.py) | operation | document | answers checked |
+Documents: c = crm-contacts-v3, co = crm-companies-v3, d = crm-deals-v3, t = crm-tasks-v3, ca = crm-calls-v3,
+o = crm-owners-v3, p = crm-properties-v3, a = account-info-v3. Paths under /crm/v3/ unless written out.
+
+| LeadRelay call (adapters/hubspot, oauth/hubspot.py) | operation | doc | answers checked |
 |---|---|---|---|
-| get_record, get_task, activity_logged_since, set_additional | GET /crm/v3/objects/{type}/{id} | contacts, companies, deals, tasks | 200, 404 |
-| get_records | POST /crm/v3/objects/{type}/batch/read | contacts | 200, 207 (missing ids) |
-| find_duplicate_candidates, find_company(ies), changed_since | POST /crm/v3/objects/{type}/search | contacts, companies | 200 first and last page, 400, 429 |
-| activity_logged_since | POST /crm/v3/objects/{calls,emails,meetings}/search | calls (stands in for emails, meetings) | 200 |
-| list_users | GET /crm/v3/owners | owners | 200 first and last page |
-| list_users | GET /account-info/v3/details | account-info | 200 |
-| set_owner, set_fields, update_task, complete_task | PATCH /crm/v3/objects/{type}/{id} | contacts, tasks | 200, 400, 404, 429 |
-| set_owners | POST /crm/v3/objects/{type}/batch/update | contacts | 200, 404 |
-| create_record | POST /crm/v3/objects/{type} | contacts | 201, 409 |
-| create_task | POST /crm/v3/objects/tasks | tasks | 201 |
-| create_tasks | POST /crm/v3/objects/tasks/batch/create | tasks | 201 |
-| merge | POST /crm/v3/objects/{type}/merge | contacts | 200, 400 |
-| ensure_custom_fields | GET, POST /crm/v3/properties/{type}/groups | properties | 200, 201, 409 |
-| ensure_custom_fields | GET, POST /crm/v3/properties/{type} | properties | 200, 201, 409 |
-| every call | any of the above | - | 401 (default `Error`) |
-| set_additional | PUT, DELETE /contacts/v1/secondary-email/{vid}/email/{email} | none in the set (legacy v1) | not checked |
-| HubSpotOAuth | POST /oauth/v1/token, GET /oauth/v1/access-tokens/{t}, DELETE /oauth/v1/refresh-tokens/{t}, GET /settings/v3/users/{id} | none in the set | not checked |
+| get_record, get_task, activity_logged_since, set_additional | GET objects/{type}/{id} | c co d t | 200, 404, 429 |
+| get_records | POST objects/{type}/batch/read | c | 200, 207 |
+| find_duplicate_candidates, find_company(ies), changed_since | POST objects/{t}/search | c co | 200 (2 pages) 400 429 |
+| activity_logged_since | POST objects/{calls,emails,meetings}/search | ca (stands in for emails, meetings) | 200 |
+| list_users | GET owners | o | 200 first and last page |
+| list_users | GET /account-info/v3/details | a | 200 |
+| set_owner, set_fields, update_task, complete_task | PATCH objects/{type}/{id} | c t | 200, 400, 404 |
+| set_owners | POST objects/{type}/batch/update | c | 200, 404 |
+| create_record | POST objects/{type} | c | 201, 409 |
+| create_task | POST objects/tasks | t | 201 |
+| create_tasks | POST objects/tasks/batch/create | t | 201 |
+| merge | POST objects/{type}/merge | c | 200, 400 or 404 |
+| ensure_custom_fields | GET, POST properties/{type}/groups | p | 200, 201, 409 |
+| ensure_custom_fields | GET, POST properties/{type} | p | 200, 201, 409 |
+| every call | any of the above, no valid token | c | 401 (default `Error`) |
+| set_additional | PUT, DELETE /contacts/v1/secondary-email/{vid}/email/{email} | none (legacy v1) | not checked |
+| HubSpotOAuth | POST /oauth/v1/token, GET /oauth/v1/access-tokens/{t} | none in the set | not checked |
+| HubSpotOAuth | DELETE /oauth/v1/refresh-tokens/{t}, GET /settings/v3/users/{id} | none in the set | not checked |
 
 Known difference (tests/contracts/deviations.py): property values are null where the documents say string.
 """
