@@ -6,7 +6,7 @@ requests session does); a `response` hook on the SDK's session keeps the raw ans
 
 | LeadRelay call (adapters/salesforce, oauth/salesforce.py) | request | shape | answers checked |
 |---|---|---|---|
-| get_records, find_*, changed_since, list_users, activity_logged_since | GET query?q= | QUERY_PAGE | 200 (2 pages) 400 |
+| get_records, find_*, changed_since, list_users, activity_logged_since | GET query | QUERY_PAGE | 200 (2 pages), 400 |
 | merge (_merge_pair) | GET queryAll?q= | QUERY_PAGE | 200 |
 | SalesforceOAuth.is_admin | GET query?q=SELECT COUNT() … | QUERY_PAGE | 200 |
 | get_task, complete_task | GET sobjects/Task/{id}?fields= | RECORD | 200, 404 |
