@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from tests.contracts.openapi import Answer
 
@@ -29,7 +30,7 @@ def _json(raw: bytes | str | None) -> Any:
 def from_requests(response: requests.Response) -> Answer:
     parts = urlsplit(response.request.url or "")
     return Answer(method=response.request.method or "", path=parts.path, status=response.status_code,
-                  headers=dict(response.headers), body=_json(response.content))
+                  headers=CaseInsensitiveDict(response.headers), body=_json(response.content))
 
 
 class Recorder:
@@ -88,7 +89,7 @@ class HubSpotCalls:
         status, headers, body = _sent(lambda: fn(*args, _preload_content=False, _request_timeout=10, **kwargs))
         return Answer(method=http_method, path=path, status=status, headers=headers, body=body)
 
-    def _logged(self, status: int, headers: dict[str, str], body: Any) -> Answer:
+    def _logged(self, status: int, headers: CaseInsensitiveDict, body: Any) -> Answer:
         calls = self.http.get(self.calls_url, timeout=10).json()["calls"]
         assert calls, "the sandbox logged no call"
         last = calls[-1]
@@ -97,12 +98,12 @@ class HubSpotCalls:
                       body=body)
 
 
-def _sent(send: Callable[[], Any]) -> tuple[int, dict[str, str], Any]:
+def _sent(send: Callable[[], Any]) -> tuple[int, CaseInsensitiveDict, Any]:
     """(status, headers, JSON body) of a hubspot-api-client call made with _preload_content=False."""
     try:
         raw = send()
     except Exception as exc:  # each generated package (hubspot.crm.contacts, …) has its own ApiException
         if not type(exc).__module__.startswith("hubspot.") or not hasattr(exc, "status"):
             raise
-        return exc.status, dict(exc.headers or {}), _json(exc.body)
-    return raw.status, dict(raw.headers), _json(raw.data)
+        return exc.status, CaseInsensitiveDict(exc.headers or {}), _json(exc.body)
+    return raw.status, CaseInsensitiveDict(raw.headers), _json(raw.data)
