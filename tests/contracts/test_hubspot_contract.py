@@ -24,20 +24,25 @@ o = crm-owners-v3, p = crm-properties-v3, a = account-info-v3. Paths under /crm/
 | ensure_custom_fields | GET, POST properties/{type} | p | 200, 201, 409 |
 | every call | any of the above, no valid token | c | 401 (default `Error`) |
 | set_additional | PUT, DELETE /contacts/v1/secondary-email/{vid}/email/{email} | none (legacy v1) | not checked |
-| HubSpotOAuth | POST /oauth/v1/token, GET /oauth/v1/access-tokens/{t} | none in the set | not checked |
-| HubSpotOAuth | DELETE /oauth/v1/refresh-tokens/{t}, GET /settings/v3/users/{id} | none in the set | not checked |
+| HubSpotOAuth | POST /oauth/v1/token (code, refresh) | OAuth v1 shapes (hubspot_oauth_shapes.py) | 200 |
+| HubSpotOAuth.identify, revoke | GET /oauth/v1/access-tokens/{t}, DELETE …/refresh-tokens/{t} | same | 200 404, 204 |
+| HubSpotOAuth.is_super_admin | GET /settings/v3/users/{id} | none in the set | not checked |
 
 Known difference (tests/contracts/deviations.py): property values are null where the documents say string.
 """
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from adapters.hubspot import fields as f
 from adapters.hubspot import queries as q
-from tests.contracts.conftest import set_limits
+from tests.contracts import hubspot_oauth_shapes as oauth
+from tests.contracts.conftest import control, set_limits
 from tests.contracts.deviations import HUBSPOT_NULL_PROPERTIES
 from tests.contracts.openapi import check, spec
+from tests.contracts.salesforce_shapes import violations
 
 NULLS = (HUBSPOT_NULL_PROPERTIES,)
 DOCS = {"contacts": "hubspot/crm-contacts-v3.json", "companies": "hubspot/crm-companies-v3.json",
@@ -294,3 +299,29 @@ def test_hubspot_property_values_null_where_spec_says_string(hubspot_sdk, hs):
     assert verdict.excused == {"hubspot-null-property-value": 2}  # "None for not nullable" + "not of type string"
     with pytest.raises(AssertionError, match=r"\$\.properties\.leadrelay_reason"):
         check(answer, DOCS["contacts"], "GET", "/crm/v3/objects/contacts/{contactId}")
+
+
+# OAuth (shapes transcribed from HubSpot's OAuth v1 document: tests/contracts/hubspot_oauth_shapes.py) -------
+def test_oauth_code_exchange_token_info_refresh_and_delete(sandbox, hubspot_account):
+    http = control(sandbox)
+    app = {"platform": "hubspot", "client_id": "contract-hs", "client_secret": "contract-hs-secret-0123",
+           "redirect_uris": ["https://leadrelay.example/oauth/hubspot/callback"]}
+    http.post(f"{sandbox.url}/_sandbox/apps", json=app, timeout=10).raise_for_status()
+    approved = http.get(f"{sandbox.url}/oauth/authorize", allow_redirects=False, timeout=10, params={
+        "client_id": app["client_id"], "redirect_uri": app["redirect_uris"][0],
+        "scope": "oauth crm.objects.contacts.read", "account": hubspot_account["account_id"]})
+    code = parse_qs(urlsplit(approved.headers["Location"]).query)["code"][0]
+    form = {"client_id": app["client_id"], "client_secret": app["client_secret"]}
+    token = http.post(f"{sandbox.url}/oauth/v1/token", timeout=10, data={
+        **form, "grant_type": "authorization_code", "code": code, "redirect_uri": app["redirect_uris"][0]})
+    assert token.status_code == 200 and not violations(oauth.TOKEN, token.json())
+    info = http.get(f"{sandbox.url}/oauth/v1/access-tokens/{token.json()['access_token']}", timeout=10)
+    assert info.status_code == 200 and not violations(oauth.ACCESS_TOKEN_INFO, info.json())
+    assert str(info.json()["hub_id"]) == str(hubspot_account["account_id"])
+    refreshed = http.post(f"{sandbox.url}/oauth/v1/token", timeout=10, data={
+        **form, "grant_type": "refresh_token", "refresh_token": token.json()["refresh_token"]})
+    assert refreshed.status_code == 200 and not violations(oauth.TOKEN, refreshed.json())
+    deleted = http.delete(f"{sandbox.url}/oauth/v1/refresh-tokens/{token.json()['refresh_token']}", timeout=10)
+    assert deleted.status_code == 204 and not deleted.content
+    unknown = http.get(f"{sandbox.url}/oauth/v1/access-tokens/not-a-token", timeout=10)
+    assert unknown.status_code == 404 and not violations(oauth.ERROR, unknown.json())
