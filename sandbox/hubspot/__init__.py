@@ -10,7 +10,8 @@ Emulated (paths exactly as hubspot-api-client 12 calls them):
   /appinstalls/v3/external-install (uninstall: revokes the app's tokens, stops its webhooks).
 - CRM objects contacts, companies, deals, tasks, calls, emails, meetings, notes, leads:
   GET/POST /crm/v3/objects/{type}, GET/PATCH/DELETE /crm/v3/objects/{type}/{id} (properties,
-  propertiesWithHistory, associations, archived, idProperty), batch read/create/update/archive,
+  propertiesWithHistory, associations, archived, idProperty), batch read/create/update/archive (a read
+  with unknown ids answers 207 with one StandardError: category, context.ids, errors, links, message, status),
   POST .../search (filterGroups with every SDK operator, associations.<type> filters, sorts, query,
   paging and HubSpot's filter-count limits), POST .../merge (primary survives and keeps its non-empty
   values, fills empty ones from the merged record; the merged id is gone). hs_additional_emails is read-only
@@ -30,6 +31,10 @@ Emulated (paths exactly as hubspot-api-client 12 calls them):
 - Rate limits: per app per portal 10-second burst window (config.limit("hubspot", "burst_per_10s"), 110)
   with X-HubSpot-RateLimit-* headers, and a per-token search limit (config.limit("hubspot",
   "search_per_second"), 5) answered with HubSpot's 429 bodies.
+
+Every answer LeadRelay reads is validated against HubSpot's own OpenAPI documents (CRM objects v3, owners,
+properties, account-info; HubSpot/HubSpot-public-api-spec-collection) by tests/contracts/, which names where
+the documents are wrong about the real API (property values null where they say string).
 
 Knowingly not emulated: date-versioned paths (/crm/objects/2026-03/...), OAuth v3 endpoints, the
 schemas/pipelines APIs and property updates/archiving (properties are checked against a built-in list plus

@@ -284,9 +284,11 @@ def batch_routes(bp: Blueprint, sandbox: Sandbox) -> None:
             found, missing = _read_many(otype, body, archived)
         if not missing:
             return jsonify(_batch_envelope(found, begin))
-        err = {"status": "error", "category": "OBJECT_NOT_FOUND", "context": {"ids": missing},
-               "message": f"Could not get some {otype.singular.upper()} objects, they may be deleted or not "
-                          "exist. Check that ids are valid."}
+        # a StandardError: category, context, errors, links, message and status are all required (CRM v3 object
+        # documents, components.schemas.StandardError), so the empty errors list and links map are sent too
+        err = {"status": "error", "category": "OBJECT_NOT_FOUND", "context": {"ids": missing}, "errors": [],
+               "links": {}, "message": f"Could not get some {otype.singular.upper()} objects, they may be deleted "
+                                      "or not exist. Check that ids are valid."}
         return jsonify(_batch_envelope(found, begin, [err])), 207
 
     @bp.post("/crm/v3/objects/<type_name>/batch/create")

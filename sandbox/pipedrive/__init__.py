@@ -25,7 +25,8 @@ Emulated
   "admin" flag, by default only the first user); leads GET/POST/PATCH/DELETE (UUID ids); webhooks
   GET/POST/DELETE; PUT persons|organizations/{id}/merge (merge_with_id survives and wins conflicts, empty fields
   filled from the other, related deals/activities/leads moved); organizationFields (the "Website" custom field
-  that holds an organization's domain); personFields GET/POST (created fields get 40-character hash keys);
+  that holds an organization's domain); personFields GET/POST (created fields get 40-character hash keys; POST
+  answers 200, the only status Pipedrive's v1 OpenAPI document publishes for addPersonField);
   the v1 persons calls pipedrive-python-lib wraps (get, list, search,
   create, update, delete).
 * Errors in Pipedrive's envelope {success: false, error, error_info, data, additional_data} (+errorCode on
@@ -37,6 +38,10 @@ Emulated
   "app" (simulate); retries after 3, 30, 150 s (scaled by config.webhook_retry_scale) with meta.attempt; ban
   after 10 failed first attempts for 30 minutes (scaled likewise); merge = delete(merged_to_id) +
   change(merged_from_id).
+
+Every answer LeadRelay reads is validated against Pipedrive's v1 and v2 OpenAPI documents by tests/contracts/,
+which names where the documents are wrong about the real API (next_cursor null on the last page, null for a
+field a record has no value for, v1's inline related objects).
 
 Knowingly not emulated: webhooks v1 payloads (subscriptions with version "1.0" are stored but get nothing),
 deletion of webhooks after 3 days without success, notes/products/files/filters/projects, lead labels and

@@ -66,4 +66,6 @@ def routes(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
         c = check(sandbox, limiter, "contacts", True, "v1", "create")
         data = body()
         with sandbox.store.lock:
-            return ok(create_field(c.account, data), status=201)
+            # 200, not 201: the v1 document publishes only a 200 answer for addPersonField
+            # (https://developers.pipedrive.com/docs/api/v1/PersonFields#addPersonField)
+            return ok(create_field(c.account, data))
