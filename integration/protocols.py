@@ -53,6 +53,10 @@ class RateBudget(Protocol):
                 reset_after: float | None = None) -> None:
         """Align the bucket with what the platform reported (rate-limit headers)."""
 
+    def exhausted(self, bucket: str, until: float) -> None:
+        """The platform refuses every call on `bucket` until `until` (epoch seconds), when the allowance is whole
+        again (a daily budget's reset): `acquire` raises CRMBudgetExhausted until then, without calling the CRM."""
+
 
 class WriteLog(Protocol):
     """Our own recent writes, so their webhook echoes can be recognised and dropped."""

@@ -1,6 +1,7 @@
 """Authentication, scopes and rate limits in front of every API route."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +42,19 @@ def _scope_ok(granted: list[str], family: str, write: bool) -> bool:
     return bool(wanted & set(granted))
 
 
-def check(sandbox: Sandbox, limiter: RateLimiter, family: str, write: bool, version: str, kind: str) -> Ctx:
-    """Authenticate, check the scope and charge the rate limit; raises PdError with Pipedrive's answer."""
+def endpoint() -> tuple[str, str]:
+    """(method, path template) of the request, as Pipedrive's OpenAPI documents name it: /api/v2/persons/{id}."""
+    args = request.view_args or {}
+
+    def placeholder(match: re.Match) -> str:
+        name = match.group(1)
+        return str(args[name]) if name == "obj" else "{id}"  # <any(persons,...):obj> is a fixed path segment
+
+    return request.method, re.sub(r"<(?:[^<>]*:)?(\w+)>", placeholder, request.url_rule.rule)
+
+
+def check(sandbox: Sandbox, limiter: RateLimiter, family: str, write: bool) -> Ctx:
+    """Authenticate, check the scope and charge the endpoint's token cost; raises PdError with Pipedrive's answer."""
     value = _token()
     account = sandbox.authenticate(NAME, value)
     if account is None:
@@ -57,7 +69,7 @@ def check(sandbox: Sandbox, limiter: RateLimiter, family: str, write: bool, vers
         # an OAuth token acts as the user who approved it; control-API tokens as the installer or admin
         user_id = (tok.user_id if tok else "") or install.get("user_id") or admin_user(account)["id"]
         try:
-            g.pd_headers = limiter.charge(sandbox.config, account, value, bool(client_id), version, kind)
+            g.pd_headers = limiter.charge(sandbox.config, account, value, bool(client_id), *endpoint())
         except LimitExceeded as exc:
             g.pd_headers = exc.headers
             raise
