@@ -1,7 +1,6 @@
 """Authentication, scopes and rate limits in front of every API route."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +8,7 @@ from flask import Blueprint, g, request
 
 from sandbox.context import Sandbox
 from sandbox.pipedrive.core import NAME, PdError, admin_user
-from sandbox.pipedrive.limits import LimitExceeded, RateLimiter
+from sandbox.pipedrive.limits import LimitExceeded, RateLimiter, path_template
 from sandbox.pipedrive.ops import Actor
 from sandbox.state import Account
 
@@ -44,13 +43,7 @@ def _scope_ok(granted: list[str], family: str, write: bool) -> bool:
 
 def endpoint() -> tuple[str, str]:
     """(method, path template) of the request, as Pipedrive's OpenAPI documents name it: /api/v2/persons/{id}."""
-    args = request.view_args or {}
-
-    def placeholder(match: re.Match) -> str:
-        name = match.group(1)
-        return str(args[name]) if name == "obj" else "{id}"  # <any(persons,...):obj> is a fixed path segment
-
-    return request.method, re.sub(r"<(?:[^<>]*:)?(\w+)>", placeholder, request.url_rule.rule)
+    return request.method, path_template(request.url_rule.rule, request.view_args or {})
 
 
 def check(sandbox: Sandbox, limiter: RateLimiter, family: str, write: bool) -> Ctx:

@@ -23,10 +23,13 @@ Defaults model a Growth company; tests override with config.limit("pipedrive", "
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from sandbox.config import SandboxConfig
 from sandbox.pipedrive.core import NAME, PdError, users
@@ -60,6 +63,17 @@ DEFAULT_COSTS = {"GET": 80, "POST": 40, "PUT": 40, "PATCH": 10, "DELETE": 15}
 BASE_TOKENS, GROWTH_MULTIPLIER = 30_000, 2
 BURST_OAUTH, BURST_API_TOKEN, BURST_SEARCH, WINDOW = 160, 40, 10, 2.0
 DAILY_LIMIT, DAILY_REMAINING = "x-daily-ratelimit-token-limit", "x-daily-ratelimit-token-remaining"
+
+
+def path_template(rule: str, args: Mapping[str, Any]) -> str:
+    """A Flask URL rule as the OpenAPI documents write the path: /api/v2/<any(persons,...):obj>/<int:rid> with obj
+    "persons" -> /api/v2/persons/{id} (the `obj` converter is a fixed segment there, every other one an id)."""
+
+    def placeholder(match: re.Match) -> str:
+        name = match.group(1)
+        return str(args[name]) if name == "obj" else "{id}"
+
+    return re.sub(r"<(?:[^<>]*:)?(\w+)>", placeholder, rule)
 
 
 def cost(method: str, template: str) -> int:
