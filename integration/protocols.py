@@ -238,6 +238,7 @@ class ParsedDelivery:
     events: list[Event] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)      # in IGNORED_EVENTS: acknowledged, no job
     unsupported: list[str] = field(default_factory=list)  # unknown: logged at warning, acknowledged
+    notes: dict[str, str] = field(default_factory=dict)  # why an ignored or unsupported name was skipped, when known
 
 
 class WebhookParser(Protocol):
