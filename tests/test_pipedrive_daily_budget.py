@@ -12,17 +12,19 @@ import datetime as dt
 
 from redis import Redis
 from rq import Queue
-from rq.registry import ScheduledJobRegistry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import select
 
 from adapters.pipedrive.adapter import PipedriveAdapter
+from integration.backfill import backfill_tenant
 from integration.db import session_scope
 from integration.health import tenant_health
 from integration.intake import enqueue_drain, record_events
 from integration.models import EventRecord, Tenant
-from integration.queues import INTAKE, QUEUES
+from integration.queues import INTAKE, QUEUES, SWEEP
 from integration.ratelimit import read_budgets
 from integration.records import Event, EventKind, ObjectType
+from integration.sweep import sweep_tenant
 from tests.crm_helpers import browser, install_with_rules
 from tests.e2e.test_pipeline_flow import OWNERS, RULES
 from tests.workers import BurstWorker
@@ -59,12 +61,17 @@ class Company:
         return self.http.get(f"{self.base}/calls", timeout=10).json()["calls"]
 
 
-def test_a_used_up_daily_budget_puts_the_work_off_until_the_reset_with_the_reason(app, crm_env, crm_sandbox):
+def _installed_with_three_new_leads(app, crm_env, crm_sandbox) -> tuple[int, Company, Redis, list[str]]:
+    """LeadRelay installed into a sandbox company whose budget has 10 tokens left (one v2 batch read) and three
+    new leads waiting for the drain."""
     tenant_id, account = install_with_rules(crm_sandbox, app.test_client(), crm_env["DATABASE_URL"], "pipedrive",
                                             RULES, "Budget Co", OWNERS)
     redis = Redis.from_url(crm_env["REDIS_URL"])
-    for name in QUEUES:
-        Queue(name, connection=redis).empty()  # the install's follow-up jobs are not under test here
+    for name in QUEUES:  # the install's follow-up jobs (and its first sweep, planned for later) are not under test
+        Queue(name, connection=redis).empty()
+        planned = ScheduledJobRegistry(name, connection=redis)
+        for job_id in planned.get_job_ids():
+            planned.remove(job_id, delete_job=True)
     company = Company(crm_sandbox, account)
     leads = [company.create_person(name) for name in ("Grace Hopper", "Ada Lovelace", "Alan Turing")]
     # what the install and the probe spent, plus one v2 batch read (10 tokens): the next call finds the budget spent
@@ -75,6 +82,11 @@ def test_a_used_up_daily_budget_puts_the_work_off_until_the_reset_with_the_reaso
         record_events(s, tenant_id, [Event(platform="pipedrive", account_id=company_id, object_type=ObjectType.CONTACT,
                                            object_id=lead, kind=EventKind.CREATED, occurred_at=dt.datetime.now(dt.UTC),
                                            event_id=f"budget-{lead}", source="app:1") for lead in leads])
+    return tenant_id, company, redis, leads
+
+
+def test_a_used_up_daily_budget_puts_the_work_off_until_the_reset_with_the_reason(app, crm_env, crm_sandbox):
+    tenant_id, company, redis, leads = _installed_with_three_new_leads(app, crm_env, crm_sandbox)
     calls_before = len(company.calls())
     enqueue_drain(tenant_id, force=True)
     BurstWorker([INTAKE], connection=redis).work(burst=True)
@@ -109,9 +121,28 @@ def test_a_used_up_daily_budget_puts_the_work_off_until_the_reset_with_the_reaso
 
 
 def _scheduled_drain(redis: Redis, tenant_id: int) -> dt.datetime:
-    registry = ScheduledJobRegistry(INTAKE, connection=redis)
-    (job_id,) = [j for j in registry.get_job_ids() if j.startswith(f"drain-{tenant_id}-later")]
+    return _scheduled(redis, INTAKE, f"drain-{tenant_id}-later")
+
+
+def _scheduled(redis: Redis, queue: str, prefix: str) -> dt.datetime:
+    registry = ScheduledJobRegistry(queue, connection=redis)
+    (job_id,) = [j for j in registry.get_job_ids() if j.startswith(prefix)]
     return registry.get_scheduled_time(job_id)
+
+
+def test_the_sweep_and_the_backfill_wait_for_the_reset_too_without_calling_pipedrive(app, crm_env, crm_sandbox):
+    tenant_id, company, redis, _leads = _installed_with_three_new_leads(app, crm_env, crm_sandbox)
+    enqueue_drain(tenant_id, force=True)
+    BurstWorker([INTAKE], connection=redis).work(burst=True)  # the budget's 429: held until the reset
+    calls = len(company.calls())
+    sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-now")
+    backfill_tenant.enqueue(tenant_id, job_id=f"backfill-{tenant_id}-now")
+    BurstWorker([SWEEP], connection=redis).work(burst=True)
+    assert len(company.calls()) == calls  # neither asked Pipedrive
+    reset = next_midnight_utc() + dt.timedelta(minutes=1)
+    for prefix in (f"sweep-{tenant_id}-next", f"backfill-{tenant_id}-now-after-reset"):
+        assert abs((_scheduled(redis, SWEEP, prefix) - reset).total_seconds()) < 5, prefix
+    assert FailedJobRegistry(SWEEP, connection=redis).count == 0  # put off, not failed and retried into the 429
 
 
 def test_the_budget_429_is_told_apart_from_the_burst_429_by_its_headers(crm_sandbox):
