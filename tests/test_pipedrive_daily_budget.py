@@ -25,6 +25,7 @@ from integration.queues import INTAKE, QUEUES, SWEEP
 from integration.ratelimit import read_budgets
 from integration.records import Event, EventKind, ObjectType
 from integration.sweep import sweep_tenant
+from tests.console_helpers import add_members, sign_in
 from tests.crm_helpers import browser, install_with_rules
 from tests.e2e.test_pipeline_flow import OWNERS, RULES
 from tests.workers import BurstWorker
@@ -118,6 +119,10 @@ def test_a_used_up_daily_budget_puts_the_work_off_until_the_reset_with_the_reaso
     texts = {r.code: r.text for r in health.reasons}
     assert f"until {reset:%Y-%m-%d} 00:01 UTC" in texts["budget-exhausted:daily"]
     assert "allowance is used up" in texts["events-held"] and "events-waiting" not in texts
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        admin = add_members(s, tenant_id, {"budget-admin": "admin"})["budget-admin"]
+    page = sign_in(app, admin).get(f"/console/tenants/{tenant_id}/health").get_data(as_text=True)
+    assert f"it refuses every call until {reset:%Y-%m-%d} 00:01 UTC" in page  # what the admin reads
 
 
 def _scheduled_drain(redis: Redis, tenant_id: int) -> dt.datetime:
