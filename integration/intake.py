@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from integration.config import get_settings
 from integration.db import session_scope
-from integration.errors import CRMNotFound, CRMRateLimited, CRMValidationError
+from integration.errors import CRMBudgetExhausted, CRMNotFound, CRMRateLimited, CRMValidationError
 from integration.jobs import job
 from integration.models import EventRecord, ReviewItem, Tenant, TenantStatus, utcnow
 from integration.queues import INTAKE, redis_connection
@@ -157,7 +157,7 @@ def _drain(settings, redis, tenant_id: int) -> dict[str, int]:
             records = adapter.get_records(object_type, ids)
         except CRMRateLimited as exc:
             # wait for the platform's limit without holding a worker: this tenant's turn comes back later
-            drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-later", delay=exc.retry_after)
+            _later(settings, tenant_id, objects, up_to, exc)
             return done
         found = {r.id for r in records}
         with session_scope(settings.database_url) as session:
@@ -166,7 +166,7 @@ def _drain(settings, redis, tenant_id: int) -> dict[str, int]:
                                 gone=[i for i in ids if i not in found])
             except CRMRateLimited as exc:
                 session.commit()  # what was decided stays decided; the rest continues after Retry-After
-                drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-later", delay=exc.retry_after)
+                _later(settings, tenant_id, objects, up_to, exc)
                 return done
             except (CRMValidationError, CRMNotFound) as exc:
                 _park(session, tenant_id, object_type, ids, up_to, str(exc))
@@ -178,6 +178,19 @@ def _drain(settings, redis, tenant_id: int) -> dict[str, int]:
     if more:
         enqueue_drain(tenant_id)  # to the back of the queue: other tenants' work goes first
     return done
+
+
+def _later(settings, tenant_id: int, objects: dict[str, list[str]], up_to: int, exc: CRMRateLimited) -> None:
+    """Drain again once the CRM takes calls again. An allowance used up until its reset (a daily budget) puts the
+    work off until then, and its events say so (status "waiting", the reason in `error`) for the console."""
+    drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-later", delay=exc.retry_after)
+    if not isinstance(exc, CRMBudgetExhausted):
+        return
+    log.warning("intake.drain-put-off", extra={"tenant_id": tenant_id, "reason": str(exc),
+                                                "until": exc.until.isoformat(timespec="seconds")})
+    with session_scope(settings.database_url) as session:
+        for object_type, ids in objects.items():
+            _mark(session, tenant_id, object_type, ids, up_to, "waiting", str(exc)[:2000])
 
 
 def _park(session: Session, tenant_id: int, object_type: str, ids: list[str], up_to: int, reason: str) -> None:

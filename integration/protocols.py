@@ -53,6 +53,10 @@ class RateBudget(Protocol):
                 reset_after: float | None = None) -> None:
         """Align the bucket with what the platform reported (rate-limit headers)."""
 
+    def exhausted(self, bucket: str, until: float) -> None:
+        """The platform refuses every call on `bucket` until `until` (epoch seconds), when the allowance is whole
+        again (a daily budget's reset): `acquire` raises CRMBudgetExhausted until then, without calling the CRM."""
+
 
 class WriteLog(Protocol):
     """Our own recent writes, so their webhook echoes can be recognised and dropped."""
@@ -234,6 +238,7 @@ class ParsedDelivery:
     events: list[Event] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)      # in IGNORED_EVENTS: acknowledged, no job
     unsupported: list[str] = field(default_factory=list)  # unknown: logged at warning, acknowledged
+    notes: dict[str, str] = field(default_factory=dict)  # why an ignored or unsupported name was skipped, when known
 
 
 class WebhookParser(Protocol):

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from integration.config import get_settings
 from integration.db import session_scope
+from integration.errors import CRMBudgetExhausted
 from integration.intake import enqueue_drain, record_events
 from integration.jobs import job
 from integration.models import EventRecord, SweepCursor, Tenant, TenantStatus, utcnow
@@ -38,10 +39,16 @@ def _missed(session, tenant_id: int, object_type: str, record: Record) -> bool:
 @job(SWEEP, timeout=600)
 def sweep_tenant(tenant_id: int) -> int:
     """One pass over records changed since the cursor; schedules the next pass. Returns events added."""
+    delay = interval_seconds()
     try:
         return _sweep(tenant_id)
+    except CRMBudgetExhausted as exc:
+        # the CRM takes no call until its allowance resets: the next pass then (the cursor kept what was swept)
+        log.warning("sweep.put-off-until-reset", extra={"tenant_id": tenant_id, "reason": str(exc)})
+        delay = max(delay, exc.retry_after)
+        return 0
     finally:
-        sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-next", delay=interval_seconds())
+        sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-next", delay=delay)
 
 
 def _sweep(tenant_id: int) -> int:
