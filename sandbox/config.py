@@ -26,6 +26,11 @@ class SandboxConfig:
     limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     # per platform overrides of token lifetimes / rotation, e.g. {"salesforce": {"rotate_refresh": True}}
     oauth: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # HubSpot's CRM search is eventually consistent ("It may take a few moments for newly created or updated CRM
+    # objects to appear in search results", https://developers.hubspot.com/docs/api/crm/search#limitations): for
+    # this long a created or changed record is matched by POST .../search as it was before (sandbox/hubspot/search.py).
+    # 0 keeps unit tests deterministic; the realistic profile (demo, e2e, bench) sets a few seconds, e.g. 3000.
+    search_lag_ms: int = 0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -33,9 +38,9 @@ class SandboxConfig:
         self.rng = random.Random(self.seed)
 
     def update(self, changes: dict[str, Any]) -> list[str]:
-        """Apply a partial update; returns the names of unknown keys (rejected)."""
+        """Apply a partial update; returns the names of unknown keys and of invalid values (all rejected)."""
         known = {f.name: f for f in fields(self)}
-        unknown = [k for k in changes if k not in known]
+        unknown = [k for k in changes if k not in known or not _valid(k, changes[k])]
         if unknown:
             return unknown
         with self._lock:
@@ -73,3 +78,10 @@ class SandboxConfig:
 
     def public(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _valid(name: str, value: Any) -> bool:
+    """A value the sandbox can act on (a lag that is not a whole number of milliseconds would fail every search)."""
+    if name == "search_lag_ms":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return True
