@@ -6,6 +6,7 @@ its control API), plus the number of API calls the sandbox saw.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +15,7 @@ import requests
 from adapters.hubspot import queries as q
 from adapters.hubspot.adapter import HubSpotAdapter
 from adapters.hubspot.batch import match_created
+from adapters.hubspot.errors import translate
 from adapters.registry import get_adapter_class
 from integration.errors import (
     CRMAuthError,
@@ -420,8 +422,41 @@ def test_search_limit_is_rate_limited_for_a_second(portal, staged):
     adapter = portal.adapter()
     adapter.find_company(name="Initech")
     with pytest.raises(CRMRateLimited) as err:
-        adapter.find_company(name="Initech")
+        adapter.find_company(name="Initech")  # the sandbox answers with the real body: no policyName
     assert err.value.retry_after == 1.0
+
+
+def test_a_search_429_without_policy_name_holds_the_shared_budget_for_a_second_not_ten(portal, staged, redis_url):
+    from redis import Redis
+
+    from adapters.factory import LearningAdapter
+    from integration.ratelimit import RedisRateBudget
+
+    staged(limits={"hubspot": {"search_per_second": 1}})
+    budget = RedisRateBudget(Redis.from_url(redis_url), 1, HubSpotAdapter.RATE_LIMITS, max_wait=0.0)
+    adapter = LearningAdapter(portal.adapter(budget), budget)  # as build_adapter wires it for the jobs
+    adapter.find_companies(["initech.example"])
+    with pytest.raises(CRMRateLimited) as err:
+        adapter.find_companies(["globex.example"])
+    assert err.value.retry_after == 1.0 and not getattr(err.value, "ours", False)
+    with pytest.raises(CRMRateLimited) as held:  # the next search LeadRelay would send waits this long
+        budget.acquire("search")
+    assert 1.0 <= held.value.retry_after < 2.0  # the 10-second default held it 10.4 s
+    budget.acquire("default")  # other calls are not held
+
+
+def test_a_429_is_told_by_its_policy_then_its_endpoint_then_its_message():
+    def answer(body: dict) -> SimpleNamespace:
+        return SimpleNamespace(status=429, headers={}, body=json.dumps(body))
+
+    # a real search 429 (recorded, see adapters/hubspot/errors.py): no policyName, no errorType, no headers
+    recorded = {"status": "error", "message": "You have reached your secondly limit.",
+                "correlationId": "de61843f-b3ab-4bc1-8c54-358e37eb0621", "category": "RATE_LIMITS"}
+    other = {**recorded, "message": "Too many requests"}
+    assert translate(answer(recorded)).retry_after == 1.0
+    assert translate(answer(other), search=True).retry_after == 1.0
+    assert translate(answer(other)).retry_after == 10.0
+    assert translate(answer({**other, "policyName": "TEN_SECONDLY_ROLLING"}), search=True).retry_after == 10.0
 
 
 def test_budget_is_taken_per_call_and_fed_from_headers(portal, budget):
