@@ -40,9 +40,9 @@ Knowingly not emulated: date-versioned paths (/crm/objects/2026-03/...), OAuth v
 schemas/pipelines APIs and property updates/archiving (properties are checked against a built-in list plus
 the created ones; custom ones can also be declared in account.extra["custom_properties"]), upsert, GDPR
 delete, restore events, associationChange events, merge id re-assignment and old-id redirects, per-user
-time zones (HubSpot exposes none), daily limits (OAuth apps have none), a deleted or merged-away record lingering in
-search results during the search lag, webhook concurrency limits and randomized retry delays. App registry and rate-limit windows live in memory, not in
-Store.dump().
+time zones (HubSpot exposes none), daily limits (OAuth apps have none), a deleted or merged-away record
+lingering in search results during the search lag, webhook concurrency limits and randomized retry delays.
+App registry and rate-limit windows live in memory, not in Store.dump().
 """
 from sandbox.hubspot.platform import HubSpotPlatform
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -346,21 +347,60 @@ def test_activity_logged_since_sees_a_logged_call(portal):
     assert adapter.activity_logged_since("contact", lead["id"], since) is True
 
 
-def test_changed_since_pages_through_changes_oldest_first(portal):
-    adapter, cursor, seen = portal.adapter(), None, []
+def _pass(adapter, cursor: str | None, limit: int = 100, overlap=dt.timedelta(0)) -> tuple[list, str]:
+    """One sweep pass: every page until has_more ends; (records seen, the cursor it ends with)."""
+    seen = []
     while True:
-        page = adapter.changed_since("contact", cursor, limit=12)
+        page = adapter.changed_since("contact", cursor, limit=limit, overlap=overlap)
         seen += page.records
-        cursor = page.cursor
+        cursor, overlap = page.cursor, dt.timedelta(0)
         if not page.has_more:
-            break
+            return seen, cursor
+
+
+class QuickHubSpot(HubSpotAdapter):
+    """HubSpot's lag bound scaled down with the sandbox's lag, so that a test waits a second instead of ten."""
+
+    SEARCH_LAG = dt.timedelta(seconds=1)
+
+
+def test_changed_since_pages_through_changes_oldest_first(portal):
+    adapter = portal.adapter()
+    seen, cursor = _pass(adapter, None, limit=12)
     assert len(seen) == len(portal.records("contacts")) == 30
     assert [r.updated_at for r in seen] == sorted(r.updated_at for r in seen)
     katrin = portal.contact("katrin.vogel@umbrellahealth.de")
     portal.simulate(action="update", object_type="contacts", id=katrin["id"], properties={"jobtitle": "Leitung"})
-    page = adapter.changed_since("contact", cursor)
-    assert ([r.id for r in page.records], page.has_more) == ([katrin["id"]], False)
-    assert adapter.changed_since("contact", page.cursor).records == []
+    # the 30 were changed (seeded) within SEARCH_LAG: the next pass reads them again, katrin's change last
+    again, _ = _pass(adapter, cursor)
+    assert {r.id for r in again} == {r.id for r in seen} and again[-1].id == katrin["id"]
+
+
+def test_changed_since_moves_its_cursor_only_past_settled_changes(adapter_sandbox, staged):
+    portal = Portal(adapter_sandbox, seed=None)
+    adapter = QuickHubSpot(tenant_for(portal.account, "hubspot"), StaticTokens(portal.account["access_token"]))
+    staged(search_lag_ms=500)
+    first, second = (portal.simulate(action="create", object_type="contacts", properties={"email": e})["id"]
+                     for e in ("first@lag.example", "second@lag.example"))
+    time.sleep(1.1)  # both indexed and settled: first, then second in the index's order
+    portal.simulate(action="update", object_type="contacts", id=first, properties={"jobtitle": "CTO"})
+    # the index still sorts `first` by its old time but the answer carries its new one; a cursor taken from it
+    # would skip `second`
+    seen, cursor = _pass(adapter, None, limit=1)
+    assert [r.id for r in seen] == [first, second]
+    time.sleep(1.1)
+    assert [r.id for r in _pass(adapter, cursor)[0]] == [first]  # its change, read again once settled
+    assert _pass(adapter, _pass(adapter, cursor)[1])[0] == []
+
+
+def test_changed_since_with_an_overlap_reads_again_what_changed_just_before_the_cursor(adapter_sandbox):
+    portal = Portal(adapter_sandbox, seed=None)
+    adapter = QuickHubSpot(tenant_for(portal.account, "hubspot"), StaticTokens(portal.account["access_token"]))
+    late = portal.simulate(action="create", object_type="contacts", properties={"email": "late@lag.example"})["id"]
+    time.sleep(1.1)
+    seen, cursor = _pass(adapter, None)
+    assert [r.id for r in seen] == [late] and _pass(adapter, cursor)[0] == []
+    assert [r.id for r in _pass(adapter, cursor, overlap=dt.timedelta(seconds=5))[0]] == [late]
 
 
 # errors, budget ---------------------------------------------------------------------------
