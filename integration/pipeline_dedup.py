@@ -32,17 +32,23 @@ def as_dict(record: Record) -> dict[str, Any]:
 
 
 def _candidates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> list[Record]:
+    """The records the index names (read as they are now), and, while the index may be incomplete, the CRM's own
+    duplicate search as well.
+
+    Neither alone may conclude "no twin" then: the index does not know older records until the backfill has run,
+    and the CRM's search may not see a record created or changed within its SEARCH_LAG, which the index, filled
+    as records arrive, already holds.
+    """
     ids = sorted(i for t, i in indexed if t == record.object_type)[:MAX_CANDIDATES]
-    if ids:
-        return ctx.adapter.get_records(record.object_type, ids)
+    known = ctx.adapter.get_records(record.object_type, ids) if ids else []
     if (ctx.tenant.settings or {}).get("index_complete"):
-        return []  # the backfill indexed every record: no key in common means no candidate
+        return known  # the backfill indexed every record: no key in common means no candidate
     f = record.fields
-    # the index may not know older records yet (backfill still running): ask the CRM once
     found = ctx.adapter.find_duplicate_candidates(
         record.object_type, emails=[e for e in (f.get("email"),) if e], phones=[p for p in (f.get("phone"),) if p],
         name=" ".join(x for x in (f.get("first_name"), f.get("last_name")) if x) or None, company=f.get("company"))
-    return [c for c in found if c.id != record.id]
+    seen = {c.id for c in known} | {record.id}
+    return known + [c for c in found if c.id not in seen][:max(0, MAX_CANDIDATES - len(known))]
 
 
 def resolve_duplicates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> Merged | None:

@@ -88,6 +88,12 @@ class CRMAdapter(Protocol):
     EPOCH_CURSOR: ClassVar[str]  # a changed_since cursor that starts at the very first record (backfill)
     LIFECYCLE_FIELD: ClassVar[str]  # neutral field holding the lifecycle stage: native, or LeadRelay's own
     RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]]  # bucket -> (requests, per seconds)
+    # How long the platform's search may go on answering as if a record created or changed a moment ago were not
+    # (yet) so: a conservative bound where the search is an eventually consistent index, 0 where every read the
+    # adapter makes sees a write at once. Whatever reads through search waits it out before trusting an absence:
+    # the sweep re-reads this far behind its cursor, a company "not found" is asked again after it, an SLA check
+    # that finds no activity looks once more after it, a duplicate search is combined with the dedup index.
+    SEARCH_LAG: ClassVar[dt.timedelta]
 
     def get_record(self, object_type: str, record_id: str) -> Record | None:
         """One record with its neutral fields, owner and company; None when it does not exist (or was merged away)."""
@@ -184,8 +190,14 @@ class CRMAdapter(Protocol):
         sandbox (an API base that is not the platform's own) the same path on the sandbox's origin.
         """
 
-    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
-        """Records created or modified after the cursor (None: from now minus one day), oldest first."""
+    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100,
+                      overlap: dt.timedelta = dt.timedelta(0)) -> ChangePage:
+        """Records created or modified after the cursor (None: from now minus one day), oldest first.
+
+        `overlap`: start that much before the cursor instead (records seen before come again; the caller is
+        idempotent), so a record the platform's search indexed late is not skipped. A cursor in the middle of a
+        paged pass that the platform resumes by a page token resumes there, without the overlap.
+        """
 
     def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:
         """Create the platform's webhook subscriptions for this account where it does that by API.

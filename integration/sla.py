@@ -17,6 +17,11 @@ The escalation chain after an SLA breach: each step its own scheduled job, at th
 A late touch (the owner acted after the deadline but before the step) ends the chain as `met_late`.
 Each step is keyed `<timer key>:esc<step>`; re-running a step's job changes nothing.
 
+Where the adapter reads activity through an eventually consistent search (its SEARCH_LAG, HubSpot's calls/emails/
+meetings search), a call logged a moment before the due time may not be found yet: a check or a step that finds no
+touch looks once more, SEARCH_LAG later, before it records a breach or escalates. Adapters that read activity
+directly (SEARCH_LAG 0: Salesforce SOQL, Pipedrive's activities list) decide at once.
+
 Opening a clock, checking it and escalating it call each other (a reassignment opens a new clock), so they live in
 one module; who an escalation reaches is in sla_owners.
 """
@@ -43,6 +48,7 @@ from integration.sla_context import (
     duration_text,
     lead_facts,
     lead_name,
+    look_again,
     next_second,
     possible_duplicate,
     released_on_error,
@@ -182,8 +188,9 @@ def plan_check(work: Work, timer: SlaTimer) -> None:
 
 
 @job(SLA, timeout=120)
-def check_sla(tenant_id: int, timer_id: int, due: int) -> str:
-    """At the due time: met, re-planned (the task's due time moved) or breached (then escalation starts)."""
+def check_sla(tenant_id: int, timer_id: int, due: int, settled: bool = False) -> str:
+    """At the due time: met, re-planned (the task's due time moved) or breached (then escalation starts); an
+    untouched lead is first looked at again after the CRM's search lag (`settled`: this is that second look)."""
     from integration.config import get_settings
     from integration.db import session_scope
 
@@ -192,11 +199,12 @@ def check_sla(tenant_id: int, timer_id: int, due: int) -> str:
         timer = SlaTimer.get_for_tenant(session, timer_id, tenant_id)
         if work is None or timer is None or int(timer.due_at.timestamp()) != due:
             return "stale"
-        return check_timer(work, timer)
+        return check_timer(work, timer, settled)
 
 
-def check_timer(work: Work, timer: SlaTimer) -> str:
-    """Met, re-planned or breached; "stale" when the timer was decided already."""
+def check_timer(work: Work, timer: SlaTimer, settled: bool = False) -> str:
+    """Met, re-planned, breached, or "rechecking" (looked at again after the search lag); "stale" when the timer
+    was decided already."""
     if timer.status != "pending":
         return "stale"
     task = work.adapter.get_task(timer.task_id) if timer.task_id else None
@@ -212,6 +220,9 @@ def check_timer(work: Work, timer: SlaTimer) -> str:
               f"The task's due time moved from {old.isoformat()} to {moved.isoformat()}")
         plan_check(work, timer)
         return "replanned"
+    due = int(timer.due_at.timestamp())
+    if not settled and look_again(work, check_sla, (timer.id, due, True), job_key("sla-settle", timer.id, due)):
+        return "rechecking"
     breach(work, timer)
     return "breached"
 
@@ -310,8 +321,9 @@ def plan_step(work: Work, timer: SlaTimer, step: int) -> None:
 
 
 @job(SLA, timeout=120)
-def escalate_sla(tenant_id: int, timer_id: int, step: int) -> str:
-    """Run one escalation step of a breached timer (a no-op when it ran already or the chain ended)."""
+def escalate_sla(tenant_id: int, timer_id: int, step: int, settled: bool = False) -> str:
+    """Run one escalation step of a breached timer (a no-op when it ran already or the chain ended); `settled`: the
+    second look after the CRM's search lag."""
     from integration.config import get_settings
     from integration.db import session_scope
 
@@ -320,10 +332,10 @@ def escalate_sla(tenant_id: int, timer_id: int, step: int) -> str:
         timer = SlaTimer.get_for_tenant(session, timer_id, tenant_id)
         if work is None or timer is None:
             return "stale"
-        return run_step(work, timer, step)
+        return run_step(work, timer, step, settled)
 
 
-def run_step(work: Work, timer: SlaTimer, step: int) -> str:
+def run_step(work: Work, timer: SlaTimer, step: int, settled: bool = False) -> str:
     policy = policy_for(work, timer.policy)
     if timer.status != "breached" or timer.escalation_step != step or policy is None \
             or step >= len(policy.escalate):
@@ -334,6 +346,9 @@ def run_step(work: Work, timer: SlaTimer, step: int) -> str:
         return "met_late"
     if (elsewhere := handed_over(work, timer)) is not None:  # reassigned by a person, or merged away
         return elsewhere
+    if not settled and look_again(work, escalate_sla, (timer.id, step, True),
+                                  job_key("sla-escalate-settle", timer.id, step)):
+        return "rechecking"
     action = policy.escalate[step].action
     outcome = notify_manager(work, timer, step) if action == "notify_manager" else reassign(work, timer, step)
     if timer.status == "breached":  # the chain goes on (reassign and review end it)

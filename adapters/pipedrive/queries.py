@@ -122,14 +122,18 @@ class Changes:
     has_more: bool
 
 
-def changes(http: PipedriveClient, obj: str, cursor: str | None, limit: int) -> Changes:
-    """One page of records updated at or after the cursor's time, oldest first.
+def changes(http: PipedriveClient, obj: str, cursor: str | None, limit: int,
+            overlap: dt.timedelta = dt.timedelta(0)) -> Changes:
+    """One page of records updated at or after the cursor's time (less `overlap` when a pass starts), oldest first.
 
     Our cursor is "<since>|<page>|<newest update_time seen>": while a pass pages on, `page` is Pipedrive's
     next_cursor (v1 leads: the next start offset); when it ends the cursor restarts from the newest time
     seen (inclusive, so a record updated within that same second is seen twice rather than never).
     """
     since, page, high = (cursor.split("|") + ["", ""])[:3] if cursor else ("", "", "")
+    if since and overlap and not page:  # a new pass starts `overlap` earlier; one in progress resumes at its page
+        high = high or since  # and ends no earlier than the cursor it started from
+        since = rfc3339((parse_iso(since) or dt.datetime.now(dt.UTC)) - overlap)
     since = since or rfc3339(dt.datetime.now(dt.UTC) - LOOKBACK)
     rows, next_page = (_lead_page if obj in f.V1_ONLY else _v2_page)(http, obj, since, page, limit)
     high = max([high or since] + [str(r.get("update_time") or "") for r in rows])

@@ -30,7 +30,12 @@ Emulated (paths exactly as hubspot-api-client 12 calls them):
   app id as sourceId (UNCONFIRMED pairing); UI simulations carry CRM_UI and userId:<id>.
 - Rate limits: per app per portal 10-second burst window (config.limit("hubspot", "burst_per_10s"), 110)
   with X-HubSpot-RateLimit-* headers, and a per-token search limit (config.limit("hubspot",
-  "search_per_second"), 5) answered with HubSpot's 429 bodies.
+  "search_per_second"), 5) answered with HubSpot's 429 bodies; the search one as a real search 429 was recorded,
+  without policyName (sandbox/hubspot/ratelimit.py).
+- Search eventual consistency (config.search_lag_ms, default 0): for that long a created or updated record is
+  matched by POST .../search as it was indexed before the change (a new one not at all); GET and batch read see it
+  at once. Source: "It may take a few moments for newly created or updated CRM objects to appear in search
+  results", https://developers.hubspot.com/docs/api/crm/search#limitations (details in sandbox/hubspot/search.py).
 
 Every answer LeadRelay reads is validated against HubSpot's own OpenAPI documents (CRM objects v3, owners,
 properties, account-info; HubSpot/HubSpot-public-api-spec-collection) by tests/contracts/, which names where
@@ -40,9 +45,9 @@ Knowingly not emulated: date-versioned paths (/crm/objects/2026-03/...), OAuth v
 schemas/pipelines APIs and property updates/archiving (properties are checked against a built-in list plus
 the created ones; custom ones can also be declared in account.extra["custom_properties"]), upsert, GDPR
 delete, restore events, associationChange events, merge id re-assignment and old-id redirects, per-user
-time zones (HubSpot exposes none), daily limits (OAuth apps have none), search eventual consistency, webhook concurrency
-limits and randomized retry delays. App registry and rate-limit windows live in memory, not in
-Store.dump().
+time zones (HubSpot exposes none), daily limits (OAuth apps have none), a deleted or merged-away record
+lingering in search results during the search lag, webhook concurrency limits and randomized retry delays.
+App registry and rate-limit windows live in memory, not in Store.dump().
 """
 from sandbox.hubspot.platform import HubSpotPlatform
 

@@ -210,7 +210,7 @@ def objects_routes(bp: Blueprint, sandbox: Sandbox) -> None:
     def search_objects(type_name: str):
         otype = resolve_type(type_name)
         with sandbox.store.lock:
-            return jsonify(search.run(g.hs_account, otype, body_json()))
+            return jsonify(search.run(g.hs_account, otype, body_json(), int(sandbox.config.search_lag_ms or 0)))
 
     @bp.post("/crm/v3/objects/<type_name>/merge")
     def merge_objects(type_name: str):

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 READ_ONLY = frozenset({"hs_object_id", "createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate",
                        "hs_merged_object_ids", "hs_email_domain", "notes_last_updated", "hs_additional_emails"})
 _TIMESTAMPS = ("createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate")
+INDEX_KEEP_MS = 600_000  # search versions kept this long: config.search_lag_ms beyond 10 minutes acts as 10 minutes
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,34 @@ def _touch(rec: dict[str, Any], at: int) -> None:
     rec["updatedAt"] = stamp
     rec["properties"]["lastmodifieddate"] = stamp
     rec["properties"]["hs_lastmodifieddate"] = stamp
+    _index(rec, at)
+
+
+def _index(rec: dict[str, Any], at: int) -> None:
+    """Keep the record's values as of this change for the search index (search.py reads them back with the lag)."""
+    versions = rec.setdefault("index", [])
+    versions.append([at, dict(rec["properties"])])
+    settled = [n for n, (when, _) in enumerate(versions) if when <= at - INDEX_KEEP_MS]
+    if settled:  # what a search may still see: the newest settled version and every later one
+        del versions[:settled[-1]]
+
+
+def indexed(rec: dict[str, Any], cutoff_ms: int) -> dict[str, Any] | None:
+    """The record as HubSpot's search index holds it when changes after `cutoff_ms` are not indexed yet: its id
+    and properties of then, or None when it was created later."""
+    seen = None
+    for when, props in rec.get("index") or [[0, rec["properties"]]]:  # no versions: indexed long ago
+        if when > cutoff_ms:
+            break
+        seen = props
+    return None if seen is None else {"id": rec["id"], "properties": seen}
+
+
+def settle_index(account: Account) -> None:
+    """Make every record searchable as it is now, as if indexed long ago (seed data predates any search)."""
+    for otype in TYPES.values():
+        for rec in account.table(otype.name).values():
+            rec["index"] = [[0, dict(rec["properties"])]]
 
 
 def _event(otype: ObjectType, kind: str, rec_id: str, at: int, actor: Actor, **fields: Any) -> dict[str, Any]:
