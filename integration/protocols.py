@@ -234,6 +234,9 @@ class ParsedDelivery:
     events: list[Event] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)      # in IGNORED_EVENTS: acknowledged, no job
     unsupported: list[str] = field(default_factory=list)  # unknown: logged at warning, acknowledged
+    # (path, problem) of items set aside because a field is missing or malformed: logged at warning, acknowledged,
+    # while the delivery's other items are kept
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 class WebhookParser(Protocol):

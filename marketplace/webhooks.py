@@ -75,6 +75,8 @@ def receive(platform: str, _rest: str = ""):
         return jsonify({"error": "unparseable", "path": exc.path, "problem": exc.problem}), 400
     for name in delivery.unsupported:
         _event_log("unsupported-event", platform, logging.WARNING, event=name)
+    for path, problem in delivery.unreadable:
+        _event_log("unreadable-event", platform, logging.WARNING, path=path, problem=problem)
     stored = _store(platform, delivery, key_tenant)
     status, body, content_type = parser.acknowledge(delivery)
     _event_log("accepted", platform, events=len(delivery.events), stored=stored, ignored=len(delivery.ignored))
