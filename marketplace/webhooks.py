@@ -156,7 +156,7 @@ def _store(platform: str, delivery: ParsedDelivery, key_tenant: TenantView | Non
         by_tenant.setdefault(tenant.id, []).append(event)
     stored = 0
     for tenant_id, events in by_tenant.items():
-        new = record_events(g.db, tenant_id, events)
+        new = record_events(g.db, tenant_id, events, RedisWriteLog(_redis(), tenant_id))
         g.db.commit()
         stored += new
         if new and tenants[tenant_id].status == TenantStatus.ACTIVE:
