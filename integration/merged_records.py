@@ -8,7 +8,8 @@ webhook intake hands over):
 
 - the dedup index (the keys of all the records, once each),
 - decisions (audit) and SLA timers and cadence steps (their scheduled checks take the row id, so they follow),
-  with their keys (`<kind>:<object type>:<id>...`) rewritten to the new id where that key is free,
+  with their keys (`<kind>:<object type>:<id>...`) rewritten to the new id where that key is free; a decision
+  keeps the id it was made under in `inputs["merged_from"]`,
 - review items (an open duplicate pair that became one record is resolved: "merged in the CRM"),
 - merge snapshots (so an undo restores the record where it lives now),
 - the echo log of our own recent writes.
@@ -118,6 +119,8 @@ def _decisions(scope: _Scope) -> int:
         if key not in taken:
             row.idempotency_key = key
             taken.add(key)
+        if "merged_from" not in (row.inputs or {}):  # the id it was decided under, for whoever knew the lead by it
+            row.inputs = {**(row.inputs or {}), "merged_from": row.object_id}
         row.object_id = scope.new
     return len(moving)
 

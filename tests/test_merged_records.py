@@ -91,6 +91,10 @@ def test_a_merge_into_a_new_id_moves_everything_once_and_keeps_keys_unique(env, 
     assert state["reviews"] == [("dedup", "300", "300", "resolved", "merged in the CRM"),
                                 ("routing", "300", None, "open", None)]
     assert state["snapshots"] == [("300", "50")]
+    with session_scope(env["DATABASE_URL"]) as s:  # each decision names the id it was made under
+        made_under = {d.idempotency_key: d.inputs.get("merged_from") for d in s.scalars(Decision.for_tenant(tenant_id))}
+    assert made_under == {"route:contact:300": "100", "route:contact:200": "200", "sla:contact:300:hot:task": "100",
+                          "sla:contact:100:hot:merged": None}
     with session_scope(env["DATABASE_URL"]) as s:  # the merge webhook again, or after LeadRelay's own remap
         again = remap_merged(s, tenant_id, "contact", ["100", "200"], "300")
     assert not again.anything and _state(env, tenant_id) == state
