@@ -17,6 +17,7 @@ from integration.config import get_settings
 from integration.db import session_scope
 from integration.errors import CRMBudgetExhausted, CRMNotFound, CRMRateLimited, CRMValidationError
 from integration.jobs import job
+from integration.merged_records import MovableWrites, remap_merged
 from integration.models import EventRecord, ReviewItem, Tenant, TenantStatus, utcnow
 from integration.queues import INTAKE, redis_connection
 from integration.records import Event
@@ -41,8 +42,19 @@ def _insert_event(dialect: str) -> Any:
     return _INSERTS[dialect]
 
 
-def record_events(session: Session, tenant_id: int, events: Iterable[Event]) -> int:
-    """Insert events for the tenant, ignoring deliveries already stored; returns how many are new."""
+def record_events(session: Session, tenant_id: int, events: Iterable[Event],
+                  writes: MovableWrites | None = None) -> int:
+    """Insert events for the tenant, ignoring deliveries already stored; returns how many are new.
+
+    An event that names records merged away (a merge; Pipedrive's change of the survivor names them too) moves what
+    LeadRelay keeps under their ids to the merged record first (idempotent, so a redelivery changes nothing), before
+    any drain reads the merged record: its route decision is then already there, and a lead decided once is never
+    routed again under its new id.
+    """
+    events = list(events)
+    for e in events:
+        if e.merged_ids:
+            remap_merged(session, tenant_id, e.object_type, e.merged_ids, e.object_id, writes)
     rows = [{"tenant_id": tenant_id, "dedup_key": f"{e.platform}:{e.event_id}"[:200], "platform": e.platform,
              "object_type": e.object_type, "object_id": str(e.object_id), "kind": e.kind, "source": e.source[:64],
              "occurred_at": e.occurred_at, "received_at": utcnow(), "status": "received", "error": None}

@@ -96,7 +96,12 @@ class CRMAdapter(Protocol):
     SEARCH_LAG: ClassVar[dt.timedelta]
 
     def get_record(self, object_type: str, record_id: str) -> Record | None:
-        """One record with its neutral fields, owner and company; None when it does not exist (or was merged away)."""
+        """One record with its neutral fields, owner and company; None when it does not exist.
+
+        A record merged away: None where the platform forgets its id (Salesforce, Pipedrive); where the platform
+        answers the old id with the record it was merged into (HubSpot), that record, whose `id` then differs from
+        `record_id`: a caller keeping the old id moves what it keeps (integration.merged_records).
+        """
 
     def get_records(self, object_type: str, record_ids: list[str]) -> list[Record]:
         """Many records in as few calls as the platform allows (batch endpoints); missing ids are left out."""
@@ -180,7 +185,8 @@ class CRMAdapter(Protocol):
               fields: Mapping[str, Any] | None = None) -> MergeResult:
         """Merge `other_id` into `survivor_id` with the platform's native merge, then set `fields` on the survivor.
 
-        The survivor keeps its id where the platform allows; the result says which id survived.
+        The result says which id the merged record lives under (`survivor_id` on Salesforce and Pipedrive; a new id
+        on HubSpot) and every id merged away (`merged_ids`: both old ids when the merged record got a new one).
         """
 
     def record_url(self, object_type: str, record_id: str) -> str:
@@ -251,6 +257,9 @@ class ParsedDelivery:
     ignored: list[str] = field(default_factory=list)      # in IGNORED_EVENTS: acknowledged, no job
     unsupported: list[str] = field(default_factory=list)  # unknown: logged at warning, acknowledged
     notes: dict[str, str] = field(default_factory=dict)  # why an ignored or unsupported name was skipped, when known
+    # (path, problem) of items set aside because a field is missing or malformed: logged at warning, acknowledged,
+    # while the delivery's other items are kept
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 class WebhookParser(Protocol):

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from integration.business_hours import calendar_for, due_at
 from integration.errors import CRMRateLimited
 from integration.jobs import job, job_key
+from integration.merged_records import remap_merged
 from integration.models import ReviewItem, SlaTimer
 from integration.queues import SLA
 from integration.records import CRMUser, TaskSpec, TaskState
@@ -65,6 +66,7 @@ log = logging.getLogger("leadrelay.sla")
 TASK_KIND = {"hot": "call"}  # any other tier: "email"
 PRIORITY = {"hot": "high", "warm": "medium", "nurture": "low"}
 MOVED_TOLERANCE = dt.timedelta(seconds=60)  # Pipedrive keeps due times to the minute
+FOLLOWED = "followed"  # handed_over: the lead's record lives under a new id now, and the clock went with it
 
 
 def policy_for(work: Work, tier: str) -> SlaPolicy | None:
@@ -212,7 +214,9 @@ def check_timer(work: Work, timer: SlaTimer, settled: bool = False) -> str:
     if touched is not None:
         met(work, timer, touched, "met")
         return "met"
-    if (elsewhere := handed_over(work, timer)) is not None:
+    if (elsewhere := handed_over(work, timer)) == FOLLOWED:
+        return check_timer(work, timer) if timer.status == "pending" else "merged"
+    if elsewhere is not None:
         return elsewhere
     if task is not None and (moved := moved_due(task.due_at, timer.due_at)) and moved > work.now():
         old, timer.due_at = timer.due_at, moved
@@ -232,8 +236,14 @@ def handed_over(work: Work, timer: SlaTimer) -> str | None:
 
     "handed_over": a person gave it to someone else in the CRM (LeadRelay never overrides that choice);
     "gone": the record was merged away or deleted. Audited either way; None when neither happened.
+    FOLLOWED: the lead was merged into a record with another id (HubSpot answers the old id with the merged record)
+    and its clock moved there with everything LeadRelay keeps of it: the caller checks again under the new id.
     """
     record = work.adapter.get_record(timer.object_type, timer.object_id)
+    if record is not None and record.id != timer.object_id:
+        remap_merged(work.session, work.tenant_id, timer.object_type, [timer.object_id], record.id)
+        work.session.commit()
+        return FOLLOWED
     before = work.user(timer.owner_id)
     who = before.email if before else timer.owner_id
     if record is None:
@@ -344,7 +354,9 @@ def run_step(work: Work, timer: SlaTimer, step: int, settled: bool = False) -> s
     if (touched := touched_at(work, timer, task)) is not None:
         met(work, timer, touched, "met_late")
         return "met_late"
-    if (elsewhere := handed_over(work, timer)) is not None:  # reassigned by a person, or merged away
+    if (elsewhere := handed_over(work, timer)) == FOLLOWED:
+        return run_step(work, timer, step) if timer.status == "breached" else "merged"
+    if elsewhere is not None:  # reassigned by a person, or merged away
         return elsewhere
     if not settled and look_again(work, escalate_sla, (timer.id, step, True),
                                   job_key("sla-escalate-settle", timer.id, step)):

@@ -151,7 +151,11 @@ def decided(run: LeadRun) -> dict[tuple[str, str], Decision]:
     with session_scope(get_settings().database_url) as s:
         rows = s.execute(select(Decision, Tenant.platform).join(Tenant, Tenant.id == Decision.tenant_id)
                          .where(Decision.kind == "route")).all()
-        return {(platform, d.object_id): d for d, platform in rows}
+        found = {(platform, d.object_id): d for d, platform in rows if "merged_from" not in (d.inputs or {})}
+        for d, platform in rows:  # a lead merged since: its decision moved to the merged record and names the old id
+            if moved := (d.inputs or {}).get("merged_from"):
+                found.setdefault((platform, moved), d)
+        return found
 
 
 def wait_for_decisions(run: LeadRun, timeout: float, progress) -> dict[tuple[str, str], Decision]:

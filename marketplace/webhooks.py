@@ -75,6 +75,8 @@ def receive(platform: str, _rest: str = ""):
         return jsonify({"error": "unparseable", "path": exc.path, "problem": exc.problem}), 400
     for name in delivery.unsupported:
         _event_log("unsupported-event", platform, logging.WARNING, event=name, reason=delivery.notes.get(name, ""))
+    for path, problem in delivery.unreadable:
+        _event_log("unreadable-event", platform, logging.WARNING, path=path, problem=problem)
     stored = _store(platform, delivery, key_tenant)
     status, body, content_type = parser.acknowledge(delivery)
     _event_log("accepted", platform, events=len(delivery.events), stored=stored, ignored=len(delivery.ignored))
@@ -161,7 +163,7 @@ def _store(platform: str, delivery: ParsedDelivery, key_tenant: TenantView | Non
         by_tenant.setdefault(tenant.id, []).append(event)
     stored = 0
     for tenant_id, events in by_tenant.items():
-        new = record_events(g.db, tenant_id, events)
+        new = record_events(g.db, tenant_id, events, RedisWriteLog(_redis(), tenant_id))
         g.db.commit()
         stored += new
         if new and tenants[tenant_id].status == TenantStatus.ACTIVE:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from integration.db import session_scope
 from integration.echo import RedisWriteLog
-from integration.models import EventRecord, Tenant, WebhookKey
+from integration.models import Decision, EventRecord, Tenant, WebhookKey
 from tests.webhook_helpers import fixture_bytes
 
 KEY, SECRET = "pd-key-1", "pd-secret-0123456789"
@@ -60,6 +60,19 @@ def test_person_merged_away(client, company, env):
     company("delete.person__merged")
     post(client, "delete.person__merged")
     assert stored(env) == [("contact", "merged")]
+
+
+def test_a_merge_moves_what_leadrelay_keeps_of_the_merged_away_person_to_the_survivor(client, company, env):
+    # person 2 merged into person 1, which keeps its id: the same remap as HubSpot's, with new_id = the survivor
+    tenant_id = company("delete.person__merged")
+    with session_scope(env["DATABASE_URL"]) as s:
+        s.add(Decision(tenant_id=tenant_id, idempotency_key="route:contact:2", kind="route", object_type="contact",
+                       object_id="2", outcome="ana@acme.test", reason="r"))
+    post(client, "delete.person__merged")
+    post(client, "delete.person__merged")  # Pipedrive retried: nothing moves twice
+    with session_scope(env["DATABASE_URL"]) as s:
+        [moved] = s.scalars(select(Decision)).all()
+        assert (moved.idempotency_key, moved.object_id, moved.inputs["merged_from"]) == ("route:contact:1", "1", "2")
 
 
 def test_missing_basic_auth_is_401_with_a_basic_challenge(client, company, env):

@@ -116,8 +116,8 @@ class HubSpotAdapter:
                                    properties=f.read_properties(hs), associations=links, archived=False)
         except CRMNotFound:
             return None
-        if str(obj.id) != str(record_id):
-            return None  # HubSpot answers a merged-away id with the survivor: the asked record is gone
+        # an id merged away answers the merged record under its own (new) id: returned as it is, so the caller sees
+        # where the record lives now (changelog "Updated merge functionality for contacts and companies")
         contacts = f.associated_ids(obj, "contacts") if hs == "deals" else ()
         return f.to_record(hs, obj, f.associated_company(obj), contacts)
 
@@ -125,7 +125,8 @@ class HubSpotAdapter:
         hs = f.hubspot_object(object_type)
         wanted = list(dict.fromkeys(str(i) for i in record_ids))
         if hs == "deals":  # batch read carries no associations; a deal's contacts come with a single read
-            return [r for r in (self.get_record(object_type, i) for i in wanted) if r is not None]
+            found = ((i, self.get_record(object_type, i)) for i in wanted)
+            return [r for i, r in found if r is not None and r.id == i]  # an old id: its merge event brings the new
         out: list[Record] = []
         for start in range(0, len(wanted), self.BATCH_SIZE):
             chunk = wanted[start:start + self.BATCH_SIZE]
@@ -133,9 +134,11 @@ class HubSpotAdapter:
             body = pkg.BatchReadInputSimplePublicObjectId(
                 properties=f.read_properties(hs), properties_with_history=[],
                 inputs=[pkg.SimplePublicObjectId(id=i) for i in chunk])
-            # a 207 lists the missing ids under `errors`; they are simply left out
+            # a 207 lists the missing ids under `errors`; they are simply left out, and so is a merged-away id, which
+            # answers the merged record under its new id (that one comes with its own merge event)
             result = self.client.call("default", hs, "batch_api", "read", body, archived=False)
             out += [f.to_record(hs, obj) for obj in result.results if str(obj.id) in chunk]
+        out = list({r.id: r for r in out}.values())  # two inputs, one record: asked for by its old and new id
         order = {rid: n for n, rid in enumerate(wanted)}
         return sorted(out, key=lambda r: order[r.id])
 
@@ -284,7 +287,9 @@ class HubSpotAdapter:
             raise CRMValidationError(f"HubSpot cannot merge {hs}")
         body = q.package(hs).PublicMergeInput(primary_object_id=str(survivor_id), object_id_to_merge=str(other_id))
         merged = self.client.call("default", hs, "basic_api", "merge", body)
-        survivor = str(merged.id)  # HubSpot may give the merged record a new id
+        # the merged record is a new one with a new id (changelog "Updated merge functionality for contacts and
+        # companies"; deals: "Announcement: Deals now support merging"): both old ids are merged away
+        survivor = str(merged.id)
         for rid in {survivor, str(survivor_id), str(other_id)}:
             self.writes.remember(f.NEUTRAL[hs], rid, ["*"])
         if fields:

@@ -139,7 +139,8 @@ def _record_or_id_property(account, otype: ObjectType, object_id: str, archived:
         if rec is None:
             raise HubSpotError(404, "Object not found.", "OBJECT_NOT_FOUND", context={id_prop: [object_id]})
         return rec
-    return records.get(account, otype, object_id, archived)
+    # an id merged away answers the merged record, under its new id (a redirect by content, status 200)
+    return records.get(account, otype, object_id, True) if archived else records.get_live(account, otype, object_id)
 
 
 def _read_params() -> dict[str, Any]:
@@ -262,7 +263,7 @@ def _read_many(otype: ObjectType, body: dict[str, Any], archived: bool) -> tuple
     for item in _inputs(body):
         oid = str(item.get("id"))
         rec = (records.find_by(g.hs_account, otype, id_prop, oid) if id_prop
-               else records.table(g.hs_account, otype).get(oid))
+               else records.table(g.hs_account, otype).get(records.live_id(g.hs_account, otype, oid)))
         if rec is None or rec["archived"] != archived:
             missing.append(oid)
             continue
@@ -309,8 +310,8 @@ def batch_routes(bp: Blueprint, sandbox: Sandbox) -> None:
         events, out = [], []
         with sandbox.store.lock:
             inputs = _inputs(body)
-            for item in inputs:  # all-or-nothing: check every id before writing
-                records.get(g.hs_account, otype, str(item.get("id")))
+            for item in inputs:  # all-or-nothing: check every id before writing (old ids: the merged record)
+                records.get_live(g.hs_account, otype, str(item.get("id")))
             for item in inputs:
                 rec, evs = records.update(sandbox, g.hs_account, otype, str(item["id"]),
                                           item.get("properties") or {}, g.hs_actor)

@@ -242,18 +242,31 @@ def test_unknown_neutral_field_or_merge_of_tasks_is_a_validation_error(portal):
     assert portal.calls() == []
 
 
-def test_merge_keeps_survivor_values_and_fills_from_the_other(portal, writes):
+def test_merge_gives_the_merged_record_a_new_id_and_reports_both_old_ids(portal, writes):
+    # developer changelog "Updated merge functionality for contacts and companies": the merged record is a new one
     survivor = portal.contact("johnsmith@gmail.com")  # no job title, no company
     other = portal.contact("john.smith@gmail.com")    # Consultant at Acme Robotics
     adapter = portal.adapter(writes=writes)
     result = adapter.merge("contact", survivor["id"], other["id"], fields={"lifecycle_stage": "lead"})
-    assert (result.survivor_id, result.merged_ids) == (survivor["id"], (other["id"],))
-    props = portal.record("contacts", survivor["id"])["properties"]
+    assert result.survivor_id not in (survivor["id"], other["id"])
+    assert result.merged_ids == (survivor["id"], other["id"])
+    props = portal.record("contacts", result.survivor_id)["properties"]
     assert (props["email"], props["phone"], props["jobtitle"], props["company"]) == (
         "johnsmith@gmail.com", "617.555.0150", "Consultant", "Acme Robotics")
     assert props["hs_additional_emails"] == "john.smith@gmail.com" and props["lifecyclestage"] == "lead"
-    assert portal.record("contacts", other["id"]) is None and adapter.get_record("contact", other["id"]) is None
-    assert ("contact", other["id"], ("*",)) in writes.writes
+    assert portal.record("contacts", other["id"]) is None and portal.record("contacts", survivor["id"]) is None
+    assert {("contact", i, ("*",)) for i in (survivor["id"], other["id"], result.survivor_id)} <= set(writes.writes)
+
+
+def test_an_old_id_reads_as_the_merged_record_under_its_new_id(portal):
+    survivor, other = portal.contact("johnsmith@gmail.com"), portal.contact("john.smith@gmail.com")
+    adapter = portal.adapter()
+    result = adapter.merge("contact", survivor["id"], other["id"])
+    # a single read follows HubSpot's redirect: the caller sees where the record lives now
+    assert adapter.get_record("contact", other["id"]).id == result.survivor_id
+    # a batch read leaves an old id out (its merge event brings the new one) and never doubles a record
+    records = adapter.get_records("contact", [other["id"], result.survivor_id, survivor["id"]])
+    assert [r.id for r in records] == [result.survivor_id]
 
 
 def test_additional_emails_are_set_through_the_v1_secondary_email_api(portal, writes):
