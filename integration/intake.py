@@ -43,9 +43,10 @@ def _insert_event(dialect: str) -> Any:
 
 def record_events(session: Session, tenant_id: int, events: Iterable[Event]) -> int:
     """Insert events for the tenant, ignoring deliveries already stored; returns how many are new."""
+    now = utcnow()
     rows = [{"tenant_id": tenant_id, "dedup_key": f"{e.platform}:{e.event_id}"[:200], "platform": e.platform,
              "object_type": e.object_type, "object_id": str(e.object_id), "kind": e.kind, "source": e.source[:64],
-             "occurred_at": e.occurred_at, "received_at": utcnow(), "status": "received", "error": None}
+             "occurred_at": e.occurred_at or now, "received_at": now, "status": "received", "error": None}
             for e in events]
     if not rows:
         return 0

@@ -6,6 +6,27 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+# What a Salesforce duplicate rule does on a save through the API: "block" refuses it; "alert" refuses it unless the
+# request allows the save (Sforce-Duplicate-Rule-Header: allowSave=true); "report" saves it (duplicates.py).
+DUPLICATE_ACTIONS = ("block", "alert", "report")
+DUPLICATE_RULE_KEYS = {"sobject", "name", "on_create", "on_edit", "match", "message"}
+
+
+def check_duplicate_rules(rules: Any) -> None:
+    """ValueError naming what is wrong with a `duplicate_rules` setting."""
+    if rules == "standard":
+        return
+    if not isinstance(rules, list):
+        raise ValueError('duplicate_rules: a list of rules or "standard"')
+    for n, rule in enumerate(rules):
+        if not isinstance(rule, dict) or set(rule) - DUPLICATE_RULE_KEYS or not isinstance(rule.get("sobject"), str):
+            raise ValueError(f"duplicate_rules[{n}]: an object with sobject and {sorted(DUPLICATE_RULE_KEYS)}")
+        if any(rule.get(k) not in (None, *DUPLICATE_ACTIONS) for k in ("on_create", "on_edit")):
+            raise ValueError(f"duplicate_rules[{n}]: on_create / on_edit must be one of {DUPLICATE_ACTIONS}")
+        match = rule.get("match")
+        if not isinstance(match, list) or not match or not all(isinstance(m, str) and m for m in match):
+            raise ValueError(f'duplicate_rules[{n}].match: a list of field names joined by "+"')
+
 
 @dataclass
 class SandboxConfig:
@@ -26,6 +47,15 @@ class SandboxConfig:
     limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     # per platform overrides of token lifetimes / rotation, e.g. {"salesforce": {"rotate_refresh": True}}
     oauth: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Salesforce Outbound Messages queued within this many ms of the first go out together (≤100 a message), as an
+    # org's queue does ("calls are sometimes batched together"; Salesforce documents no window). 0: at the end of
+    # the API call or change that queued them, so unit tests need not wait; e.g. 2000 to see batches form
+    outbound_batch_ms: int = 0
+    # Salesforce duplicate rules active in every org (sandbox/salesforce/duplicates.py): [] none, as most unit tests
+    # need; "standard" the Standard Lead/Contact/Account Duplicate Rules a new org has active (create: allow with
+    # alert, edit: allow with report); or a list of rules such as {"sobject": "Lead", "on_create": "block",
+    # "on_edit": "alert", "match": ["Email", "LastName+Company"]}
+    duplicate_rules: list[dict[str, Any]] | str = field(default_factory=list)
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -38,6 +68,8 @@ class SandboxConfig:
         unknown = [k for k in changes if k not in known]
         if unknown:
             return unknown
+        if "duplicate_rules" in changes:
+            check_duplicate_rules(changes["duplicate_rules"])  # ValueError naming the problem: a 400
         with self._lock:
             for key, value in changes.items():
                 if key in ("limits", "oauth"):

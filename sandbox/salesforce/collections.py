@@ -46,9 +46,8 @@ def _apply(sandbox: Any, operation, items: list, all_or_none: bool) -> list[dict
             account.records = snapshot
             return [r if not r["success"] else {"id": None, "success": False, "errors": [ROLLED_BACK]}
                     for r in results]
-        for object_type, record in written:
-            if not record.get("IsDeleted"):
-                outbound.notify(sandbox, account, object_type, record)
+        # one call's notifications are queued together: they leave in the same messages (≤100 each)
+        outbound.notify_many(sandbox, account, [(t, r) for t, r in written if not r.get("IsDeleted")])
         return results
 
 
