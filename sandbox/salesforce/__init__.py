@@ -46,9 +46,18 @@ Emulated (the org is identified by the access token; instance_url = the sandbox'
     each with the record's values when the message is built. Retried with growing intervals for ~24 h until the
     endpoint answers a notificationsResponse with <Ack>true</Ack>. The app's own writes carry LastModifiedById =
     the user who authorized it; simulated UI changes are made by another user.
+  * Duplicate rules (duplicates.py), config `duplicate_rules`: none by default, "standard" for the Standard Lead /
+    Contact / Account Duplicate Rules a new org has active (create: allow with alert; edit: allow with report;
+    help.salesforce.com sales.duplicate_rules_standard_lead_rule.htm and its siblings), or rules of your own (block
+    / alert / report on create and on edit, exact-match terms such as "Email" or "LastName+Company"). A matching
+    save through REST or sObject Collections is refused with DUPLICATES_DETECTED (HTTP 400 with the details under
+    "duplicateResut", as real orgs spell it; a per-record error in Collections) unless every matching rule is an
+    alert and the request sends `Sforce-Duplicate-Rule-Header: allowSave=true` (REST API Developer Guide, Duplicate
+    Rule Header; Metadata API DuplicateRule). Simulated UI saves pass alerts and stop at blocks.
 
 Knowingly not emulated: SOSL search, Bulk API, Apex REST, Composite/batch/tree resources, lead conversion,
-record types, custom fields/objects, sharing and field-level security, duplicate rules, CDC / Pub/Sub API and
+record types, custom fields/objects, sharing and field-level security, fuzzy and cross-object (lead vs contact)
+duplicate matching, duplicate record sets, CDC / Pub/Sub API and
 Platform Events, the concurrent long-running request limit, SOQL aggregates other than COUNT(), GROUP BY,
 semi-joins and relationship sub-queries, time zones of date literals (the org is treated as UTC), and
 username-password / JWT logins.
