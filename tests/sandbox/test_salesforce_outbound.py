@@ -113,7 +113,7 @@ def test_the_shape_of_a_real_two_notification_message(sandbox, org, receiver, wi
     control(sandbox, org, {"action": "configure_outbound", "endpoint_url": receiver.url, "objects": ["Contact"],
                            "send_session_id": True,
                            "fields": ["Title", "LastName", "FirstName", "Email", "CreatedDate"]})
-    window(300)
+    window(1000)
     first = create(sandbox, org, "Contact", FirstName="Jeraldine", LastName="Black", Title="White")
     second = create(sandbox, org, "Contact", FirstName="Doug", LastName="Bunting", Title="Supreme Being",
                     Email="doug@example.edu")
@@ -154,7 +154,7 @@ def test_one_call_of_150_records_is_two_messages_of_100_and_50(sandbox, org, rec
 def test_changes_within_the_window_go_together_with_the_values_at_send_time(sandbox, org, receiver, window):
     control(sandbox, org, {"action": "configure_outbound", "endpoint_url": receiver.url,
                            "objects": ["Lead"], "fields": ["Status", "LastModifiedDate"]})
-    window(400)
+    window(1000)
     lead = create(sandbox, org)
     other = create(sandbox, org)
     control(sandbox, org, {"action": "update", "object_type": "Lead", "id": lead,
