@@ -170,7 +170,7 @@ class SalesforceWebhooks:
         record_id = _field(sobject, "Id")
         if record_id is None:
             raise PayloadError(f"{spath}.Id", "missing")
-        created, modified = (self._moment(sobject, name, spath) for name in ("CreatedDate", "LastModifiedDate"))
+        created, modified = (self._date_field(sobject, name, spath) for name in ("CreatedDate", "LastModifiedDate"))
         name = f"{self._sobject_type(sobject, path)}.{self._kind(created, modified)}"
         if name in self.IGNORED_EVENTS:
             delivery.ignored.append(name)
@@ -188,7 +188,7 @@ class SalesforceWebhooks:
             source=_sf_id(modified_by, f"{spath}.LastModifiedById") if modified_by else ""))
 
     @staticmethod
-    def _moment(sobject: Any, name: str, path: str) -> dt.datetime | None:
+    def _date_field(sobject: Any, name: str, path: str) -> dt.datetime | None:
         """A dateTime field when the admin selected it (checked), else None."""
         value = _field(sobject, name)
         return _moment(value, f"{path}.{name}") if value is not None else None
