@@ -61,6 +61,11 @@ class CRMValidationError(CRMError):
     """Other 4xx: the CRM refused the data; goes to the review queue with the CRM's message."""
 
 
+class CRMRecordRefused(CRMValidationError):
+    """The CRM refuses to save this record whatever values are written (e.g. its duplicate rules block it): writing
+    fewer fields changes nothing, so nothing is retried without a change; review queue with the CRM's message."""
+
+
 class CRMNotFound(CRMError):
     """The record is gone (deleted or merged away): expected absence, log and return."""
 

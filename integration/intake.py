@@ -55,9 +55,10 @@ def record_events(session: Session, tenant_id: int, events: Iterable[Event],
     for e in events:
         if e.merged_ids:
             remap_merged(session, tenant_id, e.object_type, e.merged_ids, e.object_id, writes)
+    now = utcnow()
     rows = [{"tenant_id": tenant_id, "dedup_key": f"{e.platform}:{e.event_id}"[:200], "platform": e.platform,
              "object_type": e.object_type, "object_id": str(e.object_id), "kind": e.kind, "source": e.source[:64],
-             "occurred_at": e.occurred_at, "received_at": utcnow(), "status": "received", "error": None}
+             "occurred_at": e.occurred_at or now, "received_at": now, "status": "received", "error": None}
             for e in events]
     if not rows:
         return 0

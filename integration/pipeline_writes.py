@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from integration.batch_writes import STOPS_THE_REST
-from integration.errors import CRMNotFound, CRMValidationError
+from integration.errors import CRMNotFound, CRMRecordRefused, CRMValidationError
 from integration.followup import on_routed_many
 from integration.models import Decision, ReviewItem
 from integration.records import CRMUser, OwnerWrite, Record
@@ -97,6 +97,8 @@ def _write_alone(ctx: Context, item: PendingOwner) -> Exception | None:
     try:
         try:
             ctx.adapter.set_owner(record.object_type, record.id, item.owner_id, own_fields(item.decision))
+        except CRMRecordRefused:
+            raise  # the record itself is refused (e.g. the CRM's duplicate rules): the owner alone would be too
         except CRMValidationError as exc:
             # the fields are refused (e.g. the Salesforce package is not installed): the owner alone, noted; a
             # refusal of the fields never undoes the routing
@@ -105,12 +107,24 @@ def _write_alone(ctx: Context, item: PendingOwner) -> Exception | None:
             if record.owner_id != item.owner_id:
                 ctx.adapter.set_owner(record.object_type, record.id, item.owner_id)
     except REFUSED as exc:
-        ctx.session.add(ReviewItem(tenant_id=ctx.tenant.id, kind="crm_error", object_type=record.object_type,
-                                   object_id=record.id, reason=f"{type(exc).__name__}: {exc}"[:500]))
+        _park(ctx, record, f"{type(exc).__name__}: {exc}")
         return exc
     except STOPS_THE_REST as exc:
         return exc
     return None
+
+
+def _park(ctx: Context, record: Record, reason: str) -> None:
+    """A review item with the CRM's refusal; one open item per record, however often a later change of the record
+    brings the write back and the CRM refuses it again (its reason is the latest refusal)."""
+    item = ctx.session.scalar(ReviewItem.for_tenant(ctx.tenant.id).where(
+        ReviewItem.kind == "crm_error", ReviewItem.status == "open", ReviewItem.object_type == record.object_type,
+        ReviewItem.object_id == record.id))
+    if item is None:
+        item = ReviewItem(tenant_id=ctx.tenant.id, kind="crm_error", object_type=record.object_type,
+                          object_id=record.id)
+        ctx.session.add(item)
+    item.reason = reason[:500]
 
 
 def _mark_written(item: PendingOwner) -> None:

@@ -23,6 +23,9 @@ class EventKind(StrEnum):
     DELETED = "deleted"
     MERGED = "merged"
     RESTORED = "restored"
+    # created or updated, the platform's notification does not say which (an Outbound Message without the date
+    # fields): whoever needs to know decides from the record, which the pipeline reads anyway (new_leads)
+    CHANGED = "changed"
 
 
 # Neutral field names a Record may carry in `fields` (adapters map to and from the platform's).
@@ -126,7 +129,7 @@ class Event:
     object_type: str
     object_id: str
     kind: str
-    occurred_at: dt.datetime
+    occurred_at: dt.datetime | None  # None: the platform did not say; intake stamps the moment it arrived
     event_id: str            # the platform's delivery-unique id (or a stable digest of the payload)
     source: str = ""         # the platform's change source ("CRM_UI", "INTEGRATION", "api", user id …)
     source_is_app: bool = False  # the platform says this change was made by our own app

@@ -13,8 +13,30 @@ from typing import Any
 # or POST /_sandbox/config {"profile": "realistic"}.
 PROFILES: dict[str, dict[str, Any]] = {
     "kind": {},
-    "realistic": {"search_lag_ms": 3000},
+    "realistic": {"search_lag_ms": 3000, "outbound_batch_ms": 250, "duplicate_rules": "standard"},
 }
+
+
+# What a Salesforce duplicate rule does on a save through the API: "block" refuses it; "alert" refuses it unless the
+# request allows the save (Sforce-Duplicate-Rule-Header: allowSave=true); "report" saves it (duplicates.py).
+DUPLICATE_ACTIONS = ("block", "alert", "report")
+DUPLICATE_RULE_KEYS = {"sobject", "name", "on_create", "on_edit", "match", "message"}
+
+
+def check_duplicate_rules(rules: Any) -> None:
+    """ValueError naming what is wrong with a `duplicate_rules` setting."""
+    if rules == "standard":
+        return
+    if not isinstance(rules, list):
+        raise ValueError('duplicate_rules: a list of rules or "standard"')
+    for n, rule in enumerate(rules):
+        if not isinstance(rule, dict) or set(rule) - DUPLICATE_RULE_KEYS or not isinstance(rule.get("sobject"), str):
+            raise ValueError(f"duplicate_rules[{n}]: an object with sobject and {sorted(DUPLICATE_RULE_KEYS)}")
+        if any(rule.get(k) not in (None, *DUPLICATE_ACTIONS) for k in ("on_create", "on_edit")):
+            raise ValueError(f"duplicate_rules[{n}]: on_create / on_edit must be one of {DUPLICATE_ACTIONS}")
+        match = rule.get("match")
+        if not isinstance(match, list) or not match or not all(isinstance(m, str) and m for m in match):
+            raise ValueError(f'duplicate_rules[{n}].match: a list of field names joined by "+"')
 
 
 @dataclass
@@ -41,6 +63,15 @@ class SandboxConfig:
     # this long a created or changed record is matched by POST .../search as it was before (sandbox/hubspot/search.py).
     # 0 keeps unit tests deterministic; the realistic profile (demo, e2e, bench) sets a few seconds, e.g. 3000.
     search_lag_ms: int = 0
+    # Salesforce Outbound Messages queued within this many ms of the first go out together (≤100 a message), as an
+    # org's queue does ("calls are sometimes batched together"; Salesforce documents no window). 0: at the end of
+    # the API call or change that queued them, so unit tests need not wait; e.g. 2000 to see batches form
+    outbound_batch_ms: int = 0
+    # Salesforce duplicate rules active in every org (sandbox/salesforce/duplicates.py): [] none, as most unit tests
+    # need; "standard" the Standard Lead/Contact/Account Duplicate Rules a new org has active (create: allow with
+    # alert, edit: allow with report); or a list of rules such as {"sobject": "Lead", "on_create": "block",
+    # "on_edit": "alert", "match": ["Email", "LastName+Company"]}
+    duplicate_rules: list[dict[str, Any]] | str = field(default_factory=list)
     seed: int | None = None
     # the preset last applied (see PROFILES); reset() goes back to the one the server started with
     profile: str = "kind"
@@ -67,6 +98,8 @@ class SandboxConfig:
             return unknown
         if "profile" in changes:  # the preset first, then whatever else the same call sets
             changes = {**_preset(changes["profile"]), **changes}
+        if "duplicate_rules" in changes:
+            check_duplicate_rules(changes["duplicate_rules"])  # ValueError naming the problem: a 400
         with self._lock:
             for key, value in changes.items():
                 if key in ("limits", "oauth"):
@@ -113,6 +146,6 @@ def _preset(name: str) -> dict[str, Any]:
 
 def _valid(name: str, value: Any) -> bool:
     """A value the sandbox can act on (a lag that is not a whole number of milliseconds would fail every search)."""
-    if name == "search_lag_ms":
+    if name in ("search_lag_ms", "outbound_batch_ms"):
         return isinstance(value, int) and not isinstance(value, bool) and value >= 0
     return True

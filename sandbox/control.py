@@ -101,7 +101,10 @@ def control_blueprint(sandbox: Sandbox) -> Blueprint:  # noqa: C901 - one factor
 
     @bp.post("/config")
     def set_config():
-        unknown = sandbox.config.update(_json_body())
+        try:
+            unknown = sandbox.config.update(_json_body())
+        except ValueError as exc:
+            return jsonify({"error": str(exc)}), 400
         if unknown:
             return jsonify({"error": f"unknown or invalid settings: {', '.join(unknown)}",
                             "settings": sorted(sandbox.config.public())}), 400

@@ -24,3 +24,16 @@ def test_hubspot_manifest_routes_exist_in_the_app(app):
     assert webhooks["config"]["settings"]["targetUrl"] == "http://localhost/webhooks/hubspot"
     types = {s["subscriptionType"] for s in webhooks["config"]["subscriptions"]["legacyCrmObjects"]}
     assert "contact.creation" in types and "contact.propertyChange" in types
+
+
+def test_the_salesforce_setup_sheet_lists_the_fields_the_parser_uses_and_the_sandbox_sends():
+    from adapters.salesforce.webhooks import SalesforceWebhooks
+    from sandbox.salesforce.outbound import DOCUMENTED_FIELDS
+
+    sheet = json.loads(build("http://localhost")["salesforce/outbound-messages.json"])
+    assert sheet["endpoint_url"].startswith("http://localhost/webhooks/salesforce/")
+    assert {name: spec["fields"] for name, spec in sheet["objects"].items()} == {
+        name: ["Id", "CreatedDate", "LastModifiedById", "LastModifiedDate"]
+        for name in ("Lead", "Contact", "Account", "Opportunity")}
+    assert tuple(sheet["objects"]["Lead"]["fields"]) == SalesforceWebhooks.OUTBOUND_FIELDS == DOCUMENTED_FIELDS
+    assert {n.split(".")[0] for n in SalesforceWebhooks.EVENT_KINDS} == set(sheet["objects"])

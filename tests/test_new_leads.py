@@ -105,6 +105,20 @@ def test_within_the_skew_margin_only_a_creation_webhook_after_go_live_makes_an_o
     assert crm.records[("contact", "by-sweep")].owner_id == "u9"
 
 
+def test_within_the_skew_margin_a_webhook_that_does_not_say_creation_counts_only_for_an_unsaved_record(crm, env):
+    """A Salesforce Outbound Message without the date fields says "changed": a record never saved since its
+    creation can only have sent it for its creation; one saved since may have sent it for the edit."""
+    created = INSTALLED + dt.timedelta(seconds=10)
+    lead(crm, "pristine", created)
+    edited = lead(crm, "edited", created)
+    crm.records[("contact", "edited")] = replace(edited, updated_at=created + dt.timedelta(seconds=5))
+    for name in ("pristine", "edited"):
+        webhook(env, crm, name, "changed", INSTALLED + dt.timedelta(seconds=16))
+    run(env, crm, "pristine", "edited")
+    assert routed(env) == {"pristine": ANA}
+    assert crm.records[("contact", "edited")].owner_id == "u9"
+
+
 def test_routing_starts_with_the_first_published_rule_set_not_the_install(crm, env):
     live = INSTALLED + dt.timedelta(days=2)  # installed, simulated for two days, then published
     with session_scope(env["DATABASE_URL"]) as s:

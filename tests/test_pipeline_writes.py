@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from integration.db import session_scope
-from integration.errors import CRMRateLimited, CRMValidationError
+from integration.errors import CRMRateLimited, CRMRecordRefused, CRMValidationError
 from integration.models import Decision, ReviewItem, RuleSetVersion, SlaTimer, Tenant
 from integration.pipeline import process_records
 from integration.records import CRMUser
@@ -92,6 +92,32 @@ def test_a_record_the_batch_refuses_is_written_alone_without_the_refused_fields(
         c2 = s.scalar(select(Decision).where(Decision.object_id == "c2", Decision.kind == "route"))
         assert "too long" in c2.inputs["fields_error"] and c2.inputs["written_at"]
     assert len(crm.tasks) == 3
+
+
+def test_a_record_the_crm_refuses_whatever_is_written_goes_to_review_once_and_is_not_retried_alone(crm, env):
+    """A refusal about the record itself (CRMRecordRefused, e.g. a Salesforce duplicate rule that blocks): no write
+    of the owner alone after it, one open review item with the CRM's words, tried again only when the lead changes."""
+    refusal = CRMRecordRefused("DUPLICATES_DETECTED: Use one of these records? (duplicate rule R matched c9)")
+    real_many, real_one = crm.set_owners, crm.set_owner
+    crm.set_owners = lambda object_type, writes: {
+        **real_many(object_type, [w for w in writes if w.record_id != "c2"]), "c2": refusal}
+
+    def refuse_c2(object_type, record_id, owner_id, fields=None):
+        if record_id == "c2":
+            crm.calls["c2 refused"] += 1
+            raise refusal
+        real_one(object_type, record_id, owner_id, fields)
+
+    crm.set_owner = refuse_c2
+    run(env, crm, ["c1", "c2"])
+    run(env, crm, ["c2"])  # a later change of the lead brings the write back once
+    assert owners(crm, ["c1", "c2"]) == ["u1", None] and crm.calls["c2 refused"] == 2
+    with session_scope(env["DATABASE_URL"]) as s:
+        items = s.scalars(select(ReviewItem).where(ReviewItem.status == "open")).all()
+        assert [(i.kind, i.object_id, i.reason) for i in items] == [("crm_error", "c2", f"CRMRecordRefused: {refusal}")]
+        c2 = s.scalar(select(Decision).where(Decision.object_id == "c2", Decision.kind == "route"))
+        assert c2.outcome == BEN and "written_at" not in c2.inputs and "fields_error" not in c2.inputs
+    assert [t.owner_id for t in crm.tasks.values()] == ["u1"]  # c1's SLA task; none for an owner not written
 
 
 def test_a_record_deleted_before_the_write_goes_to_review_and_the_others_are_written(crm, env):

@@ -1,10 +1,13 @@
 """Salesforce Outbound Messages through the real endpoint: the URL secret, the org check, the SOAP Ack."""
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import hashlib
 import re
 
 import pytest
+from lxml import etree
 from redis import Redis
 from rq import Queue
 from sqlalchemy import select
@@ -94,3 +97,31 @@ def test_not_xml_is_400(client, org, env):
     org("Lead.created__ui")
     resp = client.post(f"/webhooks/salesforce/{KEY}/{SECRET}", data=b"<notifications>")
     assert resp.status_code == 400
+
+
+def test_an_id_only_message_of_three_notifications_is_three_events_one_job_one_ack(client, org, env):
+    org("Lead.changed__id_only_batch_of_3")
+    before = dt.datetime.now(dt.UTC)
+    resp = post(client, "Lead.changed__id_only_batch_of_3")
+    assert resp.status_code == 200 and resp.data.count(b"<Ack>true</Ack>") == 1  # one Ack acknowledges them all
+    assert stored(env) == [("lead", "changed")] * 3 and jobs(env) == 1
+    with session_scope(env["DATABASE_URL"]) as s:
+        stamps = [e.occurred_at.replace(tzinfo=dt.UTC) for e in s.scalars(select(EventRecord))]
+    assert all(before <= stamp <= dt.datetime.now(dt.UTC) for stamp in stamps)  # no date sent: when it arrived
+
+
+def test_more_than_100_notifications_is_a_400_that_says_so(client, org, env):
+    org("Lead.changed__id_only_batch_of_3")
+    root = etree.fromstring(message("Lead.changed__id_only_batch_of_3"))
+    holder = root.xpath("//*[local-name()='notifications']")[0]
+    first = holder.xpath("*[local-name()='Notification']")[0]
+    for n in range(98):
+        extra = copy.deepcopy(first)
+        extra[0].text = f"04l8d{n:010d}"
+        holder.append(extra)
+    resp = client.post(f"/webhooks/salesforce/{KEY}/{SECRET}", data=etree.tostring(root),
+                       headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})
+    assert resp.status_code == 400
+    assert resp.json == {"error": "unparseable", "path": "notifications.Notification",
+                         "problem": "101 notifications: an Outbound Message carries 1 to 100"}
+    assert stored(env) == []

@@ -71,6 +71,12 @@ class SalesforceAdapter:
     # Domains per find_companies SOQL: a whole drain batch (≤ 50 leads) in one request; fewer when long domains
     # would make the query longer than the URL it travels in may be (queries.MAX_QUERY_CHARS)
     DOMAINS_PER_QUERY: ClassVar[int] = 50
+    # An org's duplicate rule that alerts refuses an API save unless the request allows it ("allowSave=true: allow
+    # the user to acknowledge the alert and save the duplicate record", API 52.0+,
+    # https://developer.salesforce.com/docs/platform/api-rest/guide/headers-duplicaterules.html). LeadRelay's saves
+    # set owners and its own fields on records that exist, or re-create what an undo restores: they acknowledge the
+    # alert as a person in the UI does. A blocking rule still refuses them (CRMRecordRefused: the review queue).
+    SAVE_HEADERS: ClassVar[Mapping[str, str]] = {"Sforce-Duplicate-Rule-Header": "allowSave=true"}
     CLOSED_STATUS: ClassVar[str] = "Completed"
     OPEN_STATUS: ClassVar[str] = "Not Started"
 
@@ -91,6 +97,8 @@ class SalesforceAdapter:
         return rows
 
     def _rest(self, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        if method in ("POST", "PATCH"):  # creates and updates: the saves duplicate rules check
+            kwargs["headers"] = {**self.SAVE_HEADERS, **kwargs.get("headers", {})}
         return self.client.call(lambda sf: sf.restful(path, method=method, timeout=TIMEOUT, **kwargs))
 
     def _patch(self, object_type: str, record_id: str, data: dict[str, Any], neutral: Iterable[str]) -> None:

@@ -14,6 +14,7 @@ from integration.errors import (
     CRMError,
     CRMNotFound,
     CRMRateLimited,
+    CRMRecordRefused,
     CRMTransient,
     CRMValidationError,
 )
@@ -27,6 +28,11 @@ SESSION_CODES = frozenset({"INVALID_SESSION_ID"})
 # the record is gone (deleted, or merged into another)
 GONE_CODES = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})
 TRANSIENT_CODES = frozenset({"UNKNOWN_EXCEPTION", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
+# A duplicate rule refused the save: a block, or an alert the request did not acknowledge (the adapter does, with
+# Sforce-Duplicate-Rule-Header). It is about the record, not the fields written. The REST answer names the rule and
+# the records matched under "duplicateResut" (sic: real orgs spell it so, e.g. the production body quoted in
+# gitlab-org/customers-gitlab-com issue 7138; SOAP's type is DuplicateResult); a SaveResult only has the message.
+RECORD_REFUSED_CODES = frozenset({"DUPLICATES_DETECTED"})
 # A SaveResult error has no HTTP status. An id naming no record (the single-record PATCH's 404) can come back as
 # INVALID_CROSS_REFERENCE_KEY naming no field (or "Id"); naming a field (OwnerId, WhoId) it is a bad value, as alone
 MISSING_RECORD_CODES = GONE_CODES | {"INVALID_CROSS_REFERENCE_KEY"}
@@ -45,12 +51,27 @@ class SoapFault(Exception):
 
 
 def platform_message(content: Any) -> tuple[str, str]:
-    """(errorCode, message) from a REST error body: a list of {"message", "errorCode", "fields"}."""
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return str(content[0].get("errorCode", "")), str(content[0].get("message", ""))
-    if isinstance(content, dict):
-        return str(content.get("errorCode", "")), str(content.get("message", ""))
+    """(errorCode, message) from a REST error body: a list of {"message", "errorCode", "fields"}; a duplicate rule's
+    refusal names the rule and the records it matched after the message."""
+    first = content[0] if isinstance(content, list) and content else content
+    if isinstance(first, dict):
+        return str(first.get("errorCode", "")), str(first.get("message", "")) + _duplicates(first)
     return "", str(content)[:500]
+
+
+def _duplicates(error: Mapping[str, Any]) -> str:
+    """The rule and the records a DUPLICATES_DETECTED body names, as " (duplicate rule R matched ids)"; else ""."""
+    result = error.get("duplicateResut") or error.get("duplicateResult")
+    if not isinstance(result, dict):
+        return ""
+    matched = [record.get("record", {}).get("Id") for group in _dicts(result.get("matchResults"))
+               for record in _dicts(group.get("matchRecords")) if isinstance(record.get("record"), dict)]
+    ids = ", ".join(str(i) for i in matched if i)
+    return f" (duplicate rule {result.get('duplicateRule') or '?'} matched {ids or 'records you cannot see'})"
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def from_code(code: str, message: str, status: int = 400) -> CRMError:
@@ -66,6 +87,8 @@ def from_code(code: str, message: str, status: int = 400) -> CRMError:
         return CRMNotFound(text)
     if status == 409:
         return CRMConflict(text)
+    if code in RECORD_REFUSED_CODES:
+        return CRMRecordRefused(text)
     return CRMValidationError(text)
 
 

@@ -1,6 +1,19 @@
 """Outbound Messages: the SOAP notifications() call an org's workflow/flow action sends us.
 
 Format: https://developer.salesforce.com/docs/platform/api/guide/sforce-api-om-outboundmessaging-wsdl.html
+(notifications: OrganizationId, ActionId, SessionId (nillable), EnterpriseUrl, PartnerUrl, 1 to 100 Notification;
+each Notification an Id and an sObject of the message's object, xsi:type="sf:<SObject>", carrying sf:Id and only
+"the fields specified when you created the outbound message",
+https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_outboundmessaging_understanding.htm).
+So the parser requires OrganizationId, each notification's Id and its sObject's xsi:type and sf:Id, and nothing
+else. The fields LeadRelay asks the admin to select (OUTBOUND_FIELDS, README "Salesforce: the Outbound Message")
+refine the event when present:
+  * CreatedDate and LastModifiedDate: created (equal) or updated. Without both the kind is CHANGED and the pipeline
+    decides from the record it reads anyway (integration.new_leads.created_by_webhook).
+  * LastModifiedDate: occurred_at. Without it, None: intake stamps the moment the message arrived.
+  * LastModifiedById: the source, which the web layer compares with the integration user to drop echoes of our
+    own writes. Without it no echo is dropped at intake: the drain reads the record and the pipeline finds its
+    route decision already made and written (every write is keyed), so an echo costs one batched read, no write.
 Salesforce does not sign Outbound Messages. The defence is the tenant's endpoint URL,
 .../webhooks/salesforce/<key>/<secret> (checked by the web layer against the stored key and secret hash),
 plus OrganizationId, which must be the tenant's org (the web layer drops any other). HTTPS keeps the URL
@@ -46,12 +59,12 @@ def _text(element: Any, name: str, path: str) -> str:
     return found.text.strip()
 
 
-def _field(sobject: Any, name: str, path: str) -> str:
-    """An sObject field (any namespace prefix) that the Outbound Message must be configured to send."""
+def _field(sobject: Any, name: str) -> str | None:
+    """An sObject field (any namespace prefix), or None when the admin did not select it (or it has no value)."""
     for child in sobject:
         if isinstance(child.tag, str) and etree.QName(child).localname == name and (child.text or "").strip():
             return child.text.strip()
-    raise PayloadError(f"{path}.{name}", "missing (add it to the Outbound Message's fields)")
+    return None
 
 
 def _sf_id(value: str, path: str) -> str:
@@ -83,22 +96,26 @@ class SalesforceWebhooks:
     BODY_FORMAT: ClassVar[str] = "xml"  # lxml refuses nesting past 256 levels (huge_tree=False)
     PATH_PREFIX: ClassVar[tuple[str, str]] = ("webhooks", "salesforce")
     MISSING_CREDENTIAL: ClassVar[str] = "url-credentials"
-    # "<sObject>.<created|updated>": an Outbound Message fires on create and on update (and on a merge's
-    # master, as an update); deletes send nothing. The sObject comes from the xsi:type of <sObject>.
+    # The notifications element's maxOccurs: https://developer.salesforce.com/docs/platform/api/guide/
+    # sforce-api-om-outboundmessaging-wsdl.html ("A single SOAP message can include up to 100 notifications").
+    MAX_NOTIFICATIONS: ClassVar[int] = 100
+    # "<sObject>.<created|updated|changed>": an Outbound Message fires on create and on update (and on a merge's
+    # master, as an update); deletes send nothing. The sObject comes from the xsi:type of <sObject>; "changed" is a
+    # message without the date fields, which can't tell a creation from an update.
     EVENT_KINDS: ClassVar[Mapping[str, tuple[str, str]]] = {
-        "Lead.created": (ObjectType.LEAD, EventKind.CREATED),
-        "Lead.updated": (ObjectType.LEAD, EventKind.UPDATED),
-        "Contact.created": (ObjectType.CONTACT, EventKind.CREATED),
-        "Contact.updated": (ObjectType.CONTACT, EventKind.UPDATED),
-        "Account.created": (ObjectType.COMPANY, EventKind.CREATED),
-        "Account.updated": (ObjectType.COMPANY, EventKind.UPDATED),
-        "Opportunity.created": (ObjectType.DEAL, EventKind.CREATED),
-        "Opportunity.updated": (ObjectType.DEAL, EventKind.UPDATED),
+        f"{sobject}.{kind}": (object_type, kind)
+        for sobject, object_type in (("Lead", ObjectType.LEAD), ("Contact", ObjectType.CONTACT),
+                                     ("Account", ObjectType.COMPANY), ("Opportunity", ObjectType.DEAL))
+        for kind in (EventKind.CREATED, EventKind.UPDATED, EventKind.CHANGED)
     }
     # Calendar events come along when an admin adds them to the rule; LeadRelay reads them on demand
     # (activity_logged_since), so a notification about one needs no job.
-    IGNORED_EVENTS: ClassVar[frozenset[str]] = frozenset({"Event.created", "Event.updated"})
+    IGNORED_EVENTS: ClassVar[frozenset[str]] = frozenset({"Event.created", "Event.updated", "Event.changed"})
     SUPPORTED_EVENTS: ClassVar[tuple[str, ...]] = tuple(EVENT_KINDS)
+    # The sObjects to send Outbound Messages for, and the fields to select in each: the install guide (README) and
+    # the generated setup sheet (marketplace/manifests/salesforce/) list these. Id is always sent.
+    OUTBOUND_OBJECTS: ClassVar[tuple[str, ...]] = tuple(dict.fromkeys(n.split(".")[0] for n in EVENT_KINDS))
+    OUTBOUND_FIELDS: ClassVar[tuple[str, ...]] = ("Id", "CreatedDate", "LastModifiedById", "LastModifiedDate")
 
     # checks ----------------------------------------------------------------------------------------
     def missing_signature(self, request: WebhookRequest) -> str | None:
@@ -124,7 +141,7 @@ class SalesforceWebhooks:
 
     # parsing -----------------------------------------------------------------------------------------
     def parse(self, request: WebhookRequest) -> ParsedDelivery:
-        """Every <Notification> of the envelope -> one Event (or an ignored/unsupported name)."""
+        """Every <Notification> of the envelope (1 to 100) -> one Event (or an ignored/unsupported name)."""
         try:
             root = etree.fromstring(request.body, _PARSER)  # noqa: S320 - entities and network disabled
         except etree.XMLSyntaxError as exc:
@@ -135,19 +152,26 @@ class SalesforceWebhooks:
             raise PayloadError("Envelope.Body.notifications", "missing")
         notifications = found[0]
         org_id = _sf_id(_text(notifications, "OrganizationId", "notifications"), "notifications.OrganizationId")
+        items = notifications.findall(f"{{{OM_NS}}}Notification")
+        if not 1 <= len(items) <= self.MAX_NOTIFICATIONS:
+            raise PayloadError("notifications.Notification", f"{len(items)} notifications: an Outbound Message "
+                               f"carries 1 to {self.MAX_NOTIFICATIONS}")
         delivery = ParsedDelivery()
-        for index, item in enumerate(notifications.findall(f"{{{OM_NS}}}Notification")):
+        for index, item in enumerate(items):
             self._add(delivery, org_id, item, f"notifications.Notification[{index}]")
-        if not delivery.events and not delivery.ignored and not delivery.unsupported:
-            raise PayloadError("notifications.Notification", "missing")
         return delivery
 
     def _add(self, delivery: ParsedDelivery, org_id: str, item: Any, path: str) -> None:
         notification_id = _sf_id(_text(item, "Id", path), f"{path}.Id")
         sobject = _child(item, "sObject")
+        spath = path + ".sObject"
         if sobject is None:
-            raise PayloadError(f"{path}.sObject", "missing")
-        name = f"{self._sobject_type(sobject, path)}.{self._kind(sobject, path + '.sObject')}"
+            raise PayloadError(spath, "missing")
+        record_id = _field(sobject, "Id")
+        if record_id is None:
+            raise PayloadError(f"{spath}.Id", "missing")
+        created, modified = (self._date_field(sobject, name, spath) for name in ("CreatedDate", "LastModifiedDate"))
+        name = f"{self._sobject_type(sobject, path)}.{self._kind(created, modified)}"
         if name in self.IGNORED_EVENTS:
             delivery.ignored.append(name)
             return
@@ -155,14 +179,19 @@ class SalesforceWebhooks:
             delivery.unsupported.append(name)
             return
         object_type, kind = self.EVENT_KINDS[name]
-        spath = path + ".sObject"
+        modified_by = _field(sobject, "LastModifiedById")
         delivery.events.append(Event(
             platform=self.PLATFORM, account_id=org_id, object_type=str(object_type),
-            object_id=_sf_id(_field(sobject, "Id", spath), f"{spath}.Id"), kind=str(kind),
-            occurred_at=_moment(_field(sobject, "LastModifiedDate", spath), spath + ".LastModifiedDate"),
+            object_id=_sf_id(record_id, f"{spath}.Id"), kind=str(kind), occurred_at=modified,
             event_id=notification_id,
             # the user whose save fired the rule; the web layer compares it with the tenant's integration user
-            source=_sf_id(_field(sobject, "LastModifiedById", spath), f"{spath}.LastModifiedById")))
+            source=_sf_id(modified_by, f"{spath}.LastModifiedById") if modified_by else ""))
+
+    @staticmethod
+    def _date_field(sobject: Any, name: str, path: str) -> dt.datetime | None:
+        """A dateTime field when the admin selected it (checked), else None."""
+        value = _field(sobject, name)
+        return _moment(value, f"{path}.{name}") if value is not None else None
 
     @staticmethod
     def _sobject_type(sobject: Any, path: str) -> str:
@@ -172,13 +201,15 @@ class SalesforceWebhooks:
         return xsi_type.rpartition(":")[2]
 
     @staticmethod
-    def _kind(sobject: Any, path: str) -> str:
-        """created or updated. The message doesn't say which: it carries the record's current values, so a
-        record whose LastModifiedDate still equals its CreatedDate has not been saved since it was created."""
-        created = _moment(_field(sobject, "CreatedDate", path), path + ".CreatedDate")
-        modified = _moment(_field(sobject, "LastModifiedDate", path), path + ".LastModifiedDate")
-        return "created" if created == modified else "updated"
+    def _kind(created: dt.datetime | None, modified: dt.datetime | None) -> str:
+        """created, updated, or changed when the message lacks a date. The message doesn't say which: it carries
+        the record's current values, so a record whose LastModifiedDate still equals its CreatedDate has not been
+        saved since it was created."""
+        if created is None or modified is None:
+            return EventKind.CHANGED
+        return EventKind.CREATED if created == modified else EventKind.UPDATED
 
     def acknowledge(self, delivery: ParsedDelivery) -> tuple[int, str, str]:
-        """Salesforce retries (for 24 h) any reply that is not a notificationsResponse with Ack true."""
+        """One Ack for the whole message acknowledges every notification in it; Salesforce retries (for 24 h)
+        any reply that is not a notificationsResponse with Ack true."""
         return 200, ACK, "text/xml"

@@ -73,7 +73,20 @@ def salesforce(public_url: str) -> dict[str, str]:
         f"{scopes}"
         "    </oauthConfig>\n"
         "</ConnectedApp>\n")
-    return {"salesforce/LeadRelay.connectedApp-meta.xml": xml}
+    return {"salesforce/LeadRelay.connectedApp-meta.xml": xml,
+            "salesforce/outbound-messages.json": _outbound(public_url)}
+
+
+def _outbound(public_url: str) -> str:
+    """What the org's admin sets up in Setup: one Outbound Message per object, with these fields (README)."""
+    from adapters.salesforce.webhooks import SalesforceWebhooks as Parser
+
+    sheet = {"what": "one Outbound Message per object, sent by a flow (or workflow rule) that runs when a record is "
+                     "created and every time it is edited",
+             "endpoint_url": f"{public_url}/webhooks/salesforce/<key>/<secret> (the tenant's key and secret)",
+             "send_session_id": False,
+             "objects": {name: {"fields": list(Parser.OUTBOUND_FIELDS)} for name in Parser.OUTBOUND_OBJECTS}}
+    return _json(sheet)
 
 
 def pipedrive(public_url: str) -> dict[str, str]:

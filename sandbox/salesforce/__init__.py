@@ -30,17 +30,37 @@ Emulated (the org is identified by the access token; instance_url = the sandbox'
     PermissionSet.PermissionsModifyAllData; User.ProfileId. Control API users take `"admin": true|false` (System
     Administrator or Standard User; default: only the first user is an admin) or `"profile": <name>`. Reading
     PermissionSet(Assignment) needs View Setup / Manage Users / Assign Permission Sets (INVALID_TYPE otherwise).
-  * Outbound Messages for Lead/Contact create/update/merge, configured per org through the control API
-    (simulate {"action": "configure_outbound", "endpoint_url", "objects", "send_session_id"}) or by an app's
-    `outbound_message_url` when it is installed; retried with growing intervals for ~24 h until the endpoint
-    answers a notificationsResponse with <Ack>true</Ack>. The app's own writes carry LastModifiedById = the
-    user who authorized it; simulated UI changes are made by another user.
+  * Outbound Messages for create/update/merge of the configured objects (default Lead and Contact), configured per
+    org through the control API (simulate {"action": "configure_outbound", "endpoint_url", "objects", "fields",
+    "send_session_id"}) or by an app's `outbound_message_url` when it is installed (outbound.py). One outbound
+    message per object, with its own ActionId. Each carries only the fields the admin selected, Id always
+    ("The message contains the fields specified when you created the outbound message", Understanding Outbound
+    Messaging, https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_om_outboundmessaging_understanding.htm):
+    default the list LeadRelay's install guide asks for (Id, CreatedDate, LastModifiedById, LastModifiedDate),
+    `"fields": ["Id"]` for Id alone, `"*"` for all; sf:Id first, then the fields alphabetically, empty ones left
+    out, as in a real org's message (aspnet/WebHooks test resource RequestBodies/Salesforce.xml). Notifications are
+    batched, up to 100 a message ("A single SOAP message can include up to 100 notifications ... calls are sometimes
+    batched together", Understanding Notifications,
+    https://developer.salesforce.com/docs/atlas.en-us.246.0.api.meta/api/sforce_api_om_outboundmessaging_notifications.htm):
+    those of one API call go together, and with config `outbound_batch_ms` those of every change within the window,
+    each with the record's values when the message is built. Retried with growing intervals for ~24 h until the
+    endpoint answers a notificationsResponse with <Ack>true</Ack>. The app's own writes carry LastModifiedById =
+    the user who authorized it; simulated UI changes are made by another user.
+  * Duplicate rules (duplicates.py), config `duplicate_rules`: none by default, "standard" for the Standard Lead /
+    Contact / Account Duplicate Rules a new org has active (create: allow with alert; edit: allow with report;
+    help.salesforce.com sales.duplicate_rules_standard_lead_rule.htm and its siblings), or rules of your own (block
+    / alert / report on create and on edit, exact-match terms such as "Email" or "LastName+Company"). A matching
+    save through REST or sObject Collections is refused with DUPLICATES_DETECTED (HTTP 400 with the details under
+    "duplicateResut", as real orgs spell it; a per-record error in Collections) unless every matching rule is an
+    alert and the request sends `Sforce-Duplicate-Rule-Header: allowSave=true` (REST API Developer Guide, Duplicate
+    Rule Header; Metadata API DuplicateRule). Simulated UI saves pass alerts and stop at blocks.
 
 The JSON answers LeadRelay reads are checked against the shapes the REST API Developer Guide documents
 (tests/contracts/salesforce_shapes.py; Salesforce publishes no OpenAPI document).
 
 Knowingly not emulated: SOSL search, Bulk API, Apex REST, Composite/batch/tree resources, lead conversion,
-record types, custom fields/objects, sharing and field-level security, duplicate rules, CDC / Pub/Sub API and
+record types, custom fields/objects, sharing and field-level security, fuzzy and cross-object (lead vs contact)
+duplicate matching, duplicate record sets, CDC / Pub/Sub API and
 Platform Events, the concurrent long-running request limit, SOQL aggregates other than COUNT(), GROUP BY,
 semi-joins and relationship sub-queries, time zones of date literals (the org is treated as UTC), and
 username-password / JWT logins.

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, g, request
 
-from sandbox.salesforce import ids, outbound, query, records
+from sandbox.salesforce import duplicates, ids, outbound, query, records
 from sandbox.salesforce.responses import sf_json
 from sandbox.salesforce.schema import sobject
 from sandbox.salesforce.values import SFError
@@ -46,9 +46,8 @@ def _apply(sandbox: Any, operation, items: list, all_or_none: bool) -> list[dict
             account.records = snapshot
             return [r if not r["success"] else {"id": None, "success": False, "errors": [ROLLED_BACK]}
                     for r in results]
-        for object_type, record in written:
-            if not record.get("IsDeleted"):
-                outbound.notify(sandbox, account, object_type, record)
+        # one call's notifications are queued together: they leave in the same messages (≤100 each)
+        outbound.notify_many(sandbox, account, [(t, r) for t, r in written if not r.get("IsDeleted")])
         return results
 
 
@@ -82,7 +81,7 @@ class Collections:
                 raise SFError("INVALID_FIELD", "cannot specify Id in an insert call", fields=["Id"])
             object_type = _typed(item)
             return object_type, records.create(g.sf_account, object_type, item, g.sf_actor,
-                                               self.sandbox.store.next_int())
+                                               self.sandbox.store.next_int(), guard=self._guard(version))
         return sf_json(_apply(self.sandbox, op, items, bool(body.get("allOrNone"))))
 
     def update(self, version: str):
@@ -96,8 +95,14 @@ class Collections:
             if not record_id:
                 raise SFError("MISSING_ARGUMENT", "Id not specified in an update call", fields=["Id"])
             data = {k: v for k, v in item.items() if k not in ("id", "Id")}
-            return object_type, records.update(g.sf_account, object_type, record_id, data, g.sf_actor)
+            return object_type, records.update(g.sf_account, object_type, record_id, data, g.sf_actor,
+                                               guard=self._guard(version))
         return sf_json(_apply(self.sandbox, op, items, bool(body.get("allOrNone"))))
+
+    def _guard(self, version: str):
+        """The org's duplicate rules; the Duplicate Rule header applies to the whole request."""
+        allow = duplicates.allows_save(request.headers.get(duplicates.HEADER))
+        return duplicates.guard(self.sandbox, g.sf_account, allow, version.lstrip("v"))
 
     def delete(self, version: str):
         id_list = [i for i in request.args.get("ids", "").split(",") if i]

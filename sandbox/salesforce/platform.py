@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from sandbox.platform import PlatformError
-from sandbox.salesforce import oauth, org, outbound, records
+from sandbox.salesforce import duplicates, oauth, org, outbound, records
 from sandbox.salesforce.rest import full_record, rest_blueprint
 from sandbox.salesforce.schema import sobject
 from sandbox.salesforce.soap import soap_blueprint
@@ -84,10 +84,12 @@ class SalesforcePlatform:
         name = _object_type(str(payload.get("object_type") or ""))
         actor = org.ui_user(account, payload.get("user_id"))
         props = payload.get("properties") or {}
+        # a user in the UI sees a duplicate alert and may save anyway; a block stops them as it stops the API
+        guard = duplicates.guard(sandbox, account, allow_save=True)
         if action == "create":
-            record = records.create(account, name, props, actor, sandbox.store.next_int())
+            record = records.create(account, name, props, actor, sandbox.store.next_int(), guard=guard)
         elif action == "update":
-            record = records.update(account, name, str(payload.get("id", "")), props, actor)
+            record = records.update(account, name, str(payload.get("id", "")), props, actor, guard=guard)
         elif action == "delete":
             record = records.delete(account, name, str(payload.get("id", "")), actor)
         elif action == "merge":

@@ -6,6 +6,7 @@ which is what queryAll and merge's MasterRecordId rely on.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.salesforce import ids
@@ -124,7 +125,13 @@ def _touch_last_activity(account: Account, obj: SObject, record: dict[str, Any])
             found[1]["LastActivityDate"] = max(filter(None, (current, day)))
 
 
-def create(account: Account, object_type: str, data: dict[str, Any], actor: str, serial: int) -> dict:
+# Run on a save's values (object type, values, the record's id or None for a create) before it is stored; raises
+# SFError to refuse it (duplicates.guard: the org's duplicate rules)
+Guard = Callable[[str, dict[str, Any], str | None], None]
+
+
+def create(account: Account, object_type: str, data: dict[str, Any], actor: str, serial: int,
+           guard: Guard | None = None) -> dict:
     """Insert a record as `actor`; returns the stored record or raises SFError."""
     obj = sobject(object_type)
     changes = canonical_changes(obj, data, insert=True)
@@ -145,17 +152,22 @@ def create(account: Account, object_type: str, data: dict[str, Any], actor: str,
     if "IsDeleted" in obj.fields:
         record["IsDeleted"] = False
     _derive(account, obj, record)
+    if guard is not None:
+        guard(obj.name, record, None)
     account.table(obj.name)[record["Id"]] = record
     _touch_last_activity(account, obj, record)
     return record
 
 
-def update(account: Account, object_type: str, record_id: str, data: dict[str, Any], actor: str) -> dict:
+def update(account: Account, object_type: str, record_id: str, data: dict[str, Any], actor: str,
+           guard: Guard | None = None) -> dict:
     """Patch a record as `actor` (LastModifiedById = actor); returns the stored record."""
     obj = sobject(object_type)
     record = live(account, obj.name, record_id)
     changes = canonical_changes(obj, data, insert=False)
     _check_references(account, obj, changes)
+    if guard is not None:
+        guard(obj.name, {**record, **changes}, record["Id"])
     record.update(changes)
     now = stamp(account.extra)
     record.update({"LastModifiedDate": now, "LastModifiedById": actor, "SystemModstamp": now})

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
-from sandbox.salesforce import ids, org, outbound, query, records
+from sandbox.salesforce import duplicates, ids, org, outbound, query, records
 from sandbox.salesforce.collections import collection_routes
 from sandbox.salesforce.responses import sf_json
 from sandbox.salesforce.schema import SOBJECTS, describe, sobject
@@ -144,7 +144,8 @@ class RestApi:
         obj = object_or_404(object_type)
         data = body_json()
         with self.lock:
-            record = records.create(g.sf_account, obj.name, data, g.sf_actor, self.sandbox.store.next_int())
+            record = records.create(g.sf_account, obj.name, data, g.sf_actor, self.sandbox.store.next_int(),
+                                    guard=self.duplicate_rules(version))
             outbound.notify(self.sandbox, g.sf_account, obj.name, record)
         return sf_json({"id": record["Id"], "success": True, "errors": []}, 201)
 
@@ -162,9 +163,15 @@ class RestApi:
         obj = object_or_404(object_type)
         data = body_json()
         with self.lock:
-            record = records.update(g.sf_account, obj.name, record_id, data, g.sf_actor)
+            record = records.update(g.sf_account, obj.name, record_id, data, g.sf_actor,
+                                    guard=self.duplicate_rules(version))
             outbound.notify(self.sandbox, g.sf_account, obj.name, record)
         return Response(status=204)
+
+    def duplicate_rules(self, version: str):
+        """The org's duplicate rules for this request's saves (the request may allow saving past alerts)."""
+        return duplicates.guard(self.sandbox, g.sf_account, duplicates.allows_save(request.headers.get(
+            duplicates.HEADER)), version.lstrip("v"))
 
     def remove(self, version: str, object_type: str, record_id: str):
         obj = object_or_404(object_type)

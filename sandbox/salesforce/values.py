@@ -15,12 +15,14 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class SFError(Exception):
     """An error Salesforce reports as {"message", "errorCode", "fields"} (REST) or a SOAP Error."""
 
-    def __init__(self, code: str, message: str, status: int = 400, fields: list[str] | None = None) -> None:
+    def __init__(self, code: str, message: str, status: int = 400, fields: list[str] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.status, self.fields = code, message, status, list(fields or [])
+        self.extra = dict(extra or {})  # more keys of the REST error (e.g. a duplicate rule's details)
 
     def rest(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"message": self.message, "errorCode": self.code}
+        body: dict[str, Any] = {**self.extra, "message": self.message, "errorCode": self.code}
         if self.fields:
             body["fields"] = self.fields
         return body

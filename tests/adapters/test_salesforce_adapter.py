@@ -15,6 +15,7 @@ from integration.errors import (
     CRMConflict,
     CRMNotFound,
     CRMRateLimited,
+    CRMRecordRefused,
     CRMTransient,
     CRMValidationError,
     ReauthRequired,
@@ -237,6 +238,34 @@ def test_a_request_refused_as_a_whole_fails_every_item(adapter, control):
     assert len(results) == 3
 
 
+# the seeded org has Katie Jones twice (two mailboxes): duplicates for a rule matching on the name
+SAME_NAME = {"sobject": "Lead", "name": "Same_Name", "match": ["FirstName+LastName"]}
+
+
+def test_writes_pass_duplicate_rules_that_only_alert(adapter, control):
+    katie, other = lead_id(control, "katie.jones@gmail.com"), lead_id(control, "katiejones@gmail.com")
+    owner = control.rows("User")[2]["Id"]
+    control.stage(duplicate_rules=[{**SAME_NAME, "on_create": "alert", "on_edit": "alert"}])
+    adapter.set_owner("lead", katie, owner)
+    assert adapter.set_owners("lead", [OwnerWrite(other, owner)]) == {}
+    again = adapter.create_record("lead", {"first_name": "Katie", "last_name": "Jones", "company": "Self-employed"},
+                                  owner)
+    assert [control.row("Lead", i)["OwnerId"] for i in (katie, other, again)] == [owner] * 3
+
+
+def test_a_blocking_duplicate_rule_refuses_the_record_with_salesforces_words(adapter, control):
+    katie, other = lead_id(control, "katie.jones@gmail.com"), lead_id(control, "katiejones@gmail.com")
+    owner = next(u["Id"] for u in control.rows("User") if u["Id"] != control.row("Lead", katie)["OwnerId"])
+    control.stage(duplicate_rules=[{**SAME_NAME, "on_edit": "block", "message": "Merge the Katies first."}])
+    with pytest.raises(CRMRecordRefused) as err:
+        adapter.set_owner("lead", katie, owner)
+    assert str(err.value) == f"DUPLICATES_DETECTED: Merge the Katies first. (duplicate rule Same_Name matched {other})"
+    failures = adapter.set_owners("lead", [OwnerWrite(other, owner)])
+    assert isinstance(failures[other], CRMRecordRefused)
+    assert str(failures[other]) == "DUPLICATES_DETECTED: Merge the Katies first."  # a SaveResult has no details
+    assert control.row("Lead", katie)["OwnerId"] != owner
+
+
 def test_get_task_of_a_deleted_task_is_none(adapter, control):
     task_id = next(r["Id"] for r in control.rows("Task"))
     control.simulate(action="delete", object_type="Task", id=task_id)
@@ -369,12 +398,23 @@ def test_validation_error_keeps_salesforce_message():
     assert str(error) == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: Status: bad value"
 
 
+@pytest.mark.parametrize("details", [None, "garbage", {"matchResults": "garbage"}, {"matchResults": [
+    {"matchRecords": [{"record": "garbage"}, {"record": {"Id": None}}]}]}])
+def test_duplicate_details_that_are_missing_or_malformed_still_give_the_message(details):
+    body = {"errorCode": "DUPLICATES_DETECTED", "message": "Use one of these records?"}
+    if details is not None:
+        body["duplicateResut"] = details
+    error = translate(SalesforceMalformedRequest("u", 400, "Lead", [body]))
+    assert isinstance(error, CRMRecordRefused) and str(error).startswith("DUPLICATES_DETECTED: Use one of these")
+
+
 @pytest.mark.parametrize(("code", "fields", "expected"), [
     ("ENTITY_IS_DELETED", [], CRMNotFound),
     ("INVALID_CROSS_REFERENCE_KEY", [], CRMNotFound),
     ("INVALID_CROSS_REFERENCE_KEY", ["OwnerId"], CRMValidationError),
     ("INACTIVE_OWNER_OR_USER", ["OwnerId"], CRMValidationError),
     ("UNABLE_TO_LOCK_ROW", [], CRMTransient),
+    ("DUPLICATES_DETECTED", [], CRMRecordRefused),
 ])
 def test_save_result_mapping(code, fields, expected):
     result = {"id": None, "success": False, "errors": [{"statusCode": code, "message": "m", "fields": fields}]}

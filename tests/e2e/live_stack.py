@@ -220,8 +220,9 @@ def _install_tenant(stack: LiveStack, app, platform: str) -> Tenancy:
         return Tenancy(platform=platform, tenant_id=tenant.id, account_id=account["account_id"])
 
 
-def point_salesforce_outbound(stack: LiveStack) -> None:
-    """Point the org's Outbound Message at the Salesforce tenant's webhook URL (its key and secret in the path)."""
+def point_salesforce_outbound(stack: LiveStack, **settings: Any) -> None:
+    """Point the org's Outbound Messages at the Salesforce tenant's webhook URL (its key and secret in the path);
+    `settings` go with it (e.g. `fields=["Id"]`; default: the fields LeadRelay's install guide lists)."""
     from integration.config import get_settings
     from oauth.crypto import TokenCipher
 
@@ -230,7 +231,7 @@ def point_salesforce_outbound(stack: LiveStack) -> None:
         row = s.scalar(select(WebhookKey).where(WebhookKey.tenant_id == tenancy.tenant_id))
         key, secret = row.key, TokenCipher.from_env(get_settings().var_dir).decrypt(row.secret_enc)
     stack.simulate("salesforce", {"action": "configure_outbound",
-                                  "endpoint_url": f"{stack.url}/webhooks/salesforce/{key}/{secret}"})
+                                  "endpoint_url": f"{stack.url}/webhooks/salesforce/{key}/{secret}", **settings})
 
 
 @contextlib.contextmanager

@@ -103,7 +103,7 @@ def test_outbound_message_follows_the_documented_schema(seeded, sf_server):
     with sf_server.sandbox.store.lock:
         outbound.configure(account, {"endpoint_url": "http://127.0.0.1:9/never"}, 1)
         lead = next(iter(account.table("Lead").values()))
-        body = outbound.message(account, sf_server.tls_url, "Lead", lead, "04l8d0000000001AAA", None)
+        body = outbound.message(account, sf_server.tls_url, "Lead", [("04l8d0000000001AAA", lead)], None)
         outbound.configure(account, {}, 2)
     notifications = etree.fromstring(body).xpath("//*[local-name()='notifications']")[0]
     assert [etree.QName(el).localname for el in notifications] == documented

@@ -155,7 +155,9 @@ def notification(body: bytes) -> dict[str, str]:
 
 
 def test_outbound_message_for_ui_change_and_own_write(sf_server, sf, org, receiver):
-    simulate(sf_server, org, {"action": "configure_outbound", "endpoint_url": receiver.url})
+    # a real message carries only the fields the admin selected (Id always): here Status, Rating, LastModifiedById
+    simulate(sf_server, org, {"action": "configure_outbound", "endpoint_url": receiver.url,
+                              "fields": {"Lead": ["Status", "Rating", "LastModifiedById"]}})
     lead = one(sf, "SELECT Id FROM Lead WHERE Email = 'yuki.sato@tyrell.jp'")
     ui = simulate(sf_server, org, {"action": "update", "object_type": "Lead", "id": lead["Id"],
                                    "properties": {"Status": "Working - Contacted"}})
@@ -164,6 +166,7 @@ def test_outbound_message_for_ui_change_and_own_write(sf_server, sf, org, receiv
     assert message["OrganizationId"] == org["account_id"] and message["ActionId"].startswith("04k")
     assert message["type"] == "sf:Lead" and message["Id"] == lead["Id"]
     assert message["Status"] == "Working - Contacted" and message["LastModifiedById"] == ui["LastModifiedById"]
+    assert "Email" not in message and "LastModifiedDate" not in message  # not selected, not sent
     sf.Lead.update(lead["Id"], {"Rating": "Hot"})
     own = notification(receiver.wait_for(2)[1])
     admin = one(sf, "SELECT Id FROM User WHERE Username = 'avery.admin@example.com'")["Id"]
