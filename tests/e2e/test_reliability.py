@@ -42,7 +42,8 @@ def test_dropped_and_duplicated_webhooks_still_process_every_lead_exactly_once(l
         stack.wait_webhooks_idle(timeout=60)
         stack.wait_idle(timeout=90)
         deliveries = Counter(d["status"] for d in stack.control("GET", "/webhooks")["deliveries"])
-        assert deliveries["dropped"] > 100  # the sandbox really lost ~30 % of them
+        # the sandbox really lost ~30 % of them (counted in deliveries: Salesforce batches notifications)
+        assert deliveries["dropped"] > 0.2 * sum(deliveries.values()) and deliveries["dropped"] > 50, deliveries
 
         from integration.sweep import sweep_tenant
 
