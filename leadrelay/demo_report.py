@@ -39,6 +39,7 @@ BEATS = {
     "reassigned": "the breach escalated: the lead reassigned to the next person in its pool",
     "lifecycle": "a won deal made its contact a customer",
 }
+SLA_BEATS = ("sla_met", "sla_breached", "manager_notified", "reassigned")
 STORY_ROLES = ("hot_met", "hot_breached")  # whose clocks must settle before the story ends
 
 
@@ -134,8 +135,9 @@ def beats(run: StoryRun, facts: Facts | None = None, rule_set: RuleSet | None = 
         if d.outcome == "set" and d.inputs.get("to") == "customer":
             seen["lifecycle"].add(platform)
     story_leads = {(s.platform, s.object_id) for s in run.sent if s.person.role in STORY_ROLES}
-    settled = not any(t.status == "pending" for p, t in facts.timers if (p, t.object_id) in story_leads)
     expected = {beat: set(run.crms) - set(run.not_shown.get(beat, {})) for beat in BEATS}
+    settled = not any(expected[b] for b in SLA_BEATS) or not any(
+        t.status == "pending" for p, t in facts.timers if (p, t.object_id) in story_leads)
     return BeatState(sum(1 for s in run.sent if (s.platform, s.object_id) in facts.routes), seen, settled, expected)
 
 
