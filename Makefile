@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@echo "installed into $(VENV)"
 
 demo: install
-	$(VENV)/bin/leadrelay demo
+	$(VENV)/bin/leadrelay demo --keep-running
 
 # The tests start their own Redis server (and a throw-away PostgreSQL cluster when one is installed).
 test: install

@@ -5,7 +5,7 @@ from adapters.registry import get_adapter_class
 from integration.config import get_settings
 from integration.db import session_scope
 from integration.echo import RedisWriteLog
-from integration.errors import CRMRateLimited, ReauthRequired
+from integration.errors import CRMBudgetExhausted, CRMRateLimited, ReauthRequired
 from integration.models import Tenant
 from integration.protocols import CRMAdapter, TenantRef
 from integration.queues import redis_connection
@@ -39,7 +39,9 @@ class LearningAdapter:
             try:
                 return value(*args, **kwargs)
             except CRMRateLimited as exc:
-                if not getattr(exc, "ours", False):  # the CRM said 429, not our own budget
+                # the CRM said 429, not our own budget; an allowance used up until its reset is no burst to learn
+                # from (the adapter told the budget when it resets)
+                if not getattr(exc, "ours", False) and not isinstance(exc, CRMBudgetExhausted):
                     self._budget.penalize(self._budget.window_bucket(), exc.retry_after)
                 raise
 

@@ -2,20 +2,30 @@
 
 A drain batch's email domains are looked up in one call (`find_companies`); every answer is kept for this batch
 and, for every worker, in Redis for a while: companies change owners rarely, and leads of one company tend to
-arrive together. A company that was not found is asked again sooner than one that was.
+arrive together. A company that was not found is asked again sooner than one that was, and where the CRM's search
+lags behind its writes (the adapter's SEARCH_LAG) no later than that lag after the answer: a company created a
+moment before it was not yet searchable, and must not pass for "no such account" once it is.
 """
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterable
 
 from integration.protocols import CRMAdapter
 from integration.records import Company
 
 FOUND_TTL_S = 600      # an account's new owner is followed within ten minutes
-NOT_FOUND_TTL_S = 120  # a company created in the CRM is matched within two minutes
+NOT_FOUND_TTL_S = 120  # a company created in the CRM is matched within two minutes (within SEARCH_LAG where it lags)
+MISSING = "?"          # a "no such company" answer is stored as "?<when it was given>" (owner ids never start so)
 FREE_MAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com",
                        "icloud.com", "live.com", "msn.com", "proton.me", "protonmail.com", "gmx.de", "web.de"})
 Key = tuple[str | None, str | None]  # (web domain, or company name when the lead has no business domain)
+
+
+def clock() -> float:
+    """Now, in epoch seconds (tests move it on instead of waiting out a CRM's search lag)."""
+    return time.time()
 
 
 def business_domain(email_domain: str | None) -> str | None:
@@ -42,17 +52,28 @@ class AccountOwners:
     def _remember(self, key: Key, company: Company | None) -> None:
         owner = company.owner_id if company else None
         self.known[key] = owner
-        self.redis.set(self._redis_key(key), owner or "", ex=FOUND_TTL_S if company else NOT_FOUND_TTL_S)
+        if company is not None:
+            self.redis.set(self._redis_key(key), owner or "", ex=FOUND_TTL_S)
+            return
+        lag = self.adapter.SEARCH_LAG.total_seconds()
+        ttl = min(NOT_FOUND_TTL_S, math.ceil(lag)) if lag > 0 else NOT_FOUND_TTL_S
+        self.redis.set(self._redis_key(key), f"{MISSING}{clock():.3f}", ex=max(1, ttl))
+
+    def _stale(self, value: str) -> bool:
+        """A "not found" given before the CRM's search lag ran out (Redis expires it too; this is exact)."""
+        lag = self.adapter.SEARCH_LAG.total_seconds()
+        return value.startswith(MISSING) and lag > 0 and clock() - float(value[1:] or 0) >= lag
 
     def _recall(self, keys: list[Key]) -> list[Key]:
         """Fill `known` from Redis; returns the keys nobody knows yet."""
         values = self.redis.mget([self._redis_key(k) for k in keys]) if keys else []
         missing = []
-        for key, value in zip(keys, values, strict=True):
-            if value is None:
+        for key, raw in zip(keys, values, strict=True):
+            value = raw.decode() if raw is not None else None
+            if value is None or self._stale(value):
                 missing.append(key)
             else:
-                self.known[key] = value.decode() or None
+                self.known[key] = None if value.startswith(MISSING) else value or None
         return missing
 
     def prefetch(self, emails: Iterable[object]) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from integration.business_hours import due_at
 from integration.jobs import job, job_key
+from integration.merged_records import remap_merged
 from integration.models import SlaTimer
 from integration.queues import SLA
 from integration.records import TaskSpec
@@ -126,6 +127,11 @@ def _engaged(work: Work, row: SlaTimer, start: dict, n: int) -> str | None:
     record = work.adapter.get_record(row.object_type, row.object_id)
     if record is None:
         return "the lead is gone"
+    if record.id != row.object_id:  # merged into a record with a new id (HubSpot): the cadence goes on there
+        remap_merged(work.session, work.tenant_id, row.object_type, [row.object_id], record.id)
+        work.session.commit()
+        if row.status != "planned":
+            return f"merged into {record.id}, which has its own cadence"
     status = str(record.fields.get("lead_status") or "").lower()
     if status in DISQUALIFIED:
         return f"the lead was disqualified ({status})"

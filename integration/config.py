@@ -61,6 +61,9 @@ class Settings:
     # computed: 1 in production; `leadrelay demo` runs its workers at 60 so a 5-minute SLA plays out in 5 seconds.
     # Timestamps stay real: activities a rep logs in the CRM are compared with real times.
     time_scale: float = 1.0
+    # where a browser reaches the CRM sandbox's OAuth pages: plain HTTP on loopback in the demo, so signing in
+    # shows no certificate warning while the SDKs keep LEADRELAY_SANDBOX_URL's HTTPS (simple-salesforce needs it)
+    sandbox_browser_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -86,6 +89,7 @@ class Settings:
             trusted_proxies=_trusted_proxies(),
             operator_token=os.environ.get("LEADRELAY_OPERATOR_TOKEN", "").strip() or None,
             time_scale=time_scale(),
+            sandbox_browser_url=os.environ.get("LEADRELAY_SANDBOX_BROWSER_URL", "").strip().rstrip("/") or None,
         )
 
 

@@ -1,7 +1,7 @@
 """Our own recent writes, so a webhook that only echoes them is dropped (no platform signal is enough alone)."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from redis import Redis
 
@@ -26,6 +26,13 @@ class RedisWriteLog:
             pipe.sadd(key, *names)
             pipe.expire(key, ECHO_TTL_SECONDS)
             pipe.execute()
+
+    def move(self, object_type: str, old_ids: Sequence[str], new_id: str) -> None:
+        """Records merged into `new_id`: what we wrote on them just now counts as written on it, so the echo of
+        such a write reported under the merged record's id is still recognised."""
+        names = set().union(*(self.wrote(object_type, i) for i in old_ids))
+        if names:
+            self.remember(object_type, new_id, sorted(names))
 
     def wrote(self, object_type: str, object_id: str) -> set[str]:
         return {m.decode() for m in self.redis.smembers(self._key(object_type, str(object_id)))}

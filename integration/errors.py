@@ -1,6 +1,8 @@
 """The project's own error classes; adapters map every SDK/transport failure to one of these."""
 from __future__ import annotations
 
+import datetime as dt
+
 
 class LeadRelayError(Exception):
     """Base of the project's errors."""
@@ -35,6 +37,16 @@ class CRMRateLimited(CRMError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class CRMBudgetExhausted(CRMRateLimited):
+    """An allowance that resets at a fixed time (a daily API budget) is used up: the CRM refuses every call until
+    `until`. Work is put off until then, with this message as the reason, and never retried sooner."""
+
+    def __init__(self, message: str, until: dt.datetime, bucket: str = "daily") -> None:
+        wait = (until - dt.datetime.now(dt.UTC)).total_seconds()
+        super().__init__(f"{message} until {until:%Y-%m-%d %H:%M} UTC", retry_after=max(1.0, wait))
+        self.until, self.bucket = until, bucket
 
 
 class CRMTransient(CRMError):

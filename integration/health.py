@@ -249,11 +249,17 @@ def _work_reasons(f: Facts, now: dt.datetime) -> list[Reason]:
         reasons.append(Reason(State.DEGRADED, "events-failed", f"{_n(f.failed_recent, 'change')} from the CRM "
                               "failed in the last 24 hours after every retry; each is in the review queue with "
                               "the CRM's answer."))
+    held = [b.held_until for b in f.budgets or [] if b.held_until is not None]
     if f.oldest_pending is not None and now - f.oldest_pending > EVENTS_LATE:
-        reasons.append(Reason(State.DEGRADED, "events-waiting", f"{_n(f.pending, 'change')} from the CRM "
-                              f"{'has' if f.pending == 1 else 'have'} waited since {stamp(f.oldest_pending)} "
-                              f"({span(now - f.oldest_pending)}): the workers are behind or stopped, so these "
-                              "leads are not routed yet."))
+        waited = (f"{_n(f.pending, 'change')} from the CRM {'has' if f.pending == 1 else 'have'} waited since "
+                  f"{stamp(f.oldest_pending)} ({span(now - f.oldest_pending)})")
+        if held:  # not the workers: the CRM refuses calls until its allowance resets
+            until = stamp(dt.datetime.fromtimestamp(max(held), dt.UTC))
+            reasons.append(Reason(State.DEGRADED, "events-held", f"{waited}: the CRM's API allowance is used up "
+                                  f"until {until}, so these leads are routed after it resets."))
+        else:
+            reasons.append(Reason(State.DEGRADED, "events-waiting", f"{waited}: the workers are behind or stopped, "
+                                  "so these leads are not routed yet."))
     for name, seconds in f.queue_lag.items():
         if seconds > QUEUE_LATE.total_seconds():
             reasons.append(Reason(State.DEGRADED, f"queue-late:{name}", f"Jobs have waited "
@@ -289,6 +295,13 @@ def _webhook_reasons(f: Facts, now: dt.datetime, interval: float) -> list[Reason
 def _budget_reasons(f: Facts) -> list[Reason]:
     reasons = []
     for b in f.budgets or []:
+        if b.held_until is not None:
+            until = dt.datetime.fromtimestamp(b.held_until, dt.UTC)
+            reasons.append(Reason(State.BUDGET_LOW, f"budget-exhausted:{b.bucket}", (
+                f"The CRM's API allowance '{b.bucket}' is used up: it refuses every call until {stamp(until)}, when "
+                "it resets. LeadRelay has put its work off until then; nothing is lost, leads are routed after "
+                "the reset.")))
+            continue
         if b.per < BUDGET_LOW_WINDOW or b.left >= BUDGET_LOW_SHARE * b.capacity:
             continue
         text = (f"API budget '{b.bucket}' nearly used: {max(0.0, b.left):,.0f} of {b.capacity:,.0f} left per "

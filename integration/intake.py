@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from integration.config import get_settings
 from integration.db import session_scope
-from integration.errors import CRMNotFound, CRMRateLimited, CRMValidationError
+from integration.errors import CRMBudgetExhausted, CRMNotFound, CRMRateLimited, CRMValidationError
 from integration.jobs import job
+from integration.merged_records import MovableWrites, remap_merged
 from integration.models import EventRecord, ReviewItem, Tenant, TenantStatus, utcnow
 from integration.queues import INTAKE, redis_connection
 from integration.records import Event
@@ -41,8 +42,19 @@ def _insert_event(dialect: str) -> Any:
     return _INSERTS[dialect]
 
 
-def record_events(session: Session, tenant_id: int, events: Iterable[Event]) -> int:
-    """Insert events for the tenant, ignoring deliveries already stored; returns how many are new."""
+def record_events(session: Session, tenant_id: int, events: Iterable[Event],
+                  writes: MovableWrites | None = None) -> int:
+    """Insert events for the tenant, ignoring deliveries already stored; returns how many are new.
+
+    An event that names records merged away (a merge; Pipedrive's change of the survivor names them too) moves what
+    LeadRelay keeps under their ids to the merged record first (idempotent, so a redelivery changes nothing), before
+    any drain reads the merged record: its route decision is then already there, and a lead decided once is never
+    routed again under its new id.
+    """
+    events = list(events)
+    for e in events:
+        if e.merged_ids:
+            remap_merged(session, tenant_id, e.object_type, e.merged_ids, e.object_id, writes)
     rows = [{"tenant_id": tenant_id, "dedup_key": f"{e.platform}:{e.event_id}"[:200], "platform": e.platform,
              "object_type": e.object_type, "object_id": str(e.object_id), "kind": e.kind, "source": e.source[:64],
              "occurred_at": e.occurred_at, "received_at": utcnow(), "status": "received", "error": None}
@@ -157,7 +169,7 @@ def _drain(settings, redis, tenant_id: int) -> dict[str, int]:
             records = adapter.get_records(object_type, ids)
         except CRMRateLimited as exc:
             # wait for the platform's limit without holding a worker: this tenant's turn comes back later
-            drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-later", delay=exc.retry_after)
+            _later(settings, tenant_id, objects, up_to, exc)
             return done
         found = {r.id for r in records}
         with session_scope(settings.database_url) as session:
@@ -166,7 +178,7 @@ def _drain(settings, redis, tenant_id: int) -> dict[str, int]:
                                 gone=[i for i in ids if i not in found])
             except CRMRateLimited as exc:
                 session.commit()  # what was decided stays decided; the rest continues after Retry-After
-                drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-later", delay=exc.retry_after)
+                _later(settings, tenant_id, objects, up_to, exc)
                 return done
             except (CRMValidationError, CRMNotFound) as exc:
                 _park(session, tenant_id, object_type, ids, up_to, str(exc))
@@ -178,6 +190,19 @@ def _drain(settings, redis, tenant_id: int) -> dict[str, int]:
     if more:
         enqueue_drain(tenant_id)  # to the back of the queue: other tenants' work goes first
     return done
+
+
+def _later(settings, tenant_id: int, objects: dict[str, list[str]], up_to: int, exc: CRMRateLimited) -> None:
+    """Drain again once the CRM takes calls again. An allowance used up until its reset (a daily budget) puts the
+    work off until then, and its events say so (status "waiting", the reason in `error`) for the console."""
+    drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}-later", delay=exc.retry_after)
+    if not isinstance(exc, CRMBudgetExhausted):
+        return
+    log.warning("intake.drain-put-off", extra={"tenant_id": tenant_id, "reason": str(exc),
+                                                "until": exc.until.isoformat(timespec="seconds")})
+    with session_scope(settings.database_url) as session:
+        for object_type, ids in objects.items():
+            _mark(session, tenant_id, object_type, ids, up_to, "waiting", str(exc)[:2000])
 
 
 def _park(session: Session, tenant_id: int, object_type: str, ids: list[str], up_to: int, reason: str) -> None:

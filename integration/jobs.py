@@ -18,7 +18,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from integration.config import get_settings
-from integration.errors import ReauthRequired
+from integration.errors import CRMBudgetExhausted, ReauthRequired
 from integration.logs import job_id_var, tenant_id_var
 from integration.queues import QUEUES, UnknownQueue, get_queue, redis_connection
 
@@ -71,6 +71,11 @@ def job(queue: str, timeout: int = 60, retries: int | None = None, require_activ
                     # not a failure to retry: the tenant is paused until the admin reconnects
                     log.warning("job.paused-reauth-required", extra={"job": spec.name, "reason": exc.reason})
                     return "reauth-required"
+                except CRMBudgetExhausted as exc:
+                    if current is None:
+                        raise
+                    _after_reset(run, spec, current, exc, tenant_id, args, kwargs)
+                    return "put-off"
             finally:
                 job_id_var.reset(tokens[0])
                 tenant_id_var.reset(tokens[1])
@@ -82,6 +87,17 @@ def job(queue: str, timeout: int = 60, retries: int | None = None, require_activ
         return run
 
     return decorate
+
+
+def _after_reset(run: Callable, spec: JobSpec, current: Job, exc: CRMBudgetExhausted, tenant_id: int | None,
+                 args: tuple, kwargs: dict) -> None:
+    """The CRM refuses every call until its allowance resets (a daily API budget): run the job again then, instead
+    of spending its retries (seconds apart) on calls that cannot succeed. Jobs that re-plan themselves on a rate
+    limit never get here."""
+    log.warning("job.put-off-until-reset", extra={"job": spec.name, "reason": str(exc),
+                                                   "until": exc.until.isoformat(timespec="seconds")})
+    again = current.id.removesuffix("-again").removesuffix("-after-reset") + "-after-reset"
+    enqueue(run, tenant_id, *args, job_id=again, delay=exc.retry_after, **kwargs)
 
 
 def _tenant_active(tenant_id: int) -> bool:

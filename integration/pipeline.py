@@ -22,7 +22,7 @@ from integration.lifecycle import on_changed
 from integration.models import Decision, ReviewItem, Tenant
 from integration.new_leads import routable
 from integration.normalize import Lead, normalize_lead, with_fields
-from integration.pipeline_dedup import Merged, resolve_duplicates
+from integration.pipeline_dedup import Merged, follow_merge, resolve_duplicates
 from integration.pipeline_rules import published_rules
 from integration.pipeline_writes import PendingOwner, flush_owners
 from integration.protocols import CRMAdapter
@@ -153,11 +153,23 @@ def handle_lead(ctx: Context, record: Record) -> None:
     if any((p.record.object_type, p.record.id) in indexed for p in ctx.pending):
         flush_owners(ctx)  # a duplicate within the batch: its twin's owner is written before the pair is scored
     merged = resolve_duplicates(ctx, record, indexed)
-    if merged is not None and not merged.new_lead_survived:
-        return  # a sure duplicate of a record that stays with its owner
-    if merged is not None and (email := ctx.email_of(merged.owner_id)):
-        _keep_twins_owner(ctx, dataclasses.replace(record, id=merged.survivor_id, owner_id=None), merged, email)
-        return
+    if merged is None:
+        _route(ctx, record, lead)
+    elif merged.new_lead_survived:
+        # the merged record is the one LeadRelay decides for, under the id it lives under (HubSpot: a new one)
+        survivor = dataclasses.replace(record, id=merged.survivor_id)
+        try:
+            if email := ctx.email_of(merged.owner_id):
+                _keep_twins_owner(ctx, dataclasses.replace(survivor, owner_id=None), merged, email)
+            else:
+                _route(ctx, survivor, lead)
+        finally:  # after the lead's own decision: the twin's moves to the merged record and keeps its own key
+            follow_merge(ctx, record.object_type, merged)
+    # else: a sure duplicate of a record that stays with its owner (pipeline_dedup moved what LeadRelay keeps)
+
+
+def _route(ctx: Context, record: Record, lead: Lead) -> None:
+    """Qualify and route one lead, then write its owner (or send it to review)."""
     lead = with_fields(lead, account_owner=_account_owner(ctx, lead))
     qualification = ctx.scorer.score_lead(lead)
     decision = ctx.router.route_lead(lead, qualification, at=dt.datetime.now(dt.UTC))

@@ -1,12 +1,14 @@
 """Pipeline step 4: a new lead against its duplicate candidates — merge the sure, queue the unsure."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from integration.dedup import classify, score_pair, survivor
 from integration.errors import CRMNotFound, CRMValidationError
+from integration.merged_records import remap_merged
 from integration.models import Decision, MergeSnapshot, ReviewItem, utcnow
 from integration.records import Record, TaskSpec
 
@@ -18,12 +20,14 @@ MAX_CANDIDATES = 20
 
 
 class Merged(NamedTuple):
-    """A sure duplicate merged: the surviving id, and whether the new lead is the survivor (then `owner_id` is the
-    owner of the record merged into it, which the survivor keeps)."""
+    """A sure duplicate merged: the id the merged record lives under (HubSpot: a new one), whether the new lead is
+    the survivor (then `owner_id` is the owner of the record merged into it, which the survivor keeps), and the
+    ids of both records before the merge (the survivor's first)."""
 
     survivor_id: str
     new_lead_survived: bool
     owner_id: str | None = None
+    old_ids: tuple[str, ...] = ()
 
 
 def as_dict(record: Record) -> dict[str, Any]:
@@ -32,17 +36,23 @@ def as_dict(record: Record) -> dict[str, Any]:
 
 
 def _candidates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> list[Record]:
+    """The records the index names (read as they are now), and, while the index may be incomplete, the CRM's own
+    duplicate search as well.
+
+    Neither alone may conclude "no twin" then: the index does not know older records until the backfill has run,
+    and the CRM's search may not see a record created or changed within its SEARCH_LAG, which the index, filled
+    as records arrive, already holds.
+    """
     ids = sorted(i for t, i in indexed if t == record.object_type)[:MAX_CANDIDATES]
-    if ids:
-        return ctx.adapter.get_records(record.object_type, ids)
+    known = ctx.adapter.get_records(record.object_type, ids) if ids else []
     if (ctx.tenant.settings or {}).get("index_complete"):
-        return []  # the backfill indexed every record: no key in common means no candidate
+        return known  # the backfill indexed every record: no key in common means no candidate
     f = record.fields
-    # the index may not know older records yet (backfill still running): ask the CRM once
     found = ctx.adapter.find_duplicate_candidates(
         record.object_type, emails=[e for e in (f.get("email"),) if e], phones=[p for p in (f.get("phone"),) if p],
         name=" ".join(x for x in (f.get("first_name"), f.get("last_name")) if x) or None, company=f.get("company"))
-    return [c for c in found if c.id != record.id]
+    seen = {c.id for c in known} | {record.id}
+    return known + [c for c in found if c.id not in seen][:max(0, MAX_CANDIDATES - len(known))]
 
 
 def resolve_duplicates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> Merged | None:
@@ -77,18 +87,32 @@ def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: l
         snapshot.status = "skipped"
         return None
     snapshot.status, snapshot.survivor_id = "merged", result.survivor_id
-    reason = f"Merged {lose.id} into {result.survivor_id} (score {score:.2f}: {'; '.join(reasons[:4])})"
+    survivor_id, old_ids = result.survivor_id, (keep.id, lose.id)
+    reason = f"Merged {lose.id} into {survivor_id} (score {score:.2f}: {'; '.join(reasons[:4])})"
     key = f"dedup:{record.object_type}:{min(keep.id, lose.id)}:{max(keep.id, lose.id)}"
     ctx.session.add(Decision(tenant_id=ctx.tenant.id, idempotency_key=key, kind="dedup",
-                             object_type=record.object_type, object_id=lose.id, outcome=f"merged into {keep.id}",
-                             reason=reason[:500], inputs={"score": score, "snapshot_id": snapshot.id}))
+                             object_type=record.object_type, object_id=lose.id, outcome=f"merged into {survivor_id}",
+                             reason=reason[:500], inputs={"score": score, "snapshot_id": snapshot.id,
+                                                          "merged_ids": list(result.merged_ids)}))
     if lose.id == record.id:
         ctx.session.add(Decision(tenant_id=ctx.tenant.id, idempotency_key=f"route:{record.object_type}:{record.id}",
                                  kind="route", object_type=record.object_type, object_id=record.id,
                                  outcome="merged", reason=f"Duplicate of {keep.id}: stays with its owner",
                                  inputs={"snapshot_id": snapshot.id}))
-        return Merged(result.survivor_id, new_lead_survived=False)
-    return Merged(result.survivor_id, new_lead_survived=True, owner_id=lose.owner_id)
+        merged = Merged(survivor_id, new_lead_survived=False, old_ids=old_ids)
+        follow_merge(ctx, record.object_type, merged)
+        return merged
+    # the new lead survived: its own route decision comes first (pipeline.handle_lead), then follow_merge
+    return Merged(survivor_id, new_lead_survived=True, owner_id=lose.owner_id, old_ids=old_ids)
+
+
+def follow_merge(ctx: Context, object_type: str, merged: Merged) -> None:
+    """What LeadRelay keeps under the merged records' old ids moves to the id the merged record lives under (on
+    HubSpot a new one): dedup index, decisions, SLA timers, review items, snapshots, owner writes not sent yet."""
+    remap_merged(ctx.session, ctx.tenant.id, object_type, merged.old_ids, merged.survivor_id)
+    for item in ctx.pending:
+        if item.record.id in merged.old_ids:
+            item.record = dataclasses.replace(item.record, id=merged.survivor_id)
 
 
 def _snap(record: Record) -> dict[str, Any]:

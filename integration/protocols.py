@@ -53,6 +53,10 @@ class RateBudget(Protocol):
                 reset_after: float | None = None) -> None:
         """Align the bucket with what the platform reported (rate-limit headers)."""
 
+    def exhausted(self, bucket: str, until: float) -> None:
+        """The platform refuses every call on `bucket` until `until` (epoch seconds), when the allowance is whole
+        again (a daily budget's reset): `acquire` raises CRMBudgetExhausted until then, without calling the CRM."""
+
 
 class WriteLog(Protocol):
     """Our own recent writes, so their webhook echoes can be recognised and dropped."""
@@ -84,9 +88,20 @@ class CRMAdapter(Protocol):
     EPOCH_CURSOR: ClassVar[str]  # a changed_since cursor that starts at the very first record (backfill)
     LIFECYCLE_FIELD: ClassVar[str]  # neutral field holding the lifecycle stage: native, or LeadRelay's own
     RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]]  # bucket -> (requests, per seconds)
+    # How long the platform's search may go on answering as if a record created or changed a moment ago were not
+    # (yet) so: a conservative bound where the search is an eventually consistent index, 0 where every read the
+    # adapter makes sees a write at once. Whatever reads through search waits it out before trusting an absence:
+    # the sweep re-reads this far behind its cursor, a company "not found" is asked again after it, an SLA check
+    # that finds no activity looks once more after it, a duplicate search is combined with the dedup index.
+    SEARCH_LAG: ClassVar[dt.timedelta]
 
     def get_record(self, object_type: str, record_id: str) -> Record | None:
-        """One record with its neutral fields, owner and company; None when it does not exist (or was merged away)."""
+        """One record with its neutral fields, owner and company; None when it does not exist.
+
+        A record merged away: None where the platform forgets its id (Salesforce, Pipedrive); where the platform
+        answers the old id with the record it was merged into (HubSpot), that record, whose `id` then differs from
+        `record_id`: a caller keeping the old id moves what it keeps (integration.merged_records).
+        """
 
     def get_records(self, object_type: str, record_ids: list[str]) -> list[Record]:
         """Many records in as few calls as the platform allows (batch endpoints); missing ids are left out."""
@@ -170,7 +185,8 @@ class CRMAdapter(Protocol):
               fields: Mapping[str, Any] | None = None) -> MergeResult:
         """Merge `other_id` into `survivor_id` with the platform's native merge, then set `fields` on the survivor.
 
-        The survivor keeps its id where the platform allows; the result says which id survived.
+        The result says which id the merged record lives under (`survivor_id` on Salesforce and Pipedrive; a new id
+        on HubSpot) and every id merged away (`merged_ids`: both old ids when the merged record got a new one).
         """
 
     def record_url(self, object_type: str, record_id: str) -> str:
@@ -180,8 +196,14 @@ class CRMAdapter(Protocol):
         sandbox (an API base that is not the platform's own) the same path on the sandbox's origin.
         """
 
-    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
-        """Records created or modified after the cursor (None: from now minus one day), oldest first."""
+    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100,
+                      overlap: dt.timedelta = dt.timedelta(0)) -> ChangePage:
+        """Records created or modified after the cursor (None: from now minus one day), oldest first.
+
+        `overlap`: start that much before the cursor instead (records seen before come again; the caller is
+        idempotent), so a record the platform's search indexed late is not skipped. A cursor in the middle of a
+        paged pass that the platform resumes by a page token resumes there, without the overlap.
+        """
 
     def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:
         """Create the platform's webhook subscriptions for this account where it does that by API.
@@ -234,6 +256,10 @@ class ParsedDelivery:
     events: list[Event] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)      # in IGNORED_EVENTS: acknowledged, no job
     unsupported: list[str] = field(default_factory=list)  # unknown: logged at warning, acknowledged
+    notes: dict[str, str] = field(default_factory=dict)  # why an ignored or unsupported name was skipped, when known
+    # (path, problem) of items set aside because a field is missing or malformed: logged at warning, acknowledged,
+    # while the delivery's other items are kept
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
 
 
 class WebhookParser(Protocol):

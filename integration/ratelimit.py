@@ -1,22 +1,27 @@
 """Per-tenant API budgets in Redis, shared by every worker: stay under the CRM's limit, don't bounce off it."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from redis import Redis
 
-from integration.errors import CRMRateLimited
+from integration.errors import CRMBudgetExhausted, CRMRateLimited
 
 log = logging.getLogger("leadrelay.ratelimit")
 
 # A token bucket per (tenant, bucket): capacity = the platform's limit times SAFETY, refilled continuously.
-# Returns 0 when taken, else the seconds until `cost` tokens will be there.
+# Returns 0 when taken, else the seconds until `cost` tokens will be there; negative while the platform has said
+# the allowance is used up until its reset (KEYS[3], see `exhausted`): minus the seconds until then.
 _TAKE = """
 local key, capacity, per = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 local cost, now, safety = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local held = tonumber(redis.call('GET', KEYS[3]))
+if held ~= nil and held > now then return tostring(now - held) end
 local state = redis.call('HMGET', key, 'tokens', 'ts')
 local tokens, ts = tonumber(state[1]), tonumber(state[2])
 local learned = tonumber(redis.call('GET', KEYS[2]))
@@ -82,6 +87,11 @@ def learned_key(tenant_id: int, bucket: str) -> str:
     return f"{bucket_key(tenant_id, bucket)}:learned-limit"
 
 
+def held_key(tenant_id: int, bucket: str) -> str:
+    """When an allowance the platform reported used up is whole again (epoch seconds): a plain string."""
+    return f"{bucket_key(tenant_id, bucket)}:held-until"
+
+
 class RedisRateBudget:
     """RateBudget for one tenant. `limits`: bucket -> (requests, per seconds), from the adapter's RATE_LIMITS."""
 
@@ -94,7 +104,8 @@ class RedisRateBudget:
         self.used: list[str] = []  # buckets taken from since `begin_call` (to know which one a 429 was about)
 
     def _keys(self, bucket: str) -> list[str]:
-        return [bucket_key(self.tenant_id, bucket), learned_key(self.tenant_id, bucket)]
+        return [bucket_key(self.tenant_id, bucket), learned_key(self.tenant_id, bucket),
+                held_key(self.tenant_id, bucket)]
 
     def _shape(self, bucket: str) -> tuple[float, float]:
         requests, per = self.limits.get(bucket) or self.limits["default"]
@@ -107,7 +118,13 @@ class RedisRateBudget:
         deadline = time.monotonic() + self.max_wait
         while True:
             wait = float(self._take(keys=self._keys(bucket), args=[capacity, per, cost, time.time(), SAFETY]))
-            if wait <= 0:
+            if wait < 0:  # used up until its reset: no call goes out before then, however long that is
+                until = dt.datetime.fromtimestamp(time.time() - wait, dt.UTC)
+                exc = CRMBudgetExhausted(f"the CRM's {bucket} API allowance for tenant {self.tenant_id} is used up",
+                                         until, bucket)
+                exc.ours = True  # our own budget said wait: the CRM was not asked
+                raise exc
+            if wait == 0:
                 return
             if time.monotonic() + wait > deadline:
                 log.info("ratelimit.budget-exhausted", extra={"tenant_id": self.tenant_id, "bucket": bucket,
@@ -116,6 +133,19 @@ class RedisRateBudget:
                 exc.ours = True  # our own budget said wait: not a signal from the platform
                 raise exc
             time.sleep(wait)
+
+    def exhausted(self, bucket: str, until: float) -> None:
+        """The platform refuses every call on `bucket` until `until`, then the allowance is whole: hold every call
+        off until then (a token bucket refilling a little at a time would creep back in too early, and after the
+        reset too slowly), then start from a full bucket."""
+        seconds = max(1, math.ceil(until - time.time()))
+        pipe = self.redis.pipeline()
+        pipe.set(held_key(self.tenant_id, bucket), repr(float(until)), ex=seconds)
+        pipe.delete(bucket_key(self.tenant_id, bucket))
+        pipe.execute()
+        log.warning("ratelimit.allowance-exhausted", extra={"tenant_id": self.tenant_id, "bucket": bucket,
+                                                             "until": dt.datetime.fromtimestamp(until, dt.UTC)
+                                                             .isoformat(timespec="seconds")})
 
     def begin_call(self) -> None:
         self.used = []
@@ -157,6 +187,7 @@ class BudgetLeft:
     limit: int  # the platform's limit for the window, as the adapter declares it
     learned: int | None = None  # a lower limit the platform made us believe (a 429 or its headers)
     learned_for: float | None = None  # seconds that learned limit is still believed
+    held_until: float | None = None  # the platform said it is used up until then (epoch seconds), whole after
 
     @property
     def percent(self) -> float:
@@ -165,6 +196,8 @@ class BudgetLeft:
     @property
     def full_in(self) -> float:
         """Seconds until the bucket is full again."""
+        if self.held_until is not None:
+            return max(0.0, self.held_until - time.time())
         return max(0.0, (self.capacity - self.left) * self.per / self.capacity)
 
 
@@ -178,17 +211,20 @@ def read_budgets(redis: Redis, tenant_id: int, limits: Mapping[str, tuple[int, f
         pipe.hmget(bucket_key(tenant_id, bucket), "tokens", "ts")
         pipe.get(learned_key(tenant_id, bucket))
         pipe.ttl(learned_key(tenant_id, bucket))
+        pipe.get(held_key(tenant_id, bucket))
     answers = pipe.execute()
     found = []
     for i, (bucket, (requests, per)) in enumerate(limits.items()):
-        (tokens, ts), learned, ttl = answers[3 * i:3 * i + 3]
+        (tokens, ts), learned, ttl, held = answers[4 * i:4 * i + 4]
+        held_until = float(held) if held is not None and float(held) > now else None
         learned = int(float(learned)) if learned is not None else None
         capacity = max(1.0, requests * SAFETY)
         if learned is not None:
             capacity = min(capacity, max(1.0, learned * SAFETY))
         left = capacity if tokens is None else min(
             capacity, float(tokens) + max(0.0, now - float(ts or now)) * capacity / per)
-        found.append(BudgetLeft(bucket=bucket, left=round(left, 2), capacity=round(capacity, 2), per=float(per),
-                                limit=int(requests), learned=learned,
-                                learned_for=float(ttl) if learned is not None and ttl and ttl > 0 else None))
+        found.append(BudgetLeft(bucket=bucket, left=0.0 if held_until else round(left, 2), capacity=round(capacity, 2),
+                                per=float(per), limit=int(requests), learned=learned,
+                                learned_for=float(ttl) if learned is not None and ttl and ttl > 0 else None,
+                                held_until=held_until))
     return found

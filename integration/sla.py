@@ -17,6 +17,11 @@ The escalation chain after an SLA breach: each step its own scheduled job, at th
 A late touch (the owner acted after the deadline but before the step) ends the chain as `met_late`.
 Each step is keyed `<timer key>:esc<step>`; re-running a step's job changes nothing.
 
+Where the adapter reads activity through an eventually consistent search (its SEARCH_LAG, HubSpot's calls/emails/
+meetings search), a call logged a moment before the due time may not be found yet: a check or a step that finds no
+touch looks once more, SEARCH_LAG later, before it records a breach or escalates. Adapters that read activity
+directly (SEARCH_LAG 0: Salesforce SOQL, Pipedrive's activities list) decide at once.
+
 Opening a clock, checking it and escalating it call each other (a reassignment opens a new clock), so they live in
 one module; who an escalation reaches is in sla_owners.
 """
@@ -30,6 +35,7 @@ from integration import config
 from integration.business_hours import calendar_for, due_at
 from integration.errors import CRMRateLimited
 from integration.jobs import job, job_key
+from integration.merged_records import remap_merged
 from integration.models import ReviewItem, SlaTimer
 from integration.queues import SLA
 from integration.records import CRMUser, TaskSpec, TaskState
@@ -44,6 +50,7 @@ from integration.sla_context import (
     duration_text,
     lead_facts,
     lead_name,
+    look_again,
     next_second,
     possible_duplicate,
     released_on_error,
@@ -60,6 +67,7 @@ log = logging.getLogger("leadrelay.sla")
 TASK_KIND = {"hot": "call"}  # any other tier: "email"
 PRIORITY = {"hot": "high", "warm": "medium", "nurture": "low"}
 MOVED_TOLERANCE = dt.timedelta(seconds=60)  # Pipedrive keeps due times to the minute
+FOLLOWED = "followed"  # handed_over: the lead's record lives under a new id now, and the clock went with it
 
 
 def policy_for(work: Work, tier: str) -> SlaPolicy | None:
@@ -183,8 +191,9 @@ def plan_check(work: Work, timer: SlaTimer) -> None:
 
 
 @job(SLA, timeout=120)
-def check_sla(tenant_id: int, timer_id: int, due: int) -> str:
-    """At the due time: met, re-planned (the task's due time moved) or breached (then escalation starts)."""
+def check_sla(tenant_id: int, timer_id: int, due: int, settled: bool = False) -> str:
+    """At the due time: met, re-planned (the task's due time moved) or breached (then escalation starts); an
+    untouched lead is first looked at again after the CRM's search lag (`settled`: this is that second look)."""
     from integration.config import get_settings
     from integration.db import session_scope
 
@@ -193,11 +202,12 @@ def check_sla(tenant_id: int, timer_id: int, due: int) -> str:
         timer = SlaTimer.get_for_tenant(session, timer_id, tenant_id)
         if work is None or timer is None or int(timer.due_at.timestamp()) != due:
             return "stale"
-        return check_timer(work, timer)
+        return check_timer(work, timer, settled)
 
 
-def check_timer(work: Work, timer: SlaTimer) -> str:
-    """Met, re-planned or breached; "stale" when the timer was decided already."""
+def check_timer(work: Work, timer: SlaTimer, settled: bool = False) -> str:
+    """Met, re-planned, breached, or "rechecking" (looked at again after the search lag); "stale" when the timer
+    was decided already."""
     if timer.status != "pending":
         return "stale"
     task = work.adapter.get_task(timer.task_id) if timer.task_id else None
@@ -205,7 +215,9 @@ def check_timer(work: Work, timer: SlaTimer) -> str:
     if touched is not None:
         met(work, timer, touched, "met")
         return "met"
-    if (elsewhere := handed_over(work, timer)) is not None:
+    if (elsewhere := handed_over(work, timer)) == FOLLOWED:
+        return check_timer(work, timer) if timer.status == "pending" else "merged"
+    if elsewhere is not None:
         return elsewhere
     if task is not None and (moved := moved_due(task.due_at, timer.due_at)) and moved > work.now():
         old, timer.due_at = timer.due_at, moved
@@ -213,6 +225,9 @@ def check_timer(work: Work, timer: SlaTimer) -> str:
               f"The task's due time moved from {old.isoformat()} to {moved.isoformat()}")
         plan_check(work, timer)
         return "replanned"
+    due = int(timer.due_at.timestamp())
+    if not settled and look_again(work, check_sla, (timer.id, due, True), job_key("sla-settle", timer.id, due)):
+        return "rechecking"
     breach(work, timer)
     return "breached"
 
@@ -222,8 +237,14 @@ def handed_over(work: Work, timer: SlaTimer) -> str | None:
 
     "handed_over": a person gave it to someone else in the CRM (LeadRelay never overrides that choice);
     "gone": the record was merged away or deleted. Audited either way; None when neither happened.
+    FOLLOWED: the lead was merged into a record with another id (HubSpot answers the old id with the merged record)
+    and its clock moved there with everything LeadRelay keeps of it: the caller checks again under the new id.
     """
     record = work.adapter.get_record(timer.object_type, timer.object_id)
+    if record is not None and record.id != timer.object_id:
+        remap_merged(work.session, work.tenant_id, timer.object_type, [timer.object_id], record.id)
+        work.session.commit()
+        return FOLLOWED
     before = work.user(timer.owner_id)
     who = before.email if before else timer.owner_id
     if record is None:
@@ -312,8 +333,9 @@ def plan_step(work: Work, timer: SlaTimer, step: int) -> None:
 
 
 @job(SLA, timeout=120)
-def escalate_sla(tenant_id: int, timer_id: int, step: int) -> str:
-    """Run one escalation step of a breached timer (a no-op when it ran already or the chain ended)."""
+def escalate_sla(tenant_id: int, timer_id: int, step: int, settled: bool = False) -> str:
+    """Run one escalation step of a breached timer (a no-op when it ran already or the chain ended); `settled`: the
+    second look after the CRM's search lag."""
     from integration.config import get_settings
     from integration.db import session_scope
 
@@ -322,10 +344,10 @@ def escalate_sla(tenant_id: int, timer_id: int, step: int) -> str:
         timer = SlaTimer.get_for_tenant(session, timer_id, tenant_id)
         if work is None or timer is None:
             return "stale"
-        return run_step(work, timer, step)
+        return run_step(work, timer, step, settled)
 
 
-def run_step(work: Work, timer: SlaTimer, step: int) -> str:
+def run_step(work: Work, timer: SlaTimer, step: int, settled: bool = False) -> str:
     policy = policy_for(work, timer.policy)
     if timer.status != "breached" or timer.escalation_step != step or policy is None \
             or step >= len(policy.escalate):
@@ -334,8 +356,13 @@ def run_step(work: Work, timer: SlaTimer, step: int) -> str:
     if (touched := touched_at(work, timer, task)) is not None:
         met(work, timer, touched, "met_late")
         return "met_late"
-    if (elsewhere := handed_over(work, timer)) is not None:  # reassigned by a person, or merged away
+    if (elsewhere := handed_over(work, timer)) == FOLLOWED:
+        return run_step(work, timer, step) if timer.status == "breached" else "merged"
+    if elsewhere is not None:  # reassigned by a person, or merged away
         return elsewhere
+    if not settled and look_again(work, escalate_sla, (timer.id, step, True),
+                                  job_key("sla-escalate-settle", timer.id, step)):
+        return "rechecking"
     action = policy.escalate[step].action
     outcome = notify_manager(work, timer, step) if action == "notify_manager" else reassign(work, timer, step)
     if timer.status == "breached":  # the chain goes on (reassign and review end it)

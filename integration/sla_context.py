@@ -70,6 +70,16 @@ class Work:
         return next((u for u in self.users() if email and u.email.lower() == email.lower()), None)
 
 
+def look_again(work: Work, fn: Callable, args: tuple, key: str) -> bool:
+    """Plan `fn(*args)` once more after the CRM's search lag, when "no touch" was read through a search that may
+    not see a call logged a moment ago; False (nothing planned) where the adapter's reads see writes at once."""
+    lag = work.adapter.SEARCH_LAG
+    if lag <= dt.timedelta(0):
+        return False
+    work.plan(fn, work.tenant_id, args, work.now() + lag, key)
+    return True
+
+
 def work_for_job(session: Session, tenant_id: int) -> Work | None:
     """The Work for a job (None when the tenant is gone or has no published rules: nothing to do)."""
     from integration.config import get_settings

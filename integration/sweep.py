@@ -1,4 +1,10 @@
-"""The reconciliation sweep: ask the CRM what changed since the last sweep and take in what webhooks missed."""
+"""The reconciliation sweep: ask the CRM what changed since the last sweep and take in what webhooks missed.
+
+Each pass starts the adapter's SEARCH_LAG before its saved cursor: where the CRM answers "what changed" from an
+eventually consistent search index, a record changed just before the last pass may have been indexed only after it
+(and the cursor may already stand past it). Records seen again are no new events (`_missed`, event ids), and a lead
+is decided once (its route decision's key).
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,6 +15,7 @@ from sqlalchemy import func, select
 
 from integration.config import get_settings
 from integration.db import session_scope
+from integration.errors import CRMBudgetExhausted
 from integration.intake import enqueue_drain, record_events
 from integration.jobs import job
 from integration.models import EventRecord, SweepCursor, Tenant, TenantStatus, utcnow
@@ -38,10 +45,16 @@ def _missed(session, tenant_id: int, object_type: str, record: Record) -> bool:
 @job(SWEEP, timeout=600)
 def sweep_tenant(tenant_id: int) -> int:
     """One pass over records changed since the cursor; schedules the next pass. Returns events added."""
+    delay = interval_seconds()
     try:
         return _sweep(tenant_id)
+    except CRMBudgetExhausted as exc:
+        # the CRM takes no call until its allowance resets: the next pass then (the cursor kept what was swept)
+        log.warning("sweep.put-off-until-reset", extra={"tenant_id": tenant_id, "reason": str(exc)})
+        delay = max(delay, exc.retry_after)
+        return 0
     finally:
-        sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-next", delay=interval_seconds())
+        sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-next", delay=delay)
 
 
 def _sweep(tenant_id: int) -> int:
@@ -53,9 +66,10 @@ def _sweep(tenant_id: int) -> int:
         cursor = row.cursor if row else None
         tenant = session.get(Tenant, tenant_id)
         platform, account = tenant.platform, tenant.external_id
-    added = 0
+    added, overlap = 0, adapter.SEARCH_LAG
     for _ in range(MAX_PAGES):
-        page = adapter.changed_since(object_type, cursor, limit=100)
+        page = adapter.changed_since(object_type, cursor, limit=100, overlap=overlap)
+        overlap = dt.timedelta(0)  # the pass's next pages go on from where this one ended
         with session_scope(settings.database_url) as session:
             missed = [r for r in page.records if _missed(session, tenant_id, object_type, r)]
             events = [Event(platform=platform, account_id=account, object_type=object_type, object_id=r.id,

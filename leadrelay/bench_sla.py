@@ -34,6 +34,8 @@ RULES = {
 class MemoryCRM:
     """Just what the SLA check calls, answered from dicts (no network, so the figure is LeadRelay's own cost)."""
 
+    SEARCH_LAG = dt.timedelta(0)  # its answers are final at once: no second look
+
     def __init__(self) -> None:
         self.tasks: dict[str, TaskState] = {}
         self.touched: set[str] = set()

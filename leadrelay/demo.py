@@ -1,16 +1,20 @@
 """`leadrelay demo`: Redis, the CRM sandbox, workers and the web app; installs, rules, leads, a report."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
 
 from integration.config import Settings
 from integration.db import migrate
 from integration.logs import configure_logging
-from leadrelay.embedded_redis import ensure_redis_url
-from leadrelay.processes import local_http, spawn, stop, wait_until
+from leadrelay.demo_state import StaleState, prepare
+from leadrelay.embedded_redis import ensure_redis_url, stop_owned
+from leadrelay.processes import local_http, port_in_use, spawn, stop, wait_until
 
 DEMO_APPS = {p: {"client_id": f"leadrelay-demo-{p}", "client_secret": f"leadrelay-demo-{p}-secret"}
              for p in ("hubspot", "salesforce", "pipedrive")}
@@ -38,9 +42,12 @@ def probe_round_trip(web_url: str, timeout: float = 20) -> float:
     return time.monotonic() - started
 
 
-def _demo_environment(web_url: str, sandbox_tls_url: str, ca_file: str) -> dict[str, str]:
-    """Point every provider and adapter at the sandbox, with demo app credentials (unless set already)."""
+def _demo_environment(web_url: str, sandbox_tls_url: str, ca_file: str,
+                      sandbox_browser_url: str | None = None) -> dict[str, str]:
+    """Point every provider and adapter at the sandbox, with demo app credentials (unless set already); the admin's
+    browser signs in on the sandbox's plain-HTTP loopback port, which no browser warns about."""
     env = {"LEADRELAY_SANDBOX_URL": sandbox_tls_url, "LEADRELAY_SANDBOX_CA": ca_file,
+           **({"LEADRELAY_SANDBOX_BROWSER_URL": sandbox_browser_url} if sandbox_browser_url else {}),
            "LEADRELAY_PUBLIC_URL": web_url, "HUBSPOT_APP_ID": DEMO_HUBSPOT_APP_ID}
     for platform, creds in DEMO_APPS.items():
         for suffix, value in (("CLIENT_ID", creds["client_id"]), ("CLIENT_SECRET", creds["client_secret"])):
@@ -67,6 +74,7 @@ def _start(settings: Settings, port: int, sandbox_port: int, workers: int) -> tu
     logs.mkdir(parents=True, exist_ok=True)
     procs: list = []
     web_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
+    print(f"Demo state (database, Redis, logs): {settings.var_dir}/", flush=True)
     print("1/5 Redis …", flush=True)
     print(f"    {ensure_redis_url(settings.var_dir)}", flush=True)
     print("2/5 database migrations …", flush=True)
@@ -77,7 +85,7 @@ def _start(settings: Settings, port: int, sandbox_port: int, workers: int) -> tu
     wait_until(lambda: _get_json(f"{sandbox_url}/_sandbox/health")["ok"], 30, "the sandbox", procs[-1],
                str(logs / "sandbox.log"))
     sandbox = _get_json(f"{sandbox_url}/_sandbox/health")
-    os.environ.update(_demo_environment(web_url, sandbox["public_url"], sandbox["ca_file"]))
+    os.environ.update(_demo_environment(web_url, sandbox["public_url"], sandbox["ca_file"], sandbox_url))
     _register_apps(sandbox_url, web_url, dict(os.environ))
     # the children log at WARNING unless LEADRELAY_LOG_LEVEL asks for more (or less)
     level = {"LEADRELAY_LOG_LEVEL": os.environ.get("LEADRELAY_LOG_LEVEL", "").strip() or "WARNING"}
@@ -112,36 +120,117 @@ def _story(urls: dict, leads: int, seconds: float) -> dict:
 
 def run_demo(port: int, sandbox_port: int, check: bool, leads: int = 60, seconds: float = 20,
              keep_running: bool = False, report_file: str | None = None, workers: int = 2) -> int:
-    settings = Settings.from_env()
+    """Exit code: 0 when the story completed (also after Ctrl-C or SIGTERM once it had), 1 when it did not, 2 when
+    the demo could not start (a port in use, a configured database or Redis holding another run's data), and
+    128 + the signal when stopped before the story was told."""
     configure_logging("WARNING", "text")  # the demo's own warnings, on the terminal, redacted like every log
-    procs: list = []
+    busy = [p for p in (port, sandbox_port, sandbox_port + 1) if port_in_use(p)]
+    if busy:
+        print(f"demo cannot start: port {', '.join(map(str, busy))} already in use (an earlier demo still running? "
+              "stop it with Ctrl-C in its terminal, or choose others with --port / --sandbox-port)", flush=True)
+        return 2
     try:
-        procs, urls = _start(settings, port, sandbox_port, workers)
-        seconds_rt = probe_round_trip(urls["web"])
-        health = _get_json(f"{urls['web']}/healthz")
-        print(f"\nLeadRelay web app listening on {urls['web']}", flush=True)
-        print(f"  health:   {urls['web']}/healthz → {health['status']} (workers: {health['redis'].get('workers')})")
-        print(f"  web → queue → worker → database round trip: {seconds_rt * 1000:.0f} ms", flush=True)
-        summary = _story(urls, leads, seconds) if leads else {}
-        summary = {"demo": "ok", "web": urls["web"], "round_trip_ms": round(seconds_rt * 1000), **summary}
-        print(json.dumps(summary, indent=2), flush=True)
-        if report_file:
-            with open(report_file, "w", encoding="utf-8") as fh:
-                json.dump(summary, fh, indent=2)
-        print(f"\nConsole: {urls['web']}/console/  (sign in with any of the three CRMs: {urls['web']}/login)")
-        print(f"Sandbox: {urls['sandbox']}/_sandbox/accounts   logs: {urls['logs']}/", flush=True)
-        if check or not keep_running:
-            return 0 if summary.get("undecided", 0) == 0 else 1
-        print("\nPress Ctrl-C to stop.", flush=True)
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        print("a demo process stopped; see the logs", flush=True)
-        return 1
-    except KeyboardInterrupt:
-        return 0
-    except RuntimeError as exc:
-        print(f"demo failed: {exc}", flush=True)
-        return 1
+        settings = _fresh_state()
+    except StaleState as exc:
+        print(f"demo cannot start: {exc}", flush=True)
+        return 2
+    procs: list = []
+    story_ok = False
+    with _signals_stop_the_demo():
+        try:
+            procs, urls = _start(settings, port, sandbox_port, workers)
+            _print_health(urls["web"])
+            summary = _story(urls, leads, seconds) if leads else {}
+            problems = report_problems(summary)
+            story_ok = not problems
+            summary = {"demo": "ok" if story_ok else "incomplete", **({"problems": problems} if problems else {}),
+                       "web": urls["web"], **summary}
+            print(json.dumps(summary, indent=2), flush=True)
+            if report_file:
+                with open(report_file, "w", encoding="utf-8") as fh:
+                    json.dump(summary, fh, indent=2)
+            if problems:
+                print(f"\nThe demo's story is incomplete: {'; '.join(problems)}. Logs: {urls['logs']}/", flush=True)
+            if check or not keep_running:
+                print("\nScripted run: stopping. (`make demo`, or `leadrelay demo --keep-running`, keeps the "
+                      "console up until Ctrl-C.)", flush=True)
+                return 0 if story_ok else 1
+            _print_console(urls, settings)
+            while all(p.poll() is None for p in procs):
+                time.sleep(0.5)
+            print(f"a demo process stopped unexpectedly; see the logs in {urls['logs']}/", flush=True)
+            return 1
+        except DemoStopped as stopped:
+            print(f"\n{stopped.name} received.", flush=True)
+            return 0 if story_ok else 128 + stopped.signum
+        except RuntimeError as exc:
+            print(f"demo failed: {exc}", flush=True)
+            return 1
+        finally:
+            print("stopping every process the demo started …", flush=True)
+            stop(procs)
+            stop_owned()
+            print("stopped.", flush=True)
+
+
+def _fresh_state() -> Settings:
+    """This run's own folder (leadrelay.demo_state), made LEADRELAY_VAR_DIR for the demo and every child."""
+    base = Settings.from_env()
+    state = prepare(base.var_dir, os.environ.get("DATABASE_URL", "").strip() or None, base.redis_url)
+    if state.moved_to is not None:
+        print(f"An earlier demo run's state was moved to {state.moved_to}/: the sandbox starts empty on every "
+              "run, so this run starts from an empty database and Redis too.", flush=True)
+    os.environ["LEADRELAY_VAR_DIR"] = str(state.var_dir)
+    return Settings.from_env()
+
+
+def _print_health(web_url: str) -> None:
+    # The first job pays for the worker's start-up (imports, connections); the next shows the steady round trip.
+    first, warm = probe_round_trip(web_url), probe_round_trip(web_url)
+    health = _get_json(f"{web_url}/healthz")
+    print(f"\nLeadRelay web app listening on {web_url}", flush=True)
+    print(f"  health:   {web_url}/healthz → {health['status']} (workers: {health['redis'].get('workers')})")
+    print(f"  web → queue → worker → database round trip: {warm * 1000:.0f} ms "
+          f"(the very first job, with the worker's start-up: {first * 1000:.0f} ms)", flush=True)
+
+
+def _print_console(urls: dict, settings: Settings) -> None:
+    print(f"\nThe demo stays up until you press Ctrl-C (or send SIGTERM): every process it started stops then.\n"
+          f"  Console: {urls['web']}/console/   sign in with any of the three CRMs at {urls['web']}/login\n"
+          f"           (the sandbox approves as its first admin user; no password, no certificate warning)\n"
+          f"  Sandbox: {urls['sandbox']}/_sandbox/accounts\n"
+          f"  Logs:    {urls['logs']}/   state: {settings.var_dir}/", flush=True)
+
+
+def report_problems(summary: dict) -> list[str]:
+    """What makes a report untrue or the story incomplete (an empty list: the demo may say "ok")."""
+    problems = []
+    if summary.get("undecided"):
+        problems.append(f"{summary['undecided']} of {summary.get('leads')} leads undecided")
+    for name, value in (summary.get("speed_to_owner_ms") or {}).items():
+        if value is not None and not 0 <= value <= 60_000:
+            problems.append(f"speed-to-owner {name} {value} ms is not a plausible duration")
+    return problems
+
+
+class DemoStopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum, self.name = signum, signal.Signals(signum).name
+
+
+@contextlib.contextmanager
+def _signals_stop_the_demo() -> Iterator[None]:
+    """SIGINT (Ctrl-C) and SIGTERM (docker stop, systemd, CI) end the demo through its `finally`, which stops every
+    child's process group; a second signal while stopping is ignored rather than cutting the clean-up short."""
+    def stopping(signum: int, _frame: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise DemoStopped(signum)
+
+    before = {sig: signal.signal(sig, stopping) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
     finally:
-        print("stopping …", flush=True)
-        stop(procs)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -138,5 +138,3 @@ def lead_properties(platform: str, first: str, last: str, email: str, phone: str
                 "State": state, "PostalCode": postcode, "Company": company, "LeadSource": "Web"}
     return {"name": f"{first} {last}", "emails": [{"value": email, "primary": True, "label": "work"}],
             "phones": [{"value": phone, "primary": True, "label": "work"}]}
-
-

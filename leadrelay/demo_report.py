@@ -48,6 +48,7 @@ class Facts:
     """This run's rows, read once."""
 
     routes: dict[tuple[str, str], Decision] = field(default_factory=dict)  # (platform, lead id) -> route decision
+    moved: dict[tuple[str, str], str] = field(default_factory=dict)  # (platform, merged record id) -> id sent
     sla: list[tuple[str, Decision]] = field(default_factory=list)
     lifecycle: list[tuple[str, Decision]] = field(default_factory=list)
     reviews: list[tuple[str, ReviewItem]] = field(default_factory=list)  # open dedup reviews of this run's leads
@@ -61,8 +62,13 @@ def load(run: StoryRun) -> Facts:
     with session_scope(get_settings().database_url) as s:
         for d in s.scalars(select(Decision).where(Decision.tenant_id.in_(by_tenant)).order_by(Decision.id)):
             platform = by_tenant[d.tenant_id]
-            if d.kind == "route" and (platform, d.object_id) in sent:
-                facts.routes[(platform, d.object_id)] = d
+            # a merged lead's decisions moved to the record it was merged into (HubSpot: a new id); the id it was
+            # decided under, the one the demo sent, is kept in inputs["merged_from"]
+            sent_as = (platform, (d.inputs or {}).get("merged_from") or d.object_id)
+            if d.kind == "route" and sent_as in sent:
+                facts.routes[sent_as] = d
+                if sent_as[1] != d.object_id:
+                    facts.moved.setdefault((platform, d.object_id), sent_as[1])
             elif d.kind in ("sla", "lifecycle"):
                 (facts.sla if d.kind == "sla" else facts.lifecycle).append((platform, d))
         facts.reviews = [(by_tenant[r.tenant_id], r) for r in s.scalars(select(ReviewItem).where(
@@ -156,10 +162,13 @@ def report(run: StoryRun) -> dict[str, Any]:
     facts, rule_set = load(run), rules()
     state = beats(run, facts, rule_set)
     names = {(s.platform, s.object_id): s.person.name for s in run.sent}
+    names.update({moved: names[(moved[0], sent_id)] for moved, sent_id in facts.moved.items()
+                  if (moved[0], sent_id) in names and moved not in names})
     names.update({(a["crm"], a["contact_id"]): run.lead(a["crm"], a["role"]).person.name for a in run.actions
                   if a.get("contact_id") and run.lead(a["crm"], a["role"])})  # Salesforce: her contact
+    speed_ms, speed_notes = speed(run, facts)
     return {**outcomes(run, facts), "story_seconds": round(time.time() - run.started, 1),
-            "speed_to_owner_ms": speed(run, facts),
+            "speed_to_owner_ms": speed_ms, "speed_to_owner": speed_notes,
             "crm_calls_per_lead": round((crm_calls(run) - run.calls_before) / max(len(run.sent), 1), 2),
             "demo_clock": demo_clock(facts, rule_set), "routing": routing(run, facts, rule_set),
             "hot_lead": hot_lead(run, facts), "duplicates": duplicates(run, facts, names),
@@ -188,7 +197,7 @@ def _percentile(ordered: list[float], q: float) -> int | None:
     return round(ordered[int(q * (len(ordered) - 1))] * 1000) if ordered else None
 
 
-def speed(run: StoryRun, facts: Facts) -> dict[str, Any]:
+def speed(run: StoryRun, facts: Facts) -> tuple[dict[str, int | None], dict[str, Any]]:
     """From the create call in the CRM to LeadRelay's owner write confirmed (webhook, queue, worker, CRM)."""
     seconds = []
     for lead in run.sent:
@@ -197,10 +206,10 @@ def speed(run: StoryRun, facts: Facts) -> dict[str, Any]:
         if written:
             seconds.append(dt.datetime.fromisoformat(written).timestamp() - lead.sent_at)
     valid = sorted(s for s in seconds if s >= 0)  # sent_at is taken before the create call: never negative
-    return {"p50": round(statistics.median(valid) * 1000) if valid else None, "p95": _percentile(valid, 0.95),
-            "leads": len(valid), "discarded_negative": len(seconds) - len(valid),
-            "explain": "from the lead's creation in the CRM to its owner written back by LeadRelay (the CRM's "
-                       "webhook, the queue, a worker, the CRM write), over the leads routed to an owner"}
+    return {"p50": round(statistics.median(valid) * 1000) if valid else None, "p95": _percentile(valid, 0.95)}, {
+        "leads": len(valid), "discarded_negative": len(seconds) - len(valid),
+        "explain": "speed_to_owner_ms: from the lead's creation in the CRM to its owner written back by LeadRelay "
+                   "(the CRM's webhook, the queue, a worker, the CRM write), over the leads routed to an owner"}
 
 
 def demo_clock(facts: Facts, rule_set: RuleSet) -> str:

@@ -115,18 +115,24 @@ class RandomPeople:
 
 
 def schedule(platforms: list[str], count: int, seed: int = 11) -> list[tuple[str, Person]]:
-    """(platform, person) for `count` leads, at least the whole story on each CRM, the CRMs taking turns."""
+    """(platform, person) for exactly `count` leads, the CRMs taking turns. Fewer than the whole story (3 × 13):
+    the random leads between the story's go first, then the story is cut short (its report names what is missing)."""
     orders = {p: story_order(p) for p in platforms}
-    story_length = max(len(order) for order in orders.values())
-    total = max(count, story_length * len(platforms))
+    if count < sum(len(order) for order in orders.values()):
+        orders = {p: [person for person in order if person is not None] for p, order in orders.items()}
     randoms, plan = RandomPeople(seed), []
-    for i in range(-(-total // len(platforms))):
+    for i in range(-(-count // len(platforms))):
         for platform in platforms:
-            if len(plan) == total:
+            if len(plan) == count:
                 return plan
             scripted = orders[platform][i] if i < len(orders[platform]) else None
             plan.append((platform, scripted or randoms.next(platform)))
     return plan
+
+
+def story_size(platforms: list[str]) -> int:
+    """How many leads the whole story takes (with random leads between an original and its twin)."""
+    return sum(len(story_order(p)) for p in platforms)
 
 
 def lead_properties(platform: str, person: Person) -> dict:

@@ -1,8 +1,10 @@
 """Start child processes of LeadRelay and wait until they answer."""
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,10 +22,23 @@ def local_http(verify: str | bool = True) -> requests.Session:
 
 
 def spawn(args: list[str], log_path: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """`python -m leadrelay ARGS`, output to `log_path`, in its own process group."""
+    """`python -m leadrelay ARGS`, output to `log_path`, in its own process group (stop() signals the group), told
+    by the kernel to stop when the process that spawned it dies, even by SIGKILL, so nothing outlives the demo."""
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed when it exits
     return subprocess.Popen([sys.executable, "-m", "leadrelay", *args], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+                            env={**os.environ, **(env or {})}, start_new_session=True,
+                            preexec_fn=_terminate_with_parent if sys.platform == "linux" else None)
+
+
+def _terminate_with_parent() -> None:
+    # prctl(PR_SET_PDEATHSIG, SIGTERM): runs in the child between fork and exec
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen | None = None,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from integration.dedup import survivor
 from integration.errors import CRMError, CRMNotFound
+from integration.merged_records import remap_merged
 from integration.models import Decision, MergeSnapshot, ReviewItem, Tenant, utcnow
 from integration.pipeline_dedup import _snap, as_dict
 from integration.pipeline_rules import published_rules
@@ -187,6 +188,9 @@ def merge_pair(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> str:
     _resolve(item, f"merged into {survivor_id}", _decision(item, f"merged into {survivor_id}", loser_id, reason, {
         "snapshot_id": snapshot.id, "score": score, "email": before.get("email"), "survivor_id": survivor_id}),
         written)
+    # last, once the item no longer needs the pair's old ids: what LeadRelay keeps under them moves to the id the
+    # merged record lives under (HubSpot: a new one)
+    remap_merged(g.db, tenant.id, item.object_type, (str(snapshot.survivor_before.get("id")), loser_id), survivor_id)
     return _said(f"Merged {loser_id} into {survivor_id}.", written)
 
 

@@ -34,6 +34,9 @@ ACTIONS = {
     "queue-late": OPERATOR + "the `leadrelay worker` processes are behind or stopped.",
     "sweep-behind": OPERATOR + "no worker runs the sweep queue, or none runs the scheduler.",
     "budget-low": "Nothing to do unless it stays low: other apps in the same CRM account share the limit.",
+    "budget-exhausted": "Wait for the reset, or raise the allowance in the CRM (a higher plan, more seats or an API "
+                        "top-up); other apps in the same CRM account use it too.",
+    "events-held": "Wait for the CRM's API allowance to reset, or raise it in the CRM.",
 }
 # Where each CRM keeps what sends LeadRelay its webhooks.
 WEBHOOK_ACTIONS = {

@@ -74,7 +74,9 @@ def receive(platform: str, _rest: str = ""):
         _event_log("unparseable", platform, logging.WARNING, path=exc.path)
         return jsonify({"error": "unparseable", "path": exc.path, "problem": exc.problem}), 400
     for name in delivery.unsupported:
-        _event_log("unsupported-event", platform, logging.WARNING, event=name)
+        _event_log("unsupported-event", platform, logging.WARNING, event=name, reason=delivery.notes.get(name, ""))
+    for path, problem in delivery.unreadable:
+        _event_log("unreadable-event", platform, logging.WARNING, path=path, problem=problem)
     stored = _store(platform, delivery, key_tenant)
     status, body, content_type = parser.acknowledge(delivery)
     _event_log("accepted", platform, events=len(delivery.events), stored=stored, ignored=len(delivery.ignored))
@@ -92,16 +94,23 @@ def _authenticate(platform: str, parser, raw: RawRequest) -> tuple[TenantView | 
         if not parser.verify(raw, secret, dt.datetime.now(dt.UTC)):
             return None, _reject(platform, "invalid-signature", 401)
         return None, None
+    challenge = getattr(parser, "AUTH_CHALLENGE", None)
     if missing := parser.missing_signature(raw):
-        if challenge := getattr(parser, "AUTH_CHALLENGE", None):
+        if challenge:
             # an HTTP Basic sender learns it must send credentials only from a 401 with a challenge (RFC 7617)
-            body, status = _reject(platform, f"missing-{missing.lower()}", 401)
-            return None, (body, status, {"WWW-Authenticate": challenge})
+            return None, _challenge(platform, f"missing-{missing.lower()}", challenge)
         return None, _reject(platform, f"missing-{missing.lower()}", 400)
     tenant = _tenant_by_key(platform, parser.credentials(raw))
     if tenant is None:
-        return None, _reject(platform, "invalid-signature", 401)
+        # every 401 names its scheme (RFC 9110 §15.5.2): wrong Basic credentials are challenged like missing ones
+        return None, (_challenge(platform, "invalid-signature", challenge) if challenge
+                      else _reject(platform, "invalid-signature", 401))
     return tenant, None
+
+
+def _challenge(platform: str, name: str, challenge: str):
+    body, status = _reject(platform, name, 401)
+    return body, status, {"WWW-Authenticate": challenge}
 
 
 # What a webhook key can look like (ours are secrets.token_urlsafe(12)); anything else is refused unread, so a
@@ -154,7 +163,7 @@ def _store(platform: str, delivery: ParsedDelivery, key_tenant: TenantView | Non
         by_tenant.setdefault(tenant.id, []).append(event)
     stored = 0
     for tenant_id, events in by_tenant.items():
-        new = record_events(g.db, tenant_id, events)
+        new = record_events(g.db, tenant_id, events, RedisWriteLog(_redis(), tenant_id))
         g.db.commit()
         stored += new
         if new and tenants[tenant_id].status == TenantStatus.ACTIVE:

@@ -18,6 +18,7 @@ from requests import RequestException
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
+from integration.config import get_settings
 from integration.errors import CRMTransient, LeadRelayError
 
 log = logging.getLogger("leadrelay.oauth")
@@ -110,6 +111,14 @@ class OAuthProvider:
         parts, target = urlsplit(real_url), urlsplit(sandbox)
         return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
 
+    def browser_url(self, real_url: str) -> str:
+        """A platform page the admin's browser opens: on the sandbox's plain-HTTP origin when one is configured."""
+        browser = get_settings().sandbox_browser_url if sandbox_url() else None
+        if not browser:
+            return self.url(real_url)
+        parts, target = urlsplit(real_url), urlsplit(browser)
+        return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
+
     def allowed_hosts(self) -> tuple[str, ...]:
         env = os.environ.get(f"{self.NAME.upper()}_ALLOWED_HOSTS", "").strip()
         hosts = tuple(h.strip() for h in env.split(",") if h.strip()) or self.ALLOWED_HOSTS
@@ -191,7 +200,8 @@ class OAuthProvider:
     def authorization_url(self, redirect_uri: str, state: str) -> tuple[str, str | None]:
         """(URL to send the admin to, PKCE code verifier to keep in the session or None)."""
         verifier = generate_token(64) if self.PKCE else None
-        url, _ = self.session(redirect_uri).create_authorization_url(self.url(self.AUTHORIZE_URL), state=state,
+        url, _ = self.session(redirect_uri).create_authorization_url(self.browser_url(self.AUTHORIZE_URL),
+                                                                     state=state,
                                                                      code_verifier=verifier,
                                                                      **self.authorize_params())
         return url, verifier

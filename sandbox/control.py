@@ -103,7 +103,7 @@ def control_blueprint(sandbox: Sandbox) -> Blueprint:  # noqa: C901 - one factor
     def set_config():
         unknown = sandbox.config.update(_json_body())
         if unknown:
-            return jsonify({"error": f"unknown settings: {', '.join(unknown)}",
+            return jsonify({"error": f"unknown or invalid settings: {', '.join(unknown)}",
                             "settings": sorted(sandbox.config.public())}), 400
         return jsonify(sandbox.config.public())
 

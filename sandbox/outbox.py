@@ -103,24 +103,27 @@ class Outbox:
         if callable(delivery.sign):
             headers.update(delivery.sign(delivery))
         status: int | str
+        challenge = None
         try:
             resp = self._session.post(delivery.url, data=delivery.body, headers=headers,
                                       timeout=10, verify=self.verify)
-            status = resp.status_code
+            status, challenge = resp.status_code, resp.headers.get("WWW-Authenticate")
             ok = 200 <= resp.status_code < 300
         except requests.RequestException as exc:
             status, ok = f"error: {type(exc).__name__}", False
-        self._remember(delivery, status=status)
+        # what a receiver's auth saw: the scheme sent (never the credentials) and the challenge it answered with
+        scheme = (headers.get("Authorization") or "").split(" ", 1)[0] or None
+        self._remember(delivery, status=status, auth_scheme=scheme, challenge=challenge)
         if ok or delivery.attempt >= len(delivery.retry_schedule):
             return
         wait = delivery.retry_schedule[delivery.attempt] * self.config.webhook_retry_scale
         delivery.attempt += 1
         self._push(time.time() + wait, delivery)
 
-    def _remember(self, delivery: Delivery, status: int | str) -> None:
+    def _remember(self, delivery: Delivery, status: int | str, **seen: str | None) -> None:
         entry = {"at": time.time(), "platform": delivery.platform, "account_id": delivery.account_id,
                  "url": delivery.url, "attempt": delivery.attempt, "status": status,
-                 "body": delivery.body.decode("utf-8", "replace")}
+                 "body": delivery.body.decode("utf-8", "replace"), **seen}
         log.info("sandbox.webhook.%s", "sent" if isinstance(status, int) else status,
                  extra={"platform": delivery.platform, "status": status})
         with self._cv:

@@ -27,6 +27,7 @@ class FakeCRMAdapter:
     EPOCH_CURSOR = "1970-01-01T00:00:00+00:00"
     LIFECYCLE_FIELD = "lifecycle_stage"
     RATE_LIMITS = {"default": (100, 10.0)}
+    SEARCH_LAG = dt.timedelta(0)  # searches see every write at once (a test may set its own)
 
     def __init__(self, tenant: TenantRef | None = None, *_args: Any, **_kwargs: Any) -> None:
         self.tenant = tenant
@@ -184,9 +185,10 @@ class FakeCRMAdapter:
     def record_url(self, object_type: str, record_id: str) -> str:
         return f"https://crm.example/{object_type}/{record_id}"
 
-    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
+    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100,
+                      overlap: dt.timedelta = dt.timedelta(0)) -> ChangePage:
         self._call("changed_since")
-        since = dt.datetime.fromisoformat(cursor) if cursor else dt.datetime.min.replace(tzinfo=dt.UTC)
+        since = dt.datetime.fromisoformat(cursor) - overlap if cursor else dt.datetime.min.replace(tzinfo=dt.UTC)
         rows = sorted((r for (t, _), r in self.records.items() if t == object_type and r.updated_at > since),
                       key=lambda r: (r.updated_at, r.id))[:limit]
         new_cursor = rows[-1].updated_at.isoformat() if rows else (cursor or since.isoformat())

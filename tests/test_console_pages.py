@@ -87,8 +87,9 @@ def test_review_shows_both_records_with_the_differing_fields_and_merges_them(app
         snap = s.scalar(MergeSnapshot.for_tenant(world["T"]))
         assert (snap.status, snap.survivor_id, snap.loser_id) == ("merged", "o1", "n1")
         assert snap.loser_before["first_name"] == "Anne" and snap.survivor_before["phone"] == "+14155550100"
-        audit = s.scalar(Decision.for_tenant(world["T"]))
-        assert (audit.kind, audit.object_id, audit.outcome) == ("review", "n1", "merged into o1")
+        audit = s.scalar(Decision.for_tenant(world["T"]))  # on the record that lives on, naming the merged one
+        assert (audit.kind, audit.object_id, audit.outcome) == ("review", "o1", "merged into o1")
+        assert audit.inputs["merged_from"] == "n1"
         assert audit.inputs["snapshot_id"] == snap.id and audit.inputs["by"] == "alice@example.com"
     # a second click changes nothing
     alice.post(f"/console/tenants/{world['T']}/review/merge", data={"item_id": item_id})

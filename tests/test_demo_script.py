@@ -13,7 +13,7 @@ from integration.route import Router
 from integration.rules import load_rules
 from integration.score import Scorer
 from leadrelay.demo_flow import DEMO_RULES
-from leadrelay.demo_script import ACCOUNT_OWNER, STORY, Person, schedule, story_order, twin
+from leadrelay.demo_script import ACCOUNT_OWNER, STORY, Person, schedule, story_size, twin
 
 PLATFORMS = ["hubspot", "salesforce", "pipedrive"]
 RULES = load_rules(DEMO_RULES)
@@ -71,7 +71,8 @@ def test_each_crm_gets_the_whole_story_in_order_with_random_leads_between_the_tw
         assert len(roles) == 20
 
 
-def test_fewer_leads_than_the_story_needs_still_send_the_whole_story():
+def test_fewer_leads_than_the_story_takes_send_the_story_first_and_exactly_that_many():
     plan = schedule(PLATFORMS, 12)
-    assert len(plan) == 3 * len(story_order("hubspot"))
-    assert sum(person.role == "review_twin" for _, person in plan) == 3
+    assert len(plan) == 12 and story_size(PLATFORMS) == 39
+    assert [person.role for p, person in plan if p == "hubspot"] == ["hot_breached", "hot_met", "territory",
+                                                                     "merge_original"]

@@ -122,3 +122,18 @@ def test_the_sweep_takes_in_what_webhooks_missed_and_only_that(crm, env):
     assert swept == ["missed"]
     # the next sweep is planned, once
     assert Queue("sweep", connection=Redis.from_url(env["REDIS_URL"])).scheduled_job_registry.count == 1
+
+
+def test_the_sweep_reads_again_a_search_lag_behind_its_cursor_and_takes_in_each_change_once(crm, env):
+    crm.SEARCH_LAG = dt.timedelta(seconds=10)  # a CRM whose "what changed" is an eventually consistent search
+    seen = crm.put("contact", "seen", email="a@x.co")
+    assert sweep_tenant(1) == 1
+    # changed two seconds before the record the cursor stands on, but indexed only now: behind the cursor
+    crm.put("contact", "indexed-late", updated_at=seen.updated_at - dt.timedelta(seconds=2), email="b@x.co")
+    assert sweep_tenant(1) == 1  # found through the overlap; "seen", read again, is no new event
+    assert sweep_tenant(1) == 0
+    with session_scope(env["DATABASE_URL"]) as s:
+        swept = s.scalars(select(EventRecord.object_id).where(EventRecord.source == "sweep")).all()
+    assert sorted(swept) == ["indexed-late", "seen"]
+    drain(env)
+    assert counts(env) == {"processed": 2}

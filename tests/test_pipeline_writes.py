@@ -141,8 +141,9 @@ def test_a_duplicate_within_the_batch_is_merged_into_its_twin_which_keeps_its_ow
     assert ("contact", "c7") not in crm.records and crm.calls["merge"] == 1
     assert owners(crm, ["c1", "c2"]) == ["u1", "u2"]
     with session_scope(env["DATABASE_URL"]) as s:
-        c7 = s.scalar(select(Decision).where(Decision.object_id == "c7", Decision.kind == "route"))
-        assert (c7.outcome, c7.reason) == ("merged", "Duplicate of c1: stays with its owner")
+        # the decision keeps its key; it follows the lead onto the record it was merged into
+        c7 = s.scalar(select(Decision).where(Decision.idempotency_key == "route:contact:c7"))
+        assert (c7.object_id, c7.outcome, c7.reason) == ("c1", "merged", "Duplicate of c1: stays with its owner")
     assert len(crm.tasks) == 2
 
 
@@ -160,8 +161,11 @@ def test_a_new_lead_that_survives_the_merge_keeps_the_owner_of_its_twin(crm, env
     run(env, crm, ["c2"])
     assert owners(crm, ["c2"]) == ["u2"]  # the merge took no turn from the pool
     with session_scope(env["DATABASE_URL"]) as s:
-        c7 = s.scalar(select(Decision).where(Decision.object_id == "c7", Decision.kind == "route"))
+        c7 = s.scalar(select(Decision).where(Decision.idempotency_key == "route:contact:c7"))
         assert (c7.outcome, c7.reason) == (ANA, f"Duplicate merged into this lead: stays with its owner {ANA}")
+        # c1's own decision followed it onto c7 under its own key
+        c1 = s.scalar(select(Decision).where(Decision.idempotency_key == "route:contact:c1"))
+        assert (c1.object_id, c1.outcome) == ("c7", ANA)
     assert sorted(t.owner_id for t in crm.tasks.values()) == ["u1", "u2"]  # no second task for the same person
 
 

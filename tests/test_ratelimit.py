@@ -5,7 +5,7 @@ import pytest
 from redis import Redis
 
 from integration.echo import RedisWriteLog
-from integration.errors import CRMRateLimited
+from integration.errors import CRMBudgetExhausted, CRMRateLimited
 from integration.ratelimit import RedisRateBudget
 from integration.records import Event
 
@@ -66,6 +66,23 @@ def _event(changed=(), kind="updated"):
 
     return Event(platform="hubspot", account_id="1", object_type="contact", object_id="7", kind=kind,
                  occurred_at=dt.datetime.now(dt.UTC), event_id="e", changed_fields=tuple(changed))
+
+
+def test_an_allowance_used_up_until_its_reset_holds_every_call_then_is_whole_again(redis_url):
+    """A daily budget the CRM reports used up: nothing goes out until its reset, however small the call; then the
+    whole allowance is there at once (a token bucket would creep back a little at a time, too early and too slowly)."""
+    import time
+
+    b, other_worker = budget(redis_url), budget(redis_url)
+    b.acquire(cost=5)
+    until = time.time() + 1.0
+    b.exhausted("default", until)
+    with pytest.raises(CRMBudgetExhausted) as held:
+        other_worker.acquire(cost=1)
+    assert held.value.ours and held.value.bucket == "default" and 0 < held.value.retry_after <= 1.0
+    assert abs(held.value.until.timestamp() - until) < 0.01
+    time.sleep(1.1)
+    other_worker.acquire(cost=9)  # all of 90 % of 10, at once
 
 
 def test_an_echo_needs_both_the_platform_signal_and_our_own_write(redis_url):

@@ -290,6 +290,33 @@ def test_a_lead_merged_away_after_a_breach_is_not_escalated(world):
     assert run_step(world.work, timer, 1) == "stale"
 
 
+def _merged_into_a_new_id(world, new_id: str) -> None:
+    """What HubSpot does on a merge: the lead lives on under a new id, and its old id answers that record."""
+    merged = dataclasses.replace(world.fake.records[("contact", "c1")], id=new_id)
+    world.fake.records[("contact", new_id)] = world.fake.records[("contact", "c1")] = merged
+
+
+def test_a_lead_merged_into_a_new_id_takes_its_clock_along_and_is_checked_there(world):
+    timer = route(world)
+    _merged_into_a_new_id(world, "c9")
+    world.fake.log_activity("contact", "c9", world.clock() + dt.timedelta(minutes=2))  # the rep called the merged one
+    world.clock.advance(minutes=5)
+    assert check_timer(world.work, timer) == "met"
+    assert (timer.key, timer.object_id) == ("sla:contact:c9:hot", "c9")
+    route_decision = world.session.scalar(select(Decision).where(Decision.idempotency_key == "route:contact:c9"))
+    assert route_decision.object_id == "c9" and outcomes(world) == ["task_created", "met"]
+
+
+def test_a_breached_lead_merged_into_a_new_id_is_escalated_there(world):
+    timer = route(world)
+    breach(world, timer)
+    _merged_into_a_new_id(world, "c9")
+    world.clock.advance(minutes=5)
+    assert run_step(world.work, timer, 0) == "notified"
+    [manager_task] = world.fake.open_tasks("u4")
+    assert (timer.object_id, world.fake.specs[manager_task].record_id) == ("c9", "c9")
+
+
 def test_a_late_touch_ends_the_chain(world):
     timer = route(world)
     breach(world, timer)

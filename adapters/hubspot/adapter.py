@@ -78,6 +78,12 @@ class HubSpotAdapter:
     TIMEOUT: ClassVar[tuple[float, float]] = (5.0, 20.0)  # (connect, read) seconds, on every call
     BATCH_SIZE: ClassVar[int] = 100  # inputs per batch read/update/create call (the documented cap is UNCONFIRMED)
     SWEEP_LOOKBACK: ClassVar[dt.timedelta] = dt.timedelta(days=1)  # changed_since(None) starts this far back
+    # CRM search (duplicates, companies, activities, changed_since) is an eventually consistent index: "It may take a
+    # few moments for newly created or updated CRM objects to appear in search results"
+    # (https://developers.hubspot.com/docs/api/crm/search#limitations); "several seconds" measured by others
+    # (https://docs.locoia.com/connectors/connectors/hubspot). 10 s is a conservative bound; GET and batch read
+    # are immediate.
+    SEARCH_LAG: ClassVar[dt.timedelta] = dt.timedelta(seconds=10)
     # Domains per find_companies search: a whole drain batch (≤ 50 leads) in one call, and half of what one IN
     # filter takes (q.MAX_IN_VALUES). A page holds q.MAX_PAGE = 200 companies (4 per domain); more pages are read.
     DOMAINS_PER_SEARCH: ClassVar[int] = 50
@@ -110,8 +116,8 @@ class HubSpotAdapter:
                                    properties=f.read_properties(hs), associations=links, archived=False)
         except CRMNotFound:
             return None
-        if str(obj.id) != str(record_id):
-            return None  # HubSpot answers a merged-away id with the survivor: the asked record is gone
+        # an id merged away answers the merged record under its own (new) id: returned as it is, so the caller sees
+        # where the record lives now (changelog "Updated merge functionality for contacts and companies")
         contacts = f.associated_ids(obj, "contacts") if hs == "deals" else ()
         return f.to_record(hs, obj, f.associated_company(obj), contacts)
 
@@ -119,7 +125,8 @@ class HubSpotAdapter:
         hs = f.hubspot_object(object_type)
         wanted = list(dict.fromkeys(str(i) for i in record_ids))
         if hs == "deals":  # batch read carries no associations; a deal's contacts come with a single read
-            return [r for r in (self.get_record(object_type, i) for i in wanted) if r is not None]
+            found = ((i, self.get_record(object_type, i)) for i in wanted)
+            return [r for i, r in found if r is not None and r.id == i]  # an old id: its merge event brings the new
         out: list[Record] = []
         for start in range(0, len(wanted), self.BATCH_SIZE):
             chunk = wanted[start:start + self.BATCH_SIZE]
@@ -127,9 +134,11 @@ class HubSpotAdapter:
             body = pkg.BatchReadInputSimplePublicObjectId(
                 properties=f.read_properties(hs), properties_with_history=[],
                 inputs=[pkg.SimplePublicObjectId(id=i) for i in chunk])
-            # a 207 lists the missing ids under `errors`; they are simply left out
+            # a 207 lists the missing ids under `errors`; they are simply left out, and so is a merged-away id, which
+            # answers the merged record under its new id (that one comes with its own merge event)
             result = self.client.call("default", hs, "batch_api", "read", body, archived=False)
             out += [f.to_record(hs, obj) for obj in result.results if str(obj.id) in chunk]
+        out = list({r.id: r for r in out}.values())  # two inputs, one record: asked for by its old and new id
         order = {rid: n for n, rid in enumerate(wanted)}
         return sorted(out, key=lambda r: order[r.id])
 
@@ -278,7 +287,9 @@ class HubSpotAdapter:
             raise CRMValidationError(f"HubSpot cannot merge {hs}")
         body = q.package(hs).PublicMergeInput(primary_object_id=str(survivor_id), object_id_to_merge=str(other_id))
         merged = self.client.call("default", hs, "basic_api", "merge", body)
-        survivor = str(merged.id)  # HubSpot may give the merged record a new id
+        # the merged record is a new one with a new id (changelog "Updated merge functionality for contacts and
+        # companies"; deals: "Announcement: Deals now support merging"): both old ids are merged away
+        survivor = str(merged.id)
         for rid in {survivor, str(survivor_id), str(other_id)}:
             self.writes.remember(f.NEUTRAL[hs], rid, ["*"])
         if fields:
@@ -363,15 +374,31 @@ class HubSpotAdapter:
                 return True
         return False
 
-    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
+    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100,
+                      overlap: dt.timedelta = dt.timedelta(0)) -> ChangePage:
+        """Records modified after the cursor, in the search index's order, with a cursor only as far as is safe.
+
+        The search filters and sorts by the modification time its index holds but answers with the record's
+        current one (sandbox/hubspot/search.py): a record changed within SEARCH_LAG may sit early in the order with
+        a late time, and a cursor taken from it would skip every record between. A time older than SEARCH_LAG is
+        the one the index sorted by, so the cursor moves to the newest of those on the page; a page with none
+        pages on by position (`after`) from the same time. A pass ends at no earlier time than it started from,
+        and records changed within the lag are read again by the next pass (callers are idempotent).
+        """
         hs = f.hubspot_object(object_type)
-        start = int(cursor) if cursor else f.ms(dt.datetime.now(dt.UTC) - self.SWEEP_LOOKBACK)
+        asked = dt.datetime.now(dt.UTC)
+        floor, after = q.changes_cursor(cursor) if cursor else (f.ms(asked - self.SWEEP_LOOKBACK), 0)
+        since = floor if after else floor - int(overlap.total_seconds() * 1000)
         result = self.client.call("search", hs, "search_api", "do_search",
-                                  q.changed_since_request(hs, start, f.read_properties(hs), limit))
+                                  q.changed_since_request(hs, since, f.read_properties(hs), limit, after))
         objs = result.results or []
-        last = f.modified_ms(hs, objs[-1]) if objs else start
-        more = bool(result.paging and result.paging.next)
-        return ChangePage(records=[f.to_record(hs, o) for o in objs], cursor=str(last), has_more=more)
+        settled = [m for m in (f.modified_ms(hs, o) for o in objs) if m <= f.ms(asked - self.SEARCH_LAG)]
+        since, after = (max(settled), 0) if settled else (since, after + len(objs))
+        more = bool(result.paging and result.paging.next) and after < q.MAX_RESULTS
+        if not more:
+            since, after = max(since, floor), 0
+        return ChangePage(records=[f.to_record(hs, o) for o in objs], cursor=q.changes_cursor_text(since, after),
+                          has_more=more)
 
     # webhooks ------------------------------------------------------------------------------
     def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:

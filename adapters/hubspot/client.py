@@ -20,6 +20,7 @@ from oauth.base import http_verify
 # https://developers.hubspot.com/changelog/rate-limit-headers-will-now-appear-for-oauth-authenticated-calls
 H_MAX, H_REMAINING, H_INTERVAL = ("X-HubSpot-RateLimit-Max", "X-HubSpot-RateLimit-Remaining",
                                   "X-HubSpot-RateLimit-Interval-Milliseconds")
+SEARCH_API = "search_api"  # the SDK's API class for POST /crm/v3/objects/{type}/search, whatever the object
 
 
 class HubSpotClient:
@@ -65,7 +66,7 @@ class HubSpotClient:
         def send() -> tuple[Any, int, Any]:
             fn = getattr(self.api(target, api_name), f"{method}_with_http_info")
             return fn(*args, _request_timeout=self.timeout, **kwargs)
-        return self._run(bucket, send)
+        return self._run(bucket, send, search=api_name == SEARCH_API)
 
     def get_path(self, bucket: str, path: str) -> Any:
         """GET a path the SDK has no API class for (e.g. /account-info/v3/details), as a dict."""
@@ -85,7 +86,7 @@ class HubSpotClient:
                                        _return_http_data_only=False, _request_timeout=self.timeout)
         return self._run(bucket, send)
 
-    def _run(self, bucket: str, send: Callable[[], tuple[Any, int, Any]]) -> Any:
+    def _run(self, bucket: str, send: Callable[[], tuple[Any, int, Any]], search: bool = False) -> Any:
         for attempt in (1, 2):
             self._client()
             token = self._token or ""
@@ -98,7 +99,7 @@ class HubSpotClient:
                     # one refresh and one retry; ReauthRequired from the provider propagates
                     self._reset(self.tokens.after_unauthorized(token))
                     continue
-                raise translate(exc) from exc
+                raise translate(exc, search) from exc
             except TRANSPORT_ERRORS as exc:
                 raise translate(exc) from exc
             self._observe(bucket, headers)

@@ -44,6 +44,13 @@ TRANSPORT_ERRORS: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, O
 # https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details
 POLICY_WAIT_S = {"TEN_SECONDLY_ROLLING": 10.0, "SECONDLY": 1.0}
 DEFAULT_WAIT_S = 10.0
+# A real search 429 names no policy: {status, message, correlationId, category: "RATE_LIMITS"}, no rate-limit
+# headers (a recorded POST /crm/v3/objects/COMPANY/search: grouparoo/grouparoo,
+# plugins/@grouparoo/hubspot/__tests__/fixtures/export-objects/export-records-companies.js). So the search limit is
+# also told by the endpoint (the caller says it called .../search) and by its message, the one HubSpot's Node SDK
+# matches on (@hubspot/api-client RetryDecorator); waiting the 10-second default would idle for nine seconds.
+SEARCH_WAIT_S = POLICY_WAIT_S["SECONDLY"]
+SECONDLY_MESSAGE = "You have reached your secondly limit."
 
 
 def _body(exc: Any) -> dict[str, Any]:
@@ -61,14 +68,21 @@ def _header(headers: Any, name: str) -> str | None:
     return headers.get(name) if headers is not None else None  # urllib3's HTTPHeaderDict: case-insensitive
 
 
-def retry_after(exc: Any) -> float:
-    """Seconds to wait after a 429: Retry-After when sent, else the limit window the body names."""
+def retry_after(exc: Any, search: bool = False) -> float:
+    """Seconds to wait after a 429: Retry-After when sent, else the limit window the body names, else the search
+    limit's second for a call to a search endpoint or a "secondly" message, else the 10-second burst window."""
     headers = getattr(exc, "headers", None)
     for name in ("Retry-After", "X-HubSpot-RateLimit-Interval-Milliseconds"):
         value = _header(headers, name)
         if value and value.replace(".", "", 1).isdigit():
             return float(value) / (1000.0 if name.endswith("Milliseconds") else 1.0)
-    return POLICY_WAIT_S.get(str(_body(exc).get("policyName", "")), DEFAULT_WAIT_S)
+    body = _body(exc)
+    policy = str(body.get("policyName") or "")
+    if policy in POLICY_WAIT_S:
+        return POLICY_WAIT_S[policy]
+    if search or body.get("message") == SECONDLY_MESSAGE:
+        return SEARCH_WAIT_S
+    return DEFAULT_WAIT_S
 
 
 def _message(exc: Any) -> str:
@@ -78,8 +92,9 @@ def _message(exc: Any) -> str:
     return f"HubSpot {exc.status} {category}: {message}" if category else f"HubSpot {exc.status}: {message}"
 
 
-def translate(exc: BaseException) -> CRMError:
-    """The project's error for an SDK/transport failure (callers `raise translate(e) from e`)."""
+def translate(exc: BaseException, search: bool = False) -> CRMError:
+    """The project's error for an SDK/transport failure (callers `raise translate(e) from e`); `search`: the call
+    went to a .../search endpoint (its 429 is the per-second search limit)."""
     if isinstance(exc, TRANSPORT_ERRORS):
         return CRMTransient(f"HubSpot unreachable: {type(exc).__name__}: {exc}")
     status = int(getattr(exc, "status", 0) or 0)
@@ -92,7 +107,7 @@ def translate(exc: BaseException) -> CRMError:
     if status == 409:
         return CRMConflict(_message(exc))
     if status == 429:
-        return CRMRateLimited(_message(exc), retry_after(exc))
+        return CRMRateLimited(_message(exc), retry_after(exc, search))
     if status >= 500:
         return CRMTransient(_message(exc))
     return CRMValidationError(_message(exc))

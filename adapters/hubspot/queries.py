@@ -17,6 +17,7 @@ from adapters.hubspot.fields import PROPERTIES, modified_property
 
 MAX_GROUPS = 5
 MAX_PAGE = 200
+MAX_RESULTS = 10_000  # a search pages no further than this (after + limit); 400 beyond
 MAX_IN_VALUES = 100
 COMPANY_PROPERTIES = ["name", "domain", "hubspot_owner_id"]
 # company searches name the oldest company first, so that one domain's "first" is the same in every search
@@ -106,11 +107,24 @@ def _name_group(hs_object: str, name: str, company: str | None) -> list[dict[str
     return group
 
 
-def changed_since_request(hs_object: str, cursor_ms: int, properties: list[str], limit: int) -> Any:
-    """Records modified after the cursor, oldest first (cursor = the last one's modification ms)."""
+def changed_since_request(hs_object: str, since_ms: int, properties: list[str], limit: int,
+                          after: int = 0) -> Any:
+    """Records modified after `since_ms`, oldest first, from the `after`th on."""
     prop = modified_property(hs_object)
-    return search_request(hs_object, [[{"property_name": prop, "operator": "GT", "value": str(cursor_ms)}]],
-                          properties, limit, sorts=[{"propertyName": prop, "direction": "ASCENDING"}])
+    return search_request(hs_object, [[{"property_name": prop, "operator": "GT", "value": str(since_ms)}]],
+                          properties, min(limit, MAX_RESULTS - after),
+                          sorts=[{"propertyName": prop, "direction": "ASCENDING"}], after=str(after) if after else None)
+
+
+def changes_cursor(cursor: str) -> tuple[int, int]:
+    """"<ms>" or "<ms>+<after>" (a pass still paging by position over the records modified after <ms>)."""
+    since, _, after = cursor.partition("+")
+    offset = int(after or 0)
+    return int(since), offset if 0 <= offset < MAX_RESULTS else 0
+
+
+def changes_cursor_text(since_ms: int, after: int) -> str:
+    return f"{since_ms}+{after}" if after else str(since_ms)
 
 
 def activity_request(activity: str, record_singular: str, record_id: str, since_ms: int) -> Any:

@@ -4,8 +4,18 @@ Signature v3: https://developers.hubspot.com/docs/api/webhooks/validating-reques
 method + URI + body + timestamp keyed with the app's client secret; reject timestamps older than 5 min).
 Payload fields: https://developers.hubspot.com/docs/api/webhooks (eventId, subscriptionId, portalId, appId,
 occurredAt, subscriptionType, attemptNumber, objectId, changeSource, sourceId, propertyName/Value,
-objectTypeId for generic object.* subscriptions; primaryObjectId/mergedObjectIds for merges:
-https://developers.hubspot.com/changelog/new-subscription-types-for-webhooks).
+objectTypeId for generic object.* subscriptions; primaryObjectId/mergedObjectIds/newObjectId for merges:
+https://developers.hubspot.com/changelog/new-subscription-types-for-webhooks). Older payloads, as the legacy webhooks
+docs show them (https://legacydocs.hubspot.com/docs/methods/webhooks/webhooks-overview), name the type `eventType`:
+both are read.
+
+Since HubSpot's merge update (developer changelog "Updated merge functionality for contacts and companies", and
+"Announcement: Deals now support merging") a merge makes a NEW record: the event's newObjectId is the record that
+lives on, and primaryObjectId and every mergedObjectIds entry are gone (both point at the new one).
+
+One item LeadRelay cannot read (a missing or malformed field) or does not know (an unknown type) is set aside with
+its reason and the rest of the batch is kept: refusing the whole POST would make HubSpot retry every event of it
+for a day. Only a body that is not a JSON array of objects is a PayloadError (400).
 """
 from __future__ import annotations
 
@@ -94,44 +104,42 @@ class HubSpotWebhooks:
 
     # parsing -------------------------------------------------------------------------------
     def parse(self, request: WebhookRequest) -> ParsedDelivery:
-        try:
-            items = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadError("$", f"not JSON: {exc}") from None
-        except RecursionError:  # json's answer to nesting a few thousand levels deep
-            raise PayloadError("$", "not JSON: nested too deeply") from None
-        if not isinstance(items, list):
-            raise PayloadError("$", "expected a JSON array of events")
+        items = _json_array(request.body)
         delivery = ParsedDelivery()
         app_id = os.environ.get(self.APP_ID_ENV, "").strip()
         for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise PayloadError(f"[{index}]", "expected an object")
-            name = self.event_name(item, index)
-            if name in self.IGNORED_EVENTS:
-                delivery.ignored.append(name)
-            elif name not in self.EVENT_KINDS:
-                delivery.unsupported.append(name)
-            else:
-                delivery.events.append(self._event(name, _Item(item, index), app_id))
+            try:
+                self._add(delivery, _Item(item, index), app_id)
+            except PayloadError as exc:
+                delivery.unreadable.append((exc.path, exc.problem))
         return delivery
+
+    def _add(self, delivery: ParsedDelivery, item: _Item, app_id: str) -> None:
+        name = self.event_name(item.data, item.index)
+        if name in self.IGNORED_EVENTS:
+            delivery.ignored.append(name)
+        elif name not in self.EVENT_KINDS:
+            delivery.unsupported.append(name)
+        else:
+            delivery.events.append(self._event(name, item, app_id))
 
     @staticmethod
     def event_name(item: Mapping[str, Any], index: int) -> str:
-        stype = _Item(item, index).text("subscriptionType")
+        checked = _Item(item, index)
+        # older payloads (and the docs' field table) say eventType where current ones say subscriptionType
+        stype = checked.text("eventType" if "subscriptionType" not in item and "eventType" in item
+                             else "subscriptionType")
         if not stype.startswith("object."):
             return stype
-        type_id = _Item(item, index).text("objectTypeId")
+        type_id = checked.text("objectTypeId")
         return f"{stype}:{OBJECT_TYPE_IDS.get(type_id, type_id)}"
 
     def _event(self, name: str, item: _Item, app_id: str) -> Event:
         object_type, kind = self.EVENT_KINDS[name]
         source, source_id = item.opt_text("changeSource"), item.opt_text("sourceId")
-        object_id = item.id("objectId")
-        merged: tuple[str, ...] = ()
+        object_id, merged = item.id("objectId"), ()
         if kind == EventKind.MERGED:
-            merged = tuple(item.id_list("mergedObjectIds"))
-            object_id = item.id("newObjectId") if "newObjectId" in item.data else item.id("primaryObjectId")
+            object_id, merged = _merge_ids(item)
         changed: tuple[str, ...] = ()
         if kind == EventKind.UPDATED:
             field = neutral_field(OBJECTS[object_type], item.text("propertyName"))
@@ -141,6 +149,31 @@ class HubSpotWebhooks:
                      event_id=item.id("eventId"), source=f"{source}:{source_id}" if source_id else source,
                      source_is_app=bool(app_id) and source == "INTEGRATION" and source_id == app_id,
                      changed_fields=changed, merged_ids=merged)
+
+
+def _json_array(body: bytes) -> list[Mapping[str, Any]]:
+    """The body as a JSON array of objects, else a PayloadError (the only refusal of a whole delivery)."""
+    try:
+        items = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PayloadError("$", f"not JSON: {exc}") from None
+    except RecursionError:  # json's answer to nesting a few thousand levels deep
+        raise PayloadError("$", "not JSON: nested too deeply") from None
+    if not isinstance(items, list):
+        raise PayloadError("$", "expected a JSON array of events")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise PayloadError(f"[{index}]", "expected an object")
+    return items
+
+
+def _merge_ids(item: _Item) -> tuple[str, tuple[str, ...]]:
+    """(the record that lives on, the ids merged away): newObjectId when HubSpot made a new record (the primary's id
+    when the event has none, as before the merge update), and the primary and every merged id except that one."""
+    primary = item.id("primaryObjectId")
+    survivor = item.id("newObjectId") if item.data.get("newObjectId") is not None else primary
+    gone = [i for i in (primary, *item.id_list("mergedObjectIds")) if i != survivor]
+    return survivor, tuple(dict.fromkeys(gone))
 
 
 class _Item:

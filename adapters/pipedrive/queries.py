@@ -32,7 +32,7 @@ def _digits(text: str) -> str:
 
 def _search(http: PipedriveClient, obj: str, term: str, field: str, exact: bool, limit: int) -> list[dict]:
     params = {"term": term, "fields": field, "exact_match": str(exact).lower(), "limit": max(1, min(limit, 100))}
-    data = http.v2("search", "GET", f"{obj}/search", params=params)["data"] or {}
+    data = http.v2("GET", "{obj}/search", obj=obj, params=params)["data"] or {}
     return [entry["item"] for entry in data.get("items") or [] if isinstance(entry.get("item"), dict)]
 
 
@@ -104,7 +104,7 @@ def done_activity_since(http: PipedriveClient, link: str, record_id: str, since:
                               "sort_by": "update_time", "sort_direction": "asc", "limit": 100}
     floor = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
     for _ in range(ACTIVITY_PAGES):
-        answer = http.v2("list", "GET", "activities", params=params)
+        answer = http.v2("GET", "activities", params=params)
         for row in answer["data"] or []:
             moments = [parse_iso(row.get(k)) for k in ("add_time", "marked_as_done_time")]
             if row.get("type") in f.LOGGED_ACTIVITY_TYPES and any(m and m >= floor for m in moments):
@@ -122,14 +122,18 @@ class Changes:
     has_more: bool
 
 
-def changes(http: PipedriveClient, obj: str, cursor: str | None, limit: int) -> Changes:
-    """One page of records updated at or after the cursor's time, oldest first.
+def changes(http: PipedriveClient, obj: str, cursor: str | None, limit: int,
+            overlap: dt.timedelta = dt.timedelta(0)) -> Changes:
+    """One page of records updated at or after the cursor's time (less `overlap` when a pass starts), oldest first.
 
     Our cursor is "<since>|<page>|<newest update_time seen>": while a pass pages on, `page` is Pipedrive's
     next_cursor (v1 leads: the next start offset); when it ends the cursor restarts from the newest time
     seen (inclusive, so a record updated within that same second is seen twice rather than never).
     """
     since, page, high = (cursor.split("|") + ["", ""])[:3] if cursor else ("", "", "")
+    if since and overlap and not page:  # a new pass starts `overlap` earlier; one in progress resumes at its page
+        high = high or since  # and ends no earlier than the cursor it started from
+        since = rfc3339((parse_iso(since) or dt.datetime.now(dt.UTC)) - overlap)
     since = since or rfc3339(dt.datetime.now(dt.UTC) - LOOKBACK)
     rows, next_page = (_lead_page if obj in f.V1_ONLY else _v2_page)(http, obj, since, page, limit)
     high = max([high or since] + [str(r.get("update_time") or "") for r in rows])
@@ -143,14 +147,14 @@ def _v2_page(http: PipedriveClient, obj: str, since: str, page: str, limit: int)
               "limit": max(1, min(limit, 500))}
     if page:
         params["cursor"] = page
-    answer = http.v2("list", "GET", obj, params=params)
+    answer = http.v2("GET", "{obj}", obj=obj, params=params)
     return answer["data"] or [], (answer.get("additional_data") or {}).get("next_cursor") or ""
 
 
 def _lead_page(http: PipedriveClient, obj: str, since: str, page: str, limit: int) -> tuple[list[dict], str]:
     """v1 leads have no updated_since filter: page by offset and keep the rows updated since."""
     params = {"start": int(page or 0), "limit": max(1, min(limit, 500)), "sort": "update_time ASC"}
-    answer = http.call("v1", "list", lambda sdk, **kw: sdk.leads.get_all_leads(params=params, **kw))
+    answer = http.call(("GET", "/api/v1/leads"), lambda sdk, **kw: sdk.leads.get_all_leads(params=params, **kw))
     floor = parse_iso(since)
     rows = [r for r in answer["data"] or [] if (parse_iso(r.get("update_time")) or floor) >= floor]
     paging = (answer.get("additional_data") or {}).get("pagination") or {}
@@ -160,7 +164,8 @@ def _lead_page(http: PipedriveClient, obj: str, since: str, page: str, limit: in
 
 # webhooks (https://pipedrive.readme.io/docs/guide-for-webhooks-v2) ---------------------------------------
 def list_webhooks(http: PipedriveClient) -> list[dict[str, Any]]:
-    return http.call("v1", "list", lambda sdk, **kw: sdk.webhooks.get_hooks_subscription(**kw))["data"] or []
+    answer = http.call(("GET", "/api/v1/webhooks"), lambda sdk, **kw: sdk.webhooks.get_hooks_subscription(**kw))
+    return answer["data"] or []
 
 
 def ensure_webhooks(http: PipedriveClient, url: str, user: str, password: str,
@@ -180,7 +185,7 @@ def ensure_webhooks(http: PipedriveClient, url: str, user: str, password: str,
         if keep is None:
             body = {"subscription_url": url, "event_action": action, "event_object": entity, "version": version,
                     "http_auth_user": user, "http_auth_password": password}
-            keep = http.call("v1", "create", lambda sdk, body=body, **kw: sdk._post(
+            keep = http.call(("POST", "/api/v1/webhooks"), lambda sdk, body=body, **kw: sdk._post(
                 f"{sdk.BASE_URL}webhooks", json=body, **kw))["data"]
         ids.append(str(keep["id"]))
     return ids
@@ -190,19 +195,22 @@ def remove_webhooks(http: PipedriveClient, ids: list[str]) -> None:
     """Delete these subscriptions; one already gone (uninstall removes an app's webhooks) is fine."""
     for hook_id in ids:
         try:
-            http.call("v1", "delete", lambda sdk, hid=hook_id, **kw: sdk.webhooks.delete_hook_subscription(hid, **kw))
+            http.call(("DELETE", "/api/v1/webhooks/{id}"),
+                      lambda sdk, hid=hook_id, **kw: sdk.webhooks.delete_hook_subscription(hid, **kw))
         except CRMNotFound:
             continue
 
 
 def person_field_keys(http: PipedriveClient) -> dict[str, str]:
     """Person field name -> key (GET /v1/personFields; custom fields have 40-character hash keys)."""
-    data = http.call("v1", "list", lambda sdk, **kw: sdk.persons.get_person_fields(params={"limit": 500}, **kw))
+    data = http.call(("GET", "/api/v1/personFields"),
+                     lambda sdk, **kw: sdk.persons.get_person_fields(params={"limit": 500}, **kw))
     return {str(fd.get("name")): str(fd.get("key")) for fd in data.get("data") or [] if fd.get("key")}
 
 
 def create_person_field(http: PipedriveClient, name: str, field_type: str) -> str:
     """POST /v1/personFields; returns the new field's key."""
     body = {"name": name, "field_type": field_type}
-    data = http.call("v1", "create", lambda sdk, **kw: sdk._post(sdk.BASE_URL + "personFields", json=body, **kw))
+    data = http.call(("POST", "/api/v1/personFields"),
+                     lambda sdk, **kw: sdk._post(sdk.BASE_URL + "personFields", json=body, **kw))
     return str(data["data"]["key"])

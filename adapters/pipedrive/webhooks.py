@@ -2,11 +2,16 @@
 
 https://pipedrive.readme.io/docs/guide-for-webhooks-v2 : no signature; the only proof is the Basic
 user/password we chose when subscribing (per tenant: the web layer checks them against the tenant's webhook
-key and secret hash). One event per request; meta carries action (create|change|delete), entity, entity_id,
-id, company_id, user_id, timestamp, change_source ("app" = web UI, "api" = any API client:
+key and secret hash), which Pipedrive "will send ... in the header of every HTTP request"
+(https://pipedrive.readme.io/docs/guide-for-webhooks): no challenge round trip, so a 401 is a failed delivery
+(retried, and counted towards a ban). One event per request; meta carries action (create|change|delete), entity,
+entity_id, id, company_id, user_id (ids as strings, or numbers in some deliveries), timestamp (ISO-8601, or the
+"10 character" Unix time the meta table documents), change_source ("app" = web UI, "api" = any API client:
 https://developers.pipedrive.com/changelog/post/new-field-for-webhooks). v2 has no "merged" action: a merge
 is a delete of the merged-away record with meta.merged_to_id plus a change of the survivor
-(https://pipedrive.readme.io/docs/webhooks-v2-migration-guide).
+(https://pipedrive.readme.io/docs/webhooks-v2-migration-guide). Nothing in a delivery it does not understand
+fails the delivery: an event it does not subscribe to, or a v1 body, is acknowledged and named as unsupported
+with the reason (tests/adapters/test_pipedrive_webhook_examples.py runs the documented examples through it).
 """
 from __future__ import annotations
 
@@ -85,13 +90,23 @@ class PipedriveWebhooks:
             raise PayloadError("$", "expected a JSON object")
         if not isinstance(body.get("meta"), dict):
             raise PayloadError("meta", "missing" if "meta" not in body else "expected an object")
+        delivery = ParsedDelivery()
+        if _is_v1(body):
+            # a webhooks v1 body (https://pipedrive.readme.io/docs/guide-for-webhooks: meta.object, current, event):
+            # LeadRelay subscribes to v2 only, so one reaching us is someone else's subscription; acknowledged
+            # (an error would only make Pipedrive retry and count towards a ban) and left to the sweep
+            name = f"v1:{_label(body['meta'].get('action'))}.{_label(body['meta'].get('object'))}"
+            delivery.unsupported.append(name)
+            delivery.notes[name] = ("a webhooks v1 body; LeadRelay reads webhooks v2 only (its own subscriptions), "
+                                    "so the change reaches it through the sweep")
+            return delivery
         meta = _Meta(body["meta"])
         name = f"{meta.text('action')}.{meta.text('entity')}"
-        delivery = ParsedDelivery()
         if name in self.IGNORED_EVENTS:
             delivery.ignored.append(name)
         elif name not in self.EVENT_KINDS:
             delivery.unsupported.append(name)
+            delivery.notes[name] = "not an event LeadRelay subscribes to"
         else:
             delivery.events.append(self._event(name, meta, _previous(body)))
         return delivery
@@ -145,6 +160,14 @@ class _Meta:
         return str(value)
 
     def time(self, key: str) -> dt.datetime:
+        raw = self.data.get(key)
+        if isinstance(raw, int) and not isinstance(raw, bool) or isinstance(raw, str) and raw.isdigit():
+            # the v2 meta table documents "10 character timestamp" (Unix seconds), as deliveries carry it
+            # (https://pipedrive.readme.io/docs/guide-for-webhooks-v2); its format example an ISO time
+            parsed = _epoch(int(raw))
+            if parsed is None:
+                raise PayloadError(f"meta.{key}", f"expected a Unix time, got {str(raw)[:40]!r}")
+            return self._in_range(key, parsed)
         value = self.text(key)
         try:
             parsed = parse_iso(value)
@@ -154,9 +177,34 @@ class _Meta:
             parsed = None
         if parsed is None:
             raise PayloadError(f"meta.{key}", f"expected an ISO-8601 time, got {value[:40]!r}")
+        return self._in_range(key, parsed)
+
+    @staticmethod
+    def _in_range(key: str, parsed: dt.datetime) -> dt.datetime:
         if not EARLIEST <= parsed < LATEST:
             raise PayloadError(f"meta.{key}", "out of range (2000 to 2100)")
         return parsed
+
+
+def _epoch(seconds: int) -> dt.datetime | None:
+    """A Unix time in seconds (or milliseconds, 13 digits) as a UTC datetime; None when out of any range."""
+    if seconds > 10**11:
+        seconds //= 1000
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _is_v1(body: Mapping[str, Any]) -> bool:
+    """A webhooks v1 body: meta names the `object` (v2: `entity`) and the record comes as `current` (v2: `data`)."""
+    meta = body["meta"]
+    return "entity" not in meta and ("object" in meta or "current" in body or "event" in body)
+
+
+def _label(value: Any) -> str:
+    """A v1 action or object for a log line: short printable text, else "?"."""
+    return value if isinstance(value, str) and _PRINTABLE_ID.fullmatch(value) else "?"
 
 
 def _previous(body: Mapping[str, Any]) -> Mapping[str, Any]:

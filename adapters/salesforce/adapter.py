@@ -63,6 +63,10 @@ class SalesforceAdapter:
     # limit; every REST/SOAP request counts 1 whatever it carries, so batches are what save budget.
     # https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html
     RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]] = {"daily": (100_000, 86_400.0)}
+    # Every read is SOQL, which queries the database: a committed write is seen at once. (SOSL, whose search index
+    # takes "about 15 minutes or more" after a write, is not used:
+    # https://developer.salesforce.com/docs/platform/salesforce-large-data-volumes-bp/guide/ldv-deployments-concepts-search-architecture.html)
+    SEARCH_LAG: ClassVar[dt.timedelta] = dt.timedelta(0)
     BATCH_IDS: ClassVar[int] = 200  # ids per WHERE Id IN (...) read, and records per sObject Collections write
     # Domains per find_companies SOQL: a whole drain batch (≤ 50 leads) in one request; fewer when long domains
     # would make the query longer than the URL it travels in may be (queries.MAX_QUERY_CHARS)
@@ -326,10 +330,13 @@ class SalesforceAdapter:
             raise CRMNotFound(f"{mapping.sobject} {other_id} is gone (deleted or merged elsewhere)")
         return survivor, other
 
-    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100) -> ChangePage:
+    def changed_since(self, object_type: str, cursor: str | None, limit: int = 100,
+                      overlap: dt.timedelta = dt.timedelta(0)) -> ChangePage:
         """Rows with SystemModstamp after the cursor ("<stamp>|<last id>"), oldest first."""
         mapping = self._mapping(object_type)
         since, after_id = queries.decode_cursor(cursor)
+        if overlap:
+            since, after_id = since - overlap, None
         rows = self._query(queries.changed(mapping, since, after_id, limit))
         if not rows:
             return ChangePage(records=[], cursor=cursor or queries.encode_cursor(since.isoformat(), None),

@@ -139,7 +139,8 @@ def _record_or_id_property(account, otype: ObjectType, object_id: str, archived:
         if rec is None:
             raise HubSpotError(404, "Object not found.", "OBJECT_NOT_FOUND", context={id_prop: [object_id]})
         return rec
-    return records.get(account, otype, object_id, archived)
+    # an id merged away answers the merged record, under its new id (a redirect by content, status 200)
+    return records.get(account, otype, object_id, True) if archived else records.get_live(account, otype, object_id)
 
 
 def _read_params() -> dict[str, Any]:
@@ -210,7 +211,7 @@ def objects_routes(bp: Blueprint, sandbox: Sandbox) -> None:
     def search_objects(type_name: str):
         otype = resolve_type(type_name)
         with sandbox.store.lock:
-            return jsonify(search.run(g.hs_account, otype, body_json()))
+            return jsonify(search.run(g.hs_account, otype, body_json(), int(sandbox.config.search_lag_ms or 0)))
 
     @bp.post("/crm/v3/objects/<type_name>/merge")
     def merge_objects(type_name: str):
@@ -262,7 +263,7 @@ def _read_many(otype: ObjectType, body: dict[str, Any], archived: bool) -> tuple
     for item in _inputs(body):
         oid = str(item.get("id"))
         rec = (records.find_by(g.hs_account, otype, id_prop, oid) if id_prop
-               else records.table(g.hs_account, otype).get(oid))
+               else records.table(g.hs_account, otype).get(records.live_id(g.hs_account, otype, oid)))
         if rec is None or rec["archived"] != archived:
             missing.append(oid)
             continue
@@ -284,9 +285,11 @@ def batch_routes(bp: Blueprint, sandbox: Sandbox) -> None:
             found, missing = _read_many(otype, body, archived)
         if not missing:
             return jsonify(_batch_envelope(found, begin))
-        err = {"status": "error", "category": "OBJECT_NOT_FOUND", "context": {"ids": missing},
-               "message": f"Could not get some {otype.singular.upper()} objects, they may be deleted or not "
-                          "exist. Check that ids are valid."}
+        # a StandardError: category, context, errors, links, message and status are all required (CRM v3 object
+        # documents, components.schemas.StandardError), so the empty errors list and links map are sent too
+        err = {"status": "error", "category": "OBJECT_NOT_FOUND", "context": {"ids": missing}, "errors": [],
+               "links": {}, "message": f"Could not get some {otype.singular.upper()} objects, they may be deleted "
+                                      "or not exist. Check that ids are valid."}
         return jsonify(_batch_envelope(found, begin, [err])), 207
 
     @bp.post("/crm/v3/objects/<type_name>/batch/create")
@@ -307,8 +310,8 @@ def batch_routes(bp: Blueprint, sandbox: Sandbox) -> None:
         events, out = [], []
         with sandbox.store.lock:
             inputs = _inputs(body)
-            for item in inputs:  # all-or-nothing: check every id before writing
-                records.get(g.hs_account, otype, str(item.get("id")))
+            for item in inputs:  # all-or-nothing: check every id before writing (old ids: the merged record)
+                records.get_live(g.hs_account, otype, str(item.get("id")))
             for item in inputs:
                 rec, evs = records.update(sandbox, g.hs_account, otype, str(item["id"]),
                                           item.get("properties") or {}, g.hs_actor)

@@ -59,15 +59,29 @@ def drop_all(account: Account, object_type: str, object_id: str) -> None:
             remove(account, object_type, object_id, to_type, to_id)
 
 
-def move_all(account: Account, object_type: str, from_id: str, to_id: str) -> None:
-    """Re-point the merged-away record's associations at the survivor."""
+def move_all(account: Account, object_type: str, from_id: str, to_id: str, take_primary: bool = True) -> None:
+    """Re-point a merged-away record's associations at the merged record.
+
+    With take_primary False (the secondary record of a merge), a "primary" label is not taken where the merged
+    record has a primary association of that type already: "excess 'primary' associations from secondary records
+    will be dropped" (changelog "Updated merge functionality for contacts and companies").
+    """
     for other_type in TYPES:
         for other_id, type_ids in of(account, object_type, from_id, other_type).items():
             remove(account, object_type, from_id, other_type, other_id)
             if other_type == object_type and other_id == to_id:
                 continue
             for type_id in type_ids:
+                if not take_primary and _has_primary(account, object_type, to_id, other_type, type_id):
+                    continue
                 add(account, object_type, to_id, other_type, other_id, type_id)
+
+
+def _has_primary(account: Account, from_type: str, from_id: str, to_type: str, type_id: int) -> bool:
+    """`type_id` is the primary label of the pair and the record has such a primary association already."""
+    if PRIMARY_TYPES.get((from_type, to_type)) != type_id:
+        return False
+    return any(type_id in ids for ids in of(account, from_type, from_id, to_type).values())
 
 
 def v3_block(account: Account, object_type: str, object_id: str, to_types: list[str]) -> dict[str, Any]:

@@ -6,8 +6,12 @@ X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds, no -Daily pair for OA
 (https://developers.hubspot.com/changelog/rate-limit-headers-will-now-appear-for-oauth-authenticated-calls).
 Search has its own per-token limit and is excluded from the burst count; 4/s per
 https://developers.hubspot.com/changelog/crm-search-api-rate-limit-increase, later 5/s (UNCONFIRMED).
-429 bodies carry policyName TEN_SECONDLY_ROLLING / SECONDLY; the search message is the one
-HubSpot's Node SDK matches on ("You have reached your secondly limit.", @hubspot/api-client RetryDecorator).
+The burst 429 body carries errorType RATE_LIMIT and policyName TEN_SECONDLY_ROLLING. The search 429 is answered
+with the body a real search 429 had: {status, message, correlationId, category: "RATE_LIMITS"} and no errorType,
+no policyName, no rate-limit headers (a recorded POST /crm/v3/objects/COMPANY/search of 17 Feb 2022:
+grouparoo/grouparoo, plugins/@grouparoo/hubspot/__tests__/fixtures/export-objects/export-records-companies.js).
+Its message is the one HubSpot's Node SDK matches on ("You have reached your secondly limit.",
+@hubspot/api-client RetryDecorator), so a client can tell it only by that message or by the endpoint.
 """
 from __future__ import annotations
 
@@ -55,5 +59,4 @@ def check_search(sandbox: Sandbox, token: str) -> None:
     limit = int(sandbox.config.limit("hubspot", "search_per_second", 5))
     allowed, _ = _hit(sandbox, ("search", token), SEARCH_WINDOW_S, limit)
     if not allowed:
-        raise HubSpotError(429, "You have reached your secondly limit.", "RATE_LIMITS",
-                           extra={"errorType": "RATE_LIMIT", "policyName": "SECONDLY"})
+        raise HubSpotError(429, "You have reached your secondly limit.", "RATE_LIMITS")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 READ_ONLY = frozenset({"hs_object_id", "createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate",
                        "hs_merged_object_ids", "hs_email_domain", "notes_last_updated", "hs_additional_emails"})
 _TIMESTAMPS = ("createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate")
+INDEX_KEEP_MS = 600_000  # search versions kept this long: config.search_lag_ms beyond 10 minutes acts as 10 minutes
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,34 @@ def _touch(rec: dict[str, Any], at: int) -> None:
     rec["updatedAt"] = stamp
     rec["properties"]["lastmodifieddate"] = stamp
     rec["properties"]["hs_lastmodifieddate"] = stamp
+    _index(rec, at)
+
+
+def _index(rec: dict[str, Any], at: int) -> None:
+    """Keep the record's values as of this change for the search index (search.py reads them back with the lag)."""
+    versions = rec.setdefault("index", [])
+    versions.append([at, dict(rec["properties"])])
+    settled = [n for n, (when, _) in enumerate(versions) if when <= at - INDEX_KEEP_MS]
+    if settled:  # what a search may still see: the newest settled version and every later one
+        del versions[:settled[-1]]
+
+
+def indexed(rec: dict[str, Any], cutoff_ms: int) -> dict[str, Any] | None:
+    """The record as HubSpot's search index holds it when changes after `cutoff_ms` are not indexed yet: its id
+    and properties of then, or None when it was created later."""
+    seen = None
+    for when, props in rec.get("index") or [[0, rec["properties"]]]:  # no versions: indexed long ago
+        if when > cutoff_ms:
+            break
+        seen = props
+    return None if seen is None else {"id": rec["id"], "properties": seen}
+
+
+def settle_index(account: Account) -> None:
+    """Make every record searchable as it is now, as if indexed long ago (seed data predates any search)."""
+    for otype in TYPES.values():
+        for rec in account.table(otype.name).values():
+            rec["index"] = [[0, dict(rec["properties"])]]
 
 
 def _event(otype: ObjectType, kind: str, rec_id: str, at: int, actor: Actor, **fields: Any) -> dict[str, Any]:
@@ -147,7 +176,7 @@ def create(sandbox: Sandbox, account: Account, otype: ObjectType, props: dict[st
                  "context": {"propertyName": [p]}} for p in missing])
         _check_unique_email(account, otype, clean, None)
         at = now_ms(sandbox, account)
-        rec_id = str(account.extra.setdefault("id_base", 100) + sandbox.store.next_int())
+        rec_id = _next_id(sandbox, account)
         created = clean.pop("createdate", None) or clean.pop("hs_createdate", None)
         stamp = iso(at) if not created else created
         rec = {"id": rec_id, "properties": {"hs_object_id": rec_id, "createdate": stamp, "hs_createdate": stamp},
@@ -169,7 +198,7 @@ def update(sandbox: Sandbox, account: Account, otype: ObjectType, object_id: str
            actor: Actor, system: bool = False) -> tuple[dict[str, Any], list[dict]]:
     """Patch properties; one propertyChange event per property whose value really changed."""
     with sandbox.store.lock:
-        rec = get(account, otype, object_id)
+        rec = get_live(account, otype, object_id)  # an old id writes to the merged record (UNCONFIRMED)
         clean = _validate(sandbox, account, otype, props, system)
         _check_unique_email(account, otype, clean, rec["id"])
         at = now_ms(sandbox, account)
@@ -224,32 +253,86 @@ def secondary_email(sandbox: Sandbox, account: Account, vid: str, email: str, ad
                               propertyValue=value or "")]
 
 
+def live_id(account: Account, otype: ObjectType, object_id: str) -> str:
+    """The id a record lives under now: a merged-away id points at the record it was merged into, through every
+    later merge (the changelog "Updated merge functionality for contacts and companies": "both of the previous IDs
+    will point to the resulting merged record")."""
+    moved = account.extra.get("merged_into", {}).get(otype.name, {})
+    current = str(object_id)
+    for _ in range(len(moved)):
+        if current not in moved:
+            break
+        current = moved[current]
+    return current
+
+
+def get_live(account: Account, otype: ObjectType, object_id: str) -> dict[str, Any]:
+    """`get` that follows merges: an old id answers the merged record, which carries its own (new) id."""
+    return get(account, otype, live_id(account, otype, object_id))
+
+
 def merge(sandbox: Sandbox, account: Account, otype: ObjectType, primary_id: str, merged_id: str,
           actor: Actor) -> tuple[dict[str, Any], list[dict]]:
-    """Merge `merged_id` into `primary_id` with HubSpot's survivor rules (see module docstring)."""
+    """Merge two records into a NEW record with a new id (see the package docstring for the sources).
+
+    The new record takes the primary's values, fills its empty ones from the other record, keeps the older create
+    date and lists both old ids in hs_merged_object_ids; the associations of both move to it (the primary's first:
+    a "primary" label the new record has already is not taken from the other). Both old ids point at it. The
+    merge event names the primary as objectId (UNCONFIRMED: no vendor example of a merge payload was found).
+    """
     if otype.name not in MERGEABLE:
         raise validation(f"Merging is not supported for {otype.name}")
     if str(primary_id) == str(merged_id):
         raise validation("Cannot merge an object with itself")
     with sandbox.store.lock:
-        primary, loser = get(account, otype, primary_id), get(account, otype, merged_id)
+        primary, loser = get_live(account, otype, primary_id), get_live(account, otype, merged_id)
+        if primary["id"] == loser["id"]:
+            raise validation("Cannot merge an object with itself")
         at = now_ms(sandbox, account)
-        moved = _merge_properties(otype, primary, loser, at, actor)
-        assoc.move_all(account, otype.name, loser["id"], primary["id"])
-        del table(account, otype)[loser["id"]]
-        account.extra.setdefault("merged_into", {}).setdefault(otype.name, {})[loser["id"]] = primary["id"]
-        _touch(primary, at)
+        rec, moved = _merged_record(otype, primary, loser, _next_id(sandbox, account), at, actor)
+        rows = table(account, otype)
+        rows[rec["id"]] = rec
+        for old in (primary, loser):
+            del rows[old["id"]]
+            account.extra.setdefault("merged_into", {}).setdefault(otype.name, {})[old["id"]] = rec["id"]
+        assoc.move_all(account, otype.name, primary["id"], rec["id"])
+        assoc.move_all(account, otype.name, loser["id"], rec["id"], take_primary=False)
         event = _event(otype, "merge", primary["id"], at, actor, primaryObjectId=int(primary["id"]),
-                       mergedObjectIds=[int(loser["id"])], newObjectId=int(primary["id"]),
+                       mergedObjectIds=[int(loser["id"])], newObjectId=int(rec["id"]),
                        numberOfPropertiesMoved=moved)
-        return primary, [event]
+        return rec, [event]
+
+
+def _next_id(sandbox: Sandbox, account: Account) -> str:
+    return str(account.extra.setdefault("id_base", 100) + sandbox.store.next_int())
+
+
+def _merged_record(otype: ObjectType, primary: dict, loser: dict, new_id: str, at: int,
+                   actor: Actor) -> tuple[dict[str, Any], int]:
+    """The new record of a merge: the primary's values and history, then the other record's ("Property values from
+    both objects will still be merged onto the new object")."""
+    history = {name: list(entries) for name, entries in primary.get("history", {}).items()}
+    for name, entries in loser.get("history", {}).items():
+        history.setdefault(name, []).extend(entries)
+    rec = {"id": new_id, "properties": dict(primary["properties"]), "createdAt": primary["createdAt"],
+           "archived": False, "history": history}
+    moved = _merge_properties(otype, rec, loser, at, actor)
+    old_ids = [i for r in (primary, loser) for i in [*_merged_ids(r), r["id"]]]
+    rec["properties"]["hs_merged_object_ids"] = ";".join(dict.fromkeys(old_ids))
+    rec["properties"]["hs_object_id"] = new_id
+    _touch(rec, at)
+    return rec, moved
+
+
+def _merged_ids(rec: dict) -> list[str]:
+    return [i for i in (rec["properties"].get("hs_merged_object_ids") or "").split(";") if i]
 
 
 def _merge_properties(otype: ObjectType, primary: dict, loser: dict, at: int, actor: Actor) -> int:
-    # Primary keeps its non-empty values and takes the merged record's where it has none
-    # ("Primary record wins; secondary fills empty fields only", 2nd-hand summary of
-    # https://knowledge.hubspot.com/records/merge-records). The older create date survives and a
-    # contact's secondary email becomes an additional email.
+    # The primary's values win and the merged record's fill the primary's empty ones (changelog "Updated merge
+    # functionality for contacts and companies": "the property values of the resulting merged record will use the
+    # latest property values of the primary record"). The older create date survives and a contact's secondary
+    # email becomes an additional email (https://knowledge.hubspot.com/records/merge-records).
     moved = 0
     for name, value in loser["properties"].items():
         if name in READ_ONLY or name == "email" or primary["properties"].get(name):
@@ -267,9 +350,6 @@ def _merge_properties(otype: ObjectType, primary: dict, loser: dict, at: int, ac
     if loser["createdAt"] < primary["createdAt"]:
         primary["createdAt"] = loser["createdAt"]
         primary["properties"]["createdate"] = primary["properties"]["hs_createdate"] = loser["createdAt"]
-    ids = [i for i in (primary["properties"].get("hs_merged_object_ids") or "").split(";") if i]
-    ids += [loser["id"]] + [i for i in (loser["properties"].get("hs_merged_object_ids") or "").split(";") if i]
-    primary["properties"]["hs_merged_object_ids"] = ";".join(ids)
     return moved
 
 

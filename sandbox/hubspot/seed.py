@@ -95,6 +95,7 @@ def seed(sandbox: Sandbox, account: Account) -> None:
             if cidx is not None:
                 assoc.add(account, "contacts", rec["id"], "companies", company_ids[cidx], 1)
         _seed_activity(sandbox, account, actor, contact_ids, company_ids, active)
+        records.settle_index(account)  # the portal's existing data: searchable at once, whatever the search lag
 
 
 def _seed_activity(sandbox, account, actor, contact_ids, company_ids, active) -> None:

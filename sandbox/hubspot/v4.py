@@ -90,7 +90,9 @@ def routes(bp: Blueprint, sandbox: Sandbox) -> None:
         limit = min(int(request.args.get("limit", 500)), 500)
         after = int(request.args.get("after") or 0)
         with sandbox.store.lock:
-            records.get(g.hs_account, src, from_id)
+            # a merged-away id has no associations left: "If you try to get associations using Deal A's dealId, you
+            # will receive an empty response" (changelog "Announcement: Deals now support merging")
+            records.get_live(g.hs_account, src, from_id)
             rows = assoc.v4_results(g.hs_account, src.name, from_id, dst.name)
         out: dict[str, Any] = {"results": rows[after:after + limit]}
         if after + limit < len(rows):

@@ -25,23 +25,41 @@ Emulated
   "admin" flag, by default only the first user); leads GET/POST/PATCH/DELETE (UUID ids); webhooks
   GET/POST/DELETE; PUT persons|organizations/{id}/merge (merge_with_id survives and wins conflicts, empty fields
   filled from the other, related deals/activities/leads moved); organizationFields (the "Website" custom field
-  that holds an organization's domain); personFields GET/POST (created fields get 40-character hash keys);
+  that holds an organization's domain); personFields GET/POST (created fields get 40-character hash keys; POST
+  answers 200, the only status Pipedrive's v1 OpenAPI document publishes for addPersonField);
   the v1 persons calls pipedrive-python-lib wraps (get, list, search,
   create, update, delete).
 * Errors in Pipedrive's envelope {success: false, error, error_info, data, additional_data} (+errorCode on
   401/403/429); 401 for a missing/expired/revoked token; 404 "Entity was not found"; 400 validation errors.
-* Rate limits: per-token 2-second burst (x-ratelimit-limit/-remaining/-reset headers), search burst 10/2 s,
-  daily company token budget with per-endpoint costs (v2 cheaper than v1); 429 "Request over limit".
+* Rate limits (limits.py): per-token 2-second burst (x-ratelimit-limit/-remaining/-reset headers), search burst
+  10/2 s, daily company token budget; each request costs its endpoint's `x-token-cost` from Pipedrive's OpenAPI
+  documents (limits.COSTS, checked against copies of openapi-v1/-v2 by tests/contracts/test_pipedrive_token_costs.py;
+  e.g. a person merge 40, GET /v1/webhooks 10); 429 "Request over limit". The used-up budget answers every call 429
+  until midnight UTC ("rejected with a 429 ... until the budget resets", https://pipedrive.readme.io/docs/core-api-
+  concepts-rate-limiting) with x-daily-ratelimit-token-limit / -remaining on every answer (the live API's headers:
+  Pipedrive staff in the developer community, 2026-01-12) while x-ratelimit-* still describe the 2 s window; a call
+  the remaining tokens cannot pay for is refused.
 * Webhooks v2 to /v1/webhooks subscriptions for every API or simulated change of persons, organizations,
-  deals, activities and leads; Basic auth from the subscription; meta.change_source "api" (API writes) or
-  "app" (simulate); retries after 3, 30, 150 s (scaled by config.webhook_retry_scale) with meta.attempt; ban
-  after 10 failed first attempts for 30 minutes (scaled likewise); merge = delete(merged_to_id) +
-  change(merged_from_id).
+  deals, activities and leads; Basic auth from the subscription, sent with every request (no challenge round trip:
+  "Webhooks service will send these Basic Authentication credentials in the header of every HTTP request",
+  https://pipedrive.readme.io/docs/guide-for-webhooks); the meta keys, their order and types of the v2 guide's
+  format example and meta table (https://pipedrive.readme.io/docs/guide-for-webhooks-v2); meta.change_source
+  "api" (API writes) or "app" (simulate); retries after 3, 30, 150 s (scaled by config.webhook_retry_scale) with
+  meta.attempt; ban after 10 failed first attempts for 30 minutes (scaled likewise); merge = delete(merged_to_id)
+  + change(merged_from_id). The control API's /_sandbox/webhooks shows each attempt's auth scheme and the
+  receiver's WWW-Authenticate answer.
+
+Every answer LeadRelay reads is validated against Pipedrive's v1 and v2 OpenAPI documents by tests/contracts/,
+which names where the documents are wrong about the real API (next_cursor null on the last page, null for a
+field a record has no value for, v1's inline related objects).
 
 Knowingly not emulated: webhooks v1 payloads (subscriptions with version "1.0" are stored but get nothing),
 deletion of webhooks after 3 days without success, notes/products/files/filters/projects, lead labels and
 lead->deal conversion, v1 deals/activities/organizations endpoints, contact-sync person fields, permission
-sets/visibility, Cloudflare 403 blocking, x-daily-requests-left (api_token POST/PUT counter), per-company hosts.
+sets/visibility, Cloudflare 403 blocking, x-daily-requests-left (api_token POST/PUT counter), per-company hosts,
+the daily budget headers missing after a long idle spell, a server time zone other than UTC for the daily reset,
+meta.timestamp as Unix seconds (some deliveries carry it so; the sandbox sends the format example's ISO time),
+API token top-ups.
 """
 from sandbox.pipedrive.platform import PipedrivePlatform
 

@@ -43,19 +43,19 @@ def blueprint(sandbox: Sandbox, limiter: RateLimiter) -> Blueprint:
 def _users(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
     @bp.get("/users/me")
     def me():
-        c = check(sandbox, limiter, "base", False, "v1", "get")
+        c = check(sandbox, limiter, "base", False)
         with sandbox.store.lock:
             return ok(v1_user(c.account, user(c.account, c.actor.user_id), me=True))
 
     @bp.get("/users")
     def list_users():
-        c = check(sandbox, limiter, "users", False, "v1", "list")
+        c = check(sandbox, limiter, "users", False)
         with sandbox.store.lock:
             return ok([v1_user(c.account, u, me=u["id"] == c.actor.user_id) for u in users(c.account)])
 
     @bp.get("/users/<int:uid>")
     def get_user(uid: int):
-        c = check(sandbox, limiter, "users", False, "v1", "get")
+        c = check(sandbox, limiter, "users", False)
         with sandbox.store.lock:
             u = user(c.account, uid)
             if u is None:
@@ -64,7 +64,7 @@ def _users(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
 
     @bp.get("/organizationFields")
     def organization_fields():
-        check(sandbox, limiter, "contacts", False, "v1", "list")
+        check(sandbox, limiter, "contacts", False)
         fields = [{"id": 1, "key": "name", "name": "Name", "field_type": "varchar", "edit_flag": False},
                   {"id": 2, "key": "owner_id", "name": "Owner", "field_type": "user", "edit_flag": False},
                   {"id": 3, "key": "address", "name": "Address", "field_type": "address", "edit_flag": False},
@@ -77,7 +77,7 @@ def _webhooks(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
 
     @bp.get("/webhooks")
     def list_hooks():
-        c = check(sandbox, limiter, "admin", False, "v1", "list")
+        c = check(sandbox, limiter, "admin", False)
         with sandbox.store.lock:
             hooks = [webhooks.public_view(h) for h in webhooks.subscriptions(c.account).values()
                      if not c.client_id or h["_client_id"] == c.client_id]  # apps see only their own
@@ -85,7 +85,7 @@ def _webhooks(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
 
     @bp.post("/webhooks")
     def add_hook():
-        c = check(sandbox, limiter, "admin", True, "v1", "create")
+        c = check(sandbox, limiter, "admin", True)
         data = body()
         for key in ("subscription_url", "event_action", "event_object"):
             if not data.get(key):
@@ -106,7 +106,7 @@ def _webhooks(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
 
     @bp.delete("/webhooks/<int:hook_id>")
     def delete_hook(hook_id: int):
-        c = check(sandbox, limiter, "admin", True, "v1", "delete")
+        c = check(sandbox, limiter, "admin", True)
         with sandbox.store.lock:
             hooks = webhooks.subscriptions(c.account)
             hook = hooks.get(str(hook_id))
@@ -121,7 +121,7 @@ def _leads(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
 
     @bp.get("/leads")
     def list_leads():
-        c = check(sandbox, limiter, "leads", False, "v1", "list")
+        c = check(sandbox, limiter, "leads", False)
         archived = request.args.get("archived_status", "not_archived")
         with sandbox.store.lock:
             rows = [copy.deepcopy(r) for r in c.account.table("leads").values()]
@@ -136,23 +136,23 @@ def _leads(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
 
     @bp.get("/leads/<lead_id>")
     def get_lead(lead_id: str):
-        c = check(sandbox, limiter, "leads", False, "v1", "get")
+        c = check(sandbox, limiter, "leads", False)
         with sandbox.store.lock:
             return ok(copy.deepcopy(ops.get_live(c.account, "leads", lead_id)))
 
     @bp.post("/leads")
     def add_lead():
-        c = check(sandbox, limiter, "leads", True, "v1", "create")
+        c = check(sandbox, limiter, "leads", True)
         return ok(ops.create(sandbox, c.account, "leads", body(), c.actor), status=201)
 
     @bp.patch("/leads/<lead_id>")
     def update_lead(lead_id: str):
-        c = check(sandbox, limiter, "leads", True, "v1", "update")
+        c = check(sandbox, limiter, "leads", True)
         return ok(ops.update(sandbox, c.account, "leads", lead_id, body(), c.actor))
 
     @bp.delete("/leads/<lead_id>")
     def delete_lead(lead_id: str):
-        c = check(sandbox, limiter, "leads", True, "v1", "delete")
+        c = check(sandbox, limiter, "leads", True)
         ops.delete(sandbox, c.account, "leads", lead_id, c.actor)
         return ok({"id": lead_id})
 
@@ -160,7 +160,7 @@ def _leads(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
 def _persons(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
     @bp.put("/<any(persons,organizations):obj>/<int:rid>/merge")
     def merge(obj: str, rid: int):
-        c = check(sandbox, limiter, "contacts", True, "v1", "update")
+        c = check(sandbox, limiter, "contacts", True)
         other = body().get("merge_with_id")
         if other in (None, ""):
             raise PdError(400, "Validation failed: merge_with_id: Parameter is required")
@@ -172,13 +172,13 @@ def _persons(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
 
     @bp.get("/persons/<int:rid>")
     def get_person(rid: int):
-        c = check(sandbox, limiter, "contacts", False, "v1", "get")
+        c = check(sandbox, limiter, "contacts", False)
         with sandbox.store.lock:
             return ok(v1_person(c.account, ops.get_live(c.account, "persons", rid)))
 
     @bp.get("/persons")
     def list_persons():
-        c = check(sandbox, limiter, "contacts", False, "v1", "list")
+        c = check(sandbox, limiter, "contacts", False)
         with sandbox.store.lock:
             rows = [v1_person(c.account, r) for r in sorted(c.account.table("persons").values(),
                                                              key=lambda r: r["id"]) if not r.get("is_deleted")]
@@ -187,7 +187,7 @@ def _persons(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
 
     @bp.get("/persons/search")
     def search_persons():
-        c = check(sandbox, limiter, "search", False, "v1", "search")
+        c = check(sandbox, limiter, "search", False)
         term, exact = query.check_term(request.args)
         fields = {f for f in (request.args.get("fields") or "custom_fields,email,notes,phone,name").split(",")}
         with sandbox.store.lock:
@@ -197,21 +197,21 @@ def _persons(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
 
     @bp.post("/persons")
     def add_person():
-        c = check(sandbox, limiter, "contacts", True, "v1", "create")
+        c = check(sandbox, limiter, "contacts", True)
         created = ops.create(sandbox, c.account, "persons", v1_person_input(body()), c.actor)
         with sandbox.store.lock:
             return ok(v1_person(c.account, created), status=201)
 
     @bp.put("/persons/<int:rid>")
     def update_person(rid: int):
-        c = check(sandbox, limiter, "contacts", True, "v1", "update")
+        c = check(sandbox, limiter, "contacts", True)
         updated = ops.update(sandbox, c.account, "persons", rid, v1_person_input(body()), c.actor)
         with sandbox.store.lock:
             return ok(v1_person(c.account, updated))
 
     @bp.delete("/persons/<int:rid>")
     def delete_person(rid: int):
-        c = check(sandbox, limiter, "contacts", True, "v1", "delete")
+        c = check(sandbox, limiter, "contacts", True)
         ops.delete(sandbox, c.account, "persons", rid, c.actor)
         return ok({"id": rid})
 

@@ -29,12 +29,12 @@ def blueprint(sandbox: Sandbox, limiter: RateLimiter) -> Blueprint:
     bp = Blueprint("pipedrive_api", __name__, url_prefix="/api/v2")
     install_handlers(bp)
 
-    def ctx(obj: str, write: bool, kind: str):
-        return check(sandbox, limiter, FAMILY.get(obj, "contacts"), write, "v2", kind)
+    def ctx(obj: str, write: bool):
+        return check(sandbox, limiter, FAMILY.get(obj, "contacts"), write)
 
     @bp.get(f"/<{OBJECTS}:obj>")
     def list_records(obj: str):
-        c = ctx(obj, False, "list")
+        c = ctx(obj, False)
         with sandbox.store.lock:
             rows = [copy.deepcopy(r) for r in c.account.table(obj).values()]
         rows = query.filter_rows(rows, request.args, FILTERS[obj])
@@ -43,29 +43,29 @@ def blueprint(sandbox: Sandbox, limiter: RateLimiter) -> Blueprint:
 
     @bp.get(f"/<{OBJECTS}:obj>/<int:rid>")
     def get_record(obj: str, rid: int):
-        c = ctx(obj, False, "get")
+        c = ctx(obj, False)
         with sandbox.store.lock:
             return ok(copy.deepcopy(ops.get_live(c.account, obj, rid)))
 
     @bp.post(f"/<{OBJECTS}:obj>")
     def create_record(obj: str):
-        c = ctx(obj, True, "create")
+        c = ctx(obj, True)
         return ok(ops.create(sandbox, c.account, obj, body(), c.actor))
 
     @bp.patch(f"/<{OBJECTS}:obj>/<int:rid>")
     def update_record(obj: str, rid: int):
-        c = ctx(obj, True, "update")
+        c = ctx(obj, True)
         return ok(ops.update(sandbox, c.account, obj, rid, body(), c.actor))
 
     @bp.delete(f"/<{OBJECTS}:obj>/<int:rid>")
     def delete_record(obj: str, rid: int):
-        c = ctx(obj, True, "delete")
+        c = ctx(obj, True)
         ops.delete(sandbox, c.account, obj, rid, c.actor)
         return ok({"id": rid})
 
     @bp.get("/persons/search")
     def search_persons():
-        c = check(sandbox, limiter, "search", False, "v2", "search")
+        c = check(sandbox, limiter, "search", False)
         term, exact = query.check_term(request.args)
         fields = _fields(request.args.get("fields"), PERSON_SEARCH_FIELDS)
         with sandbox.store.lock:
@@ -75,7 +75,7 @@ def blueprint(sandbox: Sandbox, limiter: RateLimiter) -> Blueprint:
 
     @bp.get("/organizations/search")
     def search_organizations():
-        c = check(sandbox, limiter, "search", False, "v2", "search")
+        c = check(sandbox, limiter, "search", False)
         term, exact = query.check_term(request.args)
         fields = _fields(request.args.get("fields"), ORG_SEARCH_FIELDS)
         with sandbox.store.lock:
@@ -85,12 +85,12 @@ def blueprint(sandbox: Sandbox, limiter: RateLimiter) -> Blueprint:
 
     @bp.get("/stages")
     def stages():
-        check(sandbox, limiter, "deals", False, "v2", "list")
+        check(sandbox, limiter, "deals", False)
         return ok(STAGES, {"next_cursor": None})
 
     @bp.get("/pipelines")
     def pipelines():
-        check(sandbox, limiter, "deals", False, "v2", "list")
+        check(sandbox, limiter, "deals", False)
         return ok([{"id": 1, "name": "Pipeline", "order_nr": 1, "is_deleted": False, "is_deal_probability_enabled":
                     False, "add_time": "2024-01-01T00:00:00Z", "update_time": "2024-01-01T00:00:00Z"}],
                   {"next_cursor": None})

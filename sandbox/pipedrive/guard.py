@@ -8,7 +8,7 @@ from flask import Blueprint, g, request
 
 from sandbox.context import Sandbox
 from sandbox.pipedrive.core import NAME, PdError, admin_user
-from sandbox.pipedrive.limits import LimitExceeded, RateLimiter
+from sandbox.pipedrive.limits import LimitExceeded, RateLimiter, path_template
 from sandbox.pipedrive.ops import Actor
 from sandbox.state import Account
 
@@ -41,8 +41,13 @@ def _scope_ok(granted: list[str], family: str, write: bool) -> bool:
     return bool(wanted & set(granted))
 
 
-def check(sandbox: Sandbox, limiter: RateLimiter, family: str, write: bool, version: str, kind: str) -> Ctx:
-    """Authenticate, check the scope and charge the rate limit; raises PdError with Pipedrive's answer."""
+def endpoint() -> tuple[str, str]:
+    """(method, path template) of the request, as Pipedrive's OpenAPI documents name it: /api/v2/persons/{id}."""
+    return request.method, path_template(request.url_rule.rule, request.view_args or {})
+
+
+def check(sandbox: Sandbox, limiter: RateLimiter, family: str, write: bool) -> Ctx:
+    """Authenticate, check the scope and charge the endpoint's token cost; raises PdError with Pipedrive's answer."""
     value = _token()
     account = sandbox.authenticate(NAME, value)
     if account is None:
@@ -57,7 +62,7 @@ def check(sandbox: Sandbox, limiter: RateLimiter, family: str, write: bool, vers
         # an OAuth token acts as the user who approved it; control-API tokens as the installer or admin
         user_id = (tok.user_id if tok else "") or install.get("user_id") or admin_user(account)["id"]
         try:
-            g.pd_headers = limiter.charge(sandbox.config, account, value, bool(client_id), version, kind)
+            g.pd_headers = limiter.charge(sandbox.config, account, value, bool(client_id), *endpoint())
         except LimitExceeded as exc:
             g.pd_headers = exc.headers
             raise

@@ -56,14 +56,16 @@ def create_field(account: Account, data: dict[str, Any]) -> dict[str, Any]:
 def routes(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
     @bp.get("/personFields")
     def list_person_fields():
-        c = check(sandbox, limiter, "contacts", False, "v1", "list")
+        c = check(sandbox, limiter, "contacts", False)
         with sandbox.store.lock:
             rows = all_fields(c.account)
         return ok(rows, {"pagination": {"start": 0, "limit": 500, "more_items_in_collection": False}})
 
     @bp.post("/personFields")
     def add_person_field():
-        c = check(sandbox, limiter, "contacts", True, "v1", "create")
+        c = check(sandbox, limiter, "contacts", True)
         data = body()
         with sandbox.store.lock:
-            return ok(create_field(c.account, data), status=201)
+            # 200, not 201: the v1 document publishes only a 200 answer for addPersonField
+            # (https://developers.pipedrive.com/docs/api/v1/PersonFields#addPersonField)
+            return ok(create_field(c.account, data))

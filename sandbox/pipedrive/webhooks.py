@@ -2,7 +2,9 @@
 
 Format and policy from https://pipedrive.readme.io/docs/guide-for-webhooks-v2 :
 * POST with JSON {"meta": {...}, "data": current|null, "previous": changed-fields|null}; authentication is only
-  the subscription's HTTP Basic credentials (no signature);
+  the subscription's HTTP Basic credentials (no signature), sent with every request, not after a 401 challenge
+  ("Webhooks service will send these Basic Authentication credentials in the header of every HTTP request",
+  https://pipedrive.readme.io/docs/guide-for-webhooks); a subscription without them sends no Authorization;
 * non-2xx or >10 s is a failure; 3 retries after 3, 30 and 150 s; `meta.attempt` = 1 + retries so far;
 * ban system: each failed *first* attempt raises a ban counter; at 10 the webhook is banned for 30 minutes and
   its events are lost; then the counter resets. (Deletion after 3 days without success is not emulated.)

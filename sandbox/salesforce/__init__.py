@@ -36,6 +36,9 @@ Emulated (the org is identified by the access token; instance_url = the sandbox'
     answers a notificationsResponse with <Ack>true</Ack>. The app's own writes carry LastModifiedById = the
     user who authorized it; simulated UI changes are made by another user.
 
+The JSON answers LeadRelay reads are checked against the shapes the REST API Developer Guide documents
+(tests/contracts/salesforce_shapes.py; Salesforce publishes no OpenAPI document).
+
 Knowingly not emulated: SOSL search, Bulk API, Apex REST, Composite/batch/tree resources, lead conversion,
 record types, custom fields/objects, sharing and field-level security, duplicate rules, CDC / Pub/Sub API and
 Platform Events, the concurrent long-running request limit, SOQL aggregates other than COUNT(), GROUP BY,

@@ -163,8 +163,13 @@ def _validate(query: soql.Query, node: Any) -> None:
             _check_type(query.obj, node[1], value)
 
 
-def _sort_key(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+def _sort_key(spec: Field | None, value: Any) -> Any:
+    # Text sorts case-insensitively for English locales (SOQL ORDER BY docs); an Id is a case-sensitive key
+    # (15-char ids differing only in case are different records), so Ids keep their own order: the order they were
+    # made in, here. Lowercased, "...Z" (serial 35) sorted after "...a" (serial 36).
+    if isinstance(value, str) and not (spec and spec.type in ("id", "reference")):
+        return value.lower()
+    return value
 
 
 def run(account: Account, text: str, version: str, include_deleted: bool = False,
@@ -180,7 +185,8 @@ def run(account: Account, text: str, version: str, include_deleted: bool = False
     for path, desc, nulls_first in reversed(query.order):
         present = [r for r in rows if value_of(account, obj, r, path) is not None]
         absent = [r for r in rows if value_of(account, obj, r, path) is None]
-        present.sort(key=lambda r, p=path: _sort_key(value_of(account, obj, r, p)), reverse=desc)
+        spec = _spec(obj, path)[0]
+        present.sort(key=lambda r, p=path, s=spec: _sort_key(s, value_of(account, obj, r, p)), reverse=desc)
         rows = absent + present if nulls_first else present + absent
     rows = rows[query.offset:]
     if query.limit is not None:

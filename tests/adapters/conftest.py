@@ -42,12 +42,16 @@ class RecordingBudget:
     def __init__(self) -> None:
         self.acquired: list[tuple[str, int]] = []
         self.observed: list[tuple] = []
+        self.held: list[tuple[str, float]] = []
 
     def acquire(self, bucket: str = "default", cost: int = 1) -> None:
         self.acquired.append((bucket, cost))
 
     def observe(self, bucket, remaining, limit=None, reset_after=None) -> None:
         self.observed.append((bucket, remaining, limit, reset_after))
+
+    def exhausted(self, bucket: str, until: float) -> None:
+        self.held.append((bucket, until))
 
 
 @pytest.fixture(scope="session")

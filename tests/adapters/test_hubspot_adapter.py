@@ -6,6 +6,8 @@ its control API), plus the number of API calls the sandbox saw.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +16,7 @@ import requests
 from adapters.hubspot import queries as q
 from adapters.hubspot.adapter import HubSpotAdapter
 from adapters.hubspot.batch import match_created
+from adapters.hubspot.errors import translate
 from adapters.registry import get_adapter_class
 from integration.errors import (
     CRMAuthError,
@@ -239,18 +242,31 @@ def test_unknown_neutral_field_or_merge_of_tasks_is_a_validation_error(portal):
     assert portal.calls() == []
 
 
-def test_merge_keeps_survivor_values_and_fills_from_the_other(portal, writes):
+def test_merge_gives_the_merged_record_a_new_id_and_reports_both_old_ids(portal, writes):
+    # developer changelog "Updated merge functionality for contacts and companies": the merged record is a new one
     survivor = portal.contact("johnsmith@gmail.com")  # no job title, no company
     other = portal.contact("john.smith@gmail.com")    # Consultant at Acme Robotics
     adapter = portal.adapter(writes=writes)
     result = adapter.merge("contact", survivor["id"], other["id"], fields={"lifecycle_stage": "lead"})
-    assert (result.survivor_id, result.merged_ids) == (survivor["id"], (other["id"],))
-    props = portal.record("contacts", survivor["id"])["properties"]
+    assert result.survivor_id not in (survivor["id"], other["id"])
+    assert result.merged_ids == (survivor["id"], other["id"])
+    props = portal.record("contacts", result.survivor_id)["properties"]
     assert (props["email"], props["phone"], props["jobtitle"], props["company"]) == (
         "johnsmith@gmail.com", "617.555.0150", "Consultant", "Acme Robotics")
     assert props["hs_additional_emails"] == "john.smith@gmail.com" and props["lifecyclestage"] == "lead"
-    assert portal.record("contacts", other["id"]) is None and adapter.get_record("contact", other["id"]) is None
-    assert ("contact", other["id"], ("*",)) in writes.writes
+    assert portal.record("contacts", other["id"]) is None and portal.record("contacts", survivor["id"]) is None
+    assert {("contact", i, ("*",)) for i in (survivor["id"], other["id"], result.survivor_id)} <= set(writes.writes)
+
+
+def test_an_old_id_reads_as_the_merged_record_under_its_new_id(portal):
+    survivor, other = portal.contact("johnsmith@gmail.com"), portal.contact("john.smith@gmail.com")
+    adapter = portal.adapter()
+    result = adapter.merge("contact", survivor["id"], other["id"])
+    # a single read follows HubSpot's redirect: the caller sees where the record lives now
+    assert adapter.get_record("contact", other["id"]).id == result.survivor_id
+    # a batch read leaves an old id out (its merge event brings the new one) and never doubles a record
+    records = adapter.get_records("contact", [other["id"], result.survivor_id, survivor["id"]])
+    assert [r.id for r in records] == [result.survivor_id]
 
 
 def test_additional_emails_are_set_through_the_v1_secondary_email_api(portal, writes):
@@ -344,21 +360,60 @@ def test_activity_logged_since_sees_a_logged_call(portal):
     assert adapter.activity_logged_since("contact", lead["id"], since) is True
 
 
-def test_changed_since_pages_through_changes_oldest_first(portal):
-    adapter, cursor, seen = portal.adapter(), None, []
+def _pass(adapter, cursor: str | None, limit: int = 100, overlap=dt.timedelta(0)) -> tuple[list, str]:
+    """One sweep pass: every page until has_more ends; (records seen, the cursor it ends with)."""
+    seen = []
     while True:
-        page = adapter.changed_since("contact", cursor, limit=12)
+        page = adapter.changed_since("contact", cursor, limit=limit, overlap=overlap)
         seen += page.records
-        cursor = page.cursor
+        cursor, overlap = page.cursor, dt.timedelta(0)
         if not page.has_more:
-            break
+            return seen, cursor
+
+
+class QuickHubSpot(HubSpotAdapter):
+    """HubSpot's lag bound scaled down with the sandbox's lag, so that a test waits a second instead of ten."""
+
+    SEARCH_LAG = dt.timedelta(seconds=1)
+
+
+def test_changed_since_pages_through_changes_oldest_first(portal):
+    adapter = portal.adapter()
+    seen, cursor = _pass(adapter, None, limit=12)
     assert len(seen) == len(portal.records("contacts")) == 30
     assert [r.updated_at for r in seen] == sorted(r.updated_at for r in seen)
     katrin = portal.contact("katrin.vogel@umbrellahealth.de")
     portal.simulate(action="update", object_type="contacts", id=katrin["id"], properties={"jobtitle": "Leitung"})
-    page = adapter.changed_since("contact", cursor)
-    assert ([r.id for r in page.records], page.has_more) == ([katrin["id"]], False)
-    assert adapter.changed_since("contact", page.cursor).records == []
+    # the 30 were changed (seeded) within SEARCH_LAG: the next pass reads them again, katrin's change last
+    again, _ = _pass(adapter, cursor)
+    assert {r.id for r in again} == {r.id for r in seen} and again[-1].id == katrin["id"]
+
+
+def test_changed_since_moves_its_cursor_only_past_settled_changes(adapter_sandbox, staged):
+    portal = Portal(adapter_sandbox, seed=None)
+    adapter = QuickHubSpot(tenant_for(portal.account, "hubspot"), StaticTokens(portal.account["access_token"]))
+    staged(search_lag_ms=500)
+    first, second = (portal.simulate(action="create", object_type="contacts", properties={"email": e})["id"]
+                     for e in ("first@lag.example", "second@lag.example"))
+    time.sleep(1.1)  # both indexed and settled: first, then second in the index's order
+    portal.simulate(action="update", object_type="contacts", id=first, properties={"jobtitle": "CTO"})
+    # the index still sorts `first` by its old time but the answer carries its new one; a cursor taken from it
+    # would skip `second`
+    seen, cursor = _pass(adapter, None, limit=1)
+    assert [r.id for r in seen] == [first, second]
+    time.sleep(1.1)
+    assert [r.id for r in _pass(adapter, cursor)[0]] == [first]  # its change, read again once settled
+    assert _pass(adapter, _pass(adapter, cursor)[1])[0] == []
+
+
+def test_changed_since_with_an_overlap_reads_again_what_changed_just_before_the_cursor(adapter_sandbox):
+    portal = Portal(adapter_sandbox, seed=None)
+    adapter = QuickHubSpot(tenant_for(portal.account, "hubspot"), StaticTokens(portal.account["access_token"]))
+    late = portal.simulate(action="create", object_type="contacts", properties={"email": "late@lag.example"})["id"]
+    time.sleep(1.1)
+    seen, cursor = _pass(adapter, None)
+    assert [r.id for r in seen] == [late] and _pass(adapter, cursor)[0] == []
+    assert [r.id for r in _pass(adapter, cursor, overlap=dt.timedelta(seconds=5))[0]] == [late]
 
 
 # errors, budget ---------------------------------------------------------------------------
@@ -420,8 +475,41 @@ def test_search_limit_is_rate_limited_for_a_second(portal, staged):
     adapter = portal.adapter()
     adapter.find_company(name="Initech")
     with pytest.raises(CRMRateLimited) as err:
-        adapter.find_company(name="Initech")
+        adapter.find_company(name="Initech")  # the sandbox answers with the real body: no policyName
     assert err.value.retry_after == 1.0
+
+
+def test_a_search_429_without_policy_name_holds_the_shared_budget_for_a_second_not_ten(portal, staged, redis_url):
+    from redis import Redis
+
+    from adapters.factory import LearningAdapter
+    from integration.ratelimit import RedisRateBudget
+
+    staged(limits={"hubspot": {"search_per_second": 1}})
+    budget = RedisRateBudget(Redis.from_url(redis_url), 1, HubSpotAdapter.RATE_LIMITS, max_wait=0.0)
+    adapter = LearningAdapter(portal.adapter(budget), budget)  # as build_adapter wires it for the jobs
+    adapter.find_companies(["initech.example"])
+    with pytest.raises(CRMRateLimited) as err:
+        adapter.find_companies(["globex.example"])
+    assert err.value.retry_after == 1.0 and not getattr(err.value, "ours", False)
+    with pytest.raises(CRMRateLimited) as held:  # the next search LeadRelay would send waits this long
+        budget.acquire("search")
+    assert 1.0 <= held.value.retry_after < 2.0  # the 10-second default held it 10.4 s
+    budget.acquire("default")  # other calls are not held
+
+
+def test_a_429_is_told_by_its_policy_then_its_endpoint_then_its_message():
+    def answer(body: dict) -> SimpleNamespace:
+        return SimpleNamespace(status=429, headers={}, body=json.dumps(body))
+
+    # a real search 429 (recorded, see adapters/hubspot/errors.py): no policyName, no errorType, no headers
+    recorded = {"status": "error", "message": "You have reached your secondly limit.",
+                "correlationId": "de61843f-b3ab-4bc1-8c54-358e37eb0621", "category": "RATE_LIMITS"}
+    other = {**recorded, "message": "Too many requests"}
+    assert translate(answer(recorded)).retry_after == 1.0
+    assert translate(answer(other), search=True).retry_after == 1.0
+    assert translate(answer(other)).retry_after == 10.0
+    assert translate(answer({**other, "policyName": "TEN_SECONDLY_ROLLING"}), search=True).retry_after == 10.0
 
 
 def test_budget_is_taken_per_call_and_fed_from_headers(portal, budget):

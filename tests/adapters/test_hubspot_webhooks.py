@@ -114,32 +114,37 @@ def test_body_that_is_not_an_array_is_a_payload_error(parser):
     assert err.value.path == "$"
 
 
-def test_missing_field_names_its_path(parser):
+def test_an_item_that_is_not_an_object_is_a_payload_error(parser):
+    with pytest.raises(PayloadError) as err:
+        parser.parse(signed_webhook("x", body=b'[{"eventId": 1}, 7]'))
+    assert (err.value.path, err.value.problem) == ("[1]", "expected an object")
+
+
+def test_an_item_missing_a_field_is_set_aside_and_the_others_kept(parser):
+    # one item LeadRelay cannot read never costs the batch: HubSpot would retry all of it for a day
     events = json.loads((FIXTURES / "contact.creation__batch_of_3.json").read_bytes())
     del events[2]["objectId"]
-    with pytest.raises(PayloadError) as err:
-        parser.parse(signed_webhook("x", body=json.dumps(events).encode()))
-    assert (err.value.path, err.value.problem) == ("[2].objectId", "missing")
+    delivery = parser.parse(signed_webhook("x", body=json.dumps(events).encode()))
+    assert [e.object_id for e in delivery.events] == ["194", "195"]
+    assert delivery.unreadable == [("[2].objectId", "missing")]
 
 
 def test_wrong_typed_field_names_its_path(parser):
     events = json.loads((FIXTURES / "contact.merge__ui.json").read_bytes())
     events[0]["occurredAt"] = "yesterday"
-    with pytest.raises(PayloadError) as err:
-        parser.parse(signed_webhook("x", body=json.dumps(events).encode()))
-    assert err.value.path == "[0].occurredAt"
+    delivery = parser.parse(signed_webhook("x", body=json.dumps(events).encode()))
+    assert (delivery.events, delivery.unreadable) == ([], [("[0].occurredAt", "expected epoch milliseconds, got str")])
 
 
 @pytest.mark.parametrize(("field", "value"), [
     ("occurredAt", 10**20), ("occurredAt", -1), ("objectId", 10**30), ("objectId", -5), ("portalId", "12\u000034"),
     ("eventId", "x" * 65), ("changeSource", "CRM_UI\u0000"), ("subscriptionType", "contact." + "a" * 300),
 ])
-def test_out_of_range_field_is_a_payload_error_not_an_overflow(parser, field, value):
+def test_out_of_range_field_is_set_aside_not_an_overflow(parser, field, value):
     events = json.loads((FIXTURES / "contact.creation__ui.json").read_bytes())
     events[0][field] = value
-    with pytest.raises(PayloadError) as err:
-        parser.parse(signed_webhook("x", body=json.dumps(events).encode()))
-    assert err.value.path == f"[0].{field}"
+    delivery = parser.parse(signed_webhook("x", body=json.dumps(events).encode()))
+    assert delivery.events == [] and [path for path, _ in delivery.unreadable] == [f"[0].{field}"]
 
 
 def test_absurdly_deep_json_is_a_payload_error(parser):
@@ -203,9 +208,10 @@ def test_contact_deletion_ui(parser):
 
 
 def test_contact_merge_ui(parser):
+    # the merged record is new (newObjectId 130): the primary 128 and the merged 129 are both gone
     [event] = parsed(parser, "contact.merge__ui")
     assert (event.object_type, event.object_id, event.kind, event.merged_ids, event.event_id) == (
-        "contact", "128", "merged", ("129",), "4")
+        "contact", "130", "merged", ("128", "129"), "4")
 
 
 def test_company_creation_ui(parser):
@@ -228,7 +234,7 @@ def test_company_deletion_ui(parser):
 def test_company_merge_ui(parser):
     [event] = parsed(parser, "company.merge__ui")
     assert (event.object_type, event.object_id, event.kind, event.merged_ids) == (
-        "company", "157", "merged", ("158",))
+        "company", "160", "merged", ("158", "159"))
 
 
 def test_deal_creation_ui(parser):
@@ -250,7 +256,8 @@ def test_deal_deletion_ui(parser):
 
 def test_deal_merge_ui(parser):
     [event] = parsed(parser, "deal.merge__ui")
-    assert (event.object_type, event.object_id, event.kind, event.merged_ids) == ("deal", "186", "merged", ("187",))
+    assert (event.object_type, event.object_id, event.kind, event.merged_ids) == (
+        "deal", "190", "merged", ("188", "189"))
 
 
 def test_task_creation(parser):

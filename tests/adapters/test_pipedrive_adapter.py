@@ -16,6 +16,7 @@ from adapters.pipedrive.adapter import PipedriveAdapter
 from adapters.registry import get_adapter_class
 from integration.errors import (
     CRMAuthError,
+    CRMBudgetExhausted,
     CRMRateLimited,
     CRMTransient,
     CRMValidationError,
@@ -372,6 +373,39 @@ def test_staged_burst_is_rate_limited_with_retry_after(company, staged, budget):
         adapter.get_record("contact", "2")
     assert 0 < caught.value.retry_after <= 2
     assert budget.observed[-1][:3] == ("default", 0, 1)
+
+
+def test_used_up_daily_budget_is_exhausted_until_midnight_and_held_not_a_burst(company, staged, budget):
+    """Pipedrive's daily-budget 429 (x-daily-ratelimit-token-remaining below the call's cost) says nothing goes
+    through until midnight; its x-ratelimit-* still describe a 2-second window with room, which is no reason to
+    ask again in two seconds."""
+    staged(limits={"pipedrive": {"daily_tokens": 12}})
+    adapter = company.adapter(budget=budget)
+    adapter.get_records("contact", ["1", "2"])  # a v2 list: 10 of the 12 tokens
+    with pytest.raises(CRMBudgetExhausted) as caught:
+        adapter.find_company(domain="acme-robotics.example")  # a search costs 20
+    midnight = dt.datetime.combine(dt.datetime.now(UTC).date() + dt.timedelta(days=1), dt.time(), tzinfo=UTC)
+    assert caught.value.until == midnight + dt.timedelta(minutes=1) and caught.value.retry_after > 60
+    assert "daily API token budget is used up (2 of 12 tokens left, this call costs 20)" in str(caught.value)
+    assert budget.held == [("daily", caught.value.until.timestamp())]
+
+
+@responses.activate
+def test_a_429_without_the_budget_headers_is_a_burst_to_wait_out_briefly(budget):
+    # the budget headers can be missing after a long idle spell (Pipedrive staff, developer community): never
+    # assume a whole day's wait without them
+    base = "https://acme.pipedrive.example"
+    body = {"success": False, "error": "Request over limit", "errorCode": 429}
+    responses.get(f"{base}/api/v2/persons/1", json=body, status=429, headers={"x-ratelimit-reset": "2"})
+    responses.get(f"{base}/api/v2/persons/2", json=body, status=429, headers={
+        "x-ratelimit-reset": "1", "x-daily-ratelimit-token-remaining": "40", "x-daily-ratelimit-token-limit": "60000"})
+    adapter = PipedriveAdapter(tenant_for({"account_id": "13000099", "api_base": base}, "pipedrive"),
+                               StaticTokens("tok"), budget)
+    for rid, wait in (("1", 2.0), ("2", 1.0)):
+        with pytest.raises(CRMRateLimited) as caught:
+            adapter.get_record("contact", rid)
+        assert not isinstance(caught.value, CRMBudgetExhausted) and caught.value.retry_after == wait
+    assert budget.held == []
 
 
 def test_refused_data_is_a_validation_error_with_pipedrives_message(company):

@@ -19,6 +19,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _unavailable(reason: str) -> None:
@@ -85,11 +86,16 @@ def page(chromium, live):
     context.close()
 
 
-def shot(page, name: str) -> Path:
-    """Save a full-page screenshot for review."""
+def shot(page, name: str, docs: str | None = None) -> Path:
+    """Save a full-page screenshot for review; with `docs`, also the visible part as the README's docs/ picture of
+    that name, so the README always shows the console as the last browser run drew it."""
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{re.sub(r'[^a-z0-9_-]+', '-', name.lower())}.png"
     page.screenshot(path=str(path), full_page=True)
+    if docs:
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")  # the page as it opens, not where a hover left it
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{docs}.png"))
     return path
 
 

@@ -97,7 +97,7 @@ def test_the_health_page_and_the_kpi_page_with_data(page, live, crm_sandbox, crm
     assert all(0 <= float(f.rstrip(" %")) <= 100 for f in figures if f.endswith("%")), figures
     page.locator("svg.day-chart g.day").nth(9).hover()  # a weekday's column: its value shows above it
     expect(page.locator("svg.day-chart g.day .val").nth(9)).to_be_visible()
-    shot(page, "17-kpis")
+    shot(page, "17-kpis", docs="console-kpis")
 
     page.goto(f"/console/tenants/{tenant_id}/kpis?start={TODAY.date()}&end={TODAY.date()}&owner={OWNERS[1]}")
     shot(page, "18-kpis-one-day-one-owner")

@@ -41,7 +41,8 @@ def test_the_demo_starts_installs_and_decides_every_lead_fast(demo):
     assert "/healthz → ok" in out.stdout
     assert summary["leads"] == LEADS and summary["undecided"] == 0
     assert summary["owned"] + summary["merged"] + summary["review"] == LEADS
-    assert 0 < summary["speed_to_owner_ms"]["p50"] < 1000 and summary["speed_to_owner_ms"]["discarded_negative"] == 0
+    assert 0 < summary["speed_to_owner_ms"]["p50"] < 1000 and summary["speed_to_owner"]["discarded_negative"] == 0
+    assert summary["demo"] == "ok" and "problems" not in summary
     assert summary["story_seconds"] < SECONDS + 60
 
 

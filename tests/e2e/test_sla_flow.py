@@ -70,6 +70,16 @@ def sla_outcomes(env) -> list[str]:
 PLATFORMS = ["hubspot", "salesforce", "pipedrive"]
 
 
+def settled(adapter, job, *args) -> str:
+    """An SLA job as the worker runs it: where the CRM reads activity through a lagging search (HubSpot), a lead
+    found untouched is looked at again SEARCH_LAG later (that second job run here at once); elsewhere at once."""
+    outcome = job(*args)
+    if not adapter.SEARCH_LAG:
+        return outcome
+    assert outcome == "rechecking"
+    return job(*args, True)
+
+
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_a_hot_lead_gets_a_call_task_due_in_5_minutes_and_completing_it_meets_the_sla(routed, crm_env, platform):
     tenant_id, lead_id, timer, adapter = routed(platform)
@@ -96,15 +106,15 @@ def test_an_untouched_hot_lead_escalates_to_the_manager_then_is_reassigned(route
     first_owner = next(email for email, uid in ids.items() if uid == timer.owner_id)
     other = BEN if first_owner == ANA else ANA
 
-    assert check_sla(tenant_id, timer.id, int(timer.due_at.timestamp())) == "breached"
-    assert escalate_sla(tenant_id, timer.id, 0) == "notified"
+    assert settled(adapter, check_sla, tenant_id, timer.id, int(timer.due_at.timestamp())) == "breached"
+    assert settled(adapter, escalate_sla, tenant_id, timer.id, 0) == "notified"
     assert escalate_sla(tenant_id, timer.id, 0) == "stale"
     with session_scope(crm_env["DATABASE_URL"]) as s:
         notified = s.scalar(select(Decision).where(Decision.outcome == "notify_manager"))
     manager_task = adapter.get_task(notified.inputs["task_id"])
     assert manager_task.owner_id == ids[MANAGER] and not manager_task.done
 
-    assert escalate_sla(tenant_id, timer.id, 1) == "reassigned"
+    assert settled(adapter, escalate_sla, tenant_id, timer.id, 1) == "reassigned"
     assert escalate_sla(tenant_id, timer.id, 1) == "stale"
     assert adapter.get_record(LEAD_OBJECT[platform], lead_id).owner_id == ids[other]
     assert adapter.get_task(timer.task_id).done  # the old task, closed with a note

@@ -17,6 +17,7 @@ from hubspot.crm.contacts import (
     SimplePublicObjectInputForCreate,
 )
 from hubspot.crm.contacts.exceptions import ApiException, NotFoundException, UnauthorizedException
+from hubspot.crm.deals import PublicMergeInput as DealMerge
 from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectInput
 from hubspot.crm.objects.tasks.exceptions import ApiException as TaskApiException
 
@@ -236,7 +237,9 @@ def test_default_association_create_and_delete(demo):
     assert client.crm.associations.v4.basic_api.get_page("companies", company.id, "contacts").results == []
 
 
-def test_merge_keeps_survivor_values_and_removes_loser(demo):
+def test_merge_creates_a_new_record_with_the_primarys_values(demo):
+    # developer changelog "Updated merge functionality for contacts and companies": "a new record with a new ID will
+    # be created for the resulting merged record, with both records merged into the new one"
     _, client = demo
     api = client.crm.contacts.basic_api
     primary = api.create({"properties": {"email": "dana@acme.test", "firstname": "Dana", "jobtitle": "CEO"}})
@@ -245,16 +248,47 @@ def test_merge_keeps_survivor_values_and_removes_loser(demo):
     company = client.crm.companies.basic_api.create({"properties": {"name": "Acme Test"}})
     client.crm.associations.v4.basic_api.create_default("contacts", loser.id, "companies", company.id)
     merged = api.merge(PublicMergeInput(primary_object_id=primary.id, object_id_to_merge=loser.id))
-    assert merged.id == primary.id
-    got = api.get_by_id(primary.id, properties=["firstname", "jobtitle", "phone", "email", "hs_additional_emails",
-                                                "hs_merged_object_ids"], associations=["companies"])
+    assert merged.id not in (primary.id, loser.id)
+    got = api.get_by_id(merged.id, properties=["firstname", "jobtitle", "phone", "email", "hs_additional_emails",
+                                               "hs_merged_object_ids", "hs_object_id"], associations=["companies"])
     assert (got.properties["firstname"], got.properties["jobtitle"]) == ("Dana", "CEO")
     assert got.properties["phone"] == "+1 555 0100"
     assert got.properties["hs_additional_emails"] == "dana.personal@gmail.com"
-    assert got.properties["hs_merged_object_ids"] == loser.id
+    assert got.properties["hs_merged_object_ids"].split(";") == [primary.id, loser.id]
+    assert got.properties["hs_object_id"] == merged.id
     assert [r.id for r in got.associations["companies"].results] == [company.id]
-    with pytest.raises(NotFoundException):
-        api.get_by_id(loser.id)
     with pytest.raises(ApiException) as exc:
-        api.merge(PublicMergeInput(primary_object_id=primary.id, object_id_to_merge=primary.id))
+        api.merge(PublicMergeInput(primary_object_id=merged.id, object_id_to_merge=merged.id))
     assert exc.value.status == 400
+
+
+def test_old_ids_answer_the_merged_record_and_only_the_new_id_is_searched(demo):
+    # "both of the previous IDs will point to the resulting merged record, so fetching any records using the original
+    # IDs will return the new merged record with the new ID" (same changelog)
+    _, client = demo
+    api = client.crm.contacts.basic_api
+    primary = api.create({"properties": {"email": "lee@merge.test", "lastname": "Mergeson"}})
+    other = api.create({"properties": {"email": "lee.two@merge.test", "lastname": "Mergeson"}})
+    merged = api.merge(PublicMergeInput(primary_object_id=primary.id, object_id_to_merge=other.id))
+    assert [api.get_by_id(i).id for i in (primary.id, other.id)] == [merged.id, merged.id]
+    batch = client.crm.contacts.batch_api.read(BatchReadInputSimplePublicObjectId(
+        properties=["email"], properties_with_history=[], inputs=[SimplePublicObjectId(id=other.id)]))
+    assert [r.id for r in batch.results] == [merged.id]
+    found = _search(client, [{"propertyName": "lastname", "operator": "EQ", "value": "Mergeson"}])
+    assert [r.id for r in found.results] == [merged.id]
+    # a write to an old id lands on the merged record (UNCONFIRMED on HubSpot: no vendor statement found)
+    updated = api.update(primary.id, SimplePublicObjectInput(properties={"jobtitle": "CTO"}))
+    assert updated.id == merged.id
+    assert api.get_by_id(merged.id, properties=["jobtitle"]).properties["jobtitle"] == "CTO"
+    assert client.crm.associations.v4.basic_api.get_page("contacts", other.id, "companies").results == []
+
+
+def test_deal_merges_get_a_new_id_too(demo):
+    # developer changelog "Announcement: Deals now support merging": merging Deal A and Deal B creates Deal C
+    _, client = demo
+    api = client.crm.deals.basic_api
+    a = api.create({"properties": {"dealname": "A", "dealstage": "appointmentscheduled", "pipeline": "default"}})
+    b = api.create({"properties": {"dealname": "B", "dealstage": "appointmentscheduled", "pipeline": "default"}})
+    merged = api.merge(DealMerge(primary_object_id=a.id, object_id_to_merge=b.id))
+    assert merged.id not in (a.id, b.id)
+    assert api.get_by_id(a.id).id == merged.id

@@ -90,6 +90,12 @@ def test_merge_event_and_batching(sandbox, receiver):
     assert sum(e["subscriptionType"] == "contact.creation" for e in first) == 3  # one POST for the batch
     merge = next(e for e in receiver.events() if e["subscriptionType"] == "contact.merge")
     assert (merge["primaryObjectId"], merge["mergedObjectIds"]) == (int(ids[0]), [int(ids[1])])
+    # the merged record is a new one: newObjectId differs from both (changelog "Updated merge functionality for
+    # contacts and companies"); the fields are those of "New subscription types for webhooks"
+    assert merge["newObjectId"] not in (int(ids[0]), int(ids[1]))
+    assert [k for k in merge if k not in ("sourceId",)] == [
+        "eventId", "subscriptionId", "portalId", "appId", "occurredAt", "subscriptionType", "attemptNumber",
+        "objectId", "changeSource", "primaryObjectId", "mergedObjectIds", "newObjectId", "numberOfPropertiesMoved"]
     assert merge["changeSource"] == "CRM_UI"
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from urllib.parse import parse_qs, urlparse
@@ -238,3 +239,40 @@ def test_uninstall_calls_back_and_invalidates(env, receiver):
         api.refresh_token(tokens["refresh_token"])
     hooks = requests.get(f"{env.url}/_sandbox/accounts/{account['account_id']}/webhooks", timeout=10).json()
     assert hooks["results"] == []
+
+
+def test_deliveries_have_the_documented_v2_shape_field_for_field(env, receiver):
+    """Against the format example and the meta table of https://pipedrive.readme.io/docs/guide-for-webhooks-v2
+    (quoted in tests/adapters/test_pipedrive_webhook_examples.py): the same meta keys in the same order, of the same
+    types; merged_to_id / merged_from_id only on a merge's delete / change; data and previous per action."""
+    from tests.adapters.test_pipedrive_webhook_examples import GUIDE_V2_FORMAT, as_json
+
+    documented = json.loads(as_json(GUIDE_V2_FORMAT, the_object_data_as_of_this_update="null",
+                                    the_previous_data_of_the_object_fields_that_have_been_changed="null"))["meta"]
+    _register(env, "app-shape")
+    api, _, account = _install(env, "app-shape")
+    _subscribe(api, receiver.url + "/hooks", "person")
+    made = [_simulate(env, account, {"action": "create", "object_type": "persons", "properties": {"name": n}})
+            for n in ("Kim Keep", "Kim K")]
+    _simulate(env, account, {"action": "update", "object_type": "persons", "id": made[0]["id"],
+                             "properties": {"name": "Kim Keeper"}})
+    _simulate(env, account, {"action": "merge", "object_type": "persons", "id": made[1]["id"],
+                             "merge_with_id": made[0]["id"]})
+    got = [r["json"] for r in receiver.wait_for(5)]
+    assert [(m["meta"]["action"], m["meta"]["entity_id"]) for m in got] == [
+        ("create", str(made[0]["id"])), ("create", str(made[1]["id"])), ("change", str(made[0]["id"])),
+        ("delete", str(made[1]["id"])), ("change", str(made[0]["id"]))]
+    for delivery, merge_key in zip(got, (None, None, None, "merged_to_id", "merged_from_id"), strict=True):
+        meta = delivery["meta"]
+        assert list(meta) == list(documented) + ([merge_key] if merge_key else [])
+        assert {k: type(v) for k, v in meta.items() if k in documented} == {k: type(v) for k, v in documented.items()}
+        assert all(isinstance(u, str) for u in meta["permitted_user_ids"])
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", meta["timestamp"])
+        assert (meta["version"], meta["type"], meta["host"].endswith(".pipedrive.com")) == ("2.0", "application", True)
+        assert set(delivery) == {"meta", "data", "previous"}
+    created, changed, deleted = got[0], got[2], got[3]
+    assert created["previous"] is None and created["data"]["name"] == "Kim Keep"
+    assert changed["previous"] == {"name": "Kim Keep", "last_name": "Keep"}  # only what changed
+    assert changed["data"]["name"] == "Kim Keeper"
+    assert deleted["data"] is None and deleted["previous"]["name"] == "Kim K"
+    assert isinstance(deleted["meta"]["merged_to_id"], str) and isinstance(got[4]["meta"]["merged_from_id"], str)

@@ -1,6 +1,6 @@
 """Finding 5: secrets in logs. The request log recorded the Salesforce webhook URL (its last segment is the
 tenant's secret) and urllib3 at DEBUG logged `GET /oauth/v1/access-tokens/hs-at-…`. A full demo at DEBUG now
-leaves none of the run's secrets in var/logs/; the filter behind that is also tested alone."""
+leaves none of the run's secrets in var/demo/logs/; the filter behind that is also tested alone."""
 from __future__ import annotations
 
 import io
@@ -143,8 +143,8 @@ def _stored_secrets(var: Path, key: str) -> dict[str, str]:
 @pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_a_full_demo_at_debug_leaves_no_secret_in_the_logs(tmp_path):
-    var = tmp_path / "var"
-    out, given = _run_demo_at_debug(var)
+    out, given = _run_demo_at_debug(tmp_path / "var")
+    var = tmp_path / "var" / "demo"  # where a demo run keeps its database and logs (leadrelay.demo_state)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     secrets = {**given, **_stored_secrets(var, given["LEADRELAY_ENCRYPTION_KEYS"])}
     platforms = ("hubspot", "salesforce", "pipedrive")

@@ -1,0 +1,80 @@
+"""`leadrelay demo` as a newcomer and as CI use it: run twice in one clone, and stopped by SIGTERM."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+import requests
+
+from tests.conftest import ROOT, _free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _demo_env(var_dir) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(LEADRELAY_VAR_DIR=str(var_dir), LEADRELAY_LOG_FORMAT="text")
+    return env
+
+
+def _demo(*args: str, web: int | None = None, sandbox: int | None = None) -> list[str]:
+    return [sys.executable, "-m", "leadrelay", "demo", "--port", str(web or _free_port()),
+            "--sandbox-port", str(sandbox or _free_port()), *args]
+
+
+@pytest.mark.timeout(420)
+def test_a_second_run_in_the_same_clone_starts_fresh_and_decides_every_lead(tmp_path):
+    env = _demo_env(tmp_path / "var")
+    for run in (1, 2):
+        report = tmp_path / f"report-{run}.json"
+        out = subprocess.run(_demo("--leads", "9", "--seconds", "3", "--report", str(report)),
+                             capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+        assert out.returncode == 0, f"run {run}:\n" + out.stdout[-3000:] + out.stderr[-3000:]
+        summary = json.loads(report.read_text())
+        assert summary["demo"] == "ok" and "problems" not in summary
+        assert summary["leads"] == 9 and summary["undecided"] == 0
+        assert 0 <= summary["speed_to_owner_ms"]["p50"] <= 1000
+        assert summary["sla"]["tasks_created"] <= 9  # this run's leads only, not the last run's too
+    assert "An earlier demo run's state was moved to" in out.stdout
+    assert (tmp_path / "var" / "demo.previous" / "logs").is_dir()
+
+
+@pytest.mark.timeout(240)
+def test_sigterm_stops_every_process_the_demo_started(tmp_path):
+    web, sandbox = _free_port(), _free_port()
+    demo = subprocess.Popen(_demo("--keep-running", "--leads", "0", web=web, sandbox=sandbox), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=_demo_env(tmp_path / "var"))
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(demo.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 180
+        while not any("The demo stays up until" in line for line in lines):
+            assert demo.poll() is None and time.monotonic() < deadline, "".join(lines)[-3000:]
+            time.sleep(0.2)
+        # signing in sends the browser to the sandbox's plain-HTTP port: no certificate warning
+        start = requests.get(f"http://127.0.0.1:{web}/install/hubspot", allow_redirects=False, timeout=10)
+        assert start.headers["Location"].startswith(f"http://127.0.0.1:{sandbox}/oauth/authorize?")
+
+        family = psutil.Process(demo.pid).children(recursive=True)
+        names = " ".join(" ".join(p.cmdline()) for p in family)
+        for part in ("redis-server", "sandbox", "worker", "web"):
+            assert part in names, names
+
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=30) == 0, "".join(lines)[-3000:]  # the (empty) story had completed
+        _, alive = psutil.wait_procs(family, timeout=15)
+        assert not alive, [" ".join(p.cmdline()) for p in alive]
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    reader.join(timeout=5)
+    output = "".join(lines)
+    assert "SIGTERM received." in output and "stopped." in output
