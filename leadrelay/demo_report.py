@@ -40,6 +40,11 @@ BEATS = {
     "lifecycle": "a won deal made its contact a customer",
 }
 SLA_BEATS = ("sla_met", "sla_breached", "manager_notified", "reassigned")
+NEEDS = {  # beat -> the scripted people who show it (demo_script); a run cut short may not have sent them
+    "territory": ("hot_met", "territory"), "round_robin_pool": ("hot_breached",), "account_owner": ("account_owner",),
+    "hot_lead_task": ("hot_met", "hot_breached"), "merged": ("merge_twin",), "waiting_in_review": ("review_twin",),
+    "sla_met": ("hot_met",), "sla_breached": ("hot_breached",), "manager_notified": ("hot_breached",),
+    "reassigned": ("hot_breached",), "lifecycle": ("account_owner",)}
 STORY_ROLES = ("hot_met", "hot_breached")  # whose clocks must settle before the story ends
 
 
@@ -58,6 +63,7 @@ class Facts:
 def load(run: StoryRun) -> Facts:
     by_tenant = {tenant: platform for platform, tenant in run.tenants.items()}
     sent = {(s.platform, s.object_id) for s in run.sent}
+    contacts = sent | {(a["crm"], a["contact_id"]) for a in run.actions if a.get("contact_id")}
     facts = Facts()
     with session_scope(get_settings().database_url) as s:
         for d in s.scalars(select(Decision).where(Decision.tenant_id.in_(by_tenant)).order_by(Decision.id)):
@@ -69,13 +75,16 @@ def load(run: StoryRun) -> Facts:
                 facts.routes[sent_as] = d
                 if sent_as[1] != d.object_id:
                     facts.moved.setdefault((platform, d.object_id), sent_as[1])
-            elif d.kind in ("sla", "lifecycle"):
-                (facts.sla if d.kind == "sla" else facts.lifecycle).append((platform, d))
+            elif d.kind == "sla" and sent_as in sent:  # not a seeded lead the backfill routed
+                facts.sla.append((platform, d))
+            elif d.kind == "lifecycle" and sent_as in contacts:  # the demo's deal, not a seeded one
+                facts.lifecycle.append((platform, d))
         facts.reviews = [(by_tenant[r.tenant_id], r) for r in s.scalars(select(ReviewItem).where(
             ReviewItem.tenant_id.in_(by_tenant), ReviewItem.kind == "dedup", ReviewItem.status == "open"))
             if (by_tenant[r.tenant_id], r.object_id) in sent]
         facts.timers = [(by_tenant[t.tenant_id], t) for t in s.scalars(select(SlaTimer).where(
-            SlaTimer.tenant_id.in_(by_tenant), SlaTimer.key.startswith("sla:")).order_by(SlaTimer.id))]
+            SlaTimer.tenant_id.in_(by_tenant), SlaTimer.key.startswith("sla:")).order_by(SlaTimer.id))
+            if (by_tenant[t.tenant_id], t.object_id) in sent | set(facts.moved)]
         s.expunge_all()
     return facts
 
@@ -142,8 +151,9 @@ def beats(run: StoryRun, facts: Facts | None = None, rule_set: RuleSet | None = 
             seen["lifecycle"].add(platform)
     story_leads = {(s.platform, s.object_id) for s in run.sent if s.person.role in STORY_ROLES}
     expected = {beat: set(run.crms) - set(run.not_shown.get(beat, {})) for beat in BEATS}
+    # a breached clock still escalates (its status becomes "reassigned" only once the new owner's clock runs)
     settled = not any(expected[b] for b in SLA_BEATS) or not any(
-        t.status == "pending" for p, t in facts.timers if (p, t.object_id) in story_leads)
+        t.status in ("pending", "breached") for p, t in facts.timers if (p, t.object_id) in story_leads)
     return BeatState(sum(1 for s in run.sent if (s.platform, s.object_id) in facts.routes), seen, settled, expected)
 
 
@@ -300,7 +310,9 @@ def sla(run: StoryRun, facts: Facts, names: dict) -> dict[str, Any]:
             "explain": "each routed lead gets a first-touch task; at its due time LeadRelay checks the CRM: a "
                        "completed task or a logged call/email/meeting is 'met', else 'breached', and the tier's "
                        "escalation steps follow (sla.hot.escalate: notify_manager after 5m, reassign after 15m); "
-                       "'pending': clocks not due yet (warm and nurture leads count business hours)"}
+                       "where the CRM's search lags (HubSpot), a check that finds no touch looks once more after the "
+                       "lag before it decides, so those steps come later; 'pending': clocks not due yet (warm and "
+                       "nurture leads count business hours)"}
 
 
 def _escalation(run: StoryRun, platform: str, step: Decision, breach: Decision | None, names: dict

@@ -175,6 +175,16 @@ def _win_the_deal(run: StoryRun, crm: SandboxCRM, route: Decision) -> None:
                at=time.time())
 
 
+def _note_story_cut_short(run: StoryRun) -> None:
+    """Beats whose people were not sent (fewer leads than the story takes) are not waited for."""
+    for beat, roles in demo_report.NEEDS.items():
+        for platform in run.crms:
+            if not any(run.lead(platform, role) for role in roles):
+                run.not_shown.setdefault(beat, {})[platform] = (
+                    f"not in this run: {len(run.sent)} leads are fewer than the whole story takes "
+                    f"({story_size(list(run.crms))})")
+
+
 def _note_real_time_clock(run: StoryRun, timers: list[SlaTimer]) -> None:
     """Workers on real time (LEADRELAY_TIME_SCALE unset): no hot lead's 5 minutes pass within the demo, so no SLA
     is met, breached or escalated; the story says so instead of waiting for it."""
@@ -214,5 +224,6 @@ def tell(accounts: dict[str, dict], run: StoryRun, count: int, seconds: float,
     run.tenants = tenants_of(accounts)
     wait_until_ready(run.tenants)
     send_leads(run, count, seconds)
+    _note_story_cut_short(run)
     wait_for_story(run, SETTLE_S, progress)
     return demo_report.report(run)

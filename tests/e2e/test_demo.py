@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT, _free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]  # one demo run: about a minute, more on a busy machine
 LEADS, SECONDS = 60, 20
 
 
