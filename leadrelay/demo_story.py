@@ -29,7 +29,9 @@ from leadrelay.demo_script import ACCOUNT, ACCOUNT_OWNER, Person, lead_propertie
 from leadrelay.processes import local_http
 
 DEMO_TIME_SCALE = 60  # what `leadrelay demo` sets LEADRELAY_TIME_SCALE to for its workers and web app
-SETTLE_S = 45  # after the last lead: the slowest beat (a breach, its escalations, the new owner's call) needs ~30 s
+# after the last lead: the slowest beat is HubSpot's breach, escalations and the new owner's call, about 45 s after
+# its lead (each check that finds no touch looks again after HubSpot's 10-second search lag before it decides)
+SETTLE_S = 45
 NO_WEBHOOK_S = 4  # a CRM change whose webhook did not come within this was not subscribed to
 
 
