@@ -12,6 +12,7 @@ A working day is a day with hours in the owner's week that is neither a public h
 Windows are built in local wall-clock time and converted with zoneinfo, so a day's hours stay 09:00-17:00 local
 across a DST change and a `d` due time keeps its clock time; an `h` duration counts elapsed working time, which
 differs only for a window that spans the change itself.
+On an accelerated clock (LEADRELAY_TIME_SCALE, the demo's ×60) every duration is divided first (`on_clock`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from functools import lru_cache
 
 import holidays
 
+from integration import config
 from integration.rules.model import Owner, RuleSet
 from integration.rules.values import Days, WeeklyHours, parse_hours, zone
 
@@ -142,8 +144,24 @@ def _at_clock_time(day: dt.date, clock: dt.time, calendar: Calendar) -> dt.datet
     return min(moment, closes)
 
 
-def due_at(start: dt.datetime, duration: dt.timedelta, business_hours: bool, calendar: Calendar) -> dt.datetime:
-    """When something `duration` after `start` is due: wall clock, or the owner's business hours."""
+def due_at(start: dt.datetime, duration: dt.timedelta, business_hours: bool,
+           calendar: Calendar | None = None) -> dt.datetime:
+    """When something `duration` after `start` is due: wall clock, or the owner's business hours (`calendar`).
+
+    The one place a rule-set duration becomes a due time, so the only place LEADRELAY_TIME_SCALE applies.
+    """
+    duration = on_clock(duration)
     if not business_hours:
         return start.astimezone(dt.UTC) + duration
+    if calendar is None:
+        raise ValueError("a business-hours due time needs the owner's calendar")
     return add_business_time(start, duration, calendar)
+
+
+def on_clock(duration: dt.timedelta) -> dt.timedelta:
+    """A rule-set duration as LeadRelay's clock runs it: divided by the time scale (the demo runs ×60, so `5m` is
+    due 5 seconds later). Only durations shrink, never "now": a rep's activity logged in the CRM is compared with
+    real times. A `d` duration becomes 24 hours divided too: on an accelerated clock it counts working minutes,
+    not working days, in business hours."""
+    scale = config.time_scale()
+    return duration if scale == 1 else duration / scale

@@ -17,6 +17,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integration.business_hours import due_at
 from integration.jobs import job, job_key
 from integration.merged_records import remap_merged
 from integration.models import SlaTimer
@@ -61,7 +62,8 @@ def start_cadence(work: Work, timer: SlaTimer) -> None:
                   {"since": since.isoformat(), "stage": fields.get("lifecycle_stage"),
                    "lead_status": fields.get("lead_status"), "owner_id": timer.owner_id})
     if start is not None:
-        _plan(work, timer.object_type, timer.object_id, timer.policy, timer.owner_id, 0, since + steps[0].after)
+        _plan(work, timer.object_type, timer.object_id, timer.policy, timer.owner_id, 0,
+              due_at(since, steps[0].after, business_hours=False))
 
 
 def _plan(work: Work, object_type: str, object_id: str, tier: str, owner_id: str | None, n: int,
@@ -113,7 +115,7 @@ def run_step(work: Work, row: SlaTimer) -> str:
     if n + 1 < len(steps):
         since = dt.datetime.fromisoformat(start.inputs["since"])
         _plan(work, row.object_type, row.object_id, tier, row.owner_id, n + 1,
-              max(since + steps[n + 1].after, work.now()))
+              max(due_at(since, steps[n + 1].after, business_hours=False), work.now()))
     else:
         audit(work, f"{start_key(row.object_type, row.object_id, tier)}:end", "cadence", row, "ended",
               f"All {len(steps)} follow-up steps created")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,22 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def time_scale() -> float:
+    """LEADRELAY_TIME_SCALE alone: due times are computed often, and reading it needs none of the other settings
+    (`Settings.from_env` also makes a dev secret under var/ when none is set)."""
+    raw = os.environ.get("LEADRELAY_TIME_SCALE", "").strip()
+    if not raw:
+        return 1.0
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = math.nan
+    if not math.isfinite(scale) or scale <= 0:
+        raise ConfigError(f"LEADRELAY_TIME_SCALE must be a positive number (60: five minutes pass in five seconds), "
+                          f"got {raw!r}")
+    return scale
 
 
 def _list(name: str, default: str) -> tuple[str, ...]:
@@ -40,6 +57,10 @@ class Settings:
     queues: tuple[str, ...] = field(default=())
     trusted_proxies: int = 0  # reverse proxies in front of the web app whose X-Forwarded-* headers are believed
     operator_token: str | None = field(default=None, repr=False)  # bearer token of the diagnostics API
+    # Rule-set durations (SLA first touch, escalation steps, cadence steps) are divided by this when a due time is
+    # computed: 1 in production; `leadrelay demo` runs its workers at 60 so a 5-minute SLA plays out in 5 seconds.
+    # Timestamps stay real: activities a rep logs in the CRM are compared with real times.
+    time_scale: float = 1.0
     # where a browser reaches the CRM sandbox's OAuth pages: plain HTTP on loopback in the demo, so signing in
     # shows no certificate warning while the SDKs keep LEADRELAY_SANDBOX_URL's HTTPS (simple-salesforce needs it)
     sandbox_browser_url: str | None = None
@@ -67,6 +88,7 @@ class Settings:
             queues=_list("LEADRELAY_QUEUES", ""),
             trusted_proxies=_trusted_proxies(),
             operator_token=os.environ.get("LEADRELAY_OPERATOR_TOKEN", "").strip() or None,
+            time_scale=time_scale(),
             sandbox_browser_url=os.environ.get("LEADRELAY_SANDBOX_BROWSER_URL", "").strip().rstrip("/") or None,
         )
 

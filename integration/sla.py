@@ -31,6 +31,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from integration import config
 from integration.business_hours import calendar_for, due_at
 from integration.errors import CRMRateLimited
 from integration.jobs import job, job_key
@@ -140,7 +141,7 @@ def first_touch_spec(work: Work, object_type: str, object_id: str, owner: CRMUse
         kind=kind, tier=tier, first_touch=policy.first_touch, business_hours=policy.business_hours, due=due,
         timezone=work.rules.owner_timezone(owner.email.lower()), owner_email=owner.email, lead=lead, route=route,
         reason=reason, url=work.adapter.record_url(object_type, object_id), why=why,
-        duplicate=possible_duplicate(work, object_type, object_id)))
+        duplicate=possible_duplicate(work, object_type, object_id), time_scale=config.time_scale()))
     return TaskSpec(subject=subject, body=body, due_at=due, owner_id=owner.id, record_type=object_type,
                     record_id=object_id, kind=kind, priority=PRIORITY.get(tier, "medium"))
 
@@ -294,7 +295,8 @@ def met(work: Work, timer: SlaTimer, touched: dt.datetime, outcome: str) -> None
     timer.status = outcome
     owner = work.user(timer.owner_id)
     audit(work, f"{timer.key}:met", "sla", timer, outcome,
-          f"First touch by {owner.email if owner else timer.owner_id} {seconds // 60} min after routing"
+          f"First touch by {owner.email if owner else timer.owner_id} "
+          f"{f'{seconds // 60} min' if seconds >= 60 else f'{seconds} s'} after routing"
           f"{' (after the deadline)' if outcome == 'met_late' else ''}",
           {"first_touch_seconds": seconds, "owner_id": timer.owner_id, "tier": timer.policy})
     work.session.commit()

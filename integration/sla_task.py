@@ -50,14 +50,18 @@ class FirstTouch:
     url: str
     why: str | None = None  # a plain "because" given by the caller (a reassignment), instead of the route's
     duplicate: Duplicate | None = None
+    time_scale: float = 1.0  # LEADRELAY_TIME_SCALE the due time was computed with (the demo's ×60)
 
 
 def task_text(rules: RuleSet, task: FirstTouch) -> tuple[str, str]:
     """(subject, body) of the first-touch task."""
     name = lead_name(task.lead)
     verb = VERB.get(task.kind, "Contact")
-    head = (f"{verb} {name} by {due_text(task.due, task.timezone)}: a {task.tier} lead, first touch within "
-            f"{duration_words(task.first_touch, task.business_hours)}.")
+    within = duration_words(task.first_touch, task.business_hours)
+    if task.time_scale != 1:  # an accelerated clock: the rep must see that "5 minutes" are seconds here
+        within = f"{within} ({clock_note(task.time_scale, task.first_touch)})"
+    head = (f"{verb} {name} by {due_text(task.due, task.timezone, seconds=task.time_scale != 1)}: a {task.tier} "
+            f"lead, first touch within {within}.")
     why = task.why or why_you(rules, task.route, task.lead, task.reason, task.owner_email)
     parts = [head, f"You got this lead because {why}", lead_lines(rules, task), f"Open the lead: {task.url}"]
     if task.duplicate is not None:
@@ -67,10 +71,24 @@ def task_text(rules: RuleSet, task: FirstTouch) -> tuple[str, str]:
 
 # the first line -------------------------------------------------------------------------------------------
 
-def due_text(moment: dt.datetime, timezone: str) -> str:
-    """"Tue 7 Jul 2026, 17:00 (Europe/Berlin)": the owner's wall clock, with the zone named."""
+def due_text(moment: dt.datetime, timezone: str, seconds: bool = False) -> str:
+    """"Tue 7 Jul 2026, 17:00 (Europe/Berlin)": the owner's wall clock, with the zone named (and the seconds, which
+    matter on an accelerated clock)."""
     local = moment.astimezone(zone(timezone))
-    return f"{local:%a} {local.day} {local:%b %Y, %H:%M} ({timezone})"
+    clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    return f"{local:%a} {local.day} {local:%b %Y}, {clock} ({timezone})"
+
+
+def clock_note(scale: float, duration: dt.timedelta | None = None) -> str:
+    """"demo clock ×60: 5 minutes pass in 5 seconds": how an accelerated clock (LEADRELAY_TIME_SCALE) reads."""
+    head = f"demo clock ×{scale:g}"
+    if duration is None:
+        return head
+    real = duration.total_seconds() / scale
+    amount, unit = (round(real), "second") if real < 90 else (round(real / 60), "minute")
+    span = duration_words(duration, False)
+    verb = "passes" if span.startswith("1 ") else "pass"
+    return f"{head}: {span} {verb} in {amount} {unit}{'' if amount == 1 else 's'}"
 
 
 def duration_words(delta: dt.timedelta, business_hours: bool) -> str:

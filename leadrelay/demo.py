@@ -103,17 +103,19 @@ def _progress(done: int, total: int) -> None:
 
 
 def _story(urls: dict, leads: int, seconds: float) -> dict:
-    from leadrelay import demo_flow
+    from leadrelay import demo_flow, demo_story
 
+    run = demo_story.StoryRun(urls["sandbox"])
     print("\nInstalling LeadRelay into one sandbox account per CRM (OAuth) …", flush=True)
-    accounts = demo_flow.install_everywhere(urls["web"], urls["sandbox"], urls["ca"])
+    accounts = demo_flow.install_everywhere(urls["web"], urls["sandbox"], urls["ca"],
+                                            demo_story.people_before_install(urls["sandbox"], urls["ca"], run))
     demo_flow.publish_demo_rules()
     demo_flow.wire_salesforce_outbound(urls["sandbox"], accounts)
-    print(f"Sending {leads} leads over {seconds:.0f} s through the CRMs' webhooks …", flush=True)
-    run = demo_flow.send_leads(urls["sandbox"], accounts, leads, seconds)
-    found = demo_flow.wait_for_decisions(run, timeout=60 + leads * 0.2, progress=_progress)
+    print(f"Sending {leads} leads over {seconds:.0f} s through the CRMs' webhooks, while reps call and a deal "
+          f"is won …", flush=True)
+    summary = demo_story.tell(accounts, run, leads, seconds, progress=_progress)
     print("", flush=True)
-    return demo_flow.report(run, found, urls["sandbox"], accounts)
+    return summary
 
 
 def run_demo(port: int, sandbox_port: int, check: bool, leads: int = 60, seconds: float = 20,

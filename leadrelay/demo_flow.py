@@ -1,20 +1,19 @@
-"""The demo's story: install into one sandbox account per CRM, publish the rules, send leads, report."""
+"""The demo's stage: one sandbox account per CRM with LeadRelay installed through OAuth, the rules published,
+Salesforce's Outbound Messages wired (the story itself: demo_story; who is sent: demo_script)."""
 from __future__ import annotations
 
 import json
-import random
-import statistics
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from integration.config import get_settings
 from integration.db import session_scope
-from integration.models import Decision, RuleSetVersion, Tenant, WebhookKey
+from integration.models import RuleSetVersion, Tenant, WebhookKey
 from leadrelay.processes import local_http
 
 DEMO_RULES = Path(__file__).resolve().parent.parent / "integration" / "rules" / "demo_rules.yaml"
@@ -34,18 +33,23 @@ PLACES = [("US", "CA", "94105", "+1 415 555 {n:04d}"), ("US", "NY", "10001", "+1
           ("FR", "", "75001", "+33 1 55 55 {n:04d}")]
 
 
-def install_everywhere(web_url: str, sandbox_url: str, ca_file: str) -> dict[str, dict]:
-    """Create a seeded sandbox account per CRM and install LeadRelay into it through the real OAuth flow."""
+def install_everywhere(web_url: str, sandbox_url: str, ca_file: str,
+                       before_install: Callable[[dict], None] | None = None) -> dict[str, dict]:
+    """Create a seeded sandbox account per CRM and install LeadRelay into it through the real OAuth flow;
+    `before_install(account)` is what people did in the CRM before LeadRelay arrived."""
     return {platform: install_into(web_url, sandbox_url, ca_file, {
-        "platform": platform, "name": f"Demo {platform.capitalize()}", "users": OWNERS, "seed": "demo"})
-        for platform in LEAD_OBJECT}
+        "platform": platform, "name": f"Demo {platform.capitalize()}", "users": OWNERS, "seed": "demo"},
+        before_install) for platform in LEAD_OBJECT}
 
 
-def install_into(web_url: str, sandbox_url: str, ca_file: str, account_body: dict) -> dict:
+def install_into(web_url: str, sandbox_url: str, ca_file: str, account_body: dict,
+                 before_install: Callable[[dict], None] | None = None) -> dict:
     """A new sandbox account (`account_body` as the sandbox's control API takes it), LeadRelay installed into it
     through the real OAuth flow, as an admin's browser would; returns the sandbox's account."""
     platform = account_body["platform"]
     account = local_http().post(f"{sandbox_url}/_sandbox/accounts", json=account_body, timeout=30).json()
+    if before_install is not None:
+        before_install(account)
     browser = local_http(ca_file)  # keeps the web app's session cookie, like the admin's browser
     start = browser.get(f"{web_url}/install/{platform}", allow_redirects=False, timeout=10)
     param = "company_id" if platform == "pipedrive" else "account"
@@ -59,12 +63,42 @@ def install_into(web_url: str, sandbox_url: str, ca_file: str, account_body: dic
 
 
 def publish_demo_rules() -> None:
+    """The demo rule set, published for every tenant that has none yet (as its admin would in the console)."""
     body = json.loads(json.dumps(yaml.safe_load(DEMO_RULES.read_text()), default=str))
     with session_scope(get_settings().database_url) as s:
         for tenant in s.scalars(select(Tenant)):
             if s.scalar(select(RuleSetVersion.id).where(RuleSetVersion.tenant_id == tenant.id)) is None:
                 s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=body,
                                      created_by="demo"))
+
+
+def wait_until_ready(tenants: dict[str, int], timeout: float = 60) -> None:
+    """Until the install's follow-up jobs are done for every tenant, as the onboarding page shows them: webhooks
+    subscribed (a Pipedrive person created before that sends no webhook at all) and LeadRelay's fields made."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope(get_settings().database_url) as s:
+            waiting = [t.platform for t in s.scalars(select(Tenant).where(Tenant.id.in_(tenants.values())))
+                       if not {"webhook_subscriptions", "leadrelay_fields"} <= set(t.settings or {})]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the install jobs of {', '.join(waiting)} did not finish (is the worker running?)")
+        time.sleep(0.2)
+
+
+def tenants_of(accounts: dict[str, dict]) -> dict[str, int]:
+    """This run's tenant per CRM: the one installed into each sandbox account (a Pipedrive account id is
+    "pd-<company id>", the company id being what LeadRelay keeps)."""
+    with session_scope(get_settings().database_url) as s:
+        rows = s.execute(select(Tenant.id, Tenant.platform, Tenant.external_id)).all()
+    found = {platform: max((tid for tid, p, external in rows if p == platform
+                            and account["account_id"] in (external, f"pd-{external}")), default=None)
+             for platform, account in accounts.items()}
+    missing = [p for p, tid in found.items() if tid is None]
+    if missing:
+        raise RuntimeError(f"no tenant for the {', '.join(missing)} sandbox account (did the install finish?)")
+    return found  # type: ignore[return-value]
 
 
 def wire_salesforce_outbound(sandbox_url: str, accounts: dict[str, dict], timeout: float = 30) -> None:
@@ -84,133 +118,23 @@ def wire_salesforce_outbound(sandbox_url: str, accounts: dict[str, dict], timeou
         time.sleep(0.2)
     else:
         raise RuntimeError("the Salesforce webhook credentials were not created (is the worker running?)")
+    # one Outbound Message per object, as an admin sets them up: leads and contacts to route and index, and
+    # opportunities, whose stage moves their contact's lifecycle stage (integration/lifecycle.py)
     local_http().post(f"{sandbox_url}/_sandbox/accounts/{accounts['salesforce']['account_id']}/simulate",
-                 json={"action": "configure_outbound", "endpoint_url": url}, timeout=10).raise_for_status()
+                      json={"action": "configure_outbound", "endpoint_url": url,
+                            "objects": ["Lead", "Contact", "Opportunity"]}, timeout=10).raise_for_status()
 
 
-@dataclass
-class SentLead:
-    platform: str
-    object_id: str
-    sent_at: float
-    duplicate: bool
-
-
-@dataclass
-class LeadRun:
-    sent: list[SentLead] = field(default_factory=list)
-    calls_before: int = 0
-
-
-def lead_properties(platform: str, first: str, last: str, email: str, phone: str, place: tuple) -> dict:
-    """A lead's create properties in the platform's own field names."""
+def lead_properties(platform: str, first: str, last: str, email: str, phone: str, place: tuple,
+                    company: str | None = None) -> dict:
+    """A lead's create properties in the platform's own field names (Pipedrive persons: name, email, phone)."""
     country, state, postcode, _ = place
+    company = company or f"{last} Labs"
     if platform == "hubspot":
         return {"firstname": first, "lastname": last, "email": email, "phone": phone, "country": country,
-                "state": state, "zip": postcode, "company": f"{last} Labs"}
+                "state": state, "zip": postcode, "company": company}
     if platform == "salesforce":
         return {"FirstName": first, "LastName": last, "Email": email, "Phone": phone, "Country": country,
-                "State": state, "PostalCode": postcode, "Company": f"{last} Labs", "LeadSource": "Web"}
+                "State": state, "PostalCode": postcode, "Company": company, "LeadSource": "Web"}
     return {"name": f"{first} {last}", "emails": [{"value": email, "primary": True, "label": "work"}],
             "phones": [{"value": phone, "primary": True, "label": "work"}]}
-
-
-def send_leads(sandbox_url: str, accounts: dict[str, dict], count: int, seconds: float, seed: int = 11) -> LeadRun:
-    """`count` new leads across the three CRMs over `seconds`, about one in seven the same person again."""
-    rng, run, http = random.Random(seed), LeadRun(), local_http()  # noqa: S311 - demo data, not secrets
-    run.calls_before = _calls(sandbox_url, accounts)
-    people: list[tuple] = []
-    platforms = list(LEAD_OBJECT)
-    for i in range(count):
-        platform = platforms[i % 3]
-        duplicate = bool(people) and rng.random() < 0.15 and any(p[0] == platform for p in people)
-        if duplicate:
-            _, first, last, email, phone, place = rng.choice([p for p in people if p[0] == platform])
-            email = email.replace("@", "+demo@") if platform == "hubspot" else email.upper()
-        else:
-            first, last, place = rng.choice(FIRST), rng.choice(LAST), rng.choice(PLACES)
-            email = f"{first}.{last}.{i}@{last.lower().replace('-', '')}labs.example".lower()
-            phone = place[3].format(n=1000 + i)
-            people.append((platform, first, last, email, phone, place))
-        created = http.post(f"{sandbox_url}/_sandbox/accounts/{accounts[platform]['account_id']}/simulate", json={
-            "action": "create", "object_type": LEAD_OBJECT[platform][0],
-            "properties": lead_properties(platform, first, last, email, phone, place)}, timeout=10).json()
-        object_id = str(created.get("id") or created.get("Id") or created.get("data", {}).get("id"))
-        run.sent.append(SentLead(platform, object_id, time.time(), duplicate))
-        time.sleep(max(0.0, seconds / max(count, 1)))
-    return run
-
-
-def _calls(sandbox_url: str, accounts: dict[str, dict]) -> int:
-    http = local_http()
-    return sum(len(http.get(f"{sandbox_url}/_sandbox/accounts/{a['account_id']}/calls", timeout=10).json()["calls"])
-               for a in accounts.values())
-
-
-def decided(run: LeadRun) -> dict[tuple[str, str], Decision]:
-    with session_scope(get_settings().database_url) as s:
-        rows = s.execute(select(Decision, Tenant.platform).join(Tenant, Tenant.id == Decision.tenant_id)
-                         .where(Decision.kind == "route")).all()
-        found = {(platform, d.object_id): d for d, platform in rows if "merged_from" not in (d.inputs or {})}
-        for d, platform in rows:  # a lead merged since: its decision moved to the merged record and names the old id
-            if moved := (d.inputs or {}).get("merged_from"):
-                found.setdefault((platform, moved), d)
-        return found
-
-
-def wait_for_decisions(run: LeadRun, timeout: float, progress) -> dict[tuple[str, str], Decision]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = decided(run)
-        done = sum((lead.platform, lead.object_id) in found for lead in run.sent)
-        progress(done, len(run.sent))
-        if done == len(run.sent) or time.monotonic() > deadline:
-            return found
-        time.sleep(0.5)
-
-
-def report(run: LeadRun, found: dict, sandbox_url: str, accounts: dict[str, dict]) -> dict:
-    outcomes = {"owned": 0, "merged": 0, "review": 0, "undecided": 0}
-    speeds = []
-    for lead in run.sent:
-        d = found.get((lead.platform, lead.object_id))
-        if d is None:
-            outcomes["undecided"] += 1
-        elif d.outcome in ("merged", "review"):
-            outcomes[d.outcome] += 1
-        else:
-            outcomes["owned"] += 1
-            written = d.inputs.get("written_at")
-            if written:
-                from datetime import datetime
-
-                speeds.append(datetime.fromisoformat(written).timestamp() - lead.sent_at)
-    calls = _calls(sandbox_url, accounts) - run.calls_before
-    ordered = sorted(speeds)
-    return {"leads": len(run.sent), "duplicates_sent": sum(lead.duplicate for lead in run.sent), **outcomes,
-            "speed_to_owner_ms": {"p50": round(statistics.median(ordered) * 1000) if ordered else None,
-                                  "p95": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000) if ordered else None},
-            "crm_calls_per_lead": round(calls / max(len(run.sent), 1), 2),
-            "review_items": _count_reviews(), "sla": _sla_totals()}
-
-
-def _sla_totals() -> dict:
-    """SLA figures summed over the demo's tenants (tasks created, met/breached so far, escalations)."""
-    from integration.sla_figures import sla_figures
-
-    keys = ("tasks_created", "sla_met", "sla_met_late", "sla_breached", "sla_pending", "escalations",
-            "cadence_steps_done")
-    totals = dict.fromkeys(keys, 0)
-    with session_scope(get_settings().database_url) as s:
-        for tenant_id in s.scalars(select(Tenant.id)):
-            figures = sla_figures(s, tenant_id)
-            for key in keys:
-                totals[key] += figures.get(key) or 0
-    return totals
-
-
-def _count_reviews() -> int:
-    from integration.models import ReviewItem
-
-    with session_scope(get_settings().database_url) as s:
-        return s.scalar(select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "open"))

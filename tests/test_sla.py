@@ -414,3 +414,64 @@ def test_a_task_the_crm_refused_during_routing_is_created_by_a_retry_job(world, 
     assert open_sla_task(world.tenant_id, "contact", "c1") == "exists"
     # the refused batch call, then one task from the retry job
     assert (world.fake.calls["create_tasks"], world.fake.calls["create_task"], len(world.fake.tasks)) == (1, 1, 1)
+
+
+# the accelerated clock (LEADRELAY_TIME_SCALE, the demo's ×60) ----------------------------------------
+
+def test_on_a_demo_clock_a_hot_lead_is_due_in_seconds_and_its_task_says_so(world, monkeypatch):
+    monkeypatch.setenv("LEADRELAY_TIME_SCALE", "60")
+    timer = route(world)
+    assert timer.due_at == world.clock() + dt.timedelta(seconds=5)  # 5m / 60
+    assert timer.created_at == world.clock()  # "now" stays real: only durations shrink
+    due = timer.due_at.astimezone(NY)
+    assert world.fake.specs[timer.task_id].body.splitlines()[0] == (
+        f"Call Grace Hopper by {due:%a} {due.day} {due:%b %Y}, {due:%H:%M:%S} (America/New_York): a hot lead, first "
+        f"touch within 5 minutes (demo clock ×60: 5 minutes pass in 5 seconds).")
+    assert world.planned[-1][:3] == ("check_sla", (timer.id, int(timer.due_at.timestamp())), timer.due_at)
+
+
+def test_on_a_demo_clock_the_escalation_steps_and_cadence_steps_come_sixty_times_sooner(world, monkeypatch):
+    monkeypatch.setenv("LEADRELAY_TIME_SCALE", "60")
+    timer = route(world)
+    world.clock.advance(seconds=5)
+    assert check_timer(world.work, timer) == "breached"
+    assert world.planned[-1][:3] == ("escalate_sla", (timer.id, 0), timer.due_at + dt.timedelta(seconds=5))
+    world.clock.advance(seconds=5)
+    assert run_step(world.work, timer, 0) == "notified"
+    assert world.planned[-1][:3] == ("escalate_sla", (timer.id, 1), timer.due_at + dt.timedelta(seconds=15))
+    world.clock.advance(seconds=10)
+    assert run_step(world.work, timer, 1) == "reassigned"
+    new = timers(world)[-1]
+    assert new.due_at - new.created_at == dt.timedelta(seconds=5)  # the new owner's clock runs as fast
+    world.fake.log_activity("contact", "c1", new.created_at + dt.timedelta(seconds=2))  # a real moment, as a CRM keeps
+    world.clock.advance(seconds=6)
+    assert check_timer(world.work, new) == "met"
+    step = timers(world)[-1]
+    assert step.key == "cadence:contact:c1:hot:0"
+    # 1d / 60 after the first touch (counted from the next whole second: integration.sla_context.next_second)
+    assert dt.timedelta(minutes=24) < step.due_at - world.clock() <= dt.timedelta(minutes=24, seconds=1)
+
+
+def test_a_business_hours_duration_on_a_demo_clock_counts_working_minutes(world, monkeypatch):
+    monkeypatch.setenv("LEADRELAY_TIME_SCALE", "60")
+    world.clock.at = dt.datetime(2026, 9, 4, 18, 0, tzinfo=NY).astimezone(dt.UTC)  # Friday evening, Labor Day next
+    timer = route(world, "warm")
+    assert timer.due_at == dt.datetime(2026, 9, 8, 9, 4, tzinfo=NY)  # 4h / 60: four working minutes on Tuesday
+
+
+@pytest.mark.parametrize("value", ["0", "-60", "fast", "nan", "inf"])
+def test_a_time_scale_that_is_not_a_positive_number_is_refused_with_its_name(monkeypatch, value):
+    from integration.config import ConfigError, Settings
+
+    monkeypatch.setenv("LEADRELAY_TIME_SCALE", value)
+    with pytest.raises(ConfigError, match="LEADRELAY_TIME_SCALE must be a positive number"):
+        Settings.from_env()
+
+
+def test_the_clock_runs_in_real_time_unless_told_otherwise(world, monkeypatch):
+    monkeypatch.delenv("LEADRELAY_TIME_SCALE", raising=False)
+    assert route(world).due_at == world.clock() + dt.timedelta(minutes=5)
+    monkeypatch.setenv("LEADRELAY_TIME_SCALE", "1")
+    from integration.config import Settings
+
+    assert Settings.from_env().time_scale == 1.0
