@@ -13,6 +13,7 @@ from integration.config import Settings
 from integration.db import migrate
 from integration.logs import configure_logging
 from leadrelay.demo_state import StaleState, prepare
+from leadrelay.demo_story import DEMO_TIME_SCALE
 from leadrelay.embedded_redis import ensure_redis_url, stop_owned
 from leadrelay.processes import local_http, port_in_use, spawn, stop, wait_until
 
@@ -65,7 +66,7 @@ def _register_apps(sandbox_url: str, web_url: str, env: dict[str, str]) -> None:
         if platform == "hubspot":  # app-level webhooks, as a HubSpot project declares them
             body.update(app_id=int(DEMO_HUBSPOT_APP_ID), target_url=f"{web_url}/webhooks/hubspot",
                         subscriptions=["contact.creation", "contact.propertyChange", "contact.merge",
-                                       "contact.deletion"])
+                                       "contact.deletion", "deal.creation", "deal.propertyChange"])
         session.post(f"{sandbox_url}/_sandbox/apps", json=body, timeout=10).raise_for_status()
 
 
@@ -88,7 +89,10 @@ def _start(settings: Settings, port: int, sandbox_port: int, workers: int) -> tu
     os.environ.update(_demo_environment(web_url, sandbox["public_url"], sandbox["ca_file"], sandbox_url))
     _register_apps(sandbox_url, web_url, dict(os.environ))
     # the children log at WARNING unless LEADRELAY_LOG_LEVEL asks for more (or less)
-    level = {"LEADRELAY_LOG_LEVEL": os.environ.get("LEADRELAY_LOG_LEVEL", "").strip() or "WARNING"}
+    # and run on the demo clock, so SLA tasks fall due and escalate within the run (set LEADRELAY_TIME_SCALE=1 for
+    # real time)
+    level = {"LEADRELAY_LOG_LEVEL": os.environ.get("LEADRELAY_LOG_LEVEL", "").strip() or "WARNING",
+             "LEADRELAY_TIME_SCALE": os.environ.get("LEADRELAY_TIME_SCALE", "").strip() or str(DEMO_TIME_SCALE)}
     print(f"4/5 {workers} worker processes …", flush=True)
     procs.append(spawn(["worker", "--processes", str(workers)], str(logs / "worker.log"), env=level))
     print("5/5 web app …", flush=True)
@@ -205,6 +209,10 @@ def _print_console(urls: dict, settings: Settings) -> None:
 def report_problems(summary: dict) -> list[str]:
     """What makes a report untrue or the story incomplete (an empty list: the demo may say "ok")."""
     problems = []
+    story = summary.get("story")
+    if story is not None and not story.get("complete"):
+        missing = "; ".join(f"{beat} on {', '.join(crms)}" for beat, crms in (story.get("missing") or {}).items())
+        problems.append(f"the story is incomplete ({missing or 'it did not finish in time'})")
     if summary.get("undecided"):
         problems.append(f"{summary['undecided']} of {summary.get('leads')} leads undecided")
     for name, value in (summary.get("speed_to_owner_ms") or {}).items():

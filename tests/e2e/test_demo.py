@@ -14,28 +14,36 @@ import pytest
 
 from tests.conftest import ROOT, _free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]  # one demo run: about a minute, more on a busy machine
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(720)]  # two demo runs: about a minute each, more when busy
 LEADS, SECONDS = 60, 20
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """One demo run, as `leadrelay demo --leads 60 --seconds 20 --report F` (its own var dir and ports)."""
+    """`leadrelay demo --leads 60 --seconds 20 --report F` run twice in a row in one clone (one var dir, new ports):
+    the second run must tell the same story as the first, never mixing in the first run's state. Returns the
+    second run (its output, web port and report) after checking that the first one succeeded too."""
     tmp = tmp_path_factory.mktemp("demo")
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    # the demo clock of the workers: `leadrelay demo` sets it for the processes it starts (leadrelay/demo.py
-    # _start); given here too, so this test tells the story whoever starts the workers
-    env.update(LEADRELAY_VAR_DIR=str(tmp / "var"), LEADRELAY_LOG_FORMAT="text", LEADRELAY_TIME_SCALE="60")
-    web, sandbox = _free_port(), _free_port()
-    report = tmp / "report.json"
-    out = subprocess.run([sys.executable, "-m", "leadrelay", "demo", "--check", "--port", str(web),
-                          "--sandbox-port", str(sandbox), "--leads", str(LEADS), "--seconds", str(SECONDS),
-                          "--report", str(report)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    return out, web, json.loads(report.read_text()) if report.exists() else None
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "LEADRELAY_TIME_SCALE")}
+    env.update(LEADRELAY_VAR_DIR=str(tmp / "var"), LEADRELAY_LOG_FORMAT="text")
+    runs = []
+    for n in (1, 2):
+        web, sandbox = _free_port(), _free_port()
+        report = tmp / f"report-{n}.json"
+        out = subprocess.run([sys.executable, "-m", "leadrelay", "demo", "--port", str(web),
+                              "--sandbox-port", str(sandbox), "--leads", str(LEADS), "--seconds", str(SECONDS),
+                              "--report", str(report)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+        runs.append((out, web, json.loads(report.read_text()) if report.exists() else None))
+    first_out, _, first = runs[0]
+    assert first_out.returncode == 0, first_out.stdout[-3000:] + first_out.stderr[-3000:]
+    assert first["demo"] == "ok" and first["undecided"] == 0 and first["story"]["complete"] is True
+    assert "An earlier demo run's state was moved to" in runs[1][0].stdout
+    assert (tmp / "var" / "demo.previous" / "logs" / "worker.log").is_file()
+    return runs[1]
 
 
 def test_the_demo_starts_installs_and_decides_every_lead_fast(demo):
-    out, web, summary = demo
+    out, web, summary = demo  # the second run in the same clone
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert f"LeadRelay web app listening on http://127.0.0.1:{web}" in out.stdout
     assert "/healthz → ok" in out.stdout
