@@ -1,10 +1,7 @@
 """Contract tests: hubspot-api-client 12 against the sandbox's CRM API."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
-import sys
 
 import pytest
 from hubspot.crm.associations.v4 import AssociationSpec
@@ -21,17 +18,9 @@ from hubspot.crm.deals import PublicMergeInput as DealMerge
 from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectInput
 from hubspot.crm.objects.tasks.exceptions import ApiException as TaskApiException
 
+from tests.sandbox import hubspot_support as S
 
-def _support():
-    if "hubspot_test_support" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "hubspot_test_support", pathlib.Path(__file__).with_name("test_hubspot_support.py"))
-        sys.modules[spec.name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["hubspot_test_support"]
-
-
-portal, sdk = _support().portal, _support().sdk
+portal, sdk = S.portal, S.sdk
 
 
 @pytest.fixture()

@@ -1,28 +1,18 @@
 """HubSpot rate limits (burst and search) and documented response shapes."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
-import sys
 
 import pytest
 from hubspot.crm.contacts import PublicObjectSearchRequest
 from hubspot.crm.contacts.exceptions import ApiException
 
+from tests.sandbox import hubspot_support as S
+
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "sandbox" / "hubspot" / "docs"
 
 
-def _support():
-    if "hubspot_test_support" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "hubspot_test_support", pathlib.Path(__file__).with_name("test_hubspot_support.py"))
-        sys.modules[spec.name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["hubspot_test_support"]
-
-
-S = _support()
 
 
 def _doc(name: str) -> dict:

@@ -1,26 +1,13 @@
 """Contract tests: HubSpot OAuth install, token info, refresh, revoke and uninstall."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import pathlib
-import sys
 
 import pytest
 from hubspot.crm.contacts.exceptions import UnauthorizedException
 from hubspot.oauth.exceptions import ApiException as OAuthApiException
 
-
-def _support():
-    if "hubspot_test_support" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "hubspot_test_support", pathlib.Path(__file__).with_name("test_hubspot_support.py"))
-        sys.modules[spec.name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["hubspot_test_support"]
-
-
-S = _support()
+from tests.sandbox import hubspot_support as S
 
 
 def test_install_token_info_refresh_and_uninstall(sandbox):

@@ -1,9 +1,6 @@
 """HubSpot search is eventually consistent: config.search_lag_ms (sandbox/hubspot/search.py has the sources)."""
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 import time
 
 from hubspot.crm.contacts import (
@@ -14,19 +11,11 @@ from hubspot.crm.contacts import (
     SimplePublicObjectInputForCreate,
 )
 
+from tests.sandbox import hubspot_support as S
+
 LAG_S = 1.0
 
 
-def _support():
-    if "hubspot_test_support" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "hubspot_test_support", pathlib.Path(__file__).with_name("test_hubspot_support.py"))
-        sys.modules[spec.name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["hubspot_test_support"]
-
-
-S = _support()
 
 
 def _lagging(sandbox, seed: bool = False):

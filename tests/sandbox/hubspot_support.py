@@ -1,7 +1,6 @@
 """Shared helpers for the HubSpot sandbox tests (no tests here).
 
-tests/sandbox shadows the top-level `sandbox` package under pytest's rootdir import, so the other
-test_hubspot_* modules load this file by path (see `_support` in each of them).
+Imported as `tests.sandbox.hubspot_support` (a plain module, not a test file: pytest collects nothing here).
 """
 from __future__ import annotations
 
