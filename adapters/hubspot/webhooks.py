@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from urllib.parse import unquote
 from hubspot.utils.signature import Signature
 
 from adapters.hubspot.fields import OBJECT_TYPE_IDS, OBJECTS, neutral_field
+from adapters.payloads import load_json
 from integration.errors import PayloadError
 from integration.protocols import ParsedDelivery, WebhookRequest
 from integration.records import Event, EventKind, ObjectType
@@ -153,12 +153,7 @@ class HubSpotWebhooks:
 
 def _json_array(body: bytes) -> list[Mapping[str, Any]]:
     """The body as a JSON array of objects, else a PayloadError (the only refusal of a whole delivery)."""
-    try:
-        items = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError("$", f"not JSON: {exc}") from None
-    except RecursionError:  # json's answer to nesting a few thousand levels deep
-        raise PayloadError("$", "not JSON: nested too deeply") from None
+    items = load_json(body)
     if not isinstance(items, list):
         raise PayloadError("$", "expected a JSON array of events")
     for index, item in enumerate(items):

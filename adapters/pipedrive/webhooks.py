@@ -18,11 +18,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from adapters.payloads import load_json
 from adapters.pipedrive.fields import ENTITIES, OBJECTS, changed_fields
 from integration.errors import PayloadError
 from integration.protocols import ParsedDelivery, WebhookRequest, parse_iso
@@ -80,12 +80,7 @@ class PipedriveWebhooks:
 
     # parsing ----------------------------------------------------------------------------------------
     def parse(self, request: WebhookRequest) -> ParsedDelivery:
-        try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadError("$", f"not JSON: {exc}") from None
-        except RecursionError:  # json's answer to nesting a few thousand levels deep
-            raise PayloadError("$", "not JSON: nested too deeply") from None
+        body = load_json(request.body)
         if not isinstance(body, dict):
             raise PayloadError("$", "expected a JSON object")
         if not isinstance(body.get("meta"), dict):
