@@ -110,6 +110,20 @@ def test_an_id_only_message_of_three_notifications_is_three_events_one_job_one_a
     assert all(before <= stamp <= dt.datetime.now(dt.UTC) for stamp in stamps)  # no date sent: when it arrived
 
 
+def test_a_notification_without_data_is_set_aside_and_the_others_are_taken_in(client, org, env):
+    # Salesforce sends a record deleted before delivery as a notification "without data": refusing the message
+    # would have Salesforce retry, then drop, the other notifications with it
+    org("Lead.changed__id_only_batch_of_3")
+    root = etree.fromstring(message("Lead.changed__id_only_batch_of_3"))
+    second = root.xpath("//*[local-name()='Notification']")[1]
+    sobject = second.xpath("*[local-name()='sObject']")[0]
+    sobject.remove(sobject.xpath("*[local-name()='Id']")[0])
+    resp = client.post(f"/webhooks/salesforce/{KEY}/{SECRET}", data=etree.tostring(root),
+                       headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})
+    assert resp.status_code == 200 and resp.data.count(b"<Ack>true</Ack>") == 1
+    assert stored(env) == [("lead", "changed")] * 2 and jobs(env) == 1
+
+
 def test_more_than_100_notifications_is_a_400_that_says_so(client, org, env):
     org("Lead.changed__id_only_batch_of_3")
     root = etree.fromstring(message("Lead.changed__id_only_batch_of_3"))

@@ -158,7 +158,13 @@ class SalesforceWebhooks:
                                f"carries 1 to {self.MAX_NOTIFICATIONS}")
         delivery = ParsedDelivery()
         for index, item in enumerate(items):
-            self._add(delivery, org_id, item, f"notifications.Notification[{index}]")
+            # One notification LeadRelay cannot read (Salesforce documents a record deleted before delivery as a
+            # notification "without data") is set aside with its reason; refusing the message would have
+            # Salesforce retry, then drop, every other notification in it too.
+            try:
+                self._add(delivery, org_id, item, f"notifications.Notification[{index}]")
+            except PayloadError as exc:
+                delivery.unreadable.append((exc.path, exc.problem))
         return delivery
 
     def _add(self, delivery: ParsedDelivery, org_id: str, item: Any, path: str) -> None:

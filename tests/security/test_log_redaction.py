@@ -145,7 +145,8 @@ def _stored_secrets(var: Path, key: str) -> dict[str, str]:
 def test_a_full_demo_at_debug_leaves_no_secret_in_the_logs(tmp_path):
     out, given = _run_demo_at_debug(tmp_path / "var")
     var = tmp_path / "var" / "demo"  # where a demo run keeps its database and logs (leadrelay.demo_state)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # six leads tell part of the story (exit 1 and "incomplete" say so); every process ran and logged all the same
+    assert out.returncode in (0, 1) and '"undecided": 0' in out.stdout, out.stdout[-3000:] + out.stderr[-3000:]
     secrets = {**given, **_stored_secrets(var, given["LEADRELAY_ENCRYPTION_KEYS"])}
     platforms = ("hubspot", "salesforce", "pipedrive")
     assert {f"{p} access token" for p in platforms} | {"salesforce webhook secret"} <= set(secrets)
