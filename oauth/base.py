@@ -79,6 +79,14 @@ def http_verify() -> str | bool:
     return os.environ.get("LEADRELAY_SANDBOX_CA", "").strip() or True
 
 
+def _rehost(real_url: str, base: str | None) -> str:
+    """`real_url`'s path and query on `base`'s scheme and host (unchanged without a base)."""
+    if not base:
+        return real_url
+    parts, target = urlsplit(real_url), urlsplit(base)
+    return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
+
+
 class OAuthProvider:
     """One platform's OAuth 2 authorization-code flow. Subclasses set the class attributes."""
 
@@ -105,19 +113,12 @@ class OAuthProvider:
 
     def url(self, real_url: str) -> str:
         """The platform URL, re-hosted on the sandbox when LEADRELAY_SANDBOX_URL is set."""
-        sandbox = sandbox_url()
-        if not sandbox:
-            return real_url
-        parts, target = urlsplit(real_url), urlsplit(sandbox)
-        return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
+        return _rehost(real_url, sandbox_url())
 
     def browser_url(self, real_url: str) -> str:
         """A platform page the admin's browser opens: on the sandbox's plain-HTTP origin when one is configured."""
-        browser = get_settings().sandbox_browser_url if sandbox_url() else None
-        if not browser:
-            return self.url(real_url)
-        parts, target = urlsplit(real_url), urlsplit(browser)
-        return urlunsplit((target.scheme, target.netloc, parts.path, parts.query, ""))
+        sandbox = sandbox_url()
+        return _rehost(real_url, (sandbox and get_settings().sandbox_browser_url) or sandbox)
 
     def allowed_hosts(self) -> tuple[str, ...]:
         env = os.environ.get(f"{self.NAME.upper()}_ALLOWED_HOSTS", "").strip()
