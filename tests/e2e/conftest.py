@@ -13,6 +13,14 @@ from rq import Worker
 from tests.conftest import ROOT
 
 
+def demo_env(var_dir) -> dict[str, str]:
+    """The environment for a `leadrelay demo` subprocess with its own var dir: no database, Redis or demo clock of
+    the test run's (the demo brings its own)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "LEADRELAY_TIME_SCALE")}
+    env.update(LEADRELAY_VAR_DIR=str(var_dir), LEADRELAY_LOG_FORMAT="text")
+    return env
+
+
 def start_worker(env: dict[str, str], *args: str) -> subprocess.Popen:
     child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "leadrelay", "worker", *args], env=child_env, cwd=ROOT,

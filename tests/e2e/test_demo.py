@@ -6,13 +6,13 @@ through the CRMs' webhooks; the report is read back as written. What each beat m
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import ROOT, _free_port
+from tests.e2e.conftest import demo_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(720)]  # two demo runs: about a minute each, more when busy
 LEADS, SECONDS = 60, 20
@@ -24,8 +24,7 @@ def demo(tmp_path_factory):
     the second run must tell the same story as the first, never mixing in the first run's state. Returns the
     second run (its output, web port and report) after checking that the first one succeeded too."""
     tmp = tmp_path_factory.mktemp("demo")
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "LEADRELAY_TIME_SCALE")}
-    env.update(LEADRELAY_VAR_DIR=str(tmp / "var"), LEADRELAY_LOG_FORMAT="text")
+    env = demo_env(tmp / "var")
     runs = []
     for n in (1, 2):
         web, sandbox = _free_port(), _free_port()

@@ -2,7 +2,6 @@
 clone: tests/e2e/test_demo.py.)"""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,14 +13,9 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, _free_port
+from tests.e2e.conftest import demo_env
 
 pytestmark = pytest.mark.e2e
-
-
-def _demo_env(var_dir) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update(LEADRELAY_VAR_DIR=str(var_dir), LEADRELAY_LOG_FORMAT="text")
-    return env
 
 
 def _demo(*args: str, web: int | None = None, sandbox: int | None = None) -> list[str]:
@@ -33,7 +27,7 @@ def _demo(*args: str, web: int | None = None, sandbox: int | None = None) -> lis
 def test_sigterm_stops_every_process_the_demo_started(tmp_path):
     web, sandbox = _free_port(), _free_port()
     demo = subprocess.Popen(_demo("--keep-running", "--leads", "0", web=web, sandbox=sandbox), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=_demo_env(tmp_path / "var"))
+                            stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=demo_env(tmp_path / "var"))
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(demo.stdout.readline, "")), daemon=True)
     reader.start()
