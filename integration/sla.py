@@ -216,7 +216,7 @@ def check_timer(work: Work, timer: SlaTimer, settled: bool = False) -> str:
         met(work, timer, touched, "met")
         return "met"
     if (elsewhere := handed_over(work, timer)) == FOLLOWED:
-        return check_timer(work, timer) if timer.status == "pending" else "merged"
+        return check_timer(work, timer, settled) if timer.status == "pending" else "merged"
     if elsewhere is not None:
         return elsewhere
     if task is not None and (moved := moved_due(task.due_at, timer.due_at)) and moved > work.now():
@@ -357,7 +357,7 @@ def run_step(work: Work, timer: SlaTimer, step: int, settled: bool = False) -> s
         met(work, timer, touched, "met_late")
         return "met_late"
     if (elsewhere := handed_over(work, timer)) == FOLLOWED:
-        return run_step(work, timer, step) if timer.status == "breached" else "merged"
+        return run_step(work, timer, step, settled) if timer.status == "breached" else "merged"
     if elsewhere is not None:  # reassigned by a person, or merged away
         return elsewhere
     if not settled and look_again(work, escalate_sla, (timer.id, step, True),
