@@ -1,15 +1,12 @@
 """Contract tests: SOAP merge() through the SDK's session, and Outbound Message delivery with Ack."""
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 import requests
 from lxml import etree
 from simple_salesforce import Salesforce
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+
+from tests.sandbox.outbound_receiver import Receiver
 
 SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
 OM = "http://soap.sforce.com/2005/09/outbound"
@@ -40,28 +37,6 @@ def sf(sf_server, org) -> Salesforce:
     session.verify = sf_server.sandbox.ca_file
     return Salesforce(instance_url=org["api_base"], session_id=org["access_token"], session=session,
                       version="59.0")
-
-
-class Receiver:
-    """A tiny endpoint on 127.0.0.1:0 that records outbound messages and answers with `replies` in turn."""
-
-    def __init__(self, replies: list[str]) -> None:
-        self.replies, self.bodies = list(replies), []
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/salesforce/outbound"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def app(self, environ, start_response):
-        request = Request(environ)
-        self.bodies.append(request.get_data())
-        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
-        return Response(reply, content_type="text/xml")(environ, start_response)
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[bytes]:
-        deadline = time.time() + timeout
-        while len(self.bodies) < count and time.time() < deadline:
-            time.sleep(0.02)
-        return self.bodies
 
 
 @pytest.fixture()

@@ -5,46 +5,23 @@ is aspnet/WebHooks test/Microsoft.AspNetCore.WebHooks.FunctionalTest/Resources/R
 """
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 import requests
 from lxml import etree
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
-from adapters.salesforce.webhooks import ACK, SalesforceWebhooks
+from adapters.salesforce.webhooks import SalesforceWebhooks
 from sandbox.salesforce.outbound import DOCUMENTED_FIELDS
 from tests.sandbox.conftest import new_account
+from tests.sandbox.outbound_receiver import Receiver
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 
-class Receiver:
-    """An endpoint on 127.0.0.1:0 that keeps every outbound message and Acks it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/webhooks/salesforce/k/s"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @Request.application
-    def app(self, request: Request) -> Response:
-        self.bodies.append(request.get_data())
-        return Response(ACK, content_type="text/xml")
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[bytes]:
-        deadline = time.time() + timeout
-        while len(self.bodies) < count and time.time() < deadline:
-            time.sleep(0.02)
-        return self.bodies
-
-
 @pytest.fixture()
 def receiver():
-    box = Receiver()
+    box = Receiver(path="/webhooks/salesforce/k/s")
     yield box
     box.server.shutdown()
 
