@@ -26,13 +26,11 @@ from leadrelay import demo_report
 from leadrelay.demo_crm import SandboxCRM, crm_for
 from leadrelay.demo_flow import LEAD_OBJECT, tenants_of, wait_until_ready
 from leadrelay.demo_script import ACCOUNT, ACCOUNT_OWNER, Person, lead_properties, schedule, story_size
-from leadrelay.processes import local_http
 
 DEMO_TIME_SCALE = 60  # what `leadrelay demo` sets LEADRELAY_TIME_SCALE to for its workers and web app
 # after the last lead: the slowest beat is HubSpot's breach, escalations and the new owner's call, about 45 s after
 # its lead (each check that finds no touch looks again after HubSpot's 10-second search lag before it decides)
 SETTLE_S = 45
-NO_WEBHOOK_S = 4  # a CRM change whose webhook did not come within this was not subscribed to
 
 
 @dataclass
@@ -117,7 +115,6 @@ def react(run: StoryRun) -> None:
         _call_when_due(run, crm, "hot_breached", reassigned, generation=1)
         if decisions.get((platform, "account_owner")) is not None:
             _win_the_deal(run, crm, decisions[(platform, "account_owner")])
-    _note_unsubscribed_deals(run)
 
 
 def _story_rows(run: StoryRun) -> tuple[dict, dict]:
@@ -197,27 +194,6 @@ def _note_real_time_clock(run: StoryRun, timers: list[SlaTimer]) -> None:
            f"{DEMO_TIME_SCALE}): a 5-minute first touch does not fall due within the demo")
     for beat in demo_report.SLA_BEATS:
         run.not_shown[beat] = dict.fromkeys(run.crms, why)
-
-
-def _note_unsubscribed_deals(run: StoryRun) -> None:
-    """A won deal whose CRM sent no deal webhook at all: the CRM app is not subscribed to deals, so LeadRelay
-    cannot hear of it (the demo's HubSpot app registration decides this); the lifecycle beat is not shown there."""
-    waiting = [a for a in run.actions if a["what"] == "deal won" and time.time() - a["at"] > NO_WEBHOOK_S
-               and a["crm"] not in run.not_shown.get("lifecycle", {}) and not demo_report.lifecycle_seen(run, a["crm"])]
-    if not waiting:
-        return
-    deliveries = local_http().get(f"{run.sandbox_url}/_sandbox/webhooks", timeout=10).json()["deliveries"]
-    for action in waiting:
-        account = run.crms[action["crm"]].account["account_id"]
-        if not any(d["account_id"] == account and d["at"] >= action["at"] and _about_deals(d) for d in deliveries):
-            run.not_shown.setdefault("lifecycle", {})[action["crm"]] = (
-                "the CRM sent no webhook for the won deal: the demo's app is not subscribed to deal events "
-                "(leadrelay/demo.py _register_apps; marketplace/manifests declares them)")
-
-
-def _about_deals(delivery: dict) -> bool:
-    body = delivery.get("body") or ""
-    return any(marker in body for marker in ('"subscriptionType":"deal.', '"entity":"deal"', 'sf:Opportunity"'))
 
 
 def tell(accounts: dict[str, dict], run: StoryRun, count: int, seconds: float,
