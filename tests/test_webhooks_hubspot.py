@@ -1,6 +1,8 @@
 """HubSpot webhooks through the real endpoint: one short test per fixture and one per check (STYLE rules 7-8)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from redis import Redis
 from rq import Queue
@@ -136,6 +138,21 @@ def test_unsupported_event_is_acknowledged_without_a_job(client, hub, env):
     hub("object.creation__lead")
     assert signed_webhook(client, "hubspot", "object.creation__lead").status_code == 200
     assert stored(env) == [] and jobs(env) == 0
+
+
+def test_an_old_event_type_item_and_an_unreadable_one_do_not_cost_the_batch_its_other_events(client, hub, env):
+    # older payloads name the event `eventType` (behaviour 7 of issue #14); one item missing its objectId is set
+    # aside with its reason, and the rest of the delivery is taken in
+    hub("contact.creation__batch_of_3")
+    items = json.loads(fixture_bytes("hubspot", "contact.creation__batch_of_3"))
+    items[1]["eventType"] = items[1].pop("subscriptionType")
+    del items[2]["objectId"]
+    body = json.dumps(items).encode()
+    url = "http://localhost/webhooks/hubspot"
+    assert client.post("/webhooks/hubspot", data=body, headers=hubspot_headers(body, url)).status_code == 200
+    assert [(e[1], e[2]) for e in stored(env)] == [(str(items[0]["objectId"]), "created"),
+                                                   (str(items[1]["objectId"]), "created")]
+    assert jobs(env) == 1
 
 
 def test_duplicate_delivery_is_one_event_and_one_job(client, hub, env):
