@@ -13,10 +13,10 @@ from rq import SimpleWorker, Worker
 from adapters.factory import wire
 from integration.config import Settings
 from integration.db import migrate
-from integration.intake import resume_pending
+from integration.intake.events import resume_pending
+from integration.intake.sweep import schedule_sweeps
 from integration.logs import configure_logging
 from integration.queues import QUEUES, UnknownQueue, redis_connection
-from integration.sweep import schedule_sweeps
 
 log = logging.getLogger("leadrelay.worker")
 

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from adapters.registry import get_adapter_class
 from integration.config import get_settings
+from integration.crm.echo import RedisWriteLog
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
-from integration.echo import RedisWriteLog
 from integration.errors import CRMBudgetExhausted, CRMRateLimited, ReauthRequired
 from integration.models import Tenant
 from integration.protocols import CRMAdapter, TenantRef
 from integration.queues import redis_connection
 from integration.ratelimit import RedisRateBudget
-from integration.wiring import set_adapter_factory
 from oauth.tokens import TenantTokens
 
 

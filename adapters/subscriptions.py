@@ -9,12 +9,12 @@ import secrets
 from sqlalchemy import delete
 
 from integration.config import get_settings
+from integration.crm.wiring import adapter_for
 from integration.db import session_scope
 from integration.errors import CRMValidationError
 from integration.jobs import job
 from integration.models import Tenant, WebhookKey
 from integration.queues import MAINTENANCE
-from integration.wiring import adapter_for
 from oauth.crypto import TokenCipher
 
 log = logging.getLogger("leadrelay.subscriptions")

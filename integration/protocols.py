@@ -100,7 +100,7 @@ class CRMAdapter(Protocol):
 
         A record merged away: None where the platform forgets its id (Salesforce, Pipedrive); where the platform
         answers the old id with the record it was merged into (HubSpot), that record, whose `id` then differs from
-        `record_id`: a caller keeping the old id moves what it keeps (integration.merged_records).
+        `record_id`: a caller keeping the old id moves what it keeps (integration.crm.merged_records).
         """
 
     def get_records(self, object_type: str, record_ids: list[str]) -> list[Record]:
@@ -133,7 +133,7 @@ class CRMAdapter(Protocol):
         record: a record the CRM refused maps to its CRMValidationError/CRMNotFound; when a call fails as a whole
         (429, 5xx, timeout, auth after the one refresh, or a batch the CRM refused as a whole), every record of
         that call maps to that error, and after a rate limit, an outage or an auth failure so does every record
-        not sent yet (`integration.batch_writes` has the helpers). Idempotent like `set_owner`; each written
+        not sent yet (`integration.crm.batch_writes` has the helpers). Idempotent like `set_owner`; each written
         record is reported to `writes.remember`.
         """
 

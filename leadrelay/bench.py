@@ -21,7 +21,7 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def bench_queue(jobs: int) -> dict:
     """Enqueue → worker → database latency of the diagnostics probe, one at a time, real worker process."""
-    from integration.diagnostics import probe_status, request_probe
+    from integration.admin.diagnostics import probe_status, request_probe
 
     settings = Settings.from_env()
     ensure_redis_url(settings.var_dir)

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from integration.db import dispose_engines, migrate, session_scope
-from integration.dedup_index import candidates, record_keys
+from integration.dedup.index import candidates, record_keys
 from integration.models import DedupKey, Tenant
 from integration.records import Record
 
@@ -100,7 +100,7 @@ def _summary(timings: list[float]) -> dict:
 def query_plan(url: str, tenant_id: int, record: Record) -> list[str]:
     """SQLite's EXPLAIN QUERY PLAN for candidates() (PostgreSQL: EXPLAIN), to see which index it uses."""
     from integration.db import get_engine
-    from integration.dedup_index import candidates_query
+    from integration.dedup.index import candidates_query
 
     stmt = candidates_query(tenant_id, record_keys(record))
     engine = get_engine(url)

@@ -6,11 +6,11 @@ import random
 import statistics
 import time
 
-from integration.normalize import Lead
-from integration.route import Router
+from integration.routing.normalize import Lead
+from integration.routing.router import Router
+from integration.routing.score import Scorer
 from integration.routing.state import InMemoryPoolState
 from integration.rules import validate_rules
-from integration.score import Scorer
 
 OWNERS = 20
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from integration import csvsafe
+from integration.admin import csvsafe
 from integration.dedup import DedupConfigError, FlaggedPair, find_duplicates, load_dedup_settings
 
 REQUIRED_COLUMNS = ("id", "first_name", "last_name", "email", "phone", "company", "street", "city", "postcode",

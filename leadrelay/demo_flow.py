@@ -119,7 +119,7 @@ def wire_salesforce_outbound(sandbox_url: str, accounts: dict[str, dict], timeou
     else:
         raise RuntimeError("the Salesforce webhook credentials were not created (is the worker running?)")
     # one Outbound Message per object, as an admin sets them up: leads and contacts to route and index, and
-    # opportunities, whose stage moves their contact's lifecycle stage (integration/lifecycle.py)
+    # opportunities, whose stage moves their contact's lifecycle stage (integration/followup/lifecycle.py)
     local_http().post(f"{sandbox_url}/_sandbox/accounts/{accounts['salesforce']['account_id']}/simulate",
                       json={"action": "configure_outbound", "endpoint_url": url,
                             "objects": ["Lead", "Contact", "Opportunity"]}, timeout=10).raise_for_status()

@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from integration.config import get_settings
 from integration.db import session_scope
+from integration.followup.task import clock_note
 from integration.models import Decision, ReviewItem, SlaTimer
 from integration.rules import load_rules
 from integration.rules.model import RoutingRule, RuleSet
-from integration.sla_task import clock_note
 from leadrelay.demo_flow import DEMO_RULES
 from leadrelay.processes import local_http
 

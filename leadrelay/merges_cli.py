@@ -65,7 +65,7 @@ def _list(session: Session, tenant_id: int | None, as_json: bool) -> int:
 
 def _undo(settings: Settings, snapshot_id: int) -> int:
     from adapters.factory import build_adapter, wire
-    from integration.undo import UndoError, undo_merge
+    from integration.admin.undo import UndoError, undo_merge
     from leadrelay.embedded_redis import ensure_redis_url
 
     with session_scope(settings.database_url) as session:

@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from integration import csvsafe
-from integration.normalize import normalize_lead
-from integration.route import Decision, Router
+from integration.admin import csvsafe
+from integration.routing.normalize import normalize_lead
+from integration.routing.router import Decision, Router
+from integration.routing.score import Scorer
 from integration.routing.state import InMemoryPoolState
 from integration.rules import RulesError, RuleSet, load_rules
 from integration.rules.values import zone
-from integration.score import Scorer
 
 REQUIRED_COLUMNS = ("id", "first_name", "last_name", "email", "phone", "company", "country", "state", "city",
                     "postcode", "source", "employees", "created_at")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from integration.health import SEVERITY, Health
+from integration.admin.health import SEVERITY, Health
 from integration.models import Decision, EventRecord, Tenant, utcnow
 from marketplace.params import choice_arg
 from marketplace.tenant_health import View, health_of, view

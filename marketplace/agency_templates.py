@@ -7,9 +7,9 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from integration.admin.simulate import DEFAULT_LEADS, read_progress, start_simulation
 from integration.models import AgencyTemplate, RuleSetVersion, Tenant, utcnow
 from integration.rules import RulesError, check_limits, load_rules
-from integration.simulate import DEFAULT_LEADS, read_progress, start_simulation
 from marketplace.access import ADMIN, VIEWER, agency_role_on, require_login
 from marketplace.console_rules import add_version, as_yaml, get_version, live_version, publish
 from marketplace.params import ID_MAX, int_arg

@@ -8,8 +8,8 @@ import logging
 from flask import Blueprint, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from integration.admin.tenancy import erase_tenant_data, mark_uninstalled
 from integration.models import Tenant
-from integration.tenancy import erase_tenant_data, mark_uninstalled
 from marketplace.access import logout_user, require_login, safe_local_path
 from marketplace.install import start_oauth
 from marketplace.params import json_too_deep

@@ -1,4 +1,4 @@
-"""Install health: the account's state and why (integration/health.py), then the facts behind it."""
+"""Install health: the account's state and why (integration/admin/health.py), then the facts behind it."""
 from __future__ import annotations
 
 import datetime as dt
@@ -6,10 +6,10 @@ import datetime as dt
 from flask import Blueprint, current_app, g, render_template
 from redis.exceptions import RedisError
 
-from integration.health import QUEUE_LATE, Token, aware, per, queue_lag, span, stamp
+from integration.admin.health import QUEUE_LATE, Token, aware, per, queue_lag, span, stamp
+from integration.intake.sweep import interval_seconds
 from integration.models import Tenant, utcnow
 from integration.queues import QUEUES, queue_depths, redis_connection
-from integration.sweep import interval_seconds
 from marketplace import tenant_health
 from marketplace.access import tenant_view
 
@@ -52,7 +52,7 @@ def queue_rows(now: dt.datetime) -> tuple[list[dict], str | None]:
 
 
 def backfill_state(tenant: Tenant) -> dict | None:
-    """The install backfill's progress (integration/backfill.py keeps it in tenant.settings), or None.
+    """The install backfill's progress (integration/intake/backfill.py keeps it in tenant.settings), or None.
 
     The CRM's total is not known ahead of time, so the bar is full when finished and shows the pages done so far
     (each job reads up to 1,000 records) while running."""

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, current_app, g, render_template, request
 from markupsafe import Markup
 
-from integration import csvsafe
+from integration.admin import csvsafe
 from integration.db import session_scope
 from integration.models import Tenant
 from marketplace import kpi_figures as kf

@@ -7,12 +7,12 @@ import zoneinfo
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 from sqlalchemy import select
 
+from integration.admin.simulate import read_progress
+from integration.crm.wiring import NotWired, adapter_for
 from integration.errors import LeadRelayError
 from integration.models import Credential, RuleSetVersion, Tenant
 from integration.records import CRMUser
 from integration.rules import RulesError, load_rules
-from integration.simulate import read_progress
-from integration.wiring import NotWired, adapter_for
 from marketplace.access import tenant_view
 from marketplace.console_health import backfill_state
 from marketplace.console_rules import add_version, as_yaml, live_version

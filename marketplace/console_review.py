@@ -8,15 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from integration.dedup import survivor
-from integration.errors import CRMError, CRMNotFound
-from integration.merged_records import remap_merged
-from integration.models import Decision, MergeSnapshot, ReviewItem, Tenant, utcnow
-from integration.pipeline_dedup import _snap, as_dict
-from integration.pipeline_rules import published_rules
-from integration.protocols import CRMAdapter
-from integration.records import CRMUser, Record
-from integration.review_outcomes import (
+from integration.admin.review_outcomes import (
     DUPLICATE_OF,
     HandAssignment,
     Written,
@@ -24,7 +16,15 @@ from integration.review_outcomes import (
     clear_duplicate_of,
     close_review_task,
 )
-from integration.wiring import adapter_for
+from integration.crm.merged_records import remap_merged
+from integration.crm.wiring import adapter_for
+from integration.dedup import survivor
+from integration.errors import CRMError, CRMNotFound
+from integration.models import Decision, MergeSnapshot, ReviewItem, Tenant, utcnow
+from integration.pipeline.duplicates import _snap, as_dict
+from integration.protocols import CRMAdapter
+from integration.records import CRMUser, Record
+from integration.rules.published import published_rules
 from marketplace.access import tenant_view
 from marketplace.params import ParamError, int_arg
 
@@ -309,8 +309,8 @@ def _active_user(users: list[CRMUser], owner_id: str) -> CRMUser | None:
 @review_bp.post("/tenants/<int:tenant_id>/review/undo")
 @tenant_view(write=True)
 def undo(tenant: Tenant):
-    """Undo an automatic merge from its snapshot (integration.undo)."""
-    from integration.undo import UndoError, undo_merge
+    """Undo an automatic merge from its snapshot (integration.admin.undo)."""
+    from integration.admin.undo import UndoError, undo_merge
 
     snapshot_id = _form_int("snapshot_id")
     if g.db.scalar(select(MergeSnapshot.id).where(MergeSnapshot.id == snapshot_id,

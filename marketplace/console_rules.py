@@ -12,11 +12,11 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from integration.business_hours import NoWorkingTime, calendar_for, due_at
+from integration.followup.business_hours import NoWorkingTime, calendar_for, due_at
+from integration.followup.task import due_text, duration_words
 from integration.models import RuleSetVersion, Tenant, utcnow
 from integration.rules import TIERS, RulesError, RuleSet, check_limits, read_rules_text, validate_rules
 from integration.rules.limits import YAML_LOADER, LimitExceeded, scan_yaml
-from integration.sla_task import due_text, duration_words
 from marketplace.access import tenant_view
 from marketplace.params import ID_MAX, int_arg
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
+from integration.admin.simulate import DEFAULT_LEADS, MAX_LEADS, read_progress, start_simulation
 from integration.models import RuleSetVersion, Tenant
 from integration.rules import RulesError, load_rules
-from integration.simulate import DEFAULT_LEADS, MAX_LEADS, read_progress, start_simulation
 from marketplace.access import tenant_view
 from marketplace.console_rules import get_version, live_version
 from marketplace.params import choice_arg, int_arg

@@ -5,7 +5,7 @@ address, loopback included: behind a reverse proxy on the same host that sends n
 looks local). Without it, only a local caller (see `local_request`), so `make demo` and a shell on the host work
 with no setup; anyone else gets 404, as for a route that does not exist: the API is off for the network until an
 operator turns it on.
-Creating probes is rate-limited per caller; probe rows expire (integration/diagnostics.py).
+Creating probes is rate-limited per caller; probe rows expire (integration/admin/diagnostics.py).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from redis.exceptions import RedisError
 
-from integration.diagnostics import probe_status, request_probe
+from integration.admin.diagnostics import probe_status, request_probe
 from integration.queues import redis_connection
 
 log = logging.getLogger("leadrelay.diagnostics")

@@ -1,7 +1,8 @@
 """/healthz: database, Redis, migrations and queue depths as JSON; 503 when something is down.
 
 For operators (the diagnostics API's rule: LEADRELAY_OPERATOR_TOKEN as a bearer token, else a local caller) it also
-carries every installed account's state from the one health model (integration/health.py), as the console shows it.
+carries every installed account's state from the one health model (integration/admin/health.py), as the console
+shows it.
 Accounts never change the status code: a load balancer must not take the app out because one CRM account needs a
 re-connect.
 """
@@ -15,8 +16,8 @@ from rq import Worker
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from integration.admin.health import State
 from integration.db import current_revision, head_revision, ping, session_scope
-from integration.health import State
 from integration.models import Tenant, TenantStatus
 from integration.queues import queue_depths, redis_connection
 from marketplace.diagnostics import _operator_token_ok, local_request

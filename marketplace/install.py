@@ -11,12 +11,12 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from sqlalchemy import select
 
 from adapters.subscriptions import ensure_tenant_fields, subscribe_tenant_webhooks
-from integration.backfill import backfill_tenant
+from integration.admin.tenancy import upsert_tenant
 from integration.errors import CRMTransient, UnknownPlatform
-from integration.intake import enqueue_drain
+from integration.intake.backfill import backfill_tenant
+from integration.intake.events import enqueue_drain
+from integration.intake.sweep import schedule_sweep
 from integration.models import ConsoleUser, Tenant
-from integration.sweep import schedule_sweep
-from integration.tenancy import upsert_tenant
 from marketplace.access import ADMIN, member_role, safe_local_path
 from marketplace.agency import link_with_invite
 from marketplace.identities import link_identity, sign_in

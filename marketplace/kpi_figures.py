@@ -29,11 +29,12 @@ RESTORED = "restored"  # a record re-created by an undo: not a new lead
 NOT_ROUTED = frozenset({"review", "merged", RESTORED})
 ESCALATIONS = ("notify_manager", "reassigned")
 SLA_DONE = ("met", "met_late", "breached")
-STAGE_KINDS = ("lifecycle", "stale", "reactivation")  # stage changes and stale-lead actions (integration/stale.py)
+# stage changes and stale-lead actions (integration/followup/stale.py)
+STAGE_KINDS = ("lifecycle", "stale", "reactivation")
 AGE_BUCKETS = ((7, "0-7 days"), (14, "8-14 days"), (30, "15-30 days"), (90, "31-90 days"))
 OLDEST_BUCKET = "over 90 days"
 LINK_MARGIN = dt.timedelta(days=1)  # a lead's duplicate review item and SLA outcome come at or after its routing
-DUPLICATE_RULE = "Duplicate"  # the new lead survived a merge and kept its twin's owner (integration/pipeline.py)
+DUPLICATE_RULE = "Duplicate"  # the new lead survived a merge and kept its twin's owner (integration/pipeline/flow.py)
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,7 @@ def _speed(written_at: str | None, crm_created_at: str | None) -> float | None:
 def sla_figures(session: Session, tenant_id: int) -> list[tuple[str, Any]] | None:
     """The SLA follow-up's all-time figures as (name, value) rows (None: it is not there)."""
     try:
-        from integration.sla_figures import sla_figures as figures
+        from integration.followup.figures import sla_figures as figures
     except ImportError:
         return None
     return flatten(figures(session, tenant_id))

@@ -1,4 +1,4 @@
-"""The health model (integration/health.py) wired to this app and worded for the console.
+"""The health model (integration/admin/health.py) wired to this app and worded for the console.
 
 `health_of` is what the tenant health page, the agency portfolio's pill and /healthz call; the labels, tones and
 "what to do" lines below are the only presentation on top of it.
@@ -14,11 +14,11 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from adapters.registry import get_adapter_class
+from integration.admin.health import Health, Reason, State, tenant_health
 from integration.errors import UnknownPlatform
-from integration.health import Health, Reason, State, tenant_health
+from integration.intake.sweep import interval_seconds
 from integration.models import Tenant, utcnow
 from integration.queues import redis_connection
-from integration.sweep import interval_seconds
 
 LABELS = {State.OK: "ok", State.BUDGET_LOW: "API budget low", State.WEBHOOK_SILENT: "webhooks silent",
           State.SWEEP_BEHIND: "sweep behind", State.DEGRADED: "degraded", State.PAUSED: "paused",

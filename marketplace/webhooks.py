@@ -15,9 +15,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from adapters.registry import get_webhook_parser
-from integration.echo import RedisWriteLog
+from integration.crm.echo import RedisWriteLog
 from integration.errors import PayloadError, UnknownPlatform
-from integration.intake import enqueue_drain, record_events
+from integration.intake.events import enqueue_drain, record_events
 from integration.models import Tenant, TenantStatus, WebhookKey
 from integration.protocols import ParsedDelivery
 from integration.queues import redis_connection

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import logging
 
+from integration.admin.tenancy import erase_tenant_data, mark_uninstalled
 from integration.errors import CRMTransient, ReauthRequired
 from integration.models import Tenant
-from integration.tenancy import erase_tenant_data, mark_uninstalled
 from oauth.base import OAuthFailure
 from oauth.crypto import EncryptionKeyError
 from oauth.registry import get_provider

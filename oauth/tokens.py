@@ -8,12 +8,12 @@ import os
 from redis import Redis
 from sqlalchemy import select
 
+from integration.admin.tenancy import mark_reauth_required
 from integration.config import get_settings
 from integration.db import session_scope
 from integration.errors import ReauthRequired
 from integration.models import Credential, Tenant, TenantStatus
 from integration.queues import redis_connection
-from integration.tenancy import mark_reauth_required
 from oauth.base import OAuthFailure
 from oauth.crypto import TokenCipher
 from oauth.registry import get_provider

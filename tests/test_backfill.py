@@ -7,10 +7,10 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from integration.backfill import backfill_tenant
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
+from integration.intake.backfill import backfill_tenant
 from integration.models import DedupKey, EventRecord, Tenant
-from integration.wiring import set_adapter_factory
 from tests.fakes import FakeCRMAdapter
 from tests.workers import BurstWorker
 
@@ -28,7 +28,7 @@ def crm(app, env):
 
 
 def test_backfill_indexes_everything_and_queues_only_the_unowned(crm, env, monkeypatch):
-    monkeypatch.setattr("integration.backfill.PAGES_PER_JOB", 1)  # force several bounded jobs
+    monkeypatch.setattr("integration.intake.backfill.PAGES_PER_JOB", 1)  # force several bounded jobs
     start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     for i in range(250):
         fields = {"email": f"p{i}@example.com"}

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from integration.business_hours import Calendar, NoWorkingTime, add_business_time, due_at
+from integration.followup.business_hours import Calendar, NoWorkingTime, add_business_time, due_at
 from integration.rules.values import parse_date_range, parse_duration, parse_hours, zone
 
 BERLIN, NY, STOCKHOLM = zone("Europe/Berlin"), zone("America/New_York"), zone("Europe/Stockholm")

@@ -8,9 +8,9 @@ import re
 
 import pytest
 
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.models import Decision, EventRecord, ReviewItem, RuleSetVersion, Tenant
-from integration.wiring import set_adapter_factory
 from marketplace.agency_templates import rollout_progress
 from tests.console_helpers import add_members, sign_in
 from tests.fakes import FakeCRMAdapter

@@ -10,6 +10,7 @@ import pytest
 from redis import Redis
 from sqlalchemy import event, insert
 
+from integration.crm.wiring import set_adapter_factory
 from integration.db import get_engine, session_scope
 from integration.models import (
     Credential,
@@ -21,7 +22,6 @@ from integration.models import (
     Tenant,
 )
 from integration.records import CRMUser
-from integration.wiring import set_adapter_factory
 from tests.console_helpers import add_members, sign_in
 from tests.fakes import FakeCRMAdapter
 

@@ -8,13 +8,13 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
+from integration.admin.simulate import read_progress
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.errors import CRMTransient
 from integration.models import Agency, AgencyTemplate, ConsoleUser, Membership, RuleSetVersion, Tenant
 from integration.records import CRMUser
 from integration.rules import load_rules
-from integration.simulate import read_progress
-from integration.wiring import set_adapter_factory
 from tests.console_helpers import sign_in
 from tests.fakes import FakeCRMAdapter
 from tests.workers import BurstWorker

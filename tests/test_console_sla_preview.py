@@ -8,9 +8,9 @@ from html import unescape
 
 import pytest
 
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.models import RuleSetVersion, Tenant
-from integration.wiring import set_adapter_factory
 from tests.console_helpers import add_members, sign_in
 from tests.fakes import FakeCRMAdapter
 

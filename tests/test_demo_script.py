@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 
 from integration.dedup import classify, score_pair
-from integration.normalize import normalize_lead, with_fields
-from integration.pipeline import country_from_phone
-from integration.route import Router
+from integration.pipeline.flow import country_from_phone
+from integration.routing.normalize import normalize_lead, with_fields
+from integration.routing.router import Router
+from integration.routing.score import Scorer
 from integration.rules import load_rules
-from integration.score import Scorer
 from leadrelay.demo_flow import DEMO_RULES
 from leadrelay.demo_script import ACCOUNT_OWNER, STORY, Person, schedule, story_size, twin
 

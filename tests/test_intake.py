@@ -8,12 +8,12 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import func, select
 
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
-from integration.intake import enqueue_drain, record_events
+from integration.intake.events import enqueue_drain, record_events
+from integration.intake.sweep import sweep_tenant
 from integration.models import DedupKey, EventRecord, Tenant
 from integration.records import Event
-from integration.sweep import sweep_tenant
-from integration.wiring import set_adapter_factory
 from tests.fakes import FakeCRMAdapter
 from tests.workers import BurstWorker
 
@@ -102,7 +102,7 @@ def test_a_paused_tenant_keeps_its_events_until_it_resumes(crm, env):
     assert counts(env) == {"received": 1} and crm.calls["get_records"] == 0
     with session_scope(env["DATABASE_URL"]) as s:
         s.get(Tenant, 1).status = "active"
-    from integration.intake import resume_pending
+    from integration.intake.events import resume_pending
 
     assert resume_pending() == 1
     drain(env)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from redis import Redis
 from rq import Queue
 
-from integration.diagnostics import complete_probe, probe_status, request_probe
+from integration.admin.diagnostics import complete_probe, probe_status, request_probe
 from integration.jobs import backoff, job_key
 from tests.workers import BurstWorker
 

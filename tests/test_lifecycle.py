@@ -8,13 +8,13 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import select
 
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.errors import CRMValidationError
+from integration.followup.stale import reactivate_stale, schedule_reactivation, stage_matches
 from integration.models import Decision, ReviewItem, RuleSetVersion, Tenant
-from integration.pipeline import process_records
+from integration.pipeline.flow import process_records
 from integration.records import CRMUser, Record
-from integration.stale import reactivate_stale, schedule_reactivation, stage_matches
-from integration.wiring import set_adapter_factory
 from tests.fakes import FakeCRMAdapter
 from tests.workers import BurstWorker
 

@@ -7,10 +7,10 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
+from integration.crm.echo import RedisWriteLog
+from integration.crm.merged_records import remap_merged
 from integration.db import session_scope
-from integration.echo import RedisWriteLog
-from integration.intake import record_events
-from integration.merged_records import remap_merged
+from integration.intake.events import record_events
 from integration.models import Decision, DedupKey, MergeSnapshot, ReviewItem, SlaTimer, Tenant
 from integration.records import Event
 

@@ -1,5 +1,5 @@
-"""Which leads the pipeline routes (integration.new_leads), with the in-memory FakeCRMAdapter: an owned lead that
-was there before routing started keeps its owner whatever brings it in; a lead is decided once."""
+"""Which leads the pipeline routes (integration.pipeline.new_leads), with the in-memory FakeCRMAdapter: an owned
+lead that was there before routing started keeps its owner whatever brings it in; a lead is decided once."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,15 +12,15 @@ from sqlalchemy import select, update
 from adapters.hubspot import fields as hubspot_fields
 from adapters.pipedrive import fields as pipedrive_fields
 from adapters.salesforce import fields as salesforce_fields
+from integration.admin.tenancy import mark_uninstalled, upsert_tenant
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.errors import CRMValidationError
-from integration.intake import record_events
+from integration.intake.events import record_events
 from integration.models import Decision, EventRecord, MergeSnapshot, ReviewItem, RuleSetVersion, Tenant
-from integration.new_leads import SKEW
-from integration.pipeline import process_records
+from integration.pipeline.flow import process_records
+from integration.pipeline.new_leads import SKEW
 from integration.records import CRMUser, Event
-from integration.tenancy import mark_uninstalled, upsert_tenant
-from integration.wiring import set_adapter_factory
 from tests.fakes import FakeFollowUpCRM
 from tests.team_rules import team_rules
 

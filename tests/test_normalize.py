@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from integration.normalize import (
+from integration.routing.normalize import (
     Problem,
     normalize_country,
     normalize_email,

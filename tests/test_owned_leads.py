@@ -14,7 +14,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from integration.db import session_scope
-from integration.intake import enqueue_drain, record_events
+from integration.intake.events import enqueue_drain, record_events
 from integration.models import Decision, RuleSetVersion, Tenant
 from integration.records import Event
 from tests.crm_helpers import browser, install, new_account
@@ -149,11 +149,11 @@ def test_a_webhook_about_an_edit_leaves_an_owned_lead_alone_and_a_new_lead_is_ro
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_the_sweep_leaves_owned_leads_alone_and_routes_a_lead_created_after_the_install(world, platform,
                                                                                         monkeypatch):
-    monkeypatch.setattr("integration.new_leads.SKEW", dt.timedelta(seconds=1))  # instead of waiting a minute
+    monkeypatch.setattr("integration.pipeline.new_leads.SKEW", dt.timedelta(seconds=1))  # instead of waiting a minute
     w = world(platform)
     time.sleep(2.2)  # past the margin, and past Pipedrive's add_time, which has whole seconds
     new = w.create(9)  # its webhook went nowhere: only the sweep can find it
-    from integration.sweep import sweep_tenant
+    from integration.intake.sweep import sweep_tenant
 
     assert sweep_tenant(w.tenant_id) == len(w.old) + 1  # every lead changed since the install, none seen before
     w.work()
@@ -167,7 +167,7 @@ def test_the_backfill_routes_no_owned_lead(world, platform):
     """Salesforce and Pipedrive leads always have an owner (OwnerId is required; Pipedrive sets the creator), so
     the backfill queues none of them; HubSpot's unowned contacts are queued and routed."""
     w = world(platform, unowned=1 if platform == "hubspot" else 0)
-    from integration.backfill import backfill_tenant
+    from integration.intake.backfill import backfill_tenant
 
     progress = backfill_tenant(w.tenant_id)
     w.work()
@@ -184,7 +184,7 @@ def test_a_contact_the_backfill_queued_unowned_and_a_rep_took_meanwhile_keeps_th
     contact; the drain reads it again, owned and older than the install, and leaves it to the rep."""
     w = world("hubspot", unowned=1)
     [lead_id] = [i for i, owner in w.old.items() if owner is None]
-    from integration.backfill import backfill_tenant
+    from integration.intake.backfill import backfill_tenant
 
     assert backfill_tenant(w.tenant_id)["unowned"] == 1
     w.assign(lead_id, BEN)

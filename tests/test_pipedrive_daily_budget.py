@@ -16,15 +16,15 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from sqlalchemy import select
 
 from adapters.pipedrive.adapter import PipedriveAdapter
-from integration.backfill import backfill_tenant
+from integration.admin.health import tenant_health
 from integration.db import session_scope
-from integration.health import tenant_health
-from integration.intake import enqueue_drain, record_events
+from integration.intake.backfill import backfill_tenant
+from integration.intake.events import enqueue_drain, record_events
+from integration.intake.sweep import sweep_tenant
 from integration.models import EventRecord, Tenant
 from integration.queues import INTAKE, QUEUES, SWEEP
 from integration.ratelimit import read_budgets
 from integration.records import Event, EventKind, ObjectType
-from integration.sweep import sweep_tenant
 from tests.console_helpers import add_members, sign_in
 from tests.crm_helpers import browser, install_with_rules
 from tests.e2e.test_pipeline_flow import OWNERS, RULES

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.errors import CRMRateLimited, CRMRecordRefused, CRMValidationError
 from integration.models import Decision, ReviewItem, RuleSetVersion, SlaTimer, Tenant
-from integration.pipeline import process_records
+from integration.pipeline.flow import process_records
 from integration.records import CRMUser
-from integration.wiring import set_adapter_factory
 from tests.fakes import FakeFollowUpCRM
 
 ANA, BEN, CY = "ana@acme.test", "ben@acme.test", "cy@acme.test"
@@ -152,7 +152,7 @@ def test_a_rate_limited_write_is_finished_by_the_retry_without_routing_again(crm
 
 
 def test_tasks_the_crm_rate_limits_are_created_later_by_their_own_job(crm, env):
-    from integration.sla import open_sla_task
+    from integration.followup.sla import open_sla_task
 
     crm.create_tasks = lambda specs: [CRMRateLimited("429", retry_after=1)] * len(specs)
     run(env, crm, ["c1", "c2"])

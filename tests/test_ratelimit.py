@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from redis import Redis
 
-from integration.echo import RedisWriteLog
+from integration.crm.echo import RedisWriteLog
 from integration.errors import CRMBudgetExhausted, CRMRateLimited
 from integration.ratelimit import RedisRateBudget
 from integration.records import Event

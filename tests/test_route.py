@@ -9,13 +9,13 @@ from collections import Counter
 import pytest
 from redis import Redis
 
-from integration.normalize import Lead
-from integration.route import Router
+from integration.routing.normalize import Lead
 from integration.routing.postcodes import PostcodeIndex
 from integration.routing.redis_state import RedisPoolState
+from integration.routing.router import Router
+from integration.routing.score import Qualification
 from integration.routing.state import InMemoryPoolState, Slot
 from integration.rules import load_rules, validate_rules
-from integration.score import Qualification
 from tests.test_rules import EXAMPLE_RULES
 
 UTC = dt.UTC

@@ -1,9 +1,9 @@
 """Qualify: points add up, capped to 0..100, then a tier with a reason."""
 from __future__ import annotations
 
-from integration.normalize import Lead
+from integration.routing.normalize import Lead
+from integration.routing.score import Scorer, score_lead
 from integration.rules import load_rules
-from integration.score import Scorer, score_lead
 
 RULES = load_rules("""
 version: 1

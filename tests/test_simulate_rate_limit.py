@@ -10,13 +10,13 @@ import yaml
 from redis import Redis
 from rq import Queue
 
+from integration.admin.simulate import MAX_WAIT, Patience, read_progress, simulate_rules, start_simulation
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.errors import CRMRateLimited
 from integration.models import RuleSetVersion, Tenant
 from integration.queues import QUEUES
 from integration.records import CRMUser
-from integration.simulate import MAX_WAIT, Patience, read_progress, simulate_rules, start_simulation
-from integration.wiring import set_adapter_factory
 from tests.console_helpers import add_members, sign_in
 from tests.crm_helpers import browser, install_with_rules
 from tests.e2e.test_pipeline_flow import OWNERS, RULES

@@ -9,18 +9,18 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from integration.business_hours import Calendar, add_business_time
-from integration.cadences import run_step as run_cadence_step
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
+from integration.followup.business_hours import Calendar, add_business_time
+from integration.followup.cadences import run_step as run_cadence_step
+from integration.followup.common import Work
+from integration.followup.figures import sla_figures
+from integration.followup.sla import check_sla, check_timer, open_timer, run_step
 from integration.models import Decision, ReviewItem, RuleSetVersion, SlaTimer, Tenant
 from integration.records import CRMUser
 from integration.routing.state import InMemoryPoolState
 from integration.rules import load_rules
 from integration.rules.values import parse_hours, zone
-from integration.sla import check_sla, check_timer, open_timer, run_step
-from integration.sla_context import Work
-from integration.sla_figures import sla_figures
-from integration.wiring import set_adapter_factory
 from tests.fakes import FakeFollowUpCRM
 
 NY, BERLIN = zone("America/New_York"), zone("Europe/Berlin")
@@ -160,7 +160,7 @@ def test_the_task_names_the_record_an_open_dedup_review_says_it_may_duplicate(wo
 
 
 def test_on_routed_from_the_pipeline_creates_the_task_once(world, env):
-    from integration.followup import on_routed
+    from integration.followup.routed import on_routed
 
     ctx = SimpleNamespace(session=world.session, tenant=SimpleNamespace(id=world.tenant_id), adapter=world.fake,
                           rules=world.work.rules, users=lambda: world.fake.users,
@@ -398,8 +398,8 @@ def test_the_sla_bench_checks_every_timer(env):
 def test_a_task_the_crm_refused_during_routing_is_created_by_a_retry_job(world, env):
     from rq import Queue
 
-    from integration.followup import on_routed
-    from integration.sla import open_sla_task
+    from integration.followup.routed import on_routed
+    from integration.followup.sla import open_sla_task
 
     ctx = SimpleNamespace(session=world.session, tenant=SimpleNamespace(id=world.tenant_id), adapter=world.fake,
                           rules=world.work.rules, users=lambda: world.fake.users,
@@ -448,7 +448,7 @@ def test_on_a_demo_clock_the_escalation_steps_and_cadence_steps_come_sixty_times
     assert check_timer(world.work, new) == "met"
     step = timers(world)[-1]
     assert step.key == "cadence:contact:c1:hot:0"
-    # 1d / 60 after the first touch (counted from the next whole second: integration.sla_context.next_second)
+    # 1d / 60 after the first touch (counted from the next whole second: integration.followup.common.next_second)
     assert dt.timedelta(minutes=24) < step.due_at - world.clock() <= dt.timedelta(minutes=24, seconds=1)
 
 

@@ -1,4 +1,4 @@
-"""The rep's first-touch task text (integration/sla_task.py): why the rep got the lead in plain words for every
+"""The rep's first-touch task text (integration/followup/task.py): why the rep got the lead in plain words for every
 kind of routing outcome, the score's top reasons, and the possible duplicate."""
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
+from integration.followup.common import Duplicate
+from integration.followup.task import FirstTouch, duration_words, score_line, task_text, why_you
 from integration.rules import load_rules
 from integration.rules.values import parse_duration
-from integration.sla_context import Duplicate
-from integration.sla_task import FirstTouch, duration_words, score_line, task_text, why_you
 
 REP = "casey@acme.test"
 RULES = load_rules({

@@ -120,7 +120,7 @@ def test_a_revoked_refresh_token_pauses_the_tenant_and_its_events_wait(installed
 
 
 def test_reconnecting_reactivates_a_paused_tenant(installed, crm_sandbox):
-    from integration.tenancy import mark_reauth_required
+    from integration.admin.tenancy import mark_reauth_required
 
     tenant_id, client, account_id = installed()
     mark_reauth_required(tenant_id, "refresh refused: invalid_grant")

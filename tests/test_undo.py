@@ -8,12 +8,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from integration.admin.undo import UndoError, undo_merge
 from integration.db import migrate, session_scope
-from integration.dedup_index import index_record
+from integration.dedup.index import index_record
 from integration.models import Decision, DedupKey, MergeSnapshot, Tenant
-from integration.pipeline_dedup import as_dict
+from integration.pipeline.duplicates import as_dict
 from integration.records import Record
-from integration.undo import UndoError, undo_merge
 from leadrelay.merges_cli import add_merges_arguments, run_merges
 from tests.fakes import FakeCRMAdapter
 

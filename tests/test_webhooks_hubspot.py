@@ -8,8 +8,8 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import select
 
+from integration.crm.echo import RedisWriteLog
 from integration.db import session_scope
-from integration.echo import RedisWriteLog
 from integration.models import EventRecord, Tenant
 from tests.webhook_helpers import HUBSPOT_SECRET, fixture_bytes, hubspot_headers, portal_of, signed_webhook
 

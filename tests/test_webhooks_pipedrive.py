@@ -10,8 +10,8 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import select
 
+from integration.crm.echo import RedisWriteLog
 from integration.db import session_scope
-from integration.echo import RedisWriteLog
 from integration.models import Decision, EventRecord, Tenant, WebhookKey
 from tests.webhook_helpers import fixture_bytes
 

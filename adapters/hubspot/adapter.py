@@ -15,7 +15,7 @@ from adapters.hubspot import fields as f
 from adapters.hubspot import queries as q
 from adapters.hubspot.client import HubSpotClient
 from adapters.hubspot.errors import batch_errors, missing_result
-from integration.batch_writes import failures_by_id, in_chunks, send_built
+from integration.crm.batch_writes import failures_by_id, in_chunks, send_built
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
 from integration.records import (

@@ -213,7 +213,8 @@ def deal_status(stage: str) -> str:
 
 def created_date(props: Mapping[str, Any], obj: Any) -> dt.datetime | None:
     """The record's created date as HubSpot shows it (the `createdate` property, which an import can set to an
-    earlier date), else the object's createdAt; UTC. Routing compares it with the go-live (integration.new_leads)."""
+    earlier date), else the object's createdAt; UTC. Routing compares it with the go-live
+    (integration.pipeline.new_leads)."""
     return parse_iso(props.get("createdate")) or _utc(obj.created_at)
 
 

@@ -16,7 +16,7 @@ from adapters.pipedrive import fields as f
 from adapters.pipedrive import queries
 from adapters.pipedrive.client import PipedriveClient
 from adapters.pipedrive.webhooks import PipedriveWebhooks
-from integration.batch_writes import failures_by_id, one_by_one
+from integration.crm.batch_writes import failures_by_id, one_by_one
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
 from integration.records import (

@@ -22,7 +22,7 @@ from adapters.salesforce.fields import (
     parse_date,
     to_record,
 )
-from integration.batch_writes import failures_by_id, in_chunks, send_built
+from integration.crm.batch_writes import failures_by_id, in_chunks, send_built
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
 from integration.records import (

@@ -9,7 +9,7 @@ So the parser requires OrganizationId, each notification's Id and its sObject's 
 else. The fields LeadRelay asks the admin to select (OUTBOUND_FIELDS, README "Salesforce: the Outbound Message")
 refine the event when present:
   * CreatedDate and LastModifiedDate: created (equal) or updated. Without both the kind is CHANGED and the pipeline
-    decides from the record it reads anyway (integration.new_leads.created_by_webhook).
+    decides from the record it reads anyway (integration.pipeline.new_leads.created_by_webhook).
   * LastModifiedDate: occurred_at. Without it, None: intake stamps the moment the message arrived.
   * LastModifiedById: the source, which the web layer compares with the integration user to drop echoes of our
     own writes. Without it no echo is dropped at intake: the drain reads the record and the pipeline finds its

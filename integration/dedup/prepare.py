@@ -5,8 +5,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from integration.dedup.index import email_key, phone_key
 from integration.dedup.names import canonical_first, company_forms, is_role_address, norm_name, norm_street
-from integration.dedup_index import email_key, phone_key
 
 
 @lru_cache(maxsize=131072)

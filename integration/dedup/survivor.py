@@ -10,8 +10,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from integration.dedup.index import email_key, phone_key
 from integration.dedup.settings import KEEP_RULES
-from integration.dedup_index import email_key, phone_key
 
 _LATEST = dt.datetime.max.replace(tzinfo=dt.UTC)
 _LISTS = {"email": ("extra_emails", email_key), "phone": ("extra_phones", phone_key)}

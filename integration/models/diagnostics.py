@@ -11,7 +11,7 @@ from integration.models.base import Base, UTCDateTime, utcnow
 
 class Probe(Base):
     """A diagnostics round trip: web enqueues, a worker completes it. Not tenant data; kept for an hour
-    (integration/diagnostics.py PROBE_TTL). No index on requested_at: creation is rate-limited, so the table
+    (integration/admin/diagnostics.py PROBE_TTL). No index on requested_at: creation is rate-limited, so the table
     stays small enough for the expiry's scan."""
 
     __tablename__ = "probes"

@@ -5,7 +5,7 @@ import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from integration.normalize import Lead
+from integration.routing.normalize import Lead
 from integration.routing.postcodes import PostcodeIndex
 from integration.rules.geo import FREE_MAIL_DOMAINS
 from integration.rules.model import When

@@ -26,7 +26,7 @@ def quote(value: object) -> str:
 
 class Days(dt.timedelta):
     """A duration written in days (`2d`). On the wall clock it is 48 hours like any timedelta; in business hours
-    it counts working days, not 24-hour blocks of working time (integration/business_hours.py)."""
+    it counts working days, not 24-hour blocks of working time (integration/followup/business_hours.py)."""
 
     __slots__ = ()
 

@@ -12,7 +12,7 @@ except ImportError:  # the `chromium` fixture skips (or, under CI, fails) these 
     expect = None
 
 from integration.db import session_scope
-from integration.intake import enqueue_drain, record_events
+from integration.intake.events import enqueue_drain, record_events
 from integration.models import ConsoleUser, Membership, ReviewItem, Tenant
 from integration.records import Event
 from tests.browser.conftest import shot, sign_in_as

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from integration.db import session_scope
 from integration.models import Decision, RuleSetVersion, Tenant, WebhookKey
-from integration.new_leads import SKEW
+from integration.pipeline.new_leads import SKEW
 from tests.conftest import APPS, PUBLIC_URL
 from tests.crm_helpers import browser, install, new_account
 from tests.workers import BurstWorker
@@ -170,7 +170,7 @@ class LiveStack:
 
     def sweep(self) -> int:
         """One reconciliation pass per tenant, then the drains it enqueued."""
-        from integration.sweep import sweep_tenant
+        from integration.intake.sweep import sweep_tenant
 
         added = sum(sweep_tenant(t.tenant_id) or 0 for t in self.tenants.values())
         self.settle(["intake", "sweep", "maintenance"])
@@ -208,9 +208,9 @@ def _register_hubspot(stack: LiveStack, target_url: str) -> Any:
 def _install_tenant(stack: LiveStack, app, platform: str) -> Tenancy:
     account = new_account(stack.server, platform, name=f"Live {platform}", users=OWNERS)
     assert install(app.test_client(), stack.server, platform, account["account_id"]).status_code == 302
-    # Live for a while already: leads the tests create are clearly newer than the go-live. (An owned lead created
-    # within integration.new_leads.SKEW of it counts as new only with its creation webhook, and these tests drop
-    # webhooks on purpose.)
+    # Live for a while already: leads the tests create are clearly newer than the go-live. (An owned lead
+    # created within integration.pipeline.new_leads.SKEW of it counts as new only with its creation webhook, and
+    # these tests drop webhooks on purpose.)
     live_since = dt.datetime.now(dt.UTC) - SKEW - dt.timedelta(seconds=5)
     with session_scope(stack.env["DATABASE_URL"]) as s:
         tenant = s.scalar(select(Tenant).where(Tenant.platform == platform))

@@ -9,7 +9,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from integration.db import session_scope
-from integration.intake import drain_tenant, record_events
+from integration.intake.events import drain_tenant, record_events
 from integration.models import Decision, RuleSetVersion, Tenant
 from integration.records import Event
 from tests.crm_helpers import browser, install, new_account

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from integration.db import session_scope
+from integration.followup.sla import check_sla
 from integration.models import Decision, DedupKey, EventRecord, MergeSnapshot, RuleSetVersion, SlaTimer, Tenant
-from integration.new_leads import SKEW
-from integration.sla import check_sla
+from integration.pipeline.new_leads import SKEW
 from tests.crm_helpers import browser, install, install_with_rules, new_account
 from tests.e2e.live_stack import Tenancy, wired_stack
 from tests.e2e.test_pipeline_flow import LEAD, _variant, deliver, record_id, simulate

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from adapters.subscriptions import ensure_tenant_fields
 from integration.db import session_scope
+from integration.followup.stale import reactivate_stale
 from integration.models import Decision, Tenant
-from integration.stale import reactivate_stale
 from tests.crm_helpers import browser, install_with_rules
 from tests.e2e.test_pipeline_flow import LEAD, LEAD_OBJECT, OWNERS, RULES, deliver, record_id, simulate
 from tests.workers import BurstWorker

@@ -13,9 +13,9 @@ from redis import Redis
 from rq import Worker
 from sqlalchemy import select
 
+from integration.admin.simulate import read_progress
 from integration.db import session_scope
 from integration.models import Tenant
-from integration.simulate import read_progress
 from tests.crm_helpers import install, new_account
 from tests.e2e.conftest import start_worker, stop_worker, wait_for
 from tests.e2e.live_stack import PLATFORMS, SANDBOX_OBJECT, LiveStack, Tenancy, point_salesforce_outbound, wired_stack
@@ -100,7 +100,7 @@ def test_installing_into_an_account_whose_leads_are_owned_changes_no_owner_and_c
             for lead_id in owned:
                 journey.edit(lead_id)
             journey.settle()
-            from integration.sweep import sweep_tenant
+            from integration.intake.sweep import sweep_tenant
 
             sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-journey")  # now, not in five minutes
             journey.settle()

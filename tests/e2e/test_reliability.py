@@ -45,7 +45,7 @@ def test_dropped_and_duplicated_webhooks_still_process_every_lead_exactly_once(l
         # the sandbox really lost ~30 % of them (counted in deliveries: Salesforce batches notifications)
         assert deliveries["dropped"] > 0.2 * sum(deliveries.values()) and deliveries["dropped"] > 50, deliveries
 
-        from integration.sweep import sweep_tenant
+        from integration.intake.sweep import sweep_tenant
 
         found = {p: sweep_tenant(t.tenant_id) for p, t in stack.tenants.items()}
         assert all(found.values()), found  # each sweep took in what its webhooks missed

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from adapters.factory import build_adapter
 from adapters.subscriptions import ensure_tenant_fields
 from integration.db import session_scope
-from integration.intake import enqueue_drain, record_events
+from integration.intake.events import enqueue_drain, record_events
 from integration.models import Decision, MergeSnapshot, ReviewItem, SlaTimer
 from integration.records import Event
 from tests.console_helpers import add_members, sign_in

@@ -13,7 +13,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from integration.db import session_scope
-from integration.intake import enqueue_drain, record_events
+from integration.intake.events import enqueue_drain, record_events
 from integration.models import Decision, EventRecord, ReviewItem
 from integration.records import Event
 from tests.crm_helpers import browser, install_with_rules

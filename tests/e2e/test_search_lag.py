@@ -16,10 +16,10 @@ from rq import Queue
 from sqlalchemy import select
 
 from integration.db import session_scope
+from integration.followup.sla import check_sla, escalate_sla
+from integration.intake.sweep import sweep_tenant
 from integration.jobs import job_key
 from integration.models import Decision, EventRecord, MergeSnapshot, SlaTimer
-from integration.sla import check_sla, escalate_sla
-from integration.sweep import sweep_tenant
 from tests.crm_helpers import install_with_rules
 from tests.e2e.test_pipeline_flow import LEAD, OWNERS, RULES, _variant, deliver, record_id, simulate
 from tests.e2e.test_sla_flow import RULES as SLA_RULES
@@ -89,7 +89,7 @@ def test_the_sweep_skips_no_lead_the_search_indexed_late_and_routes_each_once(hu
 def test_a_company_created_a_moment_before_is_not_remembered_as_missing_past_the_lag(hubspot, crm_env, crm_sandbox,
                                                                                       monkeypatch):
     from adapters.factory import build_adapter
-    from integration import account_owners
+    from integration.crm import account_owners
 
     tenant_id, account = hubspot(ACCOUNT_RULES)
     adapter = build_adapter(tenant_id)

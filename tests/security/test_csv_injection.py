@@ -10,7 +10,7 @@ import io
 
 import pytest
 
-from integration.csvsafe import SafeDictWriter, safe_cell, writer
+from integration.admin.csvsafe import SafeDictWriter, safe_cell, writer
 from integration.db import session_scope
 from integration.models import Decision, Tenant
 from tests.console_helpers import add_members, sign_in

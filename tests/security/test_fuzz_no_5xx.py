@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.models import (
     Agency,
@@ -31,7 +32,6 @@ from integration.models import (
     Tenant,
     WebhookKey,
 )
-from integration.wiring import set_adapter_factory
 from marketplace.params import (
     ID_MAX,
     BoundedIntConverter,

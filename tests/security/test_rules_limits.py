@@ -10,10 +10,10 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
+from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.models import Agency, AgencyTemplate, ConsoleUser, RuleSetVersion, Tenant
 from integration.rules import RulesError, load_rules
-from integration.wiring import set_adapter_factory
 from tests.console_helpers import add_members, sign_in
 from tests.fakes import FakeCRMAdapter
 

@@ -16,11 +16,11 @@ from typing import Any
 import phonenumbers
 import pycountry
 
-from integration.normalize import Lead
+from integration.followup.common import Duplicate, lead_name
 from integration.routing.conditions import Facts, RuleMatcher
+from integration.routing.normalize import Lead
 from integration.rules.model import RoutingRule, RuleSet, Target, When
 from integration.rules.values import Days, zone
-from integration.sla_context import Duplicate, lead_name
 
 TOP_SCORE_REASONS = 3
 VERB = {"call": "Call", "email": "Email", "todo": "Follow up with"}
@@ -109,7 +109,7 @@ def duration_words(delta: dt.timedelta, business_hours: bool) -> str:
 def why_you(rules: RuleSet, route: dict[str, Any], lead: dict[str, Any], reason: str, owner_email: str) -> str:
     """Why the rep got the lead, in plain words, from the routing rule that decided it (read from the rule set)."""
     rule = next((r for r in rules.routing if r.name == route.get("rule")), None)
-    fell_back = " → fallback" in reason  # the router's own reason format (integration/route.py)
+    fell_back = " → fallback" in reason  # the router's own reason format (integration/routing/router.py)
     if rule is None and not fell_back:
         return _as_said(reason, owner_email)
     facts = _facts(lead, route)

@@ -17,14 +17,9 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integration.business_hours import due_at
-from integration.jobs import job, job_key
-from integration.merged_records import remap_merged
-from integration.models import SlaTimer
-from integration.queues import SLA
-from integration.records import TaskSpec
-from integration.rules.policies import CadenceStep
-from integration.sla_context import (
+from integration.crm.merged_records import remap_merged
+from integration.followup.business_hours import due_at
+from integration.followup.common import (
     Work,
     audit,
     claim,
@@ -37,6 +32,11 @@ from integration.sla_context import (
     timers_of_lead,
     work_for_job,
 )
+from integration.jobs import job, job_key
+from integration.models import SlaTimer
+from integration.queues import SLA
+from integration.records import TaskSpec
+from integration.rules.policies import CadenceStep
 
 DISQUALIFIED = frozenset({"unqualified", "disqualified", "junk", "bad_timing"})
 

@@ -14,14 +14,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from integration.config import get_settings
+from integration.crm.merged_records import MovableWrites, remap_merged
+from integration.crm.wiring import adapter_for
 from integration.db import session_scope
 from integration.errors import CRMBudgetExhausted, CRMNotFound, CRMRateLimited, CRMValidationError
 from integration.jobs import job
-from integration.merged_records import MovableWrites, remap_merged
 from integration.models import EventRecord, ReviewItem, Tenant, TenantStatus, utcnow
 from integration.queues import INTAKE, redis_connection
 from integration.records import Event
-from integration.wiring import adapter_for
 
 log = logging.getLogger("leadrelay.intake")
 
@@ -156,7 +156,7 @@ def _drain_lock(redis, tenant_id: int) -> Iterator[bool]:
 
 
 def _drain(settings, redis, tenant_id: int) -> dict[str, int]:
-    from integration.pipeline import process_records
+    from integration.pipeline.flow import process_records
 
     redis.delete(_drain_flag(tenant_id))
     with session_scope(settings.database_url) as session:

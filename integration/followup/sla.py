@@ -32,16 +32,10 @@ import logging
 from dataclasses import dataclass
 
 from integration import config
-from integration.business_hours import calendar_for, due_at
+from integration.crm.merged_records import remap_merged
 from integration.errors import CRMRateLimited
-from integration.jobs import job, job_key
-from integration.merged_records import remap_merged
-from integration.models import ReviewItem, SlaTimer
-from integration.queues import SLA
-from integration.records import CRMUser, TaskSpec, TaskState
-from integration.rules.policies import SlaPolicy
-from integration.rules.values import zone
-from integration.sla_context import (
+from integration.followup.business_hours import calendar_for, due_at
+from integration.followup.common import (
     Work,
     audit,
     claim,
@@ -59,8 +53,14 @@ from integration.sla_context import (
     update_inputs,
     work_for_job,
 )
-from integration.sla_owners import manager_of, next_owner
-from integration.sla_task import FirstTouch, task_text
+from integration.followup.owners import manager_of, next_owner
+from integration.followup.task import FirstTouch, task_text
+from integration.jobs import job, job_key
+from integration.models import ReviewItem, SlaTimer
+from integration.queues import SLA
+from integration.records import CRMUser, TaskSpec, TaskState
+from integration.rules.policies import SlaPolicy
+from integration.rules.values import zone
 
 log = logging.getLogger("leadrelay.sla")
 
@@ -132,7 +132,7 @@ def start_timer(work: Work, object_type: str, object_id: str, owner: CRMUser, ti
 
 def first_touch_spec(work: Work, object_type: str, object_id: str, owner: CRMUser, tier: str, policy: SlaPolicy,
                      due: dt.datetime, lead: dict, reason: str, route: dict | None, why: str | None) -> TaskSpec:
-    """The owner's first-touch task, written for them (integration/sla_task.py)."""
+    """The owner's first-touch task, written for them (integration/followup/task.py)."""
     kind = TASK_KIND.get(tier, "email")
     if route is None:
         decided = route_decision(work, object_type, object_id)
@@ -288,7 +288,7 @@ def moved_due(task_due: dt.datetime | None, timer_due: dt.datetime) -> dt.dateti
 
 def met(work: Work, timer: SlaTimer, touched: dt.datetime, outcome: str) -> None:
     """Record the first touch (time from routing, for the KPIs) and start the tier's cadence."""
-    from integration.cadences import start_cadence
+    from integration.followup.cadences import start_cadence
 
     routed = timers_of_lead(work, timer.object_type, timer.object_id)[0].created_at
     seconds = max(0, round((touched - routed).total_seconds()))

@@ -6,14 +6,14 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from integration.crm.merged_records import remap_merged
 from integration.dedup import classify, score_pair, survivor
 from integration.errors import CRMNotFound, CRMValidationError
-from integration.merged_records import remap_merged
 from integration.models import Decision, MergeSnapshot, ReviewItem, utcnow
 from integration.records import Record, TaskSpec
 
 if TYPE_CHECKING:
-    from integration.pipeline import Context
+    from integration.pipeline.flow import Context
 
 log = logging.getLogger("leadrelay.pipeline.dedup")
 MAX_CANDIDATES = 20

@@ -11,14 +11,14 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from integration.batch_writes import STOPS_THE_REST
+from integration.crm.batch_writes import STOPS_THE_REST
 from integration.errors import CRMNotFound, CRMRecordRefused, CRMValidationError
-from integration.followup import on_routed_many
+from integration.followup.routed import on_routed_many
 from integration.models import Decision, ReviewItem
 from integration.records import CRMUser, OwnerWrite, Record
 
 if TYPE_CHECKING:
-    from integration.pipeline import Context
+    from integration.pipeline.flow import Context
 
 log = logging.getLogger("leadrelay.pipeline.writes")
 REFUSED = (CRMValidationError, CRMNotFound)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from integration.normalize import Lead
 from integration.routing.availability import unavailable_reason
 from integration.routing.conditions import Facts, RuleMatcher
+from integration.routing.normalize import Lead
+from integration.routing.score import Qualification
 from integration.routing.state import Choice, InMemoryPoolState, PoolState, Slot
 from integration.rules.model import RuleSet, Target
 from integration.rules.values import zone
-from integration.score import Qualification
 
 __all__ = ["Decision", "InMemoryPoolState", "PoolState", "Router", "route_lead"]
 

@@ -1,4 +1,4 @@
-"""Follow-up after routing: the owner's SLA task (integration/sla.py), then escalation and cadences.
+"""Follow-up after routing: the owner's SLA task (integration/followup/sla.py), then escalation and cadences.
 
 The pipeline calls `on_routed_many` once per drain batch with the leads whose owner was just written: their
 first-touch tasks are created in as few CRM calls as the platform allows (`create_tasks`).
@@ -9,13 +9,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from integration.errors import CRMAuthError, CRMRateLimited, CRMTransient
+from integration.followup.common import Work, lead_facts
+from integration.followup.sla import NewTimer, retry_later, start_timer, task_created
 from integration.models import ReviewItem
 from integration.routing.redis_state import RedisPoolState
-from integration.sla import NewTimer, retry_later, start_timer, task_created
-from integration.sla_context import Work, lead_facts
 
 if TYPE_CHECKING:
-    from integration.pipeline import Context
+    from integration.pipeline.flow import Context
     from integration.records import CRMUser, Record
 
 log = logging.getLogger("leadrelay.followup")

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integration.dedup_index import forget_record, index_record
+from integration.dedup.index import forget_record, index_record
 from integration.errors import CRMConflict, CRMValidationError, LeadRelayError
 from integration.models import Decision, MergeSnapshot, Tenant, utcnow
 from integration.protocols import CRMAdapter

@@ -19,7 +19,7 @@ from integration.records import ObjectType, Record
 from integration.rules.policies import Lifecycle
 
 if TYPE_CHECKING:
-    from integration.pipeline import Context
+    from integration.pipeline.flow import Context
 
 KIND = "lifecycle"
 FIELD = "lifecycle_stage"  # native (HubSpot); an adapter without one names its own: LIFECYCLE_FIELD
@@ -42,7 +42,7 @@ def on_changed(ctx: Context, object_type: str, records: list[Record]) -> None:
 
 def _stop_cadences_for_deals(ctx: Context, deals: list[Record]) -> None:
     """A deal for a lead is engagement: its follow-up cadence stops (RULES.md cadences.pause_on deal_created)."""
-    from integration.cadences import stop_cadence
+    from integration.followup.cadences import stop_cadence
 
     for deal in deals:
         for contact_id in deal.contact_ids:

@@ -21,22 +21,22 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from integration.account_owners import FREE_MAIL
 from integration.config import get_settings
+from integration.crm.account_owners import FREE_MAIL
+from integration.crm.wiring import adapter_for
 from integration.db import session_scope
 from integration.errors import CRMError, CRMRateLimited
 from integration.jobs import job, job_key
 from integration.models import RuleSetVersion
-from integration.normalize import normalize_lead, with_fields
-from integration.pipeline import country_from_phone
+from integration.pipeline.flow import country_from_phone
 from integration.protocols import CRMAdapter
 from integration.queues import MAINTENANCE, redis_connection
 from integration.records import Record
-from integration.route import Decision, InMemoryPoolState, Router
+from integration.routing.normalize import normalize_lead, with_fields
+from integration.routing.router import Decision, InMemoryPoolState, Router
+from integration.routing.score import Scorer
 from integration.rules import RulesError, load_rules
 from integration.rules.model import RuleSet
-from integration.score import Scorer
-from integration.wiring import adapter_for
 
 log = logging.getLogger("leadrelay.simulate")
 

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from integration.intake import PENDING
+from integration.intake.events import PENDING
 from integration.models import Credential, EventRecord, SweepCursor, Tenant, TenantStatus
 from integration.queues import INTAKE, PIPELINE, SLA, get_queue
 from integration.ratelimit import BudgetLeft, read_budgets

@@ -14,15 +14,15 @@ import os
 from sqlalchemy import func, select
 
 from integration.config import get_settings
+from integration.crm.wiring import adapter_for
 from integration.db import session_scope
 from integration.errors import CRMBudgetExhausted
-from integration.intake import enqueue_drain, record_events
+from integration.followup.stale import schedule_reactivation
+from integration.intake.events import enqueue_drain, record_events
 from integration.jobs import job
 from integration.models import EventRecord, SweepCursor, Tenant, TenantStatus, utcnow
 from integration.queues import SWEEP
 from integration.records import Event, EventKind, Record
-from integration.stale import schedule_reactivation
-from integration.wiring import adapter_for
 
 log = logging.getLogger("leadrelay.sweep")
 MAX_PAGES = 20  # per run; the next run continues from the saved cursor

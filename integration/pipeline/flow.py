@@ -14,23 +14,23 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integration.account_owners import AccountOwners, wants_account_owner
-from integration.crm_users import cached_users
-from integration.dedup_index import candidates, forget_record, index_record
+from integration.crm.account_owners import AccountOwners, wants_account_owner
+from integration.crm.users import cached_users
+from integration.dedup.index import candidates, forget_record, index_record
 from integration.errors import CRMNotFound, CRMValidationError
-from integration.lifecycle import on_changed
+from integration.followup.lifecycle import on_changed
 from integration.models import Decision, ReviewItem, Tenant
-from integration.new_leads import routable
-from integration.normalize import Lead, normalize_lead, with_fields
-from integration.pipeline_dedup import Merged, follow_merge, resolve_duplicates
-from integration.pipeline_rules import published_rules
-from integration.pipeline_writes import PendingOwner, flush_owners
+from integration.pipeline.duplicates import Merged, follow_merge, resolve_duplicates
+from integration.pipeline.new_leads import routable
+from integration.pipeline.writes import PendingOwner, flush_owners
 from integration.protocols import CRMAdapter
 from integration.records import CRMUser, Record
-from integration.route import Router
+from integration.routing.normalize import Lead, normalize_lead, with_fields
 from integration.routing.redis_state import RedisPoolState
+from integration.routing.router import Router
+from integration.routing.score import Scorer
 from integration.rules.model import RuleSet
-from integration.score import Scorer
+from integration.rules.published import published_rules
 
 log = logging.getLogger("leadrelay.pipeline")
 
@@ -55,7 +55,7 @@ class Context:
         self.accounts = AccountOwners(self.adapter, self.redis, self.tenant.id)
 
     def users(self) -> list[CRMUser]:
-        """The CRM's users (integration.crm_users: shared by every worker, refreshed every few minutes)."""
+        """The CRM's users (integration.crm.users: shared by every worker, refreshed every few minutes)."""
         if self._users is None:
             self._users = cached_users(self.redis, self.tenant.id, self.adapter)
         return self._users

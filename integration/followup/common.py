@@ -83,11 +83,11 @@ def look_again(work: Work, fn: Callable, args: tuple, key: str) -> bool:
 def work_for_job(session: Session, tenant_id: int) -> Work | None:
     """The Work for a job (None when the tenant is gone or has no published rules: nothing to do)."""
     from integration.config import get_settings
-    from integration.crm_users import cached_users
-    from integration.pipeline_rules import published_rules
+    from integration.crm.users import cached_users
+    from integration.crm.wiring import adapter_for
     from integration.queues import redis_connection
     from integration.routing.redis_state import RedisPoolState
-    from integration.wiring import adapter_for
+    from integration.rules.published import published_rules
 
     tenant = session.get(Tenant, tenant_id)
     rules = published_rules(session, tenant_id)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from integration.normalize import Lead
 from integration.routing.conditions import Facts, RuleMatcher
+from integration.routing.normalize import Lead
 from integration.rules.model import Scoring
 
 

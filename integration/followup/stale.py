@@ -17,19 +17,19 @@ import re
 from sqlalchemy import select
 
 from integration.config import get_settings
+from integration.crm.wiring import adapter_for
 from integration.db import session_scope
 from integration.errors import CRMRateLimited
 from integration.jobs import job
 from integration.models import Decision, ReviewItem
-from integration.normalize import normalize_lead, with_fields
-from integration.pipeline import Context, _account_owner, _context
+from integration.pipeline.flow import Context, _account_owner, _context
 from integration.protocols import parse_iso
 from integration.queues import SWEEP
 from integration.records import CRMUser, Record, TaskSpec
-from integration.route import Router
+from integration.routing.normalize import normalize_lead, with_fields
 from integration.routing.redis_state import RedisPoolState
+from integration.routing.router import Router
 from integration.rules.policies import StaleRule
-from integration.wiring import adapter_for
 
 log = logging.getLogger("leadrelay.stale")
 KIND = "reactivation"

@@ -4,14 +4,14 @@ from __future__ import annotations
 import logging
 
 from integration.config import get_settings
+from integration.crm.wiring import adapter_for
 from integration.db import session_scope
-from integration.dedup_index import index_record
-from integration.intake import enqueue_drain, record_events
+from integration.dedup.index import index_record
+from integration.intake.events import enqueue_drain, record_events
 from integration.jobs import job
 from integration.models import Tenant, utcnow
 from integration.queues import SWEEP
 from integration.records import Event, EventKind
-from integration.wiring import adapter_for
 
 log = logging.getLogger("leadrelay.backfill")
 PAGES_PER_JOB = 10  # 1,000 records, then the job re-plans itself: other tenants get their turn
