@@ -10,6 +10,10 @@ import time
 
 from rq import SimpleWorker, Worker
 
+# A worker resolves every job by its stable name (integration.jobs): integration's own through jobs.HOMES, the outer
+# layers' once their modules are imported, here.
+import adapters.subscriptions  # noqa: F401
+import oauth.jobs  # noqa: F401
 from adapters.factory import wire
 from integration.config import Settings
 from integration.db import migrate

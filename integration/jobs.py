@@ -1,9 +1,17 @@
-"""The one job decorator: queue, timeout, retries with backoff, tenant in meta, coalescing by job id."""
+"""The one job decorator: queue, timeout, retries with backoff, tenant in meta, coalescing by job id; and the
+registry of stable job names.
+
+RQ stores a job by the dotted path it was enqueued under and imports that path when the job runs, which may be
+hours (an SLA check) or days (a cadence step) later. LeadRelay enqueues every job as `integration.jobs.<name>`,
+a name this module resolves (`__getattr__`, PEP 562) wherever the function lives now, so moving a module strands
+no scheduled job. Paths jobs were stored under before the names existed resolve through `MOVED` for one release.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import hashlib
+import importlib
 import logging
 import math
 import re
@@ -28,9 +36,51 @@ log = logging.getLogger("leadrelay.jobs")
 PENDING = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
 
 
+# Where each of integration's jobs is defined: a process resolving a name it has not imported yet (a worker
+# picking up a check planned by another) imports it from here. The outer layers' jobs (adapters, oauth) are
+# registered when worker.py imports their modules at start.
+HOMES: dict[str, str] = {
+    "drain_tenant": "integration.intake.events",
+    "sweep_tenant": "integration.intake.sweep",
+    "backfill_tenant": "integration.intake.backfill",
+    "open_sla_task": "integration.followup.sla",
+    "check_sla": "integration.followup.sla",
+    "escalate_sla": "integration.followup.escalation",
+    "run_cadence_step": "integration.followup.cadences",
+    "reactivate_stale": "integration.followup.stale",
+    "erase_tenant_data": "integration.admin.tenancy",
+    "simulate_rules": "integration.admin.simulate",
+    "complete_probe": "integration.admin.diagnostics",
+}
+# Dotted paths jobs were enqueued under before stable names (up to release 2026-12), scheduled ones among them:
+# they still run. Remove after the next release, when no job can still name them.
+MOVED: dict[str, str] = {
+    "integration.intake.drain_tenant": "drain_tenant",
+    "integration.sweep.sweep_tenant": "sweep_tenant",
+    "integration.backfill.backfill_tenant": "backfill_tenant",
+    "integration.sla.open_sla_task": "open_sla_task",
+    "integration.sla.check_sla": "check_sla",
+    "integration.sla.escalate_sla": "escalate_sla",
+    "integration.sla_escalation.escalate_sla": "escalate_sla",
+    "integration.cadences.run_cadence_step": "run_cadence_step",
+    "integration.stale.reactivate_stale": "reactivate_stale",
+    "integration.tenancy.erase_tenant_data": "erase_tenant_data",
+    "integration.simulate.simulate_rules": "simulate_rules",
+    "integration.diagnostics.complete_probe": "complete_probe",
+    "adapters.subscriptions.subscribe_tenant_webhooks": "subscribe_tenant_webhooks",
+    "adapters.subscriptions.ensure_tenant_fields": "ensure_tenant_fields",
+    "oauth.jobs.verify_installation": "verify_installation",
+}
+_REGISTRY: dict[str, Callable] = {}
+
+
+class UnknownJob(AttributeError):
+    pass
+
+
 @dataclass(frozen=True)
 class JobSpec:
-    name: str
+    name: str  # the stable name: RQ stores `integration.jobs.<name>`
     queue: str
     timeout: int
     retries: int | None  # None: the configured default (LEADRELAY_JOB_RETRIES)
@@ -43,8 +93,10 @@ def backoff(retries: int, base: int) -> Retry | None:
     return Retry(max=retries, interval=[base * 2 ** i for i in range(retries)])
 
 
-def job(queue: str, timeout: int = 60, retries: int | None = None, require_active: bool = True) -> Callable:
-    """Declare a job function `fn(tenant_id, *ids)`; adds `fn.enqueue(tenant_id, *args, job_id=…)`.
+def job(queue: str, *, name: str, timeout: int = 60, retries: int | None = None,
+        require_active: bool = True) -> Callable:
+    """Declare a job function `fn(tenant_id, *ids)` under a stable `name` (never change it: scheduled jobs carry
+    it); adds `fn.enqueue(tenant_id, *args, job_id=…)`.
 
     Job arguments must be ids and small scalars. Jobs must be idempotent: RQ delivers at least once.
     With `require_active`, a job for a tenant that is gone or paused (re-auth needed, uninstalled)
@@ -54,7 +106,7 @@ def job(queue: str, timeout: int = 60, retries: int | None = None, require_activ
         raise UnknownQueue(queue)
 
     def decorate(fn: Callable) -> Callable:
-        spec = JobSpec(name=f"{fn.__module__}.{fn.__qualname__}", queue=queue, timeout=timeout, retries=retries)
+        spec = JobSpec(name=name, queue=queue, timeout=timeout, retries=retries)
 
         @functools.wraps(fn)
         def run(tenant_id: int | None, *args: Any, **kwargs: Any) -> Any:
@@ -84,9 +136,51 @@ def job(queue: str, timeout: int = 60, retries: int | None = None, require_activ
 
         run.spec = spec  # type: ignore[attr-defined]
         run.enqueue = functools.partial(enqueue, run)  # type: ignore[attr-defined]
+        _register(run, spec)
         return run
 
     return decorate
+
+
+def _register(run: Callable, spec: JobSpec) -> None:
+    known = _REGISTRY.get(spec.name)
+    if known is not None and (known.__module__, known.__qualname__) != (run.__module__, run.__qualname__):
+        raise ValueError(f"job name {spec.name!r} is taken by {known.__module__}.{known.__qualname__}")
+    _REGISTRY[spec.name] = run
+
+
+def stored_path(name: str) -> str:
+    """The dotted path RQ stores for the job `name` (what `import_attribute` resolves when it runs)."""
+    return f"{__name__}.{name}"
+
+
+def registered() -> dict[str, Callable]:
+    """The jobs this process has imported, by stable name."""
+    return dict(_REGISTRY)
+
+
+def resolve(name: str) -> Callable:
+    """The job function for a stable name, importing its module when this process has not yet."""
+    if name not in _REGISTRY and name in HOMES:
+        importlib.import_module(HOMES[name])
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownJob(f"no job named {name!r} (known: {', '.join(sorted({*HOMES, *_REGISTRY}))})") from None
+
+
+def moved_job(path: str) -> Callable:
+    """The job an old dotted path (`MOVED`) names; AttributeError for any other path, as Python expects."""
+    if path not in MOVED:
+        raise UnknownJob(f"module {path.rpartition('.')[0]!r} has no attribute {path.rpartition('.')[2]!r}")
+    return resolve(MOVED[path])
+
+
+def __getattr__(name: str) -> Callable:
+    """`integration.jobs.<name>`: how RQ finds a job by its stable name."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return resolve(name)
 
 
 def _after_reset(run: Callable, spec: JobSpec, current: Job, exc: CRMBudgetExhausted, tenant_id: int | None,
@@ -143,11 +237,12 @@ def enqueue(fn: Callable, tenant_id: int | None, *args: Any, job_id: str | None 
     options = dict(job_id=job_id, job_timeout=spec.timeout, retry=backoff(retries, settings.job_backoff_seconds),
                    meta={"tenant_id": tenant_id}, result_ttl=3600, failure_ttl=14 * 24 * 3600,
                    description=f"{spec.name}(tenant={tenant_id})")
+    path = stored_path(spec.name)  # never the function's own path: that one changes when code moves
     if delay is not None:
-        return q.enqueue_in(dt.timedelta(seconds=max(1, math.ceil(delay))), fn, tenant_id, *args, **kwargs, **options)
+        return q.enqueue_in(dt.timedelta(seconds=max(1, math.ceil(delay))), path, tenant_id, *args, **kwargs, **options)
     if at is not None:
-        return q.enqueue_at(at, fn, tenant_id, *args, **kwargs, **options)
-    return q.enqueue(fn, tenant_id, *args, **kwargs, **options)
+        return q.enqueue_at(at, path, tenant_id, *args, **kwargs, **options)
+    return q.enqueue(path, tenant_id, *args, **kwargs, **options)
 
 
 def _pending(job_id: str, conn: Any) -> Job | None:

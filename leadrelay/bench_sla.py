@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from integration.db import migrate, session_scope
-from integration.followup.common import Work
 from integration.followup.sla import check_timer, open_timer
 from integration.models import SlaTimer, Tenant
 from integration.records import CRMUser, Record, TaskSpec, TaskState
 from integration.routing.state import InMemoryPoolState
 from integration.rules import load_rules
+from integration.work import Work
 
 RULES = {
     "version": 1, "timezone": "UTC",

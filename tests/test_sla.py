@@ -12,15 +12,17 @@ from sqlalchemy import select
 from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.followup.business_hours import Calendar, add_business_time
-from integration.followup.cadences import run_step as run_cadence_step
-from integration.followup.common import Work
+from integration.followup.cadences import take_step
+from integration.followup.escalation import escalate
 from integration.followup.figures import sla_figures
-from integration.followup.sla import check_sla, check_timer, open_timer, run_step
+from integration.followup.sla import check_sla, check_timer, open_timer
 from integration.models import Decision, ReviewItem, RuleSetVersion, SlaTimer, Tenant
 from integration.records import CRMUser
+from integration.routing.redis_state import RedisPoolState
 from integration.routing.state import InMemoryPoolState
 from integration.rules import load_rules
 from integration.rules.values import parse_hours, zone
+from integration.work import Work
 from tests.fakes import FakeFollowUpCRM
 
 NY, BERLIN = zone("America/New_York"), zone("Europe/Berlin")
@@ -72,7 +74,7 @@ def world(app, env):
         planned: list[tuple] = []
         clock = Clock()
         work = Work(session, tenant_id, fake, load_rules(RULES), lambda: fake.users, InMemoryPoolState(),
-                    plan=lambda fn, t, args, at, job_id: planned.append((fn.__name__, args, at, job_id)), now=clock)
+                    plan=lambda name, t, args, at, job_id: planned.append((name, args, at, job_id)), now=clock)
         yield SimpleNamespace(fake=fake, work=work, planned=planned, clock=clock, session=session,
                               tenant_id=tenant_id)
     from adapters.factory import wire
@@ -162,9 +164,9 @@ def test_the_task_names_the_record_an_open_dedup_review_says_it_may_duplicate(wo
 def test_on_routed_from_the_pipeline_creates_the_task_once(world, env):
     from integration.followup.routed import on_routed
 
-    ctx = SimpleNamespace(session=world.session, tenant=SimpleNamespace(id=world.tenant_id), adapter=world.fake,
-                          rules=world.work.rules, users=lambda: world.fake.users,
-                          redis=Redis.from_url(env["REDIS_URL"]))
+    redis = Redis.from_url(env["REDIS_URL"])  # as the pipeline's Batch: the real planner, pools in Redis
+    ctx = Work(world.session, world.tenant_id, world.fake, world.work.rules, lambda: world.fake.users,
+               RedisPoolState(redis, world.tenant_id), redis=redis)
     record = world.fake.records[("contact", "c1")]
     decision = SimpleNamespace(inputs={"lead": LEAD})
     for _ in range(2):
@@ -233,13 +235,13 @@ def test_a_breach_notifies_the_manager_then_reassigns_to_the_next_pool_member(wo
     assert world.planned[-1][2] == timer.due_at + dt.timedelta(minutes=5)
 
     world.clock.advance(minutes=5)
-    assert run_step(world.work, timer, 0) == "notified"
-    assert run_step(world.work, timer, 0) == "stale"  # the job again: nothing more
+    assert escalate(world.work, timer, 0) == "notified"
+    assert escalate(world.work, timer, 0) == "stale"  # the job again: nothing more
     assert world.fake.open_tasks("u4") and len(world.fake.open_tasks("u4")) == 1
     assert world.planned[-1][:2] == ("escalate_sla", (timer.id, 1))
 
     world.clock.advance(minutes=10)
-    assert run_step(world.work, timer, 1) == "reassigned"
+    assert escalate(world.work, timer, 1) == "reassigned"
     assert world.fake.records[("contact", "c1")].owner_id == "u2"
     assert world.fake.tasks[timer.task_id].done and "Reassigned by LeadRelay to Ben" in world.fake.notes[timer.task_id]
     new = timers(world)[-1]
@@ -247,7 +249,7 @@ def test_a_breach_notifies_the_manager_then_reassigns_to_the_next_pool_member(wo
     assert world.fake.specs[new.task_id].owner_id == "u2"
     assert ("You got this lead because Ana had it first and did not reach them in time, so LeadRelay passed it on "
             "to the next person available: you.") in world.fake.specs[new.task_id].body
-    assert run_step(world.work, timer, 1) == "stale"
+    assert escalate(world.work, timer, 1) == "stale"
     assert world.fake.calls["create_task"] == 3  # ana's task, max's, ben's
     figures = sla_figures(world.session, world.tenant_id)
     assert (figures["escalations"], figures["managers_notified"], figures["reassigned"]) == (2, 1, 1)
@@ -274,9 +276,9 @@ def test_a_breached_lead_a_person_handed_over_is_not_reassigned(world):
     breach(world, timer)
     _a_person_gives_the_lead_to(world, "u3")
     world.clock.advance(minutes=15)
-    assert run_step(world.work, timer, 0) == "handed_over"
+    assert escalate(world.work, timer, 0) == "handed_over"
     assert world.fake.records[("contact", "c1")].owner_id == "u3"
-    assert run_step(world.work, timer, 1) == "stale"
+    assert escalate(world.work, timer, 1) == "stale"
     assert world.fake.calls["create_task"] == 1  # only the first owner's task: no manager task, no new owner
 
 
@@ -285,9 +287,9 @@ def test_a_lead_merged_away_after_a_breach_is_not_escalated(world):
     breach(world, timer)
     del world.fake.records[("contact", "c1")]  # merged into its twin, or deleted, in the CRM
     world.clock.advance(minutes=5)
-    assert run_step(world.work, timer, 0) == "gone"
+    assert escalate(world.work, timer, 0) == "gone"
     assert timer.status == "gone" and world.fake.calls["create_task"] == 1  # no manager task
-    assert run_step(world.work, timer, 1) == "stale"
+    assert escalate(world.work, timer, 1) == "stale"
 
 
 def _merged_into_a_new_id(world, new_id: str) -> None:
@@ -312,7 +314,7 @@ def test_a_breached_lead_merged_into_a_new_id_is_escalated_there(world):
     breach(world, timer)
     _merged_into_a_new_id(world, "c9")
     world.clock.advance(minutes=5)
-    assert run_step(world.work, timer, 0) == "notified"
+    assert escalate(world.work, timer, 0) == "notified"
     [manager_task] = world.fake.open_tasks("u4")
     assert (timer.object_id, world.fake.specs[manager_task].record_id) == ("c9", "c9")
 
@@ -321,7 +323,7 @@ def test_a_late_touch_ends_the_chain(world):
     timer = route(world)
     breach(world, timer)
     world.fake.complete_task(timer.task_id)
-    assert run_step(world.work, timer, 0) == "met_late"
+    assert escalate(world.work, timer, 0) == "met_late"
     assert world.fake.open_tasks("u4") == []
 
 
@@ -329,13 +331,13 @@ def test_a_lead_reassigned_twice_goes_to_review(world):
     timer = route(world)
     for expected_owner in ("u2", "u3"):
         breach(world, timer)
-        run_step(world.work, timer, 0)
-        assert run_step(world.work, timer, 1) == "reassigned"
+        escalate(world.work, timer, 0)
+        assert escalate(world.work, timer, 1) == "reassigned"
         timer = timers(world)[-1]
         assert timer.owner_id == expected_owner
     breach(world, timer)
-    run_step(world.work, timer, 0)
-    assert run_step(world.work, timer, 1) == "review"
+    escalate(world.work, timer, 0)
+    assert escalate(world.work, timer, 1) == "review"
     assert world.fake.records[("contact", "c1")].owner_id == "u3"
     item = world.session.scalar(select(ReviewItem))
     assert (item.kind, item.object_id) == ("sla", "c1") and "after 2 reassignments" in item.reason
@@ -356,12 +358,12 @@ def test_a_cadence_creates_its_steps_one_at_a_time_and_ends(world):
     step = met_with_cadence(world)
     assert (step.key, step.status) == ("cadence:contact:c1:hot:0", "planned")
     world.clock.advance(days=1)
-    assert run_cadence_step(world.work, step) == "created"
-    assert run_cadence_step(world.work, step) == "stale"  # the job again
+    assert take_step(world.work, step) == "created"
+    assert take_step(world.work, step) == "stale"  # the job again
     second = timers(world)[-1]
     assert (second.key, second.status) == ("cadence:contact:c1:hot:1", "planned")
     world.clock.advance(days=2)
-    assert run_cadence_step(world.work, second) == "created"
+    assert take_step(world.work, second) == "created"
     assert outcomes(world, "cadence") == ["started", "ended"]
     assert sla_figures(world.session, world.tenant_id)["cadence_steps_done"] == 2
 
@@ -369,11 +371,11 @@ def test_a_cadence_creates_its_steps_one_at_a_time_and_ends(world):
 def test_a_cadence_pauses_when_the_lead_replies(world):
     step = met_with_cadence(world)
     world.clock.advance(days=1)
-    run_cadence_step(world.work, step)
+    take_step(world.work, step)
     world.fake.log_activity("contact", "c1", world.clock() + dt.timedelta(hours=1))  # an email reply
     second = timers(world)[-1]
     world.clock.advance(days=2)
-    assert run_cadence_step(world.work, second) == "paused"
+    assert take_step(world.work, second) == "paused"
     assert second.status == "cancelled"
     assert world.fake.calls["create_task"] == 2  # the SLA task and step 1 only
     assert [t.status for t in timers(world) if t.policy.startswith("cadence")] == ["created", "cancelled"]
@@ -383,7 +385,7 @@ def test_a_cadence_pauses_when_the_lead_replies(world):
 def test_a_cadence_stops_when_the_stage_moves(world):
     step = met_with_cadence(world)
     world.fake.set_fields("contact", "c1", {"lifecycle_stage": "opportunity"})
-    assert run_cadence_step(world.work, step) == "paused"
+    assert take_step(world.work, step) == "paused"
     assert "stage moved" in world.session.scalar(select(Decision.reason).where(Decision.outcome == "paused"))
 
 
@@ -401,9 +403,9 @@ def test_a_task_the_crm_refused_during_routing_is_created_by_a_retry_job(world, 
     from integration.followup.routed import on_routed
     from integration.followup.sla import open_sla_task
 
-    ctx = SimpleNamespace(session=world.session, tenant=SimpleNamespace(id=world.tenant_id), adapter=world.fake,
-                          rules=world.work.rules, users=lambda: world.fake.users,
-                          redis=Redis.from_url(env["REDIS_URL"]))
+    redis = Redis.from_url(env["REDIS_URL"])  # as the pipeline's Batch: the real planner, pools in Redis
+    ctx = Work(world.session, world.tenant_id, world.fake, world.work.rules, lambda: world.fake.users,
+               RedisPoolState(redis, world.tenant_id), redis=redis)
     world.fake.rate_limited_calls = 1  # the create_tasks call answers 429
     on_routed(ctx, world.fake.records[("contact", "c1")], world.fake.users[0], SimpleNamespace(inputs={"lead": LEAD}),
               "hot", REASON)
@@ -437,10 +439,10 @@ def test_on_a_demo_clock_the_escalation_steps_and_cadence_steps_come_sixty_times
     assert check_timer(world.work, timer) == "breached"
     assert world.planned[-1][:3] == ("escalate_sla", (timer.id, 0), timer.due_at + dt.timedelta(seconds=5))
     world.clock.advance(seconds=5)
-    assert run_step(world.work, timer, 0) == "notified"
+    assert escalate(world.work, timer, 0) == "notified"
     assert world.planned[-1][:3] == ("escalate_sla", (timer.id, 1), timer.due_at + dt.timedelta(seconds=15))
     world.clock.advance(seconds=10)
-    assert run_step(world.work, timer, 1) == "reassigned"
+    assert escalate(world.work, timer, 1) == "reassigned"
     new = timers(world)[-1]
     assert new.due_at - new.created_at == dt.timedelta(seconds=5)  # the new owner's clock runs as fast
     world.fake.log_activity("contact", "c1", new.created_at + dt.timedelta(seconds=2))  # a real moment, as a CRM keeps

@@ -31,7 +31,7 @@ def request_probe() -> Probe:
 # On the last queue in priority order, so a probe never delays webhooks, routing or SLA checks. It shares that
 # queue with installs and erasures; what keeps probes from crowding them out is that only operators may ask for
 # one, at most PROBES_PER_MINUTE per caller (marketplace/diagnostics.py), and that each is a one-row update.
-@job(MAINTENANCE, timeout=30, retries=3)
+@job(MAINTENANCE, name="complete_probe", timeout=30, retries=3)
 def complete_probe(tenant_id: None, token: str) -> str:
     """Mark the probe done by this worker (idempotent: a second run keeps the first completion)."""
     current = get_current_job()

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from integration.errors import CRMNotFound, CRMValidationError
-from integration.followup.common import Work, lead_facts
+from integration.followup.common import lead_facts
 from integration.followup.sla import open_timer
 from integration.models import Decision, ReviewItem
 from integration.pipeline.writes import own_fields
 from integration.protocols import CRMAdapter
 from integration.records import CRMUser
 from integration.rules.model import RuleSet
+from integration.work import Work
 
 log = logging.getLogger("leadrelay.review")
 DUPLICATE_OF = "leadrelay_duplicate_of"

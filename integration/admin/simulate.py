@@ -104,7 +104,7 @@ class Patience:
                 self.sleep(wait)
 
 
-@job(MAINTENANCE, timeout=1800, retries=0)
+@job(MAINTENANCE, name="simulate_rules", timeout=1800, retries=0)
 def simulate_rules(tenant_id: int, version: int, limit: int, attempt: int = 1) -> dict[str, Any] | None:
     """Route the last `limit` leads with rule-set `version` in memory; store per-lead rows and totals."""
     rules = _rules(tenant_id, version)

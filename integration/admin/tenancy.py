@@ -80,7 +80,7 @@ ERASED = (("credentials", Credential), ("dedup_keys", DedupKey), ("events", Even
           ("merge_snapshots", MergeSnapshot), ("webhook_keys", WebhookKey), ("sweep_cursors", SweepCursor))
 
 
-@job(MAINTENANCE, timeout=600, retries=5, require_active=False)
+@job(MAINTENANCE, name="erase_tenant_data", timeout=600, retries=5, require_active=False)
 def erase_tenant_data(tenant_id: int, reason: str) -> dict[str, int]:
     """Delete the tenant's tokens, dedup index, events, decisions, review items and timers; record it."""
     with session_scope(get_settings().database_url) as session:

@@ -11,9 +11,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from integration.protocols import CRMAdapter
 from integration.records import Company
+
+if TYPE_CHECKING:
+    from integration.routing.normalize import Lead
+    from integration.work import Work
 
 FOUND_TTL_S = 600      # an account's new owner is followed within ten minutes
 NOT_FOUND_TTL_S = 120  # a company created in the CRM is matched within two minutes (within SEARCH_LAG where it lags)
@@ -101,3 +106,10 @@ def wants_account_owner(routing: Iterable) -> bool:
 
 
 __all__ = ["AccountOwners", "FREE_MAIL", "business_domain", "domain_of", "wants_account_owner"]
+
+
+def account_owner(work: Work, lead: Lead) -> str | None:
+    """The active owner (email) of the company/account matched by the lead's email domain (or company name)."""
+    if not wants_account_owner(work.rules.routing):
+        return None  # no rule asks: save the CRM call
+    return work.email_of(work.accounts.owner_id(lead.email_domain, lead.company))

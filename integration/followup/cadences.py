@@ -17,10 +17,11 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integration.config import get_settings
 from integration.crm.merged_records import remap_merged
+from integration.db import session_scope
 from integration.followup.business_hours import due_at
 from integration.followup.common import (
-    Work,
     audit,
     claim,
     decision,
@@ -30,13 +31,13 @@ from integration.followup.common import (
     released_on_error,
     route_decision,
     timers_of_lead,
-    work_for_job,
 )
 from integration.jobs import job, job_key
 from integration.models import SlaTimer
 from integration.queues import SLA
 from integration.records import TaskSpec
 from integration.rules.policies import CadenceStep
+from integration.work import Work, work_for_job
 
 DISQUALIFIED = frozenset({"unqualified", "disqualified", "junk", "bad_timing"})
 
@@ -72,24 +73,22 @@ def _plan(work: Work, object_type: str, object_id: str, tier: str, owner_id: str
                    object_type=object_type, object_id=object_id, policy=f"cadence:{tier}", owner_id=owner_id,
                    due_at=due, status="planned", escalation_step=n)
     if claim(work.session, row):
-        work.plan(run_cadence_step, work.tenant_id, (row.id,), due, job_key("cadence", row.id))
+        work.plan("run_cadence_step", work.tenant_id, (row.id,), due, job_key("cadence", row.id))
 
 
-@job(SLA, timeout=120)
+@job(SLA, name="run_cadence_step", timeout=120)
 def run_cadence_step(tenant_id: int, row_id: int) -> str:
     """Create one cadence step's task, unless the lead engaged (then the cadence stops)."""
-    from integration.config import get_settings
-    from integration.db import session_scope
 
     with session_scope(get_settings().database_url) as session:
         work = work_for_job(session, tenant_id)
         row = SlaTimer.get_for_tenant(session, row_id, tenant_id)
         if work is None or row is None:
             return "stale"
-        return run_step(work, row)
+        return take_step(work, row)
 
 
-def run_step(work: Work, row: SlaTimer) -> str:
+def take_step(work: Work, row: SlaTimer) -> str:
     if row.status != "planned":
         return "stale"
     tier, n = row.policy.removeprefix("cadence:"), row.escalation_step

@@ -1,25 +1,19 @@
-"""What SLA checks, escalations and cadences share: the tenant's work context, audit and exactly-once helpers."""
+"""What SLA checks, escalations and cadences share: audit and exactly-once helpers, the lead as routing saw it."""
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from integration.models import Decision, ReviewItem, SlaTimer, Tenant, utcnow
-from integration.protocols import CRMAdapter
-from integration.records import CRMUser
-from integration.routing.state import PoolState
-from integration.rules.model import RuleSet
-
-Planner = Callable[[Callable, int, tuple, dt.datetime, str], Any]
+from integration.models import Decision, ReviewItem, SlaTimer
+from integration.work import Work, route_key
 
 
 @dataclass(frozen=True)
@@ -32,70 +26,15 @@ class Duplicate:
     reasons: tuple[str, ...] = ()
 
 
-def clock() -> dt.datetime:
-    """Now, for SLA clocks, checks, escalations and cadences (the default `Work.now`). End-to-end tests
-    monkeypatch this one function to a chosen moment (a Friday evening) instead of faking the system clock."""
-    return utcnow()
-
-
-def _clock() -> dt.datetime:
-    return clock()  # looked up at call time, so a patched `clock` is seen by every Work
-
-
-def enqueue_at(fn: Callable, tenant_id: int, args: tuple, at: dt.datetime, job_id: str) -> Any:
-    """The production planner: an RQ job at `at` with a deterministic id (coalesced while pending)."""
-    return fn.enqueue(tenant_id, *args, at=at, job_id=job_id)
-
-
-@dataclass
-class Work:
-    """One tenant's follow-up work: an open session, its adapter, published rules and CRM users."""
-
-    session: Session
-    tenant_id: int
-    adapter: CRMAdapter
-    rules: RuleSet
-    users: Callable[[], list[CRMUser]]
-    pool_state: PoolState | None = None
-    plan: Planner = enqueue_at
-    now: Callable[[], dt.datetime] = _clock
-    _by_id: dict[str, CRMUser] | None = field(default=None, repr=False)
-
-    def user(self, user_id: str | None) -> CRMUser | None:
-        if self._by_id is None:
-            self._by_id = {u.id: u for u in self.users()}
-        return self._by_id.get(str(user_id)) if user_id else None
-
-    def user_by_email(self, email: str | None) -> CRMUser | None:
-        return next((u for u in self.users() if email and u.email.lower() == email.lower()), None)
-
-
-def look_again(work: Work, fn: Callable, args: tuple, key: str) -> bool:
-    """Plan `fn(*args)` once more after the CRM's search lag, when "no touch" was read through a search that may
-    not see a call logged a moment ago; False (nothing planned) where the adapter's reads see writes at once."""
+def look_again(work: Work, name: str, args: tuple, key: str) -> bool:
+    """Plan the job `name` with `args` once more after the CRM's search lag, when "no touch" was read through a
+    search that may not see a call logged a moment ago; False (nothing planned) where the adapter's reads see
+    writes at once."""
     lag = work.adapter.SEARCH_LAG
     if lag <= dt.timedelta(0):
         return False
-    work.plan(fn, work.tenant_id, args, work.now() + lag, key)
+    work.plan(name, work.tenant_id, args, work.now() + lag, key)
     return True
-
-
-def work_for_job(session: Session, tenant_id: int) -> Work | None:
-    """The Work for a job (None when the tenant is gone or has no published rules: nothing to do)."""
-    from integration.config import get_settings
-    from integration.crm.users import cached_users
-    from integration.crm.wiring import adapter_for
-    from integration.queues import redis_connection
-    from integration.routing.redis_state import RedisPoolState
-    from integration.rules.published import published_rules
-
-    tenant = session.get(Tenant, tenant_id)
-    rules = published_rules(session, tenant_id)
-    if tenant is None or rules is None:
-        return None
-    redis, adapter = redis_connection(get_settings().redis_url or ""), adapter_for(tenant_id)
-    users = functools.cache(functools.partial(cached_users, redis, tenant_id, adapter))  # one read per job
-    return Work(session, tenant_id, adapter, rules, users, RedisPoolState(redis, tenant_id))
 
 
 def claim(session: Session, row: Any) -> bool:
@@ -145,7 +84,7 @@ def update_inputs(work: Work, row: Decision, **values: Any) -> None:
 
 
 def route_decision(work: Work, object_type: str, object_id: str) -> Decision | None:
-    return decision(work, f"route:{object_type}:{object_id}")
+    return decision(work, route_key(object_type, object_id))
 
 
 def lead_facts(inputs: dict[str, Any]) -> dict[str, Any]:

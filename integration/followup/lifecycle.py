@@ -9,17 +9,14 @@ webhook or a retried job changes nothing; our own writes come back as echoes the
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy import select
 
 from integration.errors import CRMValidationError
+from integration.followup.cadences import stop_cadence
 from integration.models import Decision
 from integration.records import ObjectType, Record
 from integration.rules.policies import Lifecycle
-
-if TYPE_CHECKING:
-    from integration.pipeline.flow import Context
+from integration.work import Work
 
 KIND = "lifecycle"
 FIELD = "lifecycle_stage"  # native (HubSpot); an adapter without one names its own: LIFECYCLE_FIELD
@@ -27,7 +24,7 @@ PEOPLE = (ObjectType.CONTACT, ObjectType.LEAD)
 KEPT = ("set", "restored")  # outcomes after which the contact holds the stage in inputs["to"]
 
 
-def on_changed(ctx: Context, object_type: str, records: list[Record]) -> None:
+def on_changed(ctx: Work, object_type: str, records: list[Record]) -> None:
     """Called for every batch of changed records of a tenant with published rules."""
     lifecycle = ctx.rules.lifecycle
     if object_type == ObjectType.DEAL:
@@ -40,16 +37,15 @@ def on_changed(ctx: Context, object_type: str, records: list[Record]) -> None:
         guard_people(ctx, lifecycle, object_type, records)
 
 
-def _stop_cadences_for_deals(ctx: Context, deals: list[Record]) -> None:
+def _stop_cadences_for_deals(ctx: Work, deals: list[Record]) -> None:
     """A deal for a lead is engagement: its follow-up cadence stops (RULES.md cadences.pause_on deal_created)."""
-    from integration.followup.cadences import stop_cadence
 
     for deal in deals:
         for contact_id in deal.contact_ids:
-            stop_cadence(ctx.session, ctx.tenant.id, ctx.adapter.LEAD_OBJECT, contact_id, f"deal {deal.id} created")
+            stop_cadence(ctx.session, ctx.tenant_id, ctx.adapter.LEAD_OBJECT, contact_id, f"deal {deal.id} created")
 
 
-def field_of(ctx: Context) -> str:
+def field_of(ctx: Work) -> str:
     """The neutral field holding the stage: lifecycle_stage, or LeadRelay's own leadrelay_lifecycle."""
     return getattr(ctx.adapter, "LIFECYCLE_FIELD", FIELD)
 
@@ -59,7 +55,7 @@ def rank(lifecycle: Lifecycle, stage: str | None) -> int:
     return lifecycle.stages.index(stage) if stage in lifecycle.stages else -1
 
 
-def apply_deal(ctx: Context, lifecycle: Lifecycle, deal: Record, stages: dict[str, str | None]) -> None:
+def apply_deal(ctx: Work, lifecycle: Lifecycle, deal: Record, stages: dict[str, str | None]) -> None:
     """Apply the first rule for the deal's status to each of its contacts."""
     status = deal.fields.get("deal_status")
     rule = next((r for r in lifecycle.rules if r.when.deal == status), None)
@@ -71,7 +67,7 @@ def apply_deal(ctx: Context, lifecycle: Lifecycle, deal: Record, stages: dict[st
         stages[contact.id] = _move(ctx, lifecycle, deal, contact, current, rule.set)
 
 
-def _move(ctx: Context, lifecycle: Lifecycle, deal: Record, contact: Record, current: str | None,
+def _move(ctx: Work, lifecycle: Lifecycle, deal: Record, contact: Record, current: str | None,
           target: str) -> str | None:
     """Write `target` on the contact, refuse it, or skip it; returns the contact's stage afterwards."""
     status = deal.fields.get("deal_status")
@@ -99,7 +95,7 @@ def _move(ctx: Context, lifecycle: Lifecycle, deal: Record, contact: Record, cur
     return target
 
 
-def guard_people(ctx: Context, lifecycle: Lifecycle, object_type: str, records: list[Record]) -> None:
+def guard_people(ctx: Work, lifecycle: Lifecycle, object_type: str, records: list[Record]) -> None:
     """Put back a stage LeadRelay set when someone moved the record to an earlier stage (forward-only)."""
     name = field_of(ctx)
     held = _stages_held(ctx, lifecycle, object_type, [r.id for r in records if r.fields.get(name)])
@@ -116,12 +112,12 @@ def guard_people(ctx: Context, lifecycle: Lifecycle, object_type: str, records: 
                f"Refused a move back from {ours} to {current} (lifecycle is forward-only); {ours} restored")
 
 
-def _stages_held(ctx: Context, lifecycle: Lifecycle, object_type: str, ids: list[str]) -> dict[str, str]:
+def _stages_held(ctx: Work, lifecycle: Lifecycle, object_type: str, ids: list[str]) -> dict[str, str]:
     """Per record, the furthest stage LeadRelay set (or restored) on it."""
     if not ids:
         return {}
     rows = ctx.session.execute(select(Decision.object_id, Decision.inputs).where(
-        Decision.tenant_id == ctx.tenant.id, Decision.kind == KIND, Decision.object_type == object_type,
+        Decision.tenant_id == ctx.tenant_id, Decision.kind == KIND, Decision.object_type == object_type,
         Decision.object_id.in_(ids), Decision.outcome.in_(KEPT))).all()
     held: dict[str, str] = {}
     for object_id, inputs in rows:
@@ -131,16 +127,16 @@ def _stages_held(ctx: Context, lifecycle: Lifecycle, object_type: str, ids: list
     return held
 
 
-def _exists(ctx: Context, key: str) -> bool:
-    return ctx.session.scalar(select(Decision.id).where(Decision.tenant_id == ctx.tenant.id,
+def _exists(ctx: Work, key: str) -> bool:
+    return ctx.session.scalar(select(Decision.id).where(Decision.tenant_id == ctx.tenant_id,
                                                         Decision.idempotency_key == key[:200])) is not None
 
 
-def _audit(ctx: Context, record: Record, key: str, outcome: str, inputs: dict, reason: str) -> None:
+def _audit(ctx: Work, record: Record, key: str, outcome: str, inputs: dict, reason: str) -> None:
     """One Decision per key: a replay or retry of the same step adds nothing."""
     if _exists(ctx, key):
         return
-    ctx.session.add(Decision(tenant_id=ctx.tenant.id, idempotency_key=key[:200], kind=KIND,
+    ctx.session.add(Decision(tenant_id=ctx.tenant_id, idempotency_key=key[:200], kind=KIND,
                              object_type=record.object_type, object_id=record.id, outcome=outcome,
                              reason=reason[:500], inputs=inputs))
     ctx.session.flush()

@@ -1,11 +1,12 @@
 """Who an escalation reaches: the owner's manager, or the next available member of the lead's pool."""
 from __future__ import annotations
 
-from integration.followup.common import Work, route_decision
+from integration.followup.common import route_decision
 from integration.models import SlaTimer
 from integration.records import CRMUser
 from integration.routing.availability import unavailable_reason
 from integration.routing.state import Slot
+from integration.work import Work
 
 
 def manager_of(work: Work, owner_id: str | None) -> CRMUser | None:

@@ -6,7 +6,8 @@ creates a second task. The task is a call for a hot lead and an email otherwise 
 call within minutes; warm and nurture leads are better served by a written first touch the owner can send
 whenever their working day starts).
 
-The escalation chain after an SLA breach: each step its own scheduled job, at the breach plus its `after`.
+The escalation chain after an SLA breach (integration.followup.escalation): each step its own scheduled job, at the
+breach plus its `after`, planned here by job name.
 
 - `notify_manager`: a task for the owner's manager: the CRM user's manager when the CRM knows one
   (Salesforce ManagerId), else the first active rule-set owner with `manager: true`.
@@ -22,8 +23,8 @@ meetings search), a call logged a moment before the due time may not be found ye
 touch looks once more, SEARCH_LAG later, before it records a breach or escalates. Adapters that read activity
 directly (SEARCH_LAG 0: Salesforce SOQL, Pipedrive's activities list) decide at once.
 
-Opening a clock, checking it and escalating it call each other (a reassignment opens a new clock), so they live in
-one module; who an escalation reaches is in sla_owners.
+Escalation builds on this module (a reassignment opens a new clock); this module plans escalation steps by job name
+and never imports it. Who an escalation reaches is in followup.owners.
 """
 from __future__ import annotations
 
@@ -32,35 +33,31 @@ import logging
 from dataclasses import dataclass
 
 from integration import config
+from integration.config import get_settings
 from integration.crm.merged_records import remap_merged
+from integration.db import session_scope
 from integration.errors import CRMRateLimited
 from integration.followup.business_hours import calendar_for, due_at
+from integration.followup.cadences import start_cadence
 from integration.followup.common import (
-    Work,
     audit,
     claim,
-    count_decisions,
-    decision,
     duration_text,
     lead_facts,
-    lead_name,
     look_again,
-    next_second,
     possible_duplicate,
     released_on_error,
     route_decision,
     timers_of_lead,
-    update_inputs,
-    work_for_job,
 )
-from integration.followup.owners import manager_of, next_owner
 from integration.followup.task import FirstTouch, task_text
 from integration.jobs import job, job_key
-from integration.models import ReviewItem, SlaTimer
+from integration.models import SlaTimer
 from integration.queues import SLA
 from integration.records import CRMUser, TaskSpec, TaskState
 from integration.rules.policies import SlaPolicy
 from integration.rules.values import zone
+from integration.work import Work, work_for_job
 
 log = logging.getLogger("leadrelay.sla")
 
@@ -157,11 +154,9 @@ def task_created(work: Work, new: NewTimer, task_id: str) -> SlaTimer:
     return timer
 
 
-@job(SLA, timeout=120)
+@job(SLA, name="open_sla_task", timeout=120)
 def open_sla_task(tenant_id: int, object_type: str, object_id: str) -> str:
     """The first-touch task again, from the route decision, after the CRM refused it during routing (429, 5xx)."""
-    from integration.config import get_settings
-    from integration.db import session_scope
 
     with session_scope(get_settings().database_url) as session:
         work = work_for_job(session, tenant_id)
@@ -187,15 +182,13 @@ def plan_check(work: Work, timer: SlaTimer) -> None:
     """The check at the timer's due time; the due time is part of the job id, so a re-planned check is a new
     job and the old one finds a different due time and does nothing."""
     due = int(timer.due_at.timestamp())
-    work.plan(check_sla, work.tenant_id, (timer.id, due), timer.due_at, job_key("sla-check", timer.id, due))
+    work.plan("check_sla", work.tenant_id, (timer.id, due), timer.due_at, job_key("sla-check", timer.id, due))
 
 
-@job(SLA, timeout=120)
+@job(SLA, name="check_sla", timeout=120)
 def check_sla(tenant_id: int, timer_id: int, due: int, settled: bool = False) -> str:
     """At the due time: met, re-planned (the task's due time moved) or breached (then escalation starts); an
     untouched lead is first looked at again after the CRM's search lag (`settled`: this is that second look)."""
-    from integration.config import get_settings
-    from integration.db import session_scope
 
     with session_scope(get_settings().database_url) as session:
         work = work_for_job(session, tenant_id)
@@ -226,7 +219,7 @@ def check_timer(work: Work, timer: SlaTimer, settled: bool = False) -> str:
         plan_check(work, timer)
         return "replanned"
     due = int(timer.due_at.timestamp())
-    if not settled and look_again(work, check_sla, (timer.id, due, True), job_key("sla-settle", timer.id, due)):
+    if not settled and look_again(work, "check_sla", (timer.id, due, True), job_key("sla-settle", timer.id, due)):
         return "rechecking"
     breach(work, timer)
     return "breached"
@@ -288,8 +281,6 @@ def moved_due(task_due: dt.datetime | None, timer_due: dt.datetime) -> dt.dateti
 
 def met(work: Work, timer: SlaTimer, touched: dt.datetime, outcome: str) -> None:
     """Record the first touch (time from routing, for the KPIs) and start the tier's cadence."""
-    from integration.followup.cadences import start_cadence
-
     routed = timers_of_lead(work, timer.object_type, timer.object_id)[0].created_at
     seconds = max(0, round((touched - routed).total_seconds()))
     timer.status = outcome
@@ -318,131 +309,13 @@ def breach(work: Work, timer: SlaTimer) -> None:
     plan_step(work, timer, 0)
 
 
-# escalation ----------------------------------------------------------------------------------------------
-MAX_REASSIGNS = 2
-
-
 def plan_step(work: Work, timer: SlaTimer, step: int) -> None:
+    """Plan escalation step `step` of a breached timer (integration.followup.escalation runs it), by job name:
+    the escalation module builds on this one, never the other way round."""
     policy = policy_for(work, timer.policy)
     if policy is None or step >= len(policy.escalate):
         return
     owner = work.user(timer.owner_id)
     at = due_at(timer.due_at, policy.escalate[step].after, policy.business_hours,
                 calendar_for(work.rules, owner.email if owner else None))
-    work.plan(escalate_sla, work.tenant_id, (timer.id, step), at, job_key("sla-escalate", timer.id, step))
-
-
-@job(SLA, timeout=120)
-def escalate_sla(tenant_id: int, timer_id: int, step: int, settled: bool = False) -> str:
-    """Run one escalation step of a breached timer (a no-op when it ran already or the chain ended); `settled`: the
-    second look after the CRM's search lag."""
-    from integration.config import get_settings
-    from integration.db import session_scope
-
-    with session_scope(get_settings().database_url) as session:
-        work = work_for_job(session, tenant_id)
-        timer = SlaTimer.get_for_tenant(session, timer_id, tenant_id)
-        if work is None or timer is None:
-            return "stale"
-        return run_step(work, timer, step, settled)
-
-
-def run_step(work: Work, timer: SlaTimer, step: int, settled: bool = False) -> str:
-    policy = policy_for(work, timer.policy)
-    if timer.status != "breached" or timer.escalation_step != step or policy is None \
-            or step >= len(policy.escalate):
-        return "stale"
-    task = work.adapter.get_task(timer.task_id) if timer.task_id else None
-    if (touched := touched_at(work, timer, task)) is not None:
-        met(work, timer, touched, "met_late")
-        return "met_late"
-    if (elsewhere := handed_over(work, timer)) == FOLLOWED:
-        return run_step(work, timer, step, settled) if timer.status == "breached" else "merged"
-    if elsewhere is not None:  # reassigned by a person, or merged away
-        return elsewhere
-    if not settled and look_again(work, escalate_sla, (timer.id, step, True),
-                                  job_key("sla-escalate-settle", timer.id, step)):
-        return "rechecking"
-    action = policy.escalate[step].action
-    outcome = notify_manager(work, timer, step) if action == "notify_manager" else reassign(work, timer, step)
-    if timer.status == "breached":  # the chain goes on (reassign and review end it)
-        timer.escalation_step = step + 1
-        work.session.commit()
-        plan_step(work, timer, step + 1)
-    return outcome
-
-
-def notify_manager(work: Work, timer: SlaTimer, step: int) -> str:
-    key = f"{timer.key}:esc{step}"
-    row = decision(work, key)
-    if row is None:
-        manager, owner = manager_of(work, timer.owner_id), work.user(timer.owner_id)
-        who = owner.email if owner else timer.owner_id
-        reason = (f"SLA missed by {who}: {manager.email} asked to step in" if manager
-                  else f"SLA missed by {who}: no manager to notify (none in the CRM or the rule set)")
-        row = audit(work, key, "sla", timer, "notify_manager" if manager else "no_manager", reason,
-                    {"manager_id": manager.id if manager else None, "owner_id": timer.owner_id})
-    if row is None or not row.inputs.get("manager_id") or row.inputs.get("claimed"):
-        return "notified"
-    update_inputs(work, row, claimed=True)  # committed before the CRM call: at most one manager task
-    lead = lead_facts((route_decision(work, timer.object_type, timer.object_id) or row).inputs)
-    owner = work.user(timer.owner_id)
-    with released_on_error(work.session, lambda: setattr(row, "inputs", {**row.inputs, "claimed": False})):
-        task_id = work.adapter.create_task(TaskSpec(
-            subject=f"SLA missed: {lead_name(lead)} ({owner.name if owner else timer.owner_id})",
-            body=(f"{owner.email if owner else timer.owner_id} has not touched this {timer.policy} lead; it was "
-                  f"due {local_text(work, timer.due_at, owner.email if owner else None)}. Follow up or take it."),
-            due_at=work.now(), owner_id=row.inputs["manager_id"], record_type=timer.object_type,
-            record_id=timer.object_id, kind="todo", priority="high"))
-    update_inputs(work, row, task_id=task_id)
-    return "notified"
-
-
-def reassign(work: Work, timer: SlaTimer, step: int) -> str:
-    key = f"{timer.key}:esc{step}"
-    row = decision(work, key) or _plan_reassign(work, timer, key)
-    if row is None or row.outcome == "review":
-        timer.status = "review"
-        work.session.commit()
-        return "review"
-    new_owner = work.user(row.inputs["to_id"])
-    work.adapter.set_owner(timer.object_type, timer.object_id, new_owner.id)  # idempotent
-    if timer.task_id and not row.inputs.get("closed"):
-        work.adapter.complete_task(timer.task_id, note=f"Reassigned by LeadRelay to {new_owner.name}: {row.reason}")
-        update_inputs(work, row, closed=True)
-    lead = lead_facts((route_decision(work, timer.object_type, timer.object_id) or row).inputs)
-    before = work.user(timer.owner_id)
-    why = (f"{before.name or before.email if before else 'its first owner'} had it first and did not reach them in "
-           f"time, so LeadRelay passed it on to the next person available: you.")
-    open_timer(work, timer.object_type, timer.object_id, new_owner, timer.policy, lead, row.reason,
-               generation=row.inputs["generation"], start=next_second(work.now()), why=why)
-    timer.status = "reassigned"
-    work.session.commit()
-    return "reassigned"
-
-
-def _plan_reassign(work: Work, timer: SlaTimer, key: str):
-    done = count_decisions(work, timer.object_type, timer.object_id, "sla", "reassigned")
-    owner = work.user(timer.owner_id)
-    who = owner.email if owner else str(timer.owner_id)
-    if done >= MAX_REASSIGNS:
-        return _to_review(work, timer, key, f"SLA missed again by {who} after {done} reassignments: a human decides")
-    held = {work.user(t.owner_id).email for t in timers_of_lead(work, timer.object_type, timer.object_id)
-            if work.user(t.owner_id)}
-    email, how = next_owner(work, timer, held)
-    user = work.user_by_email(email) if email else None
-    if user is None or not user.active:
-        return _to_review(work, timer, key, f"SLA missed by {who}; nobody else can take the lead ({how})")
-    if work.pool_state is not None and owner is not None:
-        work.pool_state.release(owner.email)
-    return audit(work, key, "sla", timer, "reassigned", f"SLA missed by {who} → {how}",
-                 {"from_id": timer.owner_id, "to_id": user.id, "to": user.email, "generation": done + 1})
-
-
-def _to_review(work: Work, timer: SlaTimer, key: str, reason: str):
-    row = audit(work, key, "sla", timer, "review", reason, {"owner_id": timer.owner_id})
-    if row is not None:
-        work.session.add(ReviewItem(tenant_id=work.tenant_id, kind="sla", object_type=timer.object_type,
-                                    object_id=timer.object_id, reason=reason[:500]))
-        work.session.commit()
-    return row
+    work.plan("escalate_sla", work.tenant_id, (timer.id, step), at, job_key("sla-escalate", timer.id, step))

@@ -17,19 +17,20 @@ import re
 from sqlalchemy import select
 
 from integration.config import get_settings
+from integration.crm.account_owners import account_owner
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
 from integration.errors import CRMRateLimited
 from integration.jobs import job
 from integration.models import Decision, ReviewItem
-from integration.pipeline.flow import Context, _account_owner, _context
 from integration.protocols import parse_iso
 from integration.queues import SWEEP
 from integration.records import CRMUser, Record, TaskSpec
 from integration.routing.normalize import normalize_lead, with_fields
-from integration.routing.redis_state import RedisPoolState
 from integration.routing.router import Router
+from integration.routing.score import Scorer
 from integration.rules.policies import StaleRule
+from integration.work import Work, work_for
 
 log = logging.getLogger("leadrelay.stale")
 KIND = "reactivation"
@@ -40,7 +41,7 @@ RUN_HOUR_UTC = 5  # each tenant runs daily at 05:00 UTC plus (tenant id mod 60) 
 LOST = frozenset({"lost", "unqualified", "badtiming", "closednotconverted", "closedlost"})
 
 
-@job(SWEEP, timeout=600)
+@job(SWEEP, name="reactivate_stale", timeout=600)
 def reactivate_stale(tenant_id: int, as_of: str | None = None) -> int:
     """Reactivation tasks for the tenant's idle leads as of now (or `as_of`, ISO); returns how many were acted on."""
     try:
@@ -67,7 +68,7 @@ def _reactivate(tenant_id: int, now: dt.datetime) -> int:
     adapter = adapter_for(tenant_id)
     while True:
         with session_scope(settings.database_url) as session:
-            ctx = _context(session, tenant_id, adapter)
+            ctx = work_for(session, tenant_id, adapter)
             if ctx.rules is None or not ctx.rules.stale:
                 return done
             routed = _routed(ctx, now - min(r.after for r in ctx.rules.stale), after_id)
@@ -84,10 +85,10 @@ def _reactivate(tenant_id: int, now: dt.datetime) -> int:
             return done
 
 
-def _routed(ctx: Context, before: dt.datetime, after_id: int) -> list[Decision]:
+def _routed(ctx: Work, before: dt.datetime, after_id: int) -> list[Decision]:
     """The next batch of leads routed to an owner before `before` (one per record: its route decision)."""
     return list(ctx.session.scalars(select(Decision).where(
-        Decision.tenant_id == ctx.tenant.id, Decision.kind == "route", Decision.outcome.notin_(("review", "merged")),
+        Decision.tenant_id == ctx.tenant_id, Decision.kind == "route", Decision.outcome.notin_(("review", "merged")),
         Decision.object_type == ctx.adapter.LEAD_OBJECT, Decision.created_at <= before, Decision.id > after_id)
         .order_by(Decision.id).limit(BATCH)))
 
@@ -110,7 +111,7 @@ def _plain(value: object) -> str:
     return re.sub(r"[^a-z0-9]", "", str(value).lower())
 
 
-def check_lead(ctx: Context, record: Record, routed: Decision, now: dt.datetime) -> bool:
+def check_lead(ctx: Work, record: Record, routed: Decision, now: dt.datetime) -> bool:
     """Act on one routed lead if it is idle past its stage's limit; True when something was done."""
     rule = next((r for r in ctx.rules.stale if stage_matches(r.stage, record)), None)
     if rule is None:
@@ -119,12 +120,12 @@ def check_lead(ctx: Context, record: Record, routed: Decision, now: dt.datetime)
     windows = int((now - moved) / rule.after)
     key = f"{KIND}:{record.object_type}:{record.id}:{moved.isoformat()}:{windows}"
     if windows < 1 or ctx.session.scalar(select(Decision.id).where(
-            Decision.tenant_id == ctx.tenant.id, Decision.idempotency_key == key[:200])) is not None:
+            Decision.tenant_id == ctx.tenant_id, Decision.idempotency_key == key[:200])) is not None:
         return False
     owner, why = _active_owner(ctx, record, now)
     inputs = {"stage": rule.stage, "after": str(rule.after), "idle_since": moved.isoformat(), "window": windows}
     if owner is None:
-        ctx.session.add(ReviewItem(tenant_id=ctx.tenant.id, kind="routing", object_type=record.object_type,
+        ctx.session.add(ReviewItem(tenant_id=ctx.tenant_id, kind="routing", object_type=record.object_type,
                                    object_id=record.id, reason=f"Stale lead: {why}"[:500]))
         _decide(ctx, record, key, "review", f"Idle since {moved:%Y-%m-%d} in stage {rule.stage}; {why}", inputs)
         return True
@@ -139,7 +140,7 @@ def check_lead(ctx: Context, record: Record, routed: Decision, now: dt.datetime)
     return True
 
 
-def _active_owner(ctx: Context, record: Record, now: dt.datetime) -> tuple[CRMUser | None, str]:
+def _active_owner(ctx: Work, record: Record, now: dt.datetime) -> tuple[CRMUser | None, str]:
     """The lead's owner when still active; else the owner the rules give it now (the CRM updated), or None.
 
     Only an owner LeadRelay set is replaced: one a person chose since (who has left too) is for a human to change.
@@ -154,8 +155,8 @@ def _active_owner(ctx: Context, record: Record, now: dt.datetime) -> tuple[CRMUs
                                 ctx.rules.source_labels)
     if normalized.unusable:
         return None, f"owner no longer active and the lead cannot be re-routed: {normalized.unusable}"
-    lead = with_fields(normalized.lead, account_owner=_account_owner(ctx, normalized.lead))
-    routed = _crm_aware_router(ctx).route_lead(lead, ctx.scorer.score_lead(lead), at=now)
+    lead = with_fields(normalized.lead, account_owner=account_owner(ctx, normalized.lead))
+    routed = _crm_aware_router(ctx).route_lead(lead, Scorer(ctx.rules.scoring).score_lead(lead), at=now)
     user = None if routed.review else ctx.user_by_email(routed.owner)
     if user is None or not user.active:
         return None, f"owner no longer active; re-routing found nobody ({routed.reason})"
@@ -164,11 +165,11 @@ def _active_owner(ctx: Context, record: Record, now: dt.datetime) -> tuple[CRMUs
     return user, f"owner no longer active, re-routed: {routed.reason}"
 
 
-def _owner_set_by_leadrelay(ctx: Context, record: Record) -> bool:
+def _owner_set_by_leadrelay(ctx: Work, record: Record) -> bool:
     """Whether the record's owner is one LeadRelay wrote: routed to them, reassigned to them by an escalation, or
     re-routed to them here (by user id or email, as the decisions recorded them)."""
     rows = [d for d in ctx.session.scalars(select(Decision).where(
-        Decision.tenant_id == ctx.tenant.id, Decision.object_type == record.object_type,
+        Decision.tenant_id == ctx.tenant_id, Decision.object_type == record.object_type,
         Decision.object_id == record.id, Decision.kind.in_(("route", "sla", KIND))))
         if d.kind != KIND or d.inputs.get("rerouted")]
     marks = {str(value).lower() for d in rows
@@ -178,13 +179,13 @@ def _owner_set_by_leadrelay(ctx: Context, record: Record) -> bool:
     return str(record.owner_id).lower() in marks or (user is not None and user.email.lower() in marks)
 
 
-def _crm_aware_router(ctx: Context) -> Router:
+def _crm_aware_router(ctx: Work) -> Router:
     """The tenant's routing with owners who are not active users in the CRM marked inactive (they left)."""
     active = {u.email.lower() for u in ctx.users() if u.active}
     owners = [o if o.email in active else o.model_copy(update={"active": False}) for o in ctx.rules.owners]
     rules = ctx.rules.model_copy(update={"owners": owners})
     rules.__dict__.pop("owners_by_email", None)  # a cached_property copied along with the old owners
-    return Router(rules, RedisPoolState(ctx.redis, ctx.tenant.id))
+    return Router(rules, ctx.pool_state)
 
 
 def _task(record: Record, rule: StaleRule, owner: CRMUser, moved: dt.datetime, now: dt.datetime) -> TaskSpec:
@@ -204,8 +205,8 @@ def _days(rule: StaleRule) -> str:
     return f"{rule.after.days}d" if rule.after.days else str(rule.after)
 
 
-def _decide(ctx: Context, record: Record, key: str, outcome: str, reason: str, inputs: dict) -> Decision:
-    decision = Decision(tenant_id=ctx.tenant.id, idempotency_key=key[:200], kind=KIND,
+def _decide(ctx: Work, record: Record, key: str, outcome: str, reason: str, inputs: dict) -> Decision:
+    decision = Decision(tenant_id=ctx.tenant_id, idempotency_key=key[:200], kind=KIND,
                         object_type=record.object_type, object_id=record.id, outcome=outcome,
                         reason=reason[:500], inputs=inputs)
     ctx.session.add(decision)

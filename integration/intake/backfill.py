@@ -17,7 +17,7 @@ log = logging.getLogger("leadrelay.backfill")
 PAGES_PER_JOB = 10  # 1,000 records, then the job re-plans itself: other tenants get their turn
 
 
-@job(SWEEP, timeout=600)
+@job(SWEEP, name="backfill_tenant", timeout=600)
 def backfill_tenant(tenant_id: int, cursor: str | None = None) -> dict:
     """Index every existing lead (the dedup index is then complete) and queue the unowned ones for routing."""
     adapter = adapter_for(tenant_id)

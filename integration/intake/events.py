@@ -111,7 +111,7 @@ def _mark(session: Session, tenant_id: int, object_type: str, ids: list[str], up
         .values(status=status, error=error))
 
 
-@job(INTAKE, timeout=300)
+@job(INTAKE, name="drain_tenant", timeout=300)
 def drain_tenant(tenant_id: int) -> dict[str, int]:
     """Fetch the changed objects in batches, hand them to the pipeline, mark their events processed."""
     settings = get_settings()

@@ -42,7 +42,7 @@ def _missed(session, tenant_id: int, object_type: str, record: Record) -> bool:
     return last is None or last.replace(tzinfo=last.tzinfo or dt.UTC) < record.updated_at
 
 
-@job(SWEEP, timeout=600)
+@job(SWEEP, name="sweep_tenant", timeout=600)
 def sweep_tenant(tenant_id: int) -> int:
     """One pass over records changed since the cursor; schedules the next pass. Returns events added."""
     delay = interval_seconds()

@@ -13,7 +13,7 @@ from integration.models import Decision, MergeSnapshot, ReviewItem, utcnow
 from integration.records import Record, TaskSpec
 
 if TYPE_CHECKING:
-    from integration.pipeline.flow import Context
+    from integration.pipeline.flow import Batch
 
 log = logging.getLogger("leadrelay.pipeline.dedup")
 MAX_CANDIDATES = 20
@@ -35,7 +35,7 @@ def as_dict(record: Record) -> dict[str, Any]:
             "extra_emails": list(record.extra_emails), "extra_phones": list(record.extra_phones)}
 
 
-def _candidates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> list[Record]:
+def _candidates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> list[Record]:
     """The records the index names (read as they are now), and, while the index may be incomplete, the CRM's own
     duplicate search as well.
 
@@ -55,7 +55,7 @@ def _candidates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> 
     return known + [c for c in found if c.id not in seen][:max(0, MAX_CANDIDATES - len(known))]
 
 
-def resolve_duplicates(ctx: Context, record: Record, indexed: set[tuple[str, str]]) -> Merged | None:
+def resolve_duplicates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> Merged | None:
     """Merge a sure duplicate (None when there was none to merge) or queue a review."""
     policy = ctx.rules.dedup
     scored = [(score_pair(as_dict(record), as_dict(c)), c) for c in _candidates(ctx, record, indexed)]
@@ -70,13 +70,13 @@ def resolve_duplicates(ctx: Context, record: Record, indexed: set[tuple[str, str
     return _merge(ctx, record, best, result.score, result.reasons)
 
 
-def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: list[str]) -> Merged | None:
+def _merge(ctx: Batch, record: Record, other: Record, score: float, reasons: list[str]) -> Merged | None:
     plan = survivor(as_dict(other), as_dict(record), ctx.rules.dedup.keep)  # ties: the existing record stays
     keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
     fields = {k: v for k, v in plan.merged.items()
               if v not in (None, "") and keep.fields.get(k) in (None, "")
               and k not in ("id", "created_at", "owner_id", "extra_emails", "extra_phones")}
-    snapshot = MergeSnapshot(tenant_id=ctx.tenant.id, object_type=record.object_type, survivor_id=keep.id,
+    snapshot = MergeSnapshot(tenant_id=ctx.tenant_id, object_type=record.object_type, survivor_id=keep.id,
                              loser_id=lose.id, score=round(score, 4), survivor_before=_snap(keep),
                              loser_before=_snap(lose), merged_fields=fields)
     ctx.session.add(snapshot)
@@ -90,12 +90,12 @@ def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: l
     survivor_id, old_ids = result.survivor_id, (keep.id, lose.id)
     reason = f"Merged {lose.id} into {survivor_id} (score {score:.2f}: {'; '.join(reasons[:4])})"
     key = f"dedup:{record.object_type}:{min(keep.id, lose.id)}:{max(keep.id, lose.id)}"
-    ctx.session.add(Decision(tenant_id=ctx.tenant.id, idempotency_key=key, kind="dedup",
+    ctx.session.add(Decision(tenant_id=ctx.tenant_id, idempotency_key=key, kind="dedup",
                              object_type=record.object_type, object_id=lose.id, outcome=f"merged into {survivor_id}",
                              reason=reason[:500], inputs={"score": score, "snapshot_id": snapshot.id,
                                                           "merged_ids": list(result.merged_ids)}))
     if lose.id == record.id:
-        ctx.session.add(Decision(tenant_id=ctx.tenant.id, idempotency_key=f"route:{record.object_type}:{record.id}",
+        ctx.session.add(Decision(tenant_id=ctx.tenant_id, idempotency_key=f"route:{record.object_type}:{record.id}",
                                  kind="route", object_type=record.object_type, object_id=record.id,
                                  outcome="merged", reason=f"Duplicate of {keep.id}: stays with its owner",
                                  inputs={"snapshot_id": snapshot.id}))
@@ -106,10 +106,10 @@ def _merge(ctx: Context, record: Record, other: Record, score: float, reasons: l
     return Merged(survivor_id, new_lead_survived=True, owner_id=lose.owner_id, old_ids=old_ids)
 
 
-def follow_merge(ctx: Context, object_type: str, merged: Merged) -> None:
+def follow_merge(ctx: Batch, object_type: str, merged: Merged) -> None:
     """What LeadRelay keeps under the merged records' old ids moves to the id the merged record lives under (on
     HubSpot a new one): dedup index, decisions, SLA timers, review items, snapshots, owner writes not sent yet."""
-    remap_merged(ctx.session, ctx.tenant.id, object_type, merged.old_ids, merged.survivor_id)
+    remap_merged(ctx.session, ctx.tenant_id, object_type, merged.old_ids, merged.survivor_id)
     for item in ctx.pending:
         if item.record.id in merged.old_ids:
             item.record = dataclasses.replace(item.record, id=merged.survivor_id)
@@ -127,16 +127,16 @@ def _name(record: Record) -> str | None:
     return " ".join(str(f[k]) for k in ("first_name", "last_name") if f.get(k)) or f.get("name") or f.get("email")
 
 
-def _queue_review(ctx: Context, record: Record, other: Record, score: float, reasons: list[str]) -> None:
+def _queue_review(ctx: Batch, record: Record, other: Record, score: float, reasons: list[str]) -> None:
     reason = f"Possible duplicate of {other.id} (score {score:.2f}: {'; '.join(reasons[:4])})"
-    item = ReviewItem(tenant_id=ctx.tenant.id, kind="dedup", object_type=record.object_type, object_id=record.id,
+    item = ReviewItem(tenant_id=ctx.tenant_id, kind="dedup", object_type=record.object_type, object_id=record.id,
                       other_object_id=other.id, reason=reason[:500],
                       payload={"score": score, "reasons": reasons, "other": {"name": _name(other)}})
     ctx.session.add(item)
     try:  # the customer's views and workflows can pick the pair up from LeadRelay's own field
         ctx.adapter.set_fields(record.object_type, record.id, {"leadrelay_duplicate_of": other.id})
     except CRMValidationError as exc:
-        log.warning("pipeline.fields-refused", extra={"tenant_id": ctx.tenant.id, "error": str(exc)})
+        log.warning("pipeline.fields-refused", extra={"tenant_id": ctx.tenant_id, "error": str(exc)})
     manager = next((o for o in ctx.rules.owners if o.manager and o.active), None)
     user = ctx.user_by_email(manager.email) if manager else None
     if user is not None and user.active:

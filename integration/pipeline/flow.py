@@ -14,58 +14,33 @@ import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integration.crm.account_owners import AccountOwners, wants_account_owner
-from integration.crm.users import cached_users
+from integration.crm.account_owners import account_owner, wants_account_owner
 from integration.dedup.index import candidates, forget_record, index_record
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.followup.lifecycle import on_changed
-from integration.models import Decision, ReviewItem, Tenant
+from integration.models import Decision, ReviewItem
 from integration.pipeline.duplicates import Merged, follow_merge, resolve_duplicates
 from integration.pipeline.new_leads import routable
 from integration.pipeline.writes import PendingOwner, flush_owners
 from integration.protocols import CRMAdapter
 from integration.records import CRMUser, Record
 from integration.routing.normalize import Lead, normalize_lead, with_fields
-from integration.routing.redis_state import RedisPoolState
 from integration.routing.router import Router
 from integration.routing.score import Scorer
-from integration.rules.model import RuleSet
-from integration.rules.published import published_rules
+from integration.work import Work, route_key, work_for
 
 log = logging.getLogger("leadrelay.pipeline")
 
 
 
 @dataclass
-class Context:
-    """What one batch of records shares: the tenant, its published rules, compiled once, and CRM users."""
+class Batch(Work):
+    """One drain batch's Work, with what routing it needs: the rules compiled once into a router and a scorer, and
+    the owners routed and not yet written (written together by `writes.flush_owners`)."""
 
-    session: Session
-    tenant: Tenant
-    adapter: CRMAdapter
-    rules: RuleSet | None
-    redis: object
     router: Router | None = None
     scorer: Scorer | None = None
-    pending: list[PendingOwner] = field(default_factory=list)  # routed, owner not written yet (one batch write)
-    _users: list[CRMUser] | None = field(default=None, repr=False)
-    accounts: AccountOwners = field(init=False, repr=False)  # company owners by domain (account-owner rule)
-
-    def __post_init__(self) -> None:
-        self.accounts = AccountOwners(self.adapter, self.redis, self.tenant.id)
-
-    def users(self) -> list[CRMUser]:
-        """The CRM's users (integration.crm.users: shared by every worker, refreshed every few minutes)."""
-        if self._users is None:
-            self._users = cached_users(self.redis, self.tenant.id, self.adapter)
-        return self._users
-
-    def user_by_email(self, email: str) -> CRMUser | None:
-        return next((u for u in self.users() if u.email.lower() == email.lower()), None)
-
-    def email_of(self, user_id: str | None) -> str | None:
-        user = next((u for u in self.users() if u.id == str(user_id)), None) if user_id else None
-        return user.email.lower() if user and user.active else None
+    pending: list[PendingOwner] = field(default_factory=list)
 
 
 def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, object_type: str,
@@ -75,7 +50,7 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
         forget_record(session, tenant_id, object_type, object_id)
     if not records:
         return
-    ctx = _context(session, tenant_id, adapter)
+    ctx = _batch(session, tenant_id, adapter)
     routing = ctx.rules is not None and object_type == adapter.LEAD_OBJECT
     decisions = _route_decisions(ctx, records) if routing else {}
     undecided = [r for r in records if r.id not in decisions]
@@ -108,29 +83,19 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
                                           "kept_owner": kept})
 
 
-def _context(session: Session, tenant_id: int, adapter: CRMAdapter) -> Context:
-    from integration.config import get_settings
-    from integration.queues import redis_connection
-
-    tenant = session.get(Tenant, tenant_id)
-    rules = published_rules(session, tenant_id)
-    redis = redis_connection(get_settings().redis_url or "")
-    ctx = Context(session=session, tenant=tenant, adapter=adapter, rules=rules, redis=redis)
-    if rules is not None:
-        ctx.router = Router(rules, RedisPoolState(redis, tenant_id))
-        ctx.scorer = Scorer(rules.scoring)
-    return ctx
+def _batch(session: Session, tenant_id: int, adapter: CRMAdapter) -> Batch:
+    batch = work_for(session, tenant_id, adapter, kind=Batch)
+    if batch.rules is not None:
+        batch.router = Router(batch.rules, batch.pool_state)
+        batch.scorer = Scorer(batch.rules.scoring)
+    return batch
 
 
-def route_key(record: Record) -> str:
-    return f"route:{record.object_type}:{record.id}"
-
-
-def _route_decisions(ctx: Context, records: list[Record]) -> dict[str, Decision]:
+def _route_decisions(ctx: Batch, records: list[Record]) -> dict[str, Decision]:
     """The batch's route decisions made before, by record id (one query for the batch)."""
-    keys = {route_key(r): r.id for r in records}
+    keys = {route_key(r.object_type, r.id): r.id for r in records}
     return {keys[d.idempotency_key]: d for d in ctx.session.scalars(select(Decision).where(
-        Decision.tenant_id == ctx.tenant.id, Decision.idempotency_key.in_(list(keys))))}
+        Decision.tenant_id == ctx.tenant_id, Decision.idempotency_key.in_(list(keys))))}
 
 
 def _unwritten(decision: Decision) -> bool:
@@ -138,7 +103,7 @@ def _unwritten(decision: Decision) -> bool:
     return bool(decision.inputs.get("owner_id")) and not decision.inputs.get("written_at")
 
 
-def handle_lead(ctx: Context, record: Record) -> None:
+def handle_lead(ctx: Batch, record: Record) -> None:
     """Normalize, dedup, qualify, route and write back one new lead; audit every decision."""
     raw = {**record.fields, "id": record.id, "created_at": record.created_at}
     if not raw.get("country") and (country := country_from_phone(raw.get("phone") or raw.get("mobile"))):
@@ -149,7 +114,7 @@ def handle_lead(ctx: Context, record: Record) -> None:
         _decide(ctx, record, "route", "review", f"Unusable lead: {normalized.unusable}", {"fields": _jsonable(raw)})
         return
     lead = normalized.lead
-    indexed = candidates(ctx.session, ctx.tenant.id, record)
+    indexed = candidates(ctx.session, ctx.tenant_id, record)
     if any((p.record.object_type, p.record.id) in indexed for p in ctx.pending):
         flush_owners(ctx)  # a duplicate within the batch: its twin's owner is written before the pair is scored
     merged = resolve_duplicates(ctx, record, indexed)
@@ -168,9 +133,9 @@ def handle_lead(ctx: Context, record: Record) -> None:
     # else: a sure duplicate of a record that stays with its owner (pipeline_dedup moved what LeadRelay keeps)
 
 
-def _route(ctx: Context, record: Record, lead: Lead) -> None:
+def _route(ctx: Batch, record: Record, lead: Lead) -> None:
     """Qualify and route one lead, then write its owner (or send it to review)."""
-    lead = with_fields(lead, account_owner=_account_owner(ctx, lead))
+    lead = with_fields(lead, account_owner=account_owner(ctx, lead))
     qualification = ctx.scorer.score_lead(lead)
     decision = ctx.router.route_lead(lead, qualification, at=dt.datetime.now(dt.UTC))
     inputs = {"score": qualification.score, "tier": qualification.tier, "rule": decision.rule,
@@ -182,7 +147,7 @@ def _route(ctx: Context, record: Record, lead: Lead) -> None:
     _write_owner(ctx, record, decision.owner, decision.reason, inputs)
 
 
-def _keep_twins_owner(ctx: Context, survivor: Record, merged: Merged, email: str) -> None:
+def _keep_twins_owner(ctx: Batch, survivor: Record, merged: Merged, email: str) -> None:
     """The new lead survived a merge with an owned record (e.g. `keep: most_complete`): it keeps that owner, with
     no new routing (no pool turn) and no new SLA task, as when the older record survives."""
     reason = f"Duplicate merged into this lead: stays with its owner {email}"
@@ -191,7 +156,7 @@ def _keep_twins_owner(ctx: Context, survivor: Record, merged: Merged, email: str
     ctx.pending.append(PendingOwner(survivor, decision, None))
 
 
-def _write_owner(ctx: Context, record: Record, email: str, reason: str, inputs: dict) -> None:
+def _write_owner(ctx: Batch, record: Record, email: str, reason: str, inputs: dict) -> None:
     user = ctx.user_by_email(email)
     if user is None or not user.active:
         why = f"{reason}; but {email} is not an active user in the CRM"
@@ -207,7 +172,7 @@ def _write_owner(ctx: Context, record: Record, email: str, reason: str, inputs: 
     _finish_write(ctx, record, decision, user)
 
 
-def _finish_write(ctx: Context, record: Record, decision: Decision, user: CRMUser | None = None) -> None:
+def _finish_write(ctx: Batch, record: Record, decision: Decision, user: CRMUser | None = None) -> None:
     """Queue the owner write (with LeadRelay's fields) for the batch; flush_owners writes it, then the task."""
     owner_id = decision.inputs["owner_id"]
     user = user or next((u for u in ctx.users() if u.id == owner_id), None)
@@ -224,30 +189,23 @@ def country_from_phone(phone: str | None) -> str | None:
     return region if region and region != "ZZ" else None
 
 
-def _prefetch_companies(ctx: Context, undecided: list[Record]) -> None:
+def _prefetch_companies(ctx: Batch, undecided: list[Record]) -> None:
     """The companies of the batch's new leads' email domains in one CRM call, when a rule asks for the account
     owner (a burst of leads must not cost a company search each: HubSpot allows four searches a second)."""
     if wants_account_owner(ctx.rules.routing):
         ctx.accounts.prefetch(r.fields.get("email") for r in undecided)
 
 
-def _account_owner(ctx: Context, lead: Lead) -> str | None:
-    """The active owner of the company/account matched by the lead's email domain (or company name)."""
-    if not wants_account_owner(ctx.rules.routing):
-        return None  # no rule asks: save the CRM call
-    return ctx.email_of(ctx.accounts.owner_id(lead.email_domain, lead.company))
-
-
-def _review(ctx: Context, record: Record, kind: str, reason: str, other: str | None = None) -> None:
-    ctx.session.add(ReviewItem(tenant_id=ctx.tenant.id, kind=kind, object_type=record.object_type,
+def _review(ctx: Batch, record: Record, kind: str, reason: str, other: str | None = None) -> None:
+    ctx.session.add(ReviewItem(tenant_id=ctx.tenant_id, kind=kind, object_type=record.object_type,
                                object_id=record.id, other_object_id=other, reason=reason[:500]))
 
 
-def _decide(ctx: Context, record: Record, kind: str, outcome: str, reason: str, inputs: dict,
+def _decide(ctx: Batch, record: Record, kind: str, outcome: str, reason: str, inputs: dict,
             key: str | None = None) -> Decision:
-    decision = Decision(tenant_id=ctx.tenant.id, idempotency_key=key or route_key(record), kind=kind,
-                        object_type=record.object_type, object_id=record.id, outcome=outcome[:200],
-                        reason=reason[:500], inputs=inputs)
+    key = key or route_key(record.object_type, record.id)
+    decision = Decision(tenant_id=ctx.tenant_id, idempotency_key=key, kind=kind, object_type=record.object_type,
+                        object_id=record.id, outcome=outcome[:200], reason=reason[:500], inputs=inputs)
     ctx.session.add(decision)
     return decision
 

@@ -18,7 +18,7 @@ from integration.models import Decision, ReviewItem
 from integration.records import CRMUser, OwnerWrite, Record
 
 if TYPE_CHECKING:
-    from integration.pipeline.flow import Context
+    from integration.pipeline.flow import Batch
 
 log = logging.getLogger("leadrelay.pipeline.writes")
 REFUSED = (CRMValidationError, CRMNotFound)
@@ -44,7 +44,7 @@ def own_fields(decision: Decision) -> dict:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def flush_owners(ctx: Context) -> None:
+def flush_owners(ctx: Batch) -> None:
     """Write every pending owner (one batch per object type), then open the SLA tasks of those written.
 
     A record the CRM refused in the batch is written alone (its fields dropped if they are what the CRM
@@ -80,14 +80,14 @@ def flush_owners(ctx: Context) -> None:
         raise retry
 
 
-def _fields_missing(ctx: Context) -> str | None:
+def _fields_missing(ctx: Batch) -> str | None:
     """Why LeadRelay's fields can't be written, when the install's check found them missing (else None: written,
     and a refusal falls back to the owner alone). Sending them anyway would cost two refused calls per lead."""
     state = (ctx.tenant.settings or {}).get("leadrelay_fields") or {}
     return (state.get("error") or "LeadRelay's fields are missing") if state.get("ready") is False else None
 
 
-def _write_alone(ctx: Context, item: PendingOwner) -> Exception | None:
+def _write_alone(ctx: Batch, item: PendingOwner) -> Exception | None:
     """One record the batch write refused: with its fields, else the owner alone; None when written.
 
     A record the CRM refuses even alone goes to review (the error is returned); a rate limit or an outage is
@@ -102,7 +102,7 @@ def _write_alone(ctx: Context, item: PendingOwner) -> Exception | None:
         except CRMValidationError as exc:
             # the fields are refused (e.g. the Salesforce package is not installed): the owner alone, noted; a
             # refusal of the fields never undoes the routing
-            log.warning("pipeline.fields-refused", extra={"tenant_id": ctx.tenant.id, "error": str(exc)})
+            log.warning("pipeline.fields-refused", extra={"tenant_id": ctx.tenant_id, "error": str(exc)})
             item.decision.inputs = {**item.decision.inputs, "fields_error": str(exc)[:500]}
             if record.owner_id != item.owner_id:
                 ctx.adapter.set_owner(record.object_type, record.id, item.owner_id)
@@ -114,14 +114,14 @@ def _write_alone(ctx: Context, item: PendingOwner) -> Exception | None:
     return None
 
 
-def _park(ctx: Context, record: Record, reason: str) -> None:
+def _park(ctx: Batch, record: Record, reason: str) -> None:
     """A review item with the CRM's refusal; one open item per record, however often a later change of the record
     brings the write back and the CRM refuses it again (its reason is the latest refusal)."""
-    item = ctx.session.scalar(ReviewItem.for_tenant(ctx.tenant.id).where(
+    item = ctx.session.scalar(ReviewItem.for_tenant(ctx.tenant_id).where(
         ReviewItem.kind == "crm_error", ReviewItem.status == "open", ReviewItem.object_type == record.object_type,
         ReviewItem.object_id == record.id))
     if item is None:
-        item = ReviewItem(tenant_id=ctx.tenant.id, kind="crm_error", object_type=record.object_type,
+        item = ReviewItem(tenant_id=ctx.tenant_id, kind="crm_error", object_type=record.object_type,
                           object_id=record.id)
         ctx.session.add(item)
     item.reason = reason[:500]

@@ -93,7 +93,7 @@ def sandbox_record(server, platform: str, account: dict, record: str) -> dict | 
 @pytest.fixture()
 def two_leads(crm_env, app, crm_sandbox, monkeypatch):
     """Sven Larsson arrives on a Saturday, then the same person again; both routed to Casey, each with a task."""
-    monkeypatch.setattr("integration.followup.common.clock", lambda: SATURDAY)
+    monkeypatch.setattr("integration.work.clock", lambda: SATURDAY)
 
     def run(platform: str) -> dict:
         tenant_id, account = install_with_rules(crm_sandbox, app.test_client(), crm_env["DATABASE_URL"], platform,

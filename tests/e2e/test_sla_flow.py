@@ -140,7 +140,7 @@ TUESDAY_MORNING = dt.datetime(2026, 9, 8, 17, 0, tzinfo=dt.UTC)  # Mon 7 Sep is 
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_a_warm_lead_routed_friday_evening_is_due_the_next_business_morning_after_a_holiday(routed, crm_env,
                                                                                           monkeypatch, platform):
-    monkeypatch.setattr("integration.followup.common.clock", lambda: FRIDAY_EVENING)
+    monkeypatch.setattr("integration.work.clock", lambda: FRIDAY_EVENING)
     tenant_id, lead_id, timer, adapter = routed(platform, WARM_RULES)  # the webhook delivered, then replayed
     assert (timer.policy, timer.created_at, timer.due_at) == ("warm", FRIDAY_EVENING, TUESDAY_MORNING)
     task = adapter.get_task(timer.task_id)
