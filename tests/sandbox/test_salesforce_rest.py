@@ -11,16 +11,13 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from tests.sandbox.conftest import control
+
 
 @pytest.fixture(scope="module")
 def sf_server(sandbox_server):
     """The shared sandbox server (tests/sandbox/conftest.py)."""
     return sandbox_server
-
-def control(server) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    return session
 
 
 def new_org(server, seed: str | None = "demo", users: list | None = None) -> dict:
