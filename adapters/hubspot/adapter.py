@@ -15,6 +15,7 @@ from adapters.hubspot import fields as f
 from adapters.hubspot import queries as q
 from adapters.hubspot.client import HubSpotClient
 from adapters.hubspot.errors import batch_errors, missing_result
+from adapters.nulls import NoBudget, NoWrites
 from integration.batch_writes import failures_by_id, in_chunks, send_built
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
@@ -29,19 +30,6 @@ from integration.records import (
     TaskSpec,
     TaskState,
 )
-
-
-class _NoBudget:
-    def acquire(self, bucket: str = "default", cost: int = 1) -> None:
-        return None
-
-    def observe(self, bucket, remaining, limit=None, reset_after=None) -> None:
-        return None
-
-
-class _NoWrites:
-    def remember(self, object_type, object_id, fields) -> None:
-        return None
 
 
 def _every_page(fetch: Callable[[str | None], Any]) -> list[Any]:
@@ -95,8 +83,8 @@ class HubSpotAdapter:
     def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None = None,
                  writes: WriteLog | None = None) -> None:
         self.tenant = tenant
-        self.writes: WriteLog = writes or _NoWrites()
-        self.client = HubSpotClient(tenant.api_base, tokens, budget or _NoBudget(), self.TIMEOUT)
+        self.writes: WriteLog = writes or NoWrites()
+        self.client = HubSpotClient(tenant.api_base, tokens, budget or NoBudget(), self.TIMEOUT)
 
     def record_url(self, object_type: str, record_id: str) -> str:
         type_id = next((k for k, v in f.OBJECT_TYPE_IDS.items() if v == object_type), None)
