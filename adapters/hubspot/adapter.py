@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -42,6 +43,11 @@ def _every_page(fetch: Callable[[str | None], Any]) -> list[Any]:
         after = page.paging.next.after if page.paging and page.paging.next else None
         if not after:
             return results
+
+
+def _owner_input(hs: str, write: OwnerWrite) -> tuple[str, dict[str, str], list[str]]:
+    """One record of a batch owner write: its id, properties and the neutral fields they carry."""
+    return (str(write.record_id), *b.owner_write(hs, write.owner_id, write.fields))
 
 
 def _first_by_domain(companies: Iterable[Company]) -> dict[str, Company]:
@@ -154,8 +160,11 @@ class HubSpotAdapter:
         return users
 
     def _owners(self, archived: bool) -> list[Any]:
-        return _every_page(lambda after: self.client.call("default", "owners", "owners_api", "get_page", limit=100,
-                                                          after=after, archived=archived))
+        return _every_page(partial(self._owners_page, archived))
+
+    def _owners_page(self, archived: bool, after: str | None) -> Any:
+        return self.client.call("default", "owners", "owners_api", "get_page", limit=100, after=after,
+                                archived=archived)
 
     def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
         domain, name = q.clean_domain(domain), (name or "").strip() or None
@@ -173,10 +182,13 @@ class HubSpotAdapter:
         found: dict[str, Company] = {}
         for start in range(0, len(wanted), self.DOMAINS_PER_SEARCH):
             chunk = wanted[start:start + self.DOMAINS_PER_SEARCH]
-            objs = _every_page(lambda after, chunk=chunk: self.client.call(
-                "search", "companies", "search_api", "do_search", q.companies_request(chunk, after)))
+            objs = _every_page(partial(self._companies_page, chunk))
             found.update(_first_by_domain(f.to_company(obj) for obj in objs))
         return {domain: found.get(d) if d else None for domain, d in bare.items()}
+
+    def _companies_page(self, domains: list[str], after: str | None) -> Any:
+        """One page of the companies whose domain is one of `domains`."""
+        return self.client.call("search", "companies", "search_api", "do_search", q.companies_request(domains, after))
 
     # writes --------------------------------------------------------------------------------
     def _update(self, hs: str, record_id: str, properties: dict[str, str], neutral: list[str]) -> Any:
@@ -197,13 +209,8 @@ class HubSpotAdapter:
 
     def set_owners(self, object_type: str, writes: Sequence[OwnerWrite]) -> dict[str, Exception]:
         hs = f.hubspot_object(object_type)
-
-        def build(w: OwnerWrite) -> tuple[str, dict[str, str], list[str]]:
-            return (str(w.record_id), *b.owner_write(hs, w.owner_id, w.fields))
-
-        results = in_chunks(writes, self.BATCH_SIZE,
-                            lambda chunk: send_built(chunk, build, lambda built: self._update_many(hs, built)))
-        return failures_by_id([w.record_id for w in writes], results)
+        write_chunk = partial(send_built, build=partial(_owner_input, hs), send=partial(self._update_many, hs))
+        return failures_by_id([w.record_id for w in writes], in_chunks(writes, self.BATCH_SIZE, write_chunk))
 
     def _update_many(self, hs: str, built: list[tuple[str, dict[str, str], list[str]]]) -> list[None | Exception]:
         """One POST /crm/v3/objects/{object}/batch/update; None per record written, else its error."""
@@ -296,7 +303,7 @@ class HubSpotAdapter:
         return str(task_id)
 
     def create_tasks(self, specs: Sequence[TaskSpec]) -> list[str | Exception]:
-        return in_chunks(specs, self.BATCH_SIZE, lambda chunk: send_built(chunk, b.task_input, self._create_many))
+        return in_chunks(specs, self.BATCH_SIZE, partial(send_built, build=b.task_input, send=self._create_many))
 
     def _create_many(self, inputs: list[dict[str, Any]]) -> list[str | Exception]:
         """One POST /crm/v3/objects/tasks/batch/create; per input, in order, the new task id or an error."""
