@@ -1,9 +1,6 @@
 """Webhook intake benchmark: signed single-event HubSpot deliveries against `leadrelay web` (gunicorn)."""
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import statistics
@@ -17,13 +14,7 @@ import requests
 from integration.db import migrate, session_scope
 from integration.models import Tenant
 from leadrelay.processes import local_http, spawn, stop, wait_until
-
-
-def _signed(secret: str, url: str, body: bytes) -> dict[str, str]:
-    stamp = str(int(time.time() * 1000))
-    digest = hmac.new(secret.encode(), b"POST" + url.encode() + body + stamp.encode(), hashlib.sha256).digest()
-    return {"X-HubSpot-Signature-v3": base64.b64encode(digest).decode(), "X-HubSpot-Request-Timestamp": stamp,
-            "Content-Type": "application/json"}
+from sandbox.hubspot.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 
 
 def _body(i: int, portal: int) -> bytes:
@@ -72,8 +63,8 @@ def _with_wrk(target: str, secret: str, portal: int, var: Path, seconds: int, co
     lines = []
     for i in range(12_000 * seconds):  # more than the app can take in that time: no request is sent twice
         body = _body(i, portal)
-        headers = _signed(secret, target, body)
-        lines.append(f"{headers['X-HubSpot-Signature-v3']}\t{headers['X-HubSpot-Request-Timestamp']}\t"
+        headers = signed_headers(secret, target, body)
+        lines.append(f"{headers[SIGNATURE_HEADER]}\t{headers[TIMESTAMP_HEADER]}\t"
                      f"{body.decode()}")
     (var / "requests.tsv").write_text("\n".join(lines) + "\n")
     (var / "intake.lua").write_text(WRK_SCRIPT)
@@ -103,7 +94,7 @@ def _with_python(target: str, secret: str, portal: int, requests_total: int, con
                 return
             body = _body(i, portal)
             started = time.perf_counter()
-            resp = session.post(target, data=body, headers=_signed(secret, target, body), timeout=10)
+            resp = session.post(target, data=body, headers=signed_headers(secret, target, body), timeout=10)
             elapsed = time.perf_counter() - started
             with lock:
                 latencies.append(elapsed * 1000)

@@ -79,6 +79,12 @@ def control_blueprint(sandbox: Sandbox) -> Blueprint:  # noqa: C901 - one factor
             account.calls.clear()
         return jsonify({"ok": True})
 
+    @bp.post("/accounts/<account_id>/tokens/expire")
+    def expire_tokens(account_id: str):
+        # what an hour passing does to a 1-hour token, at once: tests of a refresh need not sleep out a lifetime
+        account = account_or_404(account_id)
+        return jsonify({"expired": sandbox.store.expire_access_tokens(account.id)})
+
     @bp.post("/accounts/<account_id>/simulate")
     def simulate(account_id: str):
         account = account_or_404(account_id)

@@ -101,6 +101,16 @@ class Store:
             return None
         return tok
 
+    def expire_access_tokens(self, account_id: str) -> int:
+        """Expire every access token of the account still valid now; returns how many (refresh tokens live on)."""
+        now = time.time()
+        with self.lock:
+            live = [t for t in self.tokens.values()
+                    if t.account_id == account_id and t.kind == "access" and t.valid(now)]
+            for tok in live:
+                tok.expires_at = now
+        return len(live)
+
     def revoke(self, value: str) -> bool:
         with self.lock:
             tok = self.tokens.get(value)

@@ -23,6 +23,13 @@ def new_account(server, platform: str, name: str = "Acme", **extra) -> dict:
     return resp.json()
 
 
+def expire_access_tokens(server, account_id: str) -> int:
+    """The sandbox refuses every access token issued to the account so far, as once their lifetime is over."""
+    resp = browser(server).post(f"{server.url}/_sandbox/accounts/{account_id}/tokens/expire", timeout=10)
+    resp.raise_for_status()
+    return resp.json()["expired"]
+
+
 def authorize(client, server, platform: str, account_id: str, start: str | None = None,
               as_user: str | None = None) -> str:
     """Start at /install (or `start`), approve at the sandbox; returns our callback path with code and state.

@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 
 import jwt
 import pytest
-from hubspot.utils.signature import Signature
 
 from integration.db import session_scope
 from integration.models import Decision, MergeSnapshot, ReviewItem, SlaTimer, Tenant
+from sandbox.hubspot.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_v3
 
 HUBSPOT_SECRET = "hs-card-secret-0123456789abcdefghijklmnop"
 PIPEDRIVE_SECRET = "pd-card-secret-0123456789abcdefghijklmnop"
@@ -48,8 +48,8 @@ def hubspot_get(client, query: dict, secret: str = HUBSPOT_SECRET, age_ms: int =
     path = f"/cards/hubspot?{urlencode(query)}"
     signed = path if as_sent else path.replace("%40", "@")
     stamp = str(int(time.time() * 1000) - age_ms)
-    signature = Signature.get_signature(secret, "", "v3", f"http://localhost{signed}", "GET", stamp)
-    return client.get(path, headers={"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": stamp})
+    signature = signature_v3(secret, "GET", f"http://localhost{signed}", b"", stamp)
+    return client.get(path, headers={SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: stamp})
 
 
 CARD = {"userId": "12", "userEmail": "rep@example.com", "associatedObjectId": "101",

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 
 import pytest
 from cryptography.fernet import Fernet
@@ -18,13 +17,13 @@ from integration.models import Credential, EventRecord, Tenant
 from oauth.crypto import EncryptionKeyError, TokenCipher
 from oauth.jobs import verify_installation
 from oauth.tokens import TokenStore
-from tests.crm_helpers import browser, install, new_account
+from tests.crm_helpers import browser, expire_access_tokens, install, new_account
 from tests.workers import BurstWorker
 
 
 @pytest.fixture()
 def installed(crm_env, app, crm_sandbox):
-    """Install HubSpot with short-lived access tokens; returns (tenant_id, client)."""
+    """Install HubSpot (`oauth`: the sandbox's token settings); returns (tenant_id, client, sandbox account id)."""
     def run(platform="hubspot", **oauth):
         crm_sandbox.sandbox.config.update({"oauth": {platform: oauth}})
         client = app.test_client()
@@ -49,10 +48,10 @@ def _status(tenant_id: int) -> str:
         return session.get(Tenant, tenant_id).status
 
 
-def test_an_expired_access_token_is_refreshed_transparently_mid_job(installed, crm_env):
-    tenant_id, _, _ = installed(access_ttl=1)
+def test_an_expired_access_token_is_refreshed_transparently_mid_job(installed, crm_env, crm_sandbox):
+    tenant_id, _, account_id = installed(access_ttl=1)
     before = TokenStore().read(tenant_id)["access_token"]
-    time.sleep(1.1)  # the sandbox now refuses the old token
+    assert expire_access_tokens(crm_sandbox, account_id) >= 1  # the sandbox now refuses the old token
     _drain(crm_env)  # runs verify_installation, which calls the CRM with the tenant's token
     with session_scope(get_settings().database_url) as session:
         assert "verified_at" in session.get(Tenant, tenant_id).settings
@@ -60,10 +59,10 @@ def test_an_expired_access_token_is_refreshed_transparently_mid_job(installed, c
     assert _status(tenant_id) == "active"
 
 
-def test_a_401_before_the_expiry_we_know_of_refreshes_once_and_retries(installed, crm_env):
-    tenant_id, _, _ = installed(access_ttl=1)
+def test_a_401_before_the_expiry_we_know_of_refreshes_once_and_retries(installed, crm_env, crm_sandbox):
+    tenant_id, _, account_id = installed()
     _set_expiry(tenant_id, dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))  # we believe it is still good
-    time.sleep(1.1)
+    assert expire_access_tokens(crm_sandbox, account_id) >= 1  # the CRM does not
     job = verify_installation.enqueue(tenant_id)
     _drain(crm_env)
     assert job.latest_result().return_value == "verified"
@@ -71,8 +70,8 @@ def test_a_401_before_the_expiry_we_know_of_refreshes_once_and_retries(installed
 
 
 def test_two_workers_refreshing_at_once_use_a_rotating_refresh_token_once(installed, crm_sandbox):
-    tenant_id, _, _ = installed(access_ttl=1, rotate_refresh=True)
-    time.sleep(1.1)
+    tenant_id, _, account_id = installed(access_ttl=1, rotate_refresh=True)
+    assert expire_access_tokens(crm_sandbox, account_id) >= 1
     crm_sandbox.sandbox.config.update({"oauth": {"hubspot": {"access_ttl": 1800}}})  # the next token lives on
     barrier, results, errors = threading.Barrier(4), [], []
 
@@ -94,7 +93,7 @@ def test_two_workers_refreshing_at_once_use_a_rotating_refresh_token_once(instal
 
 
 def test_a_revoked_refresh_token_pauses_the_tenant_and_its_events_wait(installed, crm_env, crm_sandbox):
-    tenant_id, client, _ = installed(access_ttl=1)
+    tenant_id, client, account_id = installed(access_ttl=1)
     refresh = TokenStore().read(tenant_id)["refresh_token"]
     browser(crm_sandbox).delete(f"{crm_sandbox.tls_url}/oauth/v1/refresh-tokens/{refresh}").raise_for_status()
     with session_scope(get_settings().database_url) as session:
@@ -102,7 +101,7 @@ def test_a_revoked_refresh_token_pauses_the_tenant_and_its_events_wait(installed
             session.add(EventRecord(tenant_id=tenant_id, dedup_key=f"e{i}", platform="hubspot",
                                     object_type="contact", object_id=str(100 + i), kind="created",
                                     occurred_at=dt.datetime.now(dt.UTC)))
-    time.sleep(1.1)
+    assert expire_access_tokens(crm_sandbox, account_id) >= 1
     _drain(crm_env)  # the post-install verification calls the CRM with the dead token
 
     assert _status(tenant_id) == "reauth_required"

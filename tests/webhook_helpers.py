@@ -1,12 +1,11 @@
 """Signed webhook requests from stored fixtures (byte-exact), with headers derived from the file name."""
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 from pathlib import Path
+
+from sandbox.hubspot.signature import signed_headers
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HUBSPOT_SECRET = "lr-hubspot-secret-0123456789"  # the test app's client secret (tests/conftest.py APPS)
@@ -17,11 +16,8 @@ def fixture_bytes(platform: str, name: str) -> bytes:
 
 
 def hubspot_headers(body: bytes, url: str, secret: str = HUBSPOT_SECRET, age_ms: int = 0) -> dict[str, str]:
-    """Signature v3: base64(HMAC-SHA256(secret, method + uri + body + timestamp))."""
-    stamp = str(int(time.time() * 1000) - age_ms)
-    digest = hmac.new(secret.encode(), b"POST" + url.encode() + body + stamp.encode(), hashlib.sha256).digest()
-    return {"X-HubSpot-Signature-v3": base64.b64encode(digest).decode(), "X-HubSpot-Request-Timestamp": stamp,
-            "Content-Type": "application/json"}
+    """Signed v3 as HubSpot signs a POST to `url`, `age_ms` ago."""
+    return signed_headers(secret, url, body, str(int(time.time() * 1000) - age_ms))
 
 
 def signed_webhook(client, platform: str, name: str, **options):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -15,6 +16,7 @@ from adapters.hubspot import fields as f
 from adapters.hubspot import queries as q
 from adapters.hubspot.client import HubSpotClient
 from adapters.hubspot.errors import batch_errors, missing_result
+from adapters.nulls import NoBudget, NoWrites
 from integration.crm.batch_writes import failures_by_id, in_chunks, send_built
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
@@ -31,19 +33,6 @@ from integration.records import (
 )
 
 
-class _NoBudget:
-    def acquire(self, bucket: str = "default", cost: int = 1) -> None:
-        return None
-
-    def observe(self, bucket, remaining, limit=None, reset_after=None) -> None:
-        return None
-
-
-class _NoWrites:
-    def remember(self, object_type, object_id, fields) -> None:
-        return None
-
-
 def _every_page(fetch: Callable[[str | None], Any]) -> list[Any]:
     """The results of every page of a paged HubSpot answer; `fetch(after)` gets one page."""
     results: list[Any] = []
@@ -54,6 +43,11 @@ def _every_page(fetch: Callable[[str | None], Any]) -> list[Any]:
         after = page.paging.next.after if page.paging and page.paging.next else None
         if not after:
             return results
+
+
+def _owner_input(hs: str, write: OwnerWrite) -> tuple[str, dict[str, str], list[str]]:
+    """One record of a batch owner write: its id, properties and the neutral fields they carry."""
+    return (str(write.record_id), *b.owner_write(hs, write.owner_id, write.fields))
 
 
 def _first_by_domain(companies: Iterable[Company]) -> dict[str, Company]:
@@ -95,8 +89,8 @@ class HubSpotAdapter:
     def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None = None,
                  writes: WriteLog | None = None) -> None:
         self.tenant = tenant
-        self.writes: WriteLog = writes or _NoWrites()
-        self.client = HubSpotClient(tenant.api_base, tokens, budget or _NoBudget(), self.TIMEOUT)
+        self.writes: WriteLog = writes or NoWrites()
+        self.client = HubSpotClient(tenant.api_base, tokens, budget or NoBudget(), self.TIMEOUT)
 
     def record_url(self, object_type: str, record_id: str) -> str:
         type_id = next((k for k, v in f.OBJECT_TYPE_IDS.items() if v == object_type), None)
@@ -166,8 +160,11 @@ class HubSpotAdapter:
         return users
 
     def _owners(self, archived: bool) -> list[Any]:
-        return _every_page(lambda after: self.client.call("default", "owners", "owners_api", "get_page", limit=100,
-                                                          after=after, archived=archived))
+        return _every_page(partial(self._owners_page, archived))
+
+    def _owners_page(self, archived: bool, after: str | None) -> Any:
+        return self.client.call("default", "owners", "owners_api", "get_page", limit=100, after=after,
+                                archived=archived)
 
     def find_company(self, *, domain: str | None = None, name: str | None = None) -> Company | None:
         domain, name = q.clean_domain(domain), (name or "").strip() or None
@@ -185,10 +182,13 @@ class HubSpotAdapter:
         found: dict[str, Company] = {}
         for start in range(0, len(wanted), self.DOMAINS_PER_SEARCH):
             chunk = wanted[start:start + self.DOMAINS_PER_SEARCH]
-            objs = _every_page(lambda after, chunk=chunk: self.client.call(
-                "search", "companies", "search_api", "do_search", q.companies_request(chunk, after)))
+            objs = _every_page(partial(self._companies_page, chunk))
             found.update(_first_by_domain(f.to_company(obj) for obj in objs))
         return {domain: found.get(d) if d else None for domain, d in bare.items()}
+
+    def _companies_page(self, domains: list[str], after: str | None) -> Any:
+        """One page of the companies whose domain is one of `domains`."""
+        return self.client.call("search", "companies", "search_api", "do_search", q.companies_request(domains, after))
 
     # writes --------------------------------------------------------------------------------
     def _update(self, hs: str, record_id: str, properties: dict[str, str], neutral: list[str]) -> Any:
@@ -209,13 +209,8 @@ class HubSpotAdapter:
 
     def set_owners(self, object_type: str, writes: Sequence[OwnerWrite]) -> dict[str, Exception]:
         hs = f.hubspot_object(object_type)
-
-        def build(w: OwnerWrite) -> tuple[str, dict[str, str], list[str]]:
-            return (str(w.record_id), *b.owner_write(hs, w.owner_id, w.fields))
-
-        results = in_chunks(writes, self.BATCH_SIZE,
-                            lambda chunk: send_built(chunk, build, lambda built: self._update_many(hs, built)))
-        return failures_by_id([w.record_id for w in writes], results)
+        write_chunk = partial(send_built, build=partial(_owner_input, hs), send=partial(self._update_many, hs))
+        return failures_by_id([w.record_id for w in writes], in_chunks(writes, self.BATCH_SIZE, write_chunk))
 
     def _update_many(self, hs: str, built: list[tuple[str, dict[str, str], list[str]]]) -> list[None | Exception]:
         """One POST /crm/v3/objects/{object}/batch/update; None per record written, else its error."""
@@ -308,7 +303,7 @@ class HubSpotAdapter:
         return str(task_id)
 
     def create_tasks(self, specs: Sequence[TaskSpec]) -> list[str | Exception]:
-        return in_chunks(specs, self.BATCH_SIZE, lambda chunk: send_built(chunk, b.task_input, self._create_many))
+        return in_chunks(specs, self.BATCH_SIZE, partial(send_built, build=b.task_input, send=self._create_many))
 
     def _create_many(self, inputs: list[dict[str, Any]]) -> list[str | Exception]:
         """One POST /crm/v3/objects/tasks/batch/create; per input, in order, the new task id or an error."""

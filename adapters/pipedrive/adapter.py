@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from adapters.nulls import NoBudget, NoWrites
 from adapters.pipedrive import fields as f
 from adapters.pipedrive import queries
 from adapters.pipedrive.client import PipedriveClient
@@ -30,22 +31,6 @@ from integration.records import (
     TaskSpec,
     TaskState,
 )
-
-
-class _NoBudget:
-    def acquire(self, bucket: str = "default", cost: int = 1) -> None:
-        return None
-
-    def observe(self, bucket, remaining, limit=None, reset_after=None) -> None:
-        return None
-
-    def exhausted(self, bucket: str, until: float) -> None:
-        return None
-
-
-class _NoWrites:
-    def remember(self, object_type, object_id, fields) -> None:
-        return None
 
 
 class PipedriveAdapter:
@@ -80,8 +65,8 @@ class PipedriveAdapter:
                  writes: WriteLog | None = None) -> None:
         self.tenant = tenant
         self.settings: Mapping[str, Any] = tenant.settings or {}
-        self.budget = budget or _NoBudget()
-        self.writes = writes or _NoWrites()
+        self.budget: RateBudget = budget or NoBudget()
+        self.writes: WriteLog = writes or NoWrites()
         self.http = PipedriveClient(tenant.api_base, tokens, self.budget, self.TIMEOUT)
         keys = (self.settings.get("leadrelay_fields") or {}).get("keys") or {}
         if keys:  # LeadRelay's person fields, found by the install job: mapped like tenant custom fields

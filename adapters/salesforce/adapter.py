@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from adapters.nulls import NoBudget, NoWrites
 from adapters.salesforce import queries, soap
 from adapters.salesforce.client import TIMEOUT, SalesforceClient
 from adapters.salesforce.errors import from_save_result
@@ -82,8 +83,9 @@ class SalesforceAdapter:
 
     def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None = None,
                  writes: WriteLog | None = None) -> None:
-        self.tenant, self.writes = tenant, writes
-        self.client = SalesforceClient(tenant, tokens, budget)
+        self.tenant = tenant
+        self.writes: WriteLog = writes or NoWrites()
+        self.client = SalesforceClient(tenant, tokens, budget or NoBudget())
 
     # plumbing ------------------------------------------------------------------------------------
     def _query(self, soql: str, include_deleted: bool = False) -> list[dict[str, Any]]:
@@ -115,8 +117,7 @@ class SalesforceAdapter:
         return mapping
 
     def _remember(self, object_type: str, record_id: str, neutral: Iterable[str]) -> None:
-        if self.writes is not None:
-            self.writes.remember(object_type, str(record_id), list(neutral))
+        self.writes.remember(object_type, str(record_id), list(neutral))
 
     def _save(self, method: str, object_type: str, built: list[Saving]) -> list[str | Exception]:
         """One sObject Collections request for (record, neutral fields) pairs: in order, each saved id or its error.

@@ -37,7 +37,7 @@ def build_salesforce(api_base: str, access_token: str, session: requests.Session
 class SalesforceClient:
     """Runs SDK operations for one tenant: acquires budget, maps errors, refreshes once on 401."""
 
-    def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget | None) -> None:
+    def __init__(self, tenant: TenantRef, tokens: TokenProvider, budget: RateBudget) -> None:
         self.tenant, self.tokens, self.budget = tenant, tokens, budget
         self._session: requests.Session | None = None
         self._sf: Salesforce | None = None
@@ -62,8 +62,7 @@ class SalesforceClient:
             raise CRMAuthError(f"Salesforce refused the refreshed token: {exc}") from exc
 
     def _attempt(self, operation: Callable[[Salesforce], T], cost: int) -> T:
-        if self.budget is not None:
-            self.budget.acquire(DAILY, cost)
+        self.budget.acquire(DAILY, cost)
         sf = self.sf()
         with mapped():
             result = operation(sf)
@@ -76,5 +75,5 @@ class SalesforceClient:
         https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm
         """
         usage = sf.api_usage.get("api-usage")
-        if usage is not None and self.budget is not None:
+        if usage is not None:
             self.budget.observe(DAILY, max(usage.total - usage.used, 0), usage.total)

@@ -10,15 +10,14 @@ Webhooks-response/td-p/277558). The real delays are randomized; ours are a fixed
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import time
 from typing import TYPE_CHECKING, Any
 
 from sandbox.hubspot.hubstate import App, hub, installed_apps
 from sandbox.hubspot.schema import TYPES
+from sandbox.hubspot.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_v3
 from sandbox.outbox import Delivery
 
 if TYPE_CHECKING:
@@ -118,12 +117,10 @@ def signer(app: App):
             ev["attemptNumber"] = delivery.attempt
         # the outbox posts delivery.body after calling sign, so the refreshed body is what gets signed
         delivery.body = json.dumps(events, separators=(",", ":")).encode()
-        body = delivery.body.decode()
         stamp = str(int(time.time() * 1000))
-        v3 = hmac.new(app.client_secret.encode(), f"POST{delivery.url}{body}{stamp}".encode(), hashlib.sha256)
-        return {"X-HubSpot-Signature-v3": base64.b64encode(v3.digest()).decode(),
-                "X-HubSpot-Request-Timestamp": stamp,
-                "X-HubSpot-Signature": hashlib.sha256(f"{app.client_secret}{body}".encode()).hexdigest(),
+        return {SIGNATURE_HEADER: signature_v3(app.client_secret, "POST", delivery.url, delivery.body, stamp),
+                TIMESTAMP_HEADER: stamp,
+                "X-HubSpot-Signature": hashlib.sha256(app.client_secret.encode() + delivery.body).hexdigest(),
                 "X-HubSpot-Signature-Version": "v1"}
     return sign
 

@@ -46,6 +46,11 @@ Emulated (the org is identified by the access token; instance_url = the sandbox'
     each with the record's values when the message is built. Retried with growing intervals for ~24 h until the
     endpoint answers a notificationsResponse with <Ack>true</Ack>. The app's own writes carry LastModifiedById =
     the user who authorized it; simulated UI changes are made by another user.
+  * LeadRelay's managed package: its LeadRelay_*__c fields on Lead and Contact are there in every org until the
+    admin uninstalls it (simulate {"action": "uninstall_package"}, schema.py PACKAGE_INSTALLED): from then on the
+    org's describe lacks them, their values are gone, and a write naming one answers 400 INVALID_FIELD "No such
+    column 'LeadRelay_Score__c' on sobject of type Lead" (a per-record error in Collections), a query naming one
+    "No such column ... on entity 'Lead'", as for any field an org does not have.
   * Duplicate rules (duplicates.py), config `duplicate_rules`: none by default, "standard" for the Standard Lead /
     Contact / Account Duplicate Rules a new org has active (create: allow with alert; edit: allow with report;
     help.salesforce.com sales.duplicate_rules_standard_lead_rule.htm and its siblings), or rules of your own (block

@@ -13,7 +13,7 @@ from flask import Blueprint, g, request
 
 from sandbox.salesforce import duplicates, ids, outbound, query, records
 from sandbox.salesforce.responses import sf_json
-from sandbox.salesforce.schema import sobject
+from sandbox.salesforce.schema import org_sobject, sobject
 from sandbox.salesforce.values import SFError
 
 MAX_RECORDS = 200
@@ -119,7 +119,7 @@ class Collections:
         return sf_json(_apply(self.sandbox, op, id_list, all_or_none))
 
     def retrieve(self, version: str, object_type: str):
-        obj = sobject(object_type)
+        obj = org_sobject(g.sf_account, object_type)
         if obj is None:
             raise SFError("NOT_FOUND", "The requested resource does not exist", status=404)
         if request.method == "POST":

@@ -5,7 +5,7 @@ import time
 from typing import Any
 
 from sandbox.salesforce import ids, permissions
-from sandbox.salesforce.schema import TIME_ZONES
+from sandbox.salesforce.schema import PACKAGE_INSTALLED, SOBJECTS, TIME_ZONES
 from sandbox.salesforce.values import stamp
 from sandbox.state import Account
 
@@ -66,6 +66,19 @@ def new_org(sandbox: Any, name: str, users: list[dict[str, Any]]) -> Account:
         record["CreatedById"] = record["LastModifiedById"] = first_id
     account.extra["admin_user_id"] = first_id  # the admin who installs apps unless login_hint names another
     return sandbox.store.add_account(account)
+
+
+def uninstall_package(account: Account) -> dict[str, Any]:
+    """The admin uninstalls LeadRelay's managed package: its fields leave every object, with their values
+    ("Uninstalling a package deletes all package data", https://help.salesforce.com/s/articleView?id=000386776).
+    Caller holds the lock."""
+    account.extra[PACKAGE_INSTALLED] = False
+    for obj in SOBJECTS.values():
+        gone = [name for name, spec in obj.fields.items() if spec.package]
+        for record in account.table(obj.name).values() if gone else ():
+            for name in gone:
+                record.pop(name, None)
+    return {"package_installed": False}
 
 
 def actor_for(account: Account, token: str | None) -> str:

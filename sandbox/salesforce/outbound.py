@@ -43,7 +43,7 @@ from requests.adapters import HTTPAdapter
 from sandbox.outbox import Delivery
 from sandbox.salesforce import ids
 from sandbox.salesforce.org import NAME
-from sandbox.salesforce.schema import sobject
+from sandbox.salesforce.schema import org_sobject
 from sandbox.salesforce.values import SFError
 from sandbox.state import Account
 
@@ -82,7 +82,7 @@ def configure(account: Account, settings: dict[str, Any], serial: int) -> dict[s
     chosen = settings.get("fields")
     actions = {}
     for n, name in enumerate(settings.get("objects") or DEFAULT_OBJECTS):
-        obj = sobject(str(name))
+        obj = org_sobject(account, str(name))
         if obj is None:
             raise SFError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
         wanted = chosen.get(obj.name) if isinstance(chosen, dict) else chosen

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 from sandbox.platform import PlatformError
 from sandbox.salesforce import duplicates, oauth, org, outbound, records
 from sandbox.salesforce.rest import full_record, rest_blueprint
-from sandbox.salesforce.schema import sobject
+from sandbox.salesforce.schema import org_sobject, sobject
 from sandbox.salesforce.soap import soap_blueprint
 from sandbox.salesforce.values import SFError
 from sandbox.state import Account
@@ -56,9 +56,9 @@ class SalesforcePlatform:
 
     def list_records(self, sandbox: Any, account: Account, object_type: str) -> list[dict[str, Any]]:
         """Live (not deleted) records of a type, shaped like GET /sobjects/<type>/<id>."""
-        name = _object_type(object_type)
+        obj = org_sobject(account, _object_type(object_type))
         with sandbox.store.lock:
-            return [full_record(name, r, API_VERSION) for r in account.table(name).values()
+            return [full_record(obj, r, API_VERSION) for r in account.table(obj.name).values()
                     if not r.get("IsDeleted")]
 
     def register_app(self, sandbox: Any, app: dict[str, Any]) -> None:
@@ -69,13 +69,16 @@ class SalesforcePlatform:
         registry[app["client_id"]] = {**app, "redirect_uris": list(redirect_uris)}
 
     def simulate(self, sandbox: Any, account: Account, payload: dict[str, Any]) -> dict[str, Any]:
-        """A change made by a user in the Salesforce UI (or an admin setting up an outbound message)."""
+        """A change made by a user in the Salesforce UI (or an admin setting up an outbound message, or
+        uninstalling LeadRelay's managed package)."""
         action = payload.get("action")
         try:
             with sandbox.store.lock:
                 if action == "configure_outbound":
                     return outbound.configure(account, payload.get("properties") or payload,
                                               sandbox.store.next_int())
+                if action == "uninstall_package":
+                    return org.uninstall_package(account)
                 return self._change(sandbox, account, action, payload)
         except SFError as err:
             raise PlatformError(f"{err.code}: {err.message}", status=err.status) from None
@@ -97,7 +100,8 @@ class SalesforcePlatform:
             result = records.merge(account, name, str(payload.get("master_id", "")), merged_ids, props, actor)
             record = result["record"]
         else:
-            raise PlatformError(f"unknown action {action!r}: create, update, delete, merge, configure_outbound")
+            raise PlatformError(f"unknown action {action!r}: create, update, delete, merge, configure_outbound, "
+                                "uninstall_package")
         if action != "delete":
             outbound.notify(sandbox, account, name, record)
-        return full_record(name, record, API_VERSION)
+        return full_record(org_sobject(account, name), record, API_VERSION)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import partial
 from typing import Any
 
 from sandbox.salesforce import ids, permissions, soql
 from sandbox.salesforce.records import find
-from sandbox.salesforce.schema import POLYMORPHIC, Field, SObject, sobject
+from sandbox.salesforce.schema import POLYMORPHIC, Field, SObject, org_sobject, sobject
 from sandbox.salesforce.values import SFError, parse_date, parse_datetime
 from sandbox.state import Account
 
@@ -48,6 +49,11 @@ def resolve(obj: SObject, path: str) -> str:
     if spec is None:
         raise _no_column(target, parts[1])
     return f"{rel.relationship}.{spec.name if parts[1].lower() != 'type' else 'Type'}"
+
+
+def _resolve_in_org(account: Account, obj: SObject, path: str) -> str:
+    """`resolve` against the object as this org has it (no managed-package field where the package is missing)."""
+    return resolve(org_sobject(account, obj.name), path)
 
 
 def _spec(obj: SObject, path: str) -> tuple[Field | None, str]:
@@ -175,7 +181,7 @@ def _sort_key(spec: Field | None, value: Any) -> Any:
 def run(account: Account, text: str, version: str, include_deleted: bool = False,
         actor: str | None = None) -> tuple[list[dict], bool]:
     """Rows for a SOQL string (already projected), and whether it was a COUNT() query, as `actor` sees them."""
-    query = soql.parse(text, resolve)
+    query = soql.parse(text, partial(_resolve_in_org, account))
     if actor:
         permissions.check_readable(account, query.obj.name, actor)
     _validate(query, query.where)

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, g, request
 from sandbox.salesforce import duplicates, ids, org, outbound, query, records
 from sandbox.salesforce.collections import collection_routes
 from sandbox.salesforce.responses import sf_json
-from sandbox.salesforce.schema import SOBJECTS, describe, sobject
+from sandbox.salesforce.schema import SOBJECTS, SObject, describe, org_sobject
 from sandbox.salesforce.values import SFError, format_datetime, parse_datetime
 
 _VERSION_RE = re.compile(r"^v(\d{2})\.0$")
@@ -33,16 +33,17 @@ def body_json() -> dict[str, Any]:
     return data
 
 
-def object_or_404(name: str):
-    obj = sobject(name)
+def object_or_404(name: str) -> SObject:
+    """The sObject as the request's org has it."""
+    obj = org_sobject(g.sf_account, name)
     if obj is None:
         raise SFError("NOT_FOUND", "The requested resource does not exist", status=404)
     return obj
 
 
-def full_record(obj_name: str, record: dict[str, Any], version: str, fields: list[str] | None = None) -> dict:
-    row = {"attributes": query.attributes(obj_name, record["Id"], version)}
-    row.update({name: record.get(name) for name in (fields or SOBJECTS[obj_name].fields)})
+def full_record(obj: SObject, record: dict[str, Any], version: str, fields: list[str] | None = None) -> dict:
+    row = {"attributes": query.attributes(obj.name, record["Id"], version)}
+    row.update({name: record.get(name) for name in (fields or obj.fields)})
     return row
 
 
@@ -157,7 +158,7 @@ class RestApi:
             fields = [query.resolve(obj, f) for f in wanted] or None
             if fields and any("." in f for f in fields):
                 return sf_json(query.project(g.sf_account, obj, record, fields, version))
-            return sf_json(full_record(obj.name, record, version, fields))
+            return sf_json(full_record(obj, record, version, fields))
 
     def patch(self, version: str, object_type: str, record_id: str):
         obj = object_or_404(object_type)

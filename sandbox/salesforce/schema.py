@@ -5,7 +5,11 @@ https://developer.salesforce.com/docs/atlas.en-us.248.0.api.meta/api/sforce_api_
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sandbox.state import Account
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,7 @@ class Field:
     restricted: bool = False  # restricted picklist: other values are rejected
     reference_to: tuple[str, ...] = ()
     relationship: str | None = None  # e.g. "Owner" for OwnerId
+    package: bool = False  # brought by LeadRelay's managed package: an org without the package lacks it
 
 
 @dataclass
@@ -46,6 +51,10 @@ class SObject:
             if spec.relationship and spec.relationship.lower() == lowered:
                 return spec
         return None
+
+    def without_package(self) -> SObject:
+        """The object as an org without LeadRelay's managed package has it."""
+        return replace(self, fields={name: spec for name, spec in self.fields.items() if not spec.package})
 
 
 def _ro(name: str, type_: str = "string", **kw) -> Field:
@@ -124,9 +133,9 @@ PERMISSION_OBJECTS: dict[str, SObject] = {
 
 def _package_fields() -> list[Field]:
     """LeadRelay's managed package: its custom fields on Lead and Contact (what the adapter writes back)."""
-    return [Field("LeadRelay_Score__c", "double"), Field("LeadRelay_Tier__c"), Field("LeadRelay_Rule__c"),
-            Field("LeadRelay_Reason__c"), Field("LeadRelay_Duplicate_Of__c"),
-            Field("LeadRelay_Lifecycle__c")]
+    return [Field("LeadRelay_Score__c", "double", package=True), Field("LeadRelay_Tier__c", package=True),
+            Field("LeadRelay_Rule__c", package=True), Field("LeadRelay_Reason__c", package=True),
+            Field("LeadRelay_Duplicate_Of__c", package=True), Field("LeadRelay_Lifecycle__c", package=True)]
 
 
 SOBJECTS: dict[str, SObject] = {
@@ -200,6 +209,13 @@ SOBJECTS: dict[str, SObject] = {
     **PERMISSION_OBJECTS,
 }
 
+# An org's admin may install LeadRelay without its managed package, or uninstall the package later (control API:
+# simulate {"action": "uninstall_package"}): that org's describe lacks the package's fields, and a write or query
+# naming one answers INVALID_FIELD, as any unknown field does. Kept in account.extra under this key; absent: the
+# package is installed, as in every org the sandbox creates.
+PACKAGE_INSTALLED = "leadrelay_package_installed"
+_WITHOUT_PACKAGE = {name: obj.without_package() for name, obj in SOBJECTS.items()}
+
 # relationships that can point to several object types come back with attributes.type "Name"
 POLYMORPHIC = {("Lead", "Owner"), ("Task", "Owner"), ("Event", "Owner"), ("Task", "Who"), ("Task", "What"),
                ("Event", "Who"), ("Event", "What")}
@@ -213,6 +229,14 @@ def sobject(name: str) -> SObject | None:
         if key.lower() == (name or "").lower():
             return value
     return None
+
+
+def org_sobject(account: Account, name: str) -> SObject | None:
+    """`sobject(name)` as this org has it: without the managed package's fields where the package is not installed."""
+    obj = sobject(name)
+    if obj is None or account.extra.get(PACKAGE_INSTALLED, True):
+        return obj
+    return _WITHOUT_PACKAGE[obj.name]
 
 
 def describe(obj: SObject) -> dict:

@@ -5,10 +5,7 @@ signed here at run time with the test client secret (HubSpot signs method + URL 
 """
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 import json
 import pathlib
 from dataclasses import dataclass
@@ -19,6 +16,7 @@ from adapters.hubspot.webhooks import HubSpotWebhooks
 from adapters.registry import get_webhook_parser
 from integration.errors import PayloadError
 from integration.records import Event
+from sandbox.hubspot.signature import signed_headers
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "hubspot"
 SECRET = "test-client-secret"
@@ -39,10 +37,7 @@ def signed_webhook(name: str, *, secret: str = SECRET, at: dt.datetime = NOW, ur
                    body: bytes | None = None) -> Req:
     """The fixture's exact bytes as HubSpot would post them, with v3 signature headers for `at`."""
     raw = body if body is not None else (FIXTURES / f"{name}.json").read_bytes()
-    stamp = str(int(at.timestamp() * 1000))
-    digest = hmac.new(secret.encode(), b"POST" + url.encode() + raw + stamp.encode(), hashlib.sha256).digest()
-    return Req("POST", url, {"Content-Type": "application/json", "X-HubSpot-Signature-v3":
-                             base64.b64encode(digest).decode(), "X-HubSpot-Request-Timestamp": stamp}, raw)
+    return Req("POST", url, signed_headers(secret, url, raw, str(int(at.timestamp() * 1000))), raw)
 
 
 @pytest.fixture()

@@ -8,12 +8,10 @@ from rq import Queue
 from sqlalchemy import select
 
 from adapters.factory import build_adapter
-from adapters.salesforce.adapter import SalesforceAdapter
 from adapters.subscriptions import ensure_tenant_fields
 from integration.db import session_scope
-from integration.errors import CRMValidationError
 from integration.models import Decision, ReviewItem, Tenant
-from tests.crm_helpers import install_with_rules
+from tests.crm_helpers import browser, install_with_rules
 from tests.e2e.test_pipeline_flow import LEAD, LEAD_OBJECT, OWNERS, RULES, _variant, deliver, record_id, simulate
 
 REASON_FIELDS = ("leadrelay_score", "leadrelay_tier", "leadrelay_rule", "leadrelay_reason")
@@ -70,50 +68,39 @@ def test_a_new_lead_is_owned_with_its_reason_fields_set(installed, crm_env, crm_
     assert fields["leadrelay_reason"].startswith("Rule 'Germany' (country DE)")
 
 
-def test_salesforce_without_the_package_says_so_and_leads_are_still_routed(installed, crm_env, crm_sandbox,
-                                                                           monkeypatch):
+def test_salesforce_without_the_package_says_so_and_leads_are_still_routed(installed, crm_env, crm_sandbox):
     tenant_id, account = installed("salesforce")
-    real_rest = SalesforceAdapter._rest
-
-    def describe_without_package(self, path, method="GET", **kwargs):
-        answer = real_rest(self, path, method, **kwargs)
-        if path.endswith("/describe"):
-            answer = {**answer, "fields": [f for f in answer["fields"] if not f["name"].startswith("LeadRelay_")]}
-        return answer
-
-    monkeypatch.setattr(SalesforceAdapter, "_rest", describe_without_package)
+    simulate(crm_sandbox, account, {"action": "uninstall_package"})  # an org without LeadRelay's fields
     assert ensure_tenant_fields(tenant_id) == []
     state = settings_of(crm_env, tenant_id)["leadrelay_fields"]
     assert state["ready"] is False and "install the LeadRelay package" in state["error"]
 
-    real_set_owner = SalesforceAdapter.set_owner
-
-    def refuse_package_fields(self, object_type, record_id, owner_id, fields=None):
-        if any(name.startswith("leadrelay_") for name in fields or {}):  # what Salesforce answers: INVALID_FIELD
-            raise CRMValidationError("No such column 'LeadRelay_Score__c' on sobject of type Lead")
-        return real_set_owner(self, object_type, record_id, owner_id, fields)
-
-    real_set_owners = SalesforceAdapter.set_owners
-
-    def refuse_package_fields_in_batch(self, object_type, writes):
-        if any(name.startswith("leadrelay_") for w in writes for name in w.fields):
-            raise AssertionError("LeadRelay's fields were sent although the install found them missing")
-        return real_set_owners(self, object_type, writes)
-
-    monkeypatch.setattr(SalesforceAdapter, "set_owner", refuse_package_fields)
-    monkeypatch.setattr(SalesforceAdapter, "set_owners", refuse_package_fields_in_batch)
     object_type, properties = LEAD["salesforce"]
     lead_id = record_id("salesforce", simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
                                                                       "properties": properties}))
+    browser(crm_sandbox).delete(f"{crm_sandbox.url}/_sandbox/accounts/{account['account_id']}/calls",
+                                timeout=10).raise_for_status()
     deliver(crm_env, tenant_id, "salesforce", "lead", lead_id)
 
     decision = route_decision(crm_env)
     assert decision.outcome == "ben.owner@leadrelay.test"
-    # the install found the fields missing: the owner is written alone, with no refused call first
+    # the install found the fields missing: the owner is written alone, with no refused call first (the org
+    # answers a write naming LeadRelay's fields with INVALID_FIELD, which would have replaced this error)
     assert "install the LeadRelay package" in decision.inputs["fields_error"]
+    calls = sandbox_calls(crm_sandbox, account)
+    assert [c["status"] for c in calls if c["status"] >= 400] == []
+    assert [(c["path"].rsplit("/", 1)[-1], c["status"]) for c in calls if c["method"] == "PATCH"] == [
+        ("sobjects", 200)]  # the owners' one sObject Collections update, which the org accepted
     record = build_adapter(tenant_id).get_record("lead", lead_id)
     assert record.owner_id == decision.inputs["owner_id"]  # the routing stands
     assert "leadrelay_rule" not in record.fields
+
+
+def sandbox_calls(server, account: dict) -> list[dict]:
+    """The API calls the sandbox account received since its call log was last cleared."""
+    resp = browser(server).get(f"{server.url}/_sandbox/accounts/{account['account_id']}/calls", timeout=10)
+    resp.raise_for_status()
+    return resp.json()["calls"]
 
 
 @pytest.mark.parametrize("platform", ["hubspot", "salesforce", "pipedrive"])

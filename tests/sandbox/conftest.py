@@ -33,12 +33,17 @@ def http(sandbox_server):
     return session
 
 
-def new_account(server: SandboxServer, platform: str, users: list[dict] | None = None, **extra) -> dict:
-    """Create an account through the control API; returns its account_id, access_token, api_base."""
+def control(server: SandboxServer) -> requests.Session:
+    """A session for the control API on the plain-HTTP listener (the machine's proxy variables ignored)."""
     session = requests.Session()
     session.trust_env = False
-    resp = session.post(f"{server.url}/_sandbox/accounts",
-                        json={"platform": platform, "name": f"test {platform}", "users": users or [], **extra},
-                        timeout=10)
+    return session
+
+
+def new_account(server: SandboxServer, platform: str, users: list[dict] | None = None, **extra) -> dict:
+    """Create an account through the control API; returns its account_id, access_token, api_base."""
+    resp = control(server).post(f"{server.url}/_sandbox/accounts",
+                                json={"platform": platform, "name": f"test {platform}", "users": users or [],
+                                      **extra}, timeout=10)
     resp.raise_for_status()
     return resp.json()

@@ -13,24 +13,11 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import requests
 from hubspot import HubSpot
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-
-def new_account(server, platform: str, users: list[dict] | None = None, **extra) -> dict:
-    """Create an account through the control API (same as conftest.new_account)."""
-    resp = control(server).post(f"{server.url}/_sandbox/accounts", timeout=10, json={
-        "platform": platform, "name": f"test {platform}", "users": users or [], **extra})
-    resp.raise_for_status()
-    return resp.json()
-
-
-def control(server) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    return session
+from tests.sandbox.conftest import control, new_account
 
 
 def register_app(server, target_url: str | None = None, subscriptions=None, **extra) -> dict:

@@ -100,3 +100,19 @@ def test_unknown_client_is_refused_on_the_authorize_page(sandbox):
     resp = S.control(sandbox).get(f"{sandbox.url}/oauth/authorize", params={"client_id": "nobody",
                                                                            "redirect_uri": "https://x"})
     assert resp.status_code == 400
+
+
+def test_expiring_the_tokens_issued_so_far_refuses_them_as_expired_and_a_refresh_still_works(sandbox):
+    app = S.register_app(sandbox)
+    acct = S.portal(sandbox)
+    tokens = S.install_via_oauth(sandbox, app, acct["account_id"])
+    expire = S.control(sandbox).post(f"{sandbox.url}/_sandbox/accounts/{acct['account_id']}/tokens/expire",
+                                     timeout=10)
+    assert expire.json() == {"expired": 2}  # the control API's token and the app's
+    with pytest.raises(UnauthorizedException) as exc:
+        S.sdk(sandbox, tokens.access_token).crm.contacts.basic_api.get_page()
+    assert json.loads(exc.value.body)["category"] == "EXPIRED_AUTHENTICATION"
+    refreshed = S.sdk(sandbox, "unused").oauth.tokens_api.create(
+        grant_type="refresh_token", refresh_token=tokens.refresh_token, client_id=app["client_id"],
+        client_secret=app["client_secret"])
+    assert S.sdk(sandbox, refreshed.access_token).crm.owners.owners_api.get_page().results

@@ -11,16 +11,13 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from tests.sandbox.conftest import control
+
 
 @pytest.fixture(scope="module")
 def sf_server(sandbox_server):
     """The shared sandbox server (tests/sandbox/conftest.py)."""
     return sandbox_server
-
-def control(server) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    return session
 
 
 def new_org(server, seed: str | None = "demo", users: list | None = None) -> dict:
@@ -249,3 +246,29 @@ def test_limits_and_describe(sf):
     status = next(f for f in described["fields"] if f["name"] == "Status")
     assert described["keyPrefix"] == "00Q" and status["restrictedPicklist"] is True
     assert "Closed - Converted" in [v["value"] for v in status["picklistValues"]]
+
+
+def test_an_org_without_leadrelays_package_refuses_its_fields_as_unknown(sf_server, sf, org):
+    lead = one(sf, "SELECT Id FROM Lead WHERE Email = 'sofia.rossi@example.it'")
+    assert sf.Lead.update(lead["Id"], {"LeadRelay_Rule__c": "Germany"}) == 204  # the package is there
+    uninstalled = control(sf_server).post(f"{sf_server.url}/_sandbox/accounts/{org['account_id']}/simulate",
+                                          json={"action": "uninstall_package"}, timeout=10)
+    assert uninstalled.json() == {"package_installed": False}
+
+    names = {f["name"] for f in sf.Lead.describe()["fields"]}
+    assert "Email" in names and not [n for n in names if n.startswith("LeadRelay_")]
+    assert not [k for k in sf.Lead.get(lead["Id"]) if k.startswith("LeadRelay_")]  # the values went with them
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        sf.Lead.update(lead["Id"], {"Title": "CEO", "LeadRelay_Score__c": 80})
+    assert err.value.status == 400
+    assert err.value.content == [{"message": "No such column 'LeadRelay_Score__c' on sobject of type Lead",
+                                  "errorCode": "INVALID_FIELD"}]
+    saved = sf.restful("composite/sobjects", method="PATCH", json={"records": [
+        {"attributes": {"type": "Contact"}, "id": one(sf, "SELECT Id FROM Contact LIMIT 1")["Id"],
+         "LeadRelay_Rule__c": "Germany"}]})
+    assert saved[0]["errors"] == [{"statusCode": "INVALID_FIELD", "fields": [],
+                                   "message": "No such column 'LeadRelay_Rule__c' on sobject of type Contact"}]
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        sf.query("SELECT Id, LeadRelay_Rule__c FROM Lead")
+    assert err.value.content[0]["errorCode"] == "INVALID_FIELD"
+    assert sf.Lead.get(lead["Id"])["Title"] is None  # the refused write changed nothing
