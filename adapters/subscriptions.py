@@ -40,7 +40,7 @@ def new_webhook_key(session, tenant_id: int) -> tuple[str, str]:
     return key, secret
 
 
-@job(MAINTENANCE, timeout=120, retries=5)
+@job(MAINTENANCE, name="subscribe_tenant_webhooks", timeout=120, retries=5)
 def subscribe_tenant_webhooks(tenant_id: int) -> list[str]:
     """Give the tenant fresh webhook credentials and (re)subscribe where the platform does it by API."""
     settings = get_settings()
@@ -57,7 +57,7 @@ def subscribe_tenant_webhooks(tenant_id: int) -> list[str]:
     return ids
 
 
-@job(MAINTENANCE, timeout=120, retries=5)
+@job(MAINTENANCE, name="ensure_tenant_fields", timeout=120, retries=5)
 def ensure_tenant_fields(tenant_id: int) -> list[str]:
     """Create LeadRelay's own fields on the tenant's lead object (or check the Salesforce package has them).
 

@@ -27,7 +27,7 @@ def call_with_token(tenant_id: int, call):
         return call(store.after_unauthorized(tenant_id, token))
 
 
-@job(MAINTENANCE, timeout=60, retries=5)
+@job(MAINTENANCE, name="verify_installation", timeout=60, retries=5)
 def verify_installation(tenant_id: int) -> str:
     """Check the stored token still opens the same CRM account; records when it was last verified."""
     with session_scope(get_settings().database_url) as session:
