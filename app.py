@@ -1,27 +1,25 @@
-"""The Flask app factory: configuration from the environment, migrations applied, blueprints wired."""
+"""The Flask app factory: configuration from the settings, migrations applied, blueprints wired."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Flask
 
-from integration.config import Settings
+from integration.config import get_settings
 from integration.db import migrate
+from integration.embedded_redis import ensure_redis_url
 from integration.logs import configure_logging
-from leadrelay.embedded_redis import ensure_redis_url
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the web app. `overrides` (tests) are applied on top of the environment's settings."""
-    settings = Settings.from_env()
-    if settings.redis_url is None:
-        ensure_redis_url(settings.var_dir)
-        settings = Settings.from_env()
+    # Without REDIS_URL this starts (or finds) the embedded server and makes it the process's Redis, so the
+    # settings read below, by the request code and by what it enqueues, all name it: no environment is written.
+    ensure_redis_url(get_settings())
+    settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     migrate(settings.database_url)
-
-    import datetime as dt
-    import os
 
     from adapters.factory import wire
     from marketplace import init_app  # after settings: blueprints read them at import time
@@ -29,7 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     wire()
 
-    public_url = os.environ.get("LEADRELAY_PUBLIC_URL", "").strip().rstrip("/")
+    public_url = settings.public_url or ""  # unset: each request's own host (marketplace/install.py)
     app = Flask(__name__, template_folder="marketplace/templates")
     app.config.update(
         PUBLIC_URL=public_url,

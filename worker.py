@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -66,7 +65,7 @@ class Supervisor:
         self.stopping = False
 
     def _spawn(self) -> subprocess.Popen:
-        return subprocess.Popen(self.argv, env=os.environ.copy())
+        return subprocess.Popen(self.argv)  # with this process's environment: the REDIS_URL `leadrelay worker` shares
 
     def _stop(self, *_args) -> None:
         self.stopping = True

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import secrets
 
 from sqlalchemy import delete
 
-from integration.config import get_settings
+from integration.config import ConfigError, get_settings
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
 from integration.errors import CRMValidationError
@@ -20,13 +19,20 @@ from oauth.crypto import TokenCipher
 log = logging.getLogger("leadrelay.subscriptions")
 
 
-def public_url() -> str:
-    return os.environ.get("LEADRELAY_PUBLIC_URL", "").strip().rstrip("/") or "http://127.0.0.1:8000"
+def public_url(request_url: str | None = None) -> str:
+    """LEADRELAY_PUBLIC_URL; unset, the app's URL as the request that asked for the webhooks reached it (the
+    settings' one default: the request's host, as for OAuth redirect URIs)."""
+    found = get_settings().public_url or request_url
+    if not found:
+        raise ConfigError("LEADRELAY_PUBLIC_URL is not set and no request says where the app is: set it to the URL "
+                          "the CRMs reach LeadRelay at (webhook URLs are built from it)")
+    return found.rstrip("/")
 
 
-def webhook_url(platform: str, key: str | None = None, secret: str | None = None) -> str:
+def webhook_url(platform: str, key: str | None = None, secret: str | None = None,
+                request_url: str | None = None) -> str:
     """Where the platform posts. Salesforce carries the tenant's key and secret in the path (no signatures)."""
-    base = f"{public_url()}/webhooks/{platform}"
+    base = f"{public_url(request_url)}/webhooks/{platform}"
     return f"{base}/{key}/{secret}" if platform == "salesforce" and key and secret else base
 
 
@@ -35,21 +41,23 @@ def new_webhook_key(session, tenant_id: int) -> tuple[str, str]:
     key, secret = secrets.token_urlsafe(12), secrets.token_urlsafe(24)
     session.execute(delete(WebhookKey).where(WebhookKey.tenant_id == tenant_id))
     session.add(WebhookKey(tenant_id=tenant_id, key=key, secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
-                           secret_enc=TokenCipher.from_env(get_settings().var_dir).encrypt(secret)))
+                           secret_enc=TokenCipher.from_settings().encrypt(secret)))
     session.flush()
     return key, secret
 
 
 @job(MAINTENANCE, name="subscribe_tenant_webhooks", timeout=120, retries=5)
-def subscribe_tenant_webhooks(tenant_id: int) -> list[str]:
-    """Give the tenant fresh webhook credentials and (re)subscribe where the platform does it by API."""
+def subscribe_tenant_webhooks(tenant_id: int, request_url: str | None = None) -> list[str]:
+    """Give the tenant fresh webhook credentials and (re)subscribe where the platform does it by API.
+
+    `request_url`: the app's URL as the install request reached it, used when LEADRELAY_PUBLIC_URL is unset."""
     settings = get_settings()
     with session_scope(settings.database_url) as session:
         tenant = session.get(Tenant, tenant_id)
         platform = tenant.platform
         key, secret = new_webhook_key(session, tenant_id)
     adapter = adapter_for(tenant_id)
-    ids = adapter.subscribe_webhooks(webhook_url(platform, key, secret), key, secret)
+    ids = adapter.subscribe_webhooks(webhook_url(platform, key, secret, request_url), key, secret)
     with session_scope(settings.database_url) as session:
         tenant = session.get(Tenant, tenant_id)
         tenant.settings = {**(tenant.settings or {}), "webhook_subscriptions": ids}

@@ -1,46 +1,112 @@
-"""Settings, read from environment variables only (each one documented in the README)."""
+"""Settings, read from environment variables only (each one documented in the README).
+
+This is the one module that reads the environment (tests/test_settings_source.py): everything else takes its values
+from `get_settings()` or from a `Settings` it is handed. Nothing is read at import time.
+"""
 from __future__ import annotations
 
 import functools
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# A CRM's settings are `<PLATFORM>_<SUFFIX>` variables (HUBSPOT_CLIENT_ID, SALESFORCE_LOGIN_URL, …): the suffixes
+# say what a setting is, never which platform, so a new CRM needs no change here.
+_CRM_SUFFIXES = ("_CLIENT_ID", "_CLIENT_SECRET", "_ALLOWED_HOSTS", "_APP_ID", "_LOGIN_URL", "_PANEL_JWT_SECRET",
+                 "_PANEL_USERNAME", "_PANEL_PASSWORD")
+_UNPREFIXED = frozenset({"DATABASE_URL", "REDIS_URL"})  # every other variable of LeadRelay's own starts LEADRELAY_
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and what to do."""
+
+
+class _Variables:
+    """Typed, checked reads of a snapshot of the environment."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+
+    def text(self, name: str, default: str = "") -> str:
+        return self.values.get(name, "").strip() or default
+
+    def whole(self, name: str, default: int, minimum: int | None = None, meaning: str = "") -> int:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{name} must be {minimum} or more ({meaning}), got {value}")
+        return value
+
+    def items(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list."""
+        return tuple(part.strip() for part in self.values.get(name, "").split(",") if part.strip())
+
+    def url(self, name: str) -> str | None:
+        """An http(s) base URL without its trailing slash; None when unset."""
+        raw = self.text(name).rstrip("/")
+        if raw and (not raw.startswith(("http://", "https://")) or not raw.split("://", 1)[1]):
+            raise ConfigError(f"{name} must be an http:// or https:// URL (such as https://leadrelay.example.com), "
+                              f"got {raw!r}")
+        return raw or None
+
+    def time_scale(self) -> float:
+        raw = self.text("LEADRELAY_TIME_SCALE")
+        if not raw:
+            return 1.0
+        try:
+            scale = float(raw)
+        except ValueError:
+            scale = math.nan
+        if not math.isfinite(scale) or scale <= 0:
+            raise ConfigError(f"LEADRELAY_TIME_SCALE must be a positive number (60: five minutes pass in five "
+                              f"seconds), got {raw!r}")
+        return scale
 
 
 def time_scale() -> float:
     """LEADRELAY_TIME_SCALE alone: due times are computed often, and reading it needs none of the other settings
     (`Settings.from_env` also makes a dev secret under var/ when none is set)."""
-    raw = os.environ.get("LEADRELAY_TIME_SCALE", "").strip()
-    if not raw:
-        return 1.0
-    try:
-        scale = float(raw)
-    except ValueError:
-        scale = math.nan
-    if not math.isfinite(scale) or scale <= 0:
-        raise ConfigError(f"LEADRELAY_TIME_SCALE must be a positive number (60: five minutes pass in five seconds), "
-                          f"got {raw!r}")
-    return scale
+    return _Variables(os.environ).time_scale()
 
 
-def _list(name: str, default: str) -> tuple[str, ...]:
-    raw = os.environ.get(name, default)
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
+@dataclass(frozen=True)
+class CRMSettings:
+    """One CRM app's settings, from its `<PLATFORM>_…` variables; what a platform does not use stays empty."""
+
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)  # also verifies the webhooks the app signs
+    # host patterns an instance URL / api_domain handed back may use; empty: the platform's own domains (the OAuth
+    # provider's ALLOWED_HOSTS)
+    allowed_hosts: tuple[str, ...] = ()
+    app_id: str = ""  # webhooks whose source is this app are our own writes
+    login_url: str | None = None  # where OAuth goes instead of the platform's own login host (sandbox orgs)
+    panel_jwt_secret: str = field(default="", repr=False)  # verifies the CRM panel's JWT; unset: client_secret
+    panel_username: str = ""  # HTTP Basic for the CRM panel instead of the JWT
+    panel_password: str = field(default="", repr=False)
+
+    @classmethod
+    def read(cls, platform: str, variables: _Variables) -> CRMSettings:
+        prefix, raw = platform.upper(), variables.values
+        secret = variables.text(f"{prefix}_CLIENT_SECRET")
+        return cls(client_id=variables.text(f"{prefix}_CLIENT_ID"), client_secret=secret,
+                   allowed_hosts=variables.items(f"{prefix}_ALLOWED_HOSTS"), app_id=variables.text(f"{prefix}_APP_ID"),
+                   login_url=variables.url(f"{prefix}_LOGIN_URL"),
+                   panel_jwt_secret=variables.text(f"{prefix}_PANEL_JWT_SECRET", secret),
+                   # unstripped: compared byte for byte with what the CRM sends
+                   panel_username=raw.get(f"{prefix}_PANEL_USERNAME", ""),
+                   panel_password=raw.get(f"{prefix}_PANEL_PASSWORD", ""))
 
 
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message says which and what to do."""
+@functools.lru_cache(maxsize=64)
+def _crm_settings(platform: str, variables: tuple[tuple[str, str], ...]) -> CRMSettings:
+    return CRMSettings.read(platform, _Variables(dict(variables)))
 
 
 @dataclass(frozen=True)
@@ -64,40 +130,76 @@ class Settings:
     # where a browser reaches the CRM sandbox's OAuth pages: plain HTTP on loopback in the demo, so signing in
     # shows no certificate warning while the SDKs keep LEADRELAY_SANDBOX_URL's HTTPS (simple-salesforce needs it)
     sandbox_browser_url: str | None = None
+    # the app's public base URL for OAuth redirect URIs and webhook URLs; None: the host of the request at hand
+    public_url: str | None = None
+    sandbox_url: str | None = None  # every OAuth provider and adapter talks to this CRM sandbox instead
+    sandbox_ca: str | None = None  # the sandbox's CA certificate; None: the system trust store
+    # Fernet keys for tokens and webhook secrets at rest, the first encrypts; empty: a random key kept in var/
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    token_refresh_margin_seconds: int = 300  # refresh an access token this long before it expires
+    sweep_interval_seconds: int = 300  # between two reconciliation sweeps of a tenant
+    # the `<PLATFORM>_…` variables as set, read by `crm()`: checked when a platform asks for its settings, so a
+    # variable of another program that happens to end the same way (SSO_LOGIN_URL) is never judged
+    crm_variables: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    def crm(self, platform: str) -> CRMSettings:
+        """The platform's app settings (all empty when none of its variables is set)."""
+        prefix = platform.upper() + "_"
+        return _crm_settings(platform, tuple(item for item in self.crm_variables if item[0].startswith(prefix)))
 
     @classmethod
     def from_env(cls) -> Settings:
-        var_dir = Path(os.environ.get("LEADRELAY_VAR_DIR", "var")).resolve()
-        database_url = os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{var_dir / 'leadrelay.db'}"
-        worker_class = os.environ.get("LEADRELAY_WORKER_CLASS", "simple").strip()
-        if worker_class not in ("simple", "fork"):
-            raise ConfigError(f"LEADRELAY_WORKER_CLASS must be 'simple' or 'fork', got {worker_class!r}")
-        log_format = os.environ.get("LEADRELAY_LOG_FORMAT", "json").strip()
-        if log_format not in ("json", "text"):
-            raise ConfigError(f"LEADRELAY_LOG_FORMAT must be 'json' or 'text', got {log_format!r}")
-        return cls(
-            var_dir=var_dir,
-            database_url=_normalize_database_url(database_url),
-            redis_url=os.environ.get("REDIS_URL", "").strip() or None,
-            secret_key=os.environ.get("LEADRELAY_SECRET_KEY", "").strip() or _dev_secret(var_dir),
-            log_level=os.environ.get("LEADRELAY_LOG_LEVEL", "INFO").strip().upper(),
-            log_format=log_format,
-            job_retries=_int("LEADRELAY_JOB_RETRIES", 5),
-            job_backoff_seconds=_int("LEADRELAY_JOB_BACKOFF_SECONDS", 10),
-            worker_class=worker_class,
-            queues=_list("LEADRELAY_QUEUES", ""),
-            trusted_proxies=_trusted_proxies(),
-            operator_token=os.environ.get("LEADRELAY_OPERATOR_TOKEN", "").strip() or None,
-            time_scale=time_scale(),
-            sandbox_browser_url=os.environ.get("LEADRELAY_SANDBOX_BROWSER_URL", "").strip().rstrip("/") or None,
-        )
+        return cls.read(_Variables(dict(_relevant_variables())))
+
+    @classmethod
+    def read(cls, variables: _Variables) -> Settings:
+        var_dir = Path(variables.values.get("LEADRELAY_VAR_DIR", "var")).resolve()
+        return cls(var_dir=var_dir, **_storage(variables, var_dir), **_process(variables), **_web(variables),
+                   **_crm_access(variables))
 
 
-def _trusted_proxies() -> int:
-    hops = _int("LEADRELAY_TRUSTED_PROXIES", 0)
-    if hops < 0:
-        raise ConfigError(f"LEADRELAY_TRUSTED_PROXIES must be 0 or more (proxies in front of the app), got {hops}")
-    return hops
+def _storage(variables: _Variables, var_dir: Path) -> dict:
+    database_url = variables.text("DATABASE_URL") or f"sqlite:///{var_dir / 'leadrelay.db'}"
+    return {"database_url": _normalize_database_url(database_url),
+            "redis_url": variables.text("REDIS_URL") or _embedded_redis.get(var_dir),
+            "secret_key": variables.text("LEADRELAY_SECRET_KEY") or _dev_secret(var_dir),
+            "encryption_keys": variables.items("LEADRELAY_ENCRYPTION_KEYS")}
+
+
+def _process(variables: _Variables) -> dict:
+    """How workers and jobs run, and how they log."""
+    worker_class = variables.text("LEADRELAY_WORKER_CLASS", "simple")
+    if worker_class not in ("simple", "fork"):
+        raise ConfigError(f"LEADRELAY_WORKER_CLASS must be 'simple' or 'fork', got {worker_class!r}")
+    log_format = variables.text("LEADRELAY_LOG_FORMAT", "json")
+    if log_format not in ("json", "text"):
+        raise ConfigError(f"LEADRELAY_LOG_FORMAT must be 'json' or 'text', got {log_format!r}")
+    return {"log_level": variables.text("LEADRELAY_LOG_LEVEL", "INFO").upper(), "log_format": log_format,
+            "job_retries": variables.whole("LEADRELAY_JOB_RETRIES", 5),
+            "job_backoff_seconds": variables.whole("LEADRELAY_JOB_BACKOFF_SECONDS", 10),
+            "worker_class": worker_class, "queues": variables.items("LEADRELAY_QUEUES"),
+            "time_scale": variables.time_scale(),
+            "sweep_interval_seconds": variables.whole("LEADRELAY_SWEEP_INTERVAL_SECONDS", 300, minimum=1,
+                                                      meaning="seconds between two sweeps of a tenant")}
+
+
+def _web(variables: _Variables) -> dict:
+    """How the web app is reached, and who may use its operator API."""
+    return {"public_url": variables.url("LEADRELAY_PUBLIC_URL"),
+            "trusted_proxies": variables.whole("LEADRELAY_TRUSTED_PROXIES", 0, minimum=0,
+                                               meaning="proxies in front of the app"),
+            "operator_token": variables.text("LEADRELAY_OPERATOR_TOKEN") or None}
+
+
+def _crm_access(variables: _Variables) -> dict:
+    """Where the CRMs' APIs are (the sandbox's, when set), the apps' credentials, and when tokens are refreshed."""
+    return {"sandbox_url": variables.url("LEADRELAY_SANDBOX_URL"),
+            "sandbox_ca": variables.text("LEADRELAY_SANDBOX_CA") or None,
+            "sandbox_browser_url": variables.url("LEADRELAY_SANDBOX_BROWSER_URL"),
+            "token_refresh_margin_seconds": variables.whole("LEADRELAY_TOKEN_REFRESH_MARGIN_SECONDS", 300, minimum=0,
+                                                            meaning="seconds before expiry"),
+            "crm_variables": tuple(sorted((name, value) for name, value in variables.values.items()
+                                          if name.endswith(_CRM_SUFFIXES)))}
 
 
 def _normalize_database_url(url: str) -> str:
@@ -130,6 +232,43 @@ def _dev_secret(var_dir: Path) -> str:
     return value
 
 
+# The Redis server this process started (or found running) under a var dir, for when REDIS_URL is unset. Only
+# process start-up sets it (integration.embedded_redis), so that the web app, its requests and the jobs all read
+# the one `get_settings().redis_url`, and nothing has to write the URL into the environment.
+_embedded_redis: dict[Path, str] = {}
+
+
+def use_embedded_redis(var_dir: Path, url: str | None) -> None:
+    """Make `url` the Redis of the settings with this var dir and no REDIS_URL (None: forget it)."""
+    global _cached
+    if url is None:
+        _embedded_redis.pop(Path(var_dir).resolve(), None)
+    else:
+        _embedded_redis[Path(var_dir).resolve()] = url
+    _cached = None
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_by_settings(name: str) -> bool:
+    return name.startswith("LEADRELAY_") or name in _UNPREFIXED or name.endswith(_CRM_SUFFIXES)
+
+
+def _relevant_variables() -> tuple[tuple[str, str], ...]:
+    """The variables Settings reads, as set now: the snapshot it is built from, and what its cache is keyed by."""
+    env = os.environ
+    return tuple((name, env[name]) for name in filter(_read_by_settings, env))
+
+
+_cached: tuple[tuple, Settings] | None = None
+
+
 def get_settings() -> Settings:
-    """Settings as the environment says now (cheap; callers may cache)."""
-    return Settings.from_env()
+    """Settings as the environment says now: built once, then again only when a variable it reads has changed (a
+    test's monkeypatch, the demo setting up its children), so it stays cheap per enqueue and per job."""
+    global _cached
+    variables = _relevant_variables()
+    # the working directory too: a relative LEADRELAY_VAR_DIR resolves against it
+    key, cached = (os.getcwd(), variables), _cached
+    if cached is None or cached[0] != key:
+        cached = _cached = (key, Settings.read(_Variables(dict(variables))))
+    return cached[1]

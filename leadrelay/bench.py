@@ -10,8 +10,7 @@ from pathlib import Path
 
 from integration.config import Settings
 from integration.db import migrate
-from leadrelay.embedded_redis import ensure_redis_url
-from leadrelay.processes import spawn, stop, wait_until
+from leadrelay.processes import share_redis, spawn, stop, wait_until
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -24,7 +23,7 @@ def bench_queue(jobs: int) -> dict:
     from integration.admin.diagnostics import probe_status, request_probe
 
     settings = Settings.from_env()
-    ensure_redis_url(settings.var_dir)
+    share_redis(settings)
     migrate(settings.database_url)
     log_path = str(Path(tempfile.gettempdir()) / "leadrelay-bench-worker.log")
     worker = spawn(["worker", "--processes", "1"], log_path)

@@ -13,7 +13,7 @@ import requests
 
 from integration.db import migrate, session_scope
 from integration.models import Tenant
-from leadrelay.processes import local_http, spawn, stop, wait_until
+from leadrelay.processes import local_http, share_redis, spawn, stop, wait_until
 from sandbox.hubspot.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 
 
@@ -127,9 +127,8 @@ def bench_intake(requests_total: int = 3000, concurrency: int = 16, port: int = 
     os.environ.update(env)
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{var / 'bench.db'}")
     from integration.config import get_settings
-    from leadrelay.embedded_redis import ensure_redis_url
 
-    ensure_redis_url(var)
+    share_redis(get_settings())
     url = get_settings().database_url
     migrate(url)
     with session_scope(url) as s:

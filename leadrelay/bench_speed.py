@@ -27,7 +27,7 @@ from sqlalchemy import select
 from integration.db import migrate, session_scope
 from integration.models import Decision, RuleSetVersion, Tenant
 from leadrelay.demo_flow import LEAD_OBJECT, PLACES, install_into, lead_properties, wire_salesforce_outbound
-from leadrelay.processes import local_http, spawn, stop, wait_until
+from leadrelay.processes import local_http, share_redis, spawn, stop, wait_until
 
 PLATFORMS = tuple(LEAD_OBJECT)
 USERS = [{"email": f"rep{i}@speed.bench", "name": f"Rep {i}", "timezone": "UTC"} for i in range(4)]
@@ -91,7 +91,6 @@ class Stack:
         from cryptography.fernet import Fernet
 
         from leadrelay.demo import _demo_environment, _register_apps
-        from leadrelay.embedded_redis import ensure_redis_url
         from sandbox.config import SandboxConfig
         from sandbox.server import SandboxServer
 
@@ -108,7 +107,7 @@ class Stack:
         from integration.config import get_settings
 
         self.log("  redis, database, sandbox …")
-        ensure_redis_url(self.var)
+        share_redis(get_settings())
         self.database_url = get_settings().database_url
         migrate(self.database_url)
         _register_apps(self.sandbox.url, self.web_url, dict(os.environ))  # as the demo: HubSpot's webhooks app-wide
@@ -123,7 +122,7 @@ class Stack:
 
     def close(self) -> None:
         from integration.db import dispose_engines
-        from leadrelay.embedded_redis import stop_owned
+        from integration.embedded_redis import stop_owned
 
         stop(self.procs)
         self.procs = []

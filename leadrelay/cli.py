@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from integration.config import ConfigError, Settings
+from integration.config import ConfigError
 
 
 def _web(args: argparse.Namespace) -> int:
@@ -15,12 +15,12 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from leadrelay.embedded_redis import ensure_redis_url
+    from integration.config import get_settings
+    from leadrelay.processes import share_redis
     from worker import Supervisor, run_worker, selected_queues
 
-    settings = Settings.from_env()
-    ensure_redis_url(settings.var_dir)
-    settings = Settings.from_env()
+    share_redis(get_settings())  # the supervisor's worker processes use the same Redis
+    settings = get_settings()
     queues = selected_queues(settings, args.queues.split(",") if args.queues else None)
     if args.processes <= 1:
         return run_worker(settings, queues, burst=args.burst)

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 from integration.config import Settings
 from integration.db import migrate
+from integration.embedded_redis import stop_owned
 from integration.logs import configure_logging
 from leadrelay.demo_state import StaleState, prepare
 from leadrelay.demo_story import DEMO_TIME_SCALE
-from leadrelay.embedded_redis import ensure_redis_url, stop_owned
-from leadrelay.processes import local_http, port_in_use, spawn, stop, wait_until
+from leadrelay.processes import local_http, port_in_use, share_redis, spawn, stop, wait_until
 
 DEMO_APPS = {p: {"client_id": f"leadrelay-demo-{p}", "client_secret": f"leadrelay-demo-{p}-secret"}
              for p in ("hubspot", "salesforce", "pipedrive")}
@@ -77,7 +77,7 @@ def _start(settings: Settings, port: int, sandbox_port: int, workers: int) -> tu
     web_url, sandbox_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sandbox_port}"
     print(f"Demo state (database, Redis, logs): {settings.var_dir}/", flush=True)
     print("1/5 Redis …", flush=True)
-    print(f"    {ensure_redis_url(settings.var_dir)}", flush=True)
+    print(f"    {share_redis(settings)}", flush=True)
     print("2/5 database migrations …", flush=True)
     migrate(settings.database_url)
     print("3/5 CRM sandbox (HubSpot, Salesforce, Pipedrive) …", flush=True)

@@ -112,7 +112,7 @@ def wire_salesforce_outbound(sandbox_url: str, accounts: dict[str, dict], timeou
             row = s.execute(select(WebhookKey).join(Tenant, Tenant.id == WebhookKey.tenant_id)
                             .where(Tenant.platform == "salesforce")).scalar_one_or_none()
             if row is not None:
-                secret = TokenCipher.from_env(get_settings().var_dir).decrypt(row.secret_enc)
+                secret = TokenCipher.from_settings().decrypt(row.secret_enc)
                 url = webhook_url("salesforce", row.key, secret)
                 break
         time.sleep(0.2)

@@ -66,7 +66,7 @@ def _list(session: Session, tenant_id: int | None, as_json: bool) -> int:
 def _undo(settings: Settings, snapshot_id: int) -> int:
     from adapters.factory import build_adapter, wire
     from integration.admin.undo import UndoError, undo_merge
-    from leadrelay.embedded_redis import ensure_redis_url
+    from integration.embedded_redis import ensure_redis_url
 
     with session_scope(settings.database_url) as session:
         snapshot = session.get(MergeSnapshot, snapshot_id)  # the operator sees every tenant's merges
@@ -74,7 +74,7 @@ def _undo(settings: Settings, snapshot_id: int) -> int:
     if tenant_id is None:
         print(f"no merge snapshot {snapshot_id}; `leadrelay merges list` shows the ids", file=sys.stderr)
         return 1
-    ensure_redis_url(settings.var_dir)  # the adapter's rate budget and write log live in Redis
+    ensure_redis_url(settings)  # the adapter's rate budget and write log live in Redis
     wire()
     try:
         adapter = build_adapter(tenant_id)  # before the session: a token refresh writes in its own

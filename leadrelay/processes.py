@@ -12,6 +12,9 @@ from collections.abc import Callable
 
 import requests
 
+from integration.config import Settings
+from integration.embedded_redis import ensure_redis_url
+
 
 def local_http(verify: str | bool = True) -> requests.Session:
     """A session for our own loopback services; the machine's CA bundle variables must not override `verify`."""
@@ -19,6 +22,14 @@ def local_http(verify: str | bool = True) -> requests.Session:
     session.trust_env = False
     session.verify = verify
     return session
+
+
+def share_redis(settings: Settings) -> str:
+    """This run's Redis (REDIS_URL, else the embedded server under var/), exported as REDIS_URL so that every
+    process started from here uses the same one."""
+    url = ensure_redis_url(settings)
+    os.environ["REDIS_URL"] = url
+    return url
 
 
 def spawn(args: list[str], log_path: str, env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -78,8 +78,8 @@ def run_tenants(args: argparse.Namespace) -> int:
         if args.action == "show":
             return _show(session, args.tenant_id)
         if args.action == "disconnect":
-            from leadrelay.embedded_redis import ensure_redis_url
+            from integration.embedded_redis import ensure_redis_url
 
-            ensure_redis_url(settings.var_dir)
+            ensure_redis_url(settings)
             return _disconnect(session, args.tenant_id)
         return _list(session, getattr(args, "json", False))

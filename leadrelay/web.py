@@ -1,15 +1,13 @@
 """`leadrelay web`: the Flask app behind gunicorn."""
 from __future__ import annotations
 
-import os
-
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from integration.config import Settings
+from integration.config import get_settings
 from integration.db import migrate
 from integration.logs import configure_logging, protect
-from leadrelay.embedded_redis import ensure_redis_url
+from leadrelay.processes import share_redis
 
 
 class RedactingLogger(Logger):
@@ -39,14 +37,14 @@ class _Gunicorn(BaseApplication):
 
 
 def serve(host: str, port: int, workers: int, threads: int) -> int:
-    settings = Settings.from_env()
+    settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)  # the master's own lines (migrations), redacted
-    ensure_redis_url(settings.var_dir)  # before forking, so every gunicorn worker shares one Redis
-    migrate(Settings.from_env().database_url)  # once, in the master: workers then find the schema at head
+    share_redis(settings)  # before forking, so every gunicorn worker shares one Redis
+    migrate(settings.database_url)  # once, in the master: workers then find the schema at head
     print(f"LeadRelay web app listening on http://{host}:{port}  (health: http://{host}:{port}/healthz)",
           flush=True)
     _Gunicorn({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
                "logger_class": RedactingLogger,
-               "accesslog": None, "errorlog": "-", "loglevel": os.environ.get("LEADRELAY_LOG_LEVEL", "info").lower(),
+               "accesslog": None, "errorlog": "-", "loglevel": settings.log_level.lower(),
                "timeout": 60, "graceful_timeout": 20}).run()
     return 0

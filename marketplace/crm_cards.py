@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
-import os
 
 import jwt
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import or_, select
 
 from adapters.hubspot.webhooks import HubSpotWebhooks
+from integration.config import get_settings
 from integration.models import Decision, MergeSnapshot, ReviewItem, SlaTimer, Tenant, TenantStatus
 from marketplace.webhooks import RawRequest
 
@@ -97,7 +97,7 @@ def _signed_requests() -> list[RawRequest]:
 
 
 def _hubspot_signed() -> bool:
-    secret = os.environ.get("HUBSPOT_CLIENT_SECRET", "").strip()
+    secret = get_settings().crm("hubspot").client_secret
     verifier, now = HubSpotWebhooks(), dt.datetime.now(dt.UTC)
     candidates = _signed_requests()
     if not secret or verifier.missing_signature(candidates[0]):
@@ -145,8 +145,7 @@ def pipedrive_identity() -> tuple[str, str] | None:
     """(companyId, userId) the request is proven to come from, or None."""
     token = request.args.get("token", "")
     if token:
-        secret = (os.environ.get("PIPEDRIVE_PANEL_JWT_SECRET", "").strip()
-                  or os.environ.get("PIPEDRIVE_CLIENT_SECRET", "").strip())
+        secret = get_settings().crm("pipedrive").panel_jwt_secret  # the client secret unless set apart
         if not secret:
             return None
         try:
@@ -158,8 +157,8 @@ def pipedrive_identity() -> tuple[str, str] | None:
             return None
         return str(claims["companyId"]), str(claims["userId"])
     auth = request.authorization
-    username = os.environ.get("PIPEDRIVE_PANEL_USERNAME", "")
-    password = os.environ.get("PIPEDRIVE_PANEL_PASSWORD", "")
+    panel = get_settings().crm("pipedrive")
+    username, password = panel.panel_username, panel.panel_password
     if auth is None or auth.type != "basic" or not (username and password):
         return None
     if hmac.compare_digest(f"{auth.username}:{auth.password}".encode(), f"{username}:{password}".encode()):

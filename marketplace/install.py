@@ -73,9 +73,13 @@ def _fail(platform: str, reason: InstallFailure, detail: str = "", status: int =
                            retry_url=url_for("install.start", platform=platform)), status
 
 
+def public_base() -> str:
+    """The app's URL: LEADRELAY_PUBLIC_URL, else the host this request came to."""
+    return current_app.config.get("PUBLIC_URL") or request.host_url.rstrip("/")
+
+
 def redirect_uri(platform: str) -> str:
-    base = current_app.config.get("PUBLIC_URL") or request.host_url.rstrip("/")
-    return f"{base}{url_for('install.callback', platform=platform)}"
+    return f"{public_base()}{url_for('install.callback', platform=platform)}"
 
 
 def start_oauth(platform: str, purpose: str):
@@ -168,7 +172,7 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
     db.commit()
     # follow-up work goes to a worker, never into the request (rule 9)
     verify_installation.enqueue(tenant.id, job_id=f"verify-installation-{tenant.id}")
-    subscribe_tenant_webhooks.enqueue(tenant.id, job_id=f"subscribe-webhooks-{tenant.id}")
+    subscribe_tenant_webhooks.enqueue(tenant.id, public_base(), job_id=f"subscribe-webhooks-{tenant.id}")
     ensure_tenant_fields.enqueue(tenant.id, job_id=f"ensure-fields-{tenant.id}")
     schedule_sweep(tenant.id)
     backfill_tenant.enqueue(tenant.id, job_id=f"backfill-{tenant.id}")

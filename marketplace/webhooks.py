@@ -5,7 +5,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from adapters.registry import get_webhook_parser
+from integration.config import get_settings
 from integration.crm.echo import RedisWriteLog
 from integration.errors import PayloadError, UnknownPlatform
 from integration.intake.events import enqueue_drain, record_events
@@ -86,7 +86,7 @@ def receive(platform: str, _rest: str = ""):
 def _authenticate(platform: str, parser, raw: RawRequest) -> tuple[TenantView | None, Any]:
     """(tenant found by its webhook key, or None for app-scoped secrets; a failure response or None)."""
     if parser.SECRET_SCOPE == "app":  # noqa: S105 - a scope name, not a secret
-        secret = os.environ.get(f"{platform.upper()}_CLIENT_SECRET", "").strip()
+        secret = get_settings().crm(platform).client_secret
         if not secret:
             return None, _reject(platform, "secret-not-configured", 401, logging.ERROR)
         if missing := parser.missing_signature(raw):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -18,7 +17,7 @@ from requests import RequestException
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from integration.config import get_settings
+from integration.config import CRMSettings, get_settings
 from integration.errors import CRMTransient, LeadRelayError
 
 log = logging.getLogger("leadrelay.oauth")
@@ -71,12 +70,12 @@ def as_flag(value: Any) -> bool | None:
 
 
 def sandbox_url() -> str | None:
-    return os.environ.get("LEADRELAY_SANDBOX_URL", "").strip().rstrip("/") or None
+    return get_settings().sandbox_url
 
 
 def http_verify() -> str | bool:
     """The CA bundle for the sandbox's HTTPS when configured; the system trust store otherwise."""
-    return os.environ.get("LEADRELAY_SANDBOX_CA", "").strip() or True
+    return get_settings().sandbox_ca or True
 
 
 def _rehost(real_url: str, base: str | None) -> str:
@@ -102,11 +101,16 @@ class OAuthProvider:
     ALLOWED_HOSTS: ClassVar[tuple[str, ...]] = ()  # patterns for hosts the platform may hand back
 
     def __init__(self) -> None:
-        prefix = self.NAME.upper()
-        self.client_id = os.environ.get(f"{prefix}_CLIENT_ID", "").strip()
-        self.client_secret = os.environ.get(f"{prefix}_CLIENT_SECRET", "").strip()
+        credentials = self.settings
+        self.client_id = credentials.client_id
+        self.client_secret = credentials.client_secret
 
     # configuration ----------------------------------------------------------------------
+    @property
+    def settings(self) -> CRMSettings:
+        """This platform's app settings as configured now (`<NAME>_CLIENT_ID`, `<NAME>_ALLOWED_HOSTS`, …)."""
+        return get_settings().crm(self.NAME)
+
     @property
     def configured(self) -> bool:
         return bool(self.client_id and self.client_secret)
@@ -121,8 +125,7 @@ class OAuthProvider:
         return _rehost(real_url, (sandbox and get_settings().sandbox_browser_url) or sandbox)
 
     def allowed_hosts(self) -> tuple[str, ...]:
-        env = os.environ.get(f"{self.NAME.upper()}_ALLOWED_HOSTS", "").strip()
-        hosts = tuple(h.strip() for h in env.split(",") if h.strip()) or self.ALLOWED_HOSTS
+        hosts = self.settings.allowed_hosts or self.ALLOWED_HOSTS
         sandbox = sandbox_url()
         return hosts + ((urlsplit(sandbox).hostname or "",) if sandbox else ())
 

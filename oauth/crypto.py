@@ -7,6 +7,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from integration.config import Settings, get_settings
+
 
 class EncryptionKeyError(ValueError):
     pass
@@ -43,10 +45,10 @@ class TokenCipher:
                                      "print(Fernet.generate_key().decode())')") from exc
 
     @classmethod
-    def from_env(cls, var_dir: Path) -> TokenCipher:
-        raw = os.environ.get("LEADRELAY_ENCRYPTION_KEYS", "").strip()
-        keys = [k.strip() for k in raw.split(",") if k.strip()] or [_dev_key(var_dir)]
-        return cls(keys)
+    def from_settings(cls, settings: Settings | None = None) -> TokenCipher:
+        """The configured keys (LEADRELAY_ENCRYPTION_KEYS); none: the dev key kept in var/."""
+        settings = settings or get_settings()
+        return cls(list(settings.encryption_keys) or [_dev_key(settings.var_dir)])
 
     def encrypt(self, plaintext: str) -> bytes:
         return self._fernet.encrypt(plaintext.encode())

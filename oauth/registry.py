@@ -17,7 +17,7 @@ def crm_title(platform: str) -> str:
 
 
 def get_provider(platform: str) -> OAuthProvider:
-    """A provider configured from the environment; UnknownPlatform for anything not in PROVIDERS."""
+    """A provider configured from the settings; UnknownPlatform for anything not in PROVIDERS."""
     for provider in PROVIDERS:
         if provider.NAME == platform:
             return provider()

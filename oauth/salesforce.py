@@ -2,7 +2,6 @@
 user is an admin (Modify All Data or Customize Application, through their profile or a permission set)."""
 from __future__ import annotations
 
-import os
 import re
 import time
 from urllib.parse import urlencode
@@ -35,7 +34,7 @@ class SalesforceOAuth(OAuthProvider):
                    "PermissionSet.PermissionsCustomizeApplication = true)")
 
     def url(self, real_url: str) -> str:
-        login = os.environ.get("SALESFORCE_LOGIN_URL", "").strip().rstrip("/")
+        login = self.settings.login_url
         if login and not real_url.startswith(login):
             real_url = login + real_url.split("salesforce.com", 1)[1]
         return super().url(real_url)

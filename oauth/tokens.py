@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 
 from redis import Redis
 from sqlalchemy import select
@@ -20,8 +19,6 @@ from oauth.registry import get_provider
 
 log = logging.getLogger("leadrelay.oauth.tokens")
 
-# Refresh this long before expiry, so a call never starts with a token about to lapse.
-REFRESH_MARGIN = dt.timedelta(seconds=int(os.environ.get("LEADRELAY_TOKEN_REFRESH_MARGIN_SECONDS", "300")))
 LOCK_TIMEOUT = 60
 
 
@@ -39,7 +36,7 @@ class TokenStore:
     def __init__(self, cipher: TokenCipher | None = None, redis: Redis | None = None) -> None:
         settings = get_settings()
         self.database_url = settings.database_url
-        self.cipher = cipher or TokenCipher.from_env(settings.var_dir)
+        self.cipher = cipher or TokenCipher.from_settings(settings)
         self._redis = redis
 
     @property
@@ -83,7 +80,9 @@ class TokenStore:
     @staticmethod
     def expiring(token: dict) -> bool:
         exp = token.get("expires_at")
-        return exp is not None and dt.datetime.fromtimestamp(exp, dt.UTC) - REFRESH_MARGIN <= dt.datetime.now(dt.UTC)
+        # refreshed this long before expiry, so a call never starts with a token about to lapse
+        margin = dt.timedelta(seconds=get_settings().token_refresh_margin_seconds)
+        return exp is not None and dt.datetime.fromtimestamp(exp, dt.UTC) - margin <= dt.datetime.now(dt.UTC)
 
     def access_token(self, tenant_id: int) -> str:
         """A usable access token, refreshed first when it expires within the margin."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from leadrelay.embedded_redis import EmbeddedRedis
+from integration.embedded_redis import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_DB = 1

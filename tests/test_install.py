@@ -163,3 +163,18 @@ def test_installing_with_an_agency_invite_links_the_tenant_to_the_agency(install
     install(installer, crm_sandbox, "hubspot", account["account_id"], start="/install/hubspot?invite=join-growth")
     [tenant] = _tenants()
     assert tenant.agency_id is not None
+
+
+@pytest.mark.parametrize(("public_url", "expected"), [(None, "http://localhost"),
+                                                      ("https://leadrelay.example.test", "https://leadrelay.example.test")])
+def test_webhooks_are_subscribed_under_the_public_url_or_the_install_requests_host(installer, crm_sandbox, crm_env,
+                                                                                  monkeypatch, public_url, expected):
+    from tests.workers import BurstWorker
+
+    if public_url:
+        monkeypatch.setenv("LEADRELAY_PUBLIC_URL", public_url)
+    account = new_account(crm_sandbox, "pipedrive")
+    install(installer, crm_sandbox, "pipedrive", account["account_id"])
+    BurstWorker(["maintenance"], connection=Redis.from_url(crm_env["REDIS_URL"])).work(burst=True)
+    hooks = crm_sandbox.sandbox.store.account(account["account_id"]).extra["webhooks"].values()
+    assert {hook["subscription_url"] for hook in hooks} == {f"{expected}/webhooks/pipedrive"}

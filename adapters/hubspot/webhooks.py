@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import os
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -31,6 +30,7 @@ from hubspot.utils.signature import Signature
 
 from adapters.hubspot.fields import OBJECT_TYPE_IDS, OBJECTS, neutral_field
 from adapters.payloads import load_json
+from integration.config import get_settings
 from integration.errors import PayloadError
 from integration.protocols import ParsedDelivery, WebhookRequest
 from integration.records import Event, EventKind, ObjectType
@@ -53,7 +53,6 @@ class HubSpotWebhooks:
     SIGNATURE_HEADER: ClassVar[str] = "X-HubSpot-Signature-v3"
     TIMESTAMP_HEADER: ClassVar[str] = "X-HubSpot-Request-Timestamp"
     MAX_AGE: ClassVar[dt.timedelta] = dt.timedelta(minutes=5)
-    APP_ID_ENV: ClassVar[str] = "HUBSPOT_APP_ID"
     # Legacy subscription types by name; generic ones as "object.<action>:<objectType>" (subscriptionType
     # + the objectTypeId's name), as a project's webhooks-hsmeta.json declares them (crmObjects).
     # Restore events are left out: the sandbox does not send them and no vendor sample exists to pin them.
@@ -106,7 +105,7 @@ class HubSpotWebhooks:
     def parse(self, request: WebhookRequest) -> ParsedDelivery:
         items = _json_array(request.body)
         delivery = ParsedDelivery()
-        app_id = os.environ.get(self.APP_ID_ENV, "").strip()
+        app_id = get_settings().crm(self.PLATFORM).app_id
         for index, item in enumerate(items):
             try:
                 self._add(delivery, _Item(item, index), app_id)

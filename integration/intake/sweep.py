@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 
 from sqlalchemy import func, select
 
@@ -29,7 +28,7 @@ MAX_PAGES = 20  # per run; the next run continues from the saved cursor
 
 
 def interval_seconds() -> int:
-    return int(os.environ.get("LEADRELAY_SWEEP_INTERVAL_SECONDS", "300"))
+    return get_settings().sweep_interval_seconds
 
 
 def _missed(session, tenant_id: int, object_type: str, record: Record) -> bool:

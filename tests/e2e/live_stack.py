@@ -223,13 +223,12 @@ def _install_tenant(stack: LiveStack, app, platform: str) -> Tenancy:
 def point_salesforce_outbound(stack: LiveStack, **settings: Any) -> None:
     """Point the org's Outbound Messages at the Salesforce tenant's webhook URL (its key and secret in the path);
     `settings` go with it (e.g. `fields=["Id"]`; default: the fields LeadRelay's install guide lists)."""
-    from integration.config import get_settings
     from oauth.crypto import TokenCipher
 
     tenancy = stack.tenants["salesforce"]
     with session_scope(stack.env["DATABASE_URL"]) as s:
         row = s.scalar(select(WebhookKey).where(WebhookKey.tenant_id == tenancy.tenant_id))
-        key, secret = row.key, TokenCipher.from_env(get_settings().var_dir).decrypt(row.secret_enc)
+        key, secret = row.key, TokenCipher.from_settings().decrypt(row.secret_enc)
     stack.simulate("salesforce", {"action": "configure_outbound",
                                   "endpoint_url": f"{stack.url}/webhooks/salesforce/{key}/{secret}", **settings})
 

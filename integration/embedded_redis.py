@@ -1,9 +1,11 @@
-"""A private, real Redis server under var/ for when REDIS_URL is not set."""
+"""A private, real Redis server under var/ for when REDIS_URL is not set.
+
+Below the web app and the command line alike: both start it through `ensure_redis_url` at process start-up.
+"""
 from __future__ import annotations
 
 import atexit
 import logging
-import os
 import shutil
 import subprocess
 import time
@@ -11,6 +13,8 @@ from pathlib import Path
 
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from integration.config import Settings, use_embedded_redis
 
 log = logging.getLogger("leadrelay.redis")
 
@@ -95,22 +99,24 @@ class EmbeddedRedis:
             proc.wait()
 
 
-_owned: list[EmbeddedRedis] = []
+_owned: list[tuple[Path, EmbeddedRedis]] = []  # (the var dir it serves, the server) this process started
 
 
 def stop_owned() -> None:
-    """Stop every server this process started (also runs at exit)."""
+    """Stop every server this process started (also runs at exit); the settings forget them."""
     while _owned:
-        _owned.pop().stop()
+        var_dir, server = _owned.pop()
+        server.stop()
+        use_embedded_redis(var_dir, None)
 
 
-def ensure_redis_url(var_dir: Path) -> str:
-    """REDIS_URL if set; otherwise start/reuse the embedded server and export its URL to children."""
-    url = os.environ.get("REDIS_URL", "").strip()
-    if url:
-        return url
-    server = EmbeddedRedis(Path(var_dir) / "redis").ensure()
+def ensure_redis_url(settings: Settings) -> str:
+    """The Redis these settings name (REDIS_URL); without one, a server under var/redis, started unless one runs
+    there already, which becomes this process's Redis: `get_settings().redis_url` names it from then on."""
+    if settings.redis_url:
+        return settings.redis_url
+    server = EmbeddedRedis(settings.var_dir / "redis").ensure()
     if server.process is not None:
-        _owned.append(server)
-    os.environ["REDIS_URL"] = server.url
+        _owned.append((settings.var_dir, server))
+    use_embedded_redis(settings.var_dir, server.url)
     return server.url
