@@ -80,7 +80,8 @@ class UnknownJob(AttributeError):
 
 @dataclass(frozen=True)
 class JobSpec:
-    name: str  # the stable name: RQ stores `integration.jobs.<name>`
+    name: str  # the stable name
+    path: str  # what RQ stores and imports when the job runs: `integration.jobs.<name>`
     queue: str
     timeout: int
     retries: int | None  # None: the configured default (LEADRELAY_JOB_RETRIES)
@@ -93,10 +94,12 @@ def backoff(retries: int, base: int) -> Retry | None:
     return Retry(max=retries, interval=[base * 2 ** i for i in range(retries)])
 
 
-def job(queue: str, *, name: str, timeout: int = 60, retries: int | None = None,
+def job(queue: str, *, name: str | None, timeout: int = 60, retries: int | None = None,
         require_active: bool = True) -> Callable:
     """Declare a job function `fn(tenant_id, *ids)` under a stable `name` (never change it: scheduled jobs carry
-    it); adds `fn.enqueue(tenant_id, *args, job_id=…)`.
+    it); adds `fn.enqueue(tenant_id, *args, job_id=…)`. `name=None` stores the job under its own dotted path, for
+    jobs outside the product (tests) that a worker imports by path; every product job has a name
+    (tests/test_job_names.py).
 
     Job arguments must be ids and small scalars. Jobs must be idempotent: RQ delivers at least once.
     With `require_active`, a job for a tenant that is gone or paused (re-auth needed, uninstalled)
@@ -106,7 +109,9 @@ def job(queue: str, *, name: str, timeout: int = 60, retries: int | None = None,
         raise UnknownQueue(queue)
 
     def decorate(fn: Callable) -> Callable:
-        spec = JobSpec(name=name, queue=queue, timeout=timeout, retries=retries)
+        own_path = f"{fn.__module__}.{fn.__qualname__}"
+        spec = JobSpec(name=name or own_path, path=stored_path(name) if name else own_path, queue=queue,
+                       timeout=timeout, retries=retries)
 
         @functools.wraps(fn)
         def run(tenant_id: int | None, *args: Any, **kwargs: Any) -> Any:
@@ -136,7 +141,8 @@ def job(queue: str, *, name: str, timeout: int = 60, retries: int | None = None,
 
         run.spec = spec  # type: ignore[attr-defined]
         run.enqueue = functools.partial(enqueue, run)  # type: ignore[attr-defined]
-        _register(run, spec)
+        if name is not None:
+            _register(run, spec)
         return run
 
     return decorate
@@ -237,12 +243,12 @@ def enqueue(fn: Callable, tenant_id: int | None, *args: Any, job_id: str | None 
     options = dict(job_id=job_id, job_timeout=spec.timeout, retry=backoff(retries, settings.job_backoff_seconds),
                    meta={"tenant_id": tenant_id}, result_ttl=3600, failure_ttl=14 * 24 * 3600,
                    description=f"{spec.name}(tenant={tenant_id})")
-    path = stored_path(spec.name)  # never the function's own path: that one changes when code moves
     if delay is not None:
-        return q.enqueue_in(dt.timedelta(seconds=max(1, math.ceil(delay))), path, tenant_id, *args, **kwargs, **options)
+        wait = dt.timedelta(seconds=max(1, math.ceil(delay)))
+        return q.enqueue_in(wait, spec.path, tenant_id, *args, **kwargs, **options)
     if at is not None:
-        return q.enqueue_at(at, path, tenant_id, *args, **kwargs, **options)
-    return q.enqueue(path, tenant_id, *args, **kwargs, **options)
+        return q.enqueue_at(at, spec.path, tenant_id, *args, **kwargs, **options)
+    return q.enqueue(spec.path, tenant_id, *args, **kwargs, **options)
 
 
 def _pending(job_id: str, conn: Any) -> Job | None:

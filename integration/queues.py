@@ -8,12 +8,11 @@ from redis import Redis
 from rq import Queue
 
 # Priority order: a worker listening on all of them drains earlier queues first.
-INTAKE = "intake"        # webhook events → per-object work
-PIPELINE = "pipeline"    # normalize → dedup → qualify → route → write back
+INTAKE = "intake"        # webhook events, drained per tenant through the whole pipeline (dedup, route, write back)
 SLA = "sla"              # SLA checks and escalations at their due time
 SWEEP = "sweep"          # per-tenant reconciliation of what webhooks missed
 MAINTENANCE = "maintenance"  # installs, deletions, index rebuilds, diagnostics
-QUEUES: tuple[str, ...] = (INTAKE, PIPELINE, SLA, SWEEP, MAINTENANCE)
+QUEUES: tuple[str, ...] = (INTAKE, SLA, SWEEP, MAINTENANCE)
 
 _connections: dict[tuple[int, str], Redis] = {}
 _lock = threading.Lock()

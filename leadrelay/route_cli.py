@@ -15,7 +15,7 @@ from typing import TextIO
 
 from integration.admin import csvsafe
 from integration.routing.normalize import normalize_lead
-from integration.routing.router import Decision, Router
+from integration.routing.router import Route, Router
 from integration.routing.score import Scorer
 from integration.routing.state import InMemoryPoolState
 from integration.rules import RulesError, RuleSet, load_rules
@@ -68,7 +68,7 @@ def _read_rows(path: str) -> list[dict[str, str]]:
 
 
 def _decide(row: dict[str, str], where: str, rules: RuleSet, scorer: Scorer, router: Router,
-            review_unusable: bool) -> tuple[str, Decision]:
+            review_unusable: bool) -> tuple[str, Route]:
     try:
         at = parse_created_at(row.get("created_at", ""), rules.timezone)
     except ValueError:
@@ -76,7 +76,7 @@ def _decide(row: dict[str, str], where: str, rules: RuleSet, scorer: Scorer, rou
                          f"ISO 8601 date-time") from None
     normalized = normalize_lead(row, rules.source_labels)
     if review_unusable and normalized.unusable:
-        return row.get("id", ""), Decision(None, "validation", normalized.unusable[:1].upper() +
+        return row.get("id", ""), Route(None, "validation", normalized.unusable[:1].upper() +
                                            normalized.unusable[1:])
     return row.get("id", ""), router.route_lead(normalized.lead, scorer.score_lead(normalized.lead), at)
 

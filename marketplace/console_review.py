@@ -25,6 +25,7 @@ from integration.pipeline.duplicates import _snap, as_dict
 from integration.protocols import CRMAdapter
 from integration.records import CRMUser, Record
 from integration.rules.published import published_rules
+from integration.work import route_key
 from marketplace.access import tenant_view
 from marketplace.params import ParamError, int_arg
 
@@ -293,7 +294,7 @@ def assign(tenant: Tenant):
 def _hand_assignment(item: ReviewItem, user: CRMUser) -> HandAssignment:
     """The review decision of a manual assignment, with the route decision's score and tier when there is one."""
     route = g.db.scalar(Decision.for_tenant(item.tenant_id).where(
-        Decision.idempotency_key == f"route:{item.object_type}:{item.object_id}"))
+        Decision.idempotency_key == route_key(item.object_type, item.object_id)))
     inputs = route.inputs if route is not None else {}
     reason = f"{g.user.email} assigned {item.object_id} to {user.email} by hand ({item.reason})"
     decision = _decision(item, user.email.lower(), item.object_id, reason, {

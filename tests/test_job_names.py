@@ -37,7 +37,10 @@ def _declared_jobs() -> dict[str, str]:
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 for deco in getattr(node, "decorator_list", ()):
                     if isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "job":
-                        name = next(k.value.value for k in deco.keywords if k.arg == "name")
+                        names = [k.value for k in deco.keywords if k.arg == "name"]
+                        assert names and isinstance(names[0], ast.Constant) and names[0].value, \
+                            f"{module}: every product job has a stable name= (a string)"
+                        name = names[0].value
                         assert name not in found, f"job name {name!r} declared twice"
                         found[name] = module
     assert len(found) >= 10, found

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from integration.intake.events import PENDING
 from integration.models import Credential, EventRecord, SweepCursor, Tenant, TenantStatus
-from integration.queues import INTAKE, PIPELINE, SLA, get_queue
+from integration.queues import INTAKE, SLA, get_queue
 from integration.ratelimit import BudgetLeft, read_budgets
 
 WEBHOOK_SOURCES_NOT = ("sweep", "backfill")  # events LeadRelay found itself, not webhooks the CRM sent
@@ -35,7 +35,7 @@ BUDGET_LOW_SHARE = 0.10
 # Only budgets over a window this long (a CRM's daily allowance) can be "low": a burst window of a few seconds is
 # meant to be used up in a burst and is full again moments later (the page still shows it).
 BUDGET_LOW_WINDOW = 60.0
-URGENT_QUEUES = (INTAKE, PIPELINE, SLA)  # work a lead waits for
+URGENT_QUEUES = (INTAKE, SLA)  # work a lead waits for
 
 
 class State(StrEnum):

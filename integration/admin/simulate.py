@@ -33,7 +33,7 @@ from integration.protocols import CRMAdapter
 from integration.queues import MAINTENANCE, redis_connection
 from integration.records import Record
 from integration.routing.normalize import normalize_lead, with_fields
-from integration.routing.router import Decision, InMemoryPoolState, Router
+from integration.routing.router import InMemoryPoolState, Route, Router
 from integration.routing.score import Scorer
 from integration.rules import RulesError, load_rules
 from integration.rules.model import RuleSet
@@ -281,7 +281,7 @@ class Simulation:
             return ROTATION
         return RULE
 
-    def _pool(self, decision: Decision | None) -> str | None:
+    def _pool(self, decision: Route | None) -> str | None:
         """The pool the decision's target drew from (None: an owner, the account owner or review)."""
         if decision is None:
             return None
@@ -289,7 +289,7 @@ class Simulation:
             return self.rules.fallback.pool
         return next((r.assign.pool for r in self.rules.routing if r.name == decision.rule), None)
 
-    def _decide(self, record: Record) -> tuple[str | None, Decision | None, str]:
+    def _decide(self, record: Record) -> tuple[str | None, Route | None, str]:
         raw = {**record.fields, "id": record.id, "created_at": record.created_at}
         if not raw.get("country") and (country := country_from_phone(raw.get("phone") or raw.get("mobile"))):
             raw["country"] = country

@@ -24,6 +24,7 @@ from integration.errors import CRMConflict, CRMValidationError, LeadRelayError
 from integration.models import Decision, MergeSnapshot, Tenant, utcnow
 from integration.protocols import CRMAdapter
 from integration.records import Record
+from integration.work import route_key
 
 log = logging.getLogger("leadrelay.undo")
 NOT_FIELDS = frozenset({"id", "created_at", "owner_id", "extra_emails", "extra_phones"})
@@ -258,7 +259,7 @@ def _audit(session: Session, snapshot: MergeSnapshot, summary: str, fields: list
 def _keep_unrouted(session: Session, snapshot: MergeSnapshot) -> None:
     """The pipeline routes (and dedups) a lead once per route key (pipeline.route_key): with this decision,
     committed with the new id, the re-created record's webhook can't make it a new lead merged straight back."""
-    key = f"route:{snapshot.object_type}:{snapshot.restored_id}"
+    key = route_key(snapshot.object_type, snapshot.restored_id)
     if session.scalar(select(Decision.id).where(Decision.tenant_id == snapshot.tenant_id,
                                                 Decision.idempotency_key == key)):
         return

@@ -71,7 +71,7 @@ def _plan(work: Work, object_type: str, object_id: str, tier: str, owner_id: str
           due: dt.datetime) -> None:
     row = SlaTimer(tenant_id=work.tenant_id, key=f"{start_key(object_type, object_id, tier)}:{n}",
                    object_type=object_type, object_id=object_id, policy=f"cadence:{tier}", owner_id=owner_id,
-                   due_at=due, status="planned", escalation_step=n)
+                   due_at=due, status="planned", step=n)
     if claim(work.session, row):
         work.plan("run_cadence_step", work.tenant_id, (row.id,), due, job_key("cadence", row.id))
 
@@ -91,7 +91,7 @@ def run_cadence_step(tenant_id: int, row_id: int) -> str:
 def take_step(work: Work, row: SlaTimer) -> str:
     if row.status != "planned":
         return "stale"
-    tier, n = row.policy.removeprefix("cadence:"), row.escalation_step
+    tier, n = row.policy.removeprefix("cadence:"), row.step
     steps = steps_for(work, tier)
     start = decision(work, f"{start_key(row.object_type, row.object_id, tier)}:start")
     if start is None or n >= len(steps):
@@ -140,7 +140,7 @@ def _engaged(work: Work, row: SlaTimer, start: dict, n: int) -> str | None:
     previous = timers_of_lead(work, row.object_type, row.object_id, prefix=row.key.rsplit(":", 1)[0] + ":")
     since = dt.datetime.fromisoformat(start["since"])
     # a created step's due_at is when it ran; CRMs keep activity times to the second, so compare whole seconds
-    since = max([since, *(t.due_at.replace(microsecond=0) for t in previous if t.escalation_step < n)])
+    since = max([since, *(t.due_at.replace(microsecond=0) for t in previous if t.step < n)])
     if pause_on & {"reply", "meeting"} and work.adapter.activity_logged_since(row.object_type, row.object_id, since):
         return "the lead engaged (a call, email or meeting was logged)"
     return None
@@ -149,7 +149,7 @@ def _engaged(work: Work, row: SlaTimer, start: dict, n: int) -> str | None:
 def _stop(work: Work, row: SlaTimer, outcome: str, why: str) -> str:
     row.status = "cancelled"
     audit(work, f"{row.key}:{outcome}", "cadence", row, outcome, f"Cadence stopped before step "
-          f"{row.escalation_step + 1}: {why}")
+          f"{row.step + 1}: {why}")
     work.session.commit()
     return outcome
 

@@ -52,7 +52,7 @@ def escalate_sla(tenant_id: int, timer_id: int, step: int, settled: bool = False
 def escalate(work: Work, timer: SlaTimer, step: int, settled: bool = False) -> str:
     """One escalation step: a late touch ends the chain, else the step's action, then the next step is planned."""
     policy = policy_for(work, timer.policy)
-    if timer.status != "breached" or timer.escalation_step != step or policy is None \
+    if timer.status != "breached" or timer.step != step or policy is None \
             or step >= len(policy.escalate):
         return "stale"
     task = work.adapter.get_task(timer.task_id) if timer.task_id else None
@@ -69,7 +69,7 @@ def escalate(work: Work, timer: SlaTimer, step: int, settled: bool = False) -> s
     action = policy.escalate[step].action
     outcome = notify_manager(work, timer, step) if action == "notify_manager" else reassign(work, timer, step)
     if timer.status == "breached":  # the chain goes on (reassign and review end it)
-        timer.escalation_step = step + 1
+        timer.step = step + 1
         work.session.commit()
         plan_step(work, timer, step + 1)
     return outcome

@@ -53,7 +53,8 @@ class Decision(TenantScoped, Base):
 
 
 class SlaTimer(TenantScoped, TimestampMixin, Base):
-    """One SLA clock per lead and policy: the task written and when it must be acted on."""
+    """One SLA clock per lead and policy (key `sla:…`), or one planned step of a follow-up cadence (key `cadence:…`,
+    policy `cadence:<tier>`): the task written and when it must be acted on."""
 
     __tablename__ = "sla_timers"
     __table_args__ = (UniqueConstraint("tenant_id", "key"), Index("ix_sla_timers_due", "status", "due_at"))
@@ -67,7 +68,8 @@ class SlaTimer(TenantScoped, TimestampMixin, Base):
     task_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
     status: Mapped[str] = mapped_column(String(32), nullable=False, default="pending")
-    escalation_step: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # an SLA clock: the escalation step that runs next; a cadence row: which step of the cadence it is (0 first)
+    step: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class ReviewItem(TenantScoped, TimestampMixin, Base):

@@ -11,6 +11,7 @@ from integration.dedup import classify, score_pair, survivor
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.models import Decision, MergeSnapshot, ReviewItem, utcnow
 from integration.records import Record, TaskSpec
+from integration.work import route_key
 
 if TYPE_CHECKING:
     from integration.pipeline.flow import Batch
@@ -95,7 +96,7 @@ def _merge(ctx: Batch, record: Record, other: Record, score: float, reasons: lis
                              reason=reason[:500], inputs={"score": score, "snapshot_id": snapshot.id,
                                                           "merged_ids": list(result.merged_ids)}))
     if lose.id == record.id:
-        ctx.session.add(Decision(tenant_id=ctx.tenant_id, idempotency_key=f"route:{record.object_type}:{record.id}",
+        ctx.session.add(Decision(tenant_id=ctx.tenant_id, idempotency_key=route_key(record.object_type, record.id),
                                  kind="route", object_type=record.object_type, object_id=record.id,
                                  outcome="merged", reason=f"Duplicate of {keep.id}: stays with its owner",
                                  inputs={"snapshot_id": snapshot.id}))

@@ -69,7 +69,7 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
                 # (a review, a merge), which the next event about it would otherwise make a second time
                 ctx.session.commit()
             elif decided is not None and _unwritten(decided):
-                _finish_write(ctx, record, decided)
+                _queue_write(ctx, record, decided)
         except (CRMValidationError, CRMNotFound) as exc:
             # the CRM refused this record's write: a human looks at it; the other records go on
             ctx.session.rollback()
@@ -144,7 +144,7 @@ def _route(ctx: Batch, record: Record, lead: Lead) -> None:
         _review(ctx, record, "routing", decision.reason)
         _decide(ctx, record, "route", "review", decision.reason, inputs)
         return
-    _write_owner(ctx, record, decision.owner, decision.reason, inputs)
+    _assign_owner(ctx, record, decision.owner, decision.reason, inputs)
 
 
 def _keep_twins_owner(ctx: Batch, survivor: Record, merged: Merged, email: str) -> None:
@@ -153,10 +153,11 @@ def _keep_twins_owner(ctx: Batch, survivor: Record, merged: Merged, email: str) 
     reason = f"Duplicate merged into this lead: stays with its owner {email}"
     decision = _decide(ctx, survivor, "route", email, reason, {"owner_id": merged.owner_id, "rule": "Duplicate"})
     ctx.session.commit()
-    ctx.pending.append(PendingOwner(survivor, decision, None))
+    ctx.pending.append(PendingOwner(survivor, decision, ctx.user(merged.owner_id), sla_task=False))
 
 
-def _write_owner(ctx: Batch, record: Record, email: str, reason: str, inputs: dict) -> None:
+def _assign_owner(ctx: Batch, record: Record, email: str, reason: str, inputs: dict) -> None:
+    """Decide for the routed owner (or review, when they are no active CRM user) and queue the owner write."""
     user = ctx.user_by_email(email)
     if user is None or not user.active:
         why = f"{reason}; but {email} is not an active user in the CRM"
@@ -169,10 +170,10 @@ def _write_owner(ctx: Batch, record: Record, email: str, reason: str, inputs: di
     # The decision is committed before the CRM write: a retried job finishes this write instead of routing
     # the lead again (which would advance the round-robin and could pick someone else).
     ctx.session.commit()
-    _finish_write(ctx, record, decision, user)
+    _queue_write(ctx, record, decision, user)
 
 
-def _finish_write(ctx: Batch, record: Record, decision: Decision, user: CRMUser | None = None) -> None:
+def _queue_write(ctx: Batch, record: Record, decision: Decision, user: CRMUser | None = None) -> None:
     """Queue the owner write (with LeadRelay's fields) for the batch; flush_owners writes it, then the task."""
     owner_id = decision.inputs["owner_id"]
     user = user or next((u for u in ctx.users() if u.id == owner_id), None)

@@ -1,7 +1,7 @@
 """Pipeline step 7, in batches: the owners of the leads routed in one drain batch, with LeadRelay's fields, in as
 few CRM calls as the platform allows (`set_owners`), then their SLA tasks (`create_tasks`).
 
-Every route decision is committed before its write (see pipeline._write_owner), so a write that fails with a
+Every route decision is committed before its write (see flow._assign_owner), so a write that fails with a
 rate limit or an outage is finished by the retried drain, never routed again.
 """
 from __future__ import annotations
@@ -30,7 +30,8 @@ class PendingOwner:
 
     record: Record
     decision: Decision
-    user: CRMUser | None
+    owner: CRMUser | None  # None: the owner is no CRM user we know (any more): the write goes on, no task
+    sla_task: bool = True  # False: the lead keeps an owner it already had (its merged twin's): no new SLA clock
 
     @property
     def owner_id(self) -> str:
@@ -74,8 +75,8 @@ def flush_owners(ctx: Batch) -> None:
         elif not isinstance(error, REFUSED):
             retry = retry or error  # a rate limit or an outage: the drain finishes this write later
     ctx.session.commit()
-    on_routed_many(ctx, [(p.record, p.user, p.decision, p.decision.inputs.get("tier") or "nurture", p.decision.reason)
-                         for p in written if p.user is not None])
+    on_routed_many(ctx, [(p.record, p.owner, p.decision, p.decision.inputs.get("tier") or "nurture",
+                          p.decision.reason) for p in written if p.sla_task and p.owner is not None])
     if retry is not None:
         raise retry
 

@@ -16,13 +16,15 @@ from integration.routing.state import Choice, InMemoryPoolState, PoolState, Slot
 from integration.rules.model import RuleSet, Target
 from integration.rules.values import zone
 
-__all__ = ["Decision", "InMemoryPoolState", "PoolState", "Router", "route_lead"]
+__all__ = ["Route", "InMemoryPoolState", "PoolState", "Router", "route_lead"]
 
 STRATEGY_LABELS = {"round_robin": "round-robin", "weighted": "weighted round-robin", "least_loaded": "least loaded"}
 
 
 @dataclass(frozen=True)
-class Decision:
+class Route:
+    """Where one lead goes and why (models.Decision is the audit row that records it)."""
+
     owner: str | None  # the owner's email; None means the review queue
     rule: str | None  # the routing rule that matched, None when none did
     reason: str
@@ -49,7 +51,7 @@ class Router:
         self.matcher = RuleMatcher([r.when for r in rules.routing])
 
     def route_lead(self, lead: Lead, qualification: Qualification | None = None,
-                   at: dt.datetime | None = None) -> Decision:
+                   at: dt.datetime | None = None) -> Route:
         """Decide who gets `lead` at `at` (default: its created_at, else now); updates the pool state."""
         moment = self._moment(at or lead.created_at)
         facts = self.matcher.prepare(Facts(
@@ -63,7 +65,7 @@ class Router:
         outcome = self._resolve(rule.assign, facts, moment)
         if outcome.failed:
             return self._fallback(f"{head} → {outcome.text}", rule.name, moment)
-        return Decision(outcome.owner, rule.name, f"{head} → {outcome.text}")
+        return Route(outcome.owner, rule.name, f"{head} → {outcome.text}")
 
     def _moment(self, at: dt.datetime | None) -> dt.datetime:
         if at is None:
@@ -75,15 +77,15 @@ class Router:
         owner = self.rules.owners_by_email.get(lead.account_owner or "")
         return lead.account_owner if lead.account_owner and (owner is None or owner.active) else None
 
-    def _fallback(self, head: str, rule: str | None, at: dt.datetime) -> Decision:
+    def _fallback(self, head: str, rule: str | None, at: dt.datetime) -> Route:
         target = self.rules.fallback
         if target.review:
-            return Decision(None, rule, f"{head} → fallback → review", fallback=True)
+            return Route(None, rule, f"{head} → fallback → review", fallback=True)
         outcome = self._resolve(target, None, at)
         text = f"fallback {outcome.text}" if target.pool else f"fallback → {outcome.text}"
         if outcome.failed:
-            return Decision(None, rule, f"{head} → {text} → review", fallback=True)
-        return Decision(outcome.owner, rule, f"{head} → {text}", fallback=True)
+            return Route(None, rule, f"{head} → {text} → review", fallback=True)
+        return Route(outcome.owner, rule, f"{head} → {text}", fallback=True)
 
     def _resolve(self, target: Target, facts: Facts | None, at: dt.datetime) -> _Outcome:
         if target.review:
@@ -122,6 +124,6 @@ class Router:
 
 
 def route_lead(router: Router, lead: Lead, qualification: Qualification | None = None,
-               at: dt.datetime | None = None) -> Decision:
+               at: dt.datetime | None = None) -> Route:
     """Route one lead with a compiled router (the pipeline keeps one Router per published rule set)."""
     return router.route_lead(lead, qualification, at)

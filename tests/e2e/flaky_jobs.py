@@ -7,10 +7,10 @@ from redis import Redis
 
 from integration.config import get_settings
 from integration.jobs import job
-from integration.queues import PIPELINE
+from integration.queues import INTAKE
 
 
-@job(PIPELINE, timeout=10, retries=2, require_active=False)
+@job(INTAKE, name=None, timeout=10, retries=2, require_active=False)  # stored by its path: the worker imports it
 def always_fails(tenant_id: int, key: str) -> None:
     """Record each attempt's time in Redis, then fail like a CRM outage would."""
     Redis.from_url(get_settings().redis_url).rpush(f"attempts:{key}", time.time())

@@ -45,7 +45,7 @@ RULES = {
 # the lead object as the sandbox's simulate call names it, and as LeadRelay's adapters name it
 SANDBOX_OBJECT = {"hubspot": "contacts", "salesforce": "Lead", "pipedrive": "persons"}
 LEAD_OBJECT = {"hubspot": "contact", "salesforce": "lead", "pipedrive": "contact"}
-ALL_QUEUES = ["intake", "pipeline", "sla", "sweep", "maintenance"]
+ALL_QUEUES = ["intake", "sla", "sweep", "maintenance"]
 
 
 SYLLABLES = ("ba", "co", "di", "fe", "gu", "ha", "ki", "lo", "mu", "ne",

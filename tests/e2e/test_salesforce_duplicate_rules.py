@@ -69,7 +69,7 @@ class Org:
                 platform="salesforce", account_id=self.account["account_id"], object_type="lead", object_id=lead_id,
                 kind="changed", occurred_at=None, event_id=f"04l-{lead_id}-{self.deliveries}")])
         enqueue_drain(self.tenant_id)
-        BurstWorker(["intake", "pipeline", "sla"], connection=Redis.from_url(self.env["REDIS_URL"])).work(burst=True)
+        BurstWorker(["intake", "sla"], connection=Redis.from_url(self.env["REDIS_URL"])).work(burst=True)
 
 
 @pytest.fixture()

@@ -26,7 +26,7 @@ def test_a_failing_job_is_retried_with_backoff_then_kept_in_the_failed_registry(
     job = always_fails.enqueue(42, "lead-7")
     assert job.meta["tenant_id"] == 42
     conn = Redis.from_url(env["REDIS_URL"])
-    registry = Queue("pipeline", connection=conn).failed_job_registry
+    registry = Queue("intake", connection=conn).failed_job_registry
     wait_for(lambda: job.id in registry.get_job_ids(), timeout=40, what="the job to land in the failed registry")
 
     attempts = [float(t) for t in conn.lrange("attempts:lead-7", 0, -1)]
