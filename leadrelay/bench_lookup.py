@@ -1,7 +1,7 @@
 """Dedup candidate lookup with many records indexed in our database (DESIGN.md budget: p99 < 10 ms at 1M).
 
 Synthetic records are indexed through fast bulk inserts of the keys `record_keys()` would compute for them (a
-check at start-up proves the two agree); probes then go through the real `dedup_index.candidates()`.
+check at start-up proves the two agree); probes then go through the real `integration.dedup.index.candidates()`.
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """What a resolution in the review queue writes back to the CRM, as the pipeline would have (issue 13).
 
-- Merge and "not a duplicate": LeadRelay's duplicate-of field (set by pipeline_dedup when it queued the pair) is
+- Merge and "not a duplicate": LeadRelay's duplicate-of field (set by pipeline.duplicates when it queued the pair) is
   cleared on the record that lives on.
 - Every resolution: the admin's "possible duplicate" task (its id kept in the item's payload) is closed with a note
   saying who resolved it and how.
-- Assign by hand: the owner with LeadRelay's fields in the same write (pipeline_writes.own_fields), the new owner's
+- Assign by hand: the owner with LeadRelay's fields in the same write (pipeline.writes.own_fields), the new owner's
   SLA task (sla.open_timer, keyed like the pipeline's, so one per lead and tier) and its check.
 
 Every step asks the CRM (or its key) first, so a step that ran before changes nothing: a resolution stopped by a

@@ -130,7 +130,7 @@ def handle_lead(ctx: Batch, record: Record) -> None:
                 _route(ctx, survivor, lead)
         finally:  # after the lead's own decision: the twin's moves to the merged record and keeps its own key
             follow_merge(ctx, record.object_type, merged)
-    # else: a sure duplicate of a record that stays with its owner (pipeline_dedup moved what LeadRelay keeps)
+    # else: a sure duplicate of a record that stays with its owner (duplicates.py moved what LeadRelay keeps)
 
 
 def _route(ctx: Batch, record: Record, lead: Lead) -> None:
