@@ -26,8 +26,10 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from integration.config import get_settings
+from integration.db import session_scope
 from integration.errors import CRMBudgetExhausted, ReauthRequired
 from integration.logs import job_id_var, tenant_id_var
+from integration.models import Tenant, TenantStatus
 from integration.queues import QUEUES, UnknownQueue, get_queue, redis_connection
 
 log = logging.getLogger("leadrelay.jobs")
@@ -201,9 +203,6 @@ def _after_reset(run: Callable, spec: JobSpec, current: Job, exc: CRMBudgetExhau
 
 
 def _tenant_active(tenant_id: int) -> bool:
-    from integration.db import session_scope
-    from integration.models import Tenant, TenantStatus
-
     with session_scope(get_settings().database_url) as session:
         status = session.scalar(select(Tenant.status).where(Tenant.id == tenant_id))
     return status == TenantStatus.ACTIVE

@@ -5,7 +5,7 @@ from integration.followup.common import route_decision
 from integration.models import SlaTimer
 from integration.records import CRMUser
 from integration.routing.availability import unavailable_reason
-from integration.routing.state import Slot
+from integration.routing.state import InMemoryPoolState, Slot
 from integration.work import Work
 
 
@@ -44,8 +44,6 @@ def _pool_of(work: Work, reason: str) -> str | None:
 
 
 def _pick(work: Work, name: str, held: set[str]) -> str | None:
-    from integration.routing.state import InMemoryPoolState
-
     pool, now = work.rules.pools[name], work.now()
     slots = [Slot(m.owner, m.weight, m.capacity,
                   "already held this lead" if m.owner in held else

@@ -20,6 +20,7 @@ from integration.db import session_scope
 from integration.errors import CRMBudgetExhausted, CRMNotFound, CRMRateLimited, CRMValidationError
 from integration.jobs import job
 from integration.models import EventRecord, ReviewItem, Tenant, TenantStatus, utcnow
+from integration.pipeline.flow import process_records
 from integration.queues import INTAKE, redis_connection
 from integration.records import Event
 
@@ -156,7 +157,6 @@ def _drain_lock(redis, tenant_id: int) -> Iterator[bool]:
 
 
 def _drain(settings, redis, tenant_id: int) -> dict[str, int]:
-    from integration.pipeline.flow import process_records
 
     redis.delete(_drain_flag(tenant_id))
     with session_scope(settings.database_url) as session:

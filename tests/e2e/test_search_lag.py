@@ -16,7 +16,8 @@ from rq import Queue
 from sqlalchemy import select
 
 from integration.db import session_scope
-from integration.followup.sla import check_sla, escalate_sla
+from integration.followup.escalation import escalate_sla
+from integration.followup.sla import check_sla
 from integration.intake.sweep import sweep_tenant
 from integration.jobs import job_key
 from integration.models import Decision, EventRecord, MergeSnapshot, SlaTimer

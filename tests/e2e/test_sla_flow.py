@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from integration.db import session_scope
 from integration.followup.cadences import run_cadence_step
-from integration.followup.sla import check_sla, escalate_sla, open_sla_task
+from integration.followup.escalation import escalate_sla
+from integration.followup.sla import check_sla, open_sla_task
 from integration.models import Decision, SlaTimer
 from tests.crm_helpers import install_with_rules
 from tests.e2e.test_pipeline_flow import LEAD, LEAD_OBJECT, deliver, record_id, simulate
