@@ -18,6 +18,9 @@ class NoBudget:
     def exhausted(self, bucket: str, until: float) -> None:
         return None
 
+    def penalize(self, bucket: str, retry_after: float) -> int | None:
+        return None
+
 
 class NoWrites:
     """A WriteLog (integration/protocols.py) that remembers nothing: no webhook echo is recognised as our own."""

@@ -57,6 +57,17 @@ class RateBudget(Protocol):
         """The platform refuses every call on `bucket` until `until` (epoch seconds), when the allowance is whole
         again (a daily budget's reset): `acquire` raises CRMBudgetExhausted until then, without calling the CRM."""
 
+    def penalize(self, bucket: str, retry_after: float) -> int | None:
+        """The platform answered 429 to a call that took from `bucket`, although `acquire` let it go: its limit is
+        lower than believed (other apps share it, or the plan is smaller). Hold every call on `bucket` off for
+        `retry_after` seconds and believe a lower limit for a while; returns that limit (None: a budget keeping none).
+
+        Called by the adapter's client where the platform's 429 is read, with the bucket the 429 is about: of those
+        the call took from, the one with the shortest window (Pipedrive's 2-second burst, not its daily tokens).
+        Never for a CRMRateLimited `acquire` raised itself, nor for an allowance the platform says is used up until
+        a known reset (that is `exhausted`).
+        """
+
 
 class WriteLog(Protocol):
     """Our own recent writes, so their webhook echoes can be recognised and dropped."""
@@ -76,7 +87,8 @@ class CRMAdapter(Protocol):
       `integration.errors` (CRMAuthError/ReauthRequired, CRMRateLimited, CRMTransient, CRMConflict,
       CRMValidationError, CRMNotFound). A 401 triggers exactly one `tokens.after_unauthorized` and a retry.
     - Each call acquires from `budget` first (bucket names in RATE_LIMITS) and feeds rate-limit headers back
-      with `budget.observe`.
+      with `budget.observe`; a 429 from the platform is told to `budget.penalize` (on the bucket the call took
+      from), an allowance it says is used up until a reset to `budget.exhausted`.
     - Every write is reported to `writes.remember(...)` (echo suppression) and is idempotent where the
       platform allows it (setting an owner twice is a no-op; creating a task is keyed by the caller).
     - Object types are `integration.records.ObjectType` values; fields are neutral names (records.FIELDS);

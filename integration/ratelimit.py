@@ -101,7 +101,6 @@ class RedisRateBudget:
         self._take = redis.register_script(_TAKE)
         self._observe = redis.register_script(_OBSERVE)
         self._penalize = redis.register_script(_PENALIZE)
-        self.used: list[str] = []  # buckets taken from since `begin_call` (to know which one a 429 was about)
 
     def _keys(self, bucket: str) -> list[str]:
         return [bucket_key(self.tenant_id, bucket), learned_key(self.tenant_id, bucket),
@@ -113,7 +112,6 @@ class RedisRateBudget:
 
     def acquire(self, bucket: str = "default", cost: int = 1) -> None:
         """Take `cost`; wait up to max_wait for it, else raise CRMRateLimited so the job is re-planned."""
-        self.used.append(bucket)
         capacity, per = self._shape(bucket)
         deadline = time.monotonic() + self.max_wait
         while True:
@@ -147,16 +145,8 @@ class RedisRateBudget:
                                                              "until": dt.datetime.fromtimestamp(until, dt.UTC)
                                                              .isoformat(timespec="seconds")})
 
-    def begin_call(self) -> None:
-        self.used = []
-
-    def window_bucket(self) -> str:
-        """The shortest-window bucket the current call took from: the one a burst 429 is about."""
-        shapes = [(self._shape(b)[1], b) for b in self.used]
-        return min(shapes)[1] if shapes else "default"
-
     def penalize(self, bucket: str, retry_after: float) -> int:
-        """The CRM answered 429 on `bucket`: hold off until Retry-After and lower the believed limit."""
+        """The CRM answered 429 on `bucket`: hold off until Retry-After and lower the believed limit (returned)."""
         capacity, per = self._shape(bucket)
         lower = int(self._penalize(keys=self._keys(bucket), args=[capacity, per, max(0.0, retry_after), time.time(),
                                                                    SAFETY, LEARNED_TTL_SECONDS]))

@@ -72,6 +72,24 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture()
+def wire_adapters():
+    """`wire_adapters(factory)` makes `factory` the one adapter_for builds with for this test (e.g. `lambda
+    tenant_id: fake`); the factory it replaced, build_adapter as create_app wired it, is back after the test."""
+    from integration.crm.wiring import set_adapter_factory
+
+    replaced = []
+
+    def use(factory):
+        previous = set_adapter_factory(factory)
+        if not replaced:  # a test may swap twice: the first one replaced is what comes back
+            replaced.append(previous)
+
+    yield use
+    if replaced:
+        set_adapter_factory(replaced[0])
+
+
 # PostgreSQL ---------------------------------------------------------------------------------------
 
 def _free_port() -> int:

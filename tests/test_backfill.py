@@ -7,7 +7,6 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.intake.backfill import backfill_tenant
 from integration.models import DedupKey, EventRecord, Tenant
@@ -16,15 +15,12 @@ from tests.workers import BurstWorker
 
 
 @pytest.fixture()
-def crm(app, env):
+def crm(app, env, wire_adapters):
     fake = FakeCRMAdapter()
-    set_adapter_factory(lambda tenant_id: fake)
+    wire_adapters(lambda tenant_id: fake)
     with session_scope(env["DATABASE_URL"]) as s:
         s.add(Tenant(platform="fake", external_id="A", name="A"))
-    yield fake
-    from adapters.factory import wire
-
-    wire()
+    return fake
 
 
 def test_backfill_indexes_everything_and_queues_only_the_unowned(crm, env, monkeypatch):

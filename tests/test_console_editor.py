@@ -8,7 +8,6 @@ import re
 
 import pytest
 
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.models import Decision, EventRecord, ReviewItem, RuleSetVersion, Tenant
 from marketplace.agency_templates import rollout_progress
@@ -22,10 +21,10 @@ RULES = {"version": 1, "owners": [{"email": "a@acme.com"}, {"email": "b@acme.com
 
 
 @pytest.fixture()
-def world(app, env):
+def world(app, env, wire_adapters):
     """Tenant T with a live rule set (v1), an admin (alice) and a viewer (victor)."""
     app.config["WTF_CSRF_ENABLED"] = False
-    set_adapter_factory(lambda tenant_id: FakeCRMAdapter())
+    wire_adapters(lambda tenant_id: FakeCRMAdapter())
     ids = {}
     with session_scope(env["DATABASE_URL"]) as s:
         tenant = Tenant(platform="hubspot", external_id="88", name="Tenant T")
@@ -34,10 +33,7 @@ def world(app, env):
         ids["T"] = tenant.id
         s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES, created_by="seed"))
         ids.update(add_members(s, tenant.id, {"alice": "admin", "victor": "viewer"}))
-    yield ids
-    from adapters.factory import wire
-
-    wire()
+    return ids
 
 
 def login(app, world, name: str):

@@ -10,7 +10,6 @@ import pytest
 from redis import Redis
 from sqlalchemy import event, insert
 
-from integration.crm.wiring import set_adapter_factory
 from integration.db import get_engine, session_scope
 from integration.models import (
     Credential,
@@ -29,11 +28,11 @@ DAY1 = dt.datetime(2024, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture()
-def world(app, env):
+def world(app, env, wire_adapters):
     """Tenant T (HubSpot) with an admin (alice) and a viewer (victor); the adapter is a FakeCRMAdapter."""
     app.config["WTF_CSRF_ENABLED"] = False
     fake = FakeCRMAdapter()
-    set_adapter_factory(lambda tenant_id: fake)
+    wire_adapters(lambda tenant_id: fake)
     ids = {"fake": fake}
     with session_scope(env["DATABASE_URL"]) as s:
         tenant = Tenant(platform="hubspot", external_id="77", name="Tenant T")
@@ -41,10 +40,7 @@ def world(app, env):
         s.flush()
         ids["T"] = tenant.id
         ids.update(add_members(s, tenant.id, {"alice": "admin", "victor": "viewer"}))
-    yield ids
-    from adapters.factory import wire
-
-    wire()
+    return ids
 
 
 def login(app, world, name: str):

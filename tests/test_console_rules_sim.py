@@ -9,7 +9,6 @@ from redis import Redis
 from sqlalchemy import select
 
 from integration.admin.simulate import read_progress
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.errors import CRMTransient
 from integration.models import Agency, AgencyTemplate, ConsoleUser, Membership, RuleSetVersion, Tenant
@@ -36,13 +35,13 @@ fallback: {review: true}
 
 
 @pytest.fixture()
-def world(app, env):
+def world(app, env, wire_adapters):
     """Agency X with portals P1 (alice admin, victor viewer), P2, P3; agnes agency admin, vera agency viewer."""
     app.config["WTF_CSRF_ENABLED"] = False
     fake = FakeCRMAdapter()
     fake.users = [CRMUser("u1", "Ann@acme.test", "Ann Lee"), CRMUser("u2", "bob@acme.test", "Bob Ray"),
                   CRMUser("u3", "cid@acme.test", "Cid Old", active=False)]
-    set_adapter_factory(lambda tenant_id: fake)
+    wire_adapters(lambda tenant_id: fake)
     ids = {"fake": fake}
     with session_scope(env["DATABASE_URL"]) as s:
         agency = Agency(name="X")
@@ -63,10 +62,7 @@ def world(app, env):
             ids[name] = user.id
         s.add_all([Membership(tenant_id=ids["P1"], user_id=ids["alice"], role="admin"),
                    Membership(tenant_id=ids["P1"], user_id=ids["victor"], role="viewer")])
-    yield ids
-    from adapters.factory import wire
-
-    wire()
+    return ids
 
 
 def login(app, world, name: str):
@@ -161,11 +157,11 @@ def test_onboarding_lists_crm_users_and_makes_a_starter_draft(app, env, world):
     assert versions(env, tenant) == {1: "published"}
 
 
-def test_onboarding_says_so_when_the_crm_is_unreachable(app, world):
+def test_onboarding_says_so_when_the_crm_is_unreachable(app, world, wire_adapters):
     def unreachable(tenant_id):
         raise CRMTransient("connection reset")
 
-    set_adapter_factory(unreachable)
+    wire_adapters(unreachable)
     resp = login(app, world, "victor").get(f"/console/tenants/{world['P1']}/onboarding")
     assert resp.status_code == 200 and "could not reach hubspot just now" in resp.get_data(as_text=True)
 

@@ -8,7 +8,6 @@ from html import unescape
 
 import pytest
 
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.models import RuleSetVersion, Tenant
 from tests.console_helpers import add_members, sign_in
@@ -36,20 +35,17 @@ EXPECTED = {  # tier → (policy words, due for casey, due for drew)
 
 
 @pytest.fixture()
-def world(app, env, monkeypatch):
+def world(app, env, monkeypatch, wire_adapters):
     monkeypatch.setattr("marketplace.console_rules.preview_now", lambda: SATURDAY)
     app.config["WTF_CSRF_ENABLED"] = False
-    set_adapter_factory(lambda tenant_id: FakeCRMAdapter())
+    wire_adapters(lambda tenant_id: FakeCRMAdapter())
     with session_scope(env["DATABASE_URL"]) as s:
         tenant = Tenant(platform="hubspot", external_id="88", name="Tenant T")
         s.add(tenant)
         s.flush()
         s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES, created_by="seed"))
         ids = {"T": tenant.id, **add_members(s, tenant.id, {"alice": "admin", "victor": "viewer"})}
-    yield ids
-    from adapters.factory import wire
-
-    wire()
+    return ids
 
 
 def preview_rows(html: str) -> dict[str, list[str]]:

@@ -8,7 +8,6 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import func, select
 
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.intake.events import enqueue_drain, record_events
 from integration.intake.sweep import sweep_tenant
@@ -19,17 +18,14 @@ from tests.workers import BurstWorker
 
 
 @pytest.fixture()
-def crm(app, env):
+def crm(app, env, wire_adapters):
     """Two active tenants sharing one fake CRM (the factory is wired to it)."""
     fake = FakeCRMAdapter()
-    set_adapter_factory(lambda tenant_id: fake)
+    wire_adapters(lambda tenant_id: fake)
     with session_scope(env["DATABASE_URL"]) as s:
         s.add_all([Tenant(platform="fake", external_id="A", name="A"), Tenant(platform="fake", external_id="B",
                                                                              name="B")])
-    yield fake
-    from adapters.factory import wire
-
-    wire()
+    return fake
 
 
 def event(object_id: str, n: int = 0, account: str = "A") -> Event:

@@ -8,7 +8,6 @@ from redis import Redis
 from rq import Queue
 from sqlalchemy import select
 
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.errors import CRMValidationError
 from integration.followup.stale import reactivate_stale, schedule_reactivation, stage_matches
@@ -42,7 +41,6 @@ class NoStageFieldAdapter(FakeCRMAdapter):
 
 
 def _tenant(env, fake, rules=None) -> int:
-    set_adapter_factory(lambda tenant_id: fake)
     fake.users = [CRMUser(id="u1", email=ANA, name="Ana"), CRMUser(id="u2", email=BEN, name="Ben")]
     with session_scope(env["DATABASE_URL"]) as s:
         tenant = Tenant(platform="fake", external_id="A", name="A")
@@ -53,12 +51,10 @@ def _tenant(env, fake, rules=None) -> int:
 
 
 @pytest.fixture()
-def crm(app, env):
+def crm(app, env, wire_adapters):
     fake = FakeCRMAdapter()
-    yield fake
-    from adapters.factory import wire
-
-    wire()
+    wire_adapters(lambda tenant_id: fake)
+    return fake
 
 
 def deals_changed(env, tenant_id: int, fake, *deals: Record) -> None:
@@ -118,8 +114,9 @@ def test_without_forward_only_a_rule_may_move_a_stage_back(crm, env):
     assert crm.records[("contact", "c1")].fields["lifecycle_stage"] == "opportunity"
 
 
-def test_a_crm_without_a_stage_field_is_skipped_with_the_reason(app, env):
+def test_a_crm_without_a_stage_field_is_skipped_with_the_reason(app, env, wire_adapters):
     fake = NoStageFieldAdapter()
+    wire_adapters(lambda tenant_id: fake)
     tenant_id = _tenant(env, fake)
     fake.put("contact", "c1", email="a@x.test")
     deal = fake.put_deal("d1", "won", "c1")

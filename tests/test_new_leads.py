@@ -13,7 +13,6 @@ from adapters.hubspot import fields as hubspot_fields
 from adapters.pipedrive import fields as pipedrive_fields
 from adapters.salesforce import fields as salesforce_fields
 from integration.admin.tenancy import mark_uninstalled, upsert_tenant
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.errors import CRMValidationError
 from integration.intake.events import record_events
@@ -30,11 +29,11 @@ INSTALLED = dt.datetime(2026, 3, 2, 7, 25, 5, tzinfo=dt.UTC)  # the demo's insta
 
 
 @pytest.fixture()
-def crm(app, env):
+def crm(app, env, wire_adapters):
     fake = FakeFollowUpCRM()
     fake.users = [CRMUser(id="u1", email=ANA, name="Ana"), CRMUser(id="u2", email=BEN, name="Ben"),
                   CRMUser(id="u9", email="rep@acme.test", name="A rep")]
-    set_adapter_factory(lambda _tenant_id: fake)
+    wire_adapters(lambda _tenant_id: fake)
     with session_scope(env["DATABASE_URL"]) as s:
         tenant = Tenant(platform="fake", external_id="A", name="A", installed_at=INSTALLED)
         s.add(tenant)
@@ -42,10 +41,7 @@ def crm(app, env):
         s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES,
                              created_at=INSTALLED, published_at=INSTALLED))
         fake.tenant_id = tenant.id
-    yield fake
-    from adapters.factory import wire
-
-    wire()
+    return fake
 
 
 def lead(fake, lead_id: str, created: dt.datetime, owner: str | None = "u9", email: str | None = None):

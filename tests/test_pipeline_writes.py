@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.errors import CRMRateLimited, CRMRecordRefused, CRMValidationError
 from integration.models import Decision, ReviewItem, RuleSetVersion, SlaTimer, Tenant
@@ -25,24 +24,21 @@ RULES = {
 
 
 @pytest.fixture()
-def crm(app, env):
+def crm(app, env, wire_adapters):
     fake = FakeFollowUpCRM()
     fake.users = [CRMUser(id=f"u{n}", email=e, name=e.split("@")[0]) for n, e in enumerate((ANA, BEN, CY), 1)]
     people = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov", "Donald Knuth"]
     for n, name in enumerate(people, 1):
         first, last = name.split()
         fake.put("contact", f"c{n}", email=f"{first}.{last}@example.com".lower(), first_name=first, last_name=last)
-    set_adapter_factory(lambda _tenant_id: fake)
+    wire_adapters(lambda _tenant_id: fake)
     with session_scope(env["DATABASE_URL"]) as s:
         tenant = Tenant(platform="fake", external_id="A", name="A")
         s.add(tenant)
         s.flush()
         s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES))
         fake.tenant_id = tenant.id
-    yield fake
-    from adapters.factory import wire
-
-    wire()
+    return fake
 
 
 def run(env, fake, ids: list[str]) -> None:

@@ -11,7 +11,6 @@ from redis import Redis
 from rq import Queue
 
 from integration.admin.simulate import MAX_WAIT, Patience, read_progress, simulate_rules, start_simulation
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.errors import CRMRateLimited
 from integration.models import RuleSetVersion, Tenant
@@ -80,12 +79,12 @@ fallback: {review: true}
 
 
 @pytest.fixture()
-def fake_world(app, env):
+def fake_world(app, env, wire_adapters):
     app.config["WTF_CSRF_ENABLED"] = False
     fake = FakeCRMAdapter()
     fake.users = [CRMUser("u1", "ann@acme.test", "Ann"), CRMUser("u2", "bob@acme.test", "Bob"),
                   CRMUser("u3", "cid@acme.test", "Cid")]
-    set_adapter_factory(lambda tenant_id: fake)
+    wire_adapters(lambda tenant_id: fake)
     with session_scope(env["DATABASE_URL"]) as s:
         tenant = Tenant(platform="hubspot", external_id="sim", name="Sim")
         s.add(tenant)
@@ -93,10 +92,7 @@ def fake_world(app, env):
         s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="draft", body=yaml.safe_load(SIM_RULES)))
         alice = add_members(s, tenant.id, {"alice": "admin"})["alice"]
         tenant_id = tenant.id
-    yield fake, tenant_id, sign_in(app, alice)
-    from adapters.factory import wire
-
-    wire()
+    return fake, tenant_id, sign_in(app, alice)
 
 
 NAMES = ["Ada", "Grace", "Alan", "Linus", "Margaret", "Dennis"]

@@ -9,7 +9,6 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.followup.business_hours import Calendar, add_business_time
 from integration.followup.cadences import take_step
@@ -55,7 +54,7 @@ class Clock:
 
 
 @pytest.fixture()
-def world(app, env):
+def world(app, env, wire_adapters):
     fake = FakeFollowUpCRM()
     fake.users = [CRMUser(id=f"u{i + 1}", email=e, name=e.split("@")[0].title()) for i, e in
                   enumerate([*EMAILS, "max@acme.test"])]
@@ -69,7 +68,7 @@ def world(app, env):
                        object_id="c1", outcome=EMAILS[0], reason=REASON,
                        inputs={"lead": LEAD, "tier": "hot", "owner_id": "u1", "rule": "Everyone", "score": 0}))
         tenant_id = tenant.id
-    set_adapter_factory(lambda _tenant_id: fake)
+    wire_adapters(lambda _tenant_id: fake)
     with session_scope(env["DATABASE_URL"]) as session:
         planned: list[tuple] = []
         clock = Clock()
@@ -77,9 +76,6 @@ def world(app, env):
                     plan=lambda name, t, args, at, job_id: planned.append((name, args, at, job_id)), now=clock)
         yield SimpleNamespace(fake=fake, work=work, planned=planned, clock=clock, session=session,
                               tenant_id=tenant_id)
-    from adapters.factory import wire
-
-    wire()
 
 
 def route(world, tier: str = "hot") -> SlaTimer:

@@ -1,8 +1,9 @@
 """The official SDK client, pointed at the tenant's API base, with budget, 401-refresh and error mapping.
 
 Every HTTP call of the adapter goes through `HubSpotClient.call` (or `get_path`): acquire from the rate
-budget, send with an explicit timeout, feed X-HubSpot-RateLimit-* back to the budget, refresh the token
-once on a 401, and turn failures into integration.errors via errors.translate.
+budget, send with an explicit timeout, feed X-HubSpot-RateLimit-* back to the budget (and a 429, which lowers
+the limit it believes), refresh the token once on a 401, and turn failures into integration.errors via
+errors.translate.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hubspot import HubSpot
 
 from adapters.hubspot.errors import API_EXCEPTIONS, TRANSPORT_ERRORS, translate
 from adapters.hubspot.fields import SDK_PATHS
+from integration.errors import CRMError, CRMRateLimited
 from integration.protocols import RateBudget, TokenProvider
 from oauth.base import http_verify
 
@@ -99,12 +101,20 @@ class HubSpotClient:
                     # one refresh and one retry; ReauthRequired from the provider propagates
                     self._reset(self.tokens.after_unauthorized(token))
                     continue
-                raise translate(exc, search) from exc
+                raise self._tell_budget(bucket, translate(exc, search)) from exc
             except TRANSPORT_ERRORS as exc:
                 raise translate(exc) from exc
             self._observe(bucket, headers)
             return data
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _tell_budget(self, bucket: str, error: CRMError) -> CRMError:
+        """A 429 although the budget let the call go: the portal's limit is lower than believed (other apps share
+        it), so every worker holds off and assumes less. HubSpot has no daily limit for OAuth apps: every 429 is
+        the bucket's own window (the 10-second burst, or search's second)."""
+        if isinstance(error, CRMRateLimited):
+            self.budget.penalize(bucket, error.retry_after)
+        return error
 
     def _observe(self, bucket: str, headers: Any) -> None:
         if not headers or headers.get(H_REMAINING) is None:

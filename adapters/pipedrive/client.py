@@ -4,7 +4,7 @@ Every HTTP call of the adapter goes through `PipedriveClient.call`, naming the e
 the rate budget (the burst or search window, and the daily token budget at that endpoint's cost), send through
 the SDK with an explicit timeout and TLS setting, feed x-ratelimit-* and the daily budget's headers back to the
 budget, refresh the token once on a 401, and turn failures into integration.errors through errors.py (a 429 of
-the used-up daily budget holds every call off until its reset).
+the used-up daily budget holds every call off until its reset; a burst window's 429 lowers the limit it believes).
 
 The SDK speaks API v1 only (BASE_URL = <domain>/api/v1/); v2 endpoints go through its own request layer
 (`Client._request`) with absolute v2 URLs. It calls the module-level `requests.request`, so per-call keyword
@@ -20,7 +20,7 @@ import requests
 from pipedrive.client import Client
 
 from adapters.pipedrive import errors
-from integration.errors import CRMAuthError, CRMBudgetExhausted, ReauthRequired
+from integration.errors import CRMAuthError, CRMBudgetExhausted, CRMRateLimited, ReauthRequired
 from integration.protocols import RateBudget, TokenProvider
 from oauth.base import http_verify
 
@@ -113,19 +113,26 @@ class PipedriveClient:
         except errors.SDK_ERRORS as exc:
             response = getattr(exc, "response", None)
             self._observe(bucket, response)
-            raise self._held(errors.translate(exc, cost)) from exc
+            raise self._tell_budget(bucket, errors.translate(exc, cost)) from exc
         except errors.TRANSPORT_ERRORS as exc:
             raise errors.translate(exc) from exc
         response = seen[-1] if seen else None
         self._observe(bucket, response)
         if not isinstance(result, dict):
-            raise self._held(errors.for_text(response, cost))
+            raise self._tell_budget(bucket, errors.for_text(response, cost))
         return result
 
-    def _held(self, error: Exception) -> Exception:
-        """A used-up daily budget: tell the shared budget, so no worker calls Pipedrive again before the reset."""
+    def _tell_budget(self, bucket: str, error: Exception) -> Exception:
+        """Tell the shared budget what a 429 says, so no worker runs into it again.
+
+        A used-up daily budget: no call before its reset. A 429 of the burst window (`bucket`: the 2-second default
+        or search window this call took from, never "daily"), although the budget let the call go: Pipedrive's limit
+        is lower than believed (other apps share the company's), so hold off and assume less.
+        """
         if isinstance(error, CRMBudgetExhausted):
             self.budget.exhausted(error.bucket, error.until.timestamp())
+        elif isinstance(error, CRMRateLimited):
+            self.budget.penalize(bucket, error.retry_after)
         return error
 
     def _observe(self, bucket: str, response: requests.Response | None) -> None:

@@ -8,7 +8,7 @@ import requests
 from simple_salesforce import Salesforce
 
 from adapters.salesforce.errors import SessionExpired, mapped
-from integration.errors import CRMAuthError
+from integration.errors import CRMAuthError, CRMRateLimited
 from integration.protocols import RateBudget, TenantRef, TokenProvider
 from oauth.base import http_verify
 
@@ -64,8 +64,15 @@ class SalesforceClient:
     def _attempt(self, operation: Callable[[Salesforce], T], cost: int) -> T:
         self.budget.acquire(DAILY, cost)
         sf = self.sf()
-        with mapped():
-            result = operation(sf)
+        try:
+            with mapped():
+                result = operation(sf)
+        except CRMRateLimited as exc:
+            # REQUEST_LIMIT_EXCEEDED: the org's rolling 24 h allocation, its only limit, is used up although the
+            # budget let the call go (other apps share it). It has no reset time to hold calls until (`exhausted`),
+            # so every worker holds off for the error's wait and assumes a smaller allocation for a while.
+            self.budget.penalize(DAILY, exc.retry_after)
+            raise
         self._observe(sf)
         return result
 

@@ -43,6 +43,7 @@ class RecordingBudget:
         self.acquired: list[tuple[str, int]] = []
         self.observed: list[tuple] = []
         self.held: list[tuple[str, float]] = []
+        self.penalized: list[tuple[str, float]] = []
 
     def acquire(self, bucket: str = "default", cost: int = 1) -> None:
         self.acquired.append((bucket, cost))
@@ -52,6 +53,9 @@ class RecordingBudget:
 
     def exhausted(self, bucket: str, until: float) -> None:
         self.held.append((bucket, until))
+
+    def penalize(self, bucket: str, retry_after: float) -> None:
+        self.penalized.append((bucket, retry_after))
 
 
 @pytest.fixture(scope="session")
@@ -100,3 +104,21 @@ def writes() -> RecordingWrites:
 @pytest.fixture()
 def budget() -> RecordingBudget:
     return RecordingBudget()
+
+
+def shared_budget(redis_url: str, adapter_cls, tenant_id: int = 1):
+    """The tenant's rate budget in Redis, shared by every worker, as build_adapter makes it (but never waiting)."""
+    from redis import Redis
+
+    from integration.ratelimit import RedisRateBudget
+
+    return RedisRateBudget(Redis.from_url(redis_url), tenant_id, adapter_cls.RATE_LIMITS, max_wait=0.0)
+
+
+def believed_limits(redis_url: str, adapter_cls, tenant_id: int = 1) -> dict[str, int | None]:
+    """The limit the tenant's shared budget believes for each bucket, from a 429 or headers (None: the declared)."""
+    from redis import Redis
+
+    from integration.ratelimit import read_budgets
+
+    return {b.bucket: b.learned for b in read_budgets(Redis.from_url(redis_url), tenant_id, adapter_cls.RATE_LIMITS)}

@@ -29,7 +29,7 @@ from integration.errors import (
 )
 from integration.protocols import CRMAdapter
 from integration.records import OwnerWrite, TaskSpec
-from tests.adapters.conftest import StaticTokens, sandbox_account, tenant_for
+from tests.adapters.conftest import StaticTokens, believed_limits, sandbox_account, shared_budget, tenant_for
 
 HTTP = requests.Session()
 HTTP.trust_env = False
@@ -482,12 +482,11 @@ def test_search_limit_is_rate_limited_for_a_second(portal, staged):
 def test_a_search_429_without_policy_name_holds_the_shared_budget_for_a_second_not_ten(portal, staged, redis_url):
     from redis import Redis
 
-    from adapters.factory import LearningAdapter
     from integration.ratelimit import RedisRateBudget
 
     staged(limits={"hubspot": {"search_per_second": 1}})
     budget = RedisRateBudget(Redis.from_url(redis_url), 1, HubSpotAdapter.RATE_LIMITS, max_wait=0.0)
-    adapter = LearningAdapter(portal.adapter(budget), budget)  # as build_adapter wires it for the jobs
+    adapter = portal.adapter(budget)  # with the shared budget, as build_adapter makes it for the jobs
     adapter.find_companies(["initech.example"])
     with pytest.raises(CRMRateLimited) as err:
         adapter.find_companies(["globex.example"])
@@ -496,6 +495,33 @@ def test_a_search_429_without_policy_name_holds_the_shared_budget_for_a_second_n
         budget.acquire("search")
     assert 1.0 <= held.value.retry_after < 2.0  # the 10-second default held it 10.4 s
     budget.acquire("default")  # other calls are not held
+
+
+def test_a_burst_429_lowers_the_limit_every_worker_believes(portal, staged, redis_url):
+    """Calls the tenant's budget never saw (another app, a user's import) used up the portal's window: the CRM's 429
+    holds the shared budget off and makes it believe a quarter less than even that 429's headers say."""
+    staged(limits={"hubspot": {"burst_per_10s": 4}})
+    budget = shared_budget(redis_url, HubSpotAdapter)
+    elsewhere = portal.adapter()
+    for task_id in ("1", "2", "3", "4"):
+        elsewhere.get_task(task_id)
+    with pytest.raises(CRMRateLimited) as err:
+        portal.adapter(budget).get_task("5")
+    assert not getattr(err.value, "ours", False)
+    assert believed_limits(redis_url, HubSpotAdapter) == {"default": 3, "search": None}  # the headers said 4
+    with pytest.raises(CRMRateLimited) as held:  # the next call LeadRelay would send waits out the 429
+        budget.acquire("default")
+    assert held.value.retry_after >= err.value.retry_after
+
+
+def test_a_429_of_our_own_budget_teaches_it_nothing(portal, redis_url):
+    budget = shared_budget(redis_url, HubSpotAdapter)
+    budget.acquire("default", 90)  # all of the 90 % of 100 per 10 s LeadRelay allows itself
+    portal.reset_calls()
+    with pytest.raises(CRMRateLimited) as err:
+        portal.adapter(budget).get_task("1")
+    assert err.value.ours and portal.calls() == []
+    assert believed_limits(redis_url, HubSpotAdapter) == {"default": None, "search": None}
 
 
 def test_a_429_is_told_by_its_policy_then_its_endpoint_then_its_message():

@@ -25,7 +25,7 @@ from integration.errors import (
 from integration.protocols import CRMAdapter
 from integration.records import TaskSpec
 from sandbox.pipedrive.model import WEBSITE_KEY
-from tests.adapters.conftest import StaticTokens, sandbox_account, tenant_for
+from tests.adapters.conftest import StaticTokens, believed_limits, sandbox_account, shared_budget, tenant_for
 
 HTTP = requests.Session()
 HTTP.trust_env = False
@@ -388,6 +388,46 @@ def test_used_up_daily_budget_is_exhausted_until_midnight_and_held_not_a_burst(c
     assert caught.value.until == midnight + dt.timedelta(minutes=1) and caught.value.retry_after > 60
     assert "daily API token budget is used up (2 of 12 tokens left, this call costs 20)" in str(caught.value)
     assert budget.held == [("daily", caught.value.until.timestamp())]
+
+
+def test_a_burst_429_lowers_the_limit_every_worker_believes(company, staged, redis_url):
+    """Calls the tenant's budget never saw used up the company's 2-second window: the CRM's 429 holds the shared
+    budget's burst bucket off and makes it believe a quarter less than even that 429's headers say; the daily
+    token budget is left as it was."""
+    staged(limits={"pipedrive": {"burst_per_2s": 4}})
+    budget = shared_budget(redis_url, PipedriveAdapter)
+    elsewhere = company.adapter()
+    for person in ("1", "2", "3", "4"):
+        elsewhere.get_record("contact", person)
+    with pytest.raises(CRMRateLimited) as caught:
+        company.adapter(budget=budget).get_record("contact", "5")
+    assert not getattr(caught.value, "ours", False) and not isinstance(caught.value, CRMBudgetExhausted)
+    assert believed_limits(redis_url, PipedriveAdapter) == {"default": 3, "search": None, "daily": None}
+    with pytest.raises(CRMRateLimited):  # the next call LeadRelay would send waits out the 429
+        budget.acquire("default")
+
+
+def test_a_used_up_daily_budget_holds_calls_but_lowers_no_limit(company, staged, redis_url):
+    staged(limits={"pipedrive": {"daily_tokens": 12, "burst_per_2s": 50, "search_burst_per_2s": 8}})
+    budget = shared_budget(redis_url, PipedriveAdapter)
+    adapter = company.adapter(budget=budget)
+    adapter.get_records("contact", ["1", "2"])  # a v2 list: 10 of the 12 tokens
+    with pytest.raises(CRMBudgetExhausted):
+        adapter.find_company(domain="acme-robotics.example")  # a search costs 20
+    # what the headers said, nothing lower
+    assert believed_limits(redis_url, PipedriveAdapter) == {"default": 50, "search": 8, "daily": None}
+    with pytest.raises(CRMBudgetExhausted):
+        budget.acquire("daily")
+
+
+def test_a_429_of_our_own_budget_teaches_it_nothing(company, redis_url):
+    budget = shared_budget(redis_url, PipedriveAdapter)
+    budget.acquire("default", 144)  # all of the 90 % of 160 per 2 s LeadRelay allows itself
+    company.reset_calls()
+    with pytest.raises(CRMRateLimited) as caught:
+        company.adapter(budget=budget).get_record("contact", "1")
+    assert caught.value.ours and company.calls() == []
+    assert believed_limits(redis_url, PipedriveAdapter) == {"default": None, "search": None, "daily": None}
 
 
 @responses.activate

@@ -22,7 +22,15 @@ from integration.errors import (
 )
 from integration.protocols import CRMAdapter
 from integration.records import OwnerWrite, TaskSpec
-from tests.adapters.conftest import RecordingBudget, RecordingWrites, StaticTokens, sandbox_account, tenant_for
+from tests.adapters.conftest import (
+    RecordingBudget,
+    RecordingWrites,
+    StaticTokens,
+    believed_limits,
+    sandbox_account,
+    shared_budget,
+    tenant_for,
+)
 
 HTTP = requests.Session()
 HTTP.trust_env = False
@@ -364,6 +372,31 @@ def test_used_up_daily_allocation_is_rate_limited(adapter, control):
     with pytest.raises(CRMRateLimited) as err:
         adapter.get_record("lead", "00Q8d000000ZZZZEAA")
     assert err.value.retry_after == 3600
+
+
+def test_a_used_up_allocation_holds_every_call_and_lowers_the_believed_allocation(org, control, redis_url):
+    """REQUEST_LIMIT_EXCEEDED: the org's rolling 24 h allocation, its only limit, ran out although the budget let the
+    call go (other apps share it). It names no reset to hold calls until, so the shared budget holds every call off
+    for the error's hour and believes a quarter less of the allocation meanwhile."""
+    budget = shared_budget(redis_url, SalesforceAdapter)
+    control.stage(limits={"salesforce": {"daily_api_requests": 0}})
+    with pytest.raises(CRMRateLimited) as err:
+        SalesforceAdapter(tenant_for(org, "salesforce"), StaticTokens(org["access_token"]), budget).list_users()
+    assert not getattr(err.value, "ours", False)
+    assert believed_limits(redis_url, SalesforceAdapter) == {"daily": 75_000}  # of the 100,000 assumed
+    with pytest.raises(CRMRateLimited) as held:
+        budget.acquire("daily")
+    assert held.value.retry_after >= err.value.retry_after
+
+
+def test_a_429_of_our_own_budget_teaches_it_nothing(org, control, redis_url):
+    budget = shared_budget(redis_url, SalesforceAdapter)
+    budget.acquire("daily", 90_000)  # all of the 90 % of the org's allocation LeadRelay allows itself
+    before = control.calls()
+    with pytest.raises(CRMRateLimited) as err:
+        SalesforceAdapter(tenant_for(org, "salesforce"), StaticTokens(org["access_token"]), budget).list_users()
+    assert err.value.ours and control.calls() == before
+    assert believed_limits(redis_url, SalesforceAdapter) == {"daily": None}
 
 
 def test_budget_is_taken_for_every_call(org):

@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.models import (
     Agency,
@@ -59,7 +58,7 @@ FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def world(request, env, monkeypatch):
+def world(request, env, monkeypatch, wire_adapters):
     """The app on SQLite or PostgreSQL with a tenant per platform, webhook keys, and a signed-in admin client."""
     if request.param == "postgres":
         env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
@@ -71,14 +70,11 @@ def world(request, env, monkeypatch):
 
     app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False})
     fake = FakeCRMAdapter()
-    set_adapter_factory(lambda tenant_id: fake)
+    wire_adapters(lambda tenant_id: fake)
     ids = _populate(env["DATABASE_URL"])
     ids["admin"] = sign_in(app, ids["alice"], "alice")
     ids["anonymous"] = app.test_client()
-    yield ids
-    from adapters.factory import wire
-
-    wire()
+    return ids
 
 
 def _populate(url: str) -> dict:

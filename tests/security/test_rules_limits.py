@@ -10,7 +10,6 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from integration.crm.wiring import set_adapter_factory
 from integration.db import session_scope
 from integration.models import Agency, AgencyTemplate, ConsoleUser, RuleSetVersion, Tenant
 from integration.rules import RulesError, load_rules
@@ -34,10 +33,10 @@ def bomb(levels: int) -> str:
 
 
 @pytest.fixture()
-def world(app, env):
+def world(app, env, wire_adapters):
     """Agency X; its portal P1 (live RULES v1, alice admin) and P2 (empty); agnes agency admin."""
     app.config["WTF_CSRF_ENABLED"] = False
-    set_adapter_factory(lambda tenant_id: FakeCRMAdapter())
+    wire_adapters(lambda tenant_id: FakeCRMAdapter())
     ids = {}
     with session_scope(env["DATABASE_URL"]) as s:
         agency = Agency(name="X")
@@ -56,10 +55,7 @@ def world(app, env):
         s.add(agnes)
         s.flush()
         ids["agnes"] = agnes.id
-    yield ids
-    from adapters.factory import wire
-
-    wire()
+    return ids
 
 
 def versions(env, tenant_id: int) -> dict[int, int]:
