@@ -5,7 +5,8 @@ links are taken strongest first; two clusters are joined only when every cross p
 (complete link): no name conflict, and a score of at least the review threshold. A refused link is
 downgraded to a review item, so a human still sees it. Records whose compared fields are all equal are one
 kind and are checked once per kind, so repeated rows cost no more than one; a cluster holds at most
-MAX_MERGE_KINDS different records, which bounds the checks for near-identical ones.
+MAX_MERGE_KINDS different records, so one link costs at most MAX_MERGE_KINDS² kind-pair checks and a batch
+costs a bounded number per scored pair: near-linear in the records, whatever their clusters' sizes.
 """
 from __future__ import annotations
 
@@ -51,13 +52,15 @@ def kinds_of(prepared: Sequence[Prepared]) -> list[int]:
     return [numbers.setdefault(tuple(getattr(p, name) for name in _COMPARED), len(numbers)) for p in prepared]
 
 
-class _Clusters:
-    """Union-find over records for complete-link merging.
+class Clusters:
+    """Union-find over records for complete-link merging, at a cost that grows with the kinds, not the members.
 
-    Each cluster keeps its members and, per kind of record in it, its lowest and highest member index: every
-    cross pair of two clusters is consistent exactly when every pair of their kinds is, in each order in which
-    a lower-indexed member of one meets a higher-indexed member of the other (`compare` reads the lower
-    index first). So a check walks kinds × kinds rather than members × members.
+    Each cluster keeps, per kind of record in it, its extremes: the two lowest and the two highest member
+    indexes. Every cross pair of two clusters is consistent exactly when every pair of their kinds is, in each
+    order in which a lower-indexed member of one meets a higher-indexed member of the other (`compare` reads
+    the lower index first); the extremes tell whether such a pair exists, and whether one exists besides the
+    link pair itself. So a link walks kinds × kinds (at most MAX_MERGE_KINDS²), never members × members.
+    `checks` counts the kind pairs looked at, `verdicts` the comparisons made.
     """
 
     def __init__(self, prepared: Sequence[Prepared], review: float):
@@ -67,9 +70,10 @@ class _Clusters:
         for index, kind in enumerate(self.kind):
             self.example.setdefault(kind, index)
         self.parent = list(range(len(prepared)))
-        self.members = {i: [i] for i in range(len(prepared))}
-        self.spans = {i: {kind: (i, i)} for i, kind in enumerate(self.kind)}
+        self.size = [1] * len(prepared)
+        self.extremes: dict[int, dict[int, tuple[int, ...]]] = {i: {k: (i,)} for i, k in enumerate(self.kind)}
         self._verdicts: dict[tuple[int, int], bool] = {}
+        self.checks = self.verdicts = 0
 
     def find(self, i: int) -> int:
         while self.parent[i] != i:
@@ -79,15 +83,14 @@ class _Clusters:
 
     def union(self, a: int, b: int) -> None:
         ra, rb = self.find(a), self.find(b)
-        if len(self.members[ra]) < len(self.members[rb]):
+        if self.size[ra] < self.size[rb]:
             ra, rb = rb, ra
         self.parent[rb] = ra
-        self.members[ra] += self.members.pop(rb)
-        small, large = sorted((self.spans.pop(rb), self.spans[ra]), key=len)
-        for kind, (low, high) in small.items():
-            other = large.get(kind, (low, high))
-            large[kind] = (min(low, other[0]), max(high, other[1]))
-        self.spans[ra] = large
+        self.size[ra] += self.size[rb]
+        small, large = sorted((self.extremes.pop(rb), self.extremes[ra]), key=len)
+        for kind, indexes in small.items():
+            large[kind] = _extremes(indexes + large.get(kind, ()))
+        self.extremes[ra] = large
 
     def consistent(self, first: int, second: int) -> bool:
         """Whether a record of kind `first` and a later one of kind `second` may be one person."""
@@ -95,26 +98,22 @@ class _Clusters:
         if key not in self._verdicts:
             if len(self._verdicts) >= _VERDICTS_KEPT:
                 self._verdicts.clear()
+            self.verdicts += 1
             levels = compare(self.prepared[self.example[first]], self.prepared[self.example[second]])
             self._verdicts[key] = probability(levels) >= self.review and not name_conflict(levels)
         return self._verdicts[key]
 
     def _kinds_after_union(self, ri: int, rj: int) -> int:
-        small, large = sorted((self.spans[ri], self.spans[rj]), key=len)
+        small, large = sorted((self.extremes[ri], self.extremes[rj]), key=len)
         return len(large) + sum(1 for kind in small if kind not in large)
 
-    def _kinds_consistent(self, ri: int, rj: int) -> bool:
-        for a, (low_a, high_a) in self.spans[ri].items():
-            for b, (low_b, high_b) in self.spans[rj].items():
-                if (low_a < high_b and not self.consistent(a, b)) or (low_b < high_a and not self.consistent(b, a)):
-                    return False
-        return True
-
-    def _members_consistent(self, ri: int, rj: int, i: int, j: int) -> bool:
-        for x in self.members[ri]:
-            for y in self.members[rj]:
-                low, high = (x, y) if x < y else (y, x)
-                if (x, y) != (i, j) and not self.consistent(self.kind[low], self.kind[high]):
+    def _kinds_consistent(self, ri: int, rj: int, skip: tuple[int, int] | None) -> bool:
+        """Every cross pair of ri's and rj's members consistent, the pair `skip` (ri's, rj's) excepted."""
+        for a, xs in self.extremes[ri].items():
+            for b, ys in self.extremes[rj].items():
+                self.checks += 1
+                if (_pair_besides(xs, ys, skip) and not self.consistent(a, b)) or (
+                        ys[0] < xs[-1] and not self.consistent(b, a)):
                     return False
         return True
 
@@ -125,16 +124,32 @@ class _Clusters:
             return True
         if self._kinds_after_union(ri, rj) > MAX_MERGE_KINDS:
             return False
-        if self.consistent(self.kind[i], self.kind[j]):
-            # the link pair itself passes, so checking it along with the others changes nothing
-            joined = self._kinds_consistent(ri, rj)
-        else:
-            # a link below the consistency bar (auto_merge set under a name conflict's cap): the original
-            # member-by-member walk, which skips the link pair itself
-            joined = self._members_consistent(ri, rj, i, j)
+        # a link below the consistency bar (auto_merge set under a name conflict's cap) is not held against
+        # itself; a passing one changes nothing when checked along with the others
+        skip = None if self.consistent(self.kind[i], self.kind[j]) else (i, j)
+        joined = self._kinds_consistent(ri, rj, skip)
         if joined:
             self.union(i, j)
         return joined
+
+
+def _extremes(indexes: tuple[int, ...]) -> tuple[int, ...]:
+    """The two lowest and two highest of some member indexes, ascending (fewer when there are fewer)."""
+    ordered = sorted(set(indexes))
+    return tuple(ordered) if len(ordered) <= 4 else (*ordered[:2], *ordered[-2:])
+
+
+def _pair_besides(xs: tuple[int, ...], ys: tuple[int, ...], skip: tuple[int, int] | None) -> bool:
+    """Whether some x of `xs`'s members comes before some y of `ys`'s, other than the pair `skip`.
+
+    Any such pair other than (lowest x, highest y) has the second-lowest x or the second-highest y in a pair
+    that comes in order, so the extremes are enough.
+    """
+    if xs[0] >= ys[-1]:
+        return False
+    if (xs[0], ys[-1]) != skip:
+        return True
+    return (len(xs) > 1 and xs[1] < ys[-1]) or (len(ys) > 1 and xs[0] < ys[-2])
 
 
 def _score_all(prepared: Sequence[Prepared], pairs: list[tuple[int, int]], progress: Progress | None
@@ -162,7 +177,7 @@ def cluster_pairs(prepared: Sequence[Prepared], scores: dict[tuple[int, int], fl
                   review: float) -> list[tuple[int, int, float, str]]:
     """Decide every scored pair (i < j, scored as `find_duplicates` scores them): merges that keep clusters
     consistent, then reviews across clusters."""
-    clusters = _Clusters(prepared, review)
+    clusters = Clusters(prepared, review)
     decided = []
     strongest_first = sorted(((s, p) for p, s in scores.items() if s >= auto_merge), key=lambda t: (-t[0], t[1]))
     for score, (i, j) in strongest_first:
