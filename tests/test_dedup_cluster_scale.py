@@ -42,7 +42,8 @@ def spammed(n: int) -> list[dict]:
     pytest.param(lambda n: [{**A1, "id": f"X{k:05d}"} for k in range(n)], id="same row"),
     pytest.param(spammed, id="near-identical rows"),
     pytest.param(lambda n: [{**A1, "id": f"R{k:05d}"} for k in range(n // 2)]
-                 + [{**A1, "id": f"M{k:05d}", "first_name": "Mary"} for k in range(n // 2)], id="two people, one phone"),
+                 + [{**A1, "id": f"M{k:05d}", "first_name": "Mary"} for k in range(n // 2)],
+                 id="two people, one phone"),
 ])
 def test_cluster_checks_grow_linearly_with_the_records(rows):
     small, large = links_made(rows(1_000), auto_merge=0.75), links_made(rows(5_000), auto_merge=0.75)
@@ -116,4 +117,5 @@ def test_a_link_below_the_bar_is_not_held_against_itself_but_a_second_such_pair_
     assert [d for *_, d in find_duplicates([robert, mary], auto_merge=0.75)] == ["merge"]
     # a copy of Robert next to him: Mary meets a second Robert across the clusters, and the link is refused
     flagged = find_duplicates([robert, {**robert, "id": "r2"}, mary], auto_merge=0.75)
-    assert [(a, b, d) for a, b, _, d in flagged] == [("r1", "r2", "merge"), ("r1", "m1", "review"), ("r2", "m1", "review")]
+    assert [(a, b, d) for a, b, _, d in flagged] == [
+        ("r1", "r2", "merge"), ("r1", "m1", "review"), ("r2", "m1", "review")]
