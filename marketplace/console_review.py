@@ -3,7 +3,6 @@ automatic merges with an Undo. Every action goes to the CRM through the tenant's
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -28,12 +27,11 @@ from integration.rules.published import published_rules
 from integration.work import route_key
 from marketplace.access import tenant_view
 from marketplace.params import ParamError, int_arg
+from marketplace.review_pair import side_by_side
 
 log = logging.getLogger("leadrelay.console.review")
 review_bp = Blueprint("console_review", __name__, url_prefix="/console")
 PAGE = 50
-HIDDEN = frozenset({"id", "extra_emails", "extra_phones"})
-FIRST = ("email", "first_name", "last_name", "name", "phone", "mobile", "company", "title", "owner_id", "created_at")
 
 
 @review_bp.get("/tenants/<int:tenant_id>/review")
@@ -43,17 +41,18 @@ def review(tenant: Tenant):
                          .order_by(ReviewItem.id).limit(PAGE)).all()
     merges = g.db.scalars(MergeSnapshot.for_tenant(tenant.id).where(MergeSnapshot.status.in_(("merged", "undone")))
                           .order_by(MergeSnapshot.id.desc()).limit(PAGE)).all()
-    records, users, error = {}, [], None
+    records, everyone, error = {}, [], None
     if items:
         try:
             adapter = adapter_for(tenant.id)
             records = _records(adapter, [i for i in items if i.kind == "dedup"])
-            if any(i.kind != "dedup" for i in items):
-                users = sorted((u for u in adapter.list_users() if u.active), key=lambda u: u.email.lower())
+            everyone = adapter.list_users()  # to assign by hand, and to name the owners of a pair
         except CRMError as exc:
             error = f"The CRM could not be read ({exc}); the actions below still work once it answers."
+    users = sorted((u for u in everyone if u.active), key=lambda u: u.email.lower())
+    names = {u.id: f"{u.name} <{u.email}>" if u.name else u.email for u in everyone}
     pairs = {i.id: side_by_side(records.get((i.object_type, i.object_id)),
-                                records.get((i.object_type, i.other_object_id or ""))) for i in items}
+                                records.get((i.object_type, i.other_object_id or "")), names.get) for i in items}
     return render_template("console/review.html", tenant=tenant, role=g.role, items=items, pairs=pairs,
                            users=users, merges=merges, unrestored=_unrestored(tenant, merges), error=error, page=PAGE)
 
@@ -77,25 +76,6 @@ def _records(adapter: CRMAdapter, items: list[ReviewItem]) -> dict[tuple[str, st
         for record in adapter.get_records(object_type, sorted(ids)):
             found[(object_type, record.id)] = record
     return found
-
-
-def side_by_side(new: Record | None, other: Record | None) -> list[tuple[str, Any, Any, bool]]:
-    """(field, value in the new record, value in the other, differs) rows; known fields first."""
-    a = as_dict(new) if new else {}
-    b = as_dict(other) if other else {}
-    keys = [k for k in FIRST if k in a or k in b] + sorted((set(a) | set(b)) - set(FIRST) - HIDDEN)
-    rows = []
-    for key in keys:
-        x, y = _shown(a.get(key)), _shown(b.get(key))
-        if x or y:
-            rows.append((key, x, y, x.casefold() != y.casefold()))
-    return rows
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value)
 
 
 def _open_item(tenant: Tenant, kinds: tuple[str, ...]) -> ReviewItem | None:
