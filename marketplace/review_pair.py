@@ -69,7 +69,8 @@ def side_by_side(new: Record | None, other: Record | None, owners: Callable[[str
     for key in keys:
         x, y = _shown(key, a.get(key), owners), _shown(key, b.get(key), owners)
         if x or y:
-            rows.append(Row(_label(key), x, y, _differs(key, a, b), *verdicts.get(key, ("", "", None))))
+            differs = x != y if key in ("created_at", "owner_id") else _differs(key, a, b)  # as shown
+            rows.append(Row(_label(key), x, y, differs, *verdicts.get(key, ("", "", None))))
     return Pair(rows, score)
 
 
@@ -111,7 +112,7 @@ def _differs(key: str, a: dict, b: dict) -> bool:
 
 def _normal(key: str, value: Any, record: dict, fallback_country: str | None) -> str:
     text = re.sub(r"\s+", " ", str(value)).strip() if value not in (None, "") else ""
-    if not text or key in ("created_at", "owner_id"):
+    if not text:
         return text
     # a national number is read in its own record's country, else in the other record's
     country = normalize_country(record.get("country")) or fallback_country

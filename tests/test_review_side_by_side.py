@@ -98,3 +98,11 @@ def test_the_page_shows_values_as_typed_verdicts_and_effects_by_field_name(app, 
     assert table["Owner"][1:4] == ["Owner", "", "Rita Rep <rep@acme.com>"]
     assert table["Country"][4:] == ["not compared", ""]
     assert "first_name" not in page and "owner_id" not in page and "leadrelay_duplicate_of" not in page
+
+
+def test_times_that_show_alike_are_no_difference():
+    created = dt.datetime(2024, 3, 1, 9, 0, 12, tzinfo=dt.UTC)
+    pair = side_by_side(Record("contact", "n1", dict(NORA), created_at=created),
+                        Record("contact", "o1", dict(NORA), created_at=created + dt.timedelta(seconds=30)))
+    assert next(r for r in pair.rows if r.label == "Created") == Row("Created", "2024-03-01 09:00", "2024-03-01 09:00",
+                                                                     differs=False)
