@@ -1,6 +1,6 @@
 """Fit and check the match model's weights on a labelled lead file (a development tool, not used at run time).
 
-    python -m integration.dedup.calibrate --input leads-dev.csv [--l2 1.0]
+    python -m integration.dedup.calibrate --input leads-dev.csv febrl1 febrl2 [--l2 1.0]
 
 The file needs an `entity` column (rows sharing it are one person). Entities, not rows or pairs, are split
 in two by a stable hash: the model is fitted on candidate pairs inside the training half and judged on
@@ -18,6 +18,7 @@ from collections import Counter
 
 from integration.dedup import model
 from integration.dedup.blocking import candidate_pairs
+from integration.dedup.devsets import load_dev_set
 from integration.dedup.features import compare
 from integration.dedup.prepare import prepare
 
@@ -27,10 +28,17 @@ def split_of(entity: str) -> str:
     return "train" if zlib.crc32(entity.encode()) % 2 == 0 else "test"
 
 
-def labelled_pairs(path: str) -> dict[str, list[tuple]]:
+def labelled_rows(source: str) -> list[dict]:
+    """A labelled CSV's rows, or a dev set's by name (febrl1, febrl2)."""
+    if not source.endswith(".csv"):
+        return load_dev_set(source)
+    with open(source, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def labelled_pairs(source: str) -> dict[str, list[tuple]]:
     """Blocked candidate pairs per split: (levels, same_entity)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = labelled_rows(source)
     prepared = [prepare(r) for r in rows]
     out: dict[str, list[tuple]] = {"train": [], "test": []}
     for i, j in candidate_pairs(prepared):
@@ -99,10 +107,13 @@ def report(pairs: list[tuple], score) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True)
+    parser.add_argument("--input", required=True, nargs="+", help="labelled CSVs and dev sets (febrl1, febrl2)")
     parser.add_argument("--l2", type=float, default=1.0)
     args = parser.parse_args(argv)
-    pairs = labelled_pairs(args.input)
+    pairs: dict[str, list[tuple]] = {"train": [], "test": []}
+    for source in args.input:
+        for side, found in labelled_pairs(source).items():
+            pairs[side] += found
     intercept, weights = fit(pairs["train"], args.l2)
     print(f"INTERCEPT = {intercept}\nWEIGHTS = {{")
     for name, value in sorted(weights.items()):

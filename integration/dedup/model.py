@@ -12,11 +12,15 @@ wrongly merged people are far costlier than a review item:
 - a name conflict (first names that are neither equal, nicknames, initials nor typos — two real names
   one letter apart, Mark/Mary, count as different — or unrelated last names)
   never auto-merges, whatever else is shared: colleagues on a switchboard, family members
-  on a household phone or shared mailbox. With no shared email or phone it is not even reviewed.
+  on a household phone or shared mailbox. It is reviewed only when the two share a phone (or phones one
+  slip apart at the same house: a typed record), have no email to tell them apart, and the first names are
+  not two real names one slip apart.
 - a pair whose first name is only an initial or missing, or whose last name is missing, is at most a
   review item unless it shares a personal email: "J. Smith" on a household phone may be any Smith.
 - a pair that shares nothing but a name (no email, phone, company, street or postcode in common) is
   at most a review item: the same name at another company or in another city is another person.
+- a pair whose personal email addresses differ is at most a review item: leads-dev.csv holds a namesake
+  with the same company, switchboard and street who only differs by mailbox.
 """
 from __future__ import annotations
 
@@ -30,35 +34,43 @@ from integration.dedup.prepare import Prepared, prepare
 
 # Fitted weights (log-odds), rounded to 0.01. Regenerate with integration.dedup.calibrate. Levels the
 # training pairs never showed (first=initial, last=partial, company=similar, street=similar) weigh 0.
-INTERCEPT = -1.47
-WEIGHTS: dict[str, float] = {
-    "city=different": -0.77,
-    "city=equal": 0.77,
-    "company=core": 0.42,
-    "company=different": -0.83,
-    "company=exact": -0.05,
-    "email=different": -1.4,
-    "email=equal": 1.57,
-    "email=same_domain": -0.88,
-    "first=different": -3.34,
-    "first=exact": 1.92,
-    "first=nickname": 0.7,
-    "first=typo": 0.71,
-    "last=different": -2.11,
-    "last=exact": 1.03,
-    "last=typo": 1.07,
-    "phone=different": -1.95,
-    "phone=equal": 1.34,
-    "postcode=different": -0.98,
-    "postcode=equal": 0.29,
-    "street=different": -1.02,
-    "street=equal": 1.02,
+INTERCEPT = 2.58
+WEIGHTS = {
+    "city=different": -0.98,
+    "city=equal": 1.27,
+    "company=core": -0.6,
+    "company=different": -0.89,
+    "company=exact": -2.3,
+    "email=different": -2.93,
+    "email=equal": 0.89,
+    "email=same_domain": -2.12,
+    "first=different": -2.91,
+    "first=exact": 1.65,
+    "first=fuzzy": -0.16,
+    "first=nickname": 0.01,
+    "first=typo": 0.8,
+    "last=different": -1.98,
+    "last=exact": 0.37,
+    "last=fuzzy": 0.31,
+    "last=partial": -0.04,
+    "last=typo": 1.29,
+    "phone=different": -2.63,
+    "phone=equal": 2.44,
+    "phone=near": 0.87,
+    "postcode=different": -2.53,
+    "postcode=equal": 0.79,
+    "postcode=near": 0.87,
+    "street=different": -1.43,
+    "street=equal": -0.41,
+    "street=same_street": 0.4,
+    "street=similar": 1.43,
     "transposed": 0.59,
 }
 
 CONFLICT_WITH_CONTACT_CAP = 0.80   # inside the default review band: a human decides
 CONFLICT_CAP = 0.30                # below review: not worth an admin's time
 NAME_ONLY_CAP = 0.80
+OTHER_MAILBOX_CAP = 0.90           # the top of the default review band
 WEAK_NAME_CAP = 0.80
 
 
@@ -71,9 +83,13 @@ class MatchResult:
 
 
 def active_features(levels: Levels) -> list[str]:
-    """The model's indicator features that are on for these levels ("field=level")."""
-    names = [f"{name}={value}" for name, value in zip(Levels._fields, levels, strict=True)
-             if name != "transposed" and value != "missing"]
+    """The model's indicator features that are on for these levels ("field=level").
+
+    Conflicting first names (Mark/Mary) weigh as different ones: training data rarely shows them, and what
+    sets them apart is the cap, not the weight.
+    """
+    names = [f"{name}={'different' if value == 'conflict' else value}"
+             for name, value in zip(Levels._fields, levels, strict=True) if name != "transposed" and value != "missing"]
     return names + ["transposed"] if levels.transposed else names
 
 
@@ -86,8 +102,8 @@ def raw_probability(levels: Levels, weights: Mapping[str, float] | None = None, 
 
 
 def name_conflict(levels: Levels) -> bool:
-    """Two different people by name: different first names, or unrelated last names."""
-    return levels.first == "different" or levels.last == "different"
+    """Two different people by name: different (or conflicting) first names, or unrelated last names."""
+    return levels.first in ("different", "conflict") or levels.last == "different"
 
 
 def weak_name(levels: Levels) -> bool:
@@ -99,18 +115,32 @@ def shares_contact(levels: Levels) -> bool:
     return levels.email == "equal" or levels.phone == "equal"
 
 
+def shares_home(levels: Levels) -> bool:
+    """A phone in common, or one slip apart at the same house: a typed record of one person is possible."""
+    return levels.phone == "equal" or (levels.phone == "near" and levels.street in ("equal", "similar"))
+
+
 def shares_anything_but_name(levels: Levels) -> bool:
     return shares_contact(levels) or levels.company in ("exact", "core", "similar") or (
         levels.street in ("equal", "similar") or levels.postcode == "equal")
 
 
+def reviewable_conflict(levels: Levels) -> bool:
+    """A name conflict a human should see: one phone, and no sign of two people (in a file without emails a
+    replaced name is often a typing error; a family's shared mailbox, two mailboxes or Mark/Mary are not)."""
+    return shares_home(levels) and levels.email == "missing" and levels.first != "conflict"
+
+
 def cap(levels: Levels) -> float:
     """The highest score these levels may reach whatever the model says."""
     if name_conflict(levels):
-        return CONFLICT_WITH_CONTACT_CAP if shares_contact(levels) else CONFLICT_CAP
+        return CONFLICT_WITH_CONTACT_CAP if reviewable_conflict(levels) else CONFLICT_CAP
     if weak_name(levels) and levels.email != "equal":
         return WEAK_NAME_CAP
-    return 1.0 if shares_anything_but_name(levels) else NAME_ONLY_CAP
+    if not shares_anything_but_name(levels):
+        return NAME_ONLY_CAP
+    # two personal mailboxes that differ: one person's work and home address, or a namesake at the same desk
+    return OTHER_MAILBOX_CAP if levels.email == "different" else 1.0
 
 
 def probability(levels: Levels) -> float:
