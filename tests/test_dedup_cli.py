@@ -24,21 +24,21 @@ def test_writes_one_row_per_flagged_pair(tmp_path):
     out = tmp_path / "pairs.csv"
     assert run("--input", str(SMALL), "--output", str(out)) == 0
     assert out.read_text() == ("id_a,id_b,score,decision\n"
-                               "A1,A3,0.9991,merge\n"
-                               "A1,A2,0.9965,merge\n"
-                               "A2,A3,0.9952,merge\n"
+                               "A1,A3,0.9966,merge\n"
+                               "A1,A2,0.9913,merge\n"
+                               "A2,A3,0.9875,merge\n"
                                "D1,D2,0.9000,review\n")
 
 
 def test_rules_thresholds_change_the_decisions(tmp_path):
     rules = tmp_path / "rules.yaml"
-    rules.write_text("version: 1\nrouting: []\ndedup:\n  auto_merge: 0.998\n  review: 0.85\n  keep: oldest\n")
+    rules.write_text("version: 1\nrouting: []\ndedup:\n  auto_merge: 0.995\n  review: 0.85\n  keep: oldest\n")
     out = tmp_path / "pairs.csv"
     assert run("--input", str(SMALL), "--output", str(out), "--rules", str(rules)) == 0
     assert out.read_text() == ("id_a,id_b,score,decision\n"
-                               "A1,A3,0.9991,merge\n"
-                               "A1,A2,0.9965,review\n"
-                               "A2,A3,0.9952,review\n"
+                               "A1,A3,0.9966,merge\n"
+                               "A1,A2,0.9913,review\n"
+                               "A2,A3,0.9875,review\n"
                                "D1,D2,0.9000,review\n")
 
 

@@ -49,8 +49,10 @@ def first_level(x: str, y: str, canon_x: frozenset[str], canon_y: frozenset[str]
         return "missing"
     if x == y:
         return "exact"
+    real = known_given(x) and known_given(y)
     if gendered_pair(x, y):
-        return "conflict"
+        # Maria/Mario are two people; "kirr"/"kirra" is a slip (no one is called kirr)
+        return "conflict" if real else "typo"
     if canon_x & canon_y:
         return "nickname"
     short, long_ = sorted((x, y), key=len)
@@ -58,7 +60,7 @@ def first_level(x: str, y: str, canon_x: frozenset[str], canon_y: frozenset[str]
         return "initial" if long_.startswith(short) else "different"
     if len(short) >= 3 and long_.startswith(short):
         return "nickname"   # Dan/Daniel, Chris/Christopher when the table lacks the pair
-    if known_given(x) and known_given(y):
+    if real:
         # two real names one slip apart (Mark/Mary) are two people, often of one family
         return "conflict" if is_typo(x, y) or _fuzzy(x, y) else "different"
     if is_typo(x, y):

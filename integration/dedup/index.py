@@ -66,6 +66,13 @@ def street_number_postcode(street: str | None, postcode: str | None) -> str | No
     return f"{number}|{code}" if number.isdigit() and code else None
 
 
+def street_number_name(street: str | None) -> str | None:
+    """House number and the street's first word ("7|dixon"): meets a record whose postcode was mistyped."""
+    number, _, rest = norm_street(street).partition(" ")
+    word = next((w for w in rest.split() if len(w) >= 3 and w.isalpha()), "")
+    return f"{number}|{word}" if number.isdigit() and word else None
+
+
 def _norm(text: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", " ", (text or "").lower()).strip()
 
@@ -97,9 +104,10 @@ def near_keys(first: str | None, last: str | None, phones: set[str], street: str
     keys = {("phone_near", v) for phone in phones for v in phone_variants(phone)}
     if sound := phonetic_names(first, last):
         keys.add(("sound", sound))
-    if house := street_number_postcode(street, postcode):
-        # with either initial: one office holds many colleagues, while a typo rarely hits both names
-        keys |= {("house", f"{house}|{name[:1]}") for name in (norm_name(first), norm_name(last)) if name}
+    initials = {name[:1] for name in (norm_name(first), norm_name(last)) if name}
+    # with either initial: one office holds many colleagues, while a typo rarely hits both names
+    for house in {street_number_postcode(street, postcode), street_number_name(street)} - {None}:
+        keys |= {("house", f"{house}|{initial}") for initial in initials}
     return keys
 
 

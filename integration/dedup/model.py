@@ -34,37 +34,37 @@ from integration.dedup.prepare import Prepared, prepare
 
 # Fitted weights (log-odds), rounded to 0.01. Regenerate with integration.dedup.calibrate. Levels the
 # training pairs never showed (first=initial, last=partial, company=similar, street=similar) weigh 0.
-INTERCEPT = 2.58
+INTERCEPT = 1.56
 WEIGHTS = {
-    "city=different": -0.98,
-    "city=equal": 1.27,
-    "company=core": -0.6,
-    "company=different": -0.89,
-    "company=exact": -2.3,
-    "email=different": -2.93,
-    "email=equal": 0.89,
-    "email=same_domain": -2.12,
-    "first=different": -2.91,
-    "first=exact": 1.65,
-    "first=fuzzy": -0.16,
-    "first=nickname": 0.01,
-    "first=typo": 0.8,
-    "last=different": -1.98,
-    "last=exact": 0.37,
-    "last=fuzzy": 0.31,
-    "last=partial": -0.04,
-    "last=typo": 1.29,
-    "phone=different": -2.63,
-    "phone=equal": 2.44,
-    "phone=near": 0.87,
-    "postcode=different": -2.53,
-    "postcode=equal": 0.79,
-    "postcode=near": 0.87,
-    "street=different": -1.43,
-    "street=equal": -0.41,
-    "street=same_street": 0.4,
-    "street=similar": 1.43,
-    "transposed": 0.59,
+    "city=different": -0.94,
+    "city=equal": 1.05,
+    "company=core": -0.36,
+    "company=different": -0.61,
+    "company=exact": -1.72,
+    "email=different": -2.19,
+    "email=equal": 0.8,
+    "email=same_domain": -1.52,
+    "first=different": -2.29,
+    "first=exact": 1.4,
+    "first=fuzzy": -0.1,
+    "first=nickname": 0.09,
+    "first=typo": 0.59,
+    "last=different": -1.56,
+    "last=exact": 0.44,
+    "last=fuzzy": 0.16,
+    "last=partial": -0.03,
+    "last=typo": 0.93,
+    "phone=different": -2.02,
+    "phone=equal": 2.09,
+    "phone=near": 0.65,
+    "postcode=different": -1.75,
+    "postcode=equal": 0.72,
+    "postcode=near": 0.73,
+    "street=different": -1.14,
+    "street=equal": -0.3,
+    "street=same_street": 0.28,
+    "street=similar": 1.16,
+    "transposed": 0.44,
 }
 
 CONFLICT_WITH_CONTACT_CAP = 0.80   # inside the default review band: a human decides
@@ -140,7 +140,7 @@ def cap(levels: Levels) -> float:
     if not shares_anything_but_name(levels):
         return NAME_ONLY_CAP
     # two personal mailboxes that differ: one person's work and home address, or a namesake at the same desk
-    return OTHER_MAILBOX_CAP if levels.email == "different" else 1.0
+    return OTHER_MAILBOX_CAP if levels.email in ("different", "same_domain") else 1.0
 
 
 def probability(levels: Levels) -> float:
