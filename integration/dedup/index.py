@@ -41,12 +41,12 @@ def phone_key(phone: str | None, country: str | None = None) -> str | None:
     return digits if len(digits) >= 7 else None
 
 
-PHONE_TAIL = 8   # digits of a phone's end that its near-miss keys are built from
+PHONE_TAIL = 9   # digits of a phone's end that its near-miss keys are built from
 
 
 def phone_variants(phone: str) -> set[str]:
     """The phone's last PHONE_TAIL digits with each one left out in turn: two numbers one substitution or one
-    transposition apart share one of these (8 keys a phone, so the candidates stay few)."""
+    transposition apart share one of these (9 keys a phone; 9 digits, so that strangers rarely do)."""
     digits = re.sub(r"\D", "", phone)[-PHONE_TAIL:]
     if len(digits) < PHONE_TAIL:
         return set()
