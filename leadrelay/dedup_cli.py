@@ -21,6 +21,7 @@ from typing import TextIO
 
 from integration.admin import csvsafe
 from integration.dedup import DedupConfigError, FlaggedPair, find_duplicates, load_dedup_settings
+from integration.dedup.em import tenant_calibration
 
 KNOWN_COLUMNS = ("id", "first_name", "last_name", "email", "phone", "company", "street", "city", "postcode",
                  "state", "country")
@@ -144,7 +145,8 @@ def run_dedup(args: argparse.Namespace) -> int:
     print(f"leadrelay dedup: matching on {', '.join(used) or 'nothing'}"
           + (f" (not in the file: {', '.join(c for c in KNOWN_COLUMNS[1:] if c not in used)})"
              if len(used) < len(KNOWN_COLUMNS) - 1 else ""), file=sys.stderr)
-    pairs = find_duplicates(rows, settings.auto_merge, settings.review, progress=ProgressReport(sys.stderr))
+    with tenant_calibration(rows):   # EM over the file's own candidate pairs: no labels needed
+        pairs = find_duplicates(rows, settings.auto_merge, settings.review, progress=ProgressReport(sys.stderr))
     try:
         write_pairs(args.output, pairs)
     except OSError as exc:

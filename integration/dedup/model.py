@@ -25,7 +25,9 @@ wrongly merged people are far costlier than a review item:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from integration.dedup.explain import explain
@@ -93,11 +95,28 @@ def active_features(levels: Levels) -> list[str]:
     return names + ["transposed"] if levels.transposed else names
 
 
+# The log-odds shift of the records at hand (integration.dedup.em), set around one batch by `calibrated`.
+_SHIFT: ContextVar[Callable[[Levels], float] | None] = ContextVar("dedup_shift", default=None)
+
+
+@contextmanager
+def calibrated(shift: Callable[[Levels], float] | None) -> Iterator[None]:
+    """Score with the fitted model moved by `shift(levels)` (the tenant's own calibration) inside the block;
+    None: the fitted model alone."""
+    token = _SHIFT.set(shift)
+    try:
+        yield
+    finally:
+        _SHIFT.reset(token)
+
+
 def raw_probability(levels: Levels, weights: Mapping[str, float] | None = None, intercept: float | None = None
                     ) -> float:
-    """The logistic model alone, before the hard-negative caps."""
+    """The logistic model alone (moved by the tenant's calibration when one is active), before the caps."""
+    shift = _SHIFT.get() if weights is None else None
     weights = WEIGHTS if weights is None else weights
     z = (INTERCEPT if intercept is None else intercept) + sum(weights.get(f, 0.0) for f in active_features(levels))
+    z += shift(levels) if shift else 0.0
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from itertools import combinations
 
 from integration.dedup.blocking import candidate_pairs
 from integration.dedup.cluster import FlaggedPair, find_duplicates
+from integration.dedup.em import tenant_calibration
 from integration.dedup.prepare import prepare
 
 
@@ -55,9 +57,11 @@ def score_flagged(rows: Sequence[dict], flagged: Sequence[FlaggedPair]) -> dict[
             "flagged_recall": _ratio(len(flagged_pairs & truth), len(truth))}
 
 
-def evaluate(rows: Sequence[dict], auto_merge: float, review: float) -> dict[str, float]:
-    """Every figure for one labelled set: size, blocking width, merge and flagged precision and recall."""
+def evaluate(rows: Sequence[dict], auto_merge: float, review: float, tenant: bool = True) -> dict[str, float]:
+    """Every figure for one labelled set: size, blocking width, merge and flagged precision and recall
+    (`tenant`: with the set's own EM calibration, as `leadrelay dedup` scores a file)."""
     candidates = len(candidate_pairs([prepare(r) for r in rows]))
-    flagged = find_duplicates(rows, auto_merge, review)
+    with tenant_calibration(rows) if tenant else nullcontext():
+        flagged = find_duplicates(rows, auto_merge, review)
     return {"rows": len(rows), "candidate_pairs": candidates,
             "candidates_per_10k": round(candidates * 10_000 / max(len(rows), 1)), **score_flagged(rows, flagged)}
