@@ -1,10 +1,11 @@
-"""Calibration from a file's own records (Fellegi–Sunter EM, integration.dedup.em): no labels needed."""
+"""Calibration from a file's own records (Fellegi–Sunter EM, term frequencies of last names): no labels needed."""
 from __future__ import annotations
 
 from integration.dedup import em, score_pair
 from integration.dedup.devsets import load_dev_set
-from integration.dedup.features import Levels
+from integration.dedup.features import TF_CAP, Levels, compare, count_surnames, surname_frequencies, surname_tf
 from integration.dedup.model import calibrated, raw_probability
+from integration.dedup.prepare import prepare
 
 # one person typed twice with the first name replaced: common in typed lists, rare in B2B exports
 REPLACED_FIRST = Levels("different", "exact", False, "missing", "equal", "missing", "equal", "equal", "equal")
@@ -40,3 +41,21 @@ def test_a_small_file_is_scored_by_the_prior_model_alone():
 def test_repeated_rows_count_once():
     row = {"first_name": "Otto", "last_name": "Brandt", "phone": "0403550817", "country": "AU"}
     assert len(em.sample_levels([{**row, "id": str(k)} for k in range(300)])) == 1
+
+
+def test_a_shared_rare_last_name_counts_more_than_a_common_one():
+    surnames = count_surnames(["smith"] * 300 + [f"name{k}" for k in range(700)])
+    pair = {"first_name": "Ann", "phone": "0407112233", "street": "14 banksia street", "country": "AU"}
+    with surname_frequencies(surnames):
+        assert surname_tf("smith") == -TF_CAP                 # 30% of the records: worth less than average
+        assert surname_tf("name7") == TF_CAP                  # one record in a thousand: worth more
+        assert surname_tf("unseen") == 0.0
+        common = compare(prepare({**pair, "last_name": "Smith"}), prepare({**pair, "last_name": "Smith"}))
+        rare = compare(prepare({**pair, "last_name": "Name7"}), prepare({**pair, "last_name": "Name7"}))
+        assert raw_probability(common) < raw_probability(rare)
+    assert surname_tf("smith") == 0.0                          # outside the batch: no frequencies known
+
+
+def test_surname_frequencies_need_enough_distinct_records():
+    rows = [{"id": str(k), "last_name": "Smith", "first_name": "Ann"} for k in range(2000)]
+    assert em.batch_surnames(*em._distinct(rows)) is None      # one record typed 2,000 times

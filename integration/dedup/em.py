@@ -13,21 +13,23 @@ A tenant whose records look like the dev data is scored as before; the caps appl
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from integration.dedup.blocking import candidate_pairs
 from integration.dedup.cluster import kinds_of
-from integration.dedup.features import Levels, compare
+from integration.dedup.features import Levels, Surnames, compare, count_surnames, surname_frequencies
 from integration.dedup.model import calibrated
-from integration.dedup.prepare import prepare
+from integration.dedup.prepare import Prepared, prepare
 
-FIELDS = tuple(f for f in Levels._fields if f != "transposed")
+FIELDS = tuple(f for f in Levels._fields if f not in ("transposed", "surname_tf"))
 STRENGTH = 200.0   # pseudo-pairs of prior behind every field's estimate: a small file moves it little
 ROUNDS = 15
 FLOOR = 1e-4
 SAMPLE = 50_000    # candidate pairs EM looks at; evenly spread over the batch, so a big file costs no more
 MIN_PAIRS = 500    # fewer distinct candidate pairs say too little about a file: the prior model scores it
+MIN_RECORDS = 1000  # fewer distinct records say too little about how common a last name is
 
 PRIOR_LAMBDA = 0.5369
 PRIOR_M: dict[str, dict[str, float]] = {"city": {"different": 0.0584, "equal": 0.9416},
@@ -127,22 +129,38 @@ def shift(tenant: Estimate, prior: Estimate = PRIOR):
     return moved
 
 
-def sample_levels(records: Sequence[Mapping]) -> list[Levels]:
+def _distinct(records: Sequence[Mapping]) -> tuple[list[Prepared], list[int]]:
+    prepared = [prepare(r) for r in records]
+    return prepared, kinds_of(prepared)
+
+
+def sample_levels(records: Sequence[Mapping], distinct: tuple[list[Prepared], list[int]] | None = None
+                  ) -> list[Levels]:
     """Levels of up to SAMPLE distinct candidate pairs of a batch, evenly spread.
 
     Rows repeated verbatim are one kind (cluster.kinds_of) and their pairs count once: a row typed 5,000 times
     is one person's evidence, not 60,000 pairs' worth.
     """
-    prepared = [prepare(r) for r in records]
-    kind = kinds_of(prepared)
-    distinct = {(kind[i], kind[j]): (i, j) for i, j in candidate_pairs(prepared)}
-    pairs = sorted(distinct.values())
+    prepared, kind = distinct or _distinct(records)
+    unique = {(kind[i], kind[j]): (i, j) for i, j in candidate_pairs(prepared)}
+    pairs = sorted(unique.values())
     step = max(1, len(pairs) // SAMPLE)
     return [compare(prepared[i], prepared[j]) for i, j in pairs[::step]]
 
 
-def tenant_calibration(records: Sequence[Mapping]):
-    """A context in which `model.probability` scores this batch with its own EM calibration (the prior model
-    alone when the batch has fewer than MIN_PAIRS distinct candidate pairs)."""
-    levels = sample_levels(records)
-    return calibrated(shift(estimate(levels)) if len(levels) >= MIN_PAIRS else None)
+def batch_surnames(prepared: Sequence[Prepared], kind: Sequence[int]) -> Surnames | None:
+    """Last-name shares over the batch's distinct records; None below MIN_RECORDS (too few to tell)."""
+    last = {k: p.last for p, k in zip(prepared, kind, strict=True)}
+    return count_surnames(last.values()) if len(last) >= MIN_RECORDS else None
+
+
+@contextmanager
+def tenant_calibration(records: Sequence[Mapping]) -> Iterator[None]:
+    """A context in which `model.probability` scores this batch with its own EM calibration and its own
+    last-name frequencies (a shared rare name counts more than a shared common one); a batch with fewer than
+    MIN_PAIRS distinct candidate pairs or MIN_RECORDS distinct records keeps the prior model for either."""
+    distinct = _distinct(records)
+    levels = sample_levels(records, distinct)
+    with calibrated(shift(estimate(levels)) if len(levels) >= MIN_PAIRS else None), \
+            surname_frequencies(batch_surnames(*distinct)):
+        yield

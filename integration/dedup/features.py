@@ -1,6 +1,11 @@
 """Field-wise comparison of two prepared records into agreement levels (the model's inputs)."""
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import NamedTuple
 
 from rapidfuzz import fuzz
@@ -13,6 +18,7 @@ from integration.dedup.prepare import Prepared
 # How good a name level is, to choose between the direct and the transposed reading.
 _RANK = {"exact": 6, "nickname": 5, "typo": 4, "fuzzy": 3, "initial": 2, "partial": 2, "missing": 1,
          "different": 0, "conflict": 0}
+TF_CAP = 1.0        # the most a last name's frequency may move a pair's log-odds, either way
 FUZZY_NAME = 0.88    # Jaro-Winkler above which two names that are no typo of each other still look alike
 SIMILAR_TEXT = 85    # token-set ratio of two street texts (house numbers aside) that say the same street
 
@@ -29,6 +35,45 @@ class Levels(NamedTuple):
     street: str
     postcode: str
     city: str
+    surname_tf: float = 0.0   # log-odds a shared last name is worth beyond the average one (term frequency)
+
+
+class Surnames(NamedTuple):
+    """Each last name's share of a batch's records, and the chance two random records share one."""
+
+    share: Mapping[str, float]
+    coincidence: float
+
+
+# The last-name frequencies of the records at hand, set around one batch by `surname_frequencies`.
+_SURNAMES: ContextVar[Surnames | None] = ContextVar("dedup_surnames", default=None)
+
+
+def count_surnames(last_names: Iterable[str]) -> Surnames:
+    """Shares of the (normalised) last names given, one per record."""
+    counts = Counter(n for n in last_names if n)
+    total = sum(counts.values()) or 1
+    share = {n: c / total for n, c in counts.items()}
+    return Surnames(share, sum(s * s for s in share.values()))
+
+
+@contextmanager
+def surname_frequencies(surnames: Surnames | None) -> Iterator[None]:
+    """Inside the block, an exact last-name match counts more for a rare name than for a common one."""
+    token = _SURNAMES.set(surnames)
+    try:
+        yield
+    finally:
+        _SURNAMES.reset(token)
+
+
+def surname_tf(last: str) -> float:
+    """Fellegi–Sunter term-frequency adjustment: log(P(two records share a name) / share of this name)."""
+    surnames = _SURNAMES.get()
+    share = surnames.share.get(last) if surnames else None
+    if not share or not surnames.coincidence:
+        return 0.0
+    return max(-TF_CAP, min(TF_CAP, math.log(surnames.coincidence / share)))
 
 
 def is_typo(a: str, b: str) -> bool:
@@ -178,6 +223,7 @@ def compare(a: Prepared, b: Prepared) -> Levels:
     """Agreement level of every field of `a` and `b`."""
     first, last, transposed = _names(a, b)
     city = text_level(a.city, b.city, cutoff=85)   # letters only: "glen roy" is "glenroy"
+    tf = surname_tf(a.last) if last == "exact" and not transposed else 0.0
     return Levels(first, last, transposed, email_level(a, b), phone_level(a, b), company_level(a, b),
                   street_level(a.street, b.street), postcode_level(a.postcode, b.postcode),
-                  "equal" if city == "similar" else city)
+                  "equal" if city == "similar" else city, round(tf, 3))

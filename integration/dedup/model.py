@@ -91,7 +91,8 @@ def active_features(levels: Levels) -> list[str]:
     sets them apart is the cap, not the weight.
     """
     names = [f"{name}={'different' if value == 'conflict' else value}"
-             for name, value in zip(Levels._fields, levels, strict=True) if name != "transposed" and value != "missing"]
+             for name, value in zip(Levels._fields, levels, strict=True)
+             if name not in ("transposed", "surname_tf") and value != "missing"]
     return names + ["transposed"] if levels.transposed else names
 
 
@@ -113,10 +114,11 @@ def calibrated(shift: Callable[[Levels], float] | None) -> Iterator[None]:
 def raw_probability(levels: Levels, weights: Mapping[str, float] | None = None, intercept: float | None = None
                     ) -> float:
     """The logistic model alone (moved by the tenant's calibration when one is active), before the caps."""
-    shift = _SHIFT.get() if weights is None else None
-    weights = WEIGHTS if weights is None else weights
+    live = weights is None   # the fitted model, as scoring uses it (calibrate passes weights being fitted)
+    shift = _SHIFT.get() if live else None
+    weights = WEIGHTS if live else weights
     z = (INTERCEPT if intercept is None else intercept) + sum(weights.get(f, 0.0) for f in active_features(levels))
-    z += shift(levels) if shift else 0.0
+    z += (shift(levels) if shift else 0.0) + (levels.surname_tf if live else 0.0)
     return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
