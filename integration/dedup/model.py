@@ -1,13 +1,16 @@
 """The calibrated match score: a small logistic model over field agreement levels, plus hard-negative caps.
 
-Each field comparison (features.compare) yields one agreement level; "missing" is every field's baseline
-and weighs nothing. The score is sigmoid(INTERCEPT + sum of the weights of the levels seen), i.e. the
-probability that the two records are one person, estimated on blocked candidate pairs (records sharing an
-email, phone, name, name+company or name+postcode key). The weights were fitted with
-`python -m integration.dedup.calibrate` (L2-regularised logistic regression, Newton's method) on the
-training half of an entity-level split of leads-dev.csv and checked on the held-out half; see that module.
+Each field comparison (features.compare) yields one graded agreement level (names: exact, nickname, typo,
+Jaro-Winkler alike …; phones and postcodes: equal or one slip apart; streets: same house, same street …);
+"missing" is every field's baseline and weighs nothing. The score is sigmoid(INTERCEPT + sum of the weights
+of the levels seen), i.e. the probability that the two records are one person, estimated on blocked
+candidate pairs. The weights were fitted with `python -m integration.dedup.calibrate` (L2-regularised
+logistic regression, Newton's method) on the training halves of entity-level splits of leads-dev.csv and
+FEBRL1/FEBRL2 recast as leads, and checked on the held-out halves; see that module. Scoring a batch, the
+log-odds also move by the batch's own calibration (`calibrated`: integration.dedup.em) and by how common a
+shared last name is there (features.surname_tf).
 
-Three rules then cap the probability, because the model only knows what its training pairs showed it and
+The rules below then cap the probability, because the model only knows what its training pairs showed it and
 wrongly merged people are far costlier than a review item:
 - a name conflict (first names that are neither equal, nicknames, initials nor typos — two real names
   one letter apart, Mark/Mary, count as different — or unrelated last names)
@@ -35,7 +38,7 @@ from integration.dedup.features import Levels, compare
 from integration.dedup.prepare import Prepared, prepare
 
 # Fitted weights (log-odds), rounded to 0.01. Regenerate with integration.dedup.calibrate. Levels the
-# training pairs never showed (first=initial, last=partial, company=similar, street=similar) weigh 0.
+# training pairs never showed (first=initial, company=similar) weigh 0.
 INTERCEPT = 1.56
 WEIGHTS = {
     "city=different": -0.94,
