@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 
 from integration.db import dispose_engines, migrate, session_scope
-from integration.dedup.index import candidates, record_keys
+from integration.dedup.index import candidates, phone_variants, phonetic_names, record_keys
 from integration.models import DedupKey, Tenant
 from integration.records import Record
 
@@ -27,24 +27,42 @@ INSERT = f"INSERT INTO dedup_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa
 COPY = f"COPY dedup_keys ({COLUMNS}) FROM STDIN"
 
 
+def _letters(n: int, width: int) -> str:
+    """n written in width letters: names made of letters, so sound-alike keys spread as real names do."""
+    return "".join(chr(97 + (n // 26 ** k) % 26) for k in range(width))
+
+
+def _names(i: int) -> tuple[str, str]:
+    return f"{chr(65 + i % 26)}iv{_letters(i % GIVEN, 2)}", f"Sur{_letters((i * 7919) % SURNAMES, 4)}"
+
+
+def _phone(i: int) -> str:
+    # spread over a billion numbers as a real book is: consecutive numbers would all be one slip apart
+    return f"+1{2 + i % 8}{(i * 387_420_489) % 10**9:09d}"
+
+
 def synthetic_record(i: int, object_id: str | None = None) -> Record:
     """Record number i: a unique email and phone, a surname shared by ~50 others, a company shared by ~20."""
-    fields = {"first_name": f"{chr(65 + i % 26)}given{i % GIVEN}", "last_name": f"Surname{(i * 7919) % SURNAMES}",
-              "email": f"given{i}.surname@co{i % COMPANIES}.example", "phone": f"+1415{i:07d}",
+    first, last = _names(i)
+    fields = {"first_name": first, "last_name": last,
+              "email": f"given{i}.surname@co{i % COMPANIES}.example", "phone": _phone(i),
               "company": f"Company {i % COMPANIES}", "postcode": f"{10_000 + i % 90_000:05d}", "country": "US"}
     return Record(object_type="contact", id=object_id or str(i), fields=fields)
 
 
 def fast_keys(i: int) -> list[tuple[str, str]]:
     """What `record_keys(synthetic_record(i))` returns, without parsing phone numbers a million times."""
-    last, initial = f"surname{(i * 7919) % SURNAMES}", chr(97 + i % 26)
-    return [("email", f"given{i}.surname@co{i % COMPANIES}.example"), ("phone", f"+1415{i:07d}"),
-            ("name_company", f"{last}|company {i % COMPANIES}"),
-            ("name_postcode", f"{last}|{10_000 + i % 90_000:05d}"), ("name", f"{last}|{initial}")]
+    first, last = _names(i)
+    phone = _phone(i)
+    return [("email", f"given{i}.surname@co{i % COMPANIES}.example"), ("phone", phone),
+            ("name_company", f"{last.lower()}|company {i % COMPANIES}"),
+            ("name_postcode", f"{last.lower()}|{10_000 + i % 90_000:05d}"),
+            ("name", f"{last.lower()}|{first[0].lower()}"),
+            ("sound", phonetic_names(first, last)), *(("phone_near", v) for v in sorted(phone_variants(phone)))]
 
 
 def _check_keys() -> None:
-    for i in (0, 1, 12_345, 999_999):
+    for i in (0, 1, 12_345, 999_999, 1_999_999):
         if record_keys(synthetic_record(i)) != set(fast_keys(i)):
             raise RuntimeError(f"bench keys drifted from record_keys() for record {i}")
 
@@ -142,7 +160,7 @@ def bench_lookup(records: int = 1_000_000, probes: int = 4000, seed: int = 11, l
             i = rng.randrange(records) if hit else records + rng.randrange(records)
             probe = synthetic_record(i, object_id=f"probe-{n}")
             if not hit:  # a stranger: no key of it is indexed
-                probe = Record("contact", f"probe-{n}", {**probe.fields, "last_name": f"Stranger{i}"})
+                probe = Record("contact", f"probe-{n}", {**probe.fields, "last_name": f"Stranger{_letters(i, 5)}"})
             t0 = time.perf_counter_ns()
             found = candidates(s, tenant_id, probe)
             (hits if hit else misses).append((time.perf_counter_ns() - t0) / 1e6)

@@ -2,12 +2,18 @@
 
 Output: one row per flagged pair, `id_a,id_b,score,decision` with decision `merge` or `review`; merges are
 transitive (clusters), reviews are pairs a human should look at. Thresholds come from the rule set's
-`dedup:` section when --rules is given, else auto_merge 0.92 and review 0.70.
+`dedup:` section when --rules is given, else auto_merge 0.92 and review 0.70. The file needs an `id` column
+and any of the other known columns; the command says which ones it matched on.
+
+`leadrelay dedup --evaluate SET [SET ...]` measures the matcher instead: SET is a labelled CSV (an `entity`
+column: rows sharing it are one person) or a dev set by name (febrl1, febrl2); one JSON line per set with
+candidate pairs per 10k records and merge / flagged precision and recall.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -15,9 +21,11 @@ from typing import TextIO
 
 from integration.admin import csvsafe
 from integration.dedup import DedupConfigError, FlaggedPair, find_duplicates, load_dedup_settings
+from integration.dedup.em import tenant_calibration
 
-REQUIRED_COLUMNS = ("id", "first_name", "last_name", "email", "phone", "company", "street", "city", "postcode",
-                    "state", "country")
+KNOWN_COLUMNS = ("id", "first_name", "last_name", "email", "phone", "company", "street", "city", "postcode",
+                 "state", "country")
+REQUIRED_COLUMNS = KNOWN_COLUMNS  # kept for callers that write a full lead file; only `id` is required
 OUTPUT_COLUMNS = ("id_a", "id_b", "score", "decision")
 
 
@@ -25,14 +33,25 @@ class InputError(ValueError):
     """The lead file cannot be used (missing columns, duplicate ids, unreadable)."""
 
 
+def matched_columns(header: Sequence[str]) -> list[str]:
+    """The known columns (id aside) a file has, in the known order: what the matcher compares."""
+    return [c for c in KNOWN_COLUMNS[1:] if c in header]
+
+
+def _check_header(path: str, header: Sequence[str], extra: Sequence[str]) -> None:
+    missing = [c for c in ("id", *extra) if c not in header]
+    if missing:
+        raise InputError(f"{path}: missing required column(s): {', '.join(missing)}")
+    if not matched_columns(header):
+        raise InputError(f"{path}: no column to match on (known: {', '.join(KNOWN_COLUMNS[1:])})")
+
+
 def read_leads(path: str, extra: Sequence[str] = ()) -> list[dict]:
-    """Rows of a lead CSV, checked for the required columns (plus `extra`) and unique ids."""
+    """Rows of a lead CSV with an `id` column (plus `extra`) and any known columns, checked for unique ids."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            missing = [c for c in (*REQUIRED_COLUMNS, *extra) if c not in (reader.fieldnames or ())]
-            if missing:
-                raise InputError(f"{path}: missing required column(s): {', '.join(missing)}")
+            _check_header(path, reader.fieldnames or (), extra)
             rows = list(reader)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
@@ -74,21 +93,60 @@ def write_pairs(path: str, pairs: Sequence[FlaggedPair]) -> None:
 
 def add_dedup_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `leadrelay dedup` (the subcommand's parser is created by leadrelay.cli)."""
-    parser.add_argument("--input", required=True, help="lead CSV with columns " + ", ".join(REQUIRED_COLUMNS))
-    parser.add_argument("--output", required=True, help="pairs CSV to write: " + ",".join(OUTPUT_COLUMNS))
+    parser.add_argument("--input", help="lead CSV: an id column and any of " + ", ".join(KNOWN_COLUMNS[1:]))
+    parser.add_argument("--output", help="pairs CSV to write: " + ",".join(OUTPUT_COLUMNS))
     parser.add_argument("--rules", help="rule set (YAML or JSON); only its dedup: section is read")
+    parser.add_argument("--evaluate", nargs="+", metavar="SET",
+                        help="measure instead: labelled CSVs (entity column) or dev sets (febrl1, febrl2)")
+
+
+def _labelled_rows(name: str) -> list[dict]:
+    from integration.dedup.devsets import load_dev_set
+
+    if name.endswith(".csv"):
+        return read_leads(name, extra=("entity",))
+    try:
+        return load_dev_set(name)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Print one JSON line of quality figures per labelled set; 2 when a set or the rules are unusable."""
+    from integration.dedup.quality import evaluate
+
+    try:
+        settings = load_dedup_settings(args.rules)
+        sets = [(name, _labelled_rows(name)) for name in args.evaluate]
+    except (DedupConfigError, InputError) as exc:
+        print(f"leadrelay dedup: error: {exc}", file=sys.stderr)
+        return 2
+    for name, rows in sets:
+        started = time.monotonic()
+        figures = evaluate(rows, settings.auto_merge, settings.review)
+        print(json.dumps({"set": name, **figures, "seconds": round(time.monotonic() - started, 1)}))
+    return 0
 
 
 def run_dedup(args: argparse.Namespace) -> int:
     """Run the offline dedup; 0 on success, 2 on unusable input or rules (message on stderr)."""
+    if args.evaluate:
+        return run_evaluate(args)
     started = time.monotonic()
     try:
+        if not (args.input and args.output):
+            raise InputError("--input and --output are required (or --evaluate)")
         settings = load_dedup_settings(args.rules)
         rows = read_leads(args.input)
     except (DedupConfigError, InputError) as exc:
         print(f"leadrelay dedup: error: {exc}", file=sys.stderr)
         return 2
-    pairs = find_duplicates(rows, settings.auto_merge, settings.review, progress=ProgressReport(sys.stderr))
+    used = matched_columns(list(rows[0]) if rows else [])
+    print(f"leadrelay dedup: matching on {', '.join(used) or 'nothing'}"
+          + (f" (not in the file: {', '.join(c for c in KNOWN_COLUMNS[1:] if c not in used)})"
+             if len(used) < len(KNOWN_COLUMNS) - 1 else ""), file=sys.stderr)
+    with tenant_calibration(rows):   # EM over the file's own candidate pairs: no labels needed
+        pairs = find_duplicates(rows, settings.auto_merge, settings.review, progress=ProgressReport(sys.stderr))
     try:
         write_pairs(args.output, pairs)
     except OSError as exc:

@@ -24,10 +24,10 @@ def test_writes_one_row_per_flagged_pair(tmp_path):
     out = tmp_path / "pairs.csv"
     assert run("--input", str(SMALL), "--output", str(out)) == 0
     assert out.read_text() == ("id_a,id_b,score,decision\n"
-                               "A1,A3,0.9957,merge\n"
-                               "A1,A2,0.9945,merge\n"
-                               "A2,A3,0.9855,merge\n"
-                               "D1,D2,0.8966,review\n")
+                               "A1,A3,0.9966,merge\n"
+                               "A1,A2,0.9913,merge\n"
+                               "A2,A3,0.9875,merge\n"
+                               "D1,D2,0.9000,review\n")
 
 
 def test_rules_thresholds_change_the_decisions(tmp_path):
@@ -36,19 +36,36 @@ def test_rules_thresholds_change_the_decisions(tmp_path):
     out = tmp_path / "pairs.csv"
     assert run("--input", str(SMALL), "--output", str(out), "--rules", str(rules)) == 0
     assert out.read_text() == ("id_a,id_b,score,decision\n"
-                               "A1,A3,0.9957,merge\n"
-                               "A1,A2,0.9945,review\n"
-                               "A2,A3,0.9855,review\n"
-                               "D1,D2,0.8966,review\n")
+                               "A1,A3,0.9966,merge\n"
+                               "A1,A2,0.9913,review\n"
+                               "A2,A3,0.9875,review\n"
+                               "D1,D2,0.9000,review\n")
 
 
 def test_missing_columns_are_named(tmp_path, capsys):
     bad = tmp_path / "leads.csv"
-    bad.write_text("id,first_name,last_name,email\n1,Ann,Lee,ann@acme.co\n")
+    bad.write_text("first_name,last_name,email\nAnn,Lee,ann@acme.co\n")
     assert run("--input", str(bad), "--output", str(tmp_path / "out.csv")) == 2
-    assert capsys.readouterr().err == (f"leadrelay dedup: error: {bad}: missing required column(s): phone, company, "
-                                       "street, city, postcode, state, country\n")
+    assert capsys.readouterr().err == f"leadrelay dedup: error: {bad}: missing required column(s): id\n"
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_file_with_nothing_to_match_on_is_refused(tmp_path, capsys):
+    bad = tmp_path / "leads.csv"
+    bad.write_text("id,source\n1,Web Form\n")
+    assert run("--input", str(bad), "--output", str(tmp_path / "out.csv")) == 2
+    assert capsys.readouterr().err.startswith(f"leadrelay dedup: error: {bad}: no column to match on (known: ")
+
+
+def test_any_subset_of_the_columns_is_matched_and_named(tmp_path, capsys):
+    leads, out = tmp_path / "leads.csv", tmp_path / "out.csv"
+    leads.write_text("id,first_name,last_name,phone\n"
+                     "1,Otto,Brandt,0403550817\n2,Otto,Brandt,0403550817\n3,Ivy,Marsh,0409001122\n")
+    assert run("--input", str(leads), "--output", str(out)) == 0
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "leadrelay dedup: matching on first_name, last_name, phone "
+        "(not in the file: email, company, street, city, postcode, state, country)")
+    assert [line.split(",")[::3] for line in out.read_text().splitlines()[1:]] == [["1", "merge"]]
 
 
 def test_bad_rules_are_refused_with_the_path(tmp_path, capsys):

@@ -1,6 +1,6 @@
 """Fit and check the match model's weights on a labelled lead file (a development tool, not used at run time).
 
-    python -m integration.dedup.calibrate --input leads-dev.csv [--l2 1.0]
+    python -m integration.dedup.calibrate --input leads-dev.csv febrl1 febrl2 [--l2 3.0] [--fs]
 
 The file needs an `entity` column (rows sharing it are one person). Entities, not rows or pairs, are split
 in two by a stable hash: the model is fitted on candidate pairs inside the training half and judged on
@@ -18,6 +18,7 @@ from collections import Counter
 
 from integration.dedup import model
 from integration.dedup.blocking import candidate_pairs
+from integration.dedup.devsets import load_dev_set
 from integration.dedup.features import compare
 from integration.dedup.prepare import prepare
 
@@ -27,10 +28,17 @@ def split_of(entity: str) -> str:
     return "train" if zlib.crc32(entity.encode()) % 2 == 0 else "test"
 
 
-def labelled_pairs(path: str) -> dict[str, list[tuple]]:
+def labelled_rows(source: str) -> list[dict]:
+    """A labelled CSV's rows, or a dev set's by name (febrl1, febrl2)."""
+    if not source.endswith(".csv"):
+        return load_dev_set(source)
+    with open(source, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def labelled_pairs(source: str) -> dict[str, list[tuple]]:
     """Blocked candidate pairs per split: (levels, same_entity)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = labelled_rows(source)
     prepared = [prepare(r) for r in rows]
     out: dict[str, list[tuple]] = {"train": [], "test": []}
     for i, j in candidate_pairs(prepared):
@@ -81,6 +89,19 @@ def fit(pairs: list[tuple], l2: float = 1.0, rounds: int = 25) -> tuple[float, d
     return round(w[0], 2), {n: round(x, 2) for n, x in zip(names, w[1:], strict=True)}
 
 
+def fs_prior(pairs: list[tuple]) -> tuple[float, dict, dict]:
+    """Fellegi–Sunter share, m and u tables counted on labelled pairs (the prior of integration.dedup.em)."""
+    from integration.dedup import em
+
+    same = [levels for levels, label in pairs if label]
+    other = [levels for levels, label in pairs if not label]
+    m = em._table(same, [1] * len(same), [1.0] * len(same), {})
+    u = em._table(other, [1] * len(other), [1.0] * len(other), {})
+    rounded = [{f: {lv: round(max(p, em.FLOOR), 4) for lv, p in sorted(t[f].items())} for f in em.FIELDS}
+               for t in (m, u)]
+    return round(len(same) / len(pairs), 4), rounded[0], rounded[1]
+
+
 def report(pairs: list[tuple], score) -> list[str]:
     """Log loss, Brier score and a reliability table for `score(levels)` on labelled pairs."""
     eps = 1e-6
@@ -99,10 +120,19 @@ def report(pairs: list[tuple], score) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--l2", type=float, default=1.0)
+    parser.add_argument("--input", required=True, nargs="+", help="labelled CSVs and dev sets (febrl1, febrl2)")
+    parser.add_argument("--l2", type=float, default=3.0)
+    parser.add_argument("--fs", action="store_true", help="print the Fellegi–Sunter prior for dedup.em instead")
     args = parser.parse_args(argv)
-    pairs = labelled_pairs(args.input)
+    pairs: dict[str, list[tuple]] = {"train": [], "test": []}
+    for source in args.input:
+        for side, found in labelled_pairs(source).items():
+            pairs[side] += found
+    if args.fs:
+        share, m, u = fs_prior(pairs["train"])
+        print(f"PRIOR_LAMBDA = {share}\nPRIOR_M: dict[str, dict[str, float]] = {m!r}\n"
+              f"PRIOR_U: dict[str, dict[str, float]] = {u!r}")
+        return 0
     intercept, weights = fit(pairs["train"], args.l2)
     print(f"INTERCEPT = {intercept}\nWEIGHTS = {{")
     for name, value in sorted(weights.items()):

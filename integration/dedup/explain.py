@@ -6,17 +6,20 @@ from integration.dedup.prepare import Prepared
 
 _FIRST = {"exact": "same first name", "nickname": "first names are nickname forms ({a}/{b})",
           "typo": "first name typo ({a}/{b})", "initial": "first initial matches ({a}/{b})",
+          "fuzzy": "first names alike ({a}/{b})", "conflict": "different first names ({a}/{b})",
           "different": "different first names ({a}/{b})"}
 _LAST = {"exact": "same last name", "typo": "last name typo ({a}/{b})",
-         "partial": "last name contained in the other ({a}/{b})", "different": "different last names ({a}/{b})"}
+         "partial": "last name contained in the other ({a}/{b})", "fuzzy": "last names alike ({a}/{b})",
+         "different": "different last names ({a}/{b})"}
 _OTHER = {
     "email": {"equal": "same email", "same_domain": "different mailboxes at the same company domain",
               "different": "different emails"},
-    "phone": {"equal": "same phone", "different": "different phones"},
+    "phone": {"equal": "same phone", "near": "phones one digit apart", "different": "different phones"},
     "company": {"exact": "same company", "core": "same company apart from descriptors ({a}/{b})",
                 "similar": "similar company names ({a}/{b})", "different": "different companies ({a}/{b})"},
-    "street": {"equal": "same street address", "similar": "similar street address", "different": "different street"},
-    "postcode": {"equal": "same postcode", "different": "different postcodes"},
+    "street": {"equal": "same street address", "similar": "similar street address",
+               "same_street": "same street, another house number", "different": "different street"},
+    "postcode": {"equal": "same postcode", "near": "postcodes one digit apart", "different": "different postcodes"},
     "city": {"equal": "same city", "different": "different cities"},
 }
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import re
 
+import jellyfish
 import phonenumbers
 from sqlalchemy import Select, and_, delete, or_, select
 from sqlalchemy.orm import Session
 
+from integration.dedup.names import norm_name, norm_street
 from integration.models import DedupKey, utcnow
 from integration.records import Record
 
@@ -39,6 +41,38 @@ def phone_key(phone: str | None, country: str | None = None) -> str | None:
     return digits if len(digits) >= 7 else None
 
 
+PHONE_TAIL = 9   # digits of a phone's end that its near-miss keys are built from
+
+
+def phone_variants(phone: str) -> set[str]:
+    """The phone's last PHONE_TAIL digits with each one left out in turn: two numbers one substitution or one
+    transposition apart share one of these (9 keys a phone; 9 digits, so that strangers rarely do)."""
+    digits = re.sub(r"\D", "", phone)[-PHONE_TAIL:]
+    if len(digits) < PHONE_TAIL:
+        return set()
+    return {digits[:k] + digits[k + 1:] for k in range(PHONE_TAIL)}
+
+
+def phonetic_names(first: str | None, last: str | None) -> str | None:
+    """Metaphone codes of both names, sorted: meets spelling variants and transposed first/last names."""
+    codes = sorted(jellyfish.metaphone(n) for n in (norm_name(first), norm_name(last)) if n)
+    return "|".join(codes) if len(codes) == 2 and all(codes) else None
+
+
+def street_number_postcode(street: str | None, postcode: str | None) -> str | None:
+    """House number and postcode: a typed street name can be mangled beyond recognition, these rarely both are."""
+    number = norm_street(street).partition(" ")[0]
+    code = (postcode or "").strip().lower()[:5]
+    return f"{number}|{code}" if number.isdigit() and code else None
+
+
+def street_number_name(street: str | None) -> str | None:
+    """House number and the street's first word ("7|dixon"): meets a record whose postcode was mistyped."""
+    number, _, rest = norm_street(street).partition(" ")
+    word = next((w for w in rest.split() if len(w) >= 3 and w.isalpha()), "")
+    return f"{number}|{word}" if number.isdigit() and word else None
+
+
 def _norm(text: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", " ", (text or "").lower()).strip()
 
@@ -60,6 +94,20 @@ def record_keys(record: Record) -> set[tuple[str, str]]:
         keys.add(("name_postcode", f"{last}|{postcode}"))
     if last and first:
         keys.add(("name", f"{last}|{first[:1]}"))
+    return keys | near_keys(f.get("first_name"), f.get("last_name"), {v for t, v in keys if t == "phone"},
+                            f.get("street"), f.get("postcode"))
+
+
+def near_keys(first: str | None, last: str | None, phones: set[str], street: str | None, postcode: str | None
+              ) -> set[tuple[str, str]]:
+    """Keys for messy records (typos, swapped names, no email): shared by the index and batch blocking."""
+    keys = {("phone_near", v) for phone in phones for v in phone_variants(phone)}
+    if sound := phonetic_names(first, last):
+        keys.add(("sound", sound))
+    initials = {name[:1] for name in (norm_name(first), norm_name(last)) if name}
+    # with either initial: one office holds many colleagues, while a typo rarely hits both names
+    for house in {street_number_postcode(street, postcode), street_number_name(street)} - {None}:
+        keys |= {("house", f"{house}|{initial}") for initial in initials}
     return keys
 
 

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from integration.dedup.index import email_key, phone_key
+from integration.dedup.index import email_key, near_keys, phone_key
 from integration.dedup.names import canonical_first, company_forms, is_role_address, norm_name, norm_street
 
 
@@ -81,7 +81,9 @@ def blocking_keys(p: Prepared) -> set[str]:
         keys.add(f"z:{p.last}|{p.postcode}")   # a first name + postcode block is too wide to be worth it
     if p.street and p.first and p.last:
         keys.add("s:" + "".join(sorted(p.first[0] + p.last[0])) + "|" + p.street)
-    return keys
+    # the keys the database index also has for messy records: phone near-misses, sound-alike names, house
+    return keys | {f"{kind}:{value}" for kind, value in near_keys(p.first, p.last, set(p.phones), p.street,
+                                                                   p.postcode)}
 
 
 def prepare_all(records: Iterable[Mapping]) -> list[Prepared]:

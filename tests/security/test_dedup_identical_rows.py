@@ -64,8 +64,8 @@ def test_one_row_typed_50000_times_is_one_merge_cluster(tmp_path):
     flagged = dedup(tmp_path, copies(A1, 50_000, "X"))
     # each copy is paired with its next 12 in the sorted neighbourhood of its (oversized) blocks: 12n - 78 pairs
     assert len(flagged) == 599_922
-    assert flagged[:2] == [("X00000", "X00001", "0.9984", "merge"), ("X00000", "X00002", "0.9984", "merge")]
-    assert {(score, decision) for _, _, score, decision in flagged} == {("0.9984", "merge")}
+    assert flagged[:2] == [("X00000", "X00001", "0.9976", "merge"), ("X00000", "X00002", "0.9976", "merge")]
+    assert {(score, decision) for _, _, score, decision in flagged} == {("0.9976", "merge")}
     clusters = merge_clusters(flagged)
     assert len(clusters) == 1 and len(clusters[0]) == 50_000
 
@@ -78,8 +78,8 @@ def test_copies_in_a_real_file_join_their_person_and_change_nothing_else(tmp_pat
     flagged = dedup(tmp_path, small + copies(A1, 20_000, "A1-") + copies(d1, 5_000, "D1-"))
     originals = {r["id"] for r in small}
     assert [p for p in flagged if p[0] in originals and p[1] in originals] == [
-        ("A1", "A3", "0.9957", "merge"), ("A1", "A2", "0.9945", "merge"), ("A2", "A3", "0.9855", "merge"),
-        ("D1", "D2", "0.8966", "review")]
+        ("A1", "A3", "0.9966", "merge"), ("A1", "A2", "0.9913", "merge"), ("A2", "A3", "0.9875", "merge"),
+        ("D1", "D2", "0.9000", "review")]
     big, bigger = merge_clusters(flagged)[1::-1]
     assert bigger == {"A1", "A2", "A3"} | {f"A1-{k:05d}" for k in range(20_000)}
     assert big == {"D1"} | {f"D1-{k:05d}" for k in range(5_000)}
