@@ -35,6 +35,9 @@ LEVELS = {
     "partial": ("similar", "one contains the other"), "core": ("similar", "same apart from Inc, Ltd, Group…"),
     "similar": ("similar", "close spelling"),
     "same_domain": ("different", "different mailboxes at one company domain: often colleagues"),
+    "fuzzy": ("similar", "spelled alike"), "near": ("similar", "one digit or letter slipped"),
+    "same_street": ("similar", "same street, another house number"),
+    "conflict": ("different", "two different names (often two people of one household)"),
 }
 
 

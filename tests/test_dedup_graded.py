@@ -156,3 +156,20 @@ def test_quality_counts_pairs_implied_by_merges():
     # merges imply 1-2, 1-4, 2-4 (one right); flagged adds 1-3; truth is 1-2, 1-3, 2-3
     assert figures["merge_precision"] == 0.3333 and figures["merge_recall"] == 0.3333
     assert figures["flagged_precision"] == 0.5 and figures["flagged_recall"] == 0.6667
+
+
+@pytest.mark.parametrize(("a", "b", "level"), [
+    ("robert", "roberta", "conflict"),   # a real name and its other-gender form: two people, even off our list
+    ("daniel", "danielle", "conflict"),
+    ("carl", "carla", "conflict"),
+    ("kirr", "kirra", "typo"),           # nobody is called kirr: a letter dropped
+])
+def test_a_name_and_its_other_gender_form_conflict_unless_the_short_one_is_no_name(a, b, level):
+    assert first_level(a, b, canonical_first(a), canonical_first(b)) == level
+
+
+def test_a_country_typed_as_a_name_reads_the_phone_in_that_country():
+    """"Australia" is AU: "0407 112 233" is +61 407 112 233 there, the same phone, not another (US) number."""
+    typed = prepare({"id": "a", "phone": "0407 112 233", "country": "Australia"})
+    coded = prepare({"id": "b", "phone": "+61 407 112 233", "country": "AU"})
+    assert typed.country == "AU" and typed.phones == coded.phones

@@ -96,8 +96,9 @@ def first_level(x: str, y: str, canon_x: frozenset[str], canon_y: frozenset[str]
         return "exact"
     real = known_given(x) and known_given(y)
     if gendered_pair(x, y):
-        # Maria/Mario are two people; "kirr"/"kirra" is a slip (no one is called kirr)
-        return "conflict" if real else "typo"
+        # Maria/Mario, Robert/Roberta are two people, often of one household: a real name and its other-gender
+        # form conflict even when the form is not in our list; "kirr"/"kirra" is a slip (no one is called kirr)
+        return "conflict" if real or known_given(min(x, y, key=len)) else "typo"
     if canon_x & canon_y:
         return "nickname"
     short, long_ = sorted((x, y), key=len)

@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from integration.dedup.index import email_key, near_keys, phone_key
 from integration.dedup.names import canonical_first, company_forms, is_role_address, norm_name, norm_street
+from integration.rules.geo import normalize_country
 
 
 @lru_cache(maxsize=131072)
@@ -50,9 +51,16 @@ def _split_emails(record: Mapping) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(personal), frozenset(role)
 
 
+@lru_cache(maxsize=4096)
+def _country(value: str) -> str:
+    """The ISO code ("Australia", "AUS", "au" → "AU"): a phone is read in the lead's country, and "0407 112 233"
+    read as a US number is another phone than "+61 407 112 233"."""
+    return normalize_country(value) or value.strip().upper()
+
+
 def prepare(record: Mapping) -> Prepared:
     """Normalise a plain dict with neutral field names (missing keys are empty)."""
-    country = str(record.get("country") or "").strip().upper()
+    country = _country(str(record.get("country") or ""))
     emails, role_emails = _split_emails(record)
     phones = {p for raw in _values(record, "phone", "extra_phones") if (p := _phone(str(raw).strip(), country))}
     first = norm_name(record.get("first_name"))
