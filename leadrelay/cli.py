@@ -6,6 +6,7 @@ import os
 import sys
 
 from integration.config import ConfigError
+from integration.queues import UnknownQueue
 
 
 def _web(args: argparse.Namespace) -> int:
@@ -21,7 +22,11 @@ def _worker(args: argparse.Namespace) -> int:
 
     share_redis(get_settings())  # the supervisor's worker processes use the same Redis
     settings = get_settings()
-    queues = selected_queues(settings, args.queues.split(",") if args.queues else None)
+    try:
+        queues = selected_queues(settings, args.queues.split(",") if args.queues else None)
+    except UnknownQueue as exc:  # a LEADRELAY_QUEUES or --queues from before a queue was removed (`pipeline`)
+        print(f"leadrelay worker: {exc} (fix --queues or LEADRELAY_QUEUES)", file=sys.stderr)
+        return 2
     if args.processes <= 1:
         return run_worker(settings, queues, burst=args.burst)
     return Supervisor(args.processes, queues, args.burst).run()

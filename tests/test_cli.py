@@ -45,6 +45,15 @@ def test_a_bad_setting_is_a_clear_error(env):
     assert "LEADRELAY_WORKER_CLASS must be 'simple' or 'fork'" in out.stderr
 
 
+def test_a_worker_asked_for_the_removed_pipeline_queue_says_which_queues_exist(env):
+    import os
+
+    out = leadrelay("worker", "--burst", env={**os.environ, **env, "LEADRELAY_QUEUES": "intake,pipeline"})
+    assert out.returncode == 2
+    assert "unknown queue 'pipeline'; queues are: intake, sla, sweep, maintenance" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_tenants_json_lists_agency_token_expiry_and_last_event(env):
     import datetime as dt
     import json
