@@ -191,6 +191,27 @@ def test_a_new_lead_that_survives_the_merge_keeps_the_owner_of_its_twin(crm, env
     assert sorted(t.owner_id for t in crm.tasks.values()) == ["u1", "u2"]  # no second task for the same person
 
 
+def test_a_kept_owner_whose_write_was_interrupted_gets_no_sla_task_when_the_retry_finishes_it(crm, env):
+    """The new lead survived a merge and keeps its twin's owner (no new SLA clock); a 429 on the owner write leaves
+    the decision unwritten, and the drain's retry finishes the write — still without a task."""
+    with session_scope(env["DATABASE_URL"]) as s:
+        s.execute(RuleSetVersion.__table__.update().values(body={
+            **RULES, "dedup": {"keep": "most_complete"},  # every lead hot: the default tier would hide a second clock
+            "scoring": {"rules": [{"when": {"has_email": True}, "points": 100}], "tiers": {"hot": 60, "warm": 30}}}))
+    run(env, crm, ["c1"])
+    crm.put("contact", "c7", email="ada.lovelace@example.com", first_name="Ada", last_name="Lovelace",
+            phone="+44 20 7946 0018", company="Analytical Engines Ltd", city="London", postcode="W1A 1AA",
+            country="GB", title="Analyst", website="engines.example", lifecycle_stage="lead")
+    real = crm.set_owners
+    crm.set_owners = lambda object_type, writes: {w.record_id: CRMRateLimited("429", retry_after=2) for w in writes}
+    with pytest.raises(CRMRateLimited):
+        run(env, crm, ["c7"])
+    crm.set_owners = real
+    run(env, crm, ["c7"])  # the drain's retry
+    assert owners(crm, ["c7"]) == ["u1"]
+    assert sorted(t.owner_id for t in crm.tasks.values()) == ["u1"]  # c1's task only: no second one for Ana
+
+
 def test_the_account_owner_rule_looks_the_batchs_companies_up_in_one_call(crm, env):
     from integration.records import Company
 

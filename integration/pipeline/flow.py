@@ -30,6 +30,7 @@ from integration.routing.score import Scorer
 from integration.work import Work, route_key, work_for
 
 log = logging.getLogger("leadrelay.pipeline")
+KEPT_TWINS_OWNER = "Duplicate"  # the route decision's rule when a new lead keeps the owner of the twin it merged
 
 
 
@@ -151,9 +152,10 @@ def _keep_twins_owner(ctx: Batch, survivor: Record, merged: Merged, email: str) 
     """The new lead survived a merge with an owned record (e.g. `keep: most_complete`): it keeps that owner, with
     no new routing (no pool turn) and no new SLA task, as when the older record survives."""
     reason = f"Duplicate merged into this lead: stays with its owner {email}"
-    decision = _decide(ctx, survivor, "route", email, reason, {"owner_id": merged.owner_id, "rule": "Duplicate"})
+    decision = _decide(ctx, survivor, "route", email, reason,
+                       {"owner_id": merged.owner_id, "rule": KEPT_TWINS_OWNER, "sla_task": False})
     ctx.session.commit()
-    ctx.pending.append(PendingOwner(survivor, decision, ctx.user(merged.owner_id), sla_task=False))
+    _queue_write(ctx, survivor, decision)
 
 
 def _assign_owner(ctx: Batch, record: Record, email: str, reason: str, inputs: dict) -> None:
@@ -177,7 +179,10 @@ def _queue_write(ctx: Batch, record: Record, decision: Decision, user: CRMUser |
     """Queue the owner write (with LeadRelay's fields) for the batch; flush_owners writes it, then the task."""
     owner_id = decision.inputs["owner_id"]
     user = user or next((u for u in ctx.users() if u.id == owner_id), None)
-    ctx.pending.append(PendingOwner(record, decision, user))
+    # read from the decision, so a retried drain finishing an interrupted write opens no clock the first did not
+    # (decisions from before the flag: the twin's-owner rule is the one that opens none)
+    sla_task = decision.inputs.get("sla_task", decision.inputs.get("rule") != KEPT_TWINS_OWNER)
+    ctx.pending.append(PendingOwner(record, decision, user, sla_task=sla_task))
 
 
 def country_from_phone(phone: str | None) -> str | None:
