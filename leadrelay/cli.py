@@ -22,11 +22,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     share_redis(get_settings())  # the supervisor's worker processes use the same Redis
     settings = get_settings()
-    try:
-        queues = selected_queues(settings, args.queues.split(",") if args.queues else None)
-    except UnknownQueue as exc:  # a LEADRELAY_QUEUES or --queues from before a queue was removed (`pipeline`)
-        print(f"leadrelay worker: {exc} (fix --queues or LEADRELAY_QUEUES)", file=sys.stderr)
-        return 2
+    queues = selected_queues(settings, args.queues.split(",") if args.queues else None)
     if args.processes <= 1:
         return run_worker(settings, queues, burst=args.burst)
     return Supervisor(args.processes, queues, args.burst).run()
@@ -154,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, UnknownQueue) as exc:  # a queue from LEADRELAY_QUEUES or --queues is configuration too
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,54 +11,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from itertools import combinations
 
 from integration.dedup import DedupConfigError, find_duplicates, load_dedup_settings
 from integration.dedup.calibrate import split_of
+from integration.dedup.quality import score_flagged
 from leadrelay.dedup_cli import InputError, read_leads
 
 TARGET_PRECISION = 0.998
 TARGET_RECALL = 0.97
 
 
-def _merge_clusters(ids: Iterable[str], merges: Iterable[tuple[str, str]]) -> list[list[str]]:
-    parent = {i: i for i in ids}
-
-    def find(i: str) -> str:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in merges:
-        parent[find(a)] = find(b)
-    groups = defaultdict(list)
-    for i in parent:
-        groups[find(i)].append(i)
-    return [g for g in groups.values() if len(g) > 1]
-
-
-def _pairs(groups: Iterable[Sequence[str]]) -> set[frozenset[str]]:
-    return {frozenset(p) for g in groups for p in combinations(g, 2)}
-
-
 def evaluate(rows: Sequence[dict], flagged: Iterable) -> dict[str, float]:
     """Merge precision and flagged recall (cluster-wise) of `flagged` against the rows' `entity`."""
     flagged = list(flagged)
-    entity = {r["id"]: r["entity"] for r in rows}
-    by_entity = defaultdict(list)
-    for r in rows:
-        by_entity[r["entity"]].append(r["id"])
-    implied = _pairs(_merge_clusters(entity, ((f.id_a, f.id_b) for f in flagged if f.decision == "merge")))
-    true_pairs = _pairs(by_entity.values())
-    found = implied | {frozenset((f.id_a, f.id_b)) for f in flagged}
-    correct = sum(1 for p in implied if len({entity[i] for i in p}) == 1)
-    return {"merge_pairs": len(implied), "merge_precision": correct / len(implied) if implied else 1.0,
-            "true_pairs": len(true_pairs),
-            "flagged_recall": len(true_pairs & found) / len(true_pairs) if true_pairs else 1.0,
-            "review_pairs": sum(1 for f in flagged if f.decision == "review")}
+    return {**score_flagged(rows, flagged), "review_pairs": sum(1 for f in flagged if f.decision == "review")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,13 +15,16 @@ from integration.admin.review_outcomes import (
     clear_duplicate_of,
     close_review_task,
 )
+from integration.config import get_settings
 from integration.crm.merged_records import remap_merged
+from integration.crm.users import cached_users
 from integration.crm.wiring import adapter_for
 from integration.dedup import survivor
 from integration.errors import CRMError, CRMNotFound
 from integration.models import Decision, MergeSnapshot, ReviewItem, Tenant, utcnow
 from integration.pipeline.duplicates import _snap, as_dict
 from integration.protocols import CRMAdapter
+from integration.queues import redis_connection
 from integration.records import CRMUser, Record
 from integration.rules.published import published_rules
 from integration.work import route_key
@@ -46,7 +49,9 @@ def review(tenant: Tenant):
         try:
             adapter = adapter_for(tenant.id)
             records = _records(adapter, [i for i in items if i.kind == "dedup"])
-            everyone = adapter.list_users()  # to assign by hand, and to name the owners of a pair
+            # to assign by hand and to name the owners of a pair: the users every worker shares (crm.users), not a
+            # CRM call per page view; the assignment itself checks the owner against the CRM's live list
+            everyone = cached_users(redis_connection(get_settings().redis_url or ""), tenant.id, adapter)
         except CRMError as exc:
             error = f"The CRM could not be read ({exc}); the actions below still work once it answers."
     users = sorted((u for u in everyone if u.active), key=lambda u: u.email.lower())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -112,24 +113,29 @@ def _unit(module: str) -> str:
     return parts[1] if len(parts) > 1 else parts[0]
 
 
+def _import_nodes(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement run at run time: at the top or inside functions, not under `if TYPE_CHECKING:`."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and getattr(child.test, "id", getattr(child.test, "attr", "")) == "TYPE_CHECKING":
+            yield from _import_nodes(ast.Module(body=child.orelse, type_ignores=[]))
+            continue
+        if isinstance(child, ast.Import | ast.ImportFrom):
+            yield child
+        yield from _import_nodes(child)
+
+
+def _parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
 def _runtime_imports(path: Path) -> set[str]:
     """The integration modules `path` imports at run time (top level or inside functions; not TYPE_CHECKING)."""
     found: set[str] = set()
-
-    def walk(node: ast.AST) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and getattr(child.test, "id", getattr(child.test, "attr", "")) \
-                    == "TYPE_CHECKING":
-                walk(ast.Module(body=child.orelse, type_ignores=[]))
-                continue
-            if isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
-                base = child.module
-                found.update(f"{base}.{a.name}" if base == "integration" else base for a in child.names)
-            elif isinstance(child, ast.Import):
-                found.update(a.name for a in child.names)
-            walk(child)
-
-    walk(ast.parse(path.read_text(), str(path)))
+    for node in _import_nodes(_parsed(path)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.update(f"{node.module}.{a.name}" if node.module == "integration" else node.module for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
     return {m for m in found if m.startswith("integration.")}
 
 
@@ -189,26 +195,16 @@ def _project_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for module, path in modules.items():
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-
-        def walk(node: ast.AST, module: str = module, package: str = package) -> None:
-            for child in ast.iter_child_nodes(node):
-                if isinstance(child, ast.If) and getattr(child.test, "id", getattr(child.test, "attr", "")) \
-                        == "TYPE_CHECKING":
-                    walk(ast.Module(body=child.orelse, type_ignores=[]))
-                    continue
-                targets = []
-                if isinstance(child, ast.Import):
-                    targets = [a.name for a in child.names]
-                elif isinstance(child, ast.ImportFrom):
-                    base = child.module or ""
-                    if child.level:
-                        up = package.split(".")[: len(package.split(".")) - (child.level - 1)]
-                        base = ".".join([*up, base] if base else up)
-                    targets = [known(f"{base}.{a.name}") or base for a in child.names]
-                graph[module].update(t for t in (known(t) for t in targets) if t and t != module)
-                walk(child)
-
-        walk(ast.parse(path.read_text(), str(path)))
+        for node in _import_nodes(_parsed(path)):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*up, base] if base else up)
+                targets = [known(f"{base}.{a.name}") or base for a in node.names]
+            graph[module].update(t for t in (known(t) for t in targets) if t and t != module)
     return graph
 
 
