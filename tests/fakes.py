@@ -243,3 +243,17 @@ class FakeFollowUpCRM(FakeCRMAdapter):
 
     def open_tasks(self, owner_id: str | None = None) -> list[str]:
         return [i for i, t in self.tasks.items() if not t.done and (owner_id is None or t.owner_id == owner_id)]
+
+
+def tenant_with_rules(database_url: str, fake: Any, rules: dict) -> int:
+    """A tenant of the fake CRM with `rules` published (fake.tenant_id names it), as the pipeline tests start."""
+    from integration.db import session_scope
+    from integration.models import RuleSetVersion, Tenant
+
+    with session_scope(database_url) as s:
+        tenant = Tenant(platform="fake", external_id="A", name="A")
+        s.add(tenant)
+        s.flush()
+        s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=rules))
+        fake.tenant_id = tenant.id
+    return fake.tenant_id

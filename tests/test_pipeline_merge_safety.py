@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from integration.db import session_scope
-from integration.models import MergeSnapshot, ReviewItem, RuleSetVersion, Tenant
+from integration.models import MergeSnapshot, ReviewItem
 from integration.pipeline.flow import process_records
 from integration.records import CRMUser
-from tests.fakes import FakeFollowUpCRM
+from tests.fakes import FakeFollowUpCRM, tenant_with_rules
 
 ANA = "ana@acme.test"
 RULES = {
@@ -76,12 +76,7 @@ def crm(app, env, wire_adapters):
     fake = FakeFollowUpCRM()
     fake.users = [CRMUser(id="u1", email=ANA, name="Ana")]
     wire_adapters(lambda _tenant_id: fake)
-    with session_scope(env["DATABASE_URL"]) as s:
-        tenant = Tenant(platform="fake", external_id="A", name="A")
-        s.add(tenant)
-        s.flush()
-        s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES))
-        fake.tenant_id = tenant.id
+    tenant_with_rules(env["DATABASE_URL"], fake, RULES)
     return fake
 
 

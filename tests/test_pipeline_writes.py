@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from integration.db import session_scope
 from integration.errors import CRMRateLimited, CRMRecordRefused, CRMValidationError
-from integration.models import Decision, ReviewItem, RuleSetVersion, SlaTimer, Tenant
+from integration.models import Decision, ReviewItem, RuleSetVersion, SlaTimer
 from integration.pipeline.flow import process_records
 from integration.records import CRMUser
-from tests.fakes import FakeFollowUpCRM
+from tests.fakes import FakeFollowUpCRM, tenant_with_rules
 
 ANA, BEN, CY = "ana@acme.test", "ben@acme.test", "cy@acme.test"
 RULES = {
@@ -32,12 +32,7 @@ def crm(app, env, wire_adapters):
         first, last = name.split()
         fake.put("contact", f"c{n}", email=f"{first}.{last}@example.com".lower(), first_name=first, last_name=last)
     wire_adapters(lambda _tenant_id: fake)
-    with session_scope(env["DATABASE_URL"]) as s:
-        tenant = Tenant(platform="fake", external_id="A", name="A")
-        s.add(tenant)
-        s.flush()
-        s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=RULES))
-        fake.tenant_id = tenant.id
+    tenant_with_rules(env["DATABASE_URL"], fake, RULES)
     return fake
 
 
