@@ -12,6 +12,7 @@ from marketplace.agency_templates import templates_bp
 from marketplace.auth import auth_bp
 from marketplace.console import console_bp
 from marketplace.console_audit import audit_bp
+from marketplace.console_builder import builder_bp
 from marketplace.console_editor import editor_bp
 from marketplace.console_health import health_console_bp
 from marketplace.console_kpi import kpi_bp
@@ -65,7 +66,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(webhooks_bp)
     csrf.exempt(cards_bp)
     for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, review_bp, audit_bp, kpi_bp,
-               health_console_bp, rules_bp, editor_bp, simulate_bp, onboarding_bp, agency_bp, templates_bp,
+               health_console_bp, rules_bp, builder_bp, editor_bp, simulate_bp, onboarding_bp, agency_bp, templates_bp,
                invitations_bp, webhooks_bp, cards_bp):
         app.register_blueprint(bp)
 

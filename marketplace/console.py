@@ -30,7 +30,15 @@ from marketplace.access import (
 )
 from marketplace.agency import link_with_invite
 from marketplace.console_onboarding import onboarding_page
-from marketplace.console_rules import add_version, as_yaml, get_version, live_version, located_issues, numbered, publish
+from marketplace.console_rules import (
+    as_yaml,
+    editable_version,
+    get_version,
+    located_issues,
+    numbered,
+    publish,
+    save_draft,
+)
 from marketplace.invitations import EMAIL, INVITE_TTL, audit, create_invitation, pending
 from marketplace.params import int_arg
 from oauth.disconnect import disconnect as disconnect_tenant
@@ -78,10 +86,10 @@ def disconnect(tenant: Tenant):
 @console_bp.get("/tenants/<int:tenant_id>/rules")
 @tenant_view()
 def rules(tenant: Tenant):
-    """History, and the editor prefilled with a version's text (?edit=V) or the live one."""
+    """History, and the editor prefilled with a version's text (?edit=V) or the working draft (else the live one)."""
     edit = int_arg(request.args, "edit")
     source = get_version(g.db, tenant.id, edit) if edit else None
-    source = source or live_version(g.db, tenant.id)
+    source = source or editable_version(g.db, tenant.id)
     return _rules_page(tenant, as_yaml(source.body) if source else "", [])
 
 
@@ -95,7 +103,7 @@ def save_rules(tenant: Tenant):
         validate_rules(body)  # what is stored is what the pipeline will load
     except RulesError as exc:
         return _rules_page(tenant, text, located_issues(text, exc.issues)), 400
-    row = add_version(g.db, tenant.id, body, g.user.email)
+    row = save_draft(g.db, tenant.id, body, g.user.email)
     flash(f"Saved draft version {row.version}.", "info")
     return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
 

@@ -1,6 +1,7 @@
 """Rules editor helpers: small forms for the common edits (owner hours and out of office, pool members and weights,
-territories). Each loads the newest draft (else the live version), changes the structure, validates it with the
-rule loader and saves the result as a new draft; errors are shown on the rules page at their path and line.
+territories). Each loads the working draft (else the live version), changes the structure, validates it with the
+rule loader and saves the result into the one working draft (console_rules.save_draft); errors are shown on the
+rules page at their path and line.
 Names (owner, pool) come from the form: the only URL variable is the tenant id.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from integration.models import RuleSetVersion, Tenant
 from integration.rules import RulesError, check_limits, validate_rules
 from integration.rules.limits import MAX_BYTES
 from marketplace.access import tenant_view
-from marketplace.console_rules import add_version, as_yaml, live_version, refused
+from marketplace.console_rules import as_yaml, editable_version, refused, save_draft
 
 editor_bp = Blueprint("console_editor", __name__, url_prefix="/console")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -26,13 +27,8 @@ class EditError(ValueError):
 
 
 def base_version(db, tenant_id: int) -> RuleSetVersion | None:
-    """What the helpers edit: the newest draft newer than the live version, else the live version."""
-    live = live_version(db, tenant_id)
-    draft = db.scalar(RuleSetVersion.for_tenant(tenant_id).where(RuleSetVersion.status == "draft")
-                      .order_by(RuleSetVersion.version.desc()).limit(1))
-    if draft is not None and (live is None or draft.version > live.version):
-        return draft
-    return live
+    """What the helpers edit: the working draft, else the live version."""
+    return editable_version(db, tenant_id)
 
 
 def helper_choices(tenant: Tenant) -> dict:
@@ -145,7 +141,7 @@ def _apply(tenant: Tenant, change: Callable[[dict, object], str]):
         validate_rules(body)
     except RulesError as exc:
         return refused(tenant, as_yaml(body), exc.issues)
-    row = add_version(g.db, tenant.id, body, f"{g.user.email} (editor: {what})"[:320])
+    row = save_draft(g.db, tenant.id, body, f"{g.user.email} (editor: {what})"[:320])
     source = f"version {base.version}" if base is not None else "an empty rule set"
     flash(f"Saved draft version {row.version} ({what}, from {source}).", "info")
     return redirect(url_for("console.rules", tenant_id=tenant.id, edit=row.version)), 303

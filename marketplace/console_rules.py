@@ -11,6 +11,7 @@ import yaml
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from integration.followup.business_hours import NoWorkingTime, calendar_for, due_at
 from integration.followup.task import due_text, duration_words
@@ -56,6 +57,81 @@ def _child(node: yaml.Node, part: int | str) -> tuple[int, yaml.Node] | None:
     return None
 
 
+def syntax_problem(text: str) -> dict | None:
+    """Where and why YAML text does not parse, in plain words: {"line", "column", "message"} (column None when the
+    line is a different one than where the parser stopped); None when it parses, or fails for a reason that is
+    not the admin's typing (a passed limit, reported on its own)."""
+    try:
+        scan_yaml(text)
+        yaml.compose(text, Loader=YAML_LOADER)
+    except LimitExceeded:
+        return None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if mark is None:
+            return None
+        lines = text.splitlines()
+        row, message = _plain(exc, lines, mark)
+        row = min(row, max(len(lines) - 1, 0))  # "the end of the text" is its last line, not one past it
+        return {"line": row + 1, "column": mark.column + 1 if row == mark.line else None, "message": message}
+    except yaml.YAMLError:
+        return None
+    return None
+
+
+def syntax_words(problem: dict) -> str:
+    """"line 4, column 3: the indentation does not line up …"."""
+    column = f", column {problem['column']}" if problem.get("column") else ""
+    return f"line {problem['line']}{column}: {problem['message']}"
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _key_above(lines: list[str], row: int) -> tuple[int, str] | None:
+    """The nearest line above `row` that is less indented and has no colon: a key whose colon was forgotten."""
+    here = _indent(lines[row]) if row < len(lines) else 0
+    for above in range(min(row, len(lines)) - 1, -1, -1):
+        text = lines[above].split(" #", 1)[0].rstrip()
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        if _indent(text) < here or (_indent(text) == here and not text.lstrip().startswith("-")):
+            word = text.strip().lstrip("- ").strip()
+            if word and ":" not in word and " " not in word:
+                return above, word
+            return None
+    return None
+
+
+def _plain(exc: yaml.MarkedYAMLError, lines: list[str], mark) -> tuple[int, str]:
+    """PyYAML's message for the common typing mistakes, as an admin would say it: (0-based line, words)."""
+    problem, context, row = exc.problem or "", exc.context or "", mark.line
+    if "mapping values are not allowed" in problem or "could not find expected ':'" in problem:
+        forgot = _key_above(lines, row)
+        if forgot:
+            return forgot[0], f"a colon is missing after {forgot[1]!r} (write \"{forgot[1]}:\")"
+        if row < len(lines) and lines[row].count(": ") > 1:
+            return row, "a value contains \": \"; put the value in quotes (name: \"West: enterprise\")"
+        return row, "this line is indented further than the key above it expects; line it up with its siblings"
+    if "cannot start any token" in problem and "\t" in (lines[row][:mark.column + 1] if row < len(lines) else ""):
+        return row, "a tab is used to indent; YAML needs spaces"
+    if "cannot start any token" in problem:
+        return row, "this character cannot start a value; put the value in quotes"
+    if "quoted scalar" in context:
+        return (exc.context_mark.line if exc.context_mark else row), "a quote is opened but never closed"
+    if "flow sequence" in context:
+        return row, "a list in [ ] is not closed with ] or is missing a comma"
+    if "flow mapping" in context:
+        return row, "a { } section is not closed with } or is missing a comma"
+    if "expected <block end>" in problem or "did not find expected key" in problem or "expected '-'" in problem:
+        return row, ("the indentation does not line up with the lines above (the keys of one section, and the "
+                     "\"-\" of one list, start in the same column)")
+    if "alias" in problem or "anchor" in problem:
+        return row, "anchors and aliases (& and *) are not allowed in a rule set"
+    return row, problem or context or "this is not valid YAML"
+
+
 def compose(text: str) -> tuple[yaml.Node | None, int | None]:
     """(the composed document, or None) and the line of a syntax error or a passed limit, if any."""
     try:
@@ -73,9 +149,14 @@ def compose(text: str) -> tuple[yaml.Node | None, int | None]:
 def located_issues(text: str, issues: Iterable[tuple[str, str]]) -> list[dict]:
     """Each RulesError issue with its line: [{"line", "path", "message", "text"}], in line order."""
     root, syntax_line = compose(text)
+    problem = syntax_problem(text) if root is None and syntax_line else None
     located = []
     for path, message in issues:
         line = line_of(root, path) if path else syntax_line
+        if not path and problem and message.startswith("not valid YAML"):
+            line = problem["line"]  # a forgotten colon is reported at the key that lacks it, not where it showed
+            words = syntax_words(problem)
+            message = f"not valid YAML: {words.partition(': ')[2] if problem['line'] == line else words}"
         where = f"{path}: " if path else ""
         located.append({"line": line, "path": path, "message": message,
                         "text": f"line {line}: {where}{message}" if line else f"{where}{message}"})
@@ -124,6 +205,32 @@ def add_version(db: Session, tenant_id: int, body: dict, created_by: str, status
     if status == "published":
         publish(db, row)
     return row
+
+
+def working_draft(db: Session, tenant_id: int) -> RuleSetVersion | None:
+    """The one draft edits go into: the newest draft newer than the live version (None once it was published)."""
+    live = live_version(db, tenant_id)
+    draft = db.scalar(RuleSetVersion.for_tenant(tenant_id).where(RuleSetVersion.status == "draft")
+                      .order_by(RuleSetVersion.version.desc()).limit(1))
+    return draft if draft is not None and (live is None or draft.version > live.version) else None
+
+
+def editable_version(db: Session, tenant_id: int) -> RuleSetVersion | None:
+    """What an editor opens: the working draft, else the live version (None: the tenant has no rules yet)."""
+    return working_draft(db, tenant_id) or live_version(db, tenant_id)
+
+
+def save_draft(db: Session, tenant_id: int, body: dict, by: str) -> RuleSetVersion:
+    """Save a validated document into the single working draft: edits accumulate in one version until it is
+    published (then the next edit starts a new draft). RulesError past the rule-set limits."""
+    draft = working_draft(db, tenant_id)
+    if draft is None:
+        return add_version(db, tenant_id, body, by)
+    check_limits(body)
+    draft.body, draft.updated_at, draft.updated_by = body, utcnow(), by[:320]
+    flag_modified(draft, "body")  # the caller may have edited the stored dict itself
+    db.flush()
+    return draft
 
 
 def publish(db: Session, target: RuleSetVersion) -> None:

@@ -23,3 +23,6 @@ class RuleSetVersion(TenantScoped, Base):
     created_by: Mapped[str] = mapped_column(String(320), nullable=False, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # the working draft is saved over in place until it is published: who changed it last, and when
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_by: Mapped[str | None] = mapped_column(String(320), nullable=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from integration.rules.model import RuleSet, Target
 from integration.rules.values import quote
@@ -9,9 +10,27 @@ from integration.rules.values import quote
 Issue = tuple[str, str]  # (path, message)
 
 
-def check_rule_set(rules: RuleSet) -> list[Issue]:
+@dataclass(frozen=True)
+class Unchecked:
+    """Names whose definitions were themselves invalid (and left out to check the rest): a reference to one is
+    not reported again as "not an owner" / "not a pool". `all_owners`/`all_pools`: the whole section was."""
+
+    owners: frozenset[str] = field(default_factory=frozenset)
+    pools: frozenset[str] = field(default_factory=frozenset)
+    all_owners: bool = False
+    all_pools: bool = False
+
+    def owner(self, email: str) -> bool:
+        return self.all_owners or email in self.owners
+
+    def pool(self, name: str) -> bool:
+        return self.all_pools or name in self.pools
+
+
+def check_rule_set(rules: RuleSet, unchecked: Unchecked = Unchecked()) -> list[Issue]:
     """Every problem found, in document order."""
-    return [*_owners(rules), *_pools(rules), *_routing(rules), *_scoring(rules), *_lifecycle(rules)]
+    return [*_owners(rules), *_pools(rules, unchecked), *_routing(rules, unchecked), *_scoring(rules),
+            *_lifecycle(rules)]
 
 
 def _duplicates(values: list[str], path: str) -> Iterator[Issue]:
@@ -26,33 +45,33 @@ def _owners(rules: RuleSet) -> Iterator[Issue]:
     yield from _duplicates([o.email for o in rules.owners], "owners[{i}].email")
 
 
-def _pools(rules: RuleSet) -> Iterator[Issue]:
+def _pools(rules: RuleSet, unchecked: Unchecked) -> Iterator[Issue]:
     for name, pool in rules.pools.items():
         emails = [m.owner for m in pool.members]
         for i, email in enumerate(emails):
-            if email not in rules.owners_by_email:
+            if email not in rules.owners_by_email and not unchecked.owner(email):
                 yield f"pools.{name}.members[{i}].owner", f"{quote(email)} is not an owner"
         yield from _duplicates(emails, f"pools.{name}.members[{{i}}].owner")
 
 
-def _target(rules: RuleSet, target: Target, path: str) -> Iterator[Issue]:
-    if target.owner is not None and target.owner not in rules.owners_by_email:
+def _target(rules: RuleSet, target: Target, path: str, unchecked: Unchecked) -> Iterator[Issue]:
+    if target.owner is not None and target.owner not in rules.owners_by_email and not unchecked.owner(target.owner):
         yield f"{path}.owner", f"{quote(target.owner)} is not an owner"
-    if target.pool is not None and target.pool not in rules.pools:
+    if target.pool is not None and target.pool not in rules.pools and not unchecked.pool(target.pool):
         yield f"{path}.pool", f"{quote(target.pool)} is not a pool"
 
 
-def _routing(rules: RuleSet) -> Iterator[Issue]:
+def _routing(rules: RuleSet, unchecked: Unchecked) -> Iterator[Issue]:
     yield from _duplicates([r.name for r in rules.routing], "routing[{i}].name")
     earlier: dict[str, int] = {}
     for i, rule in enumerate(rules.routing):
-        yield from _target(rules, rule.assign, f"routing[{i}].assign")
+        yield from _target(rules, rule.assign, f"routing[{i}].assign", unchecked)
         key = rule.when.model_dump_json()
         if key in earlier:
             yield (f"routing[{i}].when", f"same conditions as routing[{earlier[key]}], which decides first: can never "
                                          f"match")
         earlier.setdefault(key, i)
-    yield from _target(rules, rules.fallback, "fallback")
+    yield from _target(rules, rules.fallback, "fallback", unchecked)
     if rules.fallback.account_owner:
         yield "fallback", "account_owner cannot be a fallback (the lead may have no account owner)"
 

@@ -1,7 +1,9 @@
 """Load a rule set from YAML/JSON text, a file or a parsed mapping; every problem is reported with its path."""
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from integration.errors import LeadRelayError
-from integration.rules.checks import Issue, check_rule_set
+from integration.rules.checks import Issue, Unchecked, check_rule_set
 from integration.rules.limits import LimitExceeded, check_document, check_size, read_document, stored_form
 from integration.rules.model import RuleSet
 from integration.rules.sources import SourceLabels
@@ -105,7 +107,8 @@ def check_limits(data: Any, source: str = "") -> None:
 
 
 def validate_rules(data: Any, source: str = "") -> RuleSet:
-    """A parsed document → RuleSet, or RulesError. Input from outside goes through load_rules (which checks limits)."""
+    """A parsed document → RuleSet, or RulesError with every issue found at once: a wrong type in one place does
+    not hide a broken reference elsewhere. Input from outside goes through load_rules (which checks limits)."""
     if not isinstance(data, Mapping):
         raise RulesError([("", "a rule set is a mapping of sections (version, owners, pools, routing, …)")], source)
     data = _dates_to_text(dict(data))
@@ -119,11 +122,100 @@ def validate_rules(data: Any, source: str = "") -> RuleSet:
     try:
         rules = RuleSet.model_validate(data, context=context)
     except ValidationError as exc:
-        raise RulesError(_issues(exc), source) from None
+        raise RulesError(_issues(exc) + _checks_on_the_rest(data, exc.errors(include_url=False), context),
+                         source) from None
     issues = check_rule_set(rules)
     if issues:
         raise RulesError(issues, source)
     return rules
+
+
+_LISTED = ("owners", "routing", "stale", "scoring.rules")  # sections whose items are left out one at a time
+_INDEX = re.compile(r"(?<![\w.])(owners|routing|stale|scoring\.rules)\[(\d+)\]")
+
+
+class _Rest:
+    """A copy of a refused document without its invalid parts, remembering where the kept list items stood."""
+
+    def __init__(self, data: dict) -> None:
+        self.doc = copy.deepcopy(data)
+        self.kept = {name: list(range(len(items))) for name in _LISTED if isinstance(items := self.list(name), list)}
+        self.owners: set[str] = set()
+        self.pools: set[str] = set()
+        self.all_owners = self.all_pools = False
+
+    def list(self, name: str) -> Any:
+        if name == "scoring.rules":
+            scoring = self.doc.get("scoring")
+            return scoring.get("rules") if isinstance(scoring, dict) else None
+        return self.doc.get(name)
+
+    def leave_out(self, loc: tuple) -> bool:
+        """Drop the smallest part that holds the error at `loc`; False when the error is the document's own."""
+        if not loc:
+            return False
+        top = loc[0]
+        name = "scoring.rules" if top == "scoring" and loc[1:2] == ("rules",) else top
+        index = loc[2] if name == "scoring.rules" and len(loc) > 2 else (loc[1] if len(loc) > 1 else None)
+        items = self.list(name) if name in _LISTED else None
+        if isinstance(items, list) and isinstance(index, int) and index < len(items):
+            if items[index] is None:
+                return True  # a second error in a part already left out
+            if name == "owners" and isinstance(items[index], dict) and isinstance(items[index].get("email"), str):
+                self.owners.add(items[index]["email"].strip().lower())
+            elif name == "owners":
+                self.all_owners = True  # an owner without a readable email may be the one referred to
+            items[index] = None  # removed after this round, so the other errors' indexes still point right
+            return True
+        pools = self.doc.get("pools")
+        if top == "pools" and isinstance(pools, dict) and len(loc) > 1 and loc[1] in pools:
+            pools.pop(loc[1])
+            self.pools.add(str(loc[1]))
+            return True
+        if top == "version":
+            self.doc["version"] = 1
+            return True
+        if name == "scoring.rules" and isinstance(self.doc.get("scoring"), dict):
+            self.doc["scoring"].pop("rules", None)
+        else:
+            self.doc.pop(str(top), None)
+        self.all_owners |= top == "owners"
+        self.all_pools |= top == "pools"
+        return True
+
+    def compact(self) -> None:
+        for name, kept in self.kept.items():
+            items = self.list(name)
+            if isinstance(items, list):
+                self.kept[name] = [k for k, item in zip(kept, items, strict=True) if item is not None]
+                items[:] = [item for item in items if item is not None]
+
+    def original(self, text: str) -> str:
+        """A path or message about the pruned copy, with list indexes as they stand in the admin's document."""
+        def where(match: re.Match) -> str:
+            kept = self.kept.get(match.group(1), [])
+            index = int(match.group(2))
+            return f"{match.group(1)}[{kept[index] if index < len(kept) else index}]"
+
+        return _INDEX.sub(where, text)
+
+
+def _checks_on_the_rest(data: dict, errors: list, context: dict) -> list[Issue]:
+    """The cross-section checks (references, duplicates, rules that can never match) on the parts of a refused
+    document that are valid, so one round of fixes shows every problem."""
+    rest = _Rest(data)
+    for _ in range(5):  # leaving a part out can make another refuse (a source label after `sources:` went)
+        if not all([rest.leave_out(tuple(e["loc"])) for e in errors]):
+            return []
+        rest.compact()
+        try:
+            rules = RuleSet.model_validate(rest.doc, context=context)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            continue
+        unchecked = Unchecked(frozenset(rest.owners), frozenset(rest.pools), rest.all_owners, rest.all_pools)
+        return [(rest.original(path), rest.original(message)) for path, message in check_rule_set(rules, unchecked)]
+    return []
 
 
 def load_rules(text_or_path: str | Path | Mapping[str, Any]) -> RuleSet:
