@@ -143,6 +143,7 @@ class _Rest:
         self.owners: set[str] = set()
         self.pools: set[str] = set()
         self.all_owners = self.all_pools = False
+        self.stand_ins = 0
 
     def list(self, name: str) -> Any:
         if name == "scoring.rules":
@@ -161,6 +162,10 @@ class _Rest:
         if isinstance(items, list) and isinstance(index, int) and index < len(items):
             if items[index] is None:
                 return True  # a second error in a part already left out
+            at = 3 if name == "scoring.rules" else 2
+            field = loc[at] if len(loc) > at else None
+            if isinstance(items[index], dict) and field in items[index] and self._stand_in(name, items[index], field):
+                return True
             if name == "owners" and isinstance(items[index], dict) and isinstance(items[index].get("email"), str):
                 self.owners.add(items[index]["email"].strip().lower())
             elif name == "owners":
@@ -169,6 +174,8 @@ class _Rest:
             return True
         pools = self.doc.get("pools")
         if top == "pools" and isinstance(pools, dict) and len(loc) > 1 and loc[1] in pools:
+            if self._pool_part(pools[loc[1]], loc[2:]):
+                return True
             pools.pop(loc[1])
             self.pools.add(str(loc[1]))
             return True
@@ -181,6 +188,45 @@ class _Rest:
             self.doc.pop(str(top), None)
         self.all_owners |= top == "owners"
         self.all_pools |= top == "pools"
+        return True
+
+    def _stand_in(self, name: str, item: dict, field: Any) -> bool:
+        """Replace just the invalid field of a kept item, so the item's other parts are still checked: a stand-in
+        is valid and unlike anything an admin writes (two stand-ins never look like duplicates)."""
+        self.stand_ins += 1
+        marker = f"\u2400left-out-{self.stand_ins}"
+        if field == "when" and name in ("routing", "scoring.rules"):
+            item["when"] = {"city": [marker]}
+        elif field == "assign" and name == "routing":
+            item["assign"] = {"review": True}
+        elif field == "name" and name == "routing":
+            item["name"] = marker
+        elif field == "points" and name == "scoring.rules":
+            item["points"] = 0
+        elif field in ("email", "when", "stage", "after", "action"):
+            return False  # what the item is: it goes as a whole
+        else:
+            item.pop(field)
+        return True
+
+    def _pool_part(self, pool: Any, loc: tuple) -> bool:
+        """Leave out only the invalid member or setting of a pool; False when the pool itself must go."""
+        if not isinstance(pool, dict) or not loc or loc[0] not in pool:
+            return False
+        if loc[0] != "members":
+            pool.pop(loc[0])
+            return True
+        members = pool["members"]
+        if len(loc) < 2 or not isinstance(members, list) or not isinstance(loc[1], int) or loc[1] >= len(members):
+            return False
+        member = members[loc[1]]
+        if isinstance(member, dict) and len(loc) > 2 and loc[2] in member and loc[2] != "owner":
+            member.pop(loc[2])
+            return True
+        self.stand_ins += 1
+        stand_in = f"left-out-{self.stand_ins}@leadrelay.invalid"  # keeps the other members' positions
+        self.owners.add(stand_in)
+        members[loc[1]] = {"owner": stand_in}
         return True
 
     def compact(self) -> None:
