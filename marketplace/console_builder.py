@@ -2,12 +2,14 @@
 type, autosaved into the one working draft, with the same draft as YAML (line numbers, errors at their line)."""
 from __future__ import annotations
 
+import json
 import logging
 import zoneinfo
 from typing import Any
 
 import pycountry
-from flask import Blueprint, abort, g, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, g, render_template, request
+from jinja2.utils import htmlsafe_json_dumps
 
 from integration.config import get_settings
 from integration.crm.users import cached_users
@@ -31,6 +33,12 @@ from marketplace.console_rules import (
 log = logging.getLogger("leadrelay.console.builder")
 builder_bp = Blueprint("console_builder", __name__, url_prefix="/console")
 STARTER = {"version": 1}
+
+
+def jsonify(status: int = 200, **payload: Any):
+    """JSON in the document's own key order (Flask's sorts keys, which would reorder the admin's rule set)."""
+    return current_app.response_class(json.dumps(payload, ensure_ascii=False), status=status,
+                                      mimetype="application/json")
 
 
 def _issues(exc: RulesError) -> list[dict]:
@@ -99,7 +107,9 @@ def builder(tenant: Tenant):
         "sources": _source_labels(body),
         "people": _people(tenant) if g.role == ADMIN else [],
     }
-    return render_template("console/builder.html", tenant=tenant, role=g.role, body=body, choices=choices,
+    # embedded as |tojson would, escaped for a <script> element, but in the author's key order
+    doc = htmlsafe_json_dumps(body, dumps=json.dumps, sort_keys=False)
+    return render_template("console/builder.html", tenant=tenant, role=g.role, doc=doc, choices=choices,
                            state=_draft_state(tenant), base=base, issues=check(body))
 
 
@@ -118,7 +128,7 @@ def draft(tenant: Tenant):
     body = _json_body("body")
     issues = check(body)
     if issues:
-        return jsonify(ok=False, issues=issues), 422
+        return jsonify(422, ok=False, issues=issues)
     row = save_draft(g.db, tenant.id, body, g.user.email)
     when = row.updated_at or row.created_at
     return jsonify(ok=True, version=row.version, saved_at=when.isoformat(), saved_by=g.user.email, issues=[])
@@ -162,5 +172,5 @@ def to_yaml(tenant: Tenant):
     try:
         check_limits(body)
     except RulesError as exc:
-        return jsonify(ok=False, issues=_issues(exc)), 422
+        return jsonify(422, ok=False, issues=_issues(exc))
     return jsonify(ok=True, text=as_yaml(body) if isinstance(body, dict) else "")

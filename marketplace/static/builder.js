@@ -159,6 +159,10 @@
     this.tabs();
     this.yaml();
     new TestPanel(this);
+    var self = this;
+    window.addEventListener("beforeunload", function (event) {
+      if (self.admin && self.dirty) { event.preventDefault(); event.returnValue = ""; }  // an unsaved, invalid state
+    });
   }
 
   Builder.prototype.post = function (url, payload) {
@@ -247,12 +251,27 @@
       self.dirty = seq !== self.seq;
       self.setStatus("Draft version " + r.data.version + " saved " + hhmm(new Date(r.data.saved_at)), "ok");
       self.root.setAttribute("data-saved-version", r.data.version);
+      var sub = document.getElementById("builder-sub");
+      if (sub) sub.textContent = sub.textContent.split("·")[0].trim() + " · editing draft version " + r.data.version +
+        (self.state.live ? " (version " + self.state.live + " is live)" : "");
     }).catch(function () {
       self.setStatus("Not saved: LeadRelay could not be reached; your changes are kept in this page", "bad");
     });
   };
 
   // Issues next to their fields --------------------------------------------------------------------------
+
+  // the loader speaks the file's keys ("employees_gte 500 ≥ employees_lt 100"); the builder shows its labels
+  var WORDS = {account_owner: "the company's existing owner", round_robin: "round robin", least_loaded: "least loaded",
+    notify_manager: "notify the manager", first_touch: "first touch", business_hours: "working hours only",
+    respect_hours: "business hours only", auto_merge: "merge automatically from", out_of_office: "out of office",
+    most_complete: "the most complete record", has_owner: "the record that has an owner"};
+  function words(message) {
+    return String(message).replace(/`?\b([a-z]+(?:_[a-z]+)+)\b`?/g, function (all, key) {
+      if (CONDITION[key]) return "“" + CONDITION[key][1] + "”";
+      return WORDS[key] || key.replace(/_/g, " ");
+    }).replace(/`/g, "");
+  }
 
   function parentPath(path) {
     var m = path.match(/^(.*)(\[\d+\]|\.[^.\[\]]+)$/);
@@ -281,7 +300,7 @@
       var place = self.view === "visual" ? self.placeFor(issue.path || "") : null;
       var slot = place && place.querySelector(":scope > .field-error");
       if (slot) {
-        slot.textContent = (slot.textContent ? slot.textContent + " · " : "") + issue.message;
+        slot.textContent = (slot.textContent ? slot.textContent + " · " : "") + words(issue.message);
         place.classList.add("has-error");
         var control = place.querySelector("input, select, textarea");
         if (control) control.setAttribute("aria-invalid", "true");
@@ -294,7 +313,7 @@
           var control = place.querySelector("input, select, textarea, button");
           if (control) control.focus({preventScroll: true});
         }}, where) : el("span", {}, where),
-        ": " + issue.message);
+        ": " + words(issue.message));
       list.appendChild(item);
     });
     document.getElementById("issue-count").textContent = issues.length ?
@@ -579,7 +598,8 @@
             "Remove member " + (member.owner || j + 1) + " from pool " + name))));
       });
       table.appendChild(body);
-      box.appendChild(el("div", {class: "table-wrap", "data-path": path + ".members", id: "at-" + newId("mm")},
+      box.appendChild(el("div", {class: "table-wrap", "data-path": path + ".members", id: "at-" + newId("mm"),
+        tabindex: "0", role: "region", "aria-label": "Members of pool " + name},
         table, el("p", {class: "field-error", role: "alert"})));
       box.appendChild(el("div", {class: "actions"},
         self.button("Add a member", function () { members.push({owner: ""}); }),
@@ -715,8 +735,8 @@
       item.appendChild(self.target(rule, "assign", path + ".assign", true));
       var label = rule.name || "rule " + (i + 1);
       item.appendChild(el("div", {class: "actions rule-actions"},
-        i > 0 ? self.button("Move up", function () { rules.splice(i - 1, 0, rules.splice(i, 1)[0]); }, null, "Move " + label + " up") : null,
-        i < rules.length - 1 ? self.button("Move down", function () { rules.splice(i + 1, 0, rules.splice(i, 1)[0]); }, null, "Move " + label + " down") : null,
+        i > 0 ? self.button("Move up", function () { rules.splice(i - 1, 0, rules.splice(i, 1)[0]); }, null, "Move up: " + label) : null,
+        i < rules.length - 1 ? self.button("Move down", function () { rules.splice(i + 1, 0, rules.splice(i, 1)[0]); }, null, "Move down: " + label) : null,
         self.button("Duplicate", function () {
           var copy = JSON.parse(JSON.stringify(rule));
           copy.name = (rule.name || "Rule") + " (copy)";
@@ -960,7 +980,7 @@
     list.textContent = "";
     issues.forEach(function (issue) {
       var where = issue.line ? "Line " + issue.line + (issue.column ? ", column " + issue.column : "") : "The rule set";
-      var what = (issue.path ? self.describe(issue.path) + ": " : "") + issue.message;
+      var what = (issue.path ? self.describe(issue.path) + ": " : "") + words(issue.message);
       list.appendChild(el("li", {"data-line": issue.line || null},
         issue.line ? el("button", {type: "button", class: "link-button", onclick: function () {
           self.editor.jumpLine(issue.line);
@@ -1032,9 +1052,10 @@
     if (!resp.ok || !data.ok) {
       var issues = data.issues || [];
       out.appendChild(el("div", {class: "flash error", role: "alert", "data-test-error": true},
-        el("p", {}, issues.length ? "The rules cannot be tested until these are fixed:" : "The lead could not be tested."),
+        el("p", {}, issues.length ? "The rules cannot be tested until these are fixed:" :
+          "The lead could not be tested" + (data.message ? ": " + data.message : ".")),
         el("ul", {}, issues.map(function (i) {
-          return el("li", {}, (i.path ? builder.describe(i.path) + ": " : "") + i.message);
+          return el("li", {}, (i.path ? builder.describe(i.path) + ": " : "") + words(i.message));
         }))));
       return;
     }
