@@ -109,12 +109,15 @@ def builder(tenant: Tenant):
     }
     # embedded as |tojson would, escaped for a <script> element, but in the author's key order
     doc = htmlsafe_json_dumps(body, dumps=json.dumps, sort_keys=False)
-    return render_template("console/builder.html", tenant=tenant, role=g.role, doc=doc, choices=choices,
+    return render_template("console/builder.html", tenant=tenant, role=g.role, doc=doc, text=as_yaml(body),
+                           choices=choices,
                            state=_draft_state(tenant), base=base, issues=check(body))
 
 
+# The checking endpoints change nothing, yet only editors use them: a viewer's page never edits (its YAML view is
+# rendered by the server), and every POST of the console is a change a viewer is refused.
 @builder_bp.post("/tenants/<int:tenant_id>/rules/validate")
-@tenant_view()
+@tenant_view(write=True)
 def validate(tenant: Tenant):
     """Validate as the admin types: {"ok", "issues": [{"path", "message"}]} from the pipeline's own loader."""
     issues = check(_json_body("body"))
@@ -135,7 +138,7 @@ def draft(tenant: Tenant):
 
 
 @builder_bp.post("/tenants/<int:tenant_id>/rules/parse")
-@tenant_view()
+@tenant_view(write=True)
 def parse(tenant: Tenant):
     """YAML (or JSON) text → {"ok", "body", "issues": [{"line", "column", "path", "message"}]}.
 
@@ -165,7 +168,7 @@ def parse(tenant: Tenant):
 
 
 @builder_bp.post("/tenants/<int:tenant_id>/rules/yaml")
-@tenant_view()
+@tenant_view(write=True)
 def to_yaml(tenant: Tenant):
     """A document from the visual view as YAML text, the way versions are shown everywhere else."""
     body = _json_body("body")

@@ -165,7 +165,9 @@ def test_a_viewer_sees_the_builder_read_only_and_cannot_save(app, env, world):
     page = victor.get(url(world, "builder"))
     assert page.status_code == 200 and 'data-role="viewer"' in page.text and "Read-only" in page.text
     assert victor.post(url(world, "draft"), json={"body": RULES}).status_code == 403
-    assert victor.post(url(world, "validate"), json={"body": RULES}).get_json()["ok"] is True
+    for what, payload in (("validate", {"body": RULES}), ("parse", {"text": "version: 1"}), ("yaml", {"body": RULES})):
+        assert victor.post(url(world, what), json=payload).status_code == 403, what  # only editors check edits
+    assert "940-951" in page.text.split('id="yaml-text"')[1]  # the YAML view is drawn by the server for a viewer
     assert sorted(stored(env, world["T"])) == [1]
 
 

@@ -147,10 +147,11 @@ def test_a_valid_rule_set_is_saved_as_a_draft_and_can_be_published(app, world):
     alice = login(app, world["alice"], "alice")
     text = "version: 1\nowners: [{email: alice@example.com}]\nfallback: {owner: alice@example.com}\n"
     assert alice.post(f"/console/tenants/{world['A']}/rules", data={"body": text}).status_code == 303
-    assert alice.post(f"/console/tenants/{world['A']}/rules/2/publish").status_code == 303
+    assert alice.post(f"/console/tenants/{world['A']}/rules/1/publish").status_code == 303  # into the one draft
     with session_scope(app.config["LEADRELAY_SETTINGS"].database_url) as s:
-        versions = {v.version: v.status for v in s.scalars(RuleSetVersion.for_tenant(world["A"]))}
-    assert versions == {1: "draft", 2: "published"}
+        versions = {v.version: (v.status, v.body) for v in s.scalars(RuleSetVersion.for_tenant(world["A"]))}
+    assert versions == {1: ("published", {"version": 1, "owners": [{"email": "alice@example.com"}],
+                                          "fallback": {"owner": "alice@example.com"}})}
 
 
 def test_the_agency_portfolio_shows_health_and_kpis_and_sorts(app, world):

@@ -217,6 +217,7 @@
 
   /** Validate with the server's loader; an admin's valid document is saved into the working draft. */
   Builder.prototype.check = function () {
+    if (!this.admin) return;  // a viewer's page changes nothing
     var self = this, seq = ++this.seq, body = JSON.parse(JSON.stringify(this.doc));
     this.post(this.root.getAttribute("data-validate-url"), {body: body}).then(function (resp) {
       return resp.json().then(function (data) { return {resp: resp, data: data}; });
@@ -907,6 +908,7 @@
   Builder.prototype.switchTo = function (view) {
     var self = this;
     if (view === this.view) return;
+    if (!this.admin) { this.selectTab(view); return; }  // read-only: the server drew the YAML of this same draft
     if (view === "yaml") {
       this.post(this.root.getAttribute("data-yaml-url"), {body: this.doc}).then(function (r) { return r.json(); })
         .then(function (data) {
