@@ -393,12 +393,21 @@
   Builder.prototype.button = function (label, onclick, cls, aria) {
     var self = this;
     return el("button", {type: "button", class: cls || "btn small secondary", "aria-label": aria || null,
-      disabled: !this.admin, onclick: function () { onclick(); self.changed(); self.render(); }}, label);
+      disabled: !this.admin, onclick: function (event) {
+        var section = event.currentTarget.closest("section");
+        var after = onclick();  // the path of what to edit next (an added item), else focus stays in the section
+        self.changed();
+        self.render();
+        var place = typeof after === "string" ? self.placeFor(after) : null;
+        var control = place && place.querySelector("input, select, textarea");
+        if (!control && section) control = document.getElementById(section.id + "-title");
+        if (control) control.focus();
+      }}, label);
   };
 
   Builder.prototype.card = function (title, id, intro) {
     return el("section", {class: "card", id: id, "aria-labelledby": id + "-title"},
-      el("h2", {id: id + "-title"}, title), intro ? el("p", {class: "muted"}, intro) : null);
+      el("h2", {id: id + "-title", tabindex: "-1"}, title), intro ? el("p", {class: "muted"}, intro) : null);
   };
 
   Builder.prototype.ownerOptions = function (blank) {
@@ -416,7 +425,10 @@
   // Sections ---------------------------------------------------------------------------------------------
 
   Builder.prototype.render = function () {
-    var focused = document.activeElement && document.activeElement.id;
+    // the field that had focus (found again by its document path: the controls are drawn anew)
+    var active = document.activeElement, holder = active && active.closest && active.closest("[data-path]");
+    var focusPath = holder && this.panel.contains(holder) ? holder.getAttribute("data-path") : null;
+    var focusTag = active && active.tagName;
     this.panel.textContent = "";
     this.panel.appendChild(this.general());
     this.panel.appendChild(this.owners());
@@ -428,7 +440,9 @@
     this.panel.appendChild(this.dedup());
     this.panel.appendChild(this.keptAsIs());
     if (this.issues) this.showIssues(this.issues);
-    if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+    var again = focusPath && this.root.querySelector('[data-path="' + (window.CSS && CSS.escape ? CSS.escape(focusPath) : focusPath) + '"]');
+    var control = again && (again.querySelector(focusTag) || again.querySelector("input, select, textarea, button"));
+    if (control) control.focus();
   };
 
   Builder.prototype.general = function () {
@@ -452,8 +466,7 @@
         el("h3", {}, owner.name || owner.email || "New owner"),
         el("p", {class: "field-error", role: "alert"}));
       box.appendChild(el("div", {class: "form-row"},
-        self.field("Email", self.input(owner.email, function (v) { owner.email = v.trim(); },
-          {type: "email", list: "people", placeholder: "alice@acme.com"}), path + ".email"),
+        self.field("Email", self.ownerEmail(owner), path + ".email"),
         self.field("Name", self.input(owner.name, function (v) { if (v.trim()) owner.name = v; else delete owner.name; },
           {placeholder: "Alice Adams"}), path + ".name")));
       box.appendChild(el("div", {class: "form-row"},
@@ -481,8 +494,31 @@
     card.appendChild(this.button("Add an owner", function () {
       if (!Array.isArray(doc.owners)) doc.owners = [];
       doc.owners.push({email: ""});
+      return "owners[" + (doc.owners.length - 1) + "].email";
     }, "btn small"));
     return card;
+  };
+
+  /** The owner's email; a changed address is followed by the pools, rules and fallback that named the old one. */
+  Builder.prototype.ownerEmail = function (owner) {
+    var self = this, doc = this.doc, before = owner.email || "";
+    var input = this.input(owner.email, function (v) { owner.email = v.trim(); },
+      {type: "email", list: "people", placeholder: "alice@acme.com"});
+    input.addEventListener("change", function () {
+      var after = owner.email;
+      if (!before || before === after) { before = after; return; }
+      var follow = function (target) { if (isObj(target) && target.owner === before) target.owner = after; };
+      Object.keys(isObj(doc.pools) ? doc.pools : {}).forEach(function (name) {
+        var members = isObj(doc.pools[name]) && doc.pools[name].members;
+        (Array.isArray(members) ? members : []).forEach(follow);
+      });
+      (Array.isArray(doc.routing) ? doc.routing : []).forEach(function (rule) { if (isObj(rule)) follow(rule.assign); });
+      follow(doc.fallback);
+      before = after;
+      self.changed();
+      self.render();
+    });
+    return input;
   };
 
   var typedHours = new WeakSet();  // owners whose hours are edited as text (never written into the document)
@@ -547,6 +583,7 @@
       if (!Array.isArray(owner.out_of_office)) owner.out_of_office = [];
       var today = new Date().toISOString().slice(0, 10);
       owner.out_of_office.push(today);
+      return path + ".out_of_office[" + (owner.out_of_office.length - 1) + "].from";
     }));
     return box;
   };
@@ -603,7 +640,10 @@
         tabindex: "0", role: "region", "aria-label": "Members of pool " + name},
         table, el("p", {class: "field-error", role: "alert"})));
       box.appendChild(el("div", {class: "actions"},
-        self.button("Add a member", function () { members.push({owner: ""}); }),
+        self.button("Add a member", function () {
+          members.push({owner: ""});
+          return path + ".members[" + (members.length - 1) + "].owner";
+        }),
         self.button("Delete pool", function () { delete pools[name]; }, "btn small danger", "Delete pool " + name)));
       card.appendChild(box);
     });
@@ -612,6 +652,7 @@
       var n = 1, name = "pool";
       while (doc.pools[name]) { n += 1; name = "pool" + n; }
       doc.pools[name] = {strategy: "round_robin", members: []};
+      return "pools." + name + ".name";
     }, "btn small"));
     return card;
   };
@@ -736,12 +777,19 @@
       item.appendChild(self.target(rule, "assign", path + ".assign", true));
       var label = rule.name || "rule " + (i + 1);
       item.appendChild(el("div", {class: "actions rule-actions"},
-        i > 0 ? self.button("Move up", function () { rules.splice(i - 1, 0, rules.splice(i, 1)[0]); }, null, "Move up: " + label) : null,
-        i < rules.length - 1 ? self.button("Move down", function () { rules.splice(i + 1, 0, rules.splice(i, 1)[0]); }, null, "Move down: " + label) : null,
+        i > 0 ? self.button("Move up", function () {
+          rules.splice(i - 1, 0, rules.splice(i, 1)[0]);
+          return "routing[" + (i - 1) + "].name";
+        }, null, "Move up: " + label) : null,
+        i < rules.length - 1 ? self.button("Move down", function () {
+          rules.splice(i + 1, 0, rules.splice(i, 1)[0]);
+          return "routing[" + (i + 1) + "].name";
+        }, null, "Move down: " + label) : null,
         self.button("Duplicate", function () {
           var copy = JSON.parse(JSON.stringify(rule));
           copy.name = (rule.name || "Rule") + " (copy)";
           rules.splice(i + 1, 0, copy);
+          return "routing[" + (i + 1) + "].name";
         }, null, "Duplicate " + label),
         self.button("Delete", function () { self.removed = {list: rules, index: i, item: rules.splice(i, 1)[0]}; },
           "btn small danger", "Delete " + label)));
@@ -760,6 +808,7 @@
       if (!Array.isArray(doc.routing)) doc.routing = [];
       doc.routing.push({name: "Rule " + (doc.routing.length + 1), when: {}, assign: {review: true}});
       self.removed = null;
+      return "routing[" + (doc.routing.length - 1) + "].name";
     }, "btn small"));
     return card;
   };
@@ -797,6 +846,7 @@
       if (!isObj(doc.scoring)) doc.scoring = {};
       if (!Array.isArray(doc.scoring.rules)) doc.scoring.rules = [];
       doc.scoring.rules.push({when: {has_phone: true}, points: 10});
+      return "scoring.rules[" + (doc.scoring.rules.length - 1) + "].points";
     }, "btn small"));
     var tiers = scoring && isObj(scoring.tiers) ? scoring.tiers : {};
     var setTier = function (key) {
@@ -850,6 +900,7 @@
         box.appendChild(self.button("Add an escalation step", function () {
           if (!Array.isArray(policy.escalate)) policy.escalate = [];
           policy.escalate.push({after: policy.first_touch || "1h", action: "notify_manager"});
+          return path + ".escalate[" + (policy.escalate.length - 1) + "].after";
         }));
       }
       card.appendChild(box);

@@ -11,9 +11,9 @@ except ImportError:  # the `chromium` fixture skips (or, under CI, fails) these 
     expect = None
 
 from integration.db import session_scope
-from integration.models import RuleSetVersion
+from integration.models import ConsoleUser, Membership, RuleSetVersion, Tenant
 from integration.rules import validate_rules
-from tests.browser.conftest import shot
+from tests.browser.conftest import shot, sign_in_as
 from tests.crm_helpers import ACCOUNT_PARAM, new_account
 
 ALICE, BOB = "alice.owner@leadrelay.test", "bob.owner@leadrelay.test"
@@ -103,6 +103,12 @@ def test_an_admin_builds_a_complete_rule_set_without_yaml(page, live, crm_sandbo
         page.locator('[data-path="pools.west"]').get_by_role("button", name="Add a member").click()
         at(page, f"pools.west.members[{j}].owner", "select").select_option(email)
         at(page, f"pools.west.members[{j}].weight").fill(weight)
+
+    # a changed address is followed by the pool that names it
+    for email in ("bobby.owner@leadrelay.test", BOB):
+        at(page, "owners[1].email").fill(email)
+        at(page, "owners[1].email").press("Tab")
+        expect(at(page, "pools.west.members[1].owner", "select")).to_have_value(email)
 
     # an account-owner rule, then a territory by postcode ranges, in that order
     routing = page.locator("#sec-routing")
@@ -201,3 +207,33 @@ def test_a_yaml_syntax_error_is_explained_at_its_line_and_blocks_the_visual_view
     expect(page.locator("#yaml-issues")).to_contain_text("Fix the syntax error first")
     assert page.locator("#panel-yaml").is_visible()
     assert versions(crm_env, tenant_id) == []  # nothing invalid was saved
+
+
+def test_a_viewer_sees_the_rules_read_only_in_both_views(page, live, crm_env):
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        tenant = Tenant(platform="hubspot", external_id="5151", name="Viewer Builder Co")
+        s.add(tenant)
+        s.flush()
+        viewer = ConsoleUser(platform="hubspot", external_user_id="vic@viewer.example", email="vic@viewer.example",
+                             name="Vic Viewer")
+        s.add(viewer)
+        s.flush()
+        s.add_all([Membership(tenant_id=tenant.id, user_id=viewer.id, role="viewer"),
+                   RuleSetVersion(tenant_id=tenant.id, version=1, status="published", created_by="seed",
+                                  body={"version": 1, "owners": [{"email": ALICE}],
+                                        "routing": [{"name": "Bay Area", "when": {"postcode": ["940-951"]},
+                                                     "assign": {"owner": ALICE}}]})])
+        tenant_id = tenant.id
+    sign_in_as(page, live, viewer)
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.goto(f"/console/tenants/{tenant_id}/rules/builder")
+    expect(page.locator("#save-status")).to_contain_text("Read-only")
+    assert at(page, "routing[0].when.postcode").is_disabled() and at(page, "owners[0].email").is_disabled()
+    assert page.get_by_role("button", name="Add a routing rule").is_disabled()
+    page.click("#tab-yaml")
+    expect(page.locator("#yaml-text")).to_have_value(re.compile(r"- 940-951"))
+    assert page.locator("#yaml-text").get_attribute("readonly") is not None
+    page.click("#tab-visual")
+    expect(page.locator('[data-rule="Bay Area"]')).to_be_visible()
+    assert posts == []  # nothing a viewer does here asks to change anything
