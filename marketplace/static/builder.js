@@ -267,8 +267,21 @@
     notify_manager: "notify the manager", first_touch: "first touch", business_hours: "working hours only",
     respect_hours: "business hours only", auto_merge: "merge automatically from", out_of_office: "out of office",
     most_complete: "the most complete record", has_owner: "the record that has an owner"};
+  var PHRASES = [
+    [/^list should have at least (\d+) items? after validation, not 0$/, "add at least $1 (an empty list cannot work)"],
+    [/^input should be a valid integer.*$/, "must be a whole number"],
+    [/^input should be a valid number.*$/, "must be a number"],
+    [/^input should be greater than (\S+)$/, "must be more than $1"],
+    [/^input should be greater than or equal to (\S+)$/, "must be at least $1"],
+    [/^input should be less than or equal to (\S+)$/, "must be at most $1"],
+    [/^input should be a valid boolean.*$/, "must be yes or no"],
+    [/^input should be a valid (string|list|dictionary).*$/, "has the wrong kind of value"],
+    [/^input should be (.+)$/, "must be $1"]
+  ];
   function words(message) {
-    return String(message).replace(/`?\b([a-z]+(?:_[a-z]+)+)\b`?/g, function (all, key) {
+    message = String(message);
+    PHRASES.forEach(function (p) { message = message.replace(p[0], p[1]); });
+    return message.replace(/`?\b([a-z]+(?:_[a-z]+)+)\b`?/g, function (all, key) {
       if (CONDITION[key]) return "“" + CONDITION[key][1] + "”";
       return WORDS[key] || key.replace(/_/g, " ");
     }).replace(/`/g, "");
