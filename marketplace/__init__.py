@@ -16,6 +16,7 @@ from marketplace.console_editor import editor_bp
 from marketplace.console_health import health_console_bp
 from marketplace.console_kpi import kpi_bp
 from marketplace.console_onboarding import onboarding_bp
+from marketplace.console_publish import publish_bp
 from marketplace.console_review import review_bp
 from marketplace.console_rules import rules_bp
 from marketplace.console_simulate import simulate_bp
@@ -66,7 +67,8 @@ def init_app(app: Flask) -> None:
     csrf.exempt(webhooks_bp)
     csrf.exempt(cards_bp)
     for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, review_bp, audit_bp, kpi_bp,
-               health_console_bp, rules_bp, editor_bp, simulate_bp, trace_bp, onboarding_bp, agency_bp, templates_bp,
+               health_console_bp, rules_bp, editor_bp, simulate_bp, trace_bp, publish_bp,
+               onboarding_bp, agency_bp, templates_bp,
                invitations_bp, webhooks_bp, cards_bp):
         app.register_blueprint(bp)
 

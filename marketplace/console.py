@@ -30,6 +30,7 @@ from marketplace.access import (
 )
 from marketplace.agency import link_with_invite
 from marketplace.console_onboarding import onboarding_page
+from marketplace.console_publish import back_to_confirm, not_publishable
 from marketplace.console_rules import add_version, as_yaml, get_version, live_version, located_issues, numbered, publish
 from marketplace.invitations import EMAIL, INVITE_TTL, audit, create_invitation, pending
 from marketplace.params import int_arg
@@ -121,6 +122,14 @@ def publish_rules(tenant: Tenant, version: int):
     if target is None:
         flash(f"No version {version}.", "error")
         return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+    # Going live changes who gets every new lead: only after the admin saw the diff and the simulation's result
+    # on the confirmation page (a button elsewhere that posts here lands there first).
+    if request.form.get("confirm") != "yes":
+        flash(f"Check what version {version} changes, then confirm to go live.", "info")
+        return back_to_confirm(tenant.id, version, request.form.get("next"))
+    if blocked := not_publishable(tenant.id, version):
+        flash(f"Version {version} cannot go live yet: {blocked}", "error")
+        return back_to_confirm(tenant.id, version, request.form.get("next"))
     publish(g.db, target)
     flash(f"Version {version} is live.", "info")
     return redirect(safe_local_path(request.form.get("next"), "/console/")

@@ -38,7 +38,14 @@ def _page(tenant: Tenant, asked: str, show: str = "all") -> str:
                            running=bool(progress and progress["state"] in RUNNING and tenant.is_processing),
                            versions=versions, live=live, shown=SHOWN_ROWS, default_leads=DEFAULT_LEADS,
                            max_leads=MAX_LEADS, percent=percent(progress), show=show, rows=rows,
-                           change_labels=CHANGE_LABELS)
+                           change_labels=CHANGE_LABELS, names=owner_names_of(progress))
+
+
+def owner_names_of(progress: dict | None) -> dict[str, str]:
+    """Owner names by email as the simulation found them in the CRM (a result from before names were kept: {})."""
+    if not progress or progress.get("state") != "done":
+        return {}
+    return dict(progress["result"].get("owner_names") or {})
 
 
 def shown_rows(progress: dict | None, show: str) -> list[dict]:
