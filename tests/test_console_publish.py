@@ -49,8 +49,8 @@ def test_publishing_asks_for_a_finished_simulation_and_a_confirmation(app, env, 
     simulate(alice, env["REDIS_URL"], tenant, 1)
     page = publish_page(alice, tenant, 1)
     assert "data-blocked" not in page and re.search(r'data-confirm-publish>Go live with version 1<', page)
-    assert re.search(r"data-simulation-summary><strong>6</strong> of the last <strong>6</strong> leads would get "
-                     r"another owner", page), page
+    assert re.search(r"data-simulation-summary>Of your <strong>6</strong> most recent leads, <strong>6</strong> "
+                     r"would get another owner \(1 because of a rule, 5 that have no owner now\)", page), page
     hans = re.search(r'<tr data-example="c1">(.*?)</tr>', page, re.S).group(1)  # a rule change, by name
     assert "<strong>Hans</strong>" in hans and "Ann Lee" in hans and "Bob Ray" in hans and "Germany" in hans
     resp = alice.post(f"/console/tenants/{tenant}/rules/1/publish", data={"confirm": "yes"})
