@@ -178,13 +178,14 @@ def confirm(tenant: Tenant, version: int):
 
     progress = read_progress(tenant.id, version)
     is_live = live is not None and live.id == target.id
+    next_path = safe_local_path(request.args.get("next"), "/console/")
     return render_template(
         "console/publish.html", tenant=tenant, role=g.role, version=target, live=live, is_live=is_live,
         lines=[] if is_live else diff_lines(live, target),
         summary=[] if is_live else change_summary(_rules(live.body) if live else None, _rules(target.body), label),
         progress=progress, blocked=not_publishable(tenant.id, version), examples=examples(progress),
         names=names, running=bool(progress and progress.get("state") in RUNNING),
-        next=safe_local_path(request.args.get("next"), "/console/"), asked=version, css=page_css("publish.css"))
+        next=next_path, here=confirm_url(tenant.id, version, next_path), asked=version, css=page_css("publish.css"))
 
 
 def confirm_url(tenant_id: int, version: int, next_path: str | None = None) -> str:

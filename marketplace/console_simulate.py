@@ -6,7 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from integration.admin.simulate import DEFAULT_LEADS, MAX_LEADS, read_progress, start_simulation
 from integration.models import RuleSetVersion, Tenant
 from integration.rules import RulesError, load_rules
-from marketplace.access import tenant_view
+from marketplace.access import safe_local_path, tenant_view
 from marketplace.console_rules import get_version, live_version
 from marketplace.params import choice_arg, int_arg
 
@@ -83,4 +83,6 @@ def start(tenant: Tenant):
     except ValueError:
         limit = DEFAULT_LEADS
     start_simulation(tenant.id, version.version, limit)
-    return redirect(url_for("console_simulate.simulate", tenant_id=tenant.id, version=version.version)), 303
+    # started from the publish confirmation page: back there, where the result decides whether to go live
+    back = safe_local_path(request.form.get("next"), "/console/")
+    return redirect(back or url_for("console_simulate.simulate", tenant_id=tenant.id, version=version.version)), 303

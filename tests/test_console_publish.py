@@ -6,7 +6,7 @@ import re
 from integration.admin.simulate import _save
 from tests import test_console_rules_sim as sim
 from tests.console_helpers import simulate
-from tests.test_console_rules_sim import RULES, login, seed_leads, versions
+from tests.test_console_rules_sim import RULES, login, run_jobs, seed_leads, versions
 
 world = sim.world  # the same fixture: an agency's portals, their admins and viewers, a fake CRM
 
@@ -34,6 +34,7 @@ def test_publishing_asks_for_a_finished_simulation_and_a_confirmation(app, env, 
     page = publish_page(alice, tenant, 1)
     assert "Check what version 1 changes, then confirm to go live." in page  # the flash says why
     assert "Version 1 has not been simulated yet" in page and "data-simulate-now>Simulate now<" in page
+    assert f'name="next" value="/console/tenants/{tenant}/rules/1/publish"' in page  # Simulate now comes back here
     assert re.search(r'data-confirm-publish disabled aria-describedby="publish-blocked">Go live with version 1<', page)
     assert "Nothing is live yet: 2 routing rules, 1 pool and 2 owners start routing new leads." in page
     # confirming without a simulation is refused too
@@ -46,7 +47,10 @@ def test_publishing_asks_for_a_finished_simulation_and_a_confirmation(app, env, 
     assert alice.post(f"/console/tenants/{tenant}/rules/1/publish", data={"confirm": "yes"}).status_code == 303
     assert versions(env, tenant) == {1: "draft"}
 
-    simulate(alice, env["REDIS_URL"], tenant, 1)
+    here = f"/console/tenants/{tenant}/rules/1/publish"
+    resp = alice.post(f"/console/tenants/{tenant}/simulate", data={"version": "1", "limit": "50", "next": here})
+    assert resp.status_code == 303 and resp.headers["Location"] == here
+    run_jobs(env)
     page = publish_page(alice, tenant, 1)
     assert "data-blocked" not in page and re.search(r'data-confirm-publish>Go live with version 1<', page)
     assert re.search(r"data-simulation-summary>Of your <strong>6</strong> most recent leads, <strong>6</strong> "
