@@ -140,6 +140,8 @@ class CrmView:
             return None
         owner_id = self._ask("Account owner", lambda: AccountOwners(adapter, self.redis, self.tenant_id)
                              .owner_id(lead.email_domain, lead.company))
+        if owner_id and self.users is None:
+            self.notes.append("Account owner unknown: the company has an owner, but the CRM users could not be read")
         user = next((u for u in self.users or () if u.id == str(owner_id)), None) if owner_id else None
         return user.email.lower() if user and user.active else None
 
