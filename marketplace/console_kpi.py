@@ -25,11 +25,18 @@ EXPORTS = ("summary", "days", "leads")
 
 
 def duration(seconds: float | None) -> str:
+    """A time as people say it: 0.4 s, 25 s, 4 min 12 s, 2 h 5 min, 3 d 4 h."""
     if seconds is None:
         return "—"
-    if seconds < 120:
+    if seconds < 9.95:
         return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+    whole = round(seconds)
+    for size, unit, smaller, rest in ((86400, "d", 3600, "h"), (3600, "h", 60, "min"), (60, "min", 1, "s")):
+        if whole >= size:
+            big, left = divmod(whole, size)
+            left //= smaller
+            return f"{big} {unit}" + (f" {left} {rest}" if left else "")
+    return f"{whole} s"
 
 
 def short_duration(seconds: float) -> str:
@@ -41,6 +48,17 @@ def short_duration(seconds: float) -> str:
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} %"
+
+
+def sla_value(name: str, value) -> str:
+    """An all-time SLA figure as the page shows it: times as durations, rates as percentages."""
+    if value is None:
+        return "—"
+    if name.endswith("_seconds"):
+        return duration(value)
+    if name.endswith("_rate"):
+        return percent(100 * value)
+    return str(value)
 
 
 @kpi_bp.get("/tenants/<int:tenant_id>/kpis")
@@ -56,7 +74,7 @@ def kpis(tenant: Tenant):
     k = kf.compute(g.db, tenant.id, span.start, span.end, owner)
     return render_template("console/kpis.html", tenant=tenant, role=g.role, k=k, note=span.note, args=request.args,
                            charts=charts(k), owners=k.per_owner.most_common(20), sla=kf.sla_figures(g.db, tenant.id),
-                           duration=duration, percent=percent)
+                           duration=duration, percent=percent, sla_label=kf.sla_label, sla_value=sla_value)
 
 
 FIELDS = {"start": "From", "end": "To", "owner": "Owner"}
@@ -80,14 +98,18 @@ def charts(k: kf.Kpis) -> dict[str, Markup]:
     dates = [d for d, _ in days]
     owners = k.per_owner.most_common(20)
     return {
-        "leads": day_chart(dates, [day.leads for _, day in days], title="Leads per day", what="leads"),
+        "leads": day_chart(dates, [day.leads for _, day in days], title="Leads per day", what="leads", unit="Leads",
+                           series=[("Routed automatically", [day.automatic for _, day in days]),
+                                   ("Sent to review", [day.review for _, day in days]),
+                                   ("Merged on arrival", [day.merged for _, day in days])]),
         "speed": day_chart(dates, [day.median for _, day in days], title="Median speed-to-owner per day",
-                           what="median speed-to-owner", fmt=short_duration, line=True, whole=False),
+                           what="median speed-to-owner", unit="Median time to owner", fmt=short_duration,
+                           value_fmt=duration, line=True, whole=False),
         "owners": bar_chart([o for o, _ in owners], [n for _, n in owners], title="Leads per owner", what="leads"),
         "escalations": day_chart(dates, [k.escalations_per_day[d] for d in dates], title="Escalations per day",
-                                 what="escalations"),
+                                 what="escalations", unit="Escalations"),
         "failures": day_chart(dates, [k.failures_per_day[d] for d in dates], title="Sync failures per day",
-                              what="sync failures"),
+                              what="sync failures", unit="Sync failures"),
     }
 
 
