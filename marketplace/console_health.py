@@ -15,7 +15,8 @@ from marketplace.access import tenant_view
 
 health_console_bp = Blueprint("console_health", __name__, url_prefix="/console")
 QUEUE_LABELS = {"intake": "Intake: new and changed leads", "sla": "SLA checks and escalations",
-                "sweep": "Sweep: changes no webhook announced", "maintenance": "Maintenance: installs, deletions, rebuilds"}
+                "sweep": "Sweep: changes no webhook announced",
+                "maintenance": "Maintenance: installs, deletions, rebuilds"}
 TOKEN_BADGES = {"renews itself": "ok", "does not expire": "ok", "ok": "ok", "expiring": "warn"}
 
 

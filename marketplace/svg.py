@@ -32,7 +32,8 @@ STYLE = Markup(
     ' .chart g.day .val {{ visibility: hidden; font-weight: 600; }}'
     ' .chart g.day:hover .val, .chart g.day .val.always {{ visibility: visible; }}'
     ' @media (max-width: 600px) {{ .chart .date.alt {{ display: none; }}'
-    ' .chart[data-many] g.day .val.always {{ visibility: hidden; }} .chart g.day:hover .val {{ visibility: visible; }} }}'
+    ' .chart[data-many] g.day .val.always {{ visibility: hidden; }}'
+    ' .chart g.day:hover .val {{ visibility: visible; }} }}'
     '</style>').format(text=TEXT_COLOR, axis=AXIS_COLOR)
 SVG_OPEN = Markup('<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{title}" class="{cls}"{extra} '
                   'width="100%" height="{h}" font-family="system-ui, sans-serif" font-size="12">'
