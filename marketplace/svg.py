@@ -83,8 +83,8 @@ def day_chart(days: Sequence[dt.date], values: Sequence[float | None], *, title:
 
     many = len(days) > ALWAYS_SHOWN // 2  # on a phone, values of more than 8 days only on hover
     desc = Markup("<desc>{}</desc>").format("Series: " + ", ".join(name for name, _ in series)) if series else ""
-    parts = [SVG_OPEN.format(h=HEIGHT, cls="chart day-chart", extra=Markup(" data-many") if many else "", title=title,
-                             desc=desc),
+    extra = Markup(' data-many="1"') if many else ""
+    parts = [SVG_OPEN.format(h=HEIGHT, cls="chart day-chart", extra=extra, title=title, desc=desc),
              STYLE, _value_axis(ticks, y, fmt, unit or what), _date_axis(days, step)]
     as_line = line and len(known) > 1 and not series
     if as_line:
@@ -116,6 +116,8 @@ def _marks(i: int, total: float, center: float, step: float, y: Callable[[float]
     width = min(max(.4, step * .7), 12.0)
     x = center - width / 2
     if not series:
+        if not total:
+            return []  # an empty day: its tooltip says 0, no sliver of a column
         return [COLUMN.format(x=x, y=y(total), w=width, h=y(0) - y(total), fill=BAR_COLOR)]
     marks, base = [], 0.0
     for n, (_, values) in enumerate(series):

@@ -19,7 +19,16 @@ from sqlalchemy import select
 
 from integration.db import session_scope
 from integration.intake.events import enqueue_drain, record_events
-from integration.models import Agency, ConsoleUser, Decision, Membership, ReviewItem, RuleSetVersion, Tenant
+from integration.models import (
+    Agency,
+    AgencyTemplate,
+    ConsoleUser,
+    Decision,
+    Membership,
+    ReviewItem,
+    RuleSetVersion,
+    Tenant,
+)
 from integration.records import Event
 from tests.browser.conftest import shot, sign_in_as
 from tests.browser.test_journeys import contact, install_hubspot, work
@@ -128,6 +137,7 @@ def seed(crm_sandbox, crm_env, page, live) -> dict:
                            email="agnes@relay-partners.example", name="Agnes Partner", agency_id=agency.id,
                            agency_role="admin")
         s.add(boss)
+        s.add(AgencyTemplate(agency_id=agency.id, name="Starter routing", body=RULES, created_by=boss.email))
         s.flush()
         installer = s.scalar(select(Membership.user_id).where(Membership.tenant_id == tenant_id,
                                                               Membership.role == "admin"))
