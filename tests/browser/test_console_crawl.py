@@ -142,7 +142,7 @@ def seed(crm_sandbox, crm_env, page, live) -> dict:
         installer = s.scalar(select(Membership.user_id).where(Membership.tenant_id == tenant_id,
                                                               Membership.role == "admin"))
         s.add(Membership(tenant_id=second_id, user_id=installer, role="viewer"))  # so the switcher has a choice
-        return {"tenant_id": tenant_id, "agency_admin": boss}
+        return {"tenant_id": tenant_id, "second_id": second_id, "agency_admin": boss}
 
 
 def pattern(url: str) -> str:
@@ -223,6 +223,18 @@ def test_every_console_page_is_accessible_fits_a_phone_and_speaks_in_words(page,
     world = seed(crm_sandbox, crm_env, page, live)
     origin = live[1]
     findings: list[str] = []
+    # the header on an account page: its name and CRM, the tab in view, and the other account on the same tab
+    page.goto(f"/console/tenants/{world['tenant_id']}/kpis")
+    assert page.inner_text(".tenant-bar .tenant-name") == "crawl-client.example.com"
+    assert page.get_attribute('nav[aria-label="Account"] a[aria-current="page"]', "href").endswith("/kpis")
+    assert page.get_attribute(".switcher a", "href") == f"/console/tenants/{world['second_id']}/kpis"
+    # a destructive button asks in a dialog that says what will happen; Cancel leaves everything as it was
+    page.goto(f"/console/tenants/{world['tenant_id']}")
+    page.click("button:has-text('Disconnect crawl-client')")
+    dialog = page.locator("dialog.confirm[open]")
+    assert "cannot be undone" in dialog.inner_text()
+    dialog.locator("text=Cancel").click()
+    assert page.locator("dialog.confirm[open]").count() == 0 and page.url.endswith(f"/tenants/{world['tenant_id']}")
     visited = {"tenant-admin": crawl(page, "tenant-admin", ["/console/", f"/console/tenants/{world['tenant_id']}"],
                                      origin, findings)}
     agency = page.context.browser.new_context(ignore_https_errors=True, base_url=origin)
@@ -231,6 +243,9 @@ def test_every_console_page_is_accessible_fits_a_phone_and_speaks_in_words(page,
     sign_in_as(agency_page, live, world["agency_admin"])
     visited["agency-admin"] = crawl(agency_page, "agency-admin", ["/console/", "/console/agency"], origin, findings)
     agency.close()
+    visitor = page.context.browser.new_context(ignore_https_errors=True, base_url=origin)  # signed out
+    check(visitor.new_page(), "visitor", "/login", origin, findings)
+    visitor.close()
 
     # the crawl reached the pages it is meant to judge, not only a sign-in page
     assert len(visited["tenant-admin"]) >= 8, visited
