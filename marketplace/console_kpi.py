@@ -10,10 +10,15 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, g, render_template, request
 from markupsafe import Markup
+from redis.exceptions import RedisError
 
 from integration.admin import csvsafe
+from integration.crm.users import cached_users
+from integration.crm.wiring import NotWired, adapter_for
 from integration.db import session_scope
+from integration.errors import LeadRelayError
 from integration.models import Tenant
+from integration.queues import redis_connection
 from marketplace import kpi_figures as kf
 from marketplace.access import tenant_view
 from marketplace.errors import wants_json
@@ -73,7 +78,8 @@ def kpis(tenant: Tenant):
                                args=request.args), 400
     k = kf.compute(g.db, tenant.id, span.start, span.end, owner)
     return render_template("console/kpis.html", tenant=tenant, role=g.role, k=k, note=span.note, args=request.args,
-                           charts=charts(k), owners=k.per_owner.most_common(20), sla=kf.sla_figures(g.db, tenant.id),
+                           charts=charts(k, owner_names(tenant) if k.per_owner else {}),
+                           owners=k.per_owner.most_common(20), sla=kf.sla_figures(g.db, tenant.id),
                            duration=duration, percent=percent, sla_label=kf.sla_label, sla_value=sla_value)
 
 
@@ -93,7 +99,25 @@ def _message(exc: ParamError) -> str:
     return f"{field}: {problem}"
 
 
-def charts(k: kf.Kpis) -> dict[str, Markup]:
+def owner_names(tenant: Tenant) -> dict[str, str]:
+    """Owner email (lower case) -> name, from the CRM users every worker shares (crm.users: no CRM call per page
+    view); empty when the account or Redis cannot say, and the charts then name owners by email alone."""
+    if not tenant.is_processing:
+        return {}
+    try:
+        users = cached_users(redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or ""), tenant.id,
+                             adapter_for(tenant.id))
+    except (LeadRelayError, NotWired, RedisError):
+        return {}
+    return {u.email.lower(): u.name for u in users if u.email and u.name}
+
+
+def owner_label(email: str, names: dict[str, str]) -> str:
+    name = names.get(email.lower())
+    return f"{name} · {email}" if name else email
+
+
+def charts(k: kf.Kpis, names: dict[str, str] | None = None) -> dict[str, Markup]:
     days = k.days()
     dates = [d for d, _ in days]
     owners = k.per_owner.most_common(20)
@@ -105,7 +129,8 @@ def charts(k: kf.Kpis) -> dict[str, Markup]:
         "speed": day_chart(dates, [day.median for _, day in days], title="Median speed-to-owner per day",
                            what="median speed-to-owner", unit="Median time to owner", fmt=short_duration,
                            value_fmt=duration, line=True, whole=False),
-        "owners": bar_chart([o for o, _ in owners], [n for _, n in owners], title="Leads per owner", what="leads"),
+        "owners": bar_chart([owner_label(o, names or {}) for o, _ in owners], [n for _, n in owners],
+                            title="Leads per owner", what="leads"),
         "escalations": day_chart(dates, [k.escalations_per_day[d] for d in dates], title="Escalations per day",
                                  what="escalations", unit="Escalations"),
         "failures": day_chart(dates, [k.failures_per_day[d] for d in dates], title="Sync failures per day",
