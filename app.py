@@ -28,7 +28,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     wire()
 
     public_url = settings.public_url or ""  # unset: each request's own host (marketplace/install.py)
-    app = Flask(__name__, template_folder="marketplace/templates")
+    # the console's stylesheet and script live beside its templates: /static/console.css
+    app = Flask(__name__, template_folder="marketplace/templates", static_folder="marketplace/static")
     app.config.update(
         PUBLIC_URL=public_url,
         # always Secure when the app is served over https; else per request (marketplace/requests.py)

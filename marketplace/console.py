@@ -46,7 +46,11 @@ MAX_RULES_BYTES = MAX_BYTES  # all rule-set limits (size, nesting, values, no YA
 @require_login
 def home():
     tenants = g.db.scalars(visible_tenants_query(g.user).order_by(Tenant.name)).all()
-    return render_template("console/home.html", tenants=tenants, platforms=PLATFORMS)
+    # one grouped count, not a query per row: an agency can see dozens of accounts
+    reviews = dict(g.db.execute(select(ReviewItem.tenant_id, func.count()).where(
+        ReviewItem.tenant_id.in_([t.id for t in tenants]), ReviewItem.status == "open")
+        .group_by(ReviewItem.tenant_id)).all()) if tenants else {}
+    return render_template("console/home.html", tenants=tenants, platforms=PLATFORMS, reviews=reviews)
 
 
 @console_bp.get("/tenants/<int:tenant_id>")
@@ -58,7 +62,8 @@ def tenant(tenant: Tenant):
     review = g.db.scalar(select(func.count()).select_from(ReviewItem).where(
         ReviewItem.tenant_id == tenant.id, ReviewItem.status == "open"))
     return render_template("console/tenant.html", tenant=tenant, role=g.role, events=events, waiting=waiting,
-                           review=review, own_admin=member_role(g.db, g.user, tenant) == ADMIN)
+                           review=review, own_admin=member_role(g.db, g.user, tenant) == ADMIN,
+                           live=live_version(g.db, tenant.id))
 
 
 @console_bp.get("/tenants/<int:tenant_id>/onboarding")

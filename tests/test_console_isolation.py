@@ -181,7 +181,7 @@ def test_the_agency_portfolio_shows_health_and_kpis_and_sorts(app, world):
     table = page[page.index("data-portfolio"):]
     assert table.index("Tenant D") < table.index("Tenant C")  # 3 leads before 0
     assert "33.3 %" in table and "100 ms" in table  # one of three to review; median of 80 and 120 ms
-    assert re.search(r'data-health-state="reauth_required"[^>]*>re-connect needed<', table)
+    assert re.search(r'data-health-state="reauth_required"[^>]*>Re-connect needed<', table)
     assert "/install/salesforce" in table
     ascending = agnes.get("/console/agency?sort=leads").get_data(as_text=True)
     rows = ascending[ascending.index("data-portfolio"):]
