@@ -30,10 +30,12 @@ from marketplace.access import (
 )
 from marketplace.agency import link_with_invite
 from marketplace.console_onboarding import onboarding_page
+from marketplace.console_publish import back_to_confirm, not_publishable
 from marketplace.console_rules import (
     as_yaml,
     editable_version,
     get_version,
+    live_version,
     located_issues,
     numbered,
     publish,
@@ -53,7 +55,11 @@ MAX_RULES_BYTES = MAX_BYTES  # all rule-set limits (size, nesting, values, no YA
 @require_login
 def home():
     tenants = g.db.scalars(visible_tenants_query(g.user).order_by(Tenant.name)).all()
-    return render_template("console/home.html", tenants=tenants, platforms=PLATFORMS)
+    # one grouped count, not a query per row: an agency can see dozens of accounts
+    reviews = dict(g.db.execute(select(ReviewItem.tenant_id, func.count()).where(
+        ReviewItem.tenant_id.in_([t.id for t in tenants]), ReviewItem.status == "open")
+        .group_by(ReviewItem.tenant_id)).all()) if tenants else {}
+    return render_template("console/home.html", tenants=tenants, platforms=PLATFORMS, reviews=reviews)
 
 
 @console_bp.get("/tenants/<int:tenant_id>")
@@ -65,7 +71,8 @@ def tenant(tenant: Tenant):
     review = g.db.scalar(select(func.count()).select_from(ReviewItem).where(
         ReviewItem.tenant_id == tenant.id, ReviewItem.status == "open"))
     return render_template("console/tenant.html", tenant=tenant, role=g.role, events=events, waiting=waiting,
-                           review=review, own_admin=member_role(g.db, g.user, tenant) == ADMIN)
+                           review=review, own_admin=member_role(g.db, g.user, tenant) == ADMIN,
+                           live=live_version(g.db, tenant.id))
 
 
 @console_bp.get("/tenants/<int:tenant_id>/onboarding")
@@ -129,6 +136,14 @@ def publish_rules(tenant: Tenant, version: int):
     if target is None:
         flash(f"No version {version}.", "error")
         return redirect(url_for("console.rules", tenant_id=tenant.id)), 303
+    # Going live changes who gets every new lead: only after the admin saw the diff and the simulation's result
+    # on the confirmation page (a button elsewhere that posts here lands there first).
+    if request.form.get("confirm") != "yes":
+        flash(f"Check what version {version} changes, then confirm to go live.", "info")
+        return back_to_confirm(tenant.id, version, request.form.get("next"))
+    if blocked := not_publishable(tenant.id, version):
+        flash(f"Version {version} cannot go live yet: {blocked}", "error")
+        return back_to_confirm(tenant.id, version, request.form.get("next"))
     publish(g.db, target)
     flash(f"Version {version} is live.", "info")
     return redirect(safe_local_path(request.form.get("next"), "/console/")

@@ -14,6 +14,10 @@ from marketplace import tenant_health
 from marketplace.access import tenant_view
 
 health_console_bp = Blueprint("console_health", __name__, url_prefix="/console")
+QUEUE_LABELS = {"intake": "Intake: new and changed leads", "sla": "SLA checks and escalations",
+                "sweep": "Sweep: changes no webhook announced",
+                "maintenance": "Maintenance: installs, deletions, rebuilds"}
+TOKEN_BADGES = {"renews itself": "ok", "does not expire": "ok", "ok": "ok", "expiring": "warn"}
 
 
 def token_text(token: Token, now: dt.datetime) -> tuple[str, str]:
@@ -47,7 +51,7 @@ def queue_rows(now: dt.datetime) -> tuple[list[dict], str | None]:
         depths, lag = queue_depths(redis), queue_lag(redis, now, QUEUES)
     except RedisError as exc:
         return [], type(exc).__name__
-    return [{"name": name, **depths[name], "lag": lag.get(name),
+    return [{"name": name, "label": QUEUE_LABELS.get(name, name.capitalize()), **depths[name], "lag": lag.get(name),
              "late": (lag.get(name) or 0) > QUEUE_LATE.total_seconds()} for name in QUEUES], None
 
 
@@ -74,7 +78,7 @@ def health(tenant: Tenant):
     token_label, token_sentence = token_text(report.facts.token, now)
     return render_template("console/health.html", tenant=tenant, role=g.role, facts=report.facts,
                            v=tenant_health.view(report, tenant.platform), token_label=token_label,
-                           token_sentence=token_sentence,
+                           token_sentence=token_sentence, token_badge=TOKEN_BADGES.get(token_label, "bad"),
                            queues=queues, queue_error=queue_error, now=now, span=span, per=per,
                            span_s=lambda seconds: span(dt.timedelta(seconds=seconds or 0)), ago=ago,
                            bucket_label=tenant_health.bucket_label,

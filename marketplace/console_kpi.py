@@ -10,10 +10,15 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, g, render_template, request
 from markupsafe import Markup
+from redis.exceptions import RedisError
 
 from integration.admin import csvsafe
+from integration.crm.users import cached_users
+from integration.crm.wiring import NotWired, adapter_for
 from integration.db import session_scope
+from integration.errors import LeadRelayError
 from integration.models import Tenant
+from integration.queues import redis_connection
 from marketplace import kpi_figures as kf
 from marketplace.access import tenant_view
 from marketplace.errors import wants_json
@@ -25,11 +30,18 @@ EXPORTS = ("summary", "days", "leads")
 
 
 def duration(seconds: float | None) -> str:
+    """A time as people say it: 0.4 s, 25 s, 4 min 12 s, 2 h 5 min, 3 d 4 h."""
     if seconds is None:
         return "—"
-    if seconds < 120:
+    if seconds < 9.95:
         return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+    whole = round(seconds)
+    for size, unit, smaller, rest in ((86400, "d", 3600, "h"), (3600, "h", 60, "min"), (60, "min", 1, "s")):
+        if whole >= size:
+            big, left = divmod(whole, size)
+            left //= smaller
+            return f"{big} {unit}" + (f" {left} {rest}" if left else "")
+    return f"{whole} s"
 
 
 def short_duration(seconds: float) -> str:
@@ -41,6 +53,17 @@ def short_duration(seconds: float) -> str:
 
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} %"
+
+
+def sla_value(name: str, value) -> str:
+    """An all-time SLA figure as the page shows it: times as durations, rates as percentages."""
+    if value is None:
+        return "—"
+    if name.endswith("_seconds"):
+        return duration(value)
+    if name.endswith("_rate"):
+        return percent(100 * value)
+    return str(value)
 
 
 @kpi_bp.get("/tenants/<int:tenant_id>/kpis")
@@ -55,8 +78,9 @@ def kpis(tenant: Tenant):
                                args=request.args), 400
     k = kf.compute(g.db, tenant.id, span.start, span.end, owner)
     return render_template("console/kpis.html", tenant=tenant, role=g.role, k=k, note=span.note, args=request.args,
-                           charts=charts(k), owners=k.per_owner.most_common(20), sla=kf.sla_figures(g.db, tenant.id),
-                           duration=duration, percent=percent)
+                           charts=charts(k, owner_names(tenant) if k.per_owner else {}),
+                           owners=k.per_owner.most_common(20), sla=kf.sla_figures(g.db, tenant.id),
+                           duration=duration, percent=percent, sla_label=kf.sla_label, sla_value=sla_value)
 
 
 FIELDS = {"start": "From", "end": "To", "owner": "Owner"}
@@ -75,19 +99,42 @@ def _message(exc: ParamError) -> str:
     return f"{field}: {problem}"
 
 
-def charts(k: kf.Kpis) -> dict[str, Markup]:
+def owner_names(tenant: Tenant) -> dict[str, str]:
+    """Owner email (lower case) -> name, from the CRM users every worker shares (crm.users: no CRM call per page
+    view); empty when the account or Redis cannot say, and the charts then name owners by email alone."""
+    if not tenant.is_processing:
+        return {}
+    try:
+        users = cached_users(redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or ""), tenant.id,
+                             adapter_for(tenant.id))
+    except (LeadRelayError, NotWired, RedisError):
+        return {}
+    return {u.email.lower(): u.name for u in users if u.email and u.name}
+
+
+def owner_label(email: str, names: dict[str, str]) -> str:
+    name = names.get(email.lower())
+    return f"{name} · {email}" if name else email
+
+
+def charts(k: kf.Kpis, names: dict[str, str] | None = None) -> dict[str, Markup]:
     days = k.days()
     dates = [d for d, _ in days]
     owners = k.per_owner.most_common(20)
     return {
-        "leads": day_chart(dates, [day.leads for _, day in days], title="Leads per day", what="leads"),
+        "leads": day_chart(dates, [day.leads for _, day in days], title="Leads per day", what="leads", unit="Leads",
+                           series=[("Routed automatically", [day.automatic for _, day in days]),
+                                   ("Sent to review", [day.review for _, day in days]),
+                                   ("Merged on arrival", [day.merged for _, day in days])]),
         "speed": day_chart(dates, [day.median for _, day in days], title="Median speed-to-owner per day",
-                           what="median speed-to-owner", fmt=short_duration, line=True, whole=False),
-        "owners": bar_chart([o for o, _ in owners], [n for _, n in owners], title="Leads per owner", what="leads"),
+                           what="median speed-to-owner", unit="Median time to owner", fmt=short_duration,
+                           value_fmt=duration, line=True, whole=False),
+        "owners": bar_chart([owner_label(o, names or {}) for o, _ in owners], [n for _, n in owners],
+                            title="Leads per owner", what="leads"),
         "escalations": day_chart(dates, [k.escalations_per_day[d] for d in dates], title="Escalations per day",
-                                 what="escalations"),
+                                 what="escalations", unit="Escalations"),
         "failures": day_chart(dates, [k.failures_per_day[d] for d in dates], title="Sync failures per day",
-                              what="sync failures"),
+                              what="sync failures", unit="Sync failures"),
     }
 
 

@@ -15,11 +15,14 @@ from integration.records import CRMUser
 from integration.rules import RulesError, load_rules
 from marketplace.access import tenant_view
 from marketplace.console_health import backfill_state
+from marketplace.console_publish import not_publishable
 from marketplace.console_rules import add_version, as_yaml, live_version
 
 log = logging.getLogger("leadrelay.console.onboarding")
 onboarding_bp = Blueprint("console_onboarding", __name__, url_prefix="/console")
 STARTER_POOL = "team"
+STEPS = (("connected", "Connect your CRM"), ("users", "Find your CRM users"), ("starter", "Prepare a rule set"),
+         ("simulate", "Try it on your recent leads"), ("live", "Go live"), ("backfill", "Read your existing leads"))
 
 
 def crm_users(tenant: Tenant) -> tuple[list[CRMUser], str | None]:
@@ -52,14 +55,42 @@ def starter_rules(users: list[CRMUser]) -> dict:
 def onboarding_page(tenant: Tenant):
     """The page behind `console.onboarding` (that endpoint name is where the install flow lands)."""
     users, problem = crm_users(tenant)
-    draft = g.db.scalar(RuleSetVersion.for_tenant(tenant.id).where(RuleSetVersion.status == "draft")
-                        .order_by(RuleSetVersion.version.desc()).limit(1))
+    live = live_version(g.db, tenant.id)
+    # the draft being prepared: the newest one newer than what is live (an older draft is history, not a next step)
+    draft = g.db.scalar(RuleSetVersion.for_tenant(tenant.id).where(
+        RuleSetVersion.status == "draft", RuleSetVersion.version > (live.version if live else 0))
+        .order_by(RuleSetVersion.version.desc()).limit(1))
     has_token = g.db.scalar(select(Credential.id).where(Credential.tenant_id == tenant.id)) is not None
     progress = read_progress(tenant.id, draft.version) if draft is not None else None
+    backfill = backfill_state(tenant)
+    steps = checklist(tenant, has_token, users, problem, draft, progress, live, backfill)
+    done = sum(1 for s in steps if s["state"] == "done")
     return render_template("console/onboarding.html", tenant=tenant, role=g.role, users=users, problem=problem,
                            draft=draft, draft_text=as_yaml(draft.body) if draft else "", progress=progress,
-                           live=live_version(g.db, tenant.id), has_token=has_token,
-                           backfill=backfill_state(tenant))
+                           live=live, has_token=has_token, backfill=backfill, steps=steps,
+                           by={s["key"]: s for s in steps}, done=done,
+                           percent=round(100 * done / len(steps)), blocked=not_publishable(tenant.id, draft.version)
+                           if draft is not None else None)
+
+
+def checklist(tenant: Tenant, has_token: bool, users: list[CRMUser], problem: str | None, draft, progress, live,
+              backfill) -> list[dict]:
+    """The onboarding steps in order, each done or not; the first one not done is the current one."""
+    simulated = bool(progress and progress.get("state") == "done")
+    done = {
+        "connected": tenant.status == "active" and has_token,
+        "users": not problem and any(u.active for u in users),
+        "starter": draft is not None or live is not None,
+        "simulate": simulated or (live is not None and draft is None),
+        "live": live is not None and draft is None,
+        "backfill": bool(backfill and backfill["state"] == "finished"),
+    }
+    steps, current = [], False
+    for key, title in STEPS:
+        state = "done" if done[key] else ("todo" if current else "current")
+        current = current or state == "current"
+        steps.append({"key": key, "title": title, "state": state})
+    return steps
 
 
 @onboarding_bp.post("/tenants/<int:tenant_id>/onboarding/starter")

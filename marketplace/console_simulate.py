@@ -6,7 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from integration.admin.simulate import DEFAULT_LEADS, MAX_LEADS, read_progress, start_simulation
 from integration.models import RuleSetVersion, Tenant
 from integration.rules import RulesError, load_rules
-from marketplace.access import tenant_view
+from marketplace.access import safe_local_path, tenant_view
 from marketplace.console_rules import get_version, live_version
 from marketplace.params import choice_arg, int_arg
 
@@ -38,7 +38,14 @@ def _page(tenant: Tenant, asked: str, show: str = "all") -> str:
                            running=bool(progress and progress["state"] in RUNNING and tenant.is_processing),
                            versions=versions, live=live, shown=SHOWN_ROWS, default_leads=DEFAULT_LEADS,
                            max_leads=MAX_LEADS, percent=percent(progress), show=show, rows=rows,
-                           change_labels=CHANGE_LABELS)
+                           change_labels=CHANGE_LABELS, names=owner_names_of(progress))
+
+
+def owner_names_of(progress: dict | None) -> dict[str, str]:
+    """Owner names by email as the simulation found them in the CRM (a result from before names were kept: {})."""
+    if not progress or progress.get("state") != "done":
+        return {}
+    return dict(progress["result"].get("owner_names") or {})
 
 
 def shown_rows(progress: dict | None, show: str) -> list[dict]:
@@ -76,4 +83,6 @@ def start(tenant: Tenant):
     except ValueError:
         limit = DEFAULT_LEADS
     start_simulation(tenant.id, version.version, limit)
-    return redirect(url_for("console_simulate.simulate", tenant_id=tenant.id, version=version.version)), 303
+    # started from the publish confirmation page: back there, where the result decides whether to go live
+    back = safe_local_path(request.form.get("next"), "/console/")
+    return redirect(back or url_for("console_simulate.simulate", tenant_id=tenant.id, version=version.version)), 303

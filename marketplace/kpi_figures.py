@@ -345,3 +345,24 @@ def summary(k: Kpis) -> list[tuple[str, float | int | str | None]]:
 
 
 PERCENT_FIELDS = ("pct_routed_automatically", "pct_sent_to_review", "duplicate_rate_pct", "sla_met_pct")
+
+
+# What the page calls each all-time SLA figure (the CSV keeps the keys).
+SLA_LABELS = {
+    "tasks_created": "Follow-up tasks created", "sla_met": "SLA met", "sla_met_late": "SLA met late",
+    "sla_breached": "SLA breached", "sla_pending": "SLA clocks running", "sla_met_rate": "SLA met rate",
+    "escalations": "Escalations", "managers_notified": "Managers notified", "reassigned": "Leads reassigned",
+    "sent_to_review": "Sent to review", "cadences_started": "Cadences started",
+    "cadence_steps_done": "Cadence steps done", "cadences_paused": "Cadences paused",
+    "cadences_ended": "Cadences ended", "time_to_first_touch_leads": "Leads with a first touch",
+    "time_to_first_touch_median_seconds": "Time to first touch (median)",
+    "time_to_first_touch_p90_seconds": "Time to first touch (p90)",
+}
+
+
+def sla_label(name: str) -> str:
+    """A figure's name in words; one the follow-up adds later reads as a sentence, not a key."""
+    if name in SLA_LABELS:
+        return SLA_LABELS[name]
+    words = name.removesuffix("_seconds").replace("_", " ")
+    return (words[:1].upper() + words[1:]).replace("sla", "SLA").replace("Sla", "SLA")

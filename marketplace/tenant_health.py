@@ -20,9 +20,11 @@ from integration.intake.sweep import interval_seconds
 from integration.models import Tenant, utcnow
 from integration.queues import redis_connection
 
-LABELS = {State.OK: "ok", State.BUDGET_LOW: "API budget low", State.WEBHOOK_SILENT: "webhooks silent",
-          State.SWEEP_BEHIND: "sweep behind", State.DEGRADED: "degraded", State.PAUSED: "paused",
-          State.REAUTH_REQUIRED: "re-connect needed", State.UNINSTALLED: "uninstalled"}
+LABELS = {State.OK: "OK", State.BUDGET_LOW: "API budget low", State.WEBHOOK_SILENT: "Webhooks silent",
+          State.SWEEP_BEHIND: "Sweep behind", State.DEGRADED: "Degraded", State.PAUSED: "Paused",
+          State.REAUTH_REQUIRED: "Re-connect needed", State.UNINSTALLED: "Uninstalled"}
+# the design system's badge for each tone (marketplace/static/console.css)
+BADGES = {"good": "ok", "warn": "warn", "bad": "bad", "idle": "muted"}
 TONES = {State.OK: "good", State.BUDGET_LOW: "warn", State.WEBHOOK_SILENT: "warn", State.SWEEP_BEHIND: "warn",
          State.DEGRADED: "bad", State.PAUSED: "idle", State.REAUTH_REQUIRED: "bad", State.UNINSTALLED: "idle"}
 RECONNECT = frozenset({"reauth-required", "token-missing", "token-expired", "token-expiring"})
@@ -117,6 +119,10 @@ class View:
     summary: str
     reasons: tuple[tuple[Reason, str, str], ...]  # (reason, its tone, what to do)
     reconnect: bool
+
+    @property
+    def badge(self) -> str:
+        return BADGES[self.tone]
 
     @property
     def headline(self) -> str:

@@ -35,3 +35,26 @@ def sign_in(app, user_id: int, name: str = ""):
     with client.session_transaction() as sess:
         sess.update(values)
     return client
+
+
+def simulate(client, redis_url: str, tenant_id: int, version: int, limit: int = 50) -> dict:
+    """The admin simulates a rule-set version in the console; the job runs here (BurstWorker). Returns the result."""
+    from redis import Redis
+
+    from integration.admin.simulate import read_progress
+    from tests.workers import BurstWorker
+
+    resp = client.post(f"/console/tenants/{tenant_id}/simulate", data={"version": str(version), "limit": str(limit)})
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    BurstWorker(["maintenance"], connection=Redis.from_url(redis_url)).work(burst=True)
+    progress = read_progress(tenant_id, version)
+    assert progress and progress["state"] == "done", progress
+    return progress["result"]
+
+
+def go_live(client, redis_url: str, tenant_id: int, version: int, data: dict | None = None):
+    """What publishing takes in the console: simulate the version, then confirm on the confirmation page."""
+    simulate(client, redis_url, tenant_id, version)
+    page = client.get(f"/console/tenants/{tenant_id}/rules/{version}/publish")
+    assert page.status_code == 200 and "data-confirm-publish" in page.get_data(as_text=True)
+    return client.post(f"/console/tenants/{tenant_id}/rules/{version}/publish", data={"confirm": "yes", **(data or {})})

@@ -14,7 +14,7 @@ from integration.errors import CRMTransient
 from integration.models import Agency, AgencyTemplate, ConsoleUser, Membership, RuleSetVersion, Tenant
 from integration.records import CRMUser
 from integration.rules import load_rules
-from tests.console_helpers import sign_in
+from tests.console_helpers import go_live, sign_in, simulate
 from tests.fakes import FakeCRMAdapter
 from tests.workers import BurstWorker
 
@@ -110,7 +110,7 @@ def test_a_draft_is_diffed_against_the_live_version(app, env, world):
     alice = login(app, world, "alice")
     tenant = world["P1"]
     assert alice.post(f"/console/tenants/{tenant}/rules", data={"body": RULES}).status_code == 303
-    alice.post(f"/console/tenants/{tenant}/rules/1/publish")
+    assert go_live(alice, env["REDIS_URL"], tenant, 1).status_code == 303
     edited = RULES.replace("country: [DE]", "country: [DE, AT]")
     assert alice.post(f"/console/tenants/{tenant}/rules", data={"body": edited}).status_code == 303
     page = alice.get(f"/console/tenants/{tenant}/rules/diff?version=2").get_data(as_text=True)
@@ -126,9 +126,9 @@ def test_rollback_publishes_an_old_version_as_a_new_one(app, env, world):
     alice = login(app, world, "alice")
     tenant = world["P1"]
     alice.post(f"/console/tenants/{tenant}/rules", data={"body": RULES})
-    alice.post(f"/console/tenants/{tenant}/rules/1/publish")
+    assert go_live(alice, env["REDIS_URL"], tenant, 1).status_code == 303
     alice.post(f"/console/tenants/{tenant}/rules", data={"body": RULES.replace("[DE]", "[AT]")})
-    alice.post(f"/console/tenants/{tenant}/rules/2/publish")
+    assert go_live(alice, env["REDIS_URL"], tenant, 2).status_code == 303
     assert versions(env, tenant) == {1: "archived", 2: "published"}
     assert alice.post(f"/console/tenants/{tenant}/rules/1/rollback").status_code == 303
     assert versions(env, tenant) == {1: "archived", 2: "archived", 3: "published"}
@@ -150,11 +150,22 @@ def test_onboarding_lists_crm_users_and_makes_a_starter_draft(app, env, world):
     assert body["fallback"] == {"review": True}
     load_rules(body)  # valid as saved
     page = alice.get(f"/console/tenants/{tenant}/onboarding").get_data(as_text=True)
-    assert "Simulate version 1" in page and "Go live with version 1" in page
+    assert "Simulate version 1" in page and "data-go-live-blocked" in page  # going live waits for a simulation
+    assert 'data-step="starter" data-state="done"' in page and 'data-step="simulate" data-state="done"' not in page
+    seed_leads(world["fake"])
+    simulate(alice, env["REDIS_URL"], tenant, 1)
+    page = alice.get(f"/console/tenants/{tenant}/onboarding").get_data(as_text=True)
+    assert re.search(r"data-simulation-result>Version 1 over your last 6 leads: <strong>6</strong> would get "
+                     r"another owner, <strong>1</strong> would go to the review queue", page), page
     onboarding = f"/console/tenants/{tenant}/onboarding"
-    resp = alice.post(f"/console/tenants/{tenant}/rules/1/publish", data={"next": onboarding})
+    confirm = re.search(r'data-go-live href="([^"]+)">Go live with version 1', page).group(1).replace("&amp;", "&")
+    assert confirm.startswith(f"/console/tenants/{tenant}/rules/1/publish?next=")
+    assert 'name="next" value="' + onboarding + '"' in alice.get(confirm).get_data(as_text=True)
+    resp = alice.post(f"/console/tenants/{tenant}/rules/1/publish", data={"next": onboarding, "confirm": "yes"})
     assert resp.headers["Location"].endswith(f"/console/tenants/{tenant}/onboarding")
     assert versions(env, tenant) == {1: "published"}
+    page = alice.get(onboarding).get_data(as_text=True)
+    assert 'data-step="live" data-state="done"' in page and "Version 1 is live" in page
 
 
 def test_onboarding_says_so_when_the_crm_is_unreachable(app, world, wire_adapters):
@@ -187,8 +198,12 @@ def test_a_simulation_routes_the_last_leads_in_memory_and_writes_nothing(app, en
     c1 = result["rows"][0]
     assert (c1["current"], c1["simulated"], c1["rule"]) == ("ann@acme.test", "bob@acme.test", "Germany")
     page = alice.get(f"/console/tenants/{tenant}/simulate?version=1").get_data(as_text=True)
-    assert 'http-equiv="refresh"' not in page and '<tr data-rule="Germany"><td>Germany</td><td>1</td>' in page
-    assert "Go live with version 1" in page
+    assert 'http-equiv="refresh"' not in page
+    assert '<tr data-rule="Germany"><td>Germany</td><td class="num">1</td>' in page
+    assert '<tr data-lead="c1" data-change="rule">' in page and "<strong>Hans</strong>" in page  # leads by name
+    assert "Ann Lee<br><small class=\"muted\">ann@acme.test</small>" in page  # owners by name, email second
+    go = re.search(r'data-go-live href="([^"]+)">Go live with version 1', page)
+    assert go and go.group(1) == f"/console/tenants/{tenant}/rules/1/publish"  # to the confirmation page
     writes = ("set_owner", "set_fields", "create_record", "create_task", "merge", "update_task")
     assert not any(fake.calls[name] for name in writes)
     assert versions(env, tenant) == {1: "draft"}
@@ -200,7 +215,7 @@ def test_an_agency_admin_rolls_a_template_out_to_two_portals(app, env, world):
     seed_leads(world["fake"])
     alice, agnes = login(app, world, "alice"), login(app, world, "agnes")
     alice.post(f"/console/tenants/{world['P1']}/rules", data={"body": RULES})
-    alice.post(f"/console/tenants/{world['P1']}/rules/1/publish")
+    assert go_live(alice, env["REDIS_URL"], world["P1"], 1).status_code == 303
     resp = agnes.post("/console/agency/templates", data={"name": "Standard", "tenant_id": world["P1"]})
     assert resp.status_code == 303
     with session_scope(env["DATABASE_URL"]) as s:

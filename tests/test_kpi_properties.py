@@ -217,7 +217,8 @@ def test_a_single_day_is_a_bar_with_its_value_on_hover(app, env, admin):
     text = client.get(f"/console/tenants/{t}/kpis?start=2024-03-01&end=2024-03-01").get_data(as_text=True)
     charts = re.findall(r'<svg [^>]*class="chart day-chart".*?</svg>', text, re.S)
     assert len(charts) == 2 and all('<rect class="mark"' in c and "<circle" not in c for c in charts)
-    assert "<title>Fri 2024-03-01: 2 leads</title>" in text
+    assert "<title>Fri 2024-03-01: 2 leads (2 routed automatically, 0 sent to review, 0 merged on arrival)</title>" \
+        in text
     assert "<title>Fri 2024-03-01: 21 s median speed-to-owner</title>" in text
     assert ">Mar 1</text>" in charts[0] and re.search(r">0</text>.*>2</text>", charts[0], re.S)  # both axes
 
@@ -228,7 +229,7 @@ def test_several_days_of_speed_are_a_line_with_a_point_per_day(app, env, admin):
     text = client.get(f"/console/tenants/{t}/kpis?start=2024-03-01&end=2024-03-05").get_data(as_text=True)
     speed = re.findall(r'<svg [^>]*class="chart day-chart".*?</svg>', text, re.S)[1]
     assert speed.count("<circle") == 2 and "<title>Sun 2024-03-03: 5 min median speed-to-owner</title>" in speed
-    assert "<polyline" not in speed  # a day without leads between them is a gap, not a line through zero
+    assert 'class="seg"' not in speed  # a day without leads between them is a gap, not a line through zero
 
 
 def test_csv_per_day_and_per_lead(app, env, admin):

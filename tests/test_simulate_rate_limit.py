@@ -58,7 +58,7 @@ def test_a_simulation_backs_off_on_hubspots_secondly_limit_and_completes(app, cr
         admin = add_members(s, tenant_id, {"sim-admin": "admin"})["sim-admin"]
     page = sign_in(app, admin).get(f"/console/tenants/{tenant_id}/simulate?version=1").get_data(as_text=True)
     assert "Read 12 of the 200 leads asked: that is every contact in the CRM" in page
-    assert re.search(r"The CRM asked LeadRelay to slow down \d+ times?", page)
+    assert re.search(r"HubSpot asked LeadRelay to slow down \d+ times?", page)  # the CRM by its name
 
 
 # With the in-memory CRM ---------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def test_a_rule_change_is_told_apart_from_a_round_robin_turn(env, fake_world):
     assert (result["changed"], result["changed_by_rule"], result["reshuffled"], result["unowned"]) == (5, 3, 1, 1)
     base = f"/console/tenants/{tenant_id}/simulate?version=1"
     page = alice.get(base).get_data(as_text=True)
-    assert "5</strong> would get another owner: <strong data-changed-by-rule>3</strong> by a rule change" in page
+    assert "5</strong> would get another owner: <strong data-changed-by-rule>3</strong> because of a rule" in page
     assert "<strong data-reshuffled>1</strong> only by the round-robin's turn" in page
     assert "Read 6 of the 50 leads asked: that is every contact in the CRM" in page
 

@@ -257,7 +257,11 @@ class Simulation:
             rows.append(self.simulate(record))
             if self.on_progress and (i % 25 == 0 or i == len(records)):
                 self.on_progress(i)
-        return summarize(rows)
+        # the console names owners, not emails: the names of the CRM users the rows mention
+        mentioned = {r["current"] for r in rows} | {r["simulated"] for r in rows}
+        names = {u.email.lower(): u.name for u in self.users.values()
+                 if u.email and u.name and u.email.lower() in mentioned}
+        return {**summarize(rows), "owner_names": names}
 
     def simulate(self, record: Record) -> dict[str, Any]:
         owner, decision, reason = self._decide(record)
@@ -269,7 +273,15 @@ class Simulation:
         name = " ".join(str(fields[k]) for k in ("first_name", "last_name") if fields.get(k)) or record.id
         return {"id": record.id, "name": name, "email": fields.get("email") or "", "current": current_email,
                 "simulated": simulated, "rule": (decision.rule if decision else None) or "(fallback)",
-                "reason": reason, "change": self._change(current_email, simulated, pool), "pool": pool or ""}
+                "reason": reason, "change": self._change(current_email, simulated, pool), "pool": pool or "",
+                "company": fields.get("company") or "", "url": self._url(record)}
+
+    def _url(self, record: Record) -> str:
+        """The record's page in the CRM, so the console names a lead and opens it (no URL: shown by name only)."""
+        try:
+            return self.adapter.record_url(record.object_type, record.id)
+        except (CRMError, AttributeError, NotImplementedError):
+            return ""
 
     def _change(self, current: str, simulated: str, pool: str | None) -> str:
         """same; rotation: the same pool, another member's turn; unowned: no owner now; rule: the rules move it."""

@@ -138,9 +138,12 @@ def _route(ctx: Batch, record: Record, lead: Lead) -> None:
     """Qualify and route one lead, then write its owner (or send it to review)."""
     lead = with_fields(lead, account_owner=account_owner(ctx, lead))
     qualification = ctx.scorer.score_lead(lead)
-    decision = ctx.router.route_lead(lead, qualification, at=dt.datetime.now(dt.UTC))
+    decision = ctx.router.route_lead(lead, qualification, at=dt.datetime.now(dt.UTC), explain=True)
+    # the route taken and not taken, for the audit page: each rule up to the match, and who the target passed over
     inputs = {"score": qualification.score, "tier": qualification.tier, "rule": decision.rule,
-              "qualification": qualification.reason, "lead": _jsonable(lead.__dict__)}
+              "qualification": qualification.reason, "lead": _jsonable(lead.__dict__),
+              "path": [step.as_dict() for step in decision.path],
+              "skipped": [skip.as_dict() for skip in decision.skipped]}
     if decision.review:
         _review(ctx, record, "routing", decision.reason)
         _decide(ctx, record, "route", "review", decision.reason, inputs)

@@ -1,7 +1,9 @@
 """`when` conditions compiled into predicates; first-match and all-matches over an ordered list of rules."""
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -81,6 +83,48 @@ def _flag_condition(key: str, wanted: bool) -> tuple[Test, Describe]:
     return (lambda f: check(f) is wanted), describe
 
 
+def _listed(values: object) -> str:
+    items = [str(v) for v in values] if isinstance(values, list | tuple | set | frozenset) else [str(values)]
+    shown = ", ".join(items[:8])
+    return shown + (f" and {len(items) - 8} more" if len(items) > 8 else "")
+
+
+def _why_not(key: str, value: object) -> Describe:
+    """The failing side of one condition, in the admin's words ("country is US, not one of DE, AT").
+
+    Only called to explain a decision (the trace), never while matching: it may spend a little more.
+    """
+    label = key.replace("_", " ")
+    if key in TEXT_KEYS:
+        wanted = _listed(value)
+        return lambda f: (f"{label} is {getattr(f.lead, key)}, not one of {wanted}" if getattr(f.lead, key)
+                          else f"{label} unknown (wanted {wanted})")
+    if key == "postcode":
+        ranges = _listed(value)
+        return lambda f: (f"postcode {f.lead.postcode} outside {ranges}" if f.lead.postcode
+                          else f"postcode unknown (wanted {ranges})")
+    if key in ("employees_gte", "employees_lt", "score_gte", "score_lt"):
+        noun = "employees" if key.startswith("employees") else "score"
+        need = f"at least {value}" if key.endswith("_gte") else f"fewer than {value}"
+
+        def numeric(f: Facts) -> str:
+            got = f.lead.employees if noun == "employees" else f.score
+            return f"{noun} unknown (wanted {need})" if got is None else f"{noun} {got}, not {need}"
+        return numeric
+    if key == "email_domain":
+        wanted = _listed(["free mail" if v == "free" else v for v in value])  # type: ignore[union-attr]
+        return lambda f: (f"email domain {f.lead.email_domain}, not one of {wanted}" if f.lead.email_domain
+                          else f"no email (wanted a domain among {wanted})")
+    if key == "tier":
+        wanted = _listed(value)
+        return lambda f: f"tier {f.tier}, not one of {wanted}" if f.tier else f"tier unknown (wanted {wanted})"
+    if key == "account_owner":
+        return ((lambda _f: "no active account owner") if value
+                else (lambda f: f"account owned by {f.account_owner}"))
+    noun = {"has_phone": "phone", "has_email": "email"}[key]
+    return (lambda _f: f"no {noun}") if value else (lambda _f: f"has a {noun}")
+
+
 def _condition(rule: int, key: str, value: object) -> tuple[Test, Describe]:
     if key in TEXT_KEYS:
         return _text_condition(key, value)  # type: ignore[arg-type]
@@ -102,6 +146,7 @@ class CompiledWhen:
     tests: tuple[Test, ...]
     describes: tuple[Describe, ...]
     any: bool
+    whys: tuple[Describe, ...] = ()  # the failing side of each condition, for explaining a rule that did not match
 
     def matches(self, facts: Facts) -> bool:
         if self.any:
@@ -115,11 +160,20 @@ class CompiledWhen:
         parts = [text for k, text in matched if not (k == "country" and "state" in keys)]  # CA implies US
         return ", ".join(dict.fromkeys(parts))
 
+    def why_not(self, facts: Facts) -> str:
+        """Why the rule did not match: each failing condition ("country is US, not one of DE, AT; employees
+        unknown (wanted at least 200)"); with `any: true`, every condition failed, so all are listed."""
+        failing = [why(facts) for test, why in zip(self.tests, self.whys, strict=True) if not test(facts)]
+        if not failing:
+            return "matched"
+        return ("none of: " if self.any and len(failing) > 1 else "") + "; ".join(failing)
+
 
 def compile_when(rule: int, when: When) -> CompiledWhen:
     conditions = when.conditions()
     pairs = [_condition(rule, k, v) for k, v in conditions.items()]
-    return CompiledWhen(tuple(conditions), tuple(t for t, _ in pairs), tuple(d for _, d in pairs), when.any)
+    return CompiledWhen(tuple(conditions), tuple(t for t, _ in pairs), tuple(d for _, d in pairs), when.any,
+                        tuple(_why_not(k, v) for k, v in conditions.items()))
 
 
 class RuleMatcher:
@@ -137,6 +191,18 @@ class RuleMatcher:
         self.index.freeze()
         self._gated = frozenset(gated)
         self._always = [i for i in range(len(whens)) if i not in self._gated]
+        self.gated_order = tuple(gated)  # ascending; explaining a decision counts the ones the index ruled out
+
+    def tried(self, facts: Facts, end: int) -> Iterator[int]:
+        """The rules before `end` that matching actually evaluated (not those the postcode index ruled out)."""
+        return itertools.takewhile(lambda i: i < end, self._candidates(facts))
+
+    def ruled_out(self, facts: Facts, end: int) -> tuple[int, int | None]:
+        """How many rules before `end` the postcode index ruled out for these facts, and the first of them."""
+        before = bisect.bisect_left(self.gated_order, end)
+        hits = sum(1 for i in facts.postcode_hits if i in self._gated and i < end)
+        first = next((i for i in itertools.islice(self.gated_order, before) if i not in facts.postcode_hits), None)
+        return before - hits, first
 
     def prepare(self, facts: Facts) -> Facts:
         facts.postcode_hits = self.index.lookup(postcode_key(facts.lead.postcode) if facts.lead.postcode else None)

@@ -87,8 +87,26 @@ def test_install_edit_simulate_publish_then_a_new_lead_is_routed(page, live, crm
     assert page.locator('[data-owner="ben.owner@leadrelay.test"]').is_visible()
     shot(page, "04-simulation", docs="console-simulation")
 
+    page.click("text=Go live with version 1")  # the simulation page links to the confirmation page
+    expect(page.locator("h1")).to_contain_text("Go live with version 1?")
+    summary = page.locator("[data-simulation-summary]")
+    expect(summary).to_contain_text("Of your 1 most recent lead, 1 would get another owner")
+    assert page.locator("[data-example] a[target=_blank]").count() == 1  # the lead by name, opened in HubSpot
+    shot(page, "04b-publish-confirm")
+    for path, name in ((f"/console/tenants/{tenant_id}/rules/1/publish", "04c-publish-confirm-phone"),
+                       (f"/console/tenants/{tenant_id}/simulate?version=1", "04d-simulation-phone"),
+                       (f"/console/tenants/{tenant_id}/onboarding", "04e-onboarding-phone")):
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(path)
+        shot(page, name)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"/console/tenants/{tenant_id}/onboarding")
+    expect(page.locator('[data-step="simulate"]')).to_have_attribute("data-state", "done")
+    shot(page, "04f-onboarding-simulated")
     page.click("text=Go live with version 1")
+    page.click("[data-confirm-publish]")
     expect(page.locator("body")).to_contain_text("Version 1 is live")
+    expect(page.locator('[data-step="live"]')).to_have_attribute("data-state", "done")  # back to onboarding
     shot(page, "05-published")
 
     lead = contact(crm_sandbox, account, firstname="Grace", lastname="Hopper", email="Grace.Hopper@Navy.example",

@@ -124,4 +124,4 @@ def _go_live(admin, tenant_id: int) -> None:
     done = wait_for(lambda: (read_progress(tenant_id, 1) or {}).get("state") in ("done", "failed"), timeout=60,
                     what="the simulation")
     assert done and read_progress(tenant_id, 1)["state"] == "done", read_progress(tenant_id, 1)
-    assert admin.post(f"/console/tenants/{tenant_id}/rules/1/publish").status_code == 303
+    assert admin.post(f"/console/tenants/{tenant_id}/rules/1/publish", data={"confirm": "yes"}).status_code == 303

@@ -37,10 +37,11 @@ def test_a_local_next_is_kept(app, crm_env, crm_sandbox):
     assert resp.headers["Location"] == "/console/agency"
 
 
-def test_publish_next_stays_in_the_console(app, env):
+def test_publish_next_stays_in_the_console(app, env, wire_adapters):
     from integration.db import session_scope
     from integration.models import RuleSetVersion, Tenant
-    from tests.console_helpers import add_members, sign_in
+    from tests.console_helpers import add_members, sign_in, simulate
+    from tests.fakes import FakeCRMAdapter
 
     app.config["WTF_CSRF_ENABLED"] = False
     with session_scope(env["DATABASE_URL"]) as s:
@@ -50,7 +51,10 @@ def test_publish_next_stays_in_the_console(app, env):
         s.add(RuleSetVersion(tenant_id=tenant.id, version=1, body={"version": 1}))
         ids, tenant_id = add_members(s, tenant.id, {"alice": "admin"}), tenant.id
     alice = sign_in(app, ids["alice"])
-    resp = alice.post(f"/console/tenants/{tenant_id}/rules/1/publish", data={"next": "/console/\t/evil.example"})
+    wire_adapters(lambda _tenant_id: FakeCRMAdapter())
+    simulate(alice, env["REDIS_URL"], tenant_id, 1)  # only a simulated version can be published
+    resp = alice.post(f"/console/tenants/{tenant_id}/rules/1/publish",
+                      data={"next": "/console/\t/evil.example", "confirm": "yes"})
     assert resp.headers["Location"] == f"/console/tenants/{tenant_id}/rules"
 
 
