@@ -13,9 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from integration.admin.simulate import progress_key
+from integration.config import get_settings
 from integration.followup.business_hours import NoWorkingTime, calendar_for, due_at
 from integration.followup.task import due_text, duration_words
 from integration.models import RuleSetVersion, Tenant, utcnow
+from integration.queues import redis_connection
 from integration.rules import TIERS, RulesError, RuleSet, check_limits, read_rules_text, validate_rules
 from integration.rules.limits import YAML_LOADER, LimitExceeded, scan_yaml
 from marketplace.access import tenant_view
@@ -227,9 +230,13 @@ def save_draft(db: Session, tenant_id: int, body: dict, by: str) -> RuleSetVersi
     if draft is None:
         return add_version(db, tenant_id, body, by)
     check_limits(body)
+    if draft.body == body:
+        return draft  # an autosave of what is stored already: nobody changed anything
     draft.body, draft.updated_at, draft.updated_by = body, utcnow(), by[:320]
     flag_modified(draft, "body")  # the caller may have edited the stored dict itself
     db.flush()
+    # a simulation of this version simulated other rules: going live needs a new one (console_publish)
+    redis_connection(get_settings().redis_url or "").delete(progress_key(tenant_id, draft.version))
     return draft
 
 

@@ -7,10 +7,11 @@ import re
 
 import pytest
 
+from integration.admin.simulate import read_progress
 from integration.db import session_scope
 from integration.models import RuleSetVersion, Tenant
 from integration.rules import RulesError, validate_rules
-from tests.console_helpers import add_members, sign_in
+from tests.console_helpers import add_members, go_live, sign_in, simulate
 from tests.fakes import FakeCRMAdapter
 
 RULES = {"version": 1, "owners": [{"email": "alice@acme.test", "hours": "Mon-Fri 09:00-17:00"},
@@ -146,11 +147,23 @@ def test_edits_go_into_one_draft_until_it_is_published(app, env, world):
     assert rows[2].body == {"version": 1, "timezone": "Asia/Tokyo",
                             "owners": [{"email": "alice@acme.test", "hours": "Mon-Thu 08:00-16:00"}]}
 
-    assert alice.post(f"/console/tenants/{world['T']}/rules/2/publish").status_code == 303
+    assert go_live(alice, env["REDIS_URL"], world["T"], 2).status_code == 303
     after = alice.post(url(world, "draft"), json={"body": RULES})
     assert after.get_json()["version"] == 3  # publishing froze v2: the next edit starts a new draft
     rows = stored(env, world["T"])
     assert [rows[v].status for v in sorted(rows)] == ["archived", "published", "draft"]
+
+
+def test_a_change_to_a_simulated_draft_needs_a_new_simulation_before_it_goes_live(app, env, world):
+    alice = client(app, world)
+    assert alice.post(url(world, "draft"), json={"body": with_(timezone="Europe/Berlin")}).status_code == 200
+    simulate(alice, env["REDIS_URL"], world["T"], 2)
+    assert alice.post(url(world, "draft"), json={"body": with_(timezone="Europe/Berlin")}).status_code == 200
+    assert read_progress(world["T"], 2)["state"] == "done"  # saving the same rules again changes nothing
+    assert alice.post(url(world, "draft"), json={"body": with_(timezone="Asia/Tokyo")}).status_code == 200
+    assert read_progress(world["T"], 2) is None  # the simulation was of other rules
+    refused = alice.post(f"/console/tenants/{world['T']}/rules/2/publish", data={"confirm": "yes"})
+    assert refused.status_code == 303 and [r.status for r in stored(env, world["T"]).values()] == ["published", "draft"]
 
 
 def test_an_invalid_document_is_not_saved(app, env, world):
