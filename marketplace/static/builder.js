@@ -1127,7 +1127,7 @@
     }
     var owner = data.owner ? (data.owner_name ? data.owner_name + " (" + data.owner + ")" : data.owner) : null;
     out.appendChild(el("div", {class: "test-answer", "data-test-owner": data.owner || ""},
-      el("p", {class: "answer"}, owner ? el("strong", {}, "→ " + owner) : el("strong", {}, "→ the review queue")),
+      el("p", {class: "answer"}, el("strong", {}, owner ? "Goes to " + owner : "Goes to the review queue")),
       el("p", {class: "muted"}, data.reason || ""),
       data.score !== undefined && data.score !== null ?
         el("p", {}, "Score " + data.score + (data.tier ? " · " : ""), data.tier ? el("span", {class: "badge " + (data.tier === "hot" ? "bad" : data.tier === "warm" ? "warn" : "muted")}, data.tier) : null) : null));
@@ -1140,15 +1140,26 @@
           el("strong", {}, s.rule || "Rule " + (s.index + 1)), s.why ? el("span", {class: "why"}, " — " + s.why) : null);
       })));
     }
-    if (data.fallback) out.appendChild(el("p", {}, "No rule decided: the fallback did."));
+    var matched = steps.filter(function (s) { return s.matched; })[0];
+    if (data.fallback) {
+      out.appendChild(el("p", {}, matched ? "“" + (matched.rule || "The matching rule") + "” matched, but nobody it " +
+        "names was available, so the fallback decided." : "No rule matched, so the fallback decided."));
+    }
     var target = data.target;
     if (isObj(target)) {
-      var kinds = {pool: "Pool", owner: "Owner", account_owner: "The company's owner", review: "Review queue", fallback: "Fallback"};
-      out.appendChild(el("p", {}, (kinds[target.kind] || "Target") + (target.name ? " " + target.name : "") +
+      var kinds = {pool: "Pool", owner: "Owner", account_owner: "The company's owner", review: "Review queue",
+        fallback: "Fallback"};
+      out.appendChild(el("p", {}, (kinds[target.kind] || "Target") + (target.name ? ": " + target.name : "") +
         (target.chosen ? " → " + target.chosen : "")));
-      if (Array.isArray(target.skipped) && target.skipped.length) {
+      var seen = {}, skipped = (Array.isArray(target.skipped) ? target.skipped : []).filter(function (s) {
+        var key = s.owner + "|" + s.why;  // a pool that is also the fallback passes the same people over twice
+        if (seen[key]) return false;
+        seen[key] = true;
+        return true;
+      });
+      if (skipped.length) {
         out.appendChild(el("p", {class: "muted"}, "Passed over:"));
-        out.appendChild(el("ul", {class: "skipped"}, target.skipped.map(function (s) {
+        out.appendChild(el("ul", {class: "skipped"}, skipped.map(function (s) {
           return el("li", {}, (s.name ? s.name + " (" + s.owner + ")" : s.owner) + ": " + s.why);
         })));
       }
