@@ -45,8 +45,8 @@ def sign_in(platform: str, identity: Identity) -> ConsoleUser:
     if not identity.user_id or not identity.external_id:
         abort(400, description=f"{crm_title(platform)} did not say which user signed in; try again")
     user = find_user(platform, identity)
-    if user is None:
-        _same_email_notice(platform, identity.user_email)
+    first = user is None
+    if first:
         user = ConsoleUser(platform=platform, external_account_id=identity.external_id,
                            external_user_id=identity.user_id, email=identity.user_email or "")
         db.add(user)
@@ -55,15 +55,17 @@ def sign_in(platform: str, identity: Identity) -> ConsoleUser:
     user.name = identity.user_name or user.name
     user.last_login_at = utcnow()
     db.flush()
-    login_user(db, user)
+    login_user(db, user)  # a new session: what is flashed goes after it
     g.user = user
+    if first:
+        _same_email_notice(platform, identity.user_email, user.id)
     accepted = accept_for_crm_identity(db, user, platform, identity.external_id, identity.user_email)
     if accepted:
         flash(f"{accepted} invitation{'s' if accepted > 1 else ''} accepted.", "info")
     return user
 
 
-def _same_email_notice(platform: str, email: str | None) -> None:
+def _same_email_notice(platform: str, email: str | None, user_id: int) -> None:
     """A first sign-in whose CRM email is already another login's: say how to link them, and link nothing.
 
     The email only prompts a sentence to the person signing in; joining the two logins takes signing in through
@@ -73,7 +75,8 @@ def _same_email_notice(platform: str, email: str | None) -> None:
     if not email:
         return
     db = g.db
-    other = db.scalar(select(ConsoleUser.platform).where(func.lower(ConsoleUser.email) == email).limit(1))
+    other = db.scalar(select(ConsoleUser.platform).where(func.lower(ConsoleUser.email) == email,
+                                                         ConsoleUser.id != user_id).limit(1))
     if other is None:
         other = db.scalar(select(ConsoleIdentity.platform).where(func.lower(ConsoleIdentity.email) == email)
                           .limit(1))

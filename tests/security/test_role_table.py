@@ -67,7 +67,7 @@ TABLE = {
     "console.confirm_revoke_invitation": READ,  # the page says what revoking does; only OWN_ADMIN may proceed
     "agency.confirm_revoke_invite": AGENCY_WRITE, "agency.revoke_invite": AGENCY_WRITE,
     "console_settings.me": SIGNED_IN, "console_settings.confirm_unlink": SIGNED_IN,
-    "console_settings.unlink": SIGNED_IN,
+    "console_settings.unlink": SIGNED_IN, "agency_templates.confirm_publish": AGENCY_WRITE,
 }
 LAST = ("console.disconnect", "agency.create")  # they change who may do what: run after everything else
 
