@@ -208,7 +208,8 @@ def confirm_revoke_invitation(tenant: Tenant):
                                           invitation_id=invitation.id),
                            fields={}, button="Revoke the invitation", danger=True, cancel=_members_url(tenant),
                            allowed=member_role(g.db, g.user, tenant) == ADMIN,
-                           refused="Only an admin of this account itself (not of its agency) can revoke invitations.")
+                           refused="Only an admin of this account itself (not of its agency) can revoke invitations.",
+                           tenant=tenant)
 
 
 def _pending_invitation(tenant: Tenant, invitation_id: object) -> Invitation | None:

@@ -172,3 +172,25 @@ def test_publishing_a_template_says_where_and_what_first(app, env, world):
     with session_scope(env["DATABASE_URL"]) as s:
         assert {v.tenant_id: v.status for v in s.scalars(select(RuleSetVersion))} == {
             world["tenant"]: "published", world["org"]: "published"}
+
+
+def test_health_judges_a_sweep_late_against_the_tenants_own_interval(app, env, world):
+    import datetime as dt
+
+    from integration.models import SweepCursor
+    from marketplace.tenant_health import health_of
+
+    ada = sign_in(app, world["ada"])
+    ada.post(f"/console/tenants/{world['tenant']}/settings/sweep", data={"sweep_interval_seconds": "3600"})
+    forty_minutes_ago = utcnow() - dt.timedelta(minutes=40)
+    with session_scope(env["DATABASE_URL"]) as s:
+        for key in ("tenant", "org"):
+            s.add(SweepCursor(tenant_id=world[key], object_type="contact", cursor="c", swept_at=forty_minutes_ago))
+    with app.test_request_context("/"), session_scope(env["DATABASE_URL"]) as s:
+        from flask import g
+
+        g.db = s
+        health = health_of(s, s.scalars(select(Tenant).order_by(Tenant.id)).all())
+    codes = {tid: [r.code for r in h.reasons] for tid, h in health.items()}
+    assert "sweep-behind" not in codes[world["tenant"]]  # hourly: 40 minutes is on time
+    assert "sweep-behind" in codes[world["org"]]  # every 5 minutes: 40 minutes is late

@@ -33,15 +33,19 @@ SWEEP_INTERVALS = (60, 300, 900, 1800, 3600)
 SWEEP_SETTING = "sweep_interval_seconds"
 
 
+def chosen_interval(tenant_settings: dict | None) -> int:
+    """The interval in a tenant's settings when it is one of SWEEP_INTERVALS, else the global setting."""
+    chosen = (tenant_settings or {}).get(SWEEP_SETTING)
+    return chosen if chosen in SWEEP_INTERVALS else get_settings().sweep_interval_seconds
+
+
 def interval_seconds(tenant_id: int | None = None) -> int:
-    """The tenant's chosen interval when it is one of SWEEP_INTERVALS, else the global setting."""
-    default = get_settings().sweep_interval_seconds
+    """Seconds between two sweeps of the tenant (the global setting without a tenant)."""
     if tenant_id is None:
-        return default
+        return get_settings().sweep_interval_seconds
     with session_scope(get_settings().database_url) as session:
         tenant = session.get(Tenant, tenant_id)
-        chosen = (tenant.settings or {}).get(SWEEP_SETTING) if tenant is not None else None
-    return chosen if chosen in SWEEP_INTERVALS else default
+        return chosen_interval(tenant.settings if tenant is not None else None)
 
 
 def _missed(session, tenant_id: int, object_type: str, record: Record) -> bool:
