@@ -8,7 +8,7 @@ import secrets
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from integration.models import Agency, AgencyInvite, AgencyInviteUse, ConsoleUser, Tenant, utcnow
+from integration.models import Agency, AgencyInvite, AgencyInviteUse, ConsoleUser, Invitation, Tenant, utcnow
 from marketplace.access import ADMIN, VIEWER, admin_tenants_query, require_login, visible_tenants_query
 from marketplace.agency_portfolio import portfolio, sort_args, sorted_rows
 from marketplace.invitations import EMAIL, INVITE_TTL, audit, create_invitation, pending, token_hash
@@ -211,3 +211,42 @@ def invite_teammate():
     link = url_for("invitations.show", token=token, _external=True)
     return render_template("console/invite_created.html", invitation_link=link, invited_email=email, invited_role=role,
                            ttl_days=INVITE_TTL.days)
+
+
+def _team_invitation(invitation_id: object) -> Invitation | None:
+    """A pending team invitation of the signed-in admin's agency; None for anything else."""
+    user = _agency_admin("revoke team invitations")
+    try:
+        number = int(str(invitation_id))
+    except ValueError:
+        return None
+    invitation = g.db.get(Invitation, number) if 0 < number <= ID_MAX else None
+    ours = invitation is not None and invitation.agency_id == user.agency_id and invitation.open(utcnow())
+    return invitation if ours else None
+
+
+@agency_bp.get("/team/revoke")
+@require_login
+def confirm_revoke_teammate():
+    invitation = _team_invitation(request.args.get("invitation_id"))
+    if invitation is None:
+        flash("That team invitation is no longer pending: it was accepted, revoked or has expired.", "info")
+        return redirect(url_for("agency.overview") + "#team"), 303
+    return render_template("console/confirm.html", title=f"Revoke the invitation of {invitation.email}?",
+                           lines=[f"The link sent to {invitation.email} stops working at once: it will not make "
+                                  f"them {invitation.role} of the agency's team.", "You can invite them again later."],
+                           action=url_for("agency.revoke_teammate"), fields={"invitation_id": invitation.id},
+                           button="Revoke the invitation", danger=True, cancel=url_for("agency.overview") + "#team")
+
+
+@agency_bp.post("/team/revoke")
+@require_login
+def revoke_teammate():
+    invitation = _team_invitation(request.form.get("invitation_id"))
+    if invitation is None:
+        flash("That team invitation is no longer pending: it was accepted, revoked or has expired.", "info")
+        return redirect(url_for("agency.overview") + "#team"), 303
+    invitation.revoked_at = utcnow()
+    log.info("agency.team-invitation-revoked", extra={"agency_id": invitation.agency_id})
+    flash(f"The invitation of {invitation.email} is revoked.", "success")
+    return redirect(url_for("agency.overview") + "#team"), 303

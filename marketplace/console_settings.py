@@ -11,6 +11,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from sqlalchemy import func, select
 
 from adapters.subscriptions import webhook_url
+from integration.admin.health import WEBHOOK_SOURCES_NOT
 from integration.config import ConfigError
 from integration.intake.sweep import SWEEP_INTERVALS, SWEEP_SETTING, interval_seconds
 from integration.models import (
@@ -63,21 +64,23 @@ def _connection(tenant: Tenant) -> dict:
 
 def _webhooks(tenant: Tenant, show_secret: bool) -> dict:
     """What the admin pastes into the CRM (Salesforce), or the state of the subscriptions made by API."""
+    last = g.db.scalar(select(func.max(EventRecord.received_at)).where(
+        EventRecord.tenant_id == tenant.id, EventRecord.source.not_in(WEBHOOK_SOURCES_NOT)))
     if tenant.platform != "salesforce":
         ids = (tenant.settings or {}).get("webhook_subscriptions")
-        return {"managed": True, "subscriptions": ids}
+        return {"managed": True, "subscriptions": ids, "last": last}
     row = g.db.scalar(select(WebhookKey).where(WebhookKey.tenant_id == tenant.id))
     if row is None or row.secret_enc is None:
-        return {"managed": False, "url": None}
+        return {"managed": False, "url": None, "last": last}
     if not show_secret:
-        return {"managed": False, "url": None, "hidden": True}
+        return {"managed": False, "url": None, "hidden": True, "last": last}
     try:
         secret = TokenCipher.from_settings().decrypt(row.secret_enc)
         base = current_app.config.get("PUBLIC_URL") or request.host_url.rstrip("/")
         url = webhook_url("salesforce", row.key, secret, request_url=base)
     except (EncryptionKeyError, ConfigError):
-        return {"managed": False, "url": None}
-    return {"managed": False, "url": url}
+        return {"managed": False, "url": None, "last": last}
+    return {"managed": False, "url": url, "last": last}
 
 
 def erase_counts(tenant: Tenant) -> dict[str, int]:

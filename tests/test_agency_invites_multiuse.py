@@ -12,7 +12,17 @@ import pytest
 from sqlalchemy import select
 
 from integration.db import session_scope
-from integration.models import Agency, AgencyInvite, AgencyInviteUse, ConsoleUser, Decision, Membership, Tenant, utcnow
+from integration.models import (
+    Agency,
+    AgencyInvite,
+    AgencyInviteUse,
+    ConsoleUser,
+    Decision,
+    Invitation,
+    Membership,
+    Tenant,
+    utcnow,
+)
 from tests.console_helpers import sign_in
 from tests.crm_helpers import install, new_account
 
@@ -170,3 +180,22 @@ def test_an_invite_used_before_invites_were_reusable_stays_spent(database_url):
         assert spent.revoked_at is not None and fresh.revoked_at is None
         assert [(u.invite_id, u.tenant_id, u.tenant_name) for u in s.scalars(select(AgencyInviteUse))] == [
             (1, 5, "Acme")]
+
+
+def test_an_agency_admin_revokes_a_team_invitation_after_a_confirmation(app, env, world):
+    boss = sign_in(app, world["boss"])
+    boss.post("/console/agency/team", data={"email": "new@northwind.test", "role": "viewer"})
+    with session_scope(env["DATABASE_URL"]) as s:
+        invitation_id = s.scalar(select(Invitation.id).where(Invitation.agency_id == world["agency"]))
+    confirm = boss.get(f"/console/agency/team/revoke?invitation_id={invitation_id}").get_data(as_text=True)
+    assert "The link sent to new@northwind.test stops working at once" in confirm
+    # a tenant admin outside the agency cannot revoke it
+    assert sign_in(app, world["ada"]).post("/console/agency/team/revoke",
+                                           data={"invitation_id": invitation_id}).status_code == 403
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert s.get(Invitation, invitation_id).revoked_at is None
+    assert boss.post("/console/agency/team/revoke", data={"invitation_id": invitation_id}).status_code == 303
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert s.get(Invitation, invitation_id).revoked_at is not None
+    page = boss.get("/console/agency").get_data(as_text=True)
+    assert "new@northwind.test" not in page[page.index("data-team"):]

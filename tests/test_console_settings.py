@@ -56,7 +56,10 @@ def test_an_admin_sees_every_section_and_a_viewer_only_reads(app, world):
     for section in ('id="connection"', 'id="members"', 'id="agency"', 'id="webhooks"', 'id="sweep"', 'id="danger"'):
         assert section in page, section
     assert "/install/hubspot" in page  # Reconnect goes through the install flow
-    assert "subscriptions that LeadRelay" in page and "Registered" in page
+    assert "belong to the LeadRelay app itself" in page
+    assert re.search(r"data-last-webhook>Last webhook received: \d+ \w+ \d{4}, \d\d:\d\d UTC", page)
+    other = _page(sign_in(app, world["sf_sam"]), f"/console/tenants/{world['org']}/settings")
+    assert "Last webhook received: none yet" in other
     assert 'name="sweep_interval_seconds"' in page and "Every 5 minutes" in page
     viewer = _page(sign_in(app, world["vic"]), url)
     assert 'id="connection"' in viewer and "vic@example.com" in viewer

@@ -68,6 +68,7 @@ TABLE = {
     "agency.confirm_revoke_invite": AGENCY_WRITE, "agency.revoke_invite": AGENCY_WRITE,
     "console_settings.me": SIGNED_IN, "console_settings.confirm_unlink": SIGNED_IN,
     "console_settings.unlink": SIGNED_IN, "agency_templates.confirm_publish": AGENCY_WRITE,
+    "agency.confirm_revoke_teammate": AGENCY_WRITE, "agency.revoke_teammate": AGENCY_WRITE,
 }
 LAST = ("console.disconnect", "agency.create")  # they change who may do what: run after everything else
 
