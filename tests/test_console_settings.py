@@ -105,6 +105,9 @@ def test_the_disconnect_confirmation_names_what_is_erased_and_needs_the_name_typ
     assert ada.post(url, data={"confirm_name": "  acme   corp "}).status_code == 302
     with session_scope(env["DATABASE_URL"]) as s:
         assert s.get(Tenant, world["tenant"]).status == "uninstalled"
+    settings = _page(ada, f"/console/tenants/{world['tenant']}/settings")
+    assert "Disconnected" in settings and "/disconnect" not in settings  # no second disconnect offered
+    assert "already disconnected" in _page(ada, url)
 
 
 def test_invite_revoke_through_a_confirmation(app, env, world):
