@@ -19,6 +19,7 @@ from marketplace.console_onboarding import onboarding_bp
 from marketplace.console_publish import publish_bp
 from marketplace.console_review import review_bp
 from marketplace.console_rules import rules_bp
+from marketplace.console_settings import settings_bp
 from marketplace.console_simulate import simulate_bp
 from marketplace.console_trace import trace_bp
 from marketplace.crm_cards import cards_bp
@@ -69,8 +70,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(cards_bp)
     for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, review_bp, audit_bp, kpi_bp,
                health_console_bp, rules_bp, editor_bp, simulate_bp, trace_bp, publish_bp,
-               onboarding_bp, agency_bp, templates_bp,
-               invitations_bp, webhooks_bp, cards_bp):
+               onboarding_bp, agency_bp, templates_bp, invitations_bp, webhooks_bp, cards_bp, settings_bp):
         app.register_blueprint(bp)
 
     app.add_template_filter(crm_title, "crm")

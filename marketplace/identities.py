@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 
 from flask import abort, flash, g, redirect, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from integration.models import ConsoleIdentity, ConsoleUser, Membership, utcnow
 from marketplace.access import RANK, login_user, revoke_sessions
-from marketplace.invitations import accept_for_crm_identity, grant_tenant_role
+from marketplace.invitations import accept_for_crm_identity, audit, grant_tenant_role
 from oauth.base import Identity
 from oauth.registry import crm_title
 
@@ -45,7 +45,8 @@ def sign_in(platform: str, identity: Identity) -> ConsoleUser:
     if not identity.user_id or not identity.external_id:
         abort(400, description=f"{crm_title(platform)} did not say which user signed in; try again")
     user = find_user(platform, identity)
-    if user is None:
+    first = user is None
+    if first:
         user = ConsoleUser(platform=platform, external_account_id=identity.external_id,
                            external_user_id=identity.user_id, email=identity.user_email or "")
         db.add(user)
@@ -54,12 +55,36 @@ def sign_in(platform: str, identity: Identity) -> ConsoleUser:
     user.name = identity.user_name or user.name
     user.last_login_at = utcnow()
     db.flush()
-    login_user(db, user)
+    login_user(db, user)  # a new session: what is flashed goes after it
     g.user = user
+    if first:
+        _same_email_notice(platform, identity.user_email, user.id)
     accepted = accept_for_crm_identity(db, user, platform, identity.external_id, identity.user_email)
     if accepted:
         flash(f"{accepted} invitation{'s' if accepted > 1 else ''} accepted.", "info")
     return user
+
+
+def _same_email_notice(platform: str, email: str | None, user_id: int) -> None:
+    """A first sign-in whose CRM email is already another login's: say how to link them, and link nothing.
+
+    The email only prompts a sentence to the person signing in; joining the two logins takes signing in through
+    both CRMs (link_identity), since anyone can type any email into their own CRM profile.
+    """
+    email = (email or "").strip().lower()
+    if not email:
+        return
+    db = g.db
+    other = db.scalar(select(ConsoleUser.platform).where(func.lower(ConsoleUser.email) == email,
+                                                         ConsoleUser.id != user_id).limit(1))
+    if other is None:
+        other = db.scalar(select(ConsoleIdentity.platform).where(func.lower(ConsoleIdentity.email) == email)
+                          .limit(1))
+    if other is None:
+        return
+    flash(f"You already use LeadRelay as {email} through {crm_title(other)}: to use this {crm_title(platform)} "
+          f"sign-in with the same login, sign in there, open Your profile and link this {crm_title(platform)} "
+          "sign-in. Until then this is a separate login with no access.", "info")
 
 
 def link_identity(platform: str, identity: Identity, user_id: object):
@@ -73,16 +98,20 @@ def link_identity(platform: str, identity: Identity, user_id: object):
             merge_users(db, into=user, other=other)
         except IdentityConflict as exc:
             flash(str(exc), "error")
-            return redirect(url_for("console.home"))
+            return redirect(url_for("console_settings.me"))
     elif other is None:
         db.add(ConsoleIdentity(user_id=user.id, platform=platform, external_account_id=identity.external_id,
                                external_user_id=identity.user_id, email=identity.user_email or ""))
     db.flush()
     accept_for_crm_identity(db, user, platform, identity.external_id, identity.user_email)
+    for tenant_id in db.scalars(select(Membership.tenant_id).where(Membership.user_id == user.id)).all():
+        audit(db, tenant_id, "identity-linked", f"{user.email or user.name} linked their {crm_title(platform)} "
+              f"sign-in ({identity.user_email or identity.user_id}) to their LeadRelay login",
+              user.email or str(user.id), platform=platform, console_user_id=user.id)
     log.info("console.identity-linked", extra={"platform": platform})
     flash(f"Your {crm_title(platform)} sign-in ({identity.user_email}) is linked: it now opens this same "
-          "LeadRelay login.", "info")
-    return redirect(url_for("console.home"))
+          "LeadRelay login.", "success")
+    return redirect(url_for("console_settings.me"))
 
 
 def merge_users(db, into: ConsoleUser, other: ConsoleUser) -> None:

@@ -63,6 +63,13 @@ TABLE = {
     "agency_templates.index": AGENCY_READ, "agency_templates.view": AGENCY_READ,
     "agency_templates.create": AGENCY_WRITE, "agency_templates.rollout": AGENCY_WRITE,
     "agency_templates.publish_rollout": AGENCY_WRITE,
+    "console_settings.settings": READ, "console_settings.sweep_interval": WRITE,
+    "console_settings.confirm_disconnect": READ,  # the page says what would be erased; only WRITE may proceed
+    "console.confirm_revoke_invitation": READ,  # the page says what revoking does; only OWN_ADMIN may proceed
+    "agency.confirm_revoke_invite": AGENCY_WRITE, "agency.revoke_invite": AGENCY_WRITE,
+    "console_settings.me": SIGNED_IN, "console_settings.confirm_unlink": SIGNED_IN,
+    "console_settings.unlink": SIGNED_IN, "agency_templates.confirm_publish": AGENCY_WRITE,
+    "agency.confirm_revoke_teammate": AGENCY_WRITE, "agency.revoke_teammate": AGENCY_WRITE,
 }
 LAST = ("console.disconnect", "agency.create")  # they change who may do what: run after everything else
 
