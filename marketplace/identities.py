@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from flask import abort, flash, g, redirect, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from integration.models import ConsoleIdentity, ConsoleUser, Membership, utcnow
 from marketplace.access import RANK, login_user, revoke_sessions
@@ -58,33 +58,23 @@ def sign_in(platform: str, identity: Identity) -> ConsoleUser:
     login_user(db, user)  # a new session: what is flashed goes after it
     g.user = user
     if first:
-        _same_email_notice(platform, identity.user_email, user.id)
+        _first_sign_in_notice(platform)
     accepted = accept_for_crm_identity(db, user, platform, identity.external_id, identity.user_email)
     if accepted:
         flash(f"{accepted} invitation{'s' if accepted > 1 else ''} accepted.", "info")
     return user
 
 
-def _same_email_notice(platform: str, email: str | None, user_id: int) -> None:
-    """A first sign-in whose CRM email is already another login's: say how to link them, and link nothing.
+def _first_sign_in_notice(platform: str) -> None:
+    """A first sign-in through this CRM: say how to join it to an existing login, and link nothing.
 
-    The email only prompts a sentence to the person signing in; joining the two logins takes signing in through
-    both CRMs (link_identity), since anyone can type any email into their own CRM profile.
+    The same sentence for everyone: saying so only when the CRM's email matches an existing login would tell anyone
+    who types a stranger's email into their own CRM profile that the stranger uses LeadRelay, and through which
+    CRM. Joining two logins takes signing in through both CRMs (link_identity).
     """
-    email = (email or "").strip().lower()
-    if not email:
-        return
-    db = g.db
-    other = db.scalar(select(ConsoleUser.platform).where(func.lower(ConsoleUser.email) == email,
-                                                         ConsoleUser.id != user_id).limit(1))
-    if other is None:
-        other = db.scalar(select(ConsoleIdentity.platform).where(func.lower(ConsoleIdentity.email) == email)
-                          .limit(1))
-    if other is None:
-        return
-    flash(f"You already use LeadRelay as {email} through {crm_title(other)}: to use this {crm_title(platform)} "
-          f"sign-in with the same login, sign in there, open Your profile and link this {crm_title(platform)} "
-          "sign-in. Until then this is a separate login with no access.", "info")
+    flash(f"This is a new LeadRelay login for your {crm_title(platform)} sign-in. If you already use LeadRelay "
+          f"through another CRM, sign in there instead, open Your profile and link this {crm_title(platform)} "
+          "sign-in: until then this login has access only to what it is invited to or installs.", "info")
 
 
 def link_identity(platform: str, identity: Identity, user_id: object):

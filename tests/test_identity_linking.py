@@ -16,6 +16,11 @@ def _sign_in(app, server, platform: str, account_id: str, email: str = ADA):
     return browser
 
 
+def _notice(page: str) -> str:
+    start = page.index("This is a new LeadRelay login")
+    return page[start:page.index("<", start)]
+
+
 def _installed(app, crm_env, crm_sandbox):
     app.config["WTF_CSRF_ENABLED"] = False  # the flow is under test; CSRF has its own tests
     account = new_account(crm_sandbox, "hubspot", name="Acme", users=[{"email": ADA, "name": "Ada", "admin": True}])
@@ -38,14 +43,20 @@ def test_a_second_crm_with_the_same_email_is_told_how_to_link_and_gets_nothing(a
     _ada, tenant_id, org = _installed(app, crm_env, crm_sandbox)
     other = _sign_in(app, crm_sandbox, "salesforce", org["account_id"])
     home = other.get("/console/").get_data(as_text=True)
-    assert f"You already use LeadRelay as {ADA} through HubSpot" in home and "link this Salesforce" in home
+    assert "If you already use LeadRelay through another CRM" in home and "link this Salesforce" in home
+    # the same words for an email nobody uses: the notice never tells who else uses LeadRelay, nor through which CRM
+    stranger = new_account(crm_sandbox, "salesforce", name="Stranger's org",
+                           users=[{"email": "nobody@else.test", "name": "Nobody", "admin": True}])
+    fresh = _sign_in(app, crm_sandbox, "salesforce", stranger["account_id"], email="nobody@else.test")
+    assert _notice(fresh.get("/console/").get_data(as_text=True)) == _notice(home)
+    assert ADA not in _notice(home) and "HubSpot" not in _notice(home)
     assert other.get(f"/console/tenants/{tenant_id}").status_code == 404
     with session_scope(crm_env["DATABASE_URL"]) as s:
         assert len(s.scalars(select(ConsoleUser).where(ConsoleUser.email == ADA)).all()) == 2  # not merged
         assert s.scalars(select(ConsoleIdentity)).all() == []
     # the notice is for a first sign-in only
     again = _sign_in(app, crm_sandbox, "salesforce", org["account_id"])
-    assert "You already use LeadRelay" not in again.get("/console/").get_data(as_text=True)
+    assert "If you already use LeadRelay" not in again.get("/console/").get_data(as_text=True)
 
 
 def test_linking_is_listed_on_your_profile_and_audited(app, crm_env, crm_sandbox):
