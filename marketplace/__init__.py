@@ -25,6 +25,7 @@ from marketplace.errors import register_error_handlers
 from marketplace.health import health_bp
 from marketplace.install import install_bp
 from marketplace.invitations import invitations_bp
+from marketplace.labels import register_labels
 from marketplace.requests import register_request_context
 from marketplace.webhooks import webhooks_bp
 from oauth.registry import crm_title
@@ -70,6 +71,7 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(bp)
 
     app.add_template_filter(crm_title, "crm")
+    register_labels(app)
 
     @app.get("/")
     def index():
