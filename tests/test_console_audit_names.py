@@ -8,12 +8,15 @@ import re
 from html import unescape
 
 import pytest
+from sqlalchemy import select
 
 from integration.db import session_scope
 from integration.models import Decision, MergeSnapshot, RuleSetVersion, Tenant
 from integration.records import CRMUser
 from tests.test_console_pages import add, login
 from tests.test_console_pages import world as pages_world  # noqa: F401 (a fixture)
+from tests.test_new_leads import INSTALLED, run
+from tests.test_new_leads import crm as pipeline_crm  # noqa: F401 (a fixture)
 
 WHEN = dt.datetime(2024, 3, 1, 17, 30, tzinfo=dt.UTC)
 RULES = {"version": 1, "timezone": "America/Los_Angeles",
@@ -151,3 +154,14 @@ def test_the_filters_are_labelled_in_plain_words(app, env, world):
             continue
         ident = re.search(r'id="([^"]+)"', control)
         assert ident and f'for="{ident.group(1)}"' in page, control
+
+
+def test_an_unusable_lead_says_so_once(pipeline_crm, env):  # noqa: F811
+    """The pipeline's audit reason for an unusable lead: normalize's sentence, capitalised, not prefixed twice."""
+    crm = pipeline_crm
+    crm.put("contact", "900", updated_at=INSTALLED + dt.timedelta(days=1), owner_id=None, first_name="Ann",
+            last_name="Lee")
+    run(env, crm, "900")
+    with session_scope(env["DATABASE_URL"]) as s:
+        reason = s.scalar(select(Decision.reason).where(Decision.object_id == "900"))
+    assert reason == "Unusable lead: no way to contact (no valid email or phone)"
