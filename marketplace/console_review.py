@@ -3,6 +3,9 @@ automatic merges with an Undo. Every action goes to the CRM through the tenant's
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
+from typing import NamedTuple
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -26,11 +29,14 @@ from integration.pipeline.duplicates import _snap, as_dict
 from integration.protocols import CRMAdapter
 from integration.queues import redis_connection
 from integration.records import CRMUser, Record
+from integration.rules.model import RuleSet
 from integration.rules.published import published_rules
 from integration.work import route_key
 from marketplace.access import tenant_view
+from marketplace.labels import label
 from marketplace.params import ParamError, int_arg
-from marketplace.review_pair import side_by_side
+from marketplace.record_display import Owners, RecordView, crm_links, for_objects, view
+from marketplace.review_pair import phone_shown, side_by_side
 
 log = logging.getLogger("leadrelay.console.review")
 review_bp = Blueprint("console_review", __name__, url_prefix="/console")
@@ -44,22 +50,70 @@ def review(tenant: Tenant):
                          .order_by(ReviewItem.id).limit(PAGE)).all()
     merges = g.db.scalars(MergeSnapshot.for_tenant(tenant.id).where(MergeSnapshot.status.in_(("merged", "undone")))
                           .order_by(MergeSnapshot.id.desc()).limit(PAGE)).all()
+    rules = published_rules(g.db, tenant.id)
     records, everyone, error = {}, [], None
     if items:
         try:
             adapter = adapter_for(tenant.id)
-            records = _records(adapter, [i for i in items if i.kind == "dedup"])
+            # every item's records, to name them and to show a pair side by side: one batch call per object type
+            records = _records(adapter, items)
             # to assign by hand and to name the owners of a pair: the users every worker shares (crm.users), not a
             # CRM call per page view; the assignment itself checks the owner against the CRM's live list
             everyone = cached_users(redis_connection(get_settings().redis_url or ""), tenant.id, adapter)
         except CRMError as exc:
             error = f"The CRM could not be read ({exc}); the actions below still work once it answers."
-    users = sorted((u for u in everyone if u.active), key=lambda u: u.email.lower())
-    names = {u.id: f"{u.name} <{u.email}>" if u.name else u.email for u in everyone}
+    users = sorted((u for u in everyone if u.active), key=lambda u: (u.name or u.email).lower())
+    owners = Owners(everyone, rules)
+    region = tenant_region(rules)
+    names = for_objects(g.db, tenant, [k for i in items for k in _keys(i)], records)
     pairs = {i.id: side_by_side(records.get((i.object_type, i.object_id)),
-                                records.get((i.object_type, i.other_object_id or "")), names.get) for i in items}
-    return render_template("console/review.html", tenant=tenant, role=g.role, items=items, pairs=pairs,
-                           users=users, merges=merges, unrestored=_unrestored(tenant, merges), error=error, page=PAGE)
+                                records.get((i.object_type, i.other_object_id or "")), owners.label, region)
+             for i in items}
+    views = {i.id: ItemView(names[(i.object_type, i.object_id)],
+                            names.get((i.object_type, i.other_object_id or "")),
+                            _named(i.reason, names, i.object_type)) for i in items}
+    return render_template("console/review.html", tenant=tenant, role=g.role, items=items, pairs=pairs, views=views,
+                           users=users, merges=[_merge_view(tenant, m, owners) for m in merges],
+                           unrestored=_unrestored(tenant, merges), error=error, page=PAGE)
+
+
+class ItemView(NamedTuple):
+    """A review item's records by name, and its reason with their ids replaced by those names."""
+
+    record: RecordView
+    other: RecordView | None
+    reason: str
+
+
+class MergeView(NamedTuple):
+    snapshot: MergeSnapshot
+    removed: RecordView
+    kept: RecordView
+
+
+def _keys(item: ReviewItem) -> list[tuple[str, str]]:
+    return [(item.object_type, x) for x in (item.object_id, item.other_object_id) if x]
+
+
+def _named(text: str, names: dict[tuple[str, str], RecordView], object_type: str) -> str:
+    """A sentence written with record ids ("Possible duplicate of 106") naming the people instead."""
+    known = {oid: v.name for (t, oid), v in names.items() if t == object_type and oid}
+    if not known:
+        return text
+    pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(known, key=len, reverse=True)) + r")\b")
+    return pattern.sub(lambda m: known[m.group(1)], text)
+
+
+def _merge_view(tenant: Tenant, m: MergeSnapshot, owners: Owners) -> MergeView:
+    links = crm_links(tenant)
+    return MergeView(m, view(tenant, links, m.object_type, m.restored_id or m.loser_id, m.loser_before),
+                     view(tenant, links, m.object_type, m.survivor_id or "", m.survivor_before))
+
+
+def tenant_region(rules: RuleSet | None) -> str | None:
+    """The country a national phone number is read in when a record does not say: the owners' usual country."""
+    countries = Counter(o.country for o in (rules.owners if rules else []) if o.country)
+    return countries.most_common(1)[0][0] if countries else None
 
 
 def _unrestored(tenant: Tenant, merges: list[MergeSnapshot]) -> dict[int, list[str]]:
@@ -72,7 +126,7 @@ def _unrestored(tenant: Tenant, merges: list[MergeSnapshot]) -> dict[int, list[s
 
 
 def _records(adapter: CRMAdapter, items: list[ReviewItem]) -> dict[tuple[str, str], Record]:
-    """Both records of every duplicate pair, one batch call per object type."""
+    """The records of the items (both of a duplicate pair), one batch call per object type."""
     wanted: dict[str, set[str]] = {}
     for item in items:
         wanted.setdefault(item.object_type, set()).update(x for x in (item.object_id, item.other_object_id) if x)
@@ -123,8 +177,17 @@ def _decision(item: ReviewItem, outcome: str, object_id: str, reason: str, input
                     inputs={"review_item": item.id, "review_kind": item.kind, "by": g.user.email, **inputs})
 
 
-def _said(message: str, written: Written) -> str:
-    return " ".join([message, *(f"Not written: {n}." for n in written.notes)])
+def _said(message: str, written: Written, names: dict[str, str] | None = None) -> str:
+    """The flash: what was done, then what the CRM refused, its field keys and record ids in the admin's words."""
+    def plain(note: str) -> str:
+        note = _KEY.sub(lambda m: f"the “{label(m.group(0))}” field", note)
+        for record_id, name in sorted((names or {}).items(), key=lambda x: -len(x[0])):
+            note = re.sub(rf"\b{re.escape(record_id)}\b", name, note) if record_id else note
+        return note
+    return " ".join([message, *(f"Not written: {plain(n)}." for n in written.notes)])
+
+
+_KEY = re.compile(r"\bleadrelay_[a-z_]+\b")
 
 
 def _unfinished(action: str, exc: CRMError) -> str:
@@ -177,7 +240,10 @@ def merge_pair(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> str:
     # last, once the item no longer needs the pair's old ids: what LeadRelay keeps under them moves to the id the
     # merged record lives under (HubSpot: a new one)
     remap_merged(g.db, tenant.id, item.object_type, (str(snapshot.survivor_before.get("id")), loser_id), survivor_id)
-    return _said(f"Merged {loser_id} into {survivor_id}.", written)
+    links = crm_links(tenant)
+    removed = view(tenant, links, item.object_type, loser_id, snapshot.loser_before).name
+    kept = view(tenant, links, item.object_type, survivor_id, snapshot.survivor_before).name
+    return _said(f"Merged {removed} (removed) into {kept} (kept).", written, {loser_id: removed, survivor_id: kept})
 
 
 def _merged_before(tenant: Tenant, item: ReviewItem) -> MergeSnapshot | None:
@@ -188,15 +254,10 @@ def _merged_before(tenant: Tenant, item: ReviewItem) -> MergeSnapshot | None:
 
 def _merge(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> MergeSnapshot | str:
     """The native merge, snapshot first; the merged snapshot (committed), or why nothing was merged."""
-    found = {r.id: r for r in adapter.get_records(item.object_type, [item.object_id, item.other_object_id or ""])}
-    record, other = found.get(item.object_id), found.get(item.other_object_id or "")
-    if record is None or other is None:
-        return "One of the two records is gone from the CRM; mark it 'not a duplicate' to close the item."
-    rules = published_rules(g.db, tenant.id)
-    plan = survivor(as_dict(other), as_dict(record), rules.dedup.keep if rules else "oldest")
-    keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
-    fields = {k: v for k, v in plan.merged.items() if k in keep.fields and k != DUPLICATE_OF
-              and v not in (None, "") and keep.fields.get(k) in (None, "")}
+    plan = merge_plan(tenant, item, adapter)
+    if plan is None:
+        return GONE
+    keep, lose, fields = plan.keep, plan.lose, plan.fields
     snapshot = _snapshot(tenant, item, keep, lose, fields)
     g.db.commit()  # the snapshot is stored before the CRM merges: the merge can always be undone
     try:
@@ -207,6 +268,73 @@ def _merge(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> MergeSnapsh
     snapshot.status, snapshot.survivor_id = "merged", result.survivor_id
     g.db.commit()  # merged: pressing Merge again finishes the follow-ups, never merges twice
     return snapshot
+
+
+GONE = "One of the two records is gone from the CRM; mark it 'not a duplicate' to close the item."
+
+
+class MergePlan(NamedTuple):
+    """What a merge will do: the record kept, the one removed, the values the kept record takes from the removed
+    one (only where it has none), and the removed one's values that are dropped because the kept one has its own."""
+
+    keep: Record
+    lose: Record
+    fields: dict[str, object]
+    dropped: dict[str, object]
+
+
+def merge_plan(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> MergePlan | None:
+    """The pair read now (one batch call) and survivorship as the published rules say; None when one is gone."""
+    found = {r.id: r for r in adapter.get_records(item.object_type, [item.object_id, item.other_object_id or ""])}
+    record, other = found.get(item.object_id), found.get(item.other_object_id or "")
+    if record is None or other is None:
+        return None
+    rules = published_rules(g.db, tenant.id)
+    plan = survivor(as_dict(other), as_dict(record), rules.dedup.keep if rules else "oldest")
+    keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
+    fields = {k: v for k, v in plan.merged.items() if k in keep.fields and k != DUPLICATE_OF
+              and v not in (None, "") and keep.fields.get(k) in (None, "")}
+    dropped = {k: v for k, v in plan.overridden.items() if k in lose.fields and k != DUPLICATE_OF}
+    return MergePlan(keep, lose, fields, dropped)
+
+
+@review_bp.get("/tenants/<int:tenant_id>/review/merge")
+@tenant_view(write=True)
+def confirm_merge(tenant: Tenant):
+    """Before a merge: a page saying which record is kept (and its owner), which is removed, what the kept one takes
+    and how to undo it. The Merge button there posts to `merge`."""
+    try:
+        item_id = int_arg(request.args, "item_id")
+    except ParamError:
+        item_id = None
+    item = ReviewItem.get_for_tenant(g.db, item_id, tenant.id) if item_id else None
+    if item is None or item.kind != "dedup" or item.status != "open":
+        flash("That review item is already resolved or gone.", "info")
+        return _back(tenant)
+    try:
+        adapter = adapter_for(tenant.id)
+        plan = merge_plan(tenant, item, adapter)
+        everyone = cached_users(redis_connection(get_settings().redis_url or ""), tenant.id, adapter)
+    except CRMError as exc:
+        flash(f"The CRM could not be read ({exc}); try again in a minute.", "error")
+        return _back(tenant)
+    if plan is None:
+        flash(GONE, "error")
+        return _back(tenant)
+    rules = published_rules(g.db, tenant.id)
+    owners, region = Owners(everyone, rules), tenant_region(rules)
+    names = for_objects(g.db, tenant, [(item.object_type, plan.keep.id), (item.object_type, plan.lose.id)],
+                        {(item.object_type, r.id): r for r in (plan.keep, plan.lose)})
+    country = plan.keep.fields.get("country") or plan.lose.fields.get("country") or region
+
+    def shown(values: dict) -> list[tuple[str, str]]:
+        return [(label(k), phone_shown(str(v), country) if k in ("phone", "mobile") else str(v))
+                for k, v in values.items() if k not in ("extra_emails", "extra_phones")]
+
+    kept, removed = names[(item.object_type, plan.keep.id)], names[(item.object_type, plan.lose.id)]
+    return render_template("console/review_merge.html", tenant=tenant, role=g.role, item=item, kept=kept,
+                           removed=removed, owner=owners.get(plan.keep.owner_id), takes=shown(plan.fields),
+                           dropped=shown(plan.dropped), score=float(item.payload.get("score") or 0))
 
 
 def _snapshot(tenant: Tenant, item: ReviewItem, keep: Record, lose: Record, fields: dict) -> MergeSnapshot:
@@ -245,7 +373,9 @@ def dismiss(tenant: Tenant):
     _resolve(item, "not a duplicate", _decision(
         item, "not a duplicate", item.object_id, f"{g.user.email}: {item.object_id} is not a duplicate of "
         f"{item.other_object_id}", {"other_id": item.other_object_id, "score": item.payload.get("score")}), written)
-    flash(_said(f"{item.object_id} and {item.other_object_id} are kept apart.", written), "info")
+    names = _names(tenant, item.object_type, [item.object_id, item.other_object_id or ""])
+    flash(_said(f"{names[item.object_id]} and {names[item.other_object_id or '']} are kept apart: both records "
+                "stay.", written, names), "info")
     return _back(tenant)
 
 
@@ -272,8 +402,21 @@ def assign(tenant: Tenant):
         flash(_unfinished("Assign", exc), "error")
         return _back(tenant)
     _resolve(item, f"assigned to {user.email}", job.decision, written)
-    flash(_said(f"{item.object_id} now belongs to {user.email}.", written), "info")
+    name = _names(tenant, item.object_type, [item.object_id])[item.object_id]
+    flash(_said(f"{name} now belongs to {user.name or user.email} ({user.email}).", written, {item.object_id: name}),
+          "info")
     return _back(tenant)
+
+
+def _names(tenant: Tenant, object_type: str, ids: list[str]) -> dict[str, str]:
+    """How a message names these records: read from the CRM (one batch call), else from their route decisions."""
+    try:
+        records = {(object_type, r.id): r for r in adapter_for(tenant.id).get_records(object_type, [i for i in ids
+                                                                                                  if i])}
+    except CRMError:
+        records = {}
+    views = for_objects(g.db, tenant, [(object_type, i) for i in ids], records)
+    return {i: views[(object_type, i)].name for i in ids}
 
 
 def _hand_assignment(item: ReviewItem, user: CRMUser) -> HandAssignment:

@@ -139,11 +139,8 @@ def for_decisions(session: Session, tenant: Tenant, decisions: list[Decision]) -
         if (lead := lead_of(d)) is not None:
             named.setdefault((d.object_type, d.object_id), lead)
     missing = {(d.object_type, d.object_id) for d in decisions} - set(named)
-    if missing:
-        keys = [route_key(t, i) for t, i in missing]
-        for row in session.scalars(Decision.for_tenant(tenant.id).where(Decision.idempotency_key.in_(keys))):
-            if (lead := lead_of(row)) is not None:
-                named.setdefault((row.object_type, row.object_id), lead)
+    for key, lead in _route_leads(session, tenant, missing).items():
+        named.setdefault(key, lead)
     snapshots = {d.inputs.get("snapshot_id") for d in decisions
                  if (d.object_type, d.object_id) not in named and isinstance(d.inputs.get("snapshot_id"), int)}
     if snapshots:
@@ -155,6 +152,30 @@ def for_decisions(session: Session, tenant: Tenant, decisions: list[Decision]) -
                 named.setdefault((snap.object_type, snap.survivor_id), snap.survivor_before)
     return {d.id: view(tenant, links, d.object_type, d.object_id, named.get((d.object_type, d.object_id)))
             for d in decisions}
+
+
+def _route_leads(session: Session, tenant: Tenant, keys: Iterable[tuple[str, str]]
+                 ) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """The leads of these records' route decisions (one query on the unique key), where they hold a name."""
+    wanted = [route_key(t, i) for t, i in set(keys)]
+    if not wanted:
+        return {}
+    found = {}
+    for row in session.scalars(Decision.for_tenant(tenant.id).where(Decision.idempotency_key.in_(wanted))):
+        if (lead := lead_of(row)) is not None:
+            found[(row.object_type, row.object_id)] = lead
+    return found
+
+
+def for_objects(session: Session, tenant: Tenant, keys: Iterable[tuple[str, str]],
+                records: Mapping[tuple[str, str], Record]) -> dict[tuple[str, str], RecordView]:
+    """Views of (object_type, id)s: from the records the page read from the CRM (batched), else from the lead's
+    route decision (one query), else by CRM link alone."""
+    keys = list(dict.fromkeys(keys))
+    links = crm_links(tenant)
+    named: dict[tuple[str, str], Mapping[str, Any]] = {k: record_fields(r) for k, r in records.items()}
+    named.update({k: v for k, v in _route_leads(session, tenant, [k for k in keys if k not in named]).items()})
+    return {k: view(tenant, links, k[0], k[1], named.get(k)) for k in keys}
 
 
 class Owners:
