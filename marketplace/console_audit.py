@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, g, render_template, request
-from sqlalchemy import Select, Text, cast, func, select
+from sqlalchemy import Select, Text, cast, func, select, tuple_
 
 from integration.models import Decision, Tenant
 from integration.records import ObjectType
@@ -29,6 +29,7 @@ from marketplace.record_display import Owners, OwnerView, RecordView, crm_links,
 audit_bp = Blueprint("console_audit", __name__, url_prefix="/console")
 PAGE = 50
 NAME_SCAN = 20_000  # a name search reads at most this many of the newest decisions (see the module docstring)
+NAME_LEADS = 200  # and shows the decisions of at most this many leads so named
 FILTERS = ("lead", "email", "owner", "rule", "kind", "start", "end")
 # a CRM id: HubSpot/Pipedrive digits, Salesforce's 15/18 characters (letters and digits, always some digits)
 _RECORD_ID = re.compile(r"(?=[A-Za-z0-9]*[0-9])[A-Za-z0-9]{1,64}")
@@ -99,13 +100,16 @@ def _by_lead(stmt: Select, tenant_id: int, q: AuditQuery) -> Select:
     if "@" in q.lead:
         return stmt.where(func.lower(cast(Decision.inputs, Text)).like(_like(q.lead), escape="\\"))
     if q.by_name:
-        # bounded: only the newest NAME_SCAN decisions are read (the primary key's range), never the whole log
+        # bounded: the leads are found among the newest NAME_SCAN decisions (the primary key's range), never the
+        # whole log; then every decision about them (an SLA step holds no name) through the object index
         floor = select(Decision.id).where(Decision.tenant_id == tenant_id).order_by(Decision.id.desc()) \
             .offset(NAME_SCAN - 1).limit(1).scalar_subquery()
-        stmt = stmt.where(Decision.id >= func.coalesce(floor, 0))
+        leads = select(Decision.object_type, Decision.object_id).where(
+            Decision.tenant_id == tenant_id, Decision.id >= func.coalesce(floor, 0))
         text = _lead_text()
         for word in q.lead.lower().split():  # "ada acme" finds Ada Lovelace at Acme
-            stmt = stmt.where(text.like(_like(word), escape="\\"))
+            leads = leads.where(text.like(_like(word), escape="\\"))
+        stmt = stmt.where(tuple_(Decision.object_type, Decision.object_id).in_(leads.distinct().limit(NAME_LEADS)))
     return stmt
 
 
@@ -131,7 +135,7 @@ def search(tenant_id: int, q: AuditQuery, limit: int = PAGE, owner_emails: tuple
         stmt = stmt.where(Decision.id < q.before)
     # a lead has a handful of decisions: sort those few (id + 0 is not the primary key to the planner), rather
     # than walk the tenant's whole log newest first looking for them
-    order = (Decision.id + 0) if q.by_id else Decision.id
+    order = (Decision.id + 0) if q.by_id or q.by_name else Decision.id
     return stmt.order_by(order.desc()).limit(limit)
 
 
@@ -188,8 +192,9 @@ def _skipped(inputs: Mapping[str, Any], owners: Owners) -> list[Skip]:
             for s in skipped if isinstance(s, Mapping)]
 
 
-def _details(inputs: Mapping[str, Any], owners: Owners) -> dict[str, Any]:
-    """The inputs the details table shows: owners by name, the path and the lead's name left to their own places."""
+def _details(inputs: Mapping[str, Any], owners: Owners, local: dt.tzinfo) -> dict[str, Any]:
+    """The inputs the details table shows: owners by name, times in the tenant's zone, the path and the lead's name
+    left to their own places."""
     shown: dict[str, Any] = {}
     for key, value in inputs.items():
         if key in ("path", "skipped"):
@@ -198,8 +203,26 @@ def _details(inputs: Mapping[str, Any], owners: Owners) -> dict[str, Any]:
             value = {k: v for k, v in value.items() if k not in _SHOWN}
         elif key in ("owner_id", "new_owner_id") and value:
             value = owners.label(value)
+        elif isinstance(value, str) and (when := _time(value)) is not None:
+            value = when.astimezone(local).strftime("%d %b %Y, %H:%M")
         shown[key] = value
     return shown
+
+
+def _time(text: str) -> dt.datetime | None:
+    """An ISO time with its offset (as the pipeline stores `written_at`), else None."""
+    if len(text) < 20 or text[4:5] != "-" or "T" not in text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else None
+
+
+def zone_name(tz: str) -> str:
+    """"Los Angeles time" for America/Los_Angeles; "UTC" for UTC."""
+    return "UTC" if tz.upper() in ("UTC", "ETC/UTC") else tz.rsplit("/", 1)[-1].replace("_", " ") + " time"
 
 
 def _outcome(d: Decision, owners: Owners, record: RecordView, links) -> tuple[OwnerView | None, str, str]:
@@ -224,7 +247,7 @@ def entries(tenant: Tenant, decisions: list[Decision], owners: Owners, tz: str) 
         inputs = d.inputs or {}
         owner, text, link = _outcome(d, owners, records[d.id], links)
         found.append(Entry(d, d.created_at.astimezone(local), decision_label(d.kind, d.outcome), records[d.id],
-                           owner, text, link, d.reason, _details(inputs, owners), _path(inputs),
+                           owner, text, link, d.reason, _details(inputs, owners, local), _path(inputs),
                            _skipped(inputs, owners), _tone(d)))
     return found
 
@@ -263,4 +286,5 @@ def audit(tenant: Tenant):
     kinds = {**KINDS, **({q.kind: q.kind} if q.kind and q.kind not in KINDS else {})}
     rule_names = [r.name for r in rules.routing if getattr(r, "name", None)] if rules else []
     return render_template("console/audit.html", tenant=tenant, role=g.role, q=q, entries=entries(
-        tenant, rows, owners, tz), older=older, kinds=kinds, tz=tz, rule_names=rule_names, name_scan=NAME_SCAN)
+        tenant, rows, owners, tz), older=older, kinds=kinds, tz=tz, zone=zone_name(tz), rule_names=rule_names,
+        name_scan=NAME_SCAN)

@@ -69,20 +69,38 @@ def review(tenant: Tenant):
     pairs = {i.id: side_by_side(records.get((i.object_type, i.object_id)),
                                 records.get((i.object_type, i.other_object_id or "")), owners.label, region)
              for i in items}
-    views = {i.id: ItemView(names[(i.object_type, i.object_id)],
-                            names.get((i.object_type, i.other_object_id or "")),
-                            _named(i.reason, names, i.object_type)) for i in items}
+    views = {i.id: _item_view(i, names) for i in items}
     return render_template("console/review.html", tenant=tenant, role=g.role, items=items, pairs=pairs, views=views,
                            users=users, merges=[_merge_view(tenant, m, owners) for m in merges],
                            unrestored=_unrestored(tenant, merges), error=error, page=PAGE)
 
 
 class ItemView(NamedTuple):
-    """A review item's records by name, and its reason with their ids replaced by those names."""
+    """A review item's records by name, its heading's names (told apart when they read alike), and its reason
+    with their ids replaced by those names."""
 
     record: RecordView
     other: RecordView | None
     reason: str
+    title: str
+    other_title: str
+
+
+def _item_view(item: ReviewItem, names: dict[tuple[str, str], RecordView]) -> ItemView:
+    record, other = names[(item.object_type, item.object_id)], names.get((item.object_type, item.other_object_id or ""))
+    title, other_title = told_apart(record, other) if other else (record.short, "")
+    return ItemView(record, other, _named(item.reason, names, item.object_type), title, other_title)
+
+
+def told_apart(a: RecordView, b: RecordView, short: bool = True) -> tuple[str, str]:
+    """How a sentence names two records so they can be told apart: "Ada Lovelace · Acme" (or just the names when
+    `short` is False), with the company, then the email (else the CRM id) added while the two read alike."""
+    steps = [lambda v: v.name] if not short else []
+    steps += [lambda v: v.short, lambda v: f"{v.short} ({v.email or v.kind_label + ' ' + v.object_id})"]
+    for step in steps:
+        if step(a) != step(b):
+            return step(a), step(b)
+    return steps[-1](a), steps[-1](b)
 
 
 class MergeView(NamedTuple):
@@ -241,8 +259,9 @@ def merge_pair(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> str:
     # merged record lives under (HubSpot: a new one)
     remap_merged(g.db, tenant.id, item.object_type, (str(snapshot.survivor_before.get("id")), loser_id), survivor_id)
     links = crm_links(tenant)
-    removed = view(tenant, links, item.object_type, loser_id, snapshot.loser_before).name
-    kept = view(tenant, links, item.object_type, survivor_id, snapshot.survivor_before).name
+    removed, kept = told_apart(view(tenant, links, item.object_type, loser_id, snapshot.loser_before),
+                               view(tenant, links, item.object_type, survivor_id, snapshot.survivor_before),
+                               short=False)
     return _said(f"Merged {removed} (removed) into {kept} (kept).", written, {loser_id: removed, survivor_id: kept})
 
 
@@ -332,9 +351,11 @@ def confirm_merge(tenant: Tenant):
                 for k, v in values.items() if k not in ("extra_emails", "extra_phones")]
 
     kept, removed = names[(item.object_type, plan.keep.id)], names[(item.object_type, plan.lose.id)]
+    kept_name, removed_name = told_apart(kept, removed, short=False)
     return render_template("console/review_merge.html", tenant=tenant, role=g.role, item=item, kept=kept,
-                           removed=removed, owner=owners.get(plan.keep.owner_id), takes=shown(plan.fields),
-                           dropped=shown(plan.dropped), score=float(item.payload.get("score") or 0))
+                           removed=removed, kept_name=kept_name, removed_name=removed_name,
+                           owner=owners.get(plan.keep.owner_id), takes=shown(plan.fields), dropped=shown(plan.dropped),
+                           score=float(item.payload.get("score") or 0))
 
 
 def _snapshot(tenant: Tenant, item: ReviewItem, keep: Record, lose: Record, fields: dict) -> MergeSnapshot:

@@ -61,6 +61,10 @@ OUTCOMES: dict[str, str] = {
     "handed_over": "Handed over in the CRM", "replanned": "Due time moved", "started": "Started",
     "ended": "All steps created", "set": "Stage set", "skipped": "Skipped", "refused": "Refused",
     "restored": "Restored", "undone": "Undone", "task": "Task created", "cadence": "Cadence started",
+    "installed": "Installed", "reconnected": "Reconnected", "invited": "Invited",
+    "invitation-accepted": "Invitation accepted", "invitation-revoked": "Invitation revoked",
+    "member-remove": "Member removed", "member-role": "Role changed", "agency-linked": "Agency linked",
+    "agency-grant": "Agency access changed", "reinstall-refused": "Reinstall refused",
 }
 
 # What each review item is about, for its heading.

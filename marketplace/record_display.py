@@ -21,13 +21,14 @@ from integration.errors import CRMError, LeadRelayError
 from integration.models import Decision, MergeSnapshot, Tenant
 from integration.protocols import TenantRef
 from integration.queues import redis_connection
-from integration.records import CRMUser, Record
+from integration.records import CRMUser, ObjectType, Record
 from integration.rules.model import RuleSet
 from integration.work import route_key
 from oauth.registry import crm_title
 
 log = logging.getLogger("leadrelay.console.names")
 UNNAMED = "Unnamed lead"
+CRM_OBJECTS = frozenset(t.value for t in ObjectType)
 # what an object type is called on each CRM (a Pipedrive contact is a person)
 KINDS = {("pipedrive", "contact"): "Person", ("salesforce", "lead"): "Lead", ("salesforce", "contact"): "Contact"}
 
@@ -99,6 +100,11 @@ def _text(value: Any) -> str:
 def view(tenant: Tenant, links: Links, object_type: str, object_id: str,
          fields: Mapping[str, Any] | None = None) -> RecordView:
     """The record named from neutral fields (a Record's, a normalized lead's, a snapshot's); any may be missing."""
+    if object_type not in CRM_OBJECTS:
+        # the console's own audit (access, members): a person of the console or the installation, not a CRM record
+        return RecordView(name=str(object_id) or "This installation", company="", email="", crm_url="",
+                          crm_label="", kind_label=object_type.replace("_", " ").capitalize(),
+                          object_type=object_type, object_id=str(object_id))
     fields = fields or {}
     name = " ".join(x for x in (_text(fields.get("first_name")), _text(fields.get("last_name"))) if x)
     email = _text(fields.get("email")).lower()

@@ -82,7 +82,9 @@ def side_by_side(new: Record | None, other: Record | None, owners: Callable[[str
         x, y = _shown(key, a, owners, country), _shown(key, b, owners, country)
         if x or y:
             differs = x != y if key in ("created_at", "owner_id") else _differs(key, a, b, country)  # as shown
-            rows.append(Row(label(key), x, y, differs, *verdicts.get(key, ("", "", None))))
+            verdict = verdicts.get(key, ("", "", None))
+            # the matcher's "same" (Acme and ACME Inc. are one company to it) is no difference to highlight
+            rows.append(Row(label(key), x, y, differs and verdict[0] != "same", *verdict))
     return Pair(rows, score)
 
 

@@ -72,9 +72,9 @@ def test_review_shows_both_records_with_the_differing_fields_and_merges_them(app
     page = alice.get(f"/console/tenants/{world['T']}/review").get_data(as_text=True)
     assert "0.81" in page and "same email; similar first name" in page
     assert re.search(r'class="differs" data-field="First name">\s*<th scope="row">First name</th>'
-                     r'<td class="value">Anne</td><td class="value">Ann</td>', page)
+                     r'<td class="value"[^>]*>Anne</td><td class="value"[^>]*>Ann</td>', page)
     assert re.search(r'class="same" data-field="Email">\s*<th scope="row">Email</th>'
-                     r'<td class="value">ann@acme.com</td><td class="value">ann@acme.com</td>', page)
+                     r'<td class="value"[^>]*>ann@acme.com</td><td class="value"[^>]*>ann@acme.com</td>', page)
     assert alice.post(f"/console/tenants/{world['T']}/review/merge", data={"item_id": item_id}).status_code == 303
     fake = world["fake"]
     assert fake.calls["merge"] == 1 and ("contact", "n1") not in fake.records  # the older record survives
