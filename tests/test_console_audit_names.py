@@ -8,9 +8,9 @@ import re
 from html import unescape
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, insert, select
 
-from integration.db import session_scope
+from integration.db import get_engine, session_scope
 from integration.models import Decision, MergeSnapshot, RuleSetVersion, Tenant
 from integration.records import CRMUser
 from tests.test_console_pages import add, login
@@ -168,3 +168,38 @@ def test_an_unusable_lead_says_so_once(pipeline_crm, env):  # noqa: F811
     with session_scope(env["DATABASE_URL"]) as s:
         reason = s.scalar(select(Decision.reason).where(Decision.object_id == "900"))
     assert reason == "Unusable lead: no way to contact (no valid email or phone)"
+
+
+def test_a_name_search_reads_only_the_newest_decisions_of_a_100k_log(app, env, world):
+    """The name has no index: the search looks among the newest NAME_SCAN decisions (the page says so), in one
+    LIMITed statement, and finds every decision of the leads so named there."""
+    t = world["T"]
+    base = WHEN.replace(tzinfo=None)
+    rows = [{"tenant_id": t, "idempotency_key": f"route:contact:{n}", "kind": "route", "object_type": "contact",
+             "object_id": str(n), "outcome": "alice@acme.test", "reason": "Rule West matched",
+             "inputs": {"rule": "West", "lead": {"first_name": "Lead", "last_name": f"Number{n}",
+                                                 "email": f"lead{n}@example.org"}},
+             "created_at": (base + dt.timedelta(seconds=n)).replace(tzinfo=dt.UTC)} for n in range(100_000)]
+    engine = get_engine(env["DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(insert(Decision.__table__), rows)
+    statements: list[str] = []
+
+    def capture(conn, cursor, sql, *_rest):
+        statements.append(sql)
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        viewer = login(app, world, "victor")
+
+        def ids(lead: str) -> list[str]:
+            page = viewer.get(f"/console/tenants/{t}/audit", query_string={"lead": lead}).get_data(as_text=True)
+            return re.findall(r'class="decision" data-id="\d+" data-record="(\d+)"', page)
+
+        assert ids("lead number99990") == ["99990"]
+        assert ids("lead number50000") == []  # older than the newest 20,000: an email or the CRM id finds it
+        assert ids("lead50000@example.org") == ["50000"] and ids("50000") == ["50000"]
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    named = [sql for sql in statements if "FROM decisions" in sql and "LIKE" in sql]
+    assert len(named) == 3 and all("LIMIT" in sql and "OFFSET" in sql for sql in named[:2])
