@@ -24,7 +24,17 @@ from integration.rules.values import zone
 from marketplace.access import tenant_view
 from marketplace.labels import KINDS, decision_label, outcome_label
 from marketplace.params import date_arg, int_arg, text_arg
-from marketplace.record_display import Owners, OwnerView, RecordView, crm_links, for_decisions, owners_for
+from marketplace.record_display import (
+    CRM_OBJECTS,
+    UNNAMED,
+    Owners,
+    OwnerView,
+    RecordView,
+    crm_links,
+    for_decisions,
+    owners_for,
+    with_names,
+)
 
 audit_bp = Blueprint("console_audit", __name__, url_prefix="/console")
 PAGE = 50
@@ -247,9 +257,16 @@ def entries(tenant: Tenant, decisions: list[Decision], owners: Owners, tz: str) 
         inputs = d.inputs or {}
         owner, text, link = _outcome(d, owners, records[d.id], links)
         found.append(Entry(d, d.created_at.astimezone(local), decision_label(d.kind, d.outcome), records[d.id],
-                           owner, text, link, d.reason, _details(inputs, owners, local), _path(inputs),
+                           owner, text, link, _reason(d, records[d.id]), _details(inputs, owners, local), _path(inputs),
                            _skipped(inputs, owners), _tone(d)))
     return found
+
+
+def _reason(d: Decision, record: RecordView) -> str:
+    """The reason, naming the row's own record by the person's name where it wrote the CRM id (an email-only name
+    stays an id: the record column shows the email already)."""
+    real = record.name not in (record.email, UNNAMED) and d.object_type in CRM_OBJECTS
+    return with_names(d.reason, {d.object_id: record.name}) if real else d.reason
 
 
 ESCALATED = frozenset({"notify_manager", "no_manager", "reassigned", "review"})

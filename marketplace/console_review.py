@@ -35,7 +35,7 @@ from integration.work import route_key
 from marketplace.access import tenant_view
 from marketplace.labels import label
 from marketplace.params import ParamError, int_arg
-from marketplace.record_display import Owners, RecordView, crm_links, for_objects, view
+from marketplace.record_display import Owners, RecordView, crm_links, for_objects, view, with_names
 from marketplace.review_pair import phone_shown, side_by_side
 
 log = logging.getLogger("leadrelay.console.review")
@@ -115,11 +115,7 @@ def _keys(item: ReviewItem) -> list[tuple[str, str]]:
 
 def _named(text: str, names: dict[tuple[str, str], RecordView], object_type: str) -> str:
     """A sentence written with record ids ("Possible duplicate of 106") naming the people instead."""
-    known = {oid: v.name for (t, oid), v in names.items() if t == object_type and oid}
-    if not known:
-        return text
-    pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in sorted(known, key=len, reverse=True)) + r")\b")
-    return pattern.sub(lambda m: known[m.group(1)], text)
+    return with_names(text, {oid: v.name for (t, oid), v in names.items() if t == object_type})
 
 
 def _merge_view(tenant: Tenant, m: MergeSnapshot, owners: Owners) -> MergeView:
@@ -199,9 +195,7 @@ def _said(message: str, written: Written, names: dict[str, str] | None = None) -
     """The flash: what was done, then what the CRM refused, its field keys and record ids in the admin's words."""
     def plain(note: str) -> str:
         note = _KEY.sub(lambda m: f"the “{label(m.group(0))}” field", note)
-        for record_id, name in sorted((names or {}).items(), key=lambda x: -len(x[0])):
-            note = re.sub(rf"\b{re.escape(record_id)}\b", name, note) if record_id else note
-        return note
+        return with_names(note, names or {})
     return " ".join([message, *(f"Not written: {plain(n)}." for n in written.notes)])
 
 

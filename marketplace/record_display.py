@@ -7,6 +7,7 @@ built from the installation alone (no CRM call, no token). Owners are named from
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,16 @@ def view(tenant: Tenant, links: Links, object_type: str, object_id: str,
     return RecordView(name=name, company=_text(fields.get("company")), email=email,
                       crm_url=links(object_type, object_id), crm_label=crm_label(tenant),
                       kind_label=kind_label(tenant, object_type), object_type=object_type, object_id=str(object_id))
+
+
+def with_names(text: str, names: Mapping[str, str]) -> str:
+    """A sentence the pipeline wrote with record ids ("Merged 501 into 500 (score 0.97)") naming the people instead;
+    an id only where it stands alone (not inside a score, an email or a longer id)."""
+    known = {str(k): v for k, v in names.items() if k and v and v != UNNAMED}
+    if not known or not text:
+        return text
+    ids = "|".join(re.escape(k) for k in sorted(known, key=len, reverse=True))
+    return re.sub(rf"(?<![\w.@/-])({ids})(?![\w@/-]|\.\w)", lambda m: known[m.group(1)], text)
 
 
 def record_fields(record: Record) -> dict[str, Any]:

@@ -107,6 +107,7 @@ def test_a_decision_without_the_lead_takes_its_name_from_the_route_decision_or_t
     assert "SLA escalated" in sla and "Ada Lovelace · Acme" in sla and "Manager notified" in sla
     merged = row_html(page, "501")
     assert "Duplicate merged" in text(merged) and "Grace Hopper" in text(merged)
+    assert "Merged Grace Hopper into 500 (score 0.97)" in text(merged)  # the row's own id named
     assert "Merged into the kept record" in text(merged)
     assert 'href="https://app.hubspot.com/contacts/77/record/0-1/500"' in merged
 

@@ -12,7 +12,7 @@ from integration.protocols import TenantRef
 from integration.records import CRMUser, Record
 from integration.rules.model import RuleSet
 from marketplace.labels import decision_label, label, readable, review_kind_label
-from marketplace.record_display import Owners, crm_links, from_records, view
+from marketplace.record_display import Owners, crm_links, from_records, view, with_names
 from tests.adapters.test_record_urls import NoTokens
 
 TENANTS = {
@@ -101,3 +101,11 @@ def test_kinds_and_nested_inputs_read_as_words():
     assert rows == [("Score", "0.88"), ("SLA task opened", "No"), ("Country", "US"), ("Employees", "350"),
                     ("Not written to the CRM", "a, b"), ("Written to the CRM", "2024-03-01 09:00 UTC"),
                     ("Extra · Nested key", "1")]
+
+
+def test_ids_in_a_sentence_become_names_only_where_they_stand_alone():
+    names = {"501": "Grace Hopper", "81": "Ann Lee", "7": "Unnamed lead"}
+    assert with_names("Merged 501 into 500 (score 0.81)", names) == "Merged Grace Hopper into 500 (score 0.81)"
+    assert with_names("81 is not a duplicate of 5011", names) == "Ann Lee is not a duplicate of 5011"
+    assert with_names("x81@acme.test and 81.5 stay; 7 stays unnamed", names) == \
+        "x81@acme.test and 81.5 stay; 7 stays unnamed"
