@@ -22,7 +22,7 @@ from integration.records import ObjectType
 from integration.rules.published import published_rules
 from integration.rules.values import zone
 from marketplace.access import tenant_view
-from marketplace.labels import KINDS, decision_label, outcome_label
+from marketplace.labels import KINDS, decision_label, outcome_label, zone_name
 from marketplace.params import date_arg, int_arg, text_arg
 from marketplace.record_display import (
     CRM_OBJECTS,
@@ -229,10 +229,6 @@ def _time(text: str) -> dt.datetime | None:
         return None
     return when if when.tzinfo else None
 
-
-def zone_name(tz: str) -> str:
-    """"Los Angeles time" for America/Los_Angeles; "UTC" for UTC."""
-    return "UTC" if tz.upper() in ("UTC", "ETC/UTC") else tz.rsplit("/", 1)[-1].replace("_", " ") + " time"
 
 
 def _outcome(d: Decision, owners: Owners, record: RecordView, links) -> tuple[OwnerView | None, str, str]:

@@ -31,9 +31,10 @@ from integration.queues import redis_connection
 from integration.records import CRMUser, Record
 from integration.rules.model import RuleSet
 from integration.rules.published import published_rules
+from integration.rules.values import zone
 from integration.work import route_key
 from marketplace.access import tenant_view
-from marketplace.labels import label
+from marketplace.labels import label, zone_name
 from marketplace.params import ParamError, int_arg
 from marketplace.record_display import Owners, RecordView, crm_links, for_objects, view, with_names
 from marketplace.review_pair import phone_shown, side_by_side
@@ -71,7 +72,9 @@ def review(tenant: Tenant):
              for i in items}
     views = {i.id: _item_view(i, names) for i in items}
     return render_template("console/review.html", tenant=tenant, role=g.role, items=items, pairs=pairs, views=views,
-                           users=users, merges=[_merge_view(tenant, m, owners) for m in merges],
+                           users=users, merges=[_merge_view(tenant, m) for m in merges],
+                           local=zone(rules.timezone if rules else "UTC"),
+                           zone=zone_name(rules.timezone if rules else "UTC"),
                            unrestored=_unrestored(tenant, merges), error=error, page=PAGE)
 
 
@@ -118,7 +121,7 @@ def _named(text: str, names: dict[tuple[str, str], RecordView], object_type: str
     return with_names(text, {oid: v.name for (t, oid), v in names.items() if t == object_type})
 
 
-def _merge_view(tenant: Tenant, m: MergeSnapshot, owners: Owners) -> MergeView:
+def _merge_view(tenant: Tenant, m: MergeSnapshot) -> MergeView:
     links = crm_links(tenant)
     return MergeView(m, view(tenant, links, m.object_type, m.restored_id or m.loser_id, m.loser_before),
                      view(tenant, links, m.object_type, m.survivor_id or "", m.survivor_before))

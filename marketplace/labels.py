@@ -166,6 +166,11 @@ def readable(mapping: Mapping[str, Any] | Iterable[tuple[str, Any]] | None, skip
     return rows
 
 
+def zone_name(tz: str) -> str:
+    """A time zone as people say it: "Los Angeles time" for America/Los_Angeles; "UTC" for UTC."""
+    return "UTC" if tz.upper() in ("UTC", "ETC/UTC") else tz.rsplit("/", 1)[-1].replace("_", " ") + " time"
+
+
 def register_labels(app: Flask) -> None:
     """The |label family of Jinja filters, for every template."""
     app.add_template_filter(label, "label")
