@@ -92,7 +92,15 @@ class ItemView(NamedTuple):
 def _item_view(item: ReviewItem, names: dict[tuple[str, str], RecordView]) -> ItemView:
     record, other = names[(item.object_type, item.object_id)], names.get((item.object_type, item.other_object_id or ""))
     title, other_title = told_apart(record, other) if other else (record.short, "")
-    return ItemView(record, other, _named(item.reason, names, item.object_type), title, other_title)
+    return ItemView(record, other, _plain(_named(item.reason, names, item.object_type)), title, other_title)
+
+
+def _plain(reason: str) -> str:
+    """The reason as a sentence under its heading: the heading already says "Unusable lead", and an exception's
+    class name ("CRMValidationError: …") is no word for an admin."""
+    reason = re.sub(r"^unusable lead: ", "", reason, flags=re.I)
+    reason = re.sub(r"^CRM\w*Error: ", "The CRM answered: ", reason)
+    return reason[:1].upper() + reason[1:]
 
 
 def told_apart(a: RecordView, b: RecordView, short: bool = True) -> tuple[str, str]:

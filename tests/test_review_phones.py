@@ -9,7 +9,7 @@ from html import unescape
 import pytest
 
 from integration.db import session_scope
-from integration.models import MergeSnapshot, ReviewItem, RuleSetVersion, Tenant
+from integration.models import Decision, MergeSnapshot, ReviewItem, RuleSetVersion, Tenant
 from integration.records import CRMUser, Record
 from marketplace.review_pair import side_by_side
 from tests.test_console_pages import DAY1, add, login
@@ -125,3 +125,19 @@ def test_a_merge_listed_names_both_records(app, env, world):
     row = re.search(r'<tr class="merge".*?</tr>', page, re.S).group(0)
     assert "Kim Park" in text(row) and "kim.p@acme.test" in text(row) and "Merged" in text(row)
     assert "/record/0-1/301" in row and "/record/0-1/300" in row
+
+
+def test_an_unusable_lead_is_named_from_its_audit_when_the_crm_has_it_no_more(app, env, world):
+    """The CRM no longer returns the record: the route decision's fields name the person; the reason reads as a
+    sentence under the "Unusable lead" heading, not "unusable lead: unusable lead: …"."""
+    t = world["T"]
+    add(env, Decision(tenant_id=t, idempotency_key="route:contact:900", kind="route", object_type="contact",
+                      object_id="900", outcome="review", reason="Unusable lead: no way to contact (no valid email or "
+                      "phone)", inputs={"fields": {"first_name": "Ann", "last_name": "Lee", "company": "Leeway"}}),
+        ReviewItem(tenant_id=t, kind="validation", object_type="contact", object_id="900",
+                   reason="unusable lead: no way to contact (no valid email or phone)"))
+    page = login(app, world, "alice").get(f"/console/tenants/{t}/review").get_data(as_text=True)
+    item = text(page[page.index('data-kind="validation"'):page.index('aria-labelledby="merges-title"')])
+    assert "Unusable lead Ann Lee · Leeway" in item
+    assert "No way to contact (no valid email or phone)" in item and "unusable lead:" not in item.lower()
+    assert "Give this lead to" in item
