@@ -107,7 +107,8 @@ def told_apart(a: RecordView, b: RecordView, short: bool = True) -> tuple[str, s
     """How a sentence names two records so they can be told apart: "Ada Lovelace · Acme" (or just the names when
     `short` is False), with the company, then the email (else the CRM id) added while the two read alike."""
     steps = [lambda v: v.name] if not short else []
-    steps += [lambda v: v.short, lambda v: f"{v.short} ({v.email or v.kind_label + ' ' + v.object_id})"]
+    steps += [lambda v: v.short, lambda v: f"{v.short} ({v.email or v.kind_label + ' ' + v.object_id})",
+              lambda v: f"{v.short} ({v.kind_label} {v.object_id})"]  # one email on both: the CRM ids, at last
     for step in steps:
         if step(a) != step(b):
             return step(a), step(b)
