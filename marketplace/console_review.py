@@ -324,18 +324,18 @@ def merge_plan(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> MergePl
 
 
 @review_bp.get("/tenants/<int:tenant_id>/review/merge")
-@tenant_view(write=True)
+@tenant_view()
 def confirm_merge(tenant: Tenant):
     """Before a merge: a page saying which record is kept (and its owner), which is removed, what the kept one takes
-    and how to undo it. The Merge button there posts to `merge`."""
+    and how to undo it. The Merge button there (an admin's only) posts to `merge`; a viewer reads what would happen."""
     try:
         item_id = int_arg(request.args, "item_id")
     except ParamError:
         item_id = None
     item = ReviewItem.get_for_tenant(g.db, item_id, tenant.id) if item_id else None
     if item is None or item.kind != "dedup" or item.status != "open":
-        flash("That review item is already resolved or gone.", "info")
-        return _back(tenant)
+        return render_template("console/review_merge.html", tenant=tenant, role=g.role, item=None,
+                               resolved=item.resolution if item is not None else None)
     try:
         adapter = adapter_for(tenant.id)
         plan = merge_plan(tenant, item, adapter)
