@@ -28,6 +28,7 @@ from marketplace.errors import register_error_handlers
 from marketplace.health import health_bp
 from marketplace.install import install_bp
 from marketplace.invitations import invitations_bp
+from marketplace.labels import register_labels
 from marketplace.nav import register as register_nav
 from marketplace.requests import register_request_context
 from marketplace.webhooks import webhooks_bp
@@ -75,6 +76,7 @@ def init_app(app: Flask) -> None:
 
     app.add_template_filter(crm_title, "crm")
     register_nav(app)
+    register_labels(app)
 
     @app.get("/")
     def index():

@@ -144,7 +144,9 @@ def test_review_queue_not_a_duplicate_and_merge(page, live, crm_sandbox, crm_env
 
     page.click(f"#item-{first} >> text=Not a duplicate")
     expect(page.locator("body")).to_contain_text("are kept apart")
-    page.click(f"#item-{second} >> text=Merge")
+    page.click(f"#item-{second} >> text=Merge…")  # a page says what the merge will do before it is done
+    expect(page.locator("h1")).to_have_text("Merge these two records?")
+    page.click("button.danger")
     expect(page.locator("body")).to_contain_text("Merged")
     expect(page.locator(".review-item")).to_have_count(0)
     shot(page, "09-review-merged")

@@ -55,6 +55,7 @@ TABLE = {
     "console_simulate.start": WRITE, "console_onboarding.starter": WRITE, "console.add_member": OWN_ADMIN,
     "console.change_member": OWN_ADMIN, "console.revoke_invitation": OWN_ADMIN, "console_review.assign": WRITE,
     "console_review.dismiss": WRITE, "console_review.merge": WRITE, "console_review.undo": WRITE,
+    "console_review.confirm_merge": READ,  # what a merge would do; its button posts to console_review.merge
     "console.disconnect": WRITE,
     "console.join_agency": OWN_ADMIN, "console.agency_grant": OWN_ADMIN,
     "invitations.show": NO_SUCH_INVITATION, "invitations.accept_link": NO_SUCH_INVITATION,
