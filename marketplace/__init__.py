@@ -20,6 +20,7 @@ from marketplace.console_onboarding import onboarding_bp
 from marketplace.console_publish import publish_bp
 from marketplace.console_review import review_bp
 from marketplace.console_rules import rules_bp
+from marketplace.console_settings import settings_bp
 from marketplace.console_simulate import simulate_bp
 from marketplace.console_trace import trace_bp
 from marketplace.crm_cards import cards_bp
@@ -28,6 +29,7 @@ from marketplace.errors import register_error_handlers
 from marketplace.health import health_bp
 from marketplace.install import install_bp
 from marketplace.invitations import invitations_bp
+from marketplace.labels import register_labels
 from marketplace.nav import register as register_nav
 from marketplace.requests import register_request_context
 from marketplace.webhooks import webhooks_bp
@@ -70,12 +72,12 @@ def init_app(app: Flask) -> None:
     csrf.exempt(cards_bp)
     for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, review_bp, audit_bp, kpi_bp,
                health_console_bp, rules_bp, builder_bp, editor_bp, simulate_bp, trace_bp, publish_bp,
-               onboarding_bp, agency_bp, templates_bp,
-               invitations_bp, webhooks_bp, cards_bp):
+               onboarding_bp, agency_bp, templates_bp, invitations_bp, webhooks_bp, cards_bp, settings_bp):
         app.register_blueprint(bp)
 
     app.add_template_filter(crm_title, "crm")
     register_nav(app)
+    register_labels(app)
 
     @app.get("/")
     def index():

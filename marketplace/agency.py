@@ -8,10 +8,12 @@ import secrets
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from integration.models import Agency, AgencyInvite, ConsoleUser, Tenant, utcnow
+from integration.models import Agency, AgencyInvite, AgencyInviteUse, ConsoleUser, Invitation, Tenant, utcnow
 from marketplace.access import ADMIN, VIEWER, admin_tenants_query, require_login, visible_tenants_query
 from marketplace.agency_portfolio import portfolio, sort_args, sorted_rows
-from marketplace.invitations import EMAIL, INVITE_TTL, create_invitation, pending, token_hash
+from marketplace.invitations import EMAIL, INVITE_TTL, audit, create_invitation, pending, token_hash
+from marketplace.params import ID_MAX
+from oauth.crypto import EncryptionKeyError, TokenCipher
 from oauth.registry import PLATFORMS
 
 log = logging.getLogger("leadrelay.agency")
@@ -19,19 +21,56 @@ agency_bp = Blueprint("agency", __name__, url_prefix="/console/agency")
 CLIENT_INVITE_TTL = dt.timedelta(days=14)
 
 
-def link_with_invite(db, tenant: Tenant, code: str, grant: str = ADMIN) -> bool:
-    """Link `tenant` to the invite's agency if the code is valid, unused and not expired.
+def find_invite(db, code: str) -> AgencyInvite | None:
+    code = (code or "").strip()
+    if not code or len(code) > 200:
+        return None
+    return db.scalar(select(AgencyInvite).where(AgencyInvite.code_hash == token_hash(code)))
 
-    The caller must be the tenant's own admin; `grant` is the most the agency's team may do on the tenant.
+
+def invite_refusal(db, code: str) -> str | None:
+    """Why this code links nothing, in words for the tenant admin who typed it; None when it is usable."""
+    invite = find_invite(db, code)
+    if invite is None:
+        return "That invite code is not valid: check it was copied whole, or ask the agency for a new one."
+    return invite.refusal(utcnow())
+
+
+def link_with_invite(db, tenant: Tenant, code: str, grant: str = ADMIN, by: ConsoleUser | None = None) -> bool:
+    """Link `tenant` to the invite's agency if the code is valid, not revoked and not expired.
+
+    The caller must be the tenant's own admin; `grant` is the most the agency's team may do on the tenant, chosen
+    by that admin: the invite carries no role of its own, so however often it is used it gives no more than that.
+    Each use is recorded on the invite (the agency sees it) and audited on the tenant.
     """
-    invite = db.scalar(select(AgencyInvite).where(AgencyInvite.code_hash == token_hash(code)))
-    if invite is None or invite.used_at is not None or invite.expires_at < utcnow():
+    invite = find_invite(db, code)
+    if invite is None or invite.refusal(utcnow()) is not None or grant not in (ADMIN, VIEWER):
         log.warning("agency.invite-rejected", extra={"tenant_id": tenant.id})
         return False
+    agency = db.get(Agency, invite.agency_id)
     tenant.agency_id, tenant.agency_grant = invite.agency_id, grant
-    invite.used_at, invite.tenant_id = utcnow(), tenant.id
+    who = (by.email or by.name) if by is not None else "an admin installing LeadRelay"
+    db.add(AgencyInviteUse(invite_id=invite.id, tenant_id=tenant.id, tenant_name=tenant.name,
+                           platform=tenant.platform, used_by=by.id if by is not None else None,
+                           used_by_email=by.email if by is not None else ""))
+    audit(db, tenant.id, "agency-linked", f"{who} let the agency {agency.name if agency else ''} manage this "
+          f"account as {grant}, with one of its invite codes", "agency", grant=grant, invite_id=invite.id)
     log.info("agency.tenant-linked", extra={"tenant_id": tenant.id, "agency_id": invite.agency_id})
     return True
+
+
+def invite_code(invite: AgencyInvite) -> str | None:
+    """The invite's code, for its agency's admins to copy again (None for invites made before it was kept)."""
+    if invite.code_enc is None:
+        return None
+    try:
+        return TokenCipher.from_settings().decrypt(invite.code_enc)
+    except EncryptionKeyError:
+        return None  # the key it was made under is gone: the admin makes a new invite
+
+
+def install_links(code: str) -> dict[str, str]:
+    return {p: url_for("install.start", platform=p, invite=code, _external=True) for p in PLATFORMS}
 
 
 @agency_bp.get("")
@@ -45,9 +84,24 @@ def overview():
     agency = g.db.get(Agency, user.agency_id)
     sort, descending = sort_args(request.args)
     rows = sorted_rows(portfolio(g.db, list(tenants)), sort, descending)
+    admin = user.agency_role == ADMIN
     return render_template("console/agency.html", agency=agency, tenants=tenants, rows=rows, sort=sort,
-                           desc=descending, platforms=PLATFORMS, team=_team(user.agency_id),
-                           invitations=pending(g.db, agency_id=user.agency_id) if user.agency_role == ADMIN else [])
+                           desc=descending, platforms=PLATFORMS, team=_team(user.agency_id), admin=admin,
+                           invitations=pending(g.db, agency_id=user.agency_id) if admin else [],
+                           invites=_invites(user.agency_id) if admin else [], now=utcnow())
+
+
+def _invites(agency_id: int) -> list[dict]:
+    """The agency's client invites, newest first, each with its code (to copy again), state and uses."""
+    rows = []
+    now = utcnow()
+    for invite in g.db.scalars(select(AgencyInvite).where(AgencyInvite.agency_id == agency_id)
+                               .order_by(AgencyInvite.created_at.desc(), AgencyInvite.id.desc())).all():
+        code = invite_code(invite)
+        state = "revoked" if invite.revoked_at else "expired" if invite.expires_at <= now else "open"
+        rows.append({"invite": invite, "code": code, "state": state, "uses": list(invite.uses),
+                     "links": install_links(code) if code and state == "open" else {}})
+    return rows
 
 
 def _team(agency_id: int) -> list[ConsoleUser]:
@@ -87,12 +141,60 @@ def _agency_admin(to_do: str) -> ConsoleUser:
 @agency_bp.post("/invites")
 @require_login
 def create_invite():
+    """A client invite: one code (and an install link per CRM) the agency may send to every client."""
     user = _agency_admin("invite client portals")
     code = secrets.token_urlsafe(18)
     g.db.add(AgencyInvite(agency_id=user.agency_id, code_hash=token_hash(code), created_by=user.id,
+                          code_enc=TokenCipher.from_settings().encrypt(code),
                           expires_at=utcnow() + CLIENT_INVITE_TTL))
-    links = {p: url_for("install.start", platform=p, invite=code, _external=True) for p in PLATFORMS}
-    return render_template("console/invite_created.html", code=code, links=links, ttl_days=CLIENT_INVITE_TTL.days)
+    return render_template("console/invite_created.html", code=code, links=install_links(code),
+                           ttl_days=CLIENT_INVITE_TTL.days, expires=utcnow() + CLIENT_INVITE_TTL)
+
+
+def _own_invite(invite_id: object) -> AgencyInvite | None:
+    """An invite of the signed-in admin's agency; None for anything else (another agency's invites look absent)."""
+    user = _agency_admin("revoke client invites")
+    try:
+        number = int(str(invite_id))
+    except ValueError:
+        return None
+    invite = g.db.get(AgencyInvite, number) if 0 < number <= ID_MAX else None
+    return invite if invite is not None and invite.agency_id == user.agency_id else None
+
+
+def _no_such_invite():
+    flash("That client invite is not one of your agency's; pick one from the list.", "error")
+    return redirect(url_for("agency.overview") + "#invites"), 303
+
+
+@agency_bp.get("/invites/revoke")
+@require_login
+def confirm_revoke_invite():
+    """What revoking does, before it is done."""
+    invite = _own_invite(request.args.get("invite_id"))
+    if invite is None:
+        return _no_such_invite()
+    uses = len(invite.uses)
+    return render_template("console/confirm.html", title="Revoke this client invite?",
+                           lines=[f"The invite made on {invite.created_at:%-d %b %Y} stops working at once: nobody "
+                                  "can link a portal or install LeadRelay with its code or links any more.",
+                                  f"The {uses} portal{'' if uses == 1 else 's'} already linked with it stay linked; "
+                                  "only each portal's own admin can unlink their account from the agency."],
+                           action=url_for("agency.revoke_invite"), fields={"invite_id": invite.id},
+                           button="Revoke the invite", danger=True, cancel=url_for("agency.overview") + "#invites")
+
+
+@agency_bp.post("/invites/revoke")
+@require_login
+def revoke_invite():
+    invite = _own_invite(request.form.get("invite_id"))
+    if invite is None:
+        return _no_such_invite()
+    if invite.revoked_at is None:
+        invite.revoked_at = utcnow()
+        log.info("agency.invite-revoked", extra={"agency_id": invite.agency_id, "invite_id": invite.id})
+    flash("The client invite is revoked: its code and links no longer work.", "success")
+    return redirect(url_for("agency.overview") + "#invites"), 303
 
 
 @agency_bp.post("/team")
@@ -109,3 +211,42 @@ def invite_teammate():
     link = url_for("invitations.show", token=token, _external=True)
     return render_template("console/invite_created.html", invitation_link=link, invited_email=email, invited_role=role,
                            ttl_days=INVITE_TTL.days)
+
+
+def _team_invitation(invitation_id: object) -> Invitation | None:
+    """A pending team invitation of the signed-in admin's agency; None for anything else."""
+    user = _agency_admin("revoke team invitations")
+    try:
+        number = int(str(invitation_id))
+    except ValueError:
+        return None
+    invitation = g.db.get(Invitation, number) if 0 < number <= ID_MAX else None
+    ours = invitation is not None and invitation.agency_id == user.agency_id and invitation.open(utcnow())
+    return invitation if ours else None
+
+
+@agency_bp.get("/team/revoke")
+@require_login
+def confirm_revoke_teammate():
+    invitation = _team_invitation(request.args.get("invitation_id"))
+    if invitation is None:
+        flash("That team invitation is no longer pending: it was accepted, revoked or has expired.", "info")
+        return redirect(url_for("agency.overview") + "#team"), 303
+    return render_template("console/confirm.html", title=f"Revoke the invitation of {invitation.email}?",
+                           lines=[f"The link sent to {invitation.email} stops working at once: it will not make "
+                                  f"them {invitation.role} of the agency's team.", "You can invite them again later."],
+                           action=url_for("agency.revoke_teammate"), fields={"invitation_id": invitation.id},
+                           button="Revoke the invitation", danger=True, cancel=url_for("agency.overview") + "#team")
+
+
+@agency_bp.post("/team/revoke")
+@require_login
+def revoke_teammate():
+    invitation = _team_invitation(request.form.get("invitation_id"))
+    if invitation is None:
+        flash("That team invitation is no longer pending: it was accepted, revoked or has expired.", "info")
+        return redirect(url_for("agency.overview") + "#team"), 303
+    invitation.revoked_at = utcnow()
+    log.info("agency.team-invitation-revoked", extra={"agency_id": invitation.agency_id})
+    flash(f"The invitation of {invitation.email} is revoked.", "success")
+    return redirect(url_for("agency.overview") + "#team"), 303

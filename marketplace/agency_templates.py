@@ -13,6 +13,7 @@ from integration.rules import RulesError, check_limits, load_rules
 from marketplace.access import ADMIN, VIEWER, agency_role_on, require_login
 from marketplace.console_rules import add_version, as_yaml, get_version, live_version, publish
 from marketplace.params import ID_MAX, int_arg
+from oauth.registry import crm_title
 
 log = logging.getLogger("leadrelay.agency.templates")
 templates_bp = Blueprint("agency_templates", __name__, url_prefix="/console/agency/templates")
@@ -163,17 +164,62 @@ def rollout():
     return redirect(url_for("agency_templates.view", template_id=template.id)), 303
 
 
+def _drafts(agency_id: int, template: AgencyTemplate, tenant_ids: list[str]) -> list[tuple[Tenant, RuleSetVersion]]:
+    """(portal, its draft of the template) for each id; 404 when one is not a portal the agency may change or has
+    no draft of it (nothing is published then)."""
+    found = []
+    for tenant_id in tenant_ids:
+        tenant = _portal(agency_id, tenant_id, write=True)
+        rollout = template.rollouts.get(str(tenant.id)) if tenant else None
+        version = get_version(g.db, tenant.id, rollout["version"]) if rollout else None
+        if version is None:
+            abort(404)
+        found.append((tenant, version))
+    return found
+
+
+@templates_bp.get("/publish")
+@require_login
+def confirm_publish():
+    """What publishing does on each selected portal, before it is done (?template_id=&tenant_id=…)."""
+    agency_id = _agency_id(write=True)
+    if request.args.get("template_id") is None:
+        return redirect(url_for("agency_templates.index")), 303
+    template = _template(agency_id, int_arg(request.args, "template_id"))
+    drafts = [(t, v) for t, v in _drafts(agency_id, template, request.args.getlist("tenant_id")) if v.status == "draft"]
+    if not drafts:
+        flash("Nothing to publish: pick portals whose draft of this template is not live yet.", "info")
+        return redirect(url_for("agency_templates.view", template_id=template.id)), 303
+    names = ", ".join(f"{t.name} ({crm_title(t.platform)}, draft version {v.version})" for t, v in drafts)
+    count = f"{len(drafts)} portal{'' if len(drafts) == 1 else 's'}"
+    lines = [f"Publish template '{template.name}' on {count}: {names}.",
+             "Each portal's live rules are replaced by the template at once: new leads there are routed by it.",
+             "You can roll back each portal to its previous version from that portal's Rules page."]
+    for tenant, version in drafts:
+        progress = read_progress(tenant.id, version.version)
+        result = progress.get("result") if progress and progress.get("state") == "done" else None
+        lines.append(f"{tenant.name}: " + (f"the simulation over {result['leads']} recent leads gave "
+                                           f"{result['changed']} a different owner and {result['review']} to review."
+                                           if result else "not simulated yet — publishing it is a step in the dark."))
+    return render_template("console/confirm.html", title=f"Publish '{template.name}' on {count}?", lines=lines,
+                           action=url_for("agency_templates.publish_rollout"),
+                           fields={"template_id": template.id, "tenant_id": [t.id for t, _v in drafts]},
+                           button=f"Publish on {count}", danger=False,
+                           cancel=url_for("agency_templates.view", template_id=template.id))
+
+
 @templates_bp.post("/publish")
 @require_login
 def publish_rollout():
-    """Publish the template's draft on one portal."""
+    """Publish the template's draft on each selected portal (after the confirmation page)."""
     agency_id = _agency_id(write=True)
     template = _template(agency_id, request.form.get("template_id"))
-    tenant = _portal(agency_id, request.form.get("tenant_id", ""), write=True)
-    rollout = template.rollouts.get(str(tenant.id)) if tenant else None
-    version = get_version(g.db, tenant.id, rollout["version"]) if rollout else None
-    if version is None:
+    drafts = _drafts(agency_id, template, request.form.getlist("tenant_id"))
+    if not drafts:
         abort(404)
-    publish(g.db, version)
-    flash(f"{tenant.name}: version {version.version} ({template.name}) is live.", "info")
+    for _tenant, version in drafts:
+        publish(g.db, version)
+    log.info("agency.template-published", extra={"agency_id": agency_id, "template_id": template.id,
+                                                 "tenants": [t.id for t, _v in drafts]})
+    flash("; ".join(f"{t.name}: version {v.version} ({template.name}) is live" for t, v in drafts) + ".", "success")
     return redirect(url_for("agency_templates.view", template_id=template.id)), 303

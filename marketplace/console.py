@@ -28,7 +28,7 @@ from marketplace.access import (
     tenant_view,
     visible_tenants_query,
 )
-from marketplace.agency import link_with_invite
+from marketplace.agency import invite_refusal, link_with_invite
 from marketplace.console_onboarding import onboarding_page
 from marketplace.console_publish import back_to_confirm, not_publishable
 from marketplace.console_rules import (
@@ -41,7 +41,8 @@ from marketplace.console_rules import (
     publish,
     save_draft,
 )
-from marketplace.invitations import EMAIL, INVITE_TTL, audit, create_invitation, pending
+from marketplace.console_settings import disconnect_page, settings_page
+from marketplace.invitations import EMAIL, audit, create_invitation
 from marketplace.params import int_arg
 from oauth.disconnect import disconnect as disconnect_tenant
 from oauth.registry import PLATFORMS
@@ -84,7 +85,14 @@ def onboarding(tenant: Tenant):
 @console_bp.post("/tenants/<int:tenant_id>/disconnect")
 @tenant_view(write=True)
 def disconnect(tenant: Tenant):
-    """Revoke the grant (best effort), stop processing, erase the tenant's data in a job."""
+    """Revoke the grant (best effort), stop processing, erase the tenant's data in a job.
+
+    Only with the account's name typed on the confirmation page: erasing is not undone by a stray click.
+    """
+    typed = " ".join((request.form.get("confirm_name") or "").split())
+    if typed.casefold() != " ".join(tenant.name.split()).casefold():
+        return disconnect_page(tenant, error=f"Type the account name, {tenant.name}, exactly as shown to "
+                                             "disconnect it. Nothing was changed.", status=400)
     note = disconnect_tenant(g.db, tenant, f"{g.user.email} in the console")
     flash(f"{tenant.name} is disconnected; its data is being erased ({note}).", "info")
     return redirect(url_for("console.home"))
@@ -153,15 +161,12 @@ def publish_rules(tenant: Tenant, version: int):
 @console_bp.get("/tenants/<int:tenant_id>/members")
 @tenant_view()
 def members(tenant: Tenant):
-    return _members_page(tenant)
+    """Members live on the settings page now; this address keeps working for bookmarks and old links."""
+    return settings_page(tenant)
 
 
-def _members_page(tenant: Tenant, **created):
-    rows = g.db.execute(select(Membership, ConsoleUser).join(ConsoleUser, ConsoleUser.id == Membership.user_id)
-                        .where(Membership.tenant_id == tenant.id).order_by(ConsoleUser.email)).all()
-    return render_template("console/members.html", tenant=tenant, role=g.role, rows=rows,
-                           own_admin=member_role(g.db, g.user, tenant) == ADMIN,
-                           invitations=pending(g.db, tenant_id=tenant.id), ttl_days=INVITE_TTL.days, **created)
+def _members_url(tenant: Tenant) -> str:
+    return url_for("console_settings.settings", tenant_id=tenant.id) + "#members"
 
 
 @console_bp.post("/tenants/<int:tenant_id>/members")
@@ -173,13 +178,13 @@ def add_member(tenant: Tenant):
     role = request.form.get("role", VIEWER)
     if role not in (ADMIN, VIEWER):
         flash("Role must be admin or viewer.", "error")
-        return redirect(url_for("console.members", tenant_id=tenant.id)), 303
+        return redirect(_members_url(tenant)), 303
     if not EMAIL.fullmatch(email):
         flash("Enter the email address of the person to invite.", "error")
-        return redirect(url_for("console.members", tenant_id=tenant.id)), 303
+        return redirect(_members_url(tenant)), 303
     token = create_invitation(g.db, g.user, email, role, tenant=tenant)
     link = url_for("invitations.show", token=token, _external=True)
-    return _members_page(tenant, invite_link=link, invited_email=email, invited_role=role)
+    return settings_page(tenant, invite_link=link, invited_email=email, invited_role=role)
 
 
 @console_bp.post("/tenants/<int:tenant_id>/members/<int:membership_id>")
@@ -197,7 +202,7 @@ def change_member(tenant: Tenant, membership_id: int):
                                                                             Membership.role == ADMIN))
     if membership.role == ADMIN and wanted != ADMIN and admins <= 1:
         flash("This is the account's only admin: make someone else admin first.", "error")
-        return redirect(url_for("console.members", tenant_id=tenant.id)), 303
+        return redirect(_members_url(tenant)), 303
     member = g.db.get(ConsoleUser, membership.user_id)
     who = member.email or member.name if member else str(membership.user_id)
     if wanted == "remove":
@@ -206,8 +211,37 @@ def change_member(tenant: Tenant, membership_id: int):
         membership.role = wanted
     audit(g.db, tenant.id, f"member-{wanted}" if wanted == "remove" else "member-role",
           f"{g.user.email or g.user.name} {'removed ' + who if wanted == 'remove' else f'made {who} {wanted}'}", who)
-    flash(f"{who}: {'access removed' if wanted == 'remove' else 'now ' + wanted}.", "info")
-    return redirect(url_for("console.members", tenant_id=tenant.id)), 303
+    flash(f"{who}: {'access removed' if wanted == 'remove' else 'now ' + wanted}.", "success")
+    return redirect(_members_url(tenant)), 303
+
+
+@console_bp.get("/tenants/<int:tenant_id>/invitations/revoke")
+@tenant_view()
+def confirm_revoke_invitation(tenant: Tenant):
+    """What revoking an invitation does, before it is done (the invitation named by ?invitation_id=)."""
+    invitation = _pending_invitation(tenant, request.args.get("invitation_id"))
+    if invitation is None:
+        flash("That invitation is no longer pending: it was accepted, revoked or has expired.", "info")
+        return settings_page(tenant)
+    return render_template("console/confirm.html", title=f"Revoke the invitation of {invitation.email}?",
+                           lines=[f"The link sent to {invitation.email} stops working at once, and signing in "
+                                  f"through {tenant.name} with that email no longer gives them {invitation.role} "
+                                  "access.", "You can invite them again later."],
+                           action=url_for("console.revoke_invitation", tenant_id=tenant.id,
+                                          invitation_id=invitation.id),
+                           fields={}, button="Revoke the invitation", danger=True, cancel=_members_url(tenant),
+                           allowed=member_role(g.db, g.user, tenant) == ADMIN,
+                           refused="Only an admin of this account itself (not of its agency) can revoke invitations.",
+                           tenant=tenant)
+
+
+def _pending_invitation(tenant: Tenant, invitation_id: object) -> Invitation | None:
+    try:
+        number = int(str(invitation_id))
+    except ValueError:
+        return None
+    invitation = g.db.scalar(select(Invitation).where(Invitation.id == number, Invitation.tenant_id == tenant.id))
+    return invitation if invitation is not None and invitation.open(utcnow()) else None
 
 
 @console_bp.post("/tenants/<int:tenant_id>/invitations/<int:invitation_id>/revoke")
@@ -222,8 +256,8 @@ def revoke_invitation(tenant: Tenant, invitation_id: int):
         invitation.revoked_at = utcnow()
         audit(g.db, tenant.id, "invitation-revoked", f"{g.user.email or g.user.name} revoked the invitation of "
               f"{invitation.email}", invitation.email)
-    flash(f"The invitation of {invitation.email} is revoked.", "info")
-    return redirect(url_for("console.members", tenant_id=tenant.id)), 303
+    flash(f"The invitation of {invitation.email} is revoked.", "success")
+    return redirect(_members_url(tenant)), 303
 
 
 @console_bp.post("/tenants/<int:tenant_id>/agency")
@@ -234,13 +268,14 @@ def join_agency(tenant: Tenant):
     grant = request.form.get("grant", ADMIN)
     if grant not in (ADMIN, VIEWER):
         abort(400, description="grant must be admin or viewer")
-    if link_with_invite(g.db, tenant, request.form.get("code", ""), grant):
-        audit(g.db, tenant.id, "agency-linked", f"{g.user.email or g.user.name} let the agency "
-              f"{tenant.agency.name if tenant.agency else ''} manage this account as {grant}", "agency", grant=grant)
-        flash(f"This account is now managed by the agency (its team may act here as {grant} at most).", "info")
+    code = request.form.get("code", "")
+    refusal = invite_refusal(g.db, code)
+    if refusal is None and link_with_invite(g.db, tenant, code, grant, by=g.user):
+        flash(f"This account is now managed by the agency {tenant.agency.name if tenant.agency else ''} (its team "
+              f"may act here as {grant} at most).", "success")
     else:
-        flash("That invite code is not valid (wrong, used or expired).", "error")
-    return redirect(url_for("console.tenant", tenant_id=tenant.id)), 303
+        flash(refusal or "That invite code cannot be used.", "error")
+    return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#agency"), 303
 
 
 @console_bp.post("/tenants/<int:tenant_id>/agency/grant")
@@ -258,8 +293,8 @@ def agency_grant(tenant: Tenant):
         tenant.agency_grant = grant
     audit(g.db, tenant.id, "agency-grant", f"{g.user.email or g.user.name} set the agency {name}'s access to {grant}",
           "agency", grant=grant)
-    flash(f"The agency {name} now has {'no access' if grant == 'none' else grant + ' access'} here.", "info")
-    return redirect(url_for("console.tenant", tenant_id=tenant.id)), 303
+    flash(f"The agency {name} now has {'no access' if grant == 'none' else grant + ' access'} here.", "success")
+    return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#agency"), 303
 
 
 def _own_admin(tenant: Tenant) -> None:

@@ -82,5 +82,5 @@ def health(tenant: Tenant):
                            queues=queues, queue_error=queue_error, now=now, span=span, per=per,
                            span_s=lambda seconds: span(dt.timedelta(seconds=seconds or 0)), ago=ago,
                            bucket_label=tenant_health.bucket_label,
-                           sweep_every=span(dt.timedelta(seconds=interval_seconds())),
+                           sweep_every=span(dt.timedelta(seconds=interval_seconds(tenant.id))),
                            backfill=backfill_state(tenant))

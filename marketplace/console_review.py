@@ -3,6 +3,9 @@ automatic merges with an Undo. Every action goes to the CRM through the tenant's
 from __future__ import annotations
 
 import logging
+import re
+from collections import Counter
+from typing import NamedTuple
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -26,11 +29,15 @@ from integration.pipeline.duplicates import _snap, as_dict
 from integration.protocols import CRMAdapter
 from integration.queues import redis_connection
 from integration.records import CRMUser, Record
+from integration.rules.model import RuleSet
 from integration.rules.published import published_rules
+from integration.rules.values import zone
 from integration.work import route_key
 from marketplace.access import tenant_view
+from marketplace.labels import label, zone_name
 from marketplace.params import ParamError, int_arg
-from marketplace.review_pair import side_by_side
+from marketplace.record_display import Owners, RecordView, crm_links, for_objects, view, with_names
+from marketplace.review_pair import phone_shown, side_by_side
 
 log = logging.getLogger("leadrelay.console.review")
 review_bp = Blueprint("console_review", __name__, url_prefix="/console")
@@ -44,22 +51,95 @@ def review(tenant: Tenant):
                          .order_by(ReviewItem.id).limit(PAGE)).all()
     merges = g.db.scalars(MergeSnapshot.for_tenant(tenant.id).where(MergeSnapshot.status.in_(("merged", "undone")))
                           .order_by(MergeSnapshot.id.desc()).limit(PAGE)).all()
+    rules = published_rules(g.db, tenant.id)
     records, everyone, error = {}, [], None
     if items:
         try:
             adapter = adapter_for(tenant.id)
-            records = _records(adapter, [i for i in items if i.kind == "dedup"])
+            # every item's records, to name them and to show a pair side by side: one batch call per object type
+            records = _records(adapter, items)
             # to assign by hand and to name the owners of a pair: the users every worker shares (crm.users), not a
             # CRM call per page view; the assignment itself checks the owner against the CRM's live list
             everyone = cached_users(redis_connection(get_settings().redis_url or ""), tenant.id, adapter)
         except CRMError as exc:
             error = f"The CRM could not be read ({exc}); the actions below still work once it answers."
-    users = sorted((u for u in everyone if u.active), key=lambda u: u.email.lower())
-    names = {u.id: f"{u.name} <{u.email}>" if u.name else u.email for u in everyone}
+    users = sorted((u for u in everyone if u.active), key=lambda u: (u.name or u.email).lower())
+    owners = Owners(everyone, rules)
+    region = tenant_region(rules)
+    names = for_objects(g.db, tenant, [k for i in items for k in _keys(i)], records)
     pairs = {i.id: side_by_side(records.get((i.object_type, i.object_id)),
-                                records.get((i.object_type, i.other_object_id or "")), names.get) for i in items}
-    return render_template("console/review.html", tenant=tenant, role=g.role, items=items, pairs=pairs,
-                           users=users, merges=merges, unrestored=_unrestored(tenant, merges), error=error, page=PAGE)
+                                records.get((i.object_type, i.other_object_id or "")), owners.label, region)
+             for i in items}
+    views = {i.id: _item_view(i, names) for i in items}
+    return render_template("console/review.html", tenant=tenant, role=g.role, items=items, pairs=pairs, views=views,
+                           users=users, merges=[_merge_view(tenant, m) for m in merges],
+                           local=zone(rules.timezone if rules else "UTC"),
+                           zone=zone_name(rules.timezone if rules else "UTC"),
+                           unrestored=_unrestored(tenant, merges), error=error, page=PAGE)
+
+
+class ItemView(NamedTuple):
+    """A review item's records by name, its heading's names (told apart when they read alike), and its reason
+    with their ids replaced by those names."""
+
+    record: RecordView
+    other: RecordView | None
+    reason: str
+    title: str
+    other_title: str
+
+
+def _item_view(item: ReviewItem, names: dict[tuple[str, str], RecordView]) -> ItemView:
+    record, other = names[(item.object_type, item.object_id)], names.get((item.object_type, item.other_object_id or ""))
+    title, other_title = told_apart(record, other) if other else (record.short, "")
+    return ItemView(record, other, _plain(_named(item.reason, names, item.object_type)), title, other_title)
+
+
+def _plain(reason: str) -> str:
+    """The reason as a sentence under its heading: the heading already says "Unusable lead", and an exception's
+    class name ("CRMValidationError: …") is no word for an admin."""
+    reason = re.sub(r"^unusable lead: ", "", reason, flags=re.I)
+    reason = re.sub(r"^CRM\w*Error: ", "The CRM answered: ", reason)
+    return reason[:1].upper() + reason[1:]
+
+
+def told_apart(a: RecordView, b: RecordView, short: bool = True) -> tuple[str, str]:
+    """How a sentence names two records so they can be told apart: "Ada Lovelace · Acme" (or just the names when
+    `short` is False), with the company, then the email (else the CRM id) added while the two read alike."""
+    steps = [lambda v: v.name] if not short else []
+    steps += [lambda v: v.short, lambda v: f"{v.short} ({v.email or v.kind_label + ' ' + v.object_id})",
+              lambda v: f"{v.short} ({v.kind_label} {v.object_id})"]  # one email on both: the CRM ids, at last
+    for step in steps:
+        if step(a) != step(b):
+            return step(a), step(b)
+    return steps[-1](a), steps[-1](b)
+
+
+class MergeView(NamedTuple):
+    snapshot: MergeSnapshot
+    removed: RecordView
+    kept: RecordView
+
+
+def _keys(item: ReviewItem) -> list[tuple[str, str]]:
+    return [(item.object_type, x) for x in (item.object_id, item.other_object_id) if x]
+
+
+def _named(text: str, names: dict[tuple[str, str], RecordView], object_type: str) -> str:
+    """A sentence written with record ids ("Possible duplicate of 106") naming the people instead."""
+    return with_names(text, {oid: v.name for (t, oid), v in names.items() if t == object_type})
+
+
+def _merge_view(tenant: Tenant, m: MergeSnapshot) -> MergeView:
+    links = crm_links(tenant)
+    return MergeView(m, view(tenant, links, m.object_type, m.restored_id or m.loser_id, m.loser_before),
+                     view(tenant, links, m.object_type, m.survivor_id or "", m.survivor_before))
+
+
+def tenant_region(rules: RuleSet | None) -> str | None:
+    """The country a national phone number is read in when a record does not say: the owners' usual country."""
+    countries = Counter(o.country for o in (rules.owners if rules else []) if o.country)
+    return countries.most_common(1)[0][0] if countries else None
 
 
 def _unrestored(tenant: Tenant, merges: list[MergeSnapshot]) -> dict[int, list[str]]:
@@ -72,7 +152,7 @@ def _unrestored(tenant: Tenant, merges: list[MergeSnapshot]) -> dict[int, list[s
 
 
 def _records(adapter: CRMAdapter, items: list[ReviewItem]) -> dict[tuple[str, str], Record]:
-    """Both records of every duplicate pair, one batch call per object type."""
+    """The records of the items (both of a duplicate pair), one batch call per object type."""
     wanted: dict[str, set[str]] = {}
     for item in items:
         wanted.setdefault(item.object_type, set()).update(x for x in (item.object_id, item.other_object_id) if x)
@@ -123,8 +203,15 @@ def _decision(item: ReviewItem, outcome: str, object_id: str, reason: str, input
                     inputs={"review_item": item.id, "review_kind": item.kind, "by": g.user.email, **inputs})
 
 
-def _said(message: str, written: Written) -> str:
-    return " ".join([message, *(f"Not written: {n}." for n in written.notes)])
+def _said(message: str, written: Written, names: dict[str, str] | None = None) -> str:
+    """The flash: what was done, then what the CRM refused, its field keys and record ids in the admin's words."""
+    def plain(note: str) -> str:
+        note = _KEY.sub(lambda m: f"the “{label(m.group(0))}” field", note)
+        return with_names(note, names or {})
+    return " ".join([message, *(f"Not written: {plain(n)}." for n in written.notes)])
+
+
+_KEY = re.compile(r"\bleadrelay_[a-z_]+\b")
 
 
 def _unfinished(action: str, exc: CRMError) -> str:
@@ -177,7 +264,11 @@ def merge_pair(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> str:
     # last, once the item no longer needs the pair's old ids: what LeadRelay keeps under them moves to the id the
     # merged record lives under (HubSpot: a new one)
     remap_merged(g.db, tenant.id, item.object_type, (str(snapshot.survivor_before.get("id")), loser_id), survivor_id)
-    return _said(f"Merged {loser_id} into {survivor_id}.", written)
+    links = crm_links(tenant)
+    removed, kept = told_apart(view(tenant, links, item.object_type, loser_id, snapshot.loser_before),
+                               view(tenant, links, item.object_type, survivor_id, snapshot.survivor_before),
+                               short=False)
+    return _said(f"Merged {removed} (removed) into {kept} (kept).", written, {loser_id: removed, survivor_id: kept})
 
 
 def _merged_before(tenant: Tenant, item: ReviewItem) -> MergeSnapshot | None:
@@ -188,15 +279,10 @@ def _merged_before(tenant: Tenant, item: ReviewItem) -> MergeSnapshot | None:
 
 def _merge(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> MergeSnapshot | str:
     """The native merge, snapshot first; the merged snapshot (committed), or why nothing was merged."""
-    found = {r.id: r for r in adapter.get_records(item.object_type, [item.object_id, item.other_object_id or ""])}
-    record, other = found.get(item.object_id), found.get(item.other_object_id or "")
-    if record is None or other is None:
-        return "One of the two records is gone from the CRM; mark it 'not a duplicate' to close the item."
-    rules = published_rules(g.db, tenant.id)
-    plan = survivor(as_dict(other), as_dict(record), rules.dedup.keep if rules else "oldest")
-    keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
-    fields = {k: v for k, v in plan.merged.items() if k in keep.fields and k != DUPLICATE_OF
-              and v not in (None, "") and keep.fields.get(k) in (None, "")}
+    plan = merge_plan(tenant, item, adapter)
+    if plan is None:
+        return GONE
+    keep, lose, fields = plan.keep, plan.lose, plan.fields
     snapshot = _snapshot(tenant, item, keep, lose, fields)
     g.db.commit()  # the snapshot is stored before the CRM merges: the merge can always be undone
     try:
@@ -207,6 +293,75 @@ def _merge(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> MergeSnapsh
     snapshot.status, snapshot.survivor_id = "merged", result.survivor_id
     g.db.commit()  # merged: pressing Merge again finishes the follow-ups, never merges twice
     return snapshot
+
+
+GONE = "One of the two records is gone from the CRM; mark it 'not a duplicate' to close the item."
+
+
+class MergePlan(NamedTuple):
+    """What a merge will do: the record kept, the one removed, the values the kept record takes from the removed
+    one (only where it has none), and the removed one's values that are dropped because the kept one has its own."""
+
+    keep: Record
+    lose: Record
+    fields: dict[str, object]
+    dropped: dict[str, object]
+
+
+def merge_plan(tenant: Tenant, item: ReviewItem, adapter: CRMAdapter) -> MergePlan | None:
+    """The pair read now (one batch call) and survivorship as the published rules say; None when one is gone."""
+    found = {r.id: r for r in adapter.get_records(item.object_type, [item.object_id, item.other_object_id or ""])}
+    record, other = found.get(item.object_id), found.get(item.other_object_id or "")
+    if record is None or other is None:
+        return None
+    rules = published_rules(g.db, tenant.id)
+    plan = survivor(as_dict(other), as_dict(record), rules.dedup.keep if rules else "oldest")
+    keep, lose = (record, other) if plan.survivor["id"] == record.id else (other, record)
+    fields = {k: v for k, v in plan.merged.items() if k in keep.fields and k != DUPLICATE_OF
+              and v not in (None, "") and keep.fields.get(k) in (None, "")}
+    dropped = {k: v for k, v in plan.overridden.items() if k in lose.fields and k != DUPLICATE_OF}
+    return MergePlan(keep, lose, fields, dropped)
+
+
+@review_bp.get("/tenants/<int:tenant_id>/review/merge")
+@tenant_view()
+def confirm_merge(tenant: Tenant):
+    """Before a merge: a page saying which record is kept (and its owner), which is removed, what the kept one takes
+    and how to undo it. The Merge button there (an admin's only) posts to `merge`; a viewer reads what would happen."""
+    try:
+        item_id = int_arg(request.args, "item_id")
+    except ParamError:
+        item_id = None
+    item = ReviewItem.get_for_tenant(g.db, item_id, tenant.id) if item_id else None
+    if item is None or item.kind != "dedup" or item.status != "open":
+        return render_template("console/review_merge.html", tenant=tenant, role=g.role, item=None,
+                               resolved=item.resolution if item is not None else None)
+    try:
+        adapter = adapter_for(tenant.id)
+        plan = merge_plan(tenant, item, adapter)
+        everyone = cached_users(redis_connection(get_settings().redis_url or ""), tenant.id, adapter)
+    except CRMError as exc:
+        flash(f"The CRM could not be read ({exc}); try again in a minute.", "error")
+        return _back(tenant)
+    if plan is None:
+        flash(GONE, "error")
+        return _back(tenant)
+    rules = published_rules(g.db, tenant.id)
+    owners, region = Owners(everyone, rules), tenant_region(rules)
+    names = for_objects(g.db, tenant, [(item.object_type, plan.keep.id), (item.object_type, plan.lose.id)],
+                        {(item.object_type, r.id): r for r in (plan.keep, plan.lose)})
+    country = plan.keep.fields.get("country") or plan.lose.fields.get("country") or region
+
+    def shown(values: dict) -> list[tuple[str, str]]:
+        return [(label(k), phone_shown(str(v), country) if k in ("phone", "mobile") else str(v))
+                for k, v in values.items() if k not in ("extra_emails", "extra_phones")]
+
+    kept, removed = names[(item.object_type, plan.keep.id)], names[(item.object_type, plan.lose.id)]
+    kept_name, removed_name = told_apart(kept, removed, short=False)
+    return render_template("console/review_merge.html", tenant=tenant, role=g.role, item=item, kept=kept,
+                           removed=removed, kept_name=kept_name, removed_name=removed_name,
+                           owner=owners.get(plan.keep.owner_id), takes=shown(plan.fields), dropped=shown(plan.dropped),
+                           score=float(item.payload.get("score") or 0))
 
 
 def _snapshot(tenant: Tenant, item: ReviewItem, keep: Record, lose: Record, fields: dict) -> MergeSnapshot:
@@ -245,7 +400,9 @@ def dismiss(tenant: Tenant):
     _resolve(item, "not a duplicate", _decision(
         item, "not a duplicate", item.object_id, f"{g.user.email}: {item.object_id} is not a duplicate of "
         f"{item.other_object_id}", {"other_id": item.other_object_id, "score": item.payload.get("score")}), written)
-    flash(_said(f"{item.object_id} and {item.other_object_id} are kept apart.", written), "info")
+    names = _names(tenant, item.object_type, [item.object_id, item.other_object_id or ""])
+    flash(_said(f"{names[item.object_id]} and {names[item.other_object_id or '']} are kept apart: both records "
+                "stay.", written, names), "info")
     return _back(tenant)
 
 
@@ -272,8 +429,21 @@ def assign(tenant: Tenant):
         flash(_unfinished("Assign", exc), "error")
         return _back(tenant)
     _resolve(item, f"assigned to {user.email}", job.decision, written)
-    flash(_said(f"{item.object_id} now belongs to {user.email}.", written), "info")
+    name = _names(tenant, item.object_type, [item.object_id])[item.object_id]
+    flash(_said(f"{name} now belongs to {user.name or user.email} ({user.email}).", written, {item.object_id: name}),
+          "info")
     return _back(tenant)
+
+
+def _names(tenant: Tenant, object_type: str, ids: list[str]) -> dict[str, str]:
+    """How a message names these records: read from the CRM (one batch call), else from their route decisions."""
+    try:
+        records = {(object_type, r.id): r for r in adapter_for(tenant.id).get_records(object_type, [i for i in ids
+                                                                                                  if i])}
+    except CRMError:
+        records = {}
+    views = for_objects(g.db, tenant, [(object_type, i) for i in ids], records)
+    return {i: views[(object_type, i)].name for i in ids}
 
 
 def _hand_assignment(item: ReviewItem, user: CRMUser) -> HandAssignment:

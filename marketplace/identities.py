@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from integration.models import ConsoleIdentity, ConsoleUser, Membership, utcnow
 from marketplace.access import RANK, login_user, revoke_sessions
-from marketplace.invitations import accept_for_crm_identity, grant_tenant_role
+from marketplace.invitations import accept_for_crm_identity, audit, grant_tenant_role
 from oauth.base import Identity
 from oauth.registry import crm_title
 
@@ -45,7 +45,8 @@ def sign_in(platform: str, identity: Identity) -> ConsoleUser:
     if not identity.user_id or not identity.external_id:
         abort(400, description=f"{crm_title(platform)} did not say which user signed in; try again")
     user = find_user(platform, identity)
-    if user is None:
+    first = user is None
+    if first:
         user = ConsoleUser(platform=platform, external_account_id=identity.external_id,
                            external_user_id=identity.user_id, email=identity.user_email or "")
         db.add(user)
@@ -54,12 +55,26 @@ def sign_in(platform: str, identity: Identity) -> ConsoleUser:
     user.name = identity.user_name or user.name
     user.last_login_at = utcnow()
     db.flush()
-    login_user(db, user)
+    login_user(db, user)  # a new session: what is flashed goes after it
     g.user = user
+    if first:
+        _first_sign_in_notice(platform)
     accepted = accept_for_crm_identity(db, user, platform, identity.external_id, identity.user_email)
     if accepted:
         flash(f"{accepted} invitation{'s' if accepted > 1 else ''} accepted.", "info")
     return user
+
+
+def _first_sign_in_notice(platform: str) -> None:
+    """A first sign-in through this CRM: say how to join it to an existing login, and link nothing.
+
+    The same sentence for everyone: saying so only when the CRM's email matches an existing login would tell anyone
+    who types a stranger's email into their own CRM profile that the stranger uses LeadRelay, and through which
+    CRM. Joining two logins takes signing in through both CRMs (link_identity).
+    """
+    flash(f"This is a new LeadRelay login for your {crm_title(platform)} sign-in. If you already use LeadRelay "
+          f"through another CRM, sign in there instead, open Your profile and link this {crm_title(platform)} "
+          "sign-in: until then this login has access only to what it is invited to or installs.", "info")
 
 
 def link_identity(platform: str, identity: Identity, user_id: object):
@@ -73,16 +88,20 @@ def link_identity(platform: str, identity: Identity, user_id: object):
             merge_users(db, into=user, other=other)
         except IdentityConflict as exc:
             flash(str(exc), "error")
-            return redirect(url_for("console.home"))
+            return redirect(url_for("console_settings.me"))
     elif other is None:
         db.add(ConsoleIdentity(user_id=user.id, platform=platform, external_account_id=identity.external_id,
                                external_user_id=identity.user_id, email=identity.user_email or ""))
     db.flush()
     accept_for_crm_identity(db, user, platform, identity.external_id, identity.user_email)
+    for tenant_id in db.scalars(select(Membership.tenant_id).where(Membership.user_id == user.id)).all():
+        audit(db, tenant_id, "identity-linked", f"{user.email or user.name} linked their {crm_title(platform)} "
+              f"sign-in ({identity.user_email or identity.user_id}) to their LeadRelay login",
+              user.email or str(user.id), platform=platform, console_user_id=user.id)
     log.info("console.identity-linked", extra={"platform": platform})
     flash(f"Your {crm_title(platform)} sign-in ({identity.user_email}) is linked: it now opens this same "
-          "LeadRelay login.", "info")
-    return redirect(url_for("console.home"))
+          "LeadRelay login.", "success")
+    return redirect(url_for("console_settings.me"))
 
 
 def merge_users(db, into: ConsoleUser, other: ConsoleUser) -> None:

@@ -168,7 +168,7 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
           f"{'installed LeadRelay' if created else 'reconnected LeadRelay: its tokens now come from this grant'}",
           identity.user_email or identity.user_id, crm_admin=identity.is_admin, crm_user_id=identity.user_id)
     if invite:
-        link_with_invite(db, tenant, invite, ADMIN)
+        link_with_invite(db, tenant, invite, ADMIN, by=user)
     db.commit()
     # follow-up work goes to a worker, never into the request (rule 9)
     verify_installation.enqueue(tenant.id, job_id=f"verify-installation-{tenant.id}")

@@ -1,10 +1,16 @@
-"""A duplicate pair side by side, as the review queue shows it: the values as typed, a difference only where the
-normalised values differ, and for every field the matcher compares, its verdict and how far it moved the score."""
+"""A duplicate pair side by side, as the review queue shows it: a difference only where the normalised values
+differ, and for every field the matcher compares, its verdict and how far it moved the score.
+
+One phone in two formats ("+1 415-555-0101", "(415) 555 0101") is one value: phones are compared in E.164 and shown in
+one international format; an email differing only in case or spaces is shown once, lower-cased. Other values show
+as typed."""
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
+
+import phonenumbers
 
 from integration.admin.review_outcomes import DUPLICATE_OF
 from integration.dedup import prepare
@@ -19,11 +25,11 @@ from integration.routing.normalize import (
     normalize_postcode,
     normalize_state,
 )
+from marketplace.labels import label
 
 HIDDEN = frozenset({"id", "extra_emails", "extra_phones", DUPLICATE_OF})
 FIRST = ("email", "first_name", "last_name", "name", "phone", "mobile", "company", "title", "street", "city",
          "state", "postcode", "country", "owner_id", "created_at")
-LABELS = {"owner_id": "Owner", "created_at": "Created", "postcode": "Postcode", "email": "Email"}
 # The matcher's comparisons (integration.dedup.features.Levels) by the record field each one reads.
 COMPARED = {"first_name": "first", "last_name": "last", "email": "email", "phone": "phone", "company": "company",
             "street": "street", "postcode": "postcode", "city": "city"}
@@ -62,18 +68,23 @@ class Pair(NamedTuple):
     score_now: float | None
 
 
-def side_by_side(new: Record | None, other: Record | None, owners: Callable[[str], str | None] = str) -> Pair:
-    """Both records' fields, known ones first; `owners` names an owner id for the admin."""
+def side_by_side(new: Record | None, other: Record | None, owners: Callable[[str], str | None] = str,
+                 region: str | None = None) -> Pair:
+    """Both records' fields, known ones first; `owners` names an owner id for the admin; `region` (the tenant's
+    country) reads a national phone number when neither record says its country."""
     a = as_dict(new) if new else {}
     b = as_dict(other) if other else {}
     verdicts, score = _verdicts(a, b) if new and other else ({}, None)
     keys = [k for k in FIRST if k in a or k in b] + sorted((set(a) | set(b)) - set(FIRST) - HIDDEN)
+    country = normalize_country(a.get("country")) or normalize_country(b.get("country")) or region
     rows = []
     for key in keys:
-        x, y = _shown(key, a.get(key), owners), _shown(key, b.get(key), owners)
+        x, y = _shown(key, a, owners, country), _shown(key, b, owners, country)
         if x or y:
-            differs = x != y if key in ("created_at", "owner_id") else _differs(key, a, b)  # as shown
-            rows.append(Row(_label(key), x, y, differs, *verdicts.get(key, ("", "", None))))
+            differs = x != y if key in ("created_at", "owner_id") else _differs(key, a, b, country)  # as shown
+            verdict = verdicts.get(key, ("", "", None))
+            # the matcher's "same" (Acme and ACME Inc. are one company to it) is no difference to highlight
+            rows.append(Row(label(key), x, y, differs and verdict[0] != "same", *verdict))
     return Pair(rows, score)
 
 
@@ -95,21 +106,32 @@ def _verdicts(a: dict, b: dict) -> tuple[dict[str, tuple[str, str, float]], floa
     return found, score
 
 
-def _label(key: str) -> str:
-    return LABELS.get(key) or key.replace("_", " ").capitalize()
-
-
-def _shown(key: str, value: Any, owners: Callable[[str], str | None]) -> str:
+def _shown(key: str, record: dict, owners: Callable[[str], str | None], fallback_country: str | None) -> str:
+    value = record.get(key)
     if value is None or value == "":
         return ""
     if hasattr(value, "strftime"):
         return value.strftime("%Y-%m-%d %H:%M")
-    return (owners(str(value)) or str(value)) if key == "owner_id" else str(value)
+    if key == "owner_id":
+        return owners(str(value)) or str(value)
+    if key in ("phone", "mobile"):
+        return phone_shown(str(value), normalize_country(record.get("country")) or fallback_country)
+    if key == "email":
+        return normalize_email(value)[0] or str(value)
+    return str(value)
 
 
-def _differs(key: str, a: dict, b: dict) -> bool:
+def phone_shown(text: str, country: str | None) -> str:
+    """A phone in one international format ("+1 415-555-0101"), whatever format it was typed in; as typed when it
+    cannot be read as a number."""
+    e164 = normalize_phone(text, country)[0]
+    if not e164:
+        return text
+    return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def _differs(key: str, a: dict, b: dict, country: str | None) -> bool:
     """Whether the normalised values differ: "+61 407 112 233" and "0407112233" in Australia are one phone."""
-    country = normalize_country(a.get("country")) or normalize_country(b.get("country"))
     return _normal(key, a.get(key), a, country) != _normal(key, b.get(key), b, country)
 
 

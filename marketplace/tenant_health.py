@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from adapters.registry import get_adapter_class
 from integration.admin.health import Health, Reason, State, tenant_health
 from integration.errors import UnknownPlatform
-from integration.intake.sweep import interval_seconds
+from integration.intake.sweep import chosen_interval
 from integration.models import Tenant, utcnow
 from integration.queues import redis_connection
 
@@ -56,7 +56,11 @@ def health_of(db: Session, tenants: Iterable[Tenant]) -> dict[int, Health]:
     tenants = list(tenants)
     if not tenants:
         return {}
-    return tenant_health(db, _redis(), tenants, rate_limits, utcnow(), interval_seconds())
+    by_interval: dict[int, list[Tenant]] = {}  # a sweep is late against the tenant's own interval
+    for tenant in tenants:
+        by_interval.setdefault(chosen_interval(tenant.settings), []).append(tenant)
+    return {tid: health for interval, group in by_interval.items()
+            for tid, health in tenant_health(db, _redis(), group, rate_limits, utcnow(), interval).items()}
 
 
 def _redis() -> Redis | None:

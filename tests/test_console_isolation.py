@@ -4,9 +4,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
 from integration.db import session_scope
-from integration.models import Agency, ConsoleUser, Decision, Membership, RuleSetVersion, Tenant
+from integration.models import Agency, AgencyInvite, ConsoleUser, Decision, Membership, RuleSetVersion, Tenant
 from tests.console_helpers import sign_in
 
 
@@ -123,7 +124,7 @@ def test_signed_out_visitors_are_sent_to_sign_in_from_every_console_route(app, w
     assert anonymous.get("/console/agency").status_code == 302
 
 
-def test_agency_invite_links_a_tenant_once(app, world):
+def test_an_agency_invite_links_each_tenant_whose_admin_uses_it_until_revoked(app, world):
     agnes = login(app, world["agnes"], "agnes")
     page = agnes.post("/console/agency/invites").get_data(as_text=True)
     code = re.search(r"data-invite-code>([^<]+)<", page).group(1)
@@ -131,7 +132,15 @@ def test_agency_invite_links_a_tenant_once(app, world):
     alice.post(f"/console/tenants/{world['A']}/agency", data={"code": code})
     assert "Tenant A" in agnes.get("/console/").get_data(as_text=True)
     bob = login(app, world["bob"], "bob")
-    bob.post(f"/console/tenants/{world['B']}/agency", data={"code": code})  # already used
+    bob.post(f"/console/tenants/{world['B']}/agency", data={"code": code, "grant": "viewer"})  # the same code again
+    assert "Tenant B" in agnes.get("/console/").get_data(as_text=True)
+    with session_scope(app.config["LEADRELAY_SETTINGS"].database_url) as s:
+        assert s.get(Tenant, world["B"]).agency_grant == "viewer"  # what B's own admin chose, no more
+        invite_id = s.scalar(select(AgencyInvite.id))
+    assert agnes.post("/console/agency/invites/revoke", data={"invite_id": invite_id}).status_code == 303
+    with session_scope(app.config["LEADRELAY_SETTINGS"].database_url) as s:
+        s.get(Tenant, world["B"]).agency_id = None  # B's admin unlinked the agency; the revoked code cannot relink it
+    bob.post(f"/console/tenants/{world['B']}/agency", data={"code": code})
     assert "Tenant B" not in agnes.get("/console/").get_data(as_text=True)
 
 

@@ -2,6 +2,8 @@
 rest without writing anything twice, and a value the CRM refuses is said, not a failure (FakeCRMAdapter)."""
 from __future__ import annotations
 
+from html import unescape
+
 import pytest
 from sqlalchemy import func, select
 
@@ -61,7 +63,7 @@ def test_a_merge_interrupted_after_the_crm_merged_is_finished_by_pressing_merge_
         assert s.scalar(select(MergeSnapshot.status)) == "merged"  # the CRM merged: never merged a second time
 
     page = alice.post(url, data={"item_id": item_id}, follow_redirects=True).get_data(as_text=True)
-    assert "Merged n1 into o1." in page
+    assert "Merged Anne (removed) into Ann (kept)." in page
     assert fake.calls["merge"] == 1 and fake.tasks[task_id].done
     assert (item_of(env, item_id).status, item_of(env, item_id).resolution) == ("resolved", "merged into o1")
 
@@ -72,8 +74,8 @@ def test_not_a_duplicate_says_which_value_the_crm_refused_and_still_resolves(app
     fail_once(fake, "set_fields", CRMValidationError("no field LeadRelay_Duplicate_Of__c"))
     page = login(app, world, "alice").post(f"/console/tenants/{world['T']}/review/dismiss", data={
         "item_id": item_id}, follow_redirects=True).get_data(as_text=True)
-    assert ("n1 and o1 are kept apart. Not written: leadrelay_duplicate_of left on n1: "
-            "no field LeadRelay_Duplicate_Of__c.") in page
+    assert ("Anne and Ann are kept apart: both records stay. Not written: the “Possible duplicate of” field left "
+            "on Anne: no field LeadRelay_Duplicate_Of__c.") in unescape(page)
     assert item_of(env, item_id).status == "resolved" and fake.tasks[task_id].done
     with session_scope(env["DATABASE_URL"]) as s:
         audit = s.scalar(select(Decision).where(Decision.kind == "review"))

@@ -107,7 +107,13 @@ def test_disconnect_in_the_console_revokes_and_erases(crm_env, app, crm_sandbox)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
     assert client.post(f"/console/tenants/{tenant_id}/disconnect").status_code == 400  # no CSRF token
-    resp = client.post(f"/console/tenants/{tenant_id}/disconnect", data={"csrf_token": token})
+    with session_scope(get_settings().database_url) as session:
+        name = session.get(Tenant, tenant_id).name
+    # without the account name typed on the confirmation page nothing happens
+    refused = client.post(f"/console/tenants/{tenant_id}/disconnect", data={"csrf_token": token})
+    assert refused.status_code == 400 and "Nothing was changed" in refused.get_data(as_text=True)
+    assert _counts(tenant_id)["credentials"] == 1
+    resp = client.post(f"/console/tenants/{tenant_id}/disconnect", data={"csrf_token": token, "confirm_name": name})
     assert resp.status_code == 302
     _drain(crm_env)
 

@@ -93,13 +93,18 @@ class HubSpotAdapter:
         self.client = HubSpotClient(tenant.api_base, tokens, budget or NoBudget(), self.TIMEOUT)
 
     def record_url(self, object_type: str, record_id: str) -> str:
+        return self.record_url_for(self.tenant, object_type, record_id)
+
+    @classmethod
+    def record_url_for(cls, tenant: TenantRef, object_type: str, record_id: str) -> str:
+        """The record page from the installation alone (the console links rows without an adapter or a token)."""
         type_id = next((k for k, v in f.OBJECT_TYPE_IDS.items() if v == object_type), None)
         if type_id is None:
             raise CRMValidationError(f"HubSpot has no record page for {object_type!r}")
-        api = urlsplit(self.tenant.api_base)
-        own_api = (api.hostname or "").endswith(self.API_DOMAIN)
-        app = self.APP_URL if own_api else f"{api.scheme}://{api.netloc}"  # the sandbox serves both
-        return f"{app}/contacts/{quote(str(self.tenant.external_id))}/record/{type_id}/{quote(str(record_id))}"
+        api = urlsplit(tenant.api_base)
+        own_api = (api.hostname or "").endswith(cls.API_DOMAIN)
+        app = cls.APP_URL if own_api else f"{api.scheme}://{api.netloc}"  # the sandbox serves both
+        return f"{app}/contacts/{quote(str(tenant.external_id))}/record/{type_id}/{quote(str(record_id))}"
 
     # reads ---------------------------------------------------------------------------------
     def get_record(self, object_type: str, record_id: str) -> Record | None:

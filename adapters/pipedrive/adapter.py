@@ -75,10 +75,14 @@ class PipedriveAdapter:
         self._subscribed: list[str] = []
 
     def record_url(self, object_type: str, record_id: str) -> str:
-        page = self.RECORD_PAGES.get(f.api_object(object_type))
+        return self.record_url_for(self.tenant, object_type, record_id)
+
+    @classmethod
+    def record_url_for(cls, tenant: TenantRef, object_type: str, record_id: str) -> str:
+        page = cls.RECORD_PAGES.get(f.api_object(object_type))
         if page is None:
             raise CRMValidationError(f"Pipedrive has no record page for {object_type!r}")
-        return f"{self.tenant.api_base.rstrip('/')}/{page}/{quote(str(record_id), safe='')}"
+        return f"{tenant.api_base.rstrip('/')}/{page}/{quote(str(record_id), safe='')}"
 
     # reads ------------------------------------------------------------------------------------
     def get_record(self, object_type: str, record_id: str) -> Record | None:

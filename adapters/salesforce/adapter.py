@@ -141,10 +141,14 @@ class SalesforceAdapter:
         return str(answer["id"])
 
     def record_url(self, object_type: str, record_id: str) -> str:
+        return self.record_url_for(self.tenant, object_type, record_id)
+
+    @classmethod
+    def record_url_for(cls, tenant: TenantRef, object_type: str, record_id: str) -> str:
         # Lightning record pages, <instance>/lightning/r/<sObject>/<id>/view: a My Domain instance forwards
         # /lightning/ to its lightning.force.com host
         sobject = object_map(object_type).sobject
-        return f"{self.tenant.api_base.rstrip('/')}/lightning/r/{sobject}/{quote(str(record_id), safe='')}/view"
+        return f"{tenant.api_base.rstrip('/')}/lightning/r/{sobject}/{quote(str(record_id), safe='')}/view"
 
     # reads ---------------------------------------------------------------------------------------
     def get_record(self, object_type: str, record_id: str) -> Record | None:

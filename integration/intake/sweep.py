@@ -27,8 +27,25 @@ log = logging.getLogger("leadrelay.sweep")
 MAX_PAGES = 20  # per run; the next run continues from the saved cursor
 
 
-def interval_seconds() -> int:
-    return get_settings().sweep_interval_seconds
+# What a tenant admin may choose on the settings page (tenant.settings["sweep_interval_seconds"]): often enough
+# to catch a missed webhook before an SLA runs out, rarely enough to spare the CRM's API allowance.
+SWEEP_INTERVALS = (60, 300, 900, 1800, 3600)
+SWEEP_SETTING = "sweep_interval_seconds"
+
+
+def chosen_interval(tenant_settings: dict | None) -> int:
+    """The interval in a tenant's settings when it is one of SWEEP_INTERVALS, else the global setting."""
+    chosen = (tenant_settings or {}).get(SWEEP_SETTING)
+    return chosen if chosen in SWEEP_INTERVALS else get_settings().sweep_interval_seconds
+
+
+def interval_seconds(tenant_id: int | None = None) -> int:
+    """Seconds between two sweeps of the tenant (the global setting without a tenant)."""
+    if tenant_id is None:
+        return get_settings().sweep_interval_seconds
+    with session_scope(get_settings().database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        return chosen_interval(tenant.settings if tenant is not None else None)
 
 
 def _missed(session, tenant_id: int, object_type: str, record: Record) -> bool:
@@ -44,7 +61,7 @@ def _missed(session, tenant_id: int, object_type: str, record: Record) -> bool:
 @job(SWEEP, name="sweep_tenant", timeout=600)
 def sweep_tenant(tenant_id: int) -> int:
     """One pass over records changed since the cursor; schedules the next pass. Returns events added."""
-    delay = interval_seconds()
+    delay = interval_seconds(tenant_id)
     try:
         return _sweep(tenant_id)
     except CRMBudgetExhausted as exc:
@@ -106,4 +123,4 @@ def schedule_sweeps() -> int:
 def schedule_sweep(tenant_id: int, delay: float | None = None):
     schedule_reactivation(tenant_id)  # the daily stale-lead run plans itself alongside (one job per day)
     return sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-next",
-                                delay=interval_seconds() if delay is None else delay)
+                                delay=interval_seconds(tenant_id) if delay is None else delay)

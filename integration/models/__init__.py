@@ -10,6 +10,7 @@ from integration.models.rules import RuleSetVersion
 from integration.models.tenancy import (
     Agency,
     AgencyInvite,
+    AgencyInviteUse,
     ConsoleIdentity,
     ConsoleSession,
     ConsoleUser,
@@ -22,8 +23,8 @@ from integration.models.tenancy import (
 )
 
 __all__ = [
-    "Agency", "AgencyInvite", "AgencyTemplate", "Base", "ConsoleIdentity", "ConsoleSession", "ConsoleUser",
-    "Credential", "DataErasure", "Decision", "DedupKey", "EventRecord", "Invitation", "Membership", "MergeSnapshot",
-    "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer", "SweepCursor", "Tenant", "TenantScoped", "TenantStatus",
-    "WebhookKey", "utcnow",
+    "Agency", "AgencyInvite", "AgencyInviteUse", "AgencyTemplate", "Base", "ConsoleIdentity", "ConsoleSession",
+    "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupKey", "EventRecord", "Invitation", "Membership",
+    "MergeSnapshot", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer", "SweepCursor", "Tenant", "TenantScoped",
+    "TenantStatus", "WebhookKey", "utcnow",
 ]

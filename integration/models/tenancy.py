@@ -158,17 +158,53 @@ class Membership(TenantScoped, TimestampMixin, Base):
 
 
 class AgencyInvite(TimestampMixin, Base):
-    """An agency's invitation: installing with it, or a tenant admin accepting it, links the tenant."""
+    """An agency's invitation: installing with it, or a tenant admin accepting it, links the tenant.
+
+    One code serves many client portals (an agency sends the same link to each client) until it expires or an
+    agency admin revokes it; every use is a row of AgencyInviteUse. The code itself is kept encrypted so an agency
+    admin can copy it again; lookups go by its hash.
+    """
 
     __tablename__ = "agency_invites"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"), nullable=False, index=True)
     code_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    code_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", ondelete="SET NULL"), nullable=True)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # from when an invite linked one tenant only (before 0009_console_settings); uses are AgencyInviteUse rows now
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="SET NULL"), nullable=True)
+
+    uses: Mapped[list[AgencyInviteUse]] = relationship(order_by="AgencyInviteUse.used_at",
+                                                       cascade="all, delete-orphan")
+
+    def refusal(self, now: dt.datetime) -> str | None:
+        """Why the invite cannot link a portal now, in words for the person who typed it; None when it can."""
+        if self.revoked_at is not None:
+            return "That invite code was revoked by the agency: ask them for a new one."
+        if self.expires_at <= now:
+            return "That invite code has expired: ask the agency for a new one."
+        return None
+
+
+class AgencyInviteUse(Base):
+    """One client portal linked with an invite: who, when, and the portal as it was named then (kept for the
+    agency's record when the portal is later erased)."""
+
+    __tablename__ = "agency_invite_uses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invite_id: Mapped[int] = mapped_column(ForeignKey("agency_invites.id", ondelete="CASCADE"), nullable=False,
+                                           index=True)
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id", ondelete="SET NULL"), nullable=True)
+    tenant_name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    platform: Mapped[str] = mapped_column(String(32), nullable=False, default="")
+    used_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    used_by: Mapped[int | None] = mapped_column(ForeignKey("console_users.id", ondelete="SET NULL"), nullable=True)
+    used_by_email: Mapped[str] = mapped_column(String(320), nullable=False, default="")
 
 
 class DataErasure(Base):

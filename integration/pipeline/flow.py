@@ -112,7 +112,8 @@ def handle_lead(ctx: Batch, record: Record) -> None:
     normalized = normalize_lead(raw, ctx.rules.source_labels)
     if normalized.unusable:
         _review(ctx, record, "validation", normalized.unusable)
-        _decide(ctx, record, "route", "review", f"Unusable lead: {normalized.unusable}", {"fields": _jsonable(raw)})
+        _decide(ctx, record, "route", "review", normalized.unusable[:1].upper() + normalized.unusable[1:],
+                {"fields": _jsonable(raw)})
         return
     lead = normalized.lead
     indexed = candidates(ctx.session, ctx.tenant_id, record)

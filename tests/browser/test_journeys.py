@@ -144,7 +144,9 @@ def test_review_queue_not_a_duplicate_and_merge(page, live, crm_sandbox, crm_env
 
     page.click(f"#item-{first} >> text=Not a duplicate")
     expect(page.locator("body")).to_contain_text("are kept apart")
-    page.click(f"#item-{second} >> text=Merge")
+    page.click(f"#item-{second} >> text=Merge…")  # a page says what the merge will do before it is done
+    expect(page.locator("h1")).to_have_text("Merge these two records?")
+    page.click("button.danger")
     expect(page.locator("body")).to_contain_text("Merged")
     expect(page.locator(".review-item")).to_have_count(0)
     shot(page, "09-review-merged")
@@ -191,7 +193,7 @@ def test_agency_admin_rolls_a_template_out_to_two_portals(page, live, crm_sandbo
     page.fill("input[name=name]", "Relay Partners")
     page.click("form[method=post]:has(input[name=name]) button[type=submit]")
     expect(page.locator("h1")).to_contain_text("Relay Partners")
-    page.click("text=Invite a client account")
+    page.click(".page-head button:has-text('Invite client accounts')")
     code = page.locator("[data-invite-code]").inner_text()
     shot(page, "12-agency-invite")
 
@@ -217,7 +219,9 @@ def test_agency_admin_rolls_a_template_out_to_two_portals(page, live, crm_sandbo
     assert page.locator("[data-summary]").count() == 2  # a simulation per portal before anything is published
     shot(page, "14-template-simulated")
     for name in portals:
-        page.click(f"text=Publish on {name}")
+        page.click(f"text=Publish on {name}")  # a confirmation page says what publishing replaces
+        expect(page.locator("[data-confirm-lines]")).to_contain_text("live rules are replaced")
+        page.click("button:has-text('Publish on 1 portal')")
         expect(page.locator("body")).to_contain_text(f"{name}: version")
-    expect(page.locator("text=live ✓")).to_have_count(2)
+    expect(page.locator("[data-live]")).to_have_count(2)
     shot(page, "15-template-published")

@@ -56,6 +56,7 @@ TABLE = {
     "console_simulate.start": WRITE, "console_onboarding.starter": WRITE, "console.add_member": OWN_ADMIN,
     "console.change_member": OWN_ADMIN, "console.revoke_invitation": OWN_ADMIN, "console_review.assign": WRITE,
     "console_review.dismiss": WRITE, "console_review.merge": WRITE, "console_review.undo": WRITE,
+    "console_review.confirm_merge": READ,  # what a merge would do; its button posts to console_review.merge
     "console.disconnect": WRITE,
     "console.join_agency": OWN_ADMIN, "console.agency_grant": OWN_ADMIN,
     "invitations.show": NO_SUCH_INVITATION, "invitations.accept_link": NO_SUCH_INVITATION,
@@ -64,6 +65,13 @@ TABLE = {
     "agency_templates.index": AGENCY_READ, "agency_templates.view": AGENCY_READ,
     "agency_templates.create": AGENCY_WRITE, "agency_templates.rollout": AGENCY_WRITE,
     "agency_templates.publish_rollout": AGENCY_WRITE,
+    "console_settings.settings": READ, "console_settings.sweep_interval": WRITE,
+    "console_settings.confirm_disconnect": READ,  # the page says what would be erased; only WRITE may proceed
+    "console.confirm_revoke_invitation": READ,  # the page says what revoking does; only OWN_ADMIN may proceed
+    "agency.confirm_revoke_invite": AGENCY_WRITE, "agency.revoke_invite": AGENCY_WRITE,
+    "console_settings.me": SIGNED_IN, "console_settings.confirm_unlink": SIGNED_IN,
+    "console_settings.unlink": SIGNED_IN, "agency_templates.confirm_publish": AGENCY_WRITE,
+    "agency.confirm_revoke_teammate": AGENCY_WRITE, "agency.revoke_teammate": AGENCY_WRITE,
 }
 LAST = ("console.disconnect", "agency.create")  # they change who may do what: run after everything else
 

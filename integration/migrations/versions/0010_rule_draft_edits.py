@@ -1,15 +1,14 @@
 """rule_set_versions.updated_at / updated_by: the working draft is edited in place, so who changed it last and when
 
-Revision ID: 0009_rule_draft_edits
-Revises: 0008_timer_step
+Revision ID: 0010_rule_draft_edits
+Revises: 0009_console_settings
 Create Date: 2026-12-05 17:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-
-revision = '0009_rule_draft_edits'
-down_revision = '0008_timer_step'
+revision = '0010_rule_draft_edits'
+down_revision = '0009_console_settings'
 branch_labels = None
 depends_on = None
 

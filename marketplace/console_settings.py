@@ -1,0 +1,241 @@
+"""A tenant's settings page (connection, members, agency, webhooks, sweep, danger zone) and "Your profile".
+
+Everything about who may do what stays in console.py's routes (members, invitations, agency, disconnect); this
+page shows them together and adds the settings that are the tenant's own: how often the safety sweep runs.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from adapters.subscriptions import webhook_url
+from integration.admin.health import WEBHOOK_SOURCES_NOT
+from integration.config import ConfigError
+from integration.intake.sweep import SWEEP_INTERVALS, SWEEP_SETTING, interval_seconds
+from integration.models import (
+    ConsoleIdentity,
+    ConsoleUser,
+    Credential,
+    Decision,
+    DedupKey,
+    EventRecord,
+    Membership,
+    ReviewItem,
+    SweepCursor,
+    Tenant,
+    TenantStatus,
+    WebhookKey,
+)
+from marketplace.access import ADMIN, member_role, require_login, tenant_view
+from marketplace.invitations import INVITE_TTL, audit, pending
+from oauth.crypto import EncryptionKeyError, TokenCipher
+from oauth.registry import PLATFORMS, crm_title
+
+log = logging.getLogger("leadrelay.console.settings")
+settings_bp = Blueprint("console_settings", __name__, url_prefix="/console")
+
+STATUS_BADGE = {TenantStatus.ACTIVE: ("Connected", "ok"), TenantStatus.REAUTH_REQUIRED: ("Needs reconnect", "bad"),
+                TenantStatus.PAUSED: ("Paused", "warn"), TenantStatus.UNINSTALLED: ("Disconnected", "muted")}
+
+
+def interval_words(seconds: int) -> str:
+    minutes = seconds // 60
+    if minutes < 60:
+        return "every minute" if minutes == 1 else f"every {minutes} minutes"
+    return "every hour" if minutes == 60 else f"every {minutes // 60} hours"
+
+
+def _connection(tenant: Tenant) -> dict:
+    credential = g.db.scalar(select(Credential).where(Credential.tenant_id == tenant.id))
+    label, tone = STATUS_BADGE.get(tenant.status, (tenant.status.replace("_", " "), "muted"))
+    gone = tenant.status == TenantStatus.UNINSTALLED
+    if tenant.status == TenantStatus.REAUTH_REQUIRED or (credential is None and not gone):
+        token = ("Needs reconnect", "bad")
+    elif credential is None:
+        token = ("Erased", "muted")
+    else:
+        token = ("Valid", "ok")
+    return {"status": label, "tone": tone, "token": token[0], "token_tone": token[1],
+            "reason": (tenant.settings or {}).get("reauth_reason"), "installed_by": (tenant.settings or {}).get(
+                "installed_by")}
+
+
+def _webhooks(tenant: Tenant, show_secret: bool) -> dict:
+    """What the admin pastes into the CRM (Salesforce), or the state of the subscriptions made by API."""
+    last = g.db.scalar(select(func.max(EventRecord.received_at)).where(
+        EventRecord.tenant_id == tenant.id, EventRecord.source.not_in(WEBHOOK_SOURCES_NOT)))
+    if tenant.platform != "salesforce":
+        ids = (tenant.settings or {}).get("webhook_subscriptions")
+        return {"managed": True, "subscriptions": ids, "last": last}
+    row = g.db.scalar(select(WebhookKey).where(WebhookKey.tenant_id == tenant.id))
+    if row is None or row.secret_enc is None:
+        return {"managed": False, "url": None, "last": last}
+    if not show_secret:
+        return {"managed": False, "url": None, "hidden": True, "last": last}
+    try:
+        secret = TokenCipher.from_settings().decrypt(row.secret_enc)
+        base = current_app.config.get("PUBLIC_URL") or request.host_url.rstrip("/")
+        url = webhook_url("salesforce", row.key, secret, request_url=base)
+    except (EncryptionKeyError, ConfigError):
+        return {"managed": False, "url": None, "last": last}
+    return {"managed": False, "url": url, "last": last}
+
+
+def erase_counts(tenant: Tenant) -> dict[str, int]:
+    """What a disconnect erases here, counted now (the erasure job records the exact numbers it removed)."""
+    def count(model) -> int:
+        return g.db.scalar(select(func.count()).select_from(model).where(model.tenant_id == tenant.id)) or 0
+
+    return {"events": count(EventRecord), "decisions": count(Decision), "review_items": count(ReviewItem),
+            "dedup_keys": count(DedupKey), "credentials": count(Credential)}
+
+
+def settings_page(tenant: Tenant, status: int = 200, **extra):
+    """The settings page; `extra` carries a just-created invitation link (shown once) into the members card."""
+    own_admin = member_role(g.db, g.user, tenant) == ADMIN
+    rows = g.db.execute(select(Membership, ConsoleUser).join(ConsoleUser, ConsoleUser.id == Membership.user_id)
+                        .where(Membership.tenant_id == tenant.id)
+                        .order_by(func.lower(ConsoleUser.name), ConsoleUser.email)).all()
+    swept = g.db.scalar(select(func.max(SweepCursor.swept_at)).where(SweepCursor.tenant_id == tenant.id))
+    current = interval_seconds(tenant.id)
+    return render_template(
+        "console/settings.html", tenant=tenant, role=g.role, own_admin=own_admin, rows=rows,
+        invitations=pending(g.db, tenant_id=tenant.id), ttl_days=INVITE_TTL.days, connection=_connection(tenant),
+        webhooks=_webhooks(tenant, show_secret=g.role == ADMIN), platform_title=crm_title(tenant.platform),
+        intervals=[(s, interval_words(s)) for s in SWEEP_INTERVALS], sweep_current=current,
+        sweep_words=interval_words(current), swept_at=swept, counts=erase_counts(tenant), **extra), status
+
+
+@settings_bp.get("/tenants/<int:tenant_id>/settings")
+@tenant_view()
+def settings(tenant: Tenant):
+    return settings_page(tenant)
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/sweep")
+@tenant_view(write=True)
+def sweep_interval(tenant: Tenant):
+    """Change how often the safety sweep asks the CRM for leads whose webhook never came; audited."""
+    try:
+        seconds = int(request.form.get("sweep_interval_seconds", ""))
+    except ValueError:
+        seconds = 0
+    if seconds not in SWEEP_INTERVALS:
+        flash("Pick one of the listed sweep intervals.", "error")
+        return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#sweep"), 303
+    before = interval_seconds(tenant.id)
+    tenant.settings = {**(tenant.settings or {}), SWEEP_SETTING: seconds}
+    if before != seconds:
+        audit(g.db, tenant.id, "sweep-interval", f"{g.user.email or g.user.name} set the safety sweep to run "
+              f"{interval_words(seconds)} (was {interval_words(before)})", "settings", before=before, after=seconds)
+    flash(f"The safety sweep now runs {interval_words(seconds)}, from its next run on.", "success")
+    return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#sweep"), 303
+
+
+@settings_bp.get("/tenants/<int:tenant_id>/disconnect")
+@tenant_view()
+def confirm_disconnect(tenant: Tenant):
+    """Exactly what disconnecting erases and what it leaves, and the account name to type to go ahead."""
+    return disconnect_page(tenant)
+
+
+def disconnect_page(tenant: Tenant, error: str = "", status: int = 200):
+    return render_template("console/disconnect_confirm.html", tenant=tenant, role=g.role, counts=erase_counts(tenant),
+                           platform_title=crm_title(tenant.platform), error=error), status
+
+
+# "Your profile": the sign-ins (CRM identities) that open this console login ---------------------------------
+
+def identities_of(user: ConsoleUser) -> list[dict]:
+    """The user's first identity (on the user row) and the ones linked since, as the page lists them."""
+    found = [{"id": 0, "platform": user.platform, "account": user.external_account_id,
+              "crm_user": user.external_user_id, "email": user.email, "since": user.created_at, "primary": True}]
+    for row in g.db.scalars(select(ConsoleIdentity).where(ConsoleIdentity.user_id == user.id)
+                            .order_by(ConsoleIdentity.created_at, ConsoleIdentity.id)).all():
+        found.append({"id": row.id, "platform": row.platform, "account": row.external_account_id,
+                      "crm_user": row.external_user_id, "email": row.email, "since": row.created_at,
+                      "primary": False})
+    names = _account_names({(i["platform"], i["account"]) for i in found})
+    for identity in found:
+        identity["account_name"] = names.get((identity["platform"], identity["account"]))
+        identity["title"] = crm_title(identity["platform"])
+    return found
+
+
+def _account_names(keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Names of the installed CRM accounts among `keys` (an account LeadRelay is not installed in has none)."""
+    if not keys:
+        return {}
+    rows = g.db.execute(select(Tenant.platform, Tenant.external_id, Tenant.name)
+                        .where(Tenant.external_id.in_([k[1] for k in keys]))).all()
+    return {(p, e): n for p, e, n in rows if (p, e) in keys}
+
+
+@settings_bp.get("/me")
+@require_login
+def me():
+    return render_template("console/me.html", identities=identities_of(g.user), platforms=PLATFORMS)
+
+
+def _identity_arg(value: object) -> dict | None:
+    identities = identities_of(g.user)
+    try:
+        wanted = int(str(value))
+    except ValueError:
+        return None
+    return next((i for i in identities if i["id"] == wanted), None)
+
+
+@settings_bp.get("/me/identities/unlink")
+@require_login
+def confirm_unlink():
+    identity = _identity_arg(request.args.get("identity"))
+    if identity is None or len(identities_of(g.user)) < 2:
+        flash("Pick a sign-in to unlink; your only sign-in cannot be unlinked.", "error")
+        return redirect(url_for("console_settings.me")), 303
+    where = identity["account_name"] or f"account {identity['account']}"
+    return render_template("console/confirm.html", title=f"Unlink your {identity['title']} sign-in?",
+                           lines=[f"Signing in with {identity['title']} as {identity['email'] or 'this user'} "
+                                  f"({where}) will no longer open this LeadRelay login.",
+                                  "If you sign in that way again, LeadRelay treats it as a new person with no "
+                                  "access until someone invites them. Your other sign-ins and all your access "
+                                  "stay as they are."],
+                           action=url_for("console_settings.unlink"), fields={"identity": identity["id"]},
+                           button=f"Unlink the {identity['title']} sign-in", danger=True,
+                           cancel=url_for("console_settings.me"))
+
+
+@settings_bp.post("/me/identities/unlink")
+@require_login
+def unlink():
+    """Detach one of the user's CRM identities (never the last); audited on every account the user is a member of."""
+    user = g.user
+    identity = _identity_arg(request.form.get("identity"))
+    if identity is None or len(identities_of(user)) < 2:
+        flash("Pick a sign-in to unlink; your only sign-in cannot be unlinked.", "error")
+        return redirect(url_for("console_settings.me")), 303
+    if identity["primary"]:
+        # the user row carries the first identity: the oldest linked one takes its place
+        successor = g.db.scalar(select(ConsoleIdentity).where(ConsoleIdentity.user_id == user.id)
+                                .order_by(ConsoleIdentity.created_at, ConsoleIdentity.id).limit(1))
+        if successor is None:
+            abort(409)
+        g.db.delete(successor)
+        g.db.flush()
+        user.platform, user.external_account_id = successor.platform, successor.external_account_id
+        user.external_user_id = successor.external_user_id
+    else:
+        row = g.db.get(ConsoleIdentity, identity["id"])
+        if row is None or row.user_id != user.id:
+            abort(404)
+        g.db.delete(row)
+    for tenant_id in g.db.scalars(select(Membership.tenant_id).where(Membership.user_id == user.id)).all():
+        audit(g.db, tenant_id, "identity-unlinked", f"{user.email or user.name} unlinked their "
+              f"{identity['title']} sign-in ({identity['email'] or identity['crm_user']}) from their LeadRelay "
+              "login", user.email or str(user.id), platform=identity["platform"], console_user_id=user.id)
+    log.info("console.identity-unlinked", extra={"platform": identity["platform"]})
+    flash(f"Your {identity['title']} sign-in is unlinked.", "success")
+    return redirect(url_for("console_settings.me")), 303
+
