@@ -18,6 +18,7 @@ from integration.rules import RulesError, load_rules
 from integration.rules.model import RuleSet
 from marketplace.access import safe_local_path, tenant_view
 from marketplace.console_rules import diff_lines, get_version, live_version
+from marketplace.params import int_arg
 
 log = logging.getLogger("leadrelay.console.publish")
 publish_bp = Blueprint("console_publish", __name__, url_prefix="/console")
@@ -95,13 +96,42 @@ def _rule_changes(old: RuleSet, new: RuleSet, name) -> list[str]:
     for rule_name in (n for n in after if n in before):
         was, now = before[rule_name], after[rule_name]
         if was.when != now.when:
-            lines.append(f"Rule '{rule_name}': conditions changed")
+            lines.append(f"Rule '{rule_name}': {_condition_changes(was.when, now.when)}")
         if was.assign != now.assign:
             lines.append(f"Rule '{rule_name}': now goes to {_target(now.assign, name)} "
                          f"(was {_target(was.assign, name)})")
     if [n for n in after if n in before] != [n for n in before if n in after]:
         lines.append("The order of the rules changed (the first rule that matches decides)")
     return lines
+
+
+CONDITION_WORDS = {"employees_gte": "employees at least", "employees_lt": "employees fewer than",
+                   "score_gte": "score at least", "score_lt": "score below", "email_domain": "email domain",
+                   "has_phone": "has a phone", "has_email": "has an email", "account_owner": "has an account owner",
+                   "any": "one condition suffices"}
+
+
+def _condition_changes(was, now) -> str:
+    """"country DE → DE, AT; postcode added (940-951)": each condition that differs, in the admin's words."""
+    before, after = was.model_dump(exclude_defaults=True), now.model_dump(exclude_defaults=True)
+    parts = []
+    for key in [*before, *(k for k in after if k not in before)]:
+        if before.get(key) == after.get(key):
+            continue
+        words = CONDITION_WORDS.get(key, key.replace("_", " "))
+        if key not in after:
+            parts.append(f"{words} removed (was {_shown(before[key])})")
+        elif key not in before:
+            parts.append(f"{words} added ({_shown(after[key])})")
+        else:
+            parts.append(f"{words} {_shown(before[key])} → {_shown(after[key])}")
+    return "; ".join(parts) or "conditions changed"
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _owner_changes(old: RuleSet, new: RuleSet, name) -> list[str]:
@@ -159,6 +189,24 @@ def examples(progress: dict | None, limit: int = EXAMPLES) -> list[dict]:
     order = {"rule": 0, "unowned": 1, "rotation": 2}
     changed = [r for r in rows if r.get("change", "rule" if r["current"] != r["simulated"] else "same") in order]
     return sorted(changed, key=lambda r: order[r.get("change", "rule")])[:limit]
+
+
+@publish_bp.get("/tenants/<int:tenant_id>/rules/diff")
+@tenant_view()
+def diff(tenant: Tenant):
+    """A version next to the live one: the changes in sentences, then line by line."""
+    version = get_version(g.db, tenant.id, int_arg(request.args, "version") or "")
+    live = live_version(g.db, tenant.id)
+    names = owner_names(tenant.id)
+
+    def label(email: str) -> str:
+        return f"{names[email]} ({email})" if email in names else email
+
+    summary = (change_summary(_rules(live.body) if live else None, _rules(version.body), label)
+               if version is not None and (live is None or live.id != version.id) else [])
+    return render_template("console/rules_diff.html", tenant=tenant, role=g.role, version=version, live=live,
+                           lines=diff_lines(live, version) if version is not None else [], summary=summary,
+                           asked=request.args.get("version", ""))
 
 
 @publish_bp.get("/tenants/<int:tenant_id>/rules/<int:version>/publish")

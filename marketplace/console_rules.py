@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 
 import yaml
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -22,7 +22,7 @@ from integration.queues import redis_connection
 from integration.rules import TIERS, RulesError, RuleSet, check_limits, read_rules_text, validate_rules
 from integration.rules.limits import YAML_LOADER, LimitExceeded, scan_yaml
 from marketplace.access import tenant_view
-from marketplace.params import ID_MAX, int_arg
+from marketplace.params import ID_MAX
 
 rules_bp = Blueprint("console_rules", __name__, url_prefix="/console")
 _PART = re.compile(r"\[(\d+)\]|\.?([^.\[\]]+)")
@@ -264,17 +264,6 @@ def diff_lines(old: RuleSetVersion | None, new: RuleSetVersion) -> list[tuple[st
     lines = difflib.unified_diff(before, after, fromfile=label, tofile=f"v{new.version}", lineterm="", n=3)
     kinds = {"+": "add", "-": "del", "@": "hunk"}
     return [("head" if line.startswith(("+++", "---")) else kinds.get(line[:1], "ctx"), line) for line in lines]
-
-
-@rules_bp.get("/tenants/<int:tenant_id>/rules/diff")
-@tenant_view()
-def diff(tenant: Tenant):
-    """A version next to the live one (server-rendered unified diff)."""
-    version = get_version(g.db, tenant.id, int_arg(request.args, "version") or "")
-    live = live_version(g.db, tenant.id)
-    lines = diff_lines(live, version) if version is not None else []
-    return render_template("console/rules_diff.html", tenant=tenant, role=g.role, version=version, live=live,
-                           lines=lines, asked=request.args.get("version", ""))
 
 
 @rules_bp.post("/tenants/<int:tenant_id>/rules/<int:version>/rollback")

@@ -115,8 +115,10 @@ def test_a_draft_is_diffed_against_the_live_version(app, env, world):
     assert alice.post(f"/console/tenants/{tenant}/rules", data={"body": edited}).status_code == 303
     page = alice.get(f"/console/tenants/{tenant}/rules/diff?version=2").get_data(as_text=True)
     assert "Version 2 (draft) against live version 1" in page
-    assert re.search(r'<div class="del">-\s+- DE</div>', page) is None  # unchanged lines are context
-    assert re.search(r'<div class="add">\+\s+- AT</div>', page), page
+    summary = re.search(r'<ul class="change-list" data-summary>(.*?)</ul>', page, re.S)
+    assert summary and "country DE → DE, AT" in summary.group(1), page  # the change in a sentence, then lines
+    assert re.search(r'<span class="del">-\s+- DE</span>', page) is None  # unchanged lines are context
+    assert re.search(r'<span class="add">\+\s+- AT</span>', page), page
     assert "Identical" in alice.get(f"/console/tenants/{tenant}/rules/diff?version=1").get_data(as_text=True)
     # the editor opens a version's text
     assert "AT" in alice.get(f"/console/tenants/{tenant}/rules?edit=2").get_data(as_text=True)

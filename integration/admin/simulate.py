@@ -307,7 +307,8 @@ class Simulation:
             raw["country"] = country
         normalized = normalize_lead(raw, self.rules.source_labels)
         if normalized.unusable:
-            return None, None, f"Unusable lead: {normalized.unusable}"
+            # the reason already says "unusable lead"
+            return None, None, normalized.unusable[:1].upper() + normalized.unusable[1:]
         lead = with_fields(normalized.lead, account_owner=self._account_owner(normalized.lead))
         decision = self.router.route_lead(lead, self.scorer.score_lead(lead), at=record.created_at)
         if decision.owner is not None and decision.owner not in self.active:

@@ -228,13 +228,15 @@ def test_every_console_page_is_accessible_fits_a_phone_and_speaks_in_words(page,
     assert page.inner_text(".tenant-bar .tenant-name") == "crawl-client.example.com"
     assert page.get_attribute('nav[aria-label="Account"] a[aria-current="page"]', "href").endswith("/kpis")
     assert page.get_attribute(".switcher a", "href") == f"/console/tenants/{world['second_id']}/kpis"
-    # a destructive button asks in a dialog that says what will happen; Cancel leaves everything as it was
-    page.goto(f"/console/tenants/{world['tenant_id']}")
-    page.click("button:has-text('Disconnect crawl-client')")
-    dialog = page.locator("dialog.confirm[open]")
-    assert "cannot be undone" in dialog.inner_text()
-    dialog.locator("text=Cancel").click()
-    assert page.locator("dialog.confirm[open]").count() == 0 and page.url.endswith(f"/tenants/{world['tenant_id']}")
+    # a destructive action asks on a page that says what will happen; Cancel leaves everything as it was
+    page.goto(f"/console/tenants/{world['tenant_id']}/settings")
+    page.click("a:has-text('Disconnect crawl-client')")
+    erased = page.inner_text("[data-erased]")
+    assert "events" in erased and "cannot be stopped" in page.inner_text("main")
+    page.locator("main").get_by_role("link", name="Cancel").click()
+    assert page.url.endswith(f"/tenants/{world['tenant_id']}/settings#danger")
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        assert s.get(Tenant, world["tenant_id"]).status == "active"
     visited = {"tenant-admin": crawl(page, "tenant-admin", ["/console/", f"/console/tenants/{world['tenant_id']}"],
                                      origin, findings)}
     agency = page.context.browser.new_context(ignore_https_errors=True, base_url=origin)

@@ -45,7 +45,7 @@ NEW_AGENCY = row(LOGIN, ALLOWED, ALLOWED, CONFLICT, ALLOWED, CONFLICT)
 
 TABLE = {
     "console.home": SIGNED_IN, "auth.link_with": SIGNED_IN,
-    "console.tenant": READ, "console.onboarding": READ, "console.rules": READ, "console_rules.diff": READ,
+    "console.tenant": READ, "console.onboarding": READ, "console.rules": READ, "console_publish.diff": READ,
     "console_audit.audit": READ, "console_health.health": READ, "console_kpi.kpis": READ,
     "console_kpi.kpis_csv": READ, "console.members": READ, "console_review.review": READ,
     "console_simulate.simulate": READ, "console_publish.confirm": READ, "console_trace.test_lead": READ,
