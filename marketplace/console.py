@@ -149,7 +149,7 @@ def publish_rules(tenant: Tenant, version: int):
     if request.form.get("confirm") != "yes":
         flash(f"Check what version {version} changes, then confirm to go live.", "info")
         return back_to_confirm(tenant.id, version, request.form.get("next"))
-    if blocked := not_publishable(tenant.id, version):
+    if blocked := not_publishable(target):
         flash(f"Version {version} cannot go live yet: {blocked}", "error")
         return back_to_confirm(tenant.id, version, request.form.get("next"))
     publish(g.db, target)

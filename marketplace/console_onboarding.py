@@ -69,7 +69,7 @@ def onboarding_page(tenant: Tenant):
                            draft=draft, draft_text=as_yaml(draft.body) if draft else "", progress=progress,
                            live=live, has_token=has_token, backfill=backfill, steps=steps,
                            by={s["key"]: s for s in steps}, done=done,
-                           percent=round(100 * done / len(steps)), blocked=not_publishable(tenant.id, draft.version)
+                           percent=round(100 * done / len(steps)), blocked=not_publishable(draft)
                            if draft is not None else None)
 
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
-from integration.admin.simulate import read_progress
+from integration.admin.simulate import read_progress, rules_digest
 from integration.config import get_settings
 from integration.crm.users import cached_users
 from integration.crm.wiring import NotWired, adapter_for
 from integration.errors import LeadRelayError
-from integration.models import Tenant
+from integration.models import RuleSetVersion, Tenant
 from integration.queues import redis_connection
 from integration.rules import RulesError, load_rules
 from integration.rules.model import RuleSet
@@ -34,15 +34,18 @@ def page_css(filename: str) -> str | None:
     return url_for("static", filename=filename) if current_app.has_static_folder else None
 
 
-def not_publishable(tenant_id: int, version: int) -> str | None:
-    """Why the version cannot go live yet (its simulation is missing, running or failed), else None."""
-    progress = read_progress(tenant_id, version)
+def not_publishable(target: RuleSetVersion) -> str | None:
+    """Why the version cannot go live yet (its simulation is missing, running, failed or of other rules), else
+    None."""
+    progress = read_progress(target.tenant_id, target.version)
     if not progress:
         return "it has not been simulated. Simulate it first, to see which recent leads would change owner."
     if progress.get("state") in RUNNING:
         return "its simulation has not finished. Wait for it, then look at what it found."
     if progress.get("state") != "done":
         return f"its simulation stopped ({progress.get('error') or 'no result'}). Simulate it again."
+    if progress.get("digest") != rules_digest(target.body):  # edited while it ran (or simulated before digests)
+        return "the rules changed after it was simulated. Simulate it again, to see what they do now."
     return None
 
 
@@ -231,7 +234,7 @@ def confirm(tenant: Tenant, version: int):
         "console/publish.html", tenant=tenant, role=g.role, version=target, live=live, is_live=is_live,
         lines=[] if is_live else diff_lines(live, target),
         summary=[] if is_live else change_summary(_rules(live.body) if live else None, _rules(target.body), label),
-        progress=progress, blocked=not_publishable(tenant.id, version), examples=examples(progress),
+        progress=progress, blocked=not_publishable(target), examples=examples(progress),
         names=names, running=bool(progress and progress.get("state") in RUNNING),
         next=next_path, here=confirm_url(tenant.id, version, next_path), asked=version, css=page_css("publish.css"))
 

@@ -166,6 +166,34 @@ def test_a_change_to_a_simulated_draft_needs_a_new_simulation_before_it_goes_liv
     assert refused.status_code == 303 and [r.status for r in stored(env, world["T"]).values()] == ["published", "draft"]
 
 
+def test_a_simulation_that_ran_while_the_draft_was_edited_does_not_clear_it_for_going_live(app, env, world):
+    from redis import Redis
+
+    from tests.workers import BurstWorker
+
+    alice = client(app, world)
+    assert alice.post(url(world, "draft"), json={"body": with_(timezone="Europe/Berlin")}).status_code == 200
+    assert alice.post(f"/console/tenants/{world['T']}/simulate", data={"version": "2"}).status_code == 303
+    # the edit lands while the job waits in the queue; the job then reads (and simulates) the edited rules
+    assert alice.post(url(world, "draft"), json={"body": with_(timezone="Asia/Tokyo")}).status_code == 200
+    with session_scope(env["DATABASE_URL"]) as s:  # an edit between the job reading the rules and finishing
+        row = s.scalar(RuleSetVersion.for_tenant(world["T"]).where(RuleSetVersion.version == 2))
+        simulated = dict(row.body)
+    BurstWorker(["maintenance"], connection=Redis.from_url(env["REDIS_URL"])).work(burst=True)
+    assert read_progress(world["T"], 2)["state"] == "done"
+    with session_scope(env["DATABASE_URL"]) as s:
+        row = s.scalar(RuleSetVersion.for_tenant(world["T"]).where(RuleSetVersion.version == 2))
+        row.body = {**simulated, "timezone": "America/Chicago"}  # changed after the job read it
+    page = alice.get(f"/console/tenants/{world['T']}/rules/2/publish").get_data(as_text=True)
+    assert "the rules changed after it was simulated" in page
+    refused = alice.post(f"/console/tenants/{world['T']}/rules/2/publish", data={"confirm": "yes"})
+    assert refused.status_code == 303 and [r.status for r in stored(env, world["T"]).values()] == ["published", "draft"]
+    # simulated again, as they are now: it may go live
+    simulate(alice, env["REDIS_URL"], world["T"], 2)
+    live = alice.post(f"/console/tenants/{world['T']}/rules/2/publish", data={"confirm": "yes"})
+    assert live.status_code == 303 and [r.status for r in stored(env, world["T"]).values()] == ["archived", "published"]
+
+
 def test_an_invalid_document_is_not_saved(app, env, world):
     resp = client(app, world).post(url(world, "draft"), json={"body": with_(fallback={"pool": "nowhere"})})
     assert resp.status_code == 422

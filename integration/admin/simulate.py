@@ -13,6 +13,7 @@ round-robin (the rotation starts afresh in a simulation, so reshuffles say nothi
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import time
@@ -50,6 +51,12 @@ MAX_WAITED = 300.0  # waits in one run, in all
 MAX_ATTEMPTS = 3  # runs put back for a long Retry-After, before the simulation gives up
 # How a lead's simulated owner differs from its current one
 SAME, RULE, ROTATION, UNOWNED = "same", "rule", "rotation", "unowned"
+
+
+def rules_digest(body: Any) -> str:
+    """A fingerprint of a rule-set document: a simulation names the rules it ran, so a draft edited while it ran
+    is not taken as simulated."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def progress_key(tenant_id: int, version: int) -> str:
@@ -107,10 +114,11 @@ class Patience:
 @job(MAINTENANCE, name="simulate_rules", timeout=1800, retries=0)
 def simulate_rules(tenant_id: int, version: int, limit: int, attempt: int = 1) -> dict[str, Any] | None:
     """Route the last `limit` leads with rule-set `version` in memory; store per-lead rows and totals."""
-    rules = _rules(tenant_id, version)
-    if rules is None:
+    loaded = _rules(tenant_id, version)
+    if loaded is None:
         return None
-    progress = Progress(tenant_id, version, limit)
+    rules, digest = loaded
+    progress = Progress(tenant_id, version, limit, digest)
     patience = Patience(on_wait=progress.waiting)
     try:
         adapter = adapter_for(tenant_id)
@@ -131,7 +139,7 @@ def simulate_rules(tenant_id: int, version: int, limit: int, attempt: int = 1) -
     return {k: v for k, v in result.items() if k != "rows"}
 
 
-def _rules(tenant_id: int, version: int) -> RuleSet | None:
+def _rules(tenant_id: int, version: int) -> tuple[RuleSet, str] | None:
     with session_scope(get_settings().database_url) as session:
         row = session.scalar(RuleSetVersion.for_tenant(tenant_id).where(RuleSetVersion.version == version))
         body = dict(row.body) if row is not None else None
@@ -139,7 +147,7 @@ def _rules(tenant_id: int, version: int) -> RuleSet | None:
         _save(tenant_id, version, state="failed", done=0, total=0, error=f"no version {version}")
         return None
     try:
-        return load_rules(body)
+        return load_rules(body), rules_digest(body)
     except RulesError as exc:
         _save(tenant_id, version, state="failed", done=0, total=0, error=f"the rule set is not valid: {exc}")
         return None
@@ -165,12 +173,12 @@ def _later(tenant_id: int, version: int, limit: int, attempt: int, exc: CRMRateL
 class Progress:
     """The one JSON value the console polls for a (tenant, version) simulation."""
 
-    def __init__(self, tenant_id: int, version: int, limit: int) -> None:
-        self.tenant_id, self.version, self.limit = tenant_id, version, limit
+    def __init__(self, tenant_id: int, version: int, limit: int, digest: str = "") -> None:
+        self.tenant_id, self.version, self.limit, self.digest = tenant_id, version, limit, digest
 
     def save(self, state: str, done: int, total: int | None = None, **values: Any) -> None:
         _save(self.tenant_id, self.version, state=state, done=done, total=self.limit if total is None else total,
-              limit=self.limit, **values)
+              limit=self.limit, digest=self.digest, **values)
 
     def waiting(self, seconds: float, error: str) -> None:
         current = read_progress(self.tenant_id, self.version) or {}
