@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from flask import Blueprint, flash, g, redirect, request, url_for
 
-from integration.models import RuleSetVersion, Tenant
+from integration.models import Tenant
 from integration.rules import RulesError, check_limits, validate_rules
 from integration.rules.limits import MAX_BYTES
 from marketplace.access import tenant_view
@@ -26,14 +26,9 @@ class EditError(ValueError):
     """A form value that cannot be applied (before the rule loader even sees the document)."""
 
 
-def base_version(db, tenant_id: int) -> RuleSetVersion | None:
-    """What the helpers edit: the working draft, else the live version."""
-    return editable_version(db, tenant_id)
-
-
 def helper_choices(tenant: Tenant) -> dict:
     """Owners and pools of the document the helpers edit, for the forms' choices."""
-    base = base_version(g.db, tenant.id)
+    base = editable_version(g.db, tenant.id)
     body = base.body if base is not None and isinstance(base.body, dict) else {}
     owners = [o.get("email") for o in body.get("owners") or [] if isinstance(o, dict) and o.get("email")]
     pools = sorted((body.get("pools") or {}).keys()) if isinstance(body.get("pools"), dict) else []
@@ -125,7 +120,7 @@ def add_territory(body: dict, form) -> str:
 
 
 def _apply(tenant: Tenant, change: Callable[[dict, object], str]):
-    base = base_version(g.db, tenant.id)
+    base = editable_version(g.db, tenant.id)
     body = base.body if base is not None and isinstance(base.body, dict) else {"version": 1}
     try:
         check_limits(body)  # a version stored before the limits existed is refused before it is copied

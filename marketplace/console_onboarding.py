@@ -10,13 +10,13 @@ from sqlalchemy import select
 from integration.admin.simulate import read_progress
 from integration.crm.wiring import NotWired, adapter_for
 from integration.errors import LeadRelayError
-from integration.models import Credential, RuleSetVersion, Tenant
+from integration.models import Credential, Tenant
 from integration.records import CRMUser
 from integration.rules import RulesError, load_rules
 from marketplace.access import tenant_view
 from marketplace.console_health import backfill_state
 from marketplace.console_publish import not_publishable
-from marketplace.console_rules import add_version, as_yaml, live_version
+from marketplace.console_rules import add_version, as_yaml, live_version, working_draft
 
 log = logging.getLogger("leadrelay.console.onboarding")
 onboarding_bp = Blueprint("console_onboarding", __name__, url_prefix="/console")
@@ -57,9 +57,7 @@ def onboarding_page(tenant: Tenant):
     users, problem = crm_users(tenant)
     live = live_version(g.db, tenant.id)
     # the draft being prepared: the newest one newer than what is live (an older draft is history, not a next step)
-    draft = g.db.scalar(RuleSetVersion.for_tenant(tenant.id).where(
-        RuleSetVersion.status == "draft", RuleSetVersion.version > (live.version if live else 0))
-        .order_by(RuleSetVersion.version.desc()).limit(1))
+    draft = working_draft(g.db, tenant.id)
     has_token = g.db.scalar(select(Credential.id).where(Credential.tenant_id == tenant.id)) is not None
     progress = read_progress(tenant.id, draft.version) if draft is not None else None
     backfill = backfill_state(tenant)

@@ -304,8 +304,8 @@ def sla_preview(text: str) -> dict | None:
     owners = [o.email for o in rules.owners if o.active] or [None]
     return {"now": due_text(now, rules.timezone), "owners": [_owner_label(rules, e) for e in owners[:PREVIEW_OWNERS]],
             "more": max(0, len(owners) - PREVIEW_OWNERS),
-            "tiers": [{"tier": tier, "policy": _policy_words(policy),
-                       "due": [_due_for(rules, e, now, policy) for e in owners[:PREVIEW_OWNERS]]}
+            "tiers": [{"tier": tier, "policy": policy_words(policy),
+                       "due": [due_for(rules, e, now, policy) for e in owners[:PREVIEW_OWNERS]]}
                       for tier, policy in tiers]}
 
 
@@ -313,12 +313,12 @@ def _owner_label(rules: RuleSet, email: str | None) -> str:
     return email or f"owners without their own hours ({rules.timezone})"
 
 
-def _policy_words(policy) -> str:
+def policy_words(policy) -> str:
     clock = "counted in the owner's working hours" if policy.business_hours else "on the clock, nights and weekends too"
     return f"first touch within {duration_words(policy.first_touch, policy.business_hours)}, {clock}"
 
 
-def _due_for(rules: RuleSet, email: str | None, now: dt.datetime, policy) -> str:
+def due_for(rules: RuleSet, email: str | None, now: dt.datetime, policy) -> str:
     try:
         due = due_at(now, policy.first_touch, policy.business_hours, calendar_for(rules, email))
     except NoWorkingTime:

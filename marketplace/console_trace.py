@@ -20,7 +20,7 @@ from integration.crm.account_owners import AccountOwners, wants_account_owner
 from integration.crm.users import cached_users
 from integration.crm.wiring import NotWired, adapter_for
 from integration.errors import LeadRelayError
-from integration.models import Decision, RuleSetVersion, Tenant
+from integration.models import Decision, Tenant
 from integration.pipeline.flow import country_from_phone
 from integration.queues import redis_connection
 from integration.records import CRMUser
@@ -32,7 +32,7 @@ from integration.rules import RulesError, load_rules, read_rules_text
 from integration.rules.model import RuleSet
 from marketplace import console_rules
 from marketplace.access import tenant_view
-from marketplace.console_rules import _due_for, _policy_words, live_version
+from marketplace.console_rules import due_for, editable_version, policy_words
 
 log = logging.getLogger("leadrelay.console.trace")
 trace_bp = Blueprint("console_trace", __name__, url_prefix="/console")
@@ -46,16 +46,6 @@ RECENT_LEADS, RECENT_SCAN = 20, 400
 
 class BadLead(ValueError):
     """The lead in the request is not something a CRM form could have sent (→ 400, with the message)."""
-
-
-def working_version(db, tenant_id: int) -> RuleSetVersion | None:
-    """What the admin is working on: the newest draft newer than the live version, else the live version."""
-    live = live_version(db, tenant_id)
-    draft = db.scalar(RuleSetVersion.for_tenant(tenant_id).where(RuleSetVersion.status == "draft")
-                      .order_by(RuleSetVersion.version.desc()).limit(1))
-    if draft is not None and (live is None or draft.version > live.version):
-        return draft
-    return live
 
 
 def lead_input(value: object) -> dict[str, Any]:
@@ -88,7 +78,7 @@ def _number(value: object) -> bool:
 def rules_input(db, tenant_id: int, body: object) -> RuleSet:
     """The rule set to test with: the one sent (a document, or YAML/JSON text), else the working version."""
     if body is None:
-        version = working_version(db, tenant_id)
+        version = editable_version(db, tenant_id)
         if version is None:
             raise RulesError([("", "no rule set yet: save a draft (or send one as \"body\")")])
         body = version.body
@@ -216,7 +206,7 @@ def _sla(rules: RuleSet, tier: str, owner: str | None, now: dt.datetime) -> dict
     policy = getattr(rules.sla, tier, None)
     if policy is None or owner is None:
         return None  # a lead in review opens no clock
-    return {"tier": tier, "due": _due_for(rules, owner, now, policy), "policy": _policy_words(policy)}
+    return {"tier": tier, "due": due_for(rules, owner, now, policy), "policy": policy_words(policy)}
 
 
 @trace_bp.post("/tenants/<int:tenant_id>/rules/test")
