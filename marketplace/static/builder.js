@@ -1103,7 +1103,11 @@
         self.error("Testing a lead is not available on this server yet (it has no test endpoint). Simulate the draft on recent leads instead.");
         return null;
       }
-      return resp.json().then(function (data) { self.show(resp, data); });
+      return resp.json().then(function (data) {
+        self.show(resp, data);
+        // the answer is below the form in a panel that scrolls by itself: bring its first line into view
+        if (self.result.firstChild && self.result.firstChild.scrollIntoView) self.result.firstChild.scrollIntoView({block: "nearest"});
+      });
     }).catch(function () { self.error("LeadRelay could not be reached; try again."); });
   };
 
