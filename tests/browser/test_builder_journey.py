@@ -108,7 +108,8 @@ def test_built_tested_simulated_confirmed_then_a_new_lead_is_routed_and_audited_
     expect(answer.locator("ul.skipped")).to_contain_text("out of office")
     expect(answer).to_contain_text("Alice Owner")
     expect(answer.locator(".sla-due")).to_contain_text("First touch due")
-    shot(page, f"journey-{platform}-test-panel")
+    page.locator("#test-result").scroll_into_view_if_needed()
+    shot(page, f"journey-{platform}-test-panel", docs="console-rule-builder" if platform == "hubspot" else None)
 
     # simulate the draft, then go live from the confirmation page (the diff and the simulation first)
     page.goto(f"/console/tenants/{tenant_id}/rules/{_draft(crm_env, tenant_id)}/publish")
@@ -137,7 +138,7 @@ def test_built_tested_simulated_confirmed_then_a_new_lead_is_routed_and_audited_
     expect(path.nth(1)).to_contain_text("postcode")
     expect(row.locator(".rule-path li.matched")).to_contain_text("Germany")
     expect(row.locator(".skipped")).to_contain_text("Bob Owner (out of office")
-    shot(page, f"journey-{platform}-audit")
+    shot(page, f"journey-{platform}-audit", docs="console-audit-log" if platform == "salesforce" else None)
     page.set_viewport_size({"width": 390, "height": 844})
     shot(page, f"journey-{platform}-audit-390")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
