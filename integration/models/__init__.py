@@ -2,6 +2,7 @@
 from integration.models.activity import Decision, EventRecord, ReviewItem, SlaTimer
 from integration.models.agency_templates import AgencyTemplate
 from integration.models.base import Base, TenantScoped, utcnow
+from integration.models.capture import IntakeKey, IntakeSubmission
 from integration.models.dedup_index import DedupKey
 from integration.models.diagnostics import Probe
 from integration.models.intake import SweepCursor, WebhookKey
@@ -24,7 +25,7 @@ from integration.models.tenancy import (
 
 __all__ = [
     "Agency", "AgencyInvite", "AgencyInviteUse", "AgencyTemplate", "Base", "ConsoleIdentity", "ConsoleSession",
-    "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupKey", "EventRecord", "Invitation", "Membership",
-    "MergeSnapshot", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer", "SweepCursor", "Tenant", "TenantScoped",
-    "TenantStatus", "WebhookKey", "utcnow",
+    "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupKey", "EventRecord", "IntakeKey",
+    "IntakeSubmission", "Invitation", "Membership", "MergeSnapshot", "Probe", "ReviewItem", "RuleSetVersion",
+    "SlaTimer", "SweepCursor", "Tenant", "TenantScoped", "TenantStatus", "WebhookKey", "utcnow",
 ]
