@@ -14,6 +14,7 @@ from integration.rules.model import When
 from integration.rules.values import postcode_key
 
 TEXT_KEYS = ("country", "state", "city", "source", "industry", "language", "service")
+ENRICHED_KEYS = ("email_type", "timezone")  # what integration/enrich found, set on the Lead by the pipeline
 
 
 @dataclass
@@ -69,6 +70,26 @@ def _domain_condition(values: list[str]) -> tuple[Test, Describe]:
     return test, describe
 
 
+def _enriched_condition(key: str, values: list[str]) -> tuple[Test, Describe]:
+    """`email_type` and `timezone`: values enrichment gave the lead (a lead it could not type never matches)."""
+    wanted = frozenset(v.casefold() for v in values)
+    if key == "email_type":
+        return (lambda f: (f.lead.email_type or "") in wanted), (lambda f: f"{f.lead.email_type} email")
+    return ((lambda f: (f.lead.timezone or "").casefold() in wanted),
+            (lambda f: f"time zone {f.lead.timezone}"))
+
+
+def _enriched_why_not(key: str, wanted: str) -> Describe:
+    if key == "email_type":
+        def email_type(f: Facts) -> str:
+            if f.lead.email_type:
+                return f"email type is {f.lead.email_type} ({f.lead.email_domain}), not one of {wanted}"
+            return f"email type unknown ({'no email' if not f.lead.email else 'not enriched'}; wanted {wanted})"
+        return email_type
+    return lambda f: (f"time zone is {f.lead.timezone}, not one of {wanted}" if f.lead.timezone
+                      else f"time zone unknown (wanted {wanted})")
+
+
 def _flag_condition(key: str, wanted: bool) -> tuple[Test, Describe]:
     read: dict[str, Callable[[Facts], bool]] = {
         "has_phone": lambda f: bool(f.lead.phone), "has_email": lambda f: bool(f.lead.email),
@@ -115,6 +136,8 @@ def _why_not(key: str, value: object) -> Describe:
         wanted = _listed(["free mail" if v == "free" else v for v in value])  # type: ignore[union-attr]
         return lambda f: (f"email domain {f.lead.email_domain}, not one of {wanted}" if f.lead.email_domain
                           else f"no email (wanted a domain among {wanted})")
+    if key in ENRICHED_KEYS:
+        return _enriched_why_not(key, _listed(value))
     if key == "tier":
         wanted = _listed(value)
         return lambda f: f"tier {f.tier}, not one of {wanted}" if f.tier else f"tier unknown (wanted {wanted})"
@@ -134,6 +157,8 @@ def _condition(rule: int, key: str, value: object) -> tuple[Test, Describe]:
         return _number_condition(key, value)  # type: ignore[arg-type]
     if key == "email_domain":
         return _domain_condition(value)  # type: ignore[arg-type]
+    if key in ENRICHED_KEYS:
+        return _enriched_condition(key, value)  # type: ignore[arg-type]
     if key == "tier":
         tiers = frozenset(value)  # type: ignore[arg-type]
         return (lambda f: f.tier in tiers), (lambda f: f"tier {f.tier}")

@@ -18,7 +18,8 @@ __all__ = ["FREE_MAIL_DOMAINS", "DEFAULT_SOURCES", "Lead", "Normalized", "Proble
            "normalize_postcode", "normalize_state"]
 
 TEXT_FIELDS = ("id", "first_name", "last_name", "email", "phone", "company", "country", "state", "city",
-               "postcode", "source", "industry", "language", "service", "account_owner")
+               "postcode", "source", "industry", "language", "service", "account_owner", "email_type", "timezone")
+EMAIL_TYPES = ("business", "free", "disposable", "role")
 # Lower-case particles stay lower case inside a name typed all in one case ("VAN DER BERG" → "van der Berg").
 PARTICLES = frozenset({"van", "der", "den", "de", "del", "della", "di", "da", "du", "le", "la", "von", "zu", "ten",
                        "ter", "bin", "al", "y", "dos", "das"})
@@ -47,6 +48,9 @@ class Lead:
     service: str | None = None
     employees: int | None = None
     account_owner: str | None = None  # email of the active owner of the matched company/account, if any
+    # from enrichment (integration/enrich, run by the pipeline before normalizing): None when not enriched
+    email_type: str | None = None  # business | free | disposable | role
+    timezone: str | None = None  # IANA name
     created_at: dt.datetime | None = None
 
     @property
@@ -160,6 +164,8 @@ def normalize_lead(raw: Mapping[str, Any], sources: SourceLabels | None = None) 
         city=values["city"], postcode=normalize_postcode(values["postcode"], country), source=source,
         industry=values["industry"], language=values["language"], service=values["service"], employees=employees,
         account_owner=values["account_owner"].lower() if values["account_owner"] else None,
+        email_type=values["email_type"].lower() if (values["email_type"] or "").lower() in EMAIL_TYPES else None,
+        timezone=values["timezone"],
         created_at=raw.get("created_at") if isinstance(raw.get("created_at"), dt.datetime) else None)
     return Normalized(lead, problems, _unusable(lead, values))
 

@@ -29,6 +29,7 @@ from integration.rules.values import (
 )
 
 TIERS = ("hot", "warm", "nurture")
+EMAIL_TYPES = ("business", "free", "disposable", "role")  # what enrichment calls an email (integration/enrich)
 
 
 def _as_list(value: Any) -> Any:
@@ -45,6 +46,13 @@ def _domain(value: str) -> str:
     if domain != "free" and ("." not in domain or " " in domain):
         raise ValueError(f"{quote(value)} is not an email domain (or `free`)")
     return domain
+
+
+def _email_type(value: str) -> str:
+    kind = str(value).strip().lower()
+    if kind not in EMAIL_TYPES:
+        raise ValueError(f"{quote(value)} is not an email type (business, free, disposable or role)")
+    return kind
 
 
 def _email(value: str) -> str:
@@ -116,6 +124,8 @@ class When(Strict):
     score_gte: Percent | None = None
     score_lt: Percent | None = None
     email_domain: Annotated[list[Annotated[str, AfterValidator(_domain)]], BeforeValidator(_as_list)] | None = None
+    email_type: Annotated[list[Annotated[str, AfterValidator(_email_type)]], BeforeValidator(_as_list)] | None = None
+    timezone: Annotated[list[TimeZone], BeforeValidator(_as_list)] | None = None
     has_phone: bool | None = None
     has_email: bool | None = None
     account_owner: bool | None = None

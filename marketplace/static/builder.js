@@ -122,6 +122,8 @@
     ["score_gte", "Score at least", "number", "0 to 100"],
     ["score_lt", "Score below", "number", "0 to 100"],
     ["email_domain", "Email domain is one of", "list", "acme.com, free (free: any free-mail address)"],
+    ["email_type", "Email type is one of", "list", "business, free, disposable, role"],
+    ["timezone", "Time zone is one of", "list", "America/Chicago, Europe/Berlin"],
     ["has_phone", "Has a phone number", "bool", ""],
     ["has_email", "Has an email address", "bool", ""],
     ["account_owner", "Company already has an active owner in the CRM", "bool", ""],
