@@ -99,6 +99,9 @@ class CRMAdapter(Protocol):
     LEAD_OBJECT: ClassVar[str]  # the object LeadRelay routes: "contact" (HubSpot, Pipedrive) or "lead"
     EPOCH_CURSOR: ClassVar[str]  # a changed_since cursor that starts at the very first record (backfill)
     LIFECYCLE_FIELD: ClassVar[str]  # neutral field holding the lifecycle stage: native, or LeadRelay's own
+    # the neutral address fields the lead object has, which the owner write may fill when enrichment found them
+    # blank (Pipedrive persons have none: an address is an organization's)
+    ADDRESS_FIELDS: ClassVar[frozenset[str]]
     RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]]  # bucket -> (requests, per seconds)
     # How long the platform's search may go on answering as if a record created or changed a moment ago were not
     # (yet) so: a conservative bound where the search is an eventually consistent index, 0 where every read the

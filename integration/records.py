@@ -34,7 +34,7 @@ FIELDS = ("email", "first_name", "last_name", "phone", "mobile", "company", "tit
           "language", "deal_stage", "deal_status", "amount", "name",
           # LeadRelay's own fields, created at install (ensure_custom_fields) for the customer's workflows
           "leadrelay_score", "leadrelay_tier", "leadrelay_rule", "leadrelay_reason", "leadrelay_duplicate_of",
-          "leadrelay_lifecycle")
+          "leadrelay_lifecycle", "leadrelay_enriched", "leadrelay_email_type", "leadrelay_timezone")
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,68 @@ def test_the_loader_keeps_them_in_standard_form():
         {"name": "Biz", "when": {"email_type": "Business", "timezone": "America/Chicago"},
          "assign": {"owner": "biz@acme.test"}}]})
     assert rules.routing[0].when.conditions() == {"email_type": ["business"], "timezone": ["America/Chicago"]}
+
+
+# --- the pipeline: enriched before routing, what it found written with the owner in the same call -------------
+CENTRAL = {"version": 1, "timezone": "UTC", "owners": [{"email": "ana.owner@leadrelay.test"},
+                                                       {"email": "ben.owner@leadrelay.test"}],
+           "routing": [{"name": "Central, free mail", "when": {"timezone": "America/Chicago", "email_type": "free"},
+                        "assign": {"owner": "ben.owner@leadrelay.test"}}],
+           "fallback": {"owner": "ana.owner@leadrelay.test"}}
+DALLAS = {  # a Dallas lead typed with a ZIP and a state but no city; Pipedrive persons keep no address at all
+    "hubspot": ("contacts", {"firstname": "Dale", "lastname": "Rivers", "email": "dale.rivers@gmail.com",
+                             "phone": "+1 214 555 0123", "zip": "75201", "state": "Texas"}),
+    "salesforce": ("Lead", {"FirstName": "Dale", "LastName": "Rivers", "Email": "dale.rivers@gmail.com",
+                            "Phone": "+1 214 555 0123", "PostalCode": "75201", "State": "Texas",
+                            "Company": "Rivers Landscaping"}),
+    "pipedrive": ("persons", {"name": "Dale Rivers", "emails": [{"value": "dale.rivers@gmail.com", "primary": True,
+                                                                 "label": "work"}],
+                              "phones": [{"value": "+1 214 555 0123", "primary": True, "label": "work"}]}),
+}
+
+
+@pytest.mark.parametrize("platform", ["hubspot", "salesforce", "pipedrive"])
+def test_the_pipeline_routes_on_enrichment_and_writes_it_back_with_the_owner(crm_env, app, crm_sandbox, platform):
+    from sqlalchemy import select
+
+    from adapters.factory import build_adapter
+    from adapters.subscriptions import ensure_tenant_fields
+    from integration.db import session_scope
+    from integration.models import Decision
+    from tests.crm_helpers import browser, install_with_rules
+    from tests.e2e.test_pipeline_flow import LEAD_OBJECT, OWNERS, deliver, record_id, simulate
+
+    tenant_id, account = install_with_rules(crm_sandbox, app.test_client(), crm_env["DATABASE_URL"], platform,
+                                            CENTRAL, f"Enrich {platform}", OWNERS)
+    ensure_tenant_fields(tenant_id)
+    object_type, properties = DALLAS[platform]
+    lead_id = record_id(platform, simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
+                                                                  "properties": properties}))
+    calls_url = f"{crm_sandbox.url}/_sandbox/accounts/{account['account_id']}/calls"
+    browser(crm_sandbox).delete(calls_url, timeout=10).raise_for_status()
+    deliver(crm_env, tenant_id, platform, LEAD_OBJECT[platform], lead_id)
+
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        decision = s.scalar(select(Decision).where(Decision.kind == "route"))
+        assert decision.outcome == "ben.owner@leadrelay.test", decision.reason
+        assert decision.reason.startswith("Rule 'Central, free mail' (free email, time zone America/Chicago)")
+        assert (decision.inputs["lead"]["timezone"], decision.inputs["lead"]["email_type"]) == (
+            "America/Chicago", "free")
+        assert "fields_error" not in decision.inputs
+    record = build_adapter(tenant_id).get_record(LEAD_OBJECT[platform], lead_id)
+    assert record.owner_id == decision.inputs["owner_id"]
+    assert record.fields["leadrelay_timezone"] == "America/Chicago"
+    assert record.fields["leadrelay_email_type"] == "free"
+    if platform == "pipedrive":  # the phone told the country and the zone; a person has no address to fill
+        assert record.fields["leadrelay_enriched"] == "country, time zone from phone +1 214…; email type from " \
+                                                      "email domain"
+    else:
+        assert record.fields["leadrelay_enriched"] == ("country from phone +1 214…; city, county, time zone from "
+                                                       "ZIP 75201; email type from email domain")
+        assert (record.fields["city"], record.fields["country"]) == ("Dallas", "US")
+        assert record.fields["state"] == "Texas"  # typed by the lead: never overwritten
+    # the owner, LeadRelay's fields and what enrichment filled went out in one write
+    calls = browser(crm_sandbox).get(calls_url, timeout=10).json()["calls"]
+    writes = [c for c in calls if c["method"] in ("PATCH", "PUT") or c["method"] == "POST" and not any(
+        read in c["path"] for read in ("search", "query", "batch/read", "tasks", "activities", "Task"))]
+    assert len(writes) == 1, [(c["method"], c["path"]) for c in writes]

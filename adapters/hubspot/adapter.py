@@ -78,6 +78,7 @@ class HubSpotAdapter:
     # (https://docs.locoia.com/connectors/connectors/hubspot). 10 s is a conservative bound; GET and batch read
     # are immediate.
     SEARCH_LAG: ClassVar[dt.timedelta] = dt.timedelta(seconds=10)
+    ADDRESS_FIELDS: ClassVar[frozenset[str]] = frozenset({"street", "city", "state", "postcode", "country"})
     # Domains per find_companies search: a whole drain batch (≤ 50 leads) in one call, and half of what one IN
     # filter takes (q.MAX_IN_VALUES). A page holds q.MAX_PAGE = 200 companies (4 per domain); more pages are read.
     DOMAINS_PER_SEARCH: ClassVar[int] = 50

@@ -49,6 +49,10 @@ CUSTOM_PROPERTIES: tuple[tuple[str, str, str, str], ...] = (
     ("leadrelay_rule", "LeadRelay routing rule", "string", "text"),
     ("leadrelay_reason", "LeadRelay reason", "string", "textarea"),
     ("leadrelay_duplicate_of", "LeadRelay duplicate of", "string", "text"),
+    # enrichment (integration/enrich): what was filled and from where, the email's type, the IANA time zone
+    ("leadrelay_enriched", "LeadRelay enriched", "string", "textarea"),
+    ("leadrelay_email_type", "LeadRelay email type", "string", "text"),
+    ("leadrelay_timezone", "LeadRelay time zone", "string", "text"),
 )
 CUSTOM_NAMES = tuple(p[0] for p in CUSTOM_PROPERTIES)
 

@@ -49,6 +49,7 @@ class PipedriveAdapter:
     # persons/organizations search (itemSearch underneath) lags behind writes is not documented and no report of it
     # was found: 0 until evidence says otherwise.
     SEARCH_LAG: ClassVar[dt.timedelta] = dt.timedelta(0)
+    ADDRESS_FIELDS: ClassVar[frozenset[str]] = frozenset()  # a person's address is not a v2 person field
     TIMEOUT: ClassVar[tuple[float, float]] = (5.0, 30.0)  # (connect, read) seconds on every call
     BATCH_IDS: ClassVar[int] = 100  # v2 list `ids`: "up to 100 entity ids"
     MERGEABLE: ClassVar[frozenset[str]] = frozenset({"persons", "organizations"})

@@ -48,7 +48,10 @@ LEADRELAY_FIELDS: dict[str, tuple[str, str]] = {
     "leadrelay_score": ("LeadRelay score", "double"), "leadrelay_tier": ("LeadRelay tier", "varchar"),
     "leadrelay_rule": ("LeadRelay routing rule", "varchar"), "leadrelay_reason": ("LeadRelay reason", "varchar"),
     "leadrelay_duplicate_of": ("LeadRelay duplicate of", "varchar"),
-    "leadrelay_lifecycle": ("LeadRelay lifecycle", "varchar")}
+    "leadrelay_lifecycle": ("LeadRelay lifecycle", "varchar"),
+    "leadrelay_enriched": ("LeadRelay enriched", "varchar"),
+    "leadrelay_email_type": ("LeadRelay email type", "varchar"),
+    "leadrelay_timezone": ("LeadRelay time zone", "varchar")}
 ADDRESS = {"street": "route", "city": "locality", "state": "admin_area_level_1", "postcode": "postal_code",
            "country": "country"}
 

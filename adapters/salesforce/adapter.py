@@ -68,6 +68,7 @@ class SalesforceAdapter:
     # takes "about 15 minutes or more" after a write, is not used:
     # https://developer.salesforce.com/docs/platform/salesforce-large-data-volumes-bp/guide/ldv-deployments-concepts-search-architecture.html)
     SEARCH_LAG: ClassVar[dt.timedelta] = dt.timedelta(0)
+    ADDRESS_FIELDS: ClassVar[frozenset[str]] = frozenset({"street", "city", "state", "postcode", "country"})
     BATCH_IDS: ClassVar[int] = 200  # ids per WHERE Id IN (...) read, and records per sObject Collections write
     # Domains per find_companies SOQL: a whole drain batch (≤ 50 leads) in one request; fewer when long domains
     # would make the query longer than the URL it travels in may be (queries.MAX_QUERY_CHARS)
@@ -375,7 +376,8 @@ class SalesforceAdapter:
             names = {fd.get("name") for fd in described.get("fields") or []}
             missing += [f"{sobject}.{name}" for name in PACKAGE.values() if name not in names]
         if missing:
+            # what to do first: the message is kept cut to 500 characters, and the list grows with the package
             raise CRMValidationError(
-                f"LeadRelay's Salesforce package is not installed (missing {', '.join(missing)}): ask your "
-                "Salesforce admin to install the LeadRelay package from AppExchange, then reconnect")
+                "LeadRelay's Salesforce package is not installed: ask your Salesforce admin to install the "
+                f"LeadRelay package from AppExchange, then reconnect (missing {', '.join(missing)})")
         return []

@@ -65,7 +65,8 @@ PERSON = {"email": "Email", "first_name": "FirstName", "last_name": "LastName", 
 PACKAGE = {"leadrelay_score": "LeadRelay_Score__c", "leadrelay_tier": "LeadRelay_Tier__c",
            "leadrelay_rule": "LeadRelay_Rule__c", "leadrelay_reason": "LeadRelay_Reason__c",
            "leadrelay_duplicate_of": "LeadRelay_Duplicate_Of__c",
-           "leadrelay_lifecycle": "LeadRelay_Lifecycle__c"}
+           "leadrelay_lifecycle": "LeadRelay_Lifecycle__c", "leadrelay_enriched": "LeadRelay_Enriched__c",
+           "leadrelay_email_type": "LeadRelay_Email_Type__c", "leadrelay_timezone": "LeadRelay_Timezone__c"}
 PACKAGE_OBJECTS = ("Lead", "Contact")
 
 OBJECTS: dict[str, SObjectMap] = {

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from integration.crm.account_owners import account_owner, wants_account_owner
 from integration.dedup.index import candidates, forget_record, index_record
+from integration.enrich import Enrichment, enrich
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.followup.lifecycle import on_changed
 from integration.models import Decision, ReviewItem
@@ -107,21 +108,24 @@ def _unwritten(decision: Decision) -> bool:
 def handle_lead(ctx: Batch, record: Record) -> None:
     """Normalize, dedup, qualify, route and write back one new lead; audit every decision."""
     raw = {**record.fields, "id": record.id, "created_at": record.created_at}
-    if not raw.get("country") and (country := country_from_phone(raw.get("phone") or raw.get("mobile"))):
-        raw["country"] = country  # Pipedrive persons have no country: an international number tells it
-    normalized = normalize_lead(raw, ctx.rules.source_labels)
+    # enriched before normalizing, so qualify and route see the country, time zone and email type it found
+    # (Pipedrive persons have no country: an international number tells it)
+    found = enrich(raw)
+    normalized = normalize_lead({**raw, **found.filled, "email_type": found.email_type, "timezone": found.timezone},
+                                ctx.rules.source_labels)
     if normalized.unusable:
         _review(ctx, record, "validation", normalized.unusable)
         _decide(ctx, record, "route", "review", normalized.unusable[:1].upper() + normalized.unusable[1:],
                 {"fields": _jsonable(raw)})
         return
+    enriched = enrichment_writes(ctx.adapter, record, found)
     lead = normalized.lead
     indexed = candidates(ctx.session, ctx.tenant_id, record)
     if any((p.record.object_type, p.record.id) in indexed for p in ctx.pending):
         flush_owners(ctx)  # a duplicate within the batch: its twin's owner is written before the pair is scored
     merged = resolve_duplicates(ctx, record, indexed)
     if merged is None:
-        _route(ctx, record, lead)
+        _route(ctx, record, lead, enriched)
     elif merged.new_lead_survived:
         # the merged record is the one LeadRelay decides for, under the id it lives under (HubSpot: a new one)
         survivor = dataclasses.replace(record, id=merged.survivor_id)
@@ -129,13 +133,22 @@ def handle_lead(ctx: Batch, record: Record) -> None:
             if email := ctx.email_of(merged.owner_id):
                 _keep_twins_owner(ctx, dataclasses.replace(survivor, owner_id=None), merged, email)
             else:
-                _route(ctx, survivor, lead)
+                _route(ctx, survivor, lead, enriched)
         finally:  # after the lead's own decision: the twin's moves to the merged record and keeps its own key
             follow_merge(ctx, record.object_type, merged)
     # else: a sure duplicate of a record that stays with its owner (duplicates.py moved what LeadRelay keeps)
 
 
-def _route(ctx: Batch, record: Record, lead: Lead) -> None:
+def enrichment_writes(adapter: CRMAdapter, record: Record, found: Enrichment) -> dict:
+    """What the owner write adds for enrichment: LeadRelay's three fields, and the address fields the record has
+    left blank where the lead object has them (never a value someone typed; none for an adapter that does not
+    declare them, as the test doubles)."""
+    blanks = {k: v for k, v in found.filled.items()
+              if k in getattr(adapter, "ADDRESS_FIELDS", ()) and record.fields.get(k) in (None, "")}
+    return {**blanks, **found.crm_fields()}
+
+
+def _route(ctx: Batch, record: Record, lead: Lead, enriched: dict | None = None) -> None:
     """Qualify and route one lead, then write its owner (or send it to review)."""
     lead = with_fields(lead, account_owner=account_owner(ctx, lead))
     qualification = ctx.scorer.score_lead(lead)
@@ -145,6 +158,8 @@ def _route(ctx: Batch, record: Record, lead: Lead) -> None:
               "qualification": qualification.reason, "lead": _jsonable(lead.__dict__),
               "path": [step.as_dict() for step in decision.path],
               "skipped": [skip.as_dict() for skip in decision.skipped]}
+    if enriched:
+        inputs["enriched"] = enriched  # written with the owner (writes.own_fields), also by a retried drain
     if decision.review:
         _review(ctx, record, "routing", decision.reason)
         _decide(ctx, record, "route", "review", decision.reason, inputs)

@@ -39,10 +39,11 @@ class PendingOwner:
 
 
 def own_fields(decision: Decision) -> dict:
-    """LeadRelay's fields for the customer's workflows and reports, written with the owner."""
+    """LeadRelay's fields for the customer's workflows and reports, written with the owner; with them what
+    enrichment filled (blank address fields, leadrelay_enriched / _email_type / _timezone): still one CRM call."""
     fields = {"leadrelay_score": decision.inputs.get("score"), "leadrelay_tier": decision.inputs.get("tier"),
               "leadrelay_rule": decision.inputs.get("rule"), "leadrelay_reason": (decision.reason or "")[:255]}
-    return {k: v for k, v in fields.items() if v is not None}
+    return {**(decision.inputs.get("enriched") or {}), **{k: v for k, v in fields.items() if v is not None}}
 
 
 def flush_owners(ctx: Batch) -> None:

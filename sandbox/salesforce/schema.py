@@ -135,7 +135,9 @@ def _package_fields() -> list[Field]:
     """LeadRelay's managed package: its custom fields on Lead and Contact (what the adapter writes back)."""
     return [Field("LeadRelay_Score__c", "double", package=True), Field("LeadRelay_Tier__c", package=True),
             Field("LeadRelay_Rule__c", package=True), Field("LeadRelay_Reason__c", package=True),
-            Field("LeadRelay_Duplicate_Of__c", package=True), Field("LeadRelay_Lifecycle__c", package=True)]
+            Field("LeadRelay_Duplicate_Of__c", package=True), Field("LeadRelay_Lifecycle__c", package=True),
+            Field("LeadRelay_Enriched__c", package=True), Field("LeadRelay_Email_Type__c", package=True),
+            Field("LeadRelay_Timezone__c", package=True)]
 
 
 SOBJECTS: dict[str, SObject] = {

@@ -17,7 +17,9 @@ ADAPTERS = {"hubspot": HubSpotAdapter, "salesforce": SalesforceAdapter, "pipedri
 LEAD_OBJECT = {"hubspot": ("contact", "contacts", "id"), "salesforce": ("lead", "Lead", "Id"),
                "pipedrive": ("contact", "persons", "id")}
 WRITTEN = {"leadrelay_score": 85, "leadrelay_tier": "hot", "leadrelay_rule": "Germany",
-           "leadrelay_reason": "Rule 'Germany' (country DE) → Ben Owner", "leadrelay_duplicate_of": "123"}
+           "leadrelay_reason": "Rule 'Germany' (country DE) → Ben Owner", "leadrelay_duplicate_of": "123",
+           "leadrelay_enriched": "city, state, county, time zone from ZIP 75201; country from phone +1 214…",
+           "leadrelay_email_type": "business", "leadrelay_timezone": "America/Chicago"}
 
 
 def make(server, platform: str, **settings):
@@ -35,7 +37,8 @@ def first_lead(server, account: dict, platform: str) -> str:
 def test_hubspot_creates_its_group_and_properties_once(adapter_sandbox):
     account, adapter = make(adapter_sandbox, "hubspot")
     assert adapter.ensure_custom_fields() == ["leadrelay_score", "leadrelay_tier", "leadrelay_rule",
-                                              "leadrelay_reason", "leadrelay_duplicate_of"]
+                                              "leadrelay_reason", "leadrelay_duplicate_of", "leadrelay_enriched",
+                                              "leadrelay_email_type", "leadrelay_timezone"]
     assert adapter.ensure_custom_fields() == []  # idempotent
     listed = adapter.client.call("default", "properties", "core_api", "get_all", "contacts")
     score = next(p for p in listed.results if p.name == "leadrelay_score")
@@ -45,7 +48,8 @@ def test_hubspot_creates_its_group_and_properties_once(adapter_sandbox):
 def test_pipedrive_creates_person_fields_and_maps_them_by_key(adapter_sandbox):
     account, adapter = make(adapter_sandbox, "pipedrive")
     created = adapter.ensure_custom_fields()
-    assert len(created) == 6 and all(len(key) == 40 for key in created)  # five reason fields and lifecycle
+    # five reason fields, lifecycle and three of enrichment
+    assert len(created) == 9 and all(len(key) == 40 for key in created)
     assert adapter.ensure_custom_fields() == []
     keys = adapter.leadrelay_keys()
     assert sorted(keys) == sorted([*WRITTEN, "leadrelay_lifecycle"]) and sorted(keys.values()) == sorted(created)

@@ -16,7 +16,7 @@ from tests.e2e.test_pipeline_flow import LEAD, LEAD_OBJECT, OWNERS, RULES, _vari
 
 REASON_FIELDS = ("leadrelay_score", "leadrelay_tier", "leadrelay_rule", "leadrelay_reason")
 # Salesforce: the managed package brings them; Pipedrive also gets its lifecycle field
-CREATED = {"hubspot": 5, "salesforce": 0, "pipedrive": 6}
+CREATED = {"hubspot": 8, "salesforce": 0, "pipedrive": 9}
 
 
 @pytest.fixture()
