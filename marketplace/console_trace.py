@@ -19,9 +19,9 @@ from integration.config import get_settings
 from integration.crm.account_owners import AccountOwners, wants_account_owner
 from integration.crm.users import cached_users
 from integration.crm.wiring import NotWired, adapter_for
+from integration.enrich import enrich
 from integration.errors import LeadRelayError
 from integration.models import Decision, Tenant
-from integration.pipeline.flow import country_from_phone
 from integration.queues import redis_connection
 from integration.records import CRMUser
 from integration.routing.normalize import Lead, normalize_lead, with_fields
@@ -166,9 +166,7 @@ class CrmView:
 def try_lead(tenant_id: int, rules: RuleSet, raw: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     """Route one lead as the pipeline would at `now`, explained; nothing is stored or written."""
     raw = {**raw, "id": "test", "created_at": now}
-    if not raw.get("country") and (country := country_from_phone(raw.get("phone") or raw.get("mobile"))):
-        raw["country"] = country
-    normalized = normalize_lead(raw, rules.source_labels)
+    normalized = normalize_lead(enrich(raw).lead_fields(raw), rules.source_labels)  # as the pipeline
     problems = [p.message for p in normalized.problems]
     crm = CrmView(tenant_id)
     if normalized.unusable:

@@ -17,7 +17,8 @@ from tests.conftest import ROOT
 
 def test_a_dallas_zip_gives_city_state_county_and_central_time():
     found = enrich({"email": "jo@acme.com", "postcode": "75201", "country": "US"})
-    assert found.filled == {"city": "Dallas", "state": "TX", "county": "Dallas County"}
+    assert found.filled == {"city": "Dallas", "state": "TX"}  # neutral fields a CRM record has
+    assert found.county == "Dallas County" and found.sources["county"] == "ZIP 75201"  # named, not filled
     assert found.timezone == "America/Chicago"
     assert found.sources["city"] == found.sources["timezone"] == "ZIP 75201"
     assert found.crm_fields() == {
@@ -62,18 +63,23 @@ def test_the_zip_beats_the_phone_and_the_phone_beats_the_country():
     assert country_zone("FR") == "Europe/Paris" and country_zone("RU") is None
 
 
+def test_a_state_in_one_zone_gives_it_without_zip_or_phone():
+    assert enrich({"state": "California", "country": "US"}).sources == {"timezone": "state CA"}
+    assert enrich({"state": "California"}).timezone == "America/Los_Angeles"
+    assert enrich({"state": "Texas", "country": "US"}).timezone is None  # El Paso keeps mountain time
+
+
 def test_a_five_digit_postcode_outside_the_us_is_no_zip():
     berlin = enrich({"postcode": "10115", "country": "DE"})
     assert berlin.filled == {} and berlin.timezone == "Europe/Berlin"
     # without a country, a ZIP counts only when the lead's state agrees with it
     assert enrich({"postcode": "10115"}).filled == {}
-    assert enrich({"postcode": "75201", "state": "Texas"}).filled == {"city": "Dallas", "county": "Dallas County",
-                                                                      "country": "US"}
+    assert enrich({"postcode": "75201", "state": "Texas"}).filled == {"city": "Dallas", "country": "US"}
 
 
 def test_the_phone_fills_a_missing_country_and_then_the_zip_counts():
     found = enrich({"phone": "+1 214 555 0123", "postcode": "75201"})
-    assert found.filled == {"country": "US", "city": "Dallas", "state": "TX", "county": "Dallas County"}
+    assert found.filled == {"country": "US", "city": "Dallas", "state": "TX"}
     assert found.sources["country"] == "phone +1 214…" and found.sources["city"] == "ZIP 75201"
     assert found.crm_fields()["leadrelay_enriched"] == ("country from phone +1 214…; city, state, county, "
                                                         "time zone from ZIP 75201")
@@ -107,7 +113,7 @@ def test_a_filled_field_is_never_overwritten():
     given = {"email": "jo@acme.com", "postcode": "75201", "country": "US", "city": "Fort Worth", "state": "TX",
              "county": "Tarrant County"}
     found = enrich(given)
-    assert found.filled == {}
+    assert found.filled == {} and found.county is None
     assert set(found.sources) == {"timezone", "email_type"}  # nothing filled: only what was found is named
     assert enrich({"phone": "+1 214 555 0123", "country": "CA"}).filled == {}  # a given country stays, even Canada
 
@@ -117,6 +123,12 @@ def test_a_lead_with_nothing_to_enrich_gives_an_empty_enrichment():
     assert found == Enrichment() and not found
     assert found.crm_fields() == {}
     assert enrich({"phone": "12345", "postcode": "ABC", "email": "nope"}) == Enrichment()
+
+
+def test_lead_fields_are_what_normalize_reads():
+    raw = {"email": "jo@gmail.com", "phone": "+1 214 555 0123", "city": ""}
+    assert enrich(raw).lead_fields(raw) == {"email": "jo@gmail.com", "phone": "+1 214 555 0123", "city": "",
+                                            "country": "US", "email_type": "free", "timezone": "America/Chicago"}
 
 
 def test_the_summary_is_a_crm_text_field():

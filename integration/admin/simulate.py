@@ -26,10 +26,10 @@ from integration.config import get_settings
 from integration.crm.account_owners import FREE_MAIL
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
+from integration.enrich import enrich
 from integration.errors import CRMError, CRMRateLimited
 from integration.jobs import job, job_key
 from integration.models import RuleSetVersion
-from integration.pipeline.flow import country_from_phone
 from integration.protocols import CRMAdapter
 from integration.queues import MAINTENANCE, redis_connection
 from integration.records import Record
@@ -311,9 +311,7 @@ class Simulation:
 
     def _decide(self, record: Record) -> tuple[str | None, Route | None, str]:
         raw = {**record.fields, "id": record.id, "created_at": record.created_at}
-        if not raw.get("country") and (country := country_from_phone(raw.get("phone") or raw.get("mobile"))):
-            raw["country"] = country
-        normalized = normalize_lead(raw, self.rules.source_labels)
+        normalized = normalize_lead(enrich(raw).lead_fields(raw), self.rules.source_labels)  # as the pipeline
         if normalized.unusable:
             # the reason already says "unusable lead"
             return None, None, normalized.unusable[:1].upper() + normalized.unusable[1:]

@@ -40,6 +40,7 @@ class Enrichment:
     timezone: str | None = None  # IANA name
     domain: str | None = None  # registrable domain of the email, else of the website
     phone_area: str | None = None  # the phone's area in English ("Dallas, TX"): shown, never written as a city
+    county: str | None = None  # from the ZIP; no CRM has a neutral county field, so it is named, not filled
 
     def __bool__(self) -> bool:
         return bool(self.filled or self.email_type or self.timezone or self.domain)
@@ -51,6 +52,11 @@ class Enrichment:
             by_source.setdefault(source, []).append(LABELS.get(name, name.replace("_", " ")))
         text = "; ".join(f"{', '.join(names)} from {source}" for source, names in by_source.items())
         return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "…"
+
+    def lead_fields(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """The raw fields with what was found, as normalize_lead reads them (the pipeline, a simulation and the
+        console's test panel route on the same values)."""
+        return {**raw, **self.filled, "email_type": self.email_type, "timezone": self.timezone}
 
     def crm_fields(self) -> dict[str, Any]:
         """LeadRelay's own fields for the CRM; None values left out."""
@@ -82,24 +88,22 @@ def enrich(fields: Mapping[str, Any]) -> Enrichment:
         fill("country", phone.country, phone.label)
     state = normalize_state(given.get("state"), country or None) if given.get("state") else None
 
-    timezone, zone_source = None, None
+    timezone, zone_source, county = None, "", None
     place = zip_facts(given.get("postcode")) if country in ("US", None) else None
     # a five-digit postcode is a US ZIP only when the lead is in the US: German, French, Spanish … postcodes are five
     # digits too (a lead with no country counts as US when its state agrees with the ZIP's)
     if place is not None and (country == "US" or state == place.state):
         source = f"ZIP {place.zip}"
-        for name, value in (("city", place.city), ("state", place.state), ("county", place.county),
-                            ("country", "US")):
+        for name, value in (("city", place.city), ("state", place.state), ("country", "US")):
             fill(name, value, source)
+        if place.county and not given.get("county"):
+            county = place.county
+            sources["county"] = source
         state = state or place.state
-        timezone, zone_source = place.timezone, source if place.timezone else None
-    if timezone is None and phone is not None:
-        timezone, zone_source = _phone_zone(phone, state, country)
-    if timezone is None and state and country in ("US", None) and len(zones := state_zones().get(state, ())) == 1:
-        timezone, zone_source = next(iter(zones)), f"state {state}"
-    if timezone is None and (zone := country_zone(country)):
-        timezone, zone_source = zone, f"country {country}"
-    if timezone and zone_source:
+        timezone, zone_source = place.timezone, source
+    if timezone is None:
+        timezone, zone_source = _coarser_zone(phone, state, country)
+    if timezone:
         sources["timezone"] = zone_source
 
     kind = email_type(given.get("email"))
@@ -108,7 +112,24 @@ def enrich(fields: Mapping[str, Any]) -> Enrichment:
     parts = split_email(given.get("email"))
     domain = registrable_domain(parts[1]) if parts else None
     domain = domain or registrable_domain(given.get("website"))
-    return Enrichment(filled, sources, kind, timezone, domain, phone.area if phone else None)
+    return Enrichment(filled, _ordered(sources), kind, timezone, domain, phone.area if phone else None, county)
+
+
+def _ordered(sources: dict[str, str]) -> dict[str, str]:
+    """Country first where the phone told it, then the place fields in reading order (city, state, county)."""
+    order = ("country", "city", "state", "county", "timezone", "email_type")
+    return {k: sources[k] for k in sorted(sources, key=lambda k: order.index(k) if k in order else len(order))}
+
+
+def _coarser_zone(phone: PhoneFacts | None, state: str | None, country: str | None) -> tuple[str | None, str]:
+    """Without a ZIP: the phone's zone, else the state's, else the country's, where there is exactly one."""
+    if phone is not None and (found := _phone_zone(phone, state, country))[0]:
+        return found  # type: ignore[return-value]
+    if state and country in ("US", None) and len(zones := state_zones().get(state, ())) == 1:
+        return next(iter(zones)), f"state {state}"
+    if zone := country_zone(country):
+        return zone, f"country {country}"
+    return None, ""
 
 
 def _phone_zone(phone: PhoneFacts, state: str | None, country: str | None) -> tuple[str | None, str | None]:

@@ -111,8 +111,7 @@ def handle_lead(ctx: Batch, record: Record) -> None:
     # enriched before normalizing, so qualify and route see the country, time zone and email type it found
     # (Pipedrive persons have no country: an international number tells it)
     found = enrich(raw)
-    normalized = normalize_lead({**raw, **found.filled, "email_type": found.email_type, "timezone": found.timezone},
-                                ctx.rules.source_labels)
+    normalized = normalize_lead(found.lead_fields(raw), ctx.rules.source_labels)
     if normalized.unusable:
         _review(ctx, record, "validation", normalized.unusable)
         _decide(ctx, record, "route", "review", normalized.unusable[:1].upper() + normalized.unusable[1:],
