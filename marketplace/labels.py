@@ -31,6 +31,8 @@ FIELDS: dict[str, str] = {
     "leadrelay_tier": "Tier", "leadrelay_duplicate_of": "Possible duplicate of",
     "leadrelay_routed_at": "Routed at", "time_to_first_touch_median_seconds": "Time to first touch (median)",
     "time_to_first_touch_p90_seconds": "Time to first touch (90th percentile)",
+    "enriched": "Written by enrichment", "leadrelay_enriched": "Enrichment", "timezone": "Time zone",
+    "leadrelay_timezone": "Time zone", "leadrelay_email_type": "Email type",
 }
 
 # The filter's kinds, as a select lists them.
