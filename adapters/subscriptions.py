@@ -82,6 +82,9 @@ def ensure_tenant_fields(tenant_id: int) -> list[str]:
     keys = getattr(adapter, "leadrelay_keys", None)
     if state["ready"] and keys is not None:
         state["keys"] = keys()
+    unavailable = getattr(adapter, "leadrelay_unavailable", None)
+    if state["ready"] and unavailable is not None and unavailable():
+        state["unavailable"] = unavailable()  # an older package: the other fields are written, these are not
     with session_scope(get_settings().database_url) as session:
         tenant = session.get(Tenant, tenant_id)
         tenant.settings = {**(tenant.settings or {}), "leadrelay_fields": state}

@@ -13,6 +13,7 @@ from adapters.salesforce.client import TIMEOUT, SalesforceClient
 from adapters.salesforce.errors import from_save_result
 from adapters.salesforce.fields import (
     PACKAGE,
+    PACKAGE_LATER,
     PACKAGE_OBJECTS,
     TASK_FIELDS,
     TASK_PRIORITY,
@@ -114,8 +115,18 @@ class SalesforceAdapter:
         """The object's map; reads select the managed package's fields once the install job found them."""
         mapping = object_map(object_type)
         if mapping.package and (self.tenant.settings or {}).get("leadrelay_fields", {}).get("ready"):
-            return dataclasses.replace(mapping, extra=(*mapping.extra, *mapping.package.values()))
+            have = [name for neutral, name in mapping.package.items() if neutral not in self._unavailable()]
+            return dataclasses.replace(mapping, extra=(*mapping.extra, *have))
         return mapping
+
+    def _unavailable(self) -> frozenset[str]:
+        """LeadRelay's fields this org's package version lacks (found by the install job): never sent."""
+        state = (self.tenant.settings or {}).get("leadrelay_fields") or {}
+        return frozenset(state.get("unavailable") or ())
+
+    def _own(self, fields: Mapping[str, Any] | None) -> dict[str, Any]:
+        unavailable = self._unavailable()
+        return {k: v for k, v in (fields or {}).items() if k not in unavailable}
 
     def _remember(self, object_type: str, record_id: str, neutral: Iterable[str]) -> None:
         self.writes.remember(object_type, str(record_id), list(neutral))
@@ -220,11 +231,11 @@ class SalesforceAdapter:
 
         return failures_by_id([w.record_id for w in writes], in_chunks(writes, self.BATCH_IDS, send))
 
-    @staticmethod
-    def _owner_data(object_type: str, owner_id: str, fields: Mapping[str, Any] | None) -> dict[str, Any]:
-        return {**(object_map(object_type).to_platform(dict(fields)) if fields else {}), "OwnerId": owner_id}
+    def _owner_data(self, object_type: str, owner_id: str, fields: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {**(object_map(object_type).to_platform(self._own(fields)) if fields else {}), "OwnerId": owner_id}
 
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
+        fields = self._own(fields)
         data = object_map(object_type).to_platform(dict(fields))
         if data:
             self._patch(object_type, record_id, data, fields.keys())
@@ -240,7 +251,7 @@ class SalesforceAdapter:
     def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
         """POST sobjects/<SObject>; a Lead needs LastName and Company (else CRMValidationError)."""
         mapping = object_map(object_type)
-        data = mapping.for_create(fields)
+        data = mapping.for_create(self._own(fields))
         if owner_id:
             data["OwnerId"] = owner_id
         record_id = str(self._rest(f"sobjects/{mapping.sobject}", method="POST", json=data)["id"])
@@ -368,13 +379,20 @@ class SalesforceAdapter:
     def unsubscribe_webhooks(self) -> None:
         """The admin removes the Outbound Message (uninstalling the package does it)."""
 
+    def leadrelay_unavailable(self) -> list[str]:
+        """After ensure_custom_fields: the later package fields this org lacks (an upgrade brings them)."""
+        return list(getattr(self, "_later_missing", []))
+
     def ensure_custom_fields(self) -> list[str]:
         """LeadRelay's fields come with its managed package: check Lead and Contact describe, create nothing."""
-        missing = []
+        missing, later = [], set()
         for sobject in PACKAGE_OBJECTS:
             described = self._rest(f"sobjects/{sobject}/describe")  # what sf.<SObject>.describe() GETs
             names = {fd.get("name") for fd in described.get("fields") or []}
-            missing += [f"{sobject}.{name}" for name in PACKAGE.values() if name not in names]
+            absent = [neutral for neutral, name in PACKAGE.items() if name not in names]
+            later.update(n for n in absent if n in PACKAGE_LATER)
+            missing += [f"{sobject}.{PACKAGE[n]}" for n in absent if n not in PACKAGE_LATER]
+        self._later_missing = sorted(later)
         if missing:
             # what to do first: the message is kept cut to 500 characters, and the list grows with the package
             raise CRMValidationError(

@@ -68,6 +68,9 @@ PACKAGE = {"leadrelay_score": "LeadRelay_Score__c", "leadrelay_tier": "LeadRelay
            "leadrelay_lifecycle": "LeadRelay_Lifecycle__c", "leadrelay_enriched": "LeadRelay_Enriched__c",
            "leadrelay_email_type": "LeadRelay_Email_Type__c", "leadrelay_timezone": "LeadRelay_Timezone__c"}
 PACKAGE_OBJECTS = ("Lead", "Contact")
+# Fields a later version of the package added: an org still on the earlier version keeps every other LeadRelay field
+# (its reason, score, rule…) rather than losing them all until its admin upgrades.
+PACKAGE_LATER = frozenset({"leadrelay_enriched", "leadrelay_email_type", "leadrelay_timezone"})
 
 OBJECTS: dict[str, SObjectMap] = {
     "lead": SObjectMap("Lead", {**PERSON, **_address(""), "company": "Company", "website": "Website",

@@ -1,12 +1,13 @@
 """Orgs: creation with users, who is acting for a token, and the daily API request allocation."""
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 from sandbox.salesforce import ids, permissions
 from sandbox.salesforce.schema import PACKAGE_INSTALLED, SOBJECTS, TIME_ZONES
-from sandbox.salesforce.values import stamp
+from sandbox.salesforce.values import SFError, stamp
 from sandbox.state import Account
 
 NAME = "salesforce"
@@ -66,6 +67,15 @@ def new_org(sandbox: Any, name: str, users: list[dict[str, Any]]) -> Account:
         record["CreatedById"] = record["LastModifiedById"] = first_id
     account.extra["admin_user_id"] = first_id  # the admin who installs apps unless login_hint names another
     return sandbox.store.add_account(account)
+
+
+def install_package(account: Account, version: str) -> dict[str, Any]:
+    """The admin installs (or stays on) this version of LeadRelay's managed package; a later version's fields are
+    absent from describe, and naming one answers INVALID_FIELD. Caller holds the lock."""
+    if not re.fullmatch(r"\d+(\.\d+)*", version or ""):
+        raise SFError("INVALID_INPUT", f"not a package version: {version!r}", 400)
+    account.extra[PACKAGE_INSTALLED] = version
+    return {"package_version": version}
 
 
 def uninstall_package(account: Account) -> dict[str, Any]:

@@ -79,6 +79,8 @@ class SalesforcePlatform:
                                               sandbox.store.next_int())
                 if action == "uninstall_package":
                     return org.uninstall_package(account)
+                if action == "install_package":
+                    return org.install_package(account, str(payload.get("version") or ""))
                 return self._change(sandbox, account, action, payload)
         except SFError as err:
             raise PlatformError(f"{err.code}: {err.message}", status=err.status) from None

@@ -25,6 +25,7 @@ class Field:
     reference_to: tuple[str, ...] = ()
     relationship: str | None = None  # e.g. "Owner" for OwnerId
     package: bool = False  # brought by LeadRelay's managed package: an org without the package lacks it
+    since: str = "1.0"  # the package version that added it (package fields only): an org on an earlier one lacks it
 
 
 @dataclass
@@ -55,6 +56,15 @@ class SObject:
     def without_package(self) -> SObject:
         """The object as an org without LeadRelay's managed package has it."""
         return replace(self, fields={name: spec for name, spec in self.fields.items() if not spec.package})
+
+    def with_package(self, version: str) -> SObject:
+        """The object as an org on this version of the package has it (fields added later are absent)."""
+        return replace(self, fields={name: spec for name, spec in self.fields.items()
+                                     if not spec.package or _version(spec.since) <= _version(version)})
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
 
 
 def _ro(name: str, type_: str = "string", **kw) -> Field:
@@ -131,13 +141,17 @@ PERMISSION_OBJECTS: dict[str, SObject] = {
 }
 
 
+PACKAGE_VERSION = "1.1"  # the package's current version: 1.1 added the enrichment fields
+
+
 def _package_fields() -> list[Field]:
     """LeadRelay's managed package: its custom fields on Lead and Contact (what the adapter writes back)."""
     return [Field("LeadRelay_Score__c", "double", package=True), Field("LeadRelay_Tier__c", package=True),
             Field("LeadRelay_Rule__c", package=True), Field("LeadRelay_Reason__c", package=True),
             Field("LeadRelay_Duplicate_Of__c", package=True), Field("LeadRelay_Lifecycle__c", package=True),
-            Field("LeadRelay_Enriched__c", package=True), Field("LeadRelay_Email_Type__c", package=True),
-            Field("LeadRelay_Timezone__c", package=True)]
+            Field("LeadRelay_Enriched__c", package=True, since=PACKAGE_VERSION),
+            Field("LeadRelay_Email_Type__c", package=True, since=PACKAGE_VERSION),
+            Field("LeadRelay_Timezone__c", package=True, since=PACKAGE_VERSION)]
 
 
 SOBJECTS: dict[str, SObject] = {
@@ -214,7 +228,7 @@ SOBJECTS: dict[str, SObject] = {
 # An org's admin may install LeadRelay without its managed package, or uninstall the package later (control API:
 # simulate {"action": "uninstall_package"}): that org's describe lacks the package's fields, and a write or query
 # naming one answers INVALID_FIELD, as any unknown field does. Kept in account.extra under this key; absent: the
-# package is installed, as in every org the sandbox creates.
+# package is installed, as in every org the sandbox creates; a version string: that version is installed.
 PACKAGE_INSTALLED = "leadrelay_package_installed"
 _WITHOUT_PACKAGE = {name: obj.without_package() for name, obj in SOBJECTS.items()}
 
@@ -234,11 +248,14 @@ def sobject(name: str) -> SObject | None:
 
 
 def org_sobject(account: Account, name: str) -> SObject | None:
-    """`sobject(name)` as this org has it: without the managed package's fields where the package is not installed."""
+    """`sobject(name)` as this org has it: without the managed package's fields where the package is not installed,
+    without a later version's fields where the org is on an earlier one (simulate {"action": "install_package",
+    "version": "1.0"})."""
     obj = sobject(name)
-    if obj is None or account.extra.get(PACKAGE_INSTALLED, True):
+    installed = account.extra.get(PACKAGE_INSTALLED, True)
+    if obj is None or installed is True:
         return obj
-    return _WITHOUT_PACKAGE[obj.name]
+    return obj.with_package(installed) if isinstance(installed, str) else _WITHOUT_PACKAGE[obj.name]
 
 
 def describe(obj: SObject) -> dict:

@@ -96,6 +96,33 @@ def test_salesforce_without_the_package_says_so_and_leads_are_still_routed(insta
     assert "leadrelay_rule" not in record.fields
 
 
+def test_salesforce_on_an_earlier_package_version_keeps_every_field_it_has(installed, crm_env, crm_sandbox):
+    """An org still on package 1.0 (before the enrichment fields): its reason, score, tier and rule are written as
+    before, the fields it lacks are never sent (no refusal, no owner-alone fallback), until its admin upgrades."""
+    tenant_id, account = installed("salesforce")
+    simulate(crm_sandbox, account, {"action": "install_package", "version": "1.0"})
+    assert ensure_tenant_fields(tenant_id) == []
+    state = settings_of(crm_env, tenant_id)["leadrelay_fields"]
+    assert state["ready"] is True and state["unavailable"] == ["leadrelay_email_type", "leadrelay_enriched",
+                                                               "leadrelay_timezone"]
+    object_type, properties = LEAD["salesforce"]
+    lead_id = record_id("salesforce", simulate(crm_sandbox, account, {"action": "create", "object_type": object_type,
+                                                                      "properties": properties}))
+    browser(crm_sandbox).delete(f"{crm_sandbox.url}/_sandbox/accounts/{account['account_id']}/calls",
+                                timeout=10).raise_for_status()
+    deliver(crm_env, tenant_id, "salesforce", "lead", lead_id)
+    decision = route_decision(crm_env)
+    assert decision.outcome == "ben.owner@leadrelay.test" and "fields_error" not in decision.inputs
+    assert [c for c in sandbox_calls(crm_sandbox, account) if c["status"] >= 400] == []
+    record = build_adapter(tenant_id).get_record("lead", lead_id)
+    assert record.fields["leadrelay_rule"] == "Germany" and record.fields["leadrelay_reason"] == decision.reason[:255]
+    assert "leadrelay_timezone" not in record.fields  # the org has no such field
+    # the admin upgrades; a reconnect's check finds the fields, and they are written from then on
+    simulate(crm_sandbox, account, {"action": "install_package", "version": "1.1"})
+    ensure_tenant_fields(tenant_id)
+    assert "unavailable" not in settings_of(crm_env, tenant_id)["leadrelay_fields"]
+
+
 def sandbox_calls(server, account: dict) -> list[dict]:
     """The API calls the sandbox account received since its call log was last cleared."""
     resp = browser(server).get(f"{server.url}/_sandbox/accounts/{account['account_id']}/calls", timeout=10)
