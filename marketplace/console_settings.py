@@ -215,8 +215,12 @@ def _back_to_intake(tenant: Tenant):
     return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#intake"), 303
 
 
+# The confirmations are readable by viewers, like every console page; only an admin gets the button.
+VIEWER_REFUSED = "Only an admin of this account can change its intake key."
+
+
 @settings_bp.get("/tenants/<int:tenant_id>/settings/intake/rotate")
-@tenant_view(write=True)
+@tenant_view()
 def confirm_rotate_intake(tenant: Tenant):
     """Exactly what a new key does to the forms that post with the current one."""
     current = intake_keys.active_key(g.db, tenant.id)
@@ -229,6 +233,7 @@ def confirm_rotate_intake(tenant: Tenant):
                            else "Make an intake key?", lines=lines, danger=current is not None,
                            action=url_for("console_settings.rotate_intake", tenant_id=tenant.id), fields={},
                            button="Make a new key, stop the old one" if current else "Make a key",
+                           allowed=g.role == ADMIN, refused=VIEWER_REFUSED,
                            cancel=url_for("console_settings.settings", tenant_id=tenant.id) + "#intake")
 
 
@@ -247,7 +252,7 @@ def rotate_intake(tenant: Tenant):
 
 
 @settings_bp.get("/tenants/<int:tenant_id>/settings/intake/revoke")
-@tenant_view(write=True)
+@tenant_view()
 def confirm_revoke_intake(tenant: Tenant):
     return render_template(
         "console/confirm.html", title="Revoke the intake key?", danger=True,
@@ -255,7 +260,8 @@ def confirm_revoke_intake(tenant: Tenant):
                "kept.", "No new key is made: forms stay switched off until an admin makes one on this page.",
                "Submissions already received are kept and processed as usual."],
         action=url_for("console_settings.revoke_intake", tenant_id=tenant.id), fields={},
-        button="Revoke the key", cancel=url_for("console_settings.settings", tenant_id=tenant.id) + "#intake")
+        button="Revoke the key", allowed=g.role == ADMIN, refused=VIEWER_REFUSED,
+        cancel=url_for("console_settings.settings", tenant_id=tenant.id) + "#intake")
 
 
 @settings_bp.post("/tenants/<int:tenant_id>/settings/intake/revoke")

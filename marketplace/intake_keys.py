@@ -212,8 +212,7 @@ def counts_today(db: Session, tenant_id: int, now: dt.datetime | None = None) ->
     """Submissions received since midnight UTC, and how many of them were spam."""
     now = now or utcnow()
     start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = db.execute(select(IntakeSubmission.status == SPAM, func.count())
+    rows = db.execute(select(IntakeSubmission.status, func.count())
                       .where(IntakeSubmission.tenant_id == tenant_id, IntakeSubmission.received_at >= start)
-                      .group_by(IntakeSubmission.status == SPAM)).all()
-    spam = sum(n for is_spam, n in rows if is_spam)
-    return {"total": sum(n for _s, n in rows), "spam": spam}
+                      .group_by(IntakeSubmission.status)).all()
+    return {"total": sum(n for _s, n in rows), "spam": sum(n for status, n in rows if status == SPAM)}
