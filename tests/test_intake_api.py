@@ -290,3 +290,41 @@ def test_each_tenant_sees_only_its_own_submissions(client, env, acme):
     with session_scope(env["DATABASE_URL"]) as s:
         assert s.scalar(select(func.count()).select_from(IntakeSubmission)
                         .where(IntakeSubmission.tenant_id == other["tenant"])) == 1
+
+
+@pytest.fixture()
+def pg_app(env, postgres_url, monkeypatch):
+    """The app on PostgreSQL: its unique-constraint race and its grouped counts behave unlike SQLite's."""
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
+    env = {**env, "DATABASE_URL": postgres_url}
+    from app import create_app
+
+    return create_app({"TESTING": True}), env
+
+
+def test_on_postgresql_racing_repeats_store_one_submission_and_spam_is_counted(pg_app):
+    app, env = pg_app
+    acme = tenant_with_key(env["DATABASE_URL"])
+    barrier, answers = threading.Barrier(6), []
+
+    def post() -> None:
+        client = app.test_client()
+        barrier.wait()
+        resp = client.post(acme["url"], json={"email": "race@b.test"}, headers={"Idempotency-Key": "race-pg"})
+        answers.append((resp.status_code, resp.get_json()["submission_id"]))
+
+    threads = [threading.Thread(target=post) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {a[0] for a in answers} == {202} and len({a[1] for a in answers}) == 1 and len(answers) == 6
+    client = app.test_client()
+    assert client.post(acme["url"], data={"email": "bot@b.test", "lr_hp": "x"}).status_code == 202
+    # PostgreSQL's text refuses NUL: it is removed before the value is judged and stored
+    assert client.post(acme["url"], json={"email": "Ac\x00me@b.test"}).status_code == 202
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert intake_keys.counts_today(s, acme["tenant"]) == {"total": 3, "spam": 1}
+        assert s.scalar(select(IntakeSubmission.fields).order_by(IntakeSubmission.id.desc()).limit(1)) == {
+            "email": "Acme@b.test"}
+    assert len(queued_submissions(env["REDIS_URL"])) == 2
