@@ -368,6 +368,10 @@ def _preflight(key: str) -> Response:
 def form_stamp(key: str):
     """A fresh signed lr_ts for a form being shown now (the snippet's script asks on page load): the minimum fill
     time counts from when the visitor saw the form, not from when the snippet was copied."""
+    # every page view asks once: ten times the submissions allowed per address, so a loop cannot hammer the lookup
+    retry = _over_limit([(f"stamp-ip:{_client_address()}", 10 * get_settings().intake_ip_per_minute)])
+    if retry is not None:
+        return _answer(429, {"error": "too many requests: try again later"}, headers={"Retry-After": str(retry)})
     found = _lookup(key)
     if found is None:
         return _answer(401, {"error": "unknown or revoked intake key"})

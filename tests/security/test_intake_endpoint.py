@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import random
+import time
 
 import pytest
 from sqlalchemy import select
@@ -100,3 +101,14 @@ def test_spam_and_refusals_queue_nothing(client, env, two):
     client.post(acme["url"], json={"email": "bad"})
     client.post(acme["url"], json=["a@b.test"])
     assert queued_submissions(env["REDIS_URL"]) == []
+
+
+def test_the_form_stamp_is_rate_limited_per_address(client, env, two, monkeypatch):
+    monkeypatch.setenv("LEADRELAY_INTAKE_IP_PER_MINUTE", "1")
+    acme, _ = two
+    if time.time() % 60 > 55:  # the counters are per clock minute
+        time.sleep(6)
+    url = acme["url"].replace("/submissions", "/form-stamp")
+    codes = [client.get(url).status_code for _ in range(12)]
+    assert codes == [200] * 10 + [429, 429]
+    assert client.get(url, environ_base={"REMOTE_ADDR": "10.7.7.7"}).status_code == 200
