@@ -123,6 +123,9 @@ class Settings:
     queues: tuple[str, ...] = field(default=())
     trusted_proxies: int = 0  # reverse proxies in front of the web app whose X-Forwarded-* headers are believed
     operator_token: str | None = field(default=None, repr=False)  # bearer token of the diagnostics API
+    # web-form intake: submissions a minute one intake key, and one client address, may post before a 429
+    intake_key_per_minute: int = 600
+    intake_ip_per_minute: int = 30
     # Rule-set durations (SLA first touch, escalation steps, cadence steps) are divided by this when a due time is
     # computed: 1 in production; `leadrelay demo` runs its workers at 60 so a 5-minute SLA plays out in 5 seconds.
     # Timestamps stay real: activities a rep logs in the CRM are compared with real times.
@@ -188,7 +191,11 @@ def _web(variables: _Variables) -> dict:
     return {"public_url": variables.url("LEADRELAY_PUBLIC_URL"),
             "trusted_proxies": variables.whole("LEADRELAY_TRUSTED_PROXIES", 0, minimum=0,
                                                meaning="proxies in front of the app"),
-            "operator_token": variables.text("LEADRELAY_OPERATOR_TOKEN") or None}
+            "operator_token": variables.text("LEADRELAY_OPERATOR_TOKEN") or None,
+            "intake_key_per_minute": variables.whole("LEADRELAY_INTAKE_KEY_PER_MINUTE", 600, minimum=1,
+                                                     meaning="submissions a minute per intake key"),
+            "intake_ip_per_minute": variables.whole("LEADRELAY_INTAKE_IP_PER_MINUTE", 30, minimum=1,
+                                                    meaning="submissions a minute per client address")}
 
 
 def _crm_access(variables: _Variables) -> dict:

@@ -56,8 +56,8 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.what == "intake":
         from leadrelay.bench_intake import bench_intake
 
-        print(json.dumps(bench_intake(requests_total=args.jobs, seconds=args.seconds,
-                                      generator=args.generator), indent=2))
+        print(json.dumps(bench_intake(requests_total=args.jobs, seconds=args.seconds, generator=args.generator,
+                                      concurrency=getattr(args, "connections", 16)), indent=2))
         return 0
     if args.what == "route":
         from leadrelay.bench_route import bench_routing

@@ -1,4 +1,5 @@
-"""Webhook intake benchmark: signed single-event HubSpot deliveries against `leadrelay web` (gunicorn)."""
+"""Intake benchmark against `leadrelay web` (gunicorn): signed single-event HubSpot deliveries, then web-form
+submissions to the intake endpoint (one key lookup, one insert, one enqueue each)."""
 from __future__ import annotations
 
 import json
@@ -53,6 +54,69 @@ function done(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 """
+
+
+# Submissions: one JSON body a line, each a different person (every one is stored and queued, none a repeat).
+WRK_SUBMISSIONS = WRK_SCRIPT.replace(
+    """      local sig, stamp, body = line:match("^([^\\t]+)\\t([^\\t]+)\\t(.*)$")
+      table.insert(reqs, wrk.format("POST", nil, {["X-HubSpot-Signature-v3"] = sig,
+        ["X-HubSpot-Request-Timestamp"] = stamp, ["Content-Type"] = "application/json"}, body))""",
+    """      table.insert(reqs, wrk.format("POST", nil, {["Content-Type"] = "application/json"}, line))""")
+
+
+def _submission(i: int) -> bytes:
+    return json.dumps({"email": f"lead{i}@bench{i % 97}.example", "first_name": "Bench", "last_name": f"Lead {i}",
+                       "company": f"Bench {i % 97}", "utm_source": "bench", "message": "Please call me back."}).encode()
+
+
+def _submissions_with_wrk(target: str, var: Path, seconds: int, concurrency: int) -> dict:
+    import shutil
+    import subprocess
+
+    (var / "submissions.jsonl").write_text("\n".join(_submission(i).decode() for i in range(12_000 * seconds)) + "\n")
+    (var / "submissions.lua").write_text(WRK_SUBMISSIONS)
+    out = subprocess.run([shutil.which("wrk") or "wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "5s",
+                          "-s", str(var / "submissions.lua"), target, "--", str(var / "submissions.jsonl"), "2"],
+                         capture_output=True, text=True, check=True, timeout=seconds + 120).stdout
+    figures = json.loads(out.strip().splitlines()[-1])
+    return {"load_generator": "wrk", "requests": figures["requests"], "concurrency": concurrency,
+            "errors": figures["non_2xx"] + figures["socket_errors"],
+            "requests_per_second": round(figures["requests"] / (figures["duration_us"] / 1e6)),
+            "p50_ms": round(figures["p50_us"] / 1000, 1), "p99_ms": round(figures["p99_us"] / 1000, 1)}
+
+
+def _submissions_with_python(target: str, requests_total: int, concurrency: int) -> dict:
+    counter = iter(range(requests_total))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors = [0]
+
+    def client() -> None:
+        session = local_http()
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            started = time.perf_counter()
+            resp = session.post(target, data=_submission(i), headers={"Content-Type": "application/json"},
+                                timeout=10)
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed * 1000)
+                errors[0] += resp.status_code != 202
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {"load_generator": "python threads", "requests": requests_total, "concurrency": concurrency,
+            "errors": errors[0], "requests_per_second": round(requests_total / seconds),
+            "p50_ms": round(statistics.median(ordered), 1), "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 1)}
 
 
 def _with_wrk(target: str, secret: str, portal: int, var: Path, seconds: int, concurrency: int) -> dict:
@@ -123,7 +187,9 @@ def bench_intake(requests_total: int = 3000, concurrency: int = 16, port: int = 
 
     var = Path(tempfile.mkdtemp(prefix="lr-bench-intake-"))
     secret, portal = "bench-secret", 777001
-    env = {"LEADRELAY_VAR_DIR": str(var), "HUBSPOT_CLIENT_SECRET": secret, "LEADRELAY_LOG_LEVEL": "WARNING"}
+    # every request comes from 127.0.0.1 with one key: the per-address and per-key limits would measure themselves
+    env = {"LEADRELAY_VAR_DIR": str(var), "HUBSPOT_CLIENT_SECRET": secret, "LEADRELAY_LOG_LEVEL": "WARNING",
+           "LEADRELAY_INTAKE_IP_PER_MINUTE": "100000000", "LEADRELAY_INTAKE_KEY_PER_MINUTE": "100000000"}
     os.environ.update(env)
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{var / 'bench.db'}")
     from integration.config import get_settings
@@ -131,8 +197,13 @@ def bench_intake(requests_total: int = 3000, concurrency: int = 16, port: int = 
     share_redis(get_settings())
     url = get_settings().database_url
     migrate(url)
+    from marketplace.intake_keys import ensure_key, intake_url, reveal
+
     with session_scope(url) as s:
-        s.add(Tenant(platform="hubspot", external_id=str(portal), name="bench"))
+        tenant = Tenant(platform="hubspot", external_id=str(portal), name="bench")
+        s.add(tenant)
+        s.flush()
+        intake_key = reveal(ensure_key(s, tenant.id)).key
     log = str(var / "web.log")
     web = spawn(["web", "--port", str(port), "--workers", "2", "--threads", "4"], log)  # `leadrelay web` defaults
     target = f"http://127.0.0.1:{port}/webhooks/hubspot"
@@ -144,6 +215,12 @@ def bench_intake(requests_total: int = 3000, concurrency: int = 16, port: int = 
             figures = _with_wrk(target, secret, portal, var, seconds, concurrency)
         else:
             figures = _with_python(target, secret, portal, requests_total, concurrency)
+        submissions_url = intake_url(f"http://127.0.0.1:{port}", intake_key)
+        if use_wrk:
+            submissions = _submissions_with_wrk(submissions_url, var, seconds, concurrency)
+        else:
+            submissions = _submissions_with_python(submissions_url, requests_total, concurrency)
     finally:
         stop([web])
-    return {**figures, "database": get_settings().database_url.split(":", 1)[0]}
+    # the top level stays the webhook figures (what earlier runs printed); the intake endpoint's are beside them
+    return {**figures, "database": get_settings().database_url.split(":", 1)[0], "submissions": submissions}

@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="intake: the load generator; auto = wrk when installed (apt-get install wrk), else "
                             "Python threads, which share the cores with the app")
     bench.add_argument("--seconds", type=int, default=10, help="intake with wrk: seconds of load")
+    bench.add_argument("--connections", type=int, default=16,
+                       help="intake: connections held open at once (16 saturates 2 cores; 4 is a busy site)")
     bench.set_defaults(func=_bench)
     return parser
 

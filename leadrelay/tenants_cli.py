@@ -26,9 +26,38 @@ def _rows(session) -> list[dict]:
             for t, agency, expires, last in session.execute(query)]
 
 
-def _list(session, as_json: bool) -> int:
+def _intake(session, settings: Settings, rows: list[dict]) -> None:
+    """Each tenant's `intake_url` (its key made if it has none yet, as the settings page would); where it cannot be
+    given, null and `intake_url_note` saying why, never an address made up."""
+    from marketplace import intake_keys
+    from oauth.crypto import EncryptionKeyError
+
+    for row in rows:
+        row["intake_url"], note = None, None
+        if row["status"] == "uninstalled":
+            note = "disconnected: the account takes no submissions"
+        elif (key := intake_keys.ensure_key(session, row["id"])) is None:
+            note = "the intake key was revoked; an admin makes a new one on the account's settings page"
+        else:
+            try:
+                path = intake_keys.intake_url("", intake_keys.reveal(key).key)
+            except EncryptionKeyError:
+                note = ("the intake key cannot be decrypted with this process's LEADRELAY_ENCRYPTION_KEYS (or "
+                        "var/encryption_key): run it with the web app's")
+            else:
+                if settings.public_url:
+                    row["intake_url"] = settings.public_url + path
+                else:
+                    row["intake_path"] = path
+                    note = "LEADRELAY_PUBLIC_URL is unset: prefix intake_path with the address the app is reached at"
+        if note:
+            row["intake_url_note"] = note
+
+
+def _list(session, as_json: bool, settings: Settings | None = None) -> int:
     rows = _rows(session)
     if as_json:
+        _intake(session, settings or Settings.from_env(), rows)
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
@@ -82,4 +111,4 @@ def run_tenants(args: argparse.Namespace) -> int:
 
             ensure_redis_url(settings)
             return _disconnect(session, args.tenant_id)
-        return _list(session, getattr(args, "json", False))
+        return _list(session, getattr(args, "json", False), settings)

@@ -28,6 +28,7 @@ from marketplace.diagnostics import diagnostics_bp
 from marketplace.errors import register_error_handlers
 from marketplace.health import health_bp
 from marketplace.install import install_bp
+from marketplace.intake_api import intake_bp
 from marketplace.invitations import invitations_bp
 from marketplace.labels import register_labels
 from marketplace.nav import register as register_nav
@@ -70,9 +71,10 @@ def init_app(app: Flask) -> None:
     csrf.exempt("marketplace.auth.pipedrive_uninstall")
     csrf.exempt(webhooks_bp)
     csrf.exempt(cards_bp)
+    csrf.exempt(intake_bp)  # a key in the URL (and a body signature) authenticates it, never a session
     for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, review_bp, audit_bp, kpi_bp,
                health_console_bp, rules_bp, builder_bp, editor_bp, simulate_bp, trace_bp, publish_bp,
-               onboarding_bp, agency_bp, templates_bp, invitations_bp, webhooks_bp, cards_bp, settings_bp):
+               onboarding_bp, agency_bp, templates_bp, invitations_bp, webhooks_bp, cards_bp, settings_bp, intake_bp):
         app.register_blueprint(bp)
 
     app.add_template_filter(crm_title, "crm")

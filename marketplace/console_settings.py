@@ -6,6 +6,7 @@ page shows them together and adds the settings that are the tenant's own: how of
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
@@ -28,6 +29,7 @@ from integration.models import (
     TenantStatus,
     WebhookKey,
 )
+from marketplace import intake_keys
 from marketplace.access import ADMIN, member_role, require_login, tenant_view
 from marketplace.invitations import INVITE_TTL, audit, pending
 from oauth.crypto import EncryptionKeyError, TokenCipher
@@ -83,6 +85,76 @@ def _webhooks(tenant: Tenant, show_secret: bool) -> dict:
     return {"managed": False, "url": url, "last": last}
 
 
+def _public_base() -> str:
+    return current_app.config.get("PUBLIC_URL") or request.host_url.rstrip("/")
+
+
+def _intake(tenant: Tenant, admin: bool) -> dict:
+    """The intake card: the form address, today's figures; for admins the key, its secret and the snippet."""
+    counts = intake_keys.counts_today(g.db, tenant.id)
+    if tenant.status == TenantStatus.UNINSTALLED:
+        return {"state": "disconnected", "counts": counts}
+    # made on first sight (an admin's or a viewer's): every connected account has a form address
+    row = intake_keys.ensure_key(g.db, tenant.id)
+    if row is None:
+        return {"state": "revoked", "counts": counts}
+    info = {"state": "active", "counts": counts, "since": row.created_at, "origins": row.allowed_origins or [],
+            "aliases": intake_keys.aliases_text(row.field_aliases or {})}
+    if not admin:
+        return info
+    try:
+        revealed = intake_keys.reveal(row)
+    except EncryptionKeyError:
+        return {**info, "state": "undecryptable"}
+    url = intake_keys.intake_url(_public_base(), revealed.key)
+    return {**info, "url": url, "secret": revealed.secret, "snippet": intake_snippet(url, revealed.secret),
+            "curl": curl_example(url)}
+
+
+def intake_snippet(url: str, secret: str) -> str:
+    """A plain HTML form that posts to the intake URL: works without JavaScript; the inline script adds the page's
+    UTM parameters, referrer and address, and a fresh signed display time (the minimum fill time counts from it)."""
+    stamp_url = url.rsplit("/submissions", 1)[0] + "/form-stamp"
+    stamp = intake_keys.sign_stamp(secret, int(time.time()))
+    hidden = "".join(f'\n  <input type="hidden" name="{name}">' for name in (
+        "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer", "page_url"))
+    return f"""<form method="post" action="{url}" id="leadrelay-form">
+  <label>Name <input name="name" autocomplete="name"></label>
+  <label>Email <input type="email" name="email" autocomplete="email"></label>
+  <label>Phone <input type="tel" name="phone" autocomplete="tel"></label>
+  <label>Company <input name="company" autocomplete="organization"></label>
+  <label>Message <textarea name="message"></textarea></label>
+  <div style="position:absolute;left:-10000px" aria-hidden="true"><label>Leave this empty
+    <input name="{intake_keys.HONEYPOT}" tabindex="-1" autocomplete="off"></label></div>
+  <input type="hidden" name="{intake_keys.STAMP}" value="{stamp}">{hidden}
+  <button type="submit">Send</button>
+</form>
+<script>
+(function () {{
+  var f = document.getElementById("leadrelay-form"), q = new URLSearchParams(location.search);
+  ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"].forEach(function (n) {{
+    if (q.get(n)) f.elements[n].value = q.get(n);
+  }});
+  f.elements.referrer.value = document.referrer;
+  f.elements.page_url.value = location.href;
+  fetch("{stamp_url}").then(function (r) {{ return r.json(); }})
+    .then(function (d) {{ if (d.lr_ts) f.elements.lr_ts.value = d.lr_ts; }}).catch(function () {{}});
+}})();
+</script>"""
+
+
+def curl_example(url: str) -> str:
+    """A signed server-to-server post, the secret read from an environment variable (never typed into a shell)."""
+    return f"""body='{{"email":"ada@example.com","first_name":"Ada","last_name":"Lovelace","source":"api"}}'
+t=$(date +%s)
+sig=$(printf '%s.%s' "$t" "$body" | openssl dgst -sha256 -hmac "$LEADRELAY_INTAKE_SECRET" | sed 's/^.* //')
+curl -sS -X POST '{url}' \\
+  -H 'Content-Type: application/json' \\
+  -H "Idempotency-Key: $(uuidgen)" \\
+  -H "X-LeadRelay-Signature: t=$t,v1=$sig" \\
+  --data "$body\""""
+
+
 def erase_counts(tenant: Tenant) -> dict[str, int]:
     """What a disconnect erases here, counted now (the erasure job records the exact numbers it removed)."""
     def count(model) -> int:
@@ -105,7 +177,8 @@ def settings_page(tenant: Tenant, status: int = 200, **extra):
         invitations=pending(g.db, tenant_id=tenant.id), ttl_days=INVITE_TTL.days, connection=_connection(tenant),
         webhooks=_webhooks(tenant, show_secret=g.role == ADMIN), platform_title=crm_title(tenant.platform),
         intervals=[(s, interval_words(s)) for s in SWEEP_INTERVALS], sweep_current=current,
-        sweep_words=interval_words(current), swept_at=swept, counts=erase_counts(tenant), **extra), status
+        sweep_words=interval_words(current), swept_at=swept, counts=erase_counts(tenant),
+        intake=_intake(tenant, admin=g.role == ADMIN), known_fields=intake_keys.KNOWN_FIELDS, **extra), status
 
 
 @settings_bp.get("/tenants/<int:tenant_id>/settings")
@@ -132,6 +205,92 @@ def sweep_interval(tenant: Tenant):
               f"{interval_words(seconds)} (was {interval_words(before)})", "settings", before=before, after=seconds)
     flash(f"The safety sweep now runs {interval_words(seconds)}, from its next run on.", "success")
     return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#sweep"), 303
+
+
+def _by() -> str:
+    return g.user.email or g.user.name
+
+
+def _back_to_intake(tenant: Tenant):
+    return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#intake"), 303
+
+
+# The confirmations are readable by viewers, like every console page; only an admin gets the button.
+VIEWER_REFUSED = "Only an admin of this account can change its intake key."
+
+
+@settings_bp.get("/tenants/<int:tenant_id>/settings/intake/rotate")
+@tenant_view()
+def confirm_rotate_intake(tenant: Tenant):
+    """Exactly what a new key does to the forms that post with the current one."""
+    current = intake_keys.active_key(g.db, tenant.id)
+    lines = ["A new form address and a new signing secret are made; the allowed origins and field aliases stay.",
+             "The current address stops working at once: every form and server still posting to it gets "
+             "401 until you paste the new address (or the new snippet) into it.",
+             "Submissions already received are kept and processed as usual."] if current else [
+             "A new form address and signing secret are made; forms can post to it at once."]
+    return render_template("console/confirm.html", title="Make a new intake key?" if current
+                           else "Make an intake key?", lines=lines, danger=current is not None,
+                           action=url_for("console_settings.rotate_intake", tenant_id=tenant.id), fields={},
+                           button="Make a new key, stop the old one" if current else "Make a key",
+                           allowed=g.role == ADMIN, refused=VIEWER_REFUSED,
+                           cancel=url_for("console_settings.settings", tenant_id=tenant.id) + "#intake")
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/intake/rotate")
+@tenant_view(write=True)
+def rotate_intake(tenant: Tenant):
+    if tenant.status == TenantStatus.UNINSTALLED:
+        flash("Reconnect the account first: a disconnected account takes no submissions.", "error")
+        return _back_to_intake(tenant)
+    replaced = intake_keys.active_key(g.db, tenant.id) is not None
+    intake_keys.rotate(g.db, tenant.id, _by())
+    flash("A new intake key is ready; the old address no longer works. Paste the new address or snippet into your "
+          "forms." if replaced else "An intake key is ready: paste its address or snippet into your forms.",
+          "success")
+    return _back_to_intake(tenant)
+
+
+@settings_bp.get("/tenants/<int:tenant_id>/settings/intake/revoke")
+@tenant_view()
+def confirm_revoke_intake(tenant: Tenant):
+    return render_template(
+        "console/confirm.html", title="Revoke the intake key?", danger=True,
+        lines=["Every form and server posting to the current address gets 401 from now on; nothing they send is "
+               "kept.", "No new key is made: forms stay switched off until an admin makes one on this page.",
+               "Submissions already received are kept and processed as usual."],
+        action=url_for("console_settings.revoke_intake", tenant_id=tenant.id), fields={},
+        button="Revoke the key", allowed=g.role == ADMIN, refused=VIEWER_REFUSED,
+        cancel=url_for("console_settings.settings", tenant_id=tenant.id) + "#intake")
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/intake/revoke")
+@tenant_view(write=True)
+def revoke_intake(tenant: Tenant):
+    if intake_keys.revoke(g.db, tenant.id, _by()):
+        flash("The intake key is revoked: forms posting to it are refused.", "success")
+    else:
+        flash("There was no working intake key to revoke.", "info")
+    return _back_to_intake(tenant)
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/intake/options")
+@tenant_view(write=True)
+def intake_options(tenant: Tenant):
+    """Allowed origins (CORS) and field aliases; refused whole, with each problem named, when one is wrong."""
+    row = intake_keys.active_key(g.db, tenant.id)
+    if row is None:
+        flash("Make an intake key first.", "error")
+        return _back_to_intake(tenant)
+    origins, origin_problems = intake_keys.parse_origins(request.form.get("allowed_origins", "")[:20_000])
+    aliases, alias_problems = intake_keys.parse_aliases(request.form.get("field_aliases", "")[:20_000])
+    if origin_problems or alias_problems:
+        return settings_page(tenant, status=400, intake_errors={"origins": origin_problems, "aliases": alias_problems},
+                             intake_form={"origins": request.form.get("allowed_origins", "")[:20_000],
+                                          "aliases": request.form.get("field_aliases", "")[:20_000]})
+    changed = intake_keys.set_options(g.db, row, origins, aliases, _by())
+    flash("Intake settings saved." if changed else "Nothing changed.", "success" if changed else "info")
+    return _back_to_intake(tenant)
 
 
 @settings_bp.get("/tenants/<int:tenant_id>/disconnect")

@@ -20,6 +20,7 @@ from integration.models import ConsoleUser, Tenant
 from marketplace.access import ADMIN, member_role, safe_local_path
 from marketplace.agency import link_with_invite
 from marketplace.identities import link_identity, sign_in
+from marketplace.intake_api import enqueue_held
 from marketplace.invitations import audit, grant_tenant_role
 from oauth.base import DisallowedHost, Identity, OAuthFailure, OAuthProvider
 from oauth.jobs import verify_installation
@@ -178,6 +179,7 @@ def _install(platform: str, identity: Identity, token: dict, user: ConsoleUser, 
     backfill_tenant.enqueue(tenant.id, job_id=f"backfill-{tenant.id}")
     if not created:
         enqueue_drain(tenant.id, force=True)  # a reconnect: events that waited while it was paused go now
+        enqueue_held(db, tenant.id)  # and web-form submissions received meanwhile
     log.info("install.completed", extra={"tenant_id": tenant.id, "platform": platform, "new_tenant": created})
     return redirect(url_for("console.onboarding", tenant_id=tenant.id))
 

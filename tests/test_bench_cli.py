@@ -76,9 +76,13 @@ def test_speed_refuses_more_leads_than_distinct_people(tmp_path):
 def test_queue_and_intake_print_json(tmp_path, what):
     result = bench(tmp_path, what, "--jobs", "20", *(("--generator", "python") if what == "intake" else ()))
     assert LATENCY - {"max_ms"} <= set(result)
+    if what == "intake":  # the web-form intake endpoint too: every submission answered 202
+        assert LATENCY - {"max_ms"} <= set(result["submissions"]) and result["submissions"]["errors"] == 0
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
 def test_intake_with_wrk_counts_only_accepted_deliveries(tmp_path):
     result = bench(tmp_path, "intake", "--generator", "wrk", "--seconds", "2")
     assert result["load_generator"] == "wrk" and result["errors"] == 0 and result["requests"] > 0
+    submissions = result["submissions"]
+    assert submissions["load_generator"] == "wrk" and submissions["errors"] == 0 and submissions["requests"] > 0

@@ -80,6 +80,16 @@ def test_tenants_json_lists_agency_token_expiry_and_last_event(env):
     assert row["platform"] == "pipedrive" and row["account_id"] == "13000001" and row["agency"] == "Growth Co"
     assert row["token_expires_at"].startswith("2030-01-02T03:04") and row["last_event_at"] is not None
     assert row["status"] == "active"
+    # its intake key is made on first need; without a public URL the CLI gives the path and says why
+    assert row["intake_url"] is None and row["intake_path"].startswith("/intake/v1/")
+    assert "LEADRELAY_PUBLIC_URL is unset" in row["intake_url_note"]
+    again = leadrelay("tenants", "--json", env={**os.environ, **env, "LEADRELAY_PUBLIC_URL": "https://lr.example.com"})
+    [row2] = json.loads(again.stdout)
+    assert row2["intake_url"] == "https://lr.example.com" + row["intake_path"] and "intake_url_note" not in row2
+    from marketplace.intake_keys import active_key, key_hash
+
+    with session_scope(env["DATABASE_URL"]) as session:
+        assert active_key(session, tenant.id).key_hash == key_hash(row["intake_path"].split("/")[3])
 
 
 def test_tenants_disconnect_unknown_id_says_how_to_find_ids(env):

@@ -72,6 +72,10 @@ TABLE = {
     "console_settings.me": SIGNED_IN, "console_settings.confirm_unlink": SIGNED_IN,
     "console_settings.unlink": SIGNED_IN, "agency_templates.confirm_publish": AGENCY_WRITE,
     "agency.confirm_revoke_teammate": AGENCY_WRITE, "agency.revoke_teammate": AGENCY_WRITE,
+    # the intake key: its confirmations say what a new key or a revoke does; only WRITE gets the button
+    "console_settings.confirm_rotate_intake": READ, "console_settings.rotate_intake": WRITE,
+    "console_settings.confirm_revoke_intake": READ, "console_settings.revoke_intake": WRITE,
+    "console_settings.intake_options": WRITE,
 }
 LAST = ("console.disconnect", "agency.create")  # they change who may do what: run after everything else
 
