@@ -100,7 +100,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline",),  # one lead's flow: normalize, dedup step, qualify, route, write back
     ("followup",),  # after routing: SLA, escalation, cadences, lifecycle, stale — never the pipeline
     ("work",),  # the per-tenant work context every stage takes
-    ("crm", "dedup", "routing"),
+    ("crm", "dedup", "enrich", "routing"),
     ("rules",),
     ("jobs", "ratelimit", "embedded_redis", "protocols"),
     ("config", "db", "errors", "logs", "models", "queues", "records"),
