@@ -159,7 +159,8 @@ class Capture:
     def created(self, review: bool) -> str:
         inputs = self.inputs
         record_id = self.sub.record_id
-        record = Record(self.object_type, record_id, fields=dict(inputs.get("fields") or {}),
+        # routed on everything the person gave, also what the CRM has no field for (a Pipedrive person's state)
+        record = Record(self.object_type, record_id, fields={**self.values, **(inputs.get("fields") or {})},
                         created_at=self.decision.created_at)
         self.add_note(record_id, inputs.get("unplaced") or {}, returning=False)
         if review and "reviewed" not in inputs and self.ctx.rules is not None:
