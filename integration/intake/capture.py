@@ -23,7 +23,8 @@ LABELS = {"email": "Email", "phone": "Phone", "first_name": "First name", "last_
           "postcode": "Postcode", "source": "Source", "utm_source": "UTM source", "utm_medium": "UTM medium",
           "utm_campaign": "UTM campaign", "utm_term": "UTM term", "utm_content": "UTM content",
           "page_url": "Page", "referrer": "Referrer", "consent": "Consent", "consent_text": "Consent text",
-          "leadrelay_enriched": "Enriched", "leadrelay_email_type": "Email type", "leadrelay_timezone": "Time zone"}
+          "leadrelay_enriched": "Enriched", "leadrelay_duplicate_of": "Possible duplicate of",
+          "leadrelay_email_type": "Email type", "leadrelay_timezone": "Time zone"}
 # Salesforce's web-to-lead fills the Lead's required fields the same way when a form leaves them out
 NOT_PROVIDED = "[not provided]"
 LOCK_TTL = 60  # seconds: a dead worker's lock frees itself; a job holds it only from lookup to index write

@@ -24,7 +24,7 @@ from integration.db import session_scope
 from integration.dedup import classify, score_pair
 from integration.dedup.index import candidates, email_key, index_record, phone_key
 from integration.enrich import enrich
-from integration.errors import CRMConflict, CRMNotFound, CRMValidationError
+from integration.errors import CRMConflict, CRMNotFound, CRMRecordRefused, CRMValidationError
 from integration.intake.capture import (
     as_record,
     blanks_to_fill,
@@ -136,11 +136,29 @@ class Capture:
         fields, unplaced = for_create(self.values, enrichment, self.writable, self.object_type)
         if verdict == "review" and "leadrelay_duplicate_of" in self.writable:
             fields["leadrelay_duplicate_of"] = best.id
-        record_id = self.adapter.create_record(self.object_type, fields, None)
+        record_id, fields, unplaced = self.create(fields, unplaced)
         # from here the record exists: its id is kept with the decision before anything else can fail
         self.remember(record_id, verdict, match, {"fields": _jsonable(fields), "unplaced": _jsonable(unplaced)})
         index_record(self.session, self.ctx.tenant_id, as_record(self.object_type, record_id, fields))
         self.session.commit()
+
+    def create(self, fields: dict, unplaced: dict) -> tuple[str, dict, dict]:
+        """The new record; LeadRelay's own fields go into the note instead when the CRM lacks them (the install
+        found them missing, or the CRM refuses them): they never cost the person their record."""
+        own = {k: v for k, v in fields.items() if k.startswith("leadrelay_")}
+        state = ((self.ctx.tenant.settings or {}) if self.ctx.tenant else {}).get("leadrelay_fields") or {}
+        if own and state.get("ready") is False:
+            fields, unplaced = _without(fields, own), {**unplaced, **own}
+        try:
+            return self.adapter.create_record(self.object_type, fields, None), fields, unplaced
+        except CRMRecordRefused:
+            raise  # the record itself is refused (a duplicate rule): without our fields it would be too
+        except CRMValidationError as exc:
+            if not own or not set(own) & set(fields):
+                raise
+            log.warning("capture.fields-refused", extra={"tenant_id": self.ctx.tenant_id, "error": str(exc)})
+            fields, unplaced = _without(fields, own), {**unplaced, **own}
+            return self.adapter.create_record(self.object_type, fields, None), fields, unplaced
 
     def remember(self, record_id: str, verdict: str, match: dict, more: dict) -> None:
         sub = self.sub
@@ -284,6 +302,10 @@ def _matched_on(values: dict, other: Record) -> str:
             phone_key(p, f.get("country")) for p in (f.get("phone"), f.get("mobile"), *other.extra_phones)}:
         return "same phone"
     return "same name and details"
+
+
+def _without(fields: dict, names: dict) -> dict:
+    return {k: v for k, v in fields.items() if k not in names}
 
 
 def _jsonable(values: dict) -> dict:

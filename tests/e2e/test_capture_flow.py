@@ -89,11 +89,15 @@ def submission(env, sub_id: int) -> IntakeSubmission:
         return s.get(IntakeSubmission, sub_id)
 
 
+def _contacts_of(engagement: dict) -> set[str]:
+    """The contact ids a HubSpot note or task is associated to."""
+    return {str(a["id"]) for a in engagement.get("associations", {}).get("contacts", {}).get("results", [])}
+
+
 def notes_on(platform: str, notes: list[dict], record_id: str) -> list[str]:
     """The text of the notes attached to the record."""
     if platform == "hubspot":
-        return [n["properties"]["hs_note_body"] for n in notes
-                if record_id in {str(a["id"]) for a in n.get("associations", {}).get("contacts", {}).get("results", [])}]
+        return [n["properties"]["hs_note_body"] for n in notes if record_id in _contacts_of(n)]
     if platform == "salesforce":
         return [n["Body"] for n in notes if n["ParentId"][:15] == record_id[:15]]
     return [n["content"] for n in notes if str(n["person_id"]) == record_id]
@@ -103,7 +107,7 @@ def tasks_on(platform: str, tasks: list[dict], record_id: str) -> list[tuple[str
     """(subject, owner id) of the tasks on the record."""
     if platform == "hubspot":
         return [(t["properties"]["hs_task_subject"], t["properties"].get("hubspot_owner_id")) for t in tasks
-                if record_id in {str(a["id"]) for a in t.get("associations", {}).get("contacts", {}).get("results", [])}]
+                if record_id in _contacts_of(t)]
     if platform == "salesforce":
         return [(t["Subject"], t["OwnerId"]) for t in tasks if (t.get("WhoId") or "")[:15] == record_id[:15]]
     return [(t["subject"], str(t.get("owner_id") or t.get("user_id"))) for t in tasks
