@@ -68,6 +68,10 @@ def enqueue_submission(tenant_id: int, submission_id: int) -> None:
     process_submission.enqueue(tenant_id, submission_id, job_id=f"submission-{tenant_id}-{submission_id}")
 
 
+class TwinInProgress(Exception):
+    """The matched record is being created and routed by a twin submission's job: this one is retried."""
+
+
 def capture_key(sub: IntakeSubmission) -> str:
     return f"capture:{sub.id}"
 
@@ -215,6 +219,14 @@ class Capture:
             self.note(filled=sorted(blanks))
         unplaced = {k: v for k, v in self.values.items() if k not in self.writable}
         self.add_note(record.id, unplaced, returning=True)
+        twins = self.twin_captures(record.id)
+        if "in progress" in twins:
+            # the record is a twin submission's, created a moment ago and not routed yet (Salesforce and Pipedrive
+            # give a new record the API user as owner until then): its routed owner is the one to tell, so RQ runs
+            # this job again after its backoff
+            raise TwinInProgress(f"submission twin of {record.id} still being routed")
+        if twins and getattr(self, "matched", None) is not None:  # read before the twin's owner write: again
+            record = with_id(self.adapter.get_record(self.object_type, record.id) or record, record.id)
         owner = self.ctx.user(record.owner_id)
         policy = self.ctx.rules.returning.on_return if self.ctx.rules is not None else "task"
         name = inputs["match"]["other_name"]
@@ -236,6 +248,13 @@ class Capture:
                 self.note(review_item=True)
             did = "note; nobody active owns it, sent to review"
         return self.finish(UPDATED, f"Came back: matched {name} ({via}): {did}")
+
+    def twin_captures(self, record_id: str) -> set[str]:
+        """The outcomes of other submissions' captures of this record ("in progress" while one runs)."""
+        self.session.expire_all()  # what other jobs committed since this one read
+        return set(self.session.scalars(select(Decision.outcome).where(
+            Decision.tenant_id == self.ctx.tenant_id, Decision.kind == "capture", Decision.object_id == record_id,
+            Decision.id != self.decision.id)))
 
     def came_back_task(self, record: Record, owner_id: str) -> None:
         if "task_id" in self.inputs:

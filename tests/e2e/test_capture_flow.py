@@ -14,7 +14,7 @@ from sqlalchemy import select
 from integration.db import session_scope
 from integration.intake.events import enqueue_drain, record_events
 from integration.intake.submissions import enqueue_submission, process_submission
-from integration.models import Decision, SlaTimer
+from integration.models import Decision, ReviewItem, SlaTimer
 from integration.models.capture import CREATED, UPDATED, IntakeSubmission
 from integration.records import Event
 from tests.crm_helpers import browser, install_with_rules
@@ -208,6 +208,12 @@ def test_two_identical_submissions_at_once_create_one_record(tenant_for, crm_env
     assert sorted(s.status for s in subs) == [CREATED, UPDATED], [s.error for s in subs]
     assert subs[0].record_id == subs[1].record_id
     assert len(rows(crm_sandbox, account, lead_table)) == before + 1
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        assert s.scalars(select(ReviewItem)).all() == []
+        routes = s.scalars(select(Decision).where(Decision.kind == "route")).all()
+        came_back = s.scalar(select(Decision).where(Decision.kind == "capture", Decision.outcome == UPDATED))
+    assert len(routes) == 1  # routed once; the twin told its owner it came back
+    assert came_back.reason == "Came back: matched Grace Hopper (same email): note and task for Ben Owner"
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
