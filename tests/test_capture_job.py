@@ -14,7 +14,7 @@ from sqlalchemy import select
 from integration.db import session_scope
 from integration.enrich import Enrichment
 from integration.intake.capture import for_create, lock_keys, note_text
-from integration.intake.submissions import enqueue_submission, process_submission
+from integration.intake.submissions import PersonNotSearchableYet, enqueue_submission, process_submission
 from integration.models import Decision, ReviewItem
 from integration.models.capture import FAILED, REVIEW, UPDATED, IntakeSubmission
 from integration.rules import RulesError, load_rules
@@ -141,19 +141,41 @@ def test_an_unsure_match_creates_the_record_marked_for_review(hubspot, crm_env, 
     assert "possible duplicate of Grace Hopper, sent to review" in capture_decision(crm_env, sub.id).reason
 
 
-def test_a_permanent_refusal_fails_the_submission_with_its_reason(hubspot, crm_env, crm_sandbox):
+def test_a_person_the_search_does_not_show_yet_is_retried_then_updated(hubspot, crm_env, crm_sandbox):
     tenant_id, account = hubspot()
     # a contact made in HubSpot a moment ago, whose webhook has not reached LeadRelay: the index does not know
-    # it and HubSpot's search does not see it yet, but HubSpot refuses a second contact with its email
+    # it and HubSpot's search does not show it yet, but HubSpot refuses a second contact with its email (409)
     crm_sandbox.sandbox.config.update({"search_lag_ms": 60_000})
-    contact(crm_sandbox, account, {"firstname": "Linus", "lastname": "T", "email": "linus@kernel.example"})
-    sub = run(crm_env, tenant_id, submit(crm_env, tenant_id, {"email": "linus@kernel.example",
-                                                              "first_name": "Linus"}))
-    assert sub.status == FAILED
+    rid = contact(crm_sandbox, account, {"firstname": "Linus", "lastname": "Torvalds", "email": "linus@kernel.example"})
+    sub_id = submit(crm_env, tenant_id, {"email": "linus@kernel.example", "first_name": "Linus",
+                                         "last_name": "Torvalds"})
+    with pytest.raises(PersonNotSearchableYet):
+        process_submission(tenant_id, sub_id)
+    assert capture_decision(crm_env, sub_id) is None  # nothing kept: the retry starts over
+    crm_sandbox.sandbox.config.update({"search_lag_ms": 0})  # the lag has passed when RQ retries
+    assert process_submission(tenant_id, sub_id) == UPDATED
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        assert s.get(IntakeSubmission, sub_id).record_id == rid
+
+
+def test_a_permanent_refusal_fails_the_submission_with_its_reason(crm_env, app, crm_sandbox):
+    # a Salesforce org whose duplicate rule blocks a second Lead with the same last name and company, for a person
+    # LeadRelay's scorer tells apart (another first name, another email): the org refuses, and says so every time
+    crm_sandbox.sandbox.config.update({"duplicate_rules": [
+        {"sobject": "Lead", "on_create": "block", "on_edit": "report", "match": ["LastName+Company"]}]})
+    tenant_id, account = install_with_rules(crm_sandbox, app.test_client(), crm_env["DATABASE_URL"], "salesforce",
+                                            rules(), "Capture refusal", OWNERS)
+    resp = browser(crm_sandbox).post(f"{crm_sandbox.url}/_sandbox/accounts/{account['account_id']}/simulate", json={
+        "action": "create", "object_type": "Lead",
+        "properties": {"FirstName": "Jane", "LastName": "Smith", "Company": "Acme", "Email": "jane@acme.example"}})
+    resp.raise_for_status()
+    sub = run(crm_env, tenant_id, submit(crm_env, tenant_id, {
+        "email": "john.smith@elsewhere.example", "first_name": "John", "last_name": "Smith", "company": "Acme"}))
+    assert sub.status == FAILED, sub.error
     assert sub.error.startswith("the CRM refused the new record")
     decision = capture_decision(crm_env, sub.id)
     assert (decision.kind, decision.outcome) == ("capture", FAILED)
-    assert decision.reason.startswith("Web form submission from Linus not captured: the CRM refused")
+    assert decision.reason.startswith("Web form submission from John Smith not captured: the CRM refused")
 
 
 def test_a_submission_without_email_or_phone_fails_without_a_crm_call(hubspot, crm_env, crm_sandbox):

@@ -46,7 +46,7 @@ from integration.records import Record, TaskSpec
 from integration.rules.policies import Dedup
 
 log = logging.getLogger("leadrelay.intake.submissions")
-REFUSED = (CRMValidationError, CRMConflict, CRMNotFound)  # the CRM will say the same again: no retry
+REFUSED = (CRMValidationError, CRMNotFound)  # the CRM will say the same again: no retry
 CAME_BACK_DUE = dt.timedelta(hours=1)  # a person who writes again is warm: the owner is asked to call soon
 
 
@@ -66,6 +66,10 @@ def process_submission(tenant_id: int, submission_id: int) -> str:
 def enqueue_submission(tenant_id: int, submission_id: int) -> None:
     """Queue the work for one stored submission (the job id makes a repeat enqueue a no-op while it waits)."""
     process_submission.enqueue(tenant_id, submission_id, job_id=f"submission-{tenant_id}-{submission_id}")
+
+
+class PersonNotSearchableYet(Exception):
+    """The CRM refused the create as a duplicate of a record its search does not show yet: this job is retried."""
 
 
 class TwinInProgress(Exception):
@@ -106,6 +110,12 @@ class Capture:
             try:
                 with person_lock(self.ctx.redis, lock_keys(self.ctx.tenant_id, self.values)):
                     self.look_up_and_write()
+            except CRMConflict as exc:
+                # a unique value (HubSpot: the email) is another record's, which neither the index nor the CRM's
+                # lagging search knew: made in the CRM a moment ago. Retried (RQ backoff), the search sees it
+                # then and the submission updates that record instead of failing
+                self.session.rollback()
+                raise PersonNotSearchableYet(str(exc)) from exc
             except REFUSED as exc:
                 self.session.rollback()
                 return self.fail(f"the CRM refused the new record: {exc}")
