@@ -170,6 +170,15 @@ class CRMAdapter(Protocol):
         could create again. The new record is reported to `writes.remember(object_type, id, ["*"])`.
         """
 
+    def writable_fields(self, object_type: str) -> frozenset[str]:
+        """The neutral fields `create_record` and `set_fields` take on this object for this installation (no
+        network call): what a caller holding more (a web form's fields) writes, the rest it keeps elsewhere."""
+
+    def add_note(self, object_type: str, record_id: str, body: str) -> str:
+        """Attach a note (plain text; its first line is its title where the platform has one) to the record;
+        returns the note's id. A note is not a logged activity: it never counts for `activity_logged_since`.
+        Not idempotent: the caller keeps the id before it could add the note again."""
+
     def set_additional(self, object_type: str, record_id: str, *, emails: Sequence[str] | None = None,
                        phones: Sequence[str] | None = None) -> None:
         """Make the record's additional (non-primary) emails / phones exactly these; None leaves a list as it is.

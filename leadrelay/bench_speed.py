@@ -170,6 +170,40 @@ class Stack:
         made = resp.json()
         return str(made.get("id") or made.get("Id") or made.get("data", {}).get("id")), started
 
+    def submit(self, tenancy: Tenancy, n: int) -> tuple[str, float]:
+        """Lead n as a web-form submission (stored as the intake endpoint stores one, then queued); returns the
+        submission's id (as text) and the wall-clock time just before it was stored."""
+        from integration.intake.submissions import enqueue_submission
+        from integration.models.capture import IntakeSubmission
+
+        first, last = _word(n % 400), _word((n * 37 + 11) % MAX_PEOPLE)
+        place = PLACES[n % len(PLACES)]
+        started = time.time()
+        with session_scope(self.database_url) as s:
+            sub = IntakeSubmission(tenant_id=tenancy.tenant_id, public_id=secrets.token_hex(16), fields={
+                "first_name": first.title(), "last_name": last.title() + "son",
+                "email": f"{first}.{last}.{n}@{_word(n % 37)}.example", "company": f"{last.title()} Inc",
+                "message": "Please call me", "utm_source": "bench", "page_url": "https://bench.example/form",
+                "country": place[0], "state": place[1], "postcode": place[2], "phone": place[3].format(n=n % 10_000)})
+            s.add(sub)
+            s.flush()
+            sub_id = sub.id
+        enqueue_submission(tenancy.tenant_id, sub_id)
+        return str(sub_id), started
+
+    def submissions_owned(self, tenant_id: int, ids: list[str]) -> dict[str, float | str]:
+        """Finished submissions: id → when the new record's owner was written, or what became of it instead."""
+        from integration.models.capture import IntakeSubmission
+
+        with session_scope(self.database_url) as s:
+            subs = s.execute(select(IntakeSubmission.id, IntakeSubmission.status, IntakeSubmission.record_id).where(
+                IntakeSubmission.tenant_id == tenant_id, IntakeSubmission.id.in_([int(i) for i in ids]),
+                IntakeSubmission.status != "accepted")).all()
+            records = {rid: str(sid) for sid, _, rid in subs if rid}
+            owned = self.owners_written(tenant_id, list(records)) if records else {}
+        return {str(sid): owned.get(rid, status) if status == "created" else status for sid, status, rid in subs
+                if status != "created" or rid in owned}
+
     def owners_written(self, tenant_id: int, ids: list[str]) -> dict[str, float | str]:
         """Finished route decisions for these leads: id → when the owner was written, or why it was not.
 
@@ -182,13 +216,15 @@ class Stack:
                       else reason) for oid, inputs, reason in rows
                 if inputs.get("written_at") or not inputs.get("owner_id")}
 
-    def wait_owners(self, tenant_id: int, ids: list[str], timeout: float, interval: float, tick=None) -> dict:
+    def wait_owners(self, tenant_id: int, ids: list[str], timeout: float, interval: float, tick=None,
+                    done=None) -> dict:
+        done = done or self.owners_written
         found: dict[str, float | str] = {}
         deadline = time.monotonic() + timeout
         while len(found) < len(ids) and time.monotonic() < deadline:
             missing = [i for i in ids if i not in found]
             for start in range(0, len(missing), 500):
-                found.update(self.owners_written(tenant_id, missing[start:start + 500]))
+                found.update(done(tenant_id, missing[start:start + 500]))
             if len(found) < len(ids):
                 if tick:
                     tick(f"{len(found)}/{len(ids)} decided")
@@ -254,7 +290,8 @@ def _figures(created: dict[str, float], written: dict[str, float | str], calls: 
     return out
 
 
-def one_at_a_time(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=print, pace: float = 0.0) -> dict:
+def one_at_a_time(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=print, pace: float = 0.0,
+                  forms: bool = False) -> dict:
     """Each lead waits for its owner before the next is created (and for `pace` seconds after the previous one's
     creation: back to back, a portal's leads can outrun the CRM's own limits, e.g. HubSpot's 4 searches a second)."""
     stack.crm_calls(tenancy.account, reset=True)
@@ -265,22 +302,25 @@ def one_at_a_time(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=p
     for n in range(leads):
         if created:
             time.sleep(max(0.0, pace - (time.time() - max(created.values()))))
-        object_id, at = stack.create_lead(tenancy, offset + n)
+        object_id, at = (stack.submit if forms else stack.create_lead)(tenancy, offset + n)
         created[object_id] = at
-        written.update(stack.wait_owners(tenancy.tenant_id, [object_id], timeout=60, interval=0.002))
+        written.update(stack.wait_owners(tenancy.tenant_id, [object_id], timeout=60, interval=0.002,
+                                         done=stack.submissions_owned if forms else None))
         tick(f"{n + 1}/{leads} leads")
     return _figures(created, written, stack.crm_calls(tenancy.account), time.monotonic() - started)
 
 
-def in_a_burst(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=print) -> dict:
-    """`leads` creates fired from several threads at once; then wait for every owner."""
+def in_a_burst(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=print, forms: bool = False) -> dict:
+    """`leads` creates (or web-form submissions) fired from several threads at once; then wait for every owner."""
     stack.crm_calls(tenancy.account, reset=True)
     started = time.monotonic()
+    make = stack.submit if forms else stack.create_lead
     with ThreadPoolExecutor(BURST_THREADS) as pool:
-        created = dict(pool.map(lambda n: stack.create_lead(tenancy, n), range(offset, offset + leads)))
+        created = dict(pool.map(lambda n: make(tenancy, n), range(offset, offset + leads)))
     log(f"  {tenancy.platform}: {leads} leads created in {time.monotonic() - started:.1f} s; waiting for owners …")
     written = stack.wait_owners(tenancy.tenant_id, list(created), timeout=max(120.0, leads * 1.0), interval=0.05,
-                                tick=_ticker(log, f"  {tenancy.platform}: "))
+                                tick=_ticker(log, f"  {tenancy.platform}: "),
+                                done=stack.submissions_owned if forms else None)
     return _figures(created, written, stack.crm_calls(tenancy.account), time.monotonic() - started)
 
 
@@ -295,14 +335,22 @@ def measure(stack: Stack, platform: str, leads: int, burst: int, log=print, pace
     log(f"  {platform}: {leads} leads one at a time …")
     single = {**one_at_a_time(stack, tenancy, leads, offset=1, log=log, pace=pace), "pace_s": pace}
     log(f"  {platform}: a burst of {burst} leads …")
-    return {"one_at_a_time": single, "burst": in_a_burst(stack, tenancy, burst, offset=1 + leads, log=log)}
+    figures = {"one_at_a_time": single, "burst": in_a_burst(stack, tenancy, burst, offset=1 + leads, log=log)}
+    # web-form submissions: stored → record created (after the dedup look-up), owned and tasked; other people
+    offset = 1 + leads + burst
+    log(f"  {platform}: {leads} web-form submissions one at a time …")
+    forms_single = one_at_a_time(stack, tenancy, leads, offset=offset, log=log, pace=pace, forms=True)
+    log(f"  {platform}: a burst of {burst} web-form submissions …")
+    forms_burst = in_a_burst(stack, tenancy, burst, offset=offset + leads, log=log, forms=True)
+    return {**figures, "submissions": {"one_at_a_time": {**forms_single, "pace_s": pace}, "burst": forms_burst}}
 
 
 def bench_speed(leads: int = 50, burst: int = 1000, workers: int = 1, platform: str = "all", log=print,
                 pace: float = 0.0) -> dict:
     """Speed-to-owner and CRM calls per lead, one at a time and in a burst, on one CRM or each in turn."""
-    if 1 + leads + burst > MAX_PEOPLE:
-        raise TooManyLeads(f"at most {MAX_PEOPLE - 1} leads in all (--leads + --burst): each must be a new person")
+    if 1 + 2 * (leads + burst) > MAX_PEOPLE:
+        raise TooManyLeads(f"at most {(MAX_PEOPLE - 1) // 2} leads in all (--leads + --burst, each also as a web-form "
+                           "submission): each must be a new person")
     platforms = PLATFORMS if platform == "all" else (platform,)
     with Stack(workers, log) as stack:
         figures = {name: measure(stack, name, leads, burst, log, pace) for name in platforms}

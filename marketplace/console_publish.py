@@ -26,7 +26,8 @@ RUNNING = ("queued", "reading", "waiting", "running")
 EXAMPLES = 5
 SECTIONS = (("scoring", "scoring"), ("sla", "SLA policies"), ("cadences", "follow-up cadences"),
             ("stale", "stale-lead rules"), ("dedup", "duplicate thresholds"), ("lifecycle", "lifecycle rules"),
-            ("timezone", "default time zone"), ("sources", "source labels"))
+            ("timezone", "default time zone"), ("sources", "source labels"),
+            ("returning", "returning-lead policy"))
 
 
 def page_css(filename: str) -> str | None:

@@ -39,7 +39,7 @@ FIELDS: dict[str, str] = {
 KINDS: dict[str, str] = {
     "route": "Routing", "dedup": "Duplicate merged", "review": "Review queue action", "undo": "Merge undone",
     "qualify": "Qualified", "sla": "SLA", "cadence": "Follow-up cadence", "reactivation": "Reactivation",
-    "lifecycle": "Lifecycle stage", "access": "Console access",
+    "lifecycle": "Lifecycle stage", "access": "Console access", "capture": "Web form submission",
 }
 
 # One audit row's kind in plain words, by (kind, outcome); (kind, None) is the kind's word for any other outcome.
@@ -52,11 +52,15 @@ DECISIONS: dict[tuple[str, str | None], str] = {
     ("sla", "reassigned"): "SLA escalated", ("sla", "review"): "SLA escalated",
     ("sla", None): "SLA", ("cadence", None): "Follow-up cadence", ("reactivation", None): "Reactivated",
     ("lifecycle", None): "Lifecycle stage", ("access", None): "Console access",
+    ("capture", "created"): "New lead from a web form", ("capture", "updated"): "Came back through a web form",
+    ("capture", "review"): "Web form lead: possible duplicate", ("capture", "failed"): "Web form lead not captured",
+    ("capture", None): "Web form submission",
 }
 
 # Outcomes that are not an owner's email, in plain words.
 OUTCOMES: dict[str, str] = {
     "review": "Sent to the review queue", "merged": "Stays with its twin's owner",
+    "created": "Record created", "updated": "Existing record updated", "failed": "Not captured",
     "not a duplicate": "Both records kept", "task_created": "Task created for the owner",
     "met": "First touch in time", "notify_manager": "Manager notified", "no_manager": "No manager to notify",
     "reassigned": "Given to another owner", "gone": "Lead no longer in the CRM",

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from integration.dedup import classify, score_pair
-from integration.pipeline.flow import country_from_phone
+from integration.enrich import enrich
 from integration.routing.normalize import normalize_lead, with_fields
 from integration.routing.router import Router
 from integration.routing.score import Scorer
@@ -27,7 +27,7 @@ def fields(person: Person, platform: str) -> dict:
     if platform != "pipedrive":
         raw.update(country=person.country, state=person.state, postcode=person.postcode, company=person.company)
     else:
-        raw["country"] = country_from_phone(person.phone)  # as the pipeline does for a person without address
+        raw["country"] = enrich(raw).filled.get("country")  # as the pipeline does for a person without address
     return raw
 
 

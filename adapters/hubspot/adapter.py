@@ -257,6 +257,24 @@ class HubSpotAdapter:
         self.writes.remember(f.NEUTRAL[hs], str(created.id), ["*"])
         return str(created.id)
 
+    def writable_fields(self, object_type: str) -> frozenset[str]:
+        return f.writable_fields(f.hubspot_object(object_type))
+
+    def add_note(self, object_type: str, record_id: str, body: str) -> str:
+        # POST /crm/v3/objects/notes, associated to the record in the same call; hs_timestamp is required
+        # (https://developers.hubspot.com/docs/api/crm/notes). A note bumps "Last activity date" but is not a
+        # logged call/email/meeting, so it never stops an SLA clock (activity_logged_since)
+        target = f.hubspot_object(object_type)
+        pkg = q.package("notes")
+        link = pkg.PublicAssociationsForObject(to=pkg.PublicObjectId(id=str(record_id)), types=[
+            pkg.AssociationSpec(association_category="HUBSPOT_DEFINED",
+                                association_type_id=f.NOTE_ASSOCIATIONS[target])])
+        props = {"hs_note_body": f.task_body_html(body), "hs_timestamp": str(f.ms(dt.datetime.now(dt.UTC)))}
+        note = self.client.call("default", "notes", "basic_api", "create",
+                                pkg.SimplePublicObjectInputForCreate(properties=props, associations=[link]))
+        self.writes.remember("note", str(note.id), ["*"])
+        return str(note.id)
+
     def set_additional(self, object_type: str, record_id: str, *, emails: Sequence[str] | None = None,
                        phones: Sequence[str] | None = None) -> None:
         hs = f.hubspot_object(object_type)

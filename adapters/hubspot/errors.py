@@ -17,6 +17,7 @@ import hubspot.crm.deals.exceptions
 import hubspot.crm.objects.calls.exceptions
 import hubspot.crm.objects.emails.exceptions
 import hubspot.crm.objects.meetings.exceptions
+import hubspot.crm.objects.notes.exceptions
 import hubspot.crm.objects.tasks.exceptions
 import hubspot.crm.owners.exceptions
 import urllib3.exceptions
@@ -35,6 +36,7 @@ API_EXCEPTIONS: tuple[type[Exception], ...] = tuple(module.ApiException for modu
     hubspot.crm.contacts.exceptions, hubspot.crm.companies.exceptions, hubspot.crm.deals.exceptions,
     hubspot.crm.objects.tasks.exceptions, hubspot.crm.objects.calls.exceptions,
     hubspot.crm.objects.emails.exceptions, hubspot.crm.objects.meetings.exceptions,
+    hubspot.crm.objects.notes.exceptions,
     hubspot.crm.owners.exceptions))
 # timeouts, refused/reset connections, protocol errors; OSError covers sockets closed under us
 TRANSPORT_ERRORS: tuple[type[Exception], ...] = (urllib3.exceptions.HTTPError, OSError)

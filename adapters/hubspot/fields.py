@@ -27,7 +27,7 @@ SDK_PATHS: dict[str, tuple[str, ...]] = {
     "contacts": ("crm", "contacts"), "companies": ("crm", "companies"), "deals": ("crm", "deals"),
     "tasks": ("crm", "objects", "tasks"), "calls": ("crm", "objects", "calls"),
     "emails": ("crm", "objects", "emails"), "meetings": ("crm", "objects", "meetings"),
-    "owners": ("crm", "owners"), "properties": ("crm", "properties"),
+    "notes": ("crm", "objects", "notes"), "owners": ("crm", "owners"), "properties": ("crm", "properties"),
 }
 # objectTypeId as generic (object.*) webhooks send it -> HubSpot's singular object name
 OBJECT_TYPE_IDS: dict[str, str] = {"0-1": "contact", "0-2": "company", "0-3": "deal", "0-27": "task",
@@ -84,6 +84,7 @@ DEFAULT_MODIFIED = "hs_lastmodifieddate"
 # task -> record association type ids (HUBSPOT_DEFINED), from HubSpot's association type id table:
 # https://developers.hubspot.com/docs/guides/api/crm/associations/associations-v4#association-type-id-values
 TASK_ASSOCIATIONS: dict[str, int] = {"contacts": 204, "companies": 192, "deals": 216}
+NOTE_ASSOCIATIONS: dict[str, int] = {"contacts": 202, "companies": 190, "deals": 214}
 TASK_TYPES = {"call": "CALL", "email": "EMAIL", "todo": "TODO"}
 TASK_PRIORITIES = {"high": "HIGH", "medium": "MEDIUM", "low": "LOW"}
 TASK_DONE = "COMPLETED"
@@ -137,6 +138,11 @@ def _property_value(hs_object: str, name: str, value: Any) -> str:
 # Properties HubSpot renders as HTML: the task body ("notes" in the task's panel,
 # https://developers.hubspot.com/docs/api/crm/tasks). A neutral body is plain text and may quote lead fields.
 HTML_FIELDS = frozenset({("tasks", "body")})
+
+
+def writable_fields(hs_object: str) -> frozenset[str]:
+    """The neutral fields a create or update of `hs_object` takes (calculated ones left out)."""
+    return frozenset(PROPERTIES[hs_object]) - CALCULATED.get(hs_object, frozenset())
 _BARE_AMPERSAND = re.compile(r"&(?!(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});)")
 
 

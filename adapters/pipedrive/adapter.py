@@ -192,6 +192,24 @@ class PipedriveAdapter:
         self.writes.remember(f.neutral_type(obj), record_id, ["*"])
         return record_id
 
+    def writable_fields(self, object_type: str) -> frozenset[str]:
+        obj = f.api_object(object_type)
+        parts = {"email", "phone", "first_name", "last_name"} if obj == "persons" else set()
+        return frozenset({*f.SIMPLE.get(obj, {}), *parts, *f.custom_keys(self.settings)})
+
+    def add_note(self, object_type: str, record_id: str, body: str) -> str:
+        # POST /v1/notes (no v2 equivalent): content is HTML; one of person_id/org_id/deal_id/lead_id ties it
+        # to the record (https://developers.pipedrive.com/docs/api/v1/Notes#addNote)
+        obj = f.api_object(object_type)
+        link = {"persons": "person_id", "organizations": "org_id", "deals": "deal_id", "leads": "lead_id"}[obj]
+        target: Any = record_id if obj in f.V1_ONLY else _int(record_id, "record_id")
+        note = {"content": f.task_note_html(body), link: target}
+        data = self.http.call(("POST", "/api/v1/notes"), lambda sdk, **kw: sdk._post(
+            f"{sdk.BASE_URL}notes", json=note, **kw))["data"] or {}
+        note_id = str(data.get("id"))
+        self.writes.remember("note", note_id, ["*"])
+        return note_id
+
     def create_task(self, spec: TaskSpec) -> str:
         body: dict[str, Any] = {"subject": spec.subject, "type": f.TASK_TYPES.get(spec.kind, "task"),
                                 "owner_id": _int(spec.owner_id, "owner_id"), "note": f.task_note_html(spec.body),

@@ -37,6 +37,7 @@ COSTS: dict[Endpoint, int] = {
     ("GET", "/api/v1/webhooks"): 10, ("POST", "/api/v1/webhooks"): 10, ("DELETE", "/api/v1/webhooks/{id}"): 6,
     ("GET", "/api/v1/leads"): 20, ("GET", "/api/v1/leads/{id}"): 2, ("PATCH", "/api/v1/leads/{id}"): 10,
     ("PUT", "/api/v1/persons/{id}/merge"): 40, ("PUT", "/api/v1/organizations/{id}/merge"): 40,
+    ("POST", "/api/v1/notes"): 10,
     **{(method, f"/api/v2/{obj}"): cost for obj in _V2_OBJECTS for method, cost in (("GET", 10), ("POST", 5))},
     **{(method, f"/api/v2/{obj}/{{id}}"): cost for obj in _V2_OBJECTS for method, cost in (("GET", 1), ("PATCH", 5))},
     ("GET", "/api/v2/persons/search"): 20, ("GET", "/api/v2/organizations/search"): 20,

@@ -258,6 +258,21 @@ class SalesforceAdapter:
         self._remember(object_type, record_id, ["*"])
         return record_id
 
+    def writable_fields(self, object_type: str) -> frozenset[str]:
+        mapping = object_map(object_type)
+        return frozenset({*mapping.writable, *mapping.package})
+
+    def add_note(self, object_type: str, record_id: str, body: str) -> str:
+        """POST sobjects/Note on the record (ParentId). Not a closed Task: a closed Task is a logged activity,
+        which would stop the lead's SLA clock (activity_logged_since). Title ≤ 80 characters, Body ≤ 32,000:
+        https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_note.htm
+        """
+        title, _, _ = body.partition("\n")
+        data = {"ParentId": id18(record_id), "Title": title[:80] or "LeadRelay", "Body": body[:32000]}
+        note_id = str(self._rest("sobjects/Note", method="POST", json=data)["id"])
+        self._remember("note", note_id, ["*"])
+        return note_id
+
     # tasks ---------------------------------------------------------------------------------------
     def _task_data(self, spec: TaskSpec) -> dict[str, Any]:
         """A Task on the lead/contact (WhoId) or account/opportunity (WhatId).

@@ -56,6 +56,11 @@ def _candidates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> li
     return known + [c for c in found if c.id not in seen][:max(0, MAX_CANDIDATES - len(known))]
 
 
+def candidate_records(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> list[Record]:
+    """The records that may be `record`'s twin: those the index names, then the CRM's search (`_candidates`)."""
+    return _candidates(ctx, record, indexed)
+
+
 def resolve_duplicates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> Merged | None:
     """Merge a sure duplicate (None when there was none to merge) or queue a review."""
     policy = ctx.rules.dedup
@@ -65,7 +70,7 @@ def resolve_duplicates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]
     result, best = max(scored, key=lambda pair: pair[0].score)
     verdict = classify(result.score, policy.auto_merge, policy.review)
     if verdict == "review":
-        _queue_review(ctx, record, best, result.score, result.reasons)
+        queue_review(ctx, record, best, result.score, result.reasons)
     if verdict != "merge":
         return None
     return _merge(ctx, record, best, result.score, result.reasons)
@@ -128,14 +133,18 @@ def _name(record: Record) -> str | None:
     return " ".join(str(f[k]) for k in ("first_name", "last_name") if f.get(k)) or f.get("name") or f.get("email")
 
 
-def _queue_review(ctx: Batch, record: Record, other: Record, score: float, reasons: list[str]) -> None:
+def queue_review(ctx: Batch, record: Record, other: Record, score: float, reasons: list[str],
+                 field_written: bool = False) -> None:
+    """A review item for an unsure pair, LeadRelay's duplicate-of field on the record (unless `field_written`: the
+    capture job sets it when it creates the record) and a task for the manager."""
     reason = f"Possible duplicate of {other.id} (score {score:.2f}: {'; '.join(reasons[:4])})"
     item = ReviewItem(tenant_id=ctx.tenant_id, kind="dedup", object_type=record.object_type, object_id=record.id,
                       other_object_id=other.id, reason=reason[:500],
                       payload={"score": score, "reasons": reasons, "other": {"name": _name(other)}})
     ctx.session.add(item)
     try:  # the customer's views and workflows can pick the pair up from LeadRelay's own field
-        ctx.adapter.set_fields(record.object_type, record.id, {"leadrelay_duplicate_of": other.id})
+        if not field_written:
+            ctx.adapter.set_fields(record.object_type, record.id, {"leadrelay_duplicate_of": other.id})
     except CRMValidationError as exc:
         log.warning("pipeline.fields-refused", extra={"tenant_id": ctx.tenant_id, "error": str(exc)})
     manager = next((o for o in ctx.rules.owners if o.manager and o.active), None)

@@ -10,7 +10,6 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,7 @@ from integration.enrich import Enrichment, enrich
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.followup.lifecycle import on_changed
 from integration.models import Decision, ReviewItem
+from integration.models.capture import ACCEPTED, IntakeSubmission
 from integration.pipeline.duplicates import Merged, follow_merge, resolve_duplicates
 from integration.pipeline.new_leads import routable
 from integration.pipeline.writes import PendingOwner, flush_owners
@@ -55,7 +55,9 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
     ctx = _batch(session, tenant_id, adapter)
     routing = ctx.rules is not None and object_type == adapter.LEAD_OBJECT
     decisions = _route_decisions(ctx, records) if routing else {}
-    undecided = [r for r in records if r.id not in decisions]
+    # a record a web-form submission is creating or updating right now is the capture job's (it routes it)
+    captured = captured_ids(session, tenant_id, [r.id for r in records]) if routing else set()
+    undecided = [r for r in records if r.id not in decisions and r.id not in captured]
     new = routable(session, ctx.tenant, object_type, undecided) if routing else set()
     if routing:
         _prefetch_companies(ctx, [r for r in records if r.id in new])
@@ -83,6 +85,47 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
     kept = sum(1 for r in undecided if r.id not in new) if routing else 0
     log.info("pipeline.processed", extra={"tenant_id": tenant_id, "records": len(records), "gone": len(gone),
                                           "kept_owner": kept})
+
+
+def captured_ids(session: Session, tenant_id: int, ids: list[str]) -> set[str]:
+    """Ids among `ids` that a submission still being processed names (it created or matched them)."""
+    return set(session.scalars(select(IntakeSubmission.record_id).where(
+        IntakeSubmission.tenant_id == tenant_id, IntakeSubmission.status == ACCEPTED,
+        IntakeSubmission.record_id.in_(ids))))
+
+
+def batch_for(session: Session, tenant_id: int, adapter: CRMAdapter) -> Batch:
+    """A one-lead Batch for a job outside the drain (the capture job): the same router, scorer and writes."""
+    return _batch(session, tenant_id, adapter)
+
+
+def route_record(ctx: Batch, record: Record, key: str | None = None) -> str | None:
+    """Route a record LeadRelay created (or a returning one without an active owner) the way `handle_lead` routes
+    a new lead, minus the duplicate step its caller did, then write its owner and open its SLA task. `key`: the
+    route decision's idempotency key when it is not the record's first (`route_key`). Returns the owner's email,
+    None when the lead went to review."""
+    key = key or route_key(record.object_type, record.id)
+    decided = ctx.session.scalar(select(Decision).where(Decision.tenant_id == ctx.tenant_id,
+                                                       Decision.idempotency_key == key))
+    if decided is not None:  # a retried job: finish an interrupted owner write, never route again
+        if _unwritten(decided):
+            _queue_write(ctx, record, decided)
+            flush_owners(ctx)
+        return None if decided.outcome == "review" else decided.outcome
+    raw = {**record.fields, "id": record.id, "created_at": record.created_at}
+    found = enrich(raw)  # as handle_lead: routing sees the country, time zone and email type enrichment finds
+    normalized = normalize_lead(found.lead_fields(raw), ctx.rules.source_labels)
+    if normalized.unusable:
+        _review(ctx, record, "validation", normalized.unusable)
+        _decide(ctx, record, "route", "review", normalized.unusable[:1].upper() + normalized.unusable[1:],
+                {"fields": _jsonable(raw)}, key)
+        ctx.session.commit()
+        return None
+    _route(ctx, record, normalized.lead, enrichment_writes(ctx.adapter, record, found), key)
+    flush_owners(ctx)
+    decision = ctx.session.scalar(select(Decision).where(Decision.tenant_id == ctx.tenant_id,
+                                                        Decision.idempotency_key == key))
+    return None if decision is None or decision.outcome == "review" else decision.outcome
 
 
 def _batch(session: Session, tenant_id: int, adapter: CRMAdapter) -> Batch:
@@ -147,7 +190,8 @@ def enrichment_writes(adapter: CRMAdapter, record: Record, found: Enrichment) ->
     return {**blanks, **found.crm_fields()}
 
 
-def _route(ctx: Batch, record: Record, lead: Lead, enriched: dict | None = None) -> None:
+def _route(ctx: Batch, record: Record, lead: Lead, enriched: dict | None = None,
+           key: str | None = None) -> None:
     """Qualify and route one lead, then write its owner (or send it to review)."""
     lead = with_fields(lead, account_owner=account_owner(ctx, lead))
     qualification = ctx.scorer.score_lead(lead)
@@ -161,9 +205,9 @@ def _route(ctx: Batch, record: Record, lead: Lead, enriched: dict | None = None)
         inputs["enriched"] = enriched  # written with the owner (writes.own_fields), also by a retried drain
     if decision.review:
         _review(ctx, record, "routing", decision.reason)
-        _decide(ctx, record, "route", "review", decision.reason, inputs)
+        _decide(ctx, record, "route", "review", decision.reason, inputs, key)
         return
-    _assign_owner(ctx, record, decision.owner, decision.reason, inputs)
+    _assign_owner(ctx, record, decision.owner, decision.reason, inputs, key)
 
 
 def _keep_twins_owner(ctx: Batch, survivor: Record, merged: Merged, email: str) -> None:
@@ -176,17 +220,17 @@ def _keep_twins_owner(ctx: Batch, survivor: Record, merged: Merged, email: str) 
     _queue_write(ctx, survivor, decision)
 
 
-def _assign_owner(ctx: Batch, record: Record, email: str, reason: str, inputs: dict) -> None:
+def _assign_owner(ctx: Batch, record: Record, email: str, reason: str, inputs: dict, key: str | None = None) -> None:
     """Decide for the routed owner (or review, when they are no active CRM user) and queue the owner write."""
     user = ctx.user_by_email(email)
     if user is None or not user.active:
         why = f"{reason}; but {email} is not an active user in the CRM"
         _review(ctx, record, "routing", why)
-        _decide(ctx, record, "route", "review", why, inputs)
+        _decide(ctx, record, "route", "review", why, inputs, key)
         return
     # the decision is stored before the write: a crash between the two is retried by the job, and the
     # write itself is idempotent (setting the same owner again changes nothing)
-    decision = _decide(ctx, record, "route", email, reason, {**inputs, "owner_id": user.id})
+    decision = _decide(ctx, record, "route", email, reason, {**inputs, "owner_id": user.id}, key)
     # The decision is committed before the CRM write: a retried job finishes this write instead of routing
     # the lead again (which would advance the round-robin and could pick someone else).
     ctx.session.commit()
@@ -201,16 +245,6 @@ def _queue_write(ctx: Batch, record: Record, decision: Decision, user: CRMUser |
     # (decisions from before the flag: the twin's-owner rule is the one that opens none)
     sla_task = decision.inputs.get("sla_task", decision.inputs.get("rule") != KEPT_TWINS_OWNER)
     ctx.pending.append(PendingOwner(record, decision, user, sla_task=sla_task))
-
-
-def country_from_phone(phone: str | None) -> str | None:
-    if not phone or not str(phone).strip().startswith("+"):
-        return None
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(str(phone), None))
-    except phonenumbers.NumberParseException:
-        return None
-    return region if region and region != "ZZ" else None
 
 
 def _prefetch_companies(ctx: Batch, undecided: list[Record]) -> None:

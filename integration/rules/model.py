@@ -239,6 +239,14 @@ def _version(value: Any) -> Any:
     return value
 
 
+class Returning(Strict):
+    """What a web-form submission from a person the CRM already has does (the capture job): `task` tells the
+    record's owner "came back" with a task; `route_again_if_unowned` does that too, but routes the record again
+    when it has no owner or its owner is no longer an active user."""
+
+    on_return: Literal["task", "route_again_if_unowned"] = "task"
+
+
 class RuleSet(Strict):
     """One tenant's rules (RULES.md). Every section is optional except `version`."""
 
@@ -255,6 +263,7 @@ class RuleSet(Strict):
     stale: list[StaleRule] = []
     dedup: Dedup = Dedup()
     lifecycle: Lifecycle = Lifecycle()
+    returning: Returning = Returning()
 
     @cached_property
     def owners_by_email(self) -> dict[str, Owner]:

@@ -3,6 +3,7 @@ pipedrive-python-lib wraps (out of support since 1 Aug 2026, still answered here
 from __future__ import annotations
 
 import copy
+import time
 
 from flask import Blueprint, request
 
@@ -36,6 +37,7 @@ def blueprint(sandbox: Sandbox, limiter: RateLimiter) -> Blueprint:
     _webhooks(bp, sandbox, limiter)
     _leads(bp, sandbox, limiter)
     _persons(bp, sandbox, limiter)
+    _notes(bp, sandbox, limiter)
     person_fields.routes(bp, sandbox, limiter)
     return bp
 
@@ -215,3 +217,53 @@ def _persons(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
         ops.delete(sandbox, c.account, "persons", rid, c.actor)
         return ok({"id": rid})
 
+
+
+NOTE_LINKS = ("person_id", "org_id", "deal_id", "lead_id")
+NOTE_TABLES = {"person_id": "persons", "org_id": "organizations", "deal_id": "deals", "lead_id": "leads"}
+
+
+def _notes(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
+    """https://developers.pipedrive.com/docs/api/v1/Notes: content (HTML) on a person, organization, deal or lead;
+    at least one of them is required, and each named must exist."""
+
+    @bp.post("/notes")
+    def add_note():
+        c = check(sandbox, limiter, "contacts", True)
+        data = body()
+        content = data.get("content")
+        if not isinstance(content, str) or not content.strip():
+            raise PdError(400, "Validation failed: content: Parameter is required")
+        links = {k: data[k] for k in NOTE_LINKS if data.get(k) not in (None, "")}
+        if not links:
+            raise PdError(400, "Validation failed: Note must be linked to a deal, person, organization or lead")
+        with sandbox.store.lock:
+            for key, rid in links.items():
+                ops.get_live(c.account, NOTE_TABLES[key], rid)  # 404 in Pipedrive's words
+            nid = next_id(c.account, "notes")
+            now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+            note = {"id": nid, "content": content, "user_id": c.actor.user_id, "add_time": now, "update_time": now,
+                    "active_flag": True, **{k: None for k in NOTE_LINKS}, **links}
+            c.account.table("notes")[str(nid)] = note
+            return ok(copy.deepcopy(note), status=201)
+
+    @bp.get("/notes")
+    def list_notes():
+        c = check(sandbox, limiter, "contacts", False)
+        with sandbox.store.lock:
+            rows = [copy.deepcopy(n) for n in c.account.table("notes").values() if n.get("active_flag")]
+        for key in (*NOTE_LINKS, "user_id"):
+            if request.args.get(key):
+                rows = [n for n in rows if str(n.get(key)) == request.args[key]]
+        rows.sort(key=lambda n: n["id"])
+        page, extra = _paginate(rows, request.args)
+        return ok(page or None, extra)
+
+    @bp.get("/notes/<int:nid>")
+    def get_note(nid: int):
+        c = check(sandbox, limiter, "contacts", False)
+        with sandbox.store.lock:
+            note = c.account.table("notes").get(str(nid))
+            if note is None or not note.get("active_flag"):
+                raise PdError(404, "Note not found")
+            return ok(copy.deepcopy(note))

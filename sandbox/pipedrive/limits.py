@@ -44,6 +44,7 @@ COSTS: dict[tuple[str, str], int] = {
     ("GET", "/api/v1/leads"): 20, ("POST", "/api/v1/leads"): 10, ("GET", "/api/v1/leads/{id}"): 2,
     ("PATCH", "/api/v1/leads/{id}"): 10, ("DELETE", "/api/v1/leads/{id}"): 6,
     ("PUT", "/api/v1/persons/{id}/merge"): 40, ("PUT", "/api/v1/organizations/{id}/merge"): 40,
+    ("GET", "/api/v1/notes"): 20, ("POST", "/api/v1/notes"): 10, ("GET", "/api/v1/notes/{id}"): 2,
     **{(method, f"/api/v2/{obj}"): cost for obj in ("persons", "organizations", "deals", "activities")
        for method, cost in (("GET", 10), ("POST", 5))},
     **{(method, f"/api/v2/{obj}/{{id}}"): cost for obj in ("persons", "organizations", "deals", "activities")

@@ -97,6 +97,9 @@ class PipedrivePlatform:
                 return [v1_user(account, u) for u in users(account)]
             if object_type == "webhooks":
                 return [public_view(h) for h in subscriptions(account).values()]
+            if object_type in ("notes", "note"):
+                return sorted((copy.deepcopy(n) for n in account.table("notes").values() if n.get("active_flag")),
+                              key=lambda n: n["id"])
             if object_type not in ENTITY:
                 raise PlatformError(f"unknown Pipedrive object type {object_type!r}", 404)
             rows = [copy.deepcopy(r) for r in account.table(object_type).values() if not r.get("is_deleted")]

@@ -7,6 +7,7 @@ import string
 # Key prefixes of the objects the sandbox knows (first three characters of every id).
 KEY_PREFIXES = {
     "Account": "001",
+    "Note": "002",
     "Contact": "003",
     "User": "005",
     "Opportunity": "006",

@@ -193,10 +193,11 @@ def delete(account: Account, object_type: str, record_id: str, actor: str, maste
 
 def reparent(account: Account, object_type: str, loser_id: str, master_id: str, actor: str) -> list[str]:
     """Point the loser's children at the master, as merge() does; returns the re-parented ids."""
-    links = {"Lead": [("Task", "WhoId"), ("Event", "WhoId")],
-             "Contact": [("Task", "WhoId"), ("Event", "WhoId"), ("Opportunity", "ContactId")],
+    links = {"Lead": [("Task", "WhoId"), ("Event", "WhoId"), ("Note", "ParentId")],
+             "Contact": [("Task", "WhoId"), ("Event", "WhoId"), ("Opportunity", "ContactId"),
+                         ("Note", "ParentId")],
              "Account": [("Contact", "AccountId"), ("Opportunity", "AccountId"), ("Task", "WhatId"),
-                         ("Event", "WhatId"), ("Account", "ParentId")]}[object_type]
+                         ("Event", "WhatId"), ("Account", "ParentId"), ("Note", "ParentId")]}[object_type]
     moved = []
     for child_type, field in links:
         for child in account.table(child_type).values():

@@ -213,6 +213,13 @@ SOBJECTS: dict[str, SObject] = {
         Field("CallDurationInSeconds", "int"), Field("CallDisposition"), _ro("CompletedDateTime", "datetime"),
         _ro("AccountId", "reference", reference_to=("Account",)),
     ]),
+    # classic notes: https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_note.htm
+    "Note": _obj("Note", "Note", [
+        _ref("ParentId", ("Account", "Contact", "Lead", "Opportunity"), "Parent", required=True,
+             updateable=False),
+        Field("Title", required=True), Field("Body", "textarea"), Field("IsPrivate", "boolean", default=False),
+        OWNER,
+    ]),
     "Event": _obj("Event", "Event", [
         _ref("WhoId", ("Contact", "Lead"), "Who"), _ref("WhatId", ("Account", "Opportunity"), "What"),
         Field("Subject", "combobox"), Field("StartDateTime", "datetime"), Field("EndDateTime", "datetime"),
@@ -234,7 +241,7 @@ _WITHOUT_PACKAGE = {name: obj.without_package() for name, obj in SOBJECTS.items(
 
 # relationships that can point to several object types come back with attributes.type "Name"
 POLYMORPHIC = {("Lead", "Owner"), ("Task", "Owner"), ("Event", "Owner"), ("Task", "Who"), ("Task", "What"),
-               ("Event", "Who"), ("Event", "What")}
+               ("Event", "Who"), ("Event", "What"), ("Note", "Parent")}
 
 
 def sobject(name: str) -> SObject | None:

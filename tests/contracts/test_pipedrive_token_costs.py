@@ -147,6 +147,7 @@ def _every_adapter_call(adapter: PipedriveAdapter, company: Company) -> None:
         ("company", {"name": "Lamarr Labs"}), ("deal", {"name": "Lamarr pilot"}))}
     task = adapter.create_task(TaskSpec(subject="Call Hedy", body="New lead", due_at=dt.datetime.now(dt.UTC),
                                         owner_id=users[0], record_type="contact", record_id=made["contact"]))
+    adapter.add_note("contact", made["contact"], "Web form submission\n\nMessage: call me")
     adapter.update_task(task, owner_id=users[1])
     adapter.complete_task(task, note="done")
     adapter.get_task(task)
