@@ -15,9 +15,10 @@ import adapters.subscriptions  # noqa: F401
 import oauth.jobs  # noqa: F401
 from adapters.factory import wire
 from integration.config import Settings
-from integration.db import migrate
+from integration.db import migrate, session_scope
 from integration.enrich import enrich
 from integration.intake.events import resume_pending
+from integration.intake.submissions import resume_submissions
 from integration.intake.sweep import schedule_sweeps
 from integration.logs import configure_logging
 from integration.queues import QUEUES, UnknownQueue, redis_connection
@@ -44,6 +45,8 @@ def run_worker(settings: Settings, queues: list[str], burst: bool = False) -> in
     connection = redis_connection(settings.redis_url or "")
     # work a crash or a restart left behind, and the sweeps, are (re)planned at every start
     resume_pending()
+    with session_scope(settings.database_url) as session:
+        resume_submissions(session)  # web-form posts whose enqueue a Redis outage or a crash lost
     schedule_sweeps()
     _warm_enrichment()
     # a short maintenance interval: after a worker holding the scheduler lock dies, another takes over the

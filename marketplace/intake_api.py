@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from integration.config import get_settings
-from integration.intake.submissions import enqueue_submission
+from integration.intake.submissions import enqueue_submission, resume_submissions
 from integration.models import IntakeKey, IntakeSubmission, Tenant, TenantStatus, utcnow
 from integration.models.capture import ACCEPTED, SPAM
 from integration.queues import redis_connection
@@ -397,9 +397,4 @@ def status(key: str, submission_id: str):
 
 def enqueue_held(db, tenant_id: int) -> int:
     """Queue the submissions a paused tenant received (called when it is reconnected)."""
-    ids = db.scalars(select(IntakeSubmission.id).where(IntakeSubmission.tenant_id == tenant_id,
-                                                       IntakeSubmission.status == ACCEPTED,
-                                                       IntakeSubmission.processed_at.is_(None))).all()
-    for submission_id in ids:
-        enqueue_submission(tenant_id, submission_id)
-    return len(ids)
+    return resume_submissions(db, tenant_id)

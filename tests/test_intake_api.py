@@ -282,6 +282,24 @@ def test_a_paused_tenants_submissions_wait_until_it_is_reconnected(app, client, 
     assert queued_submissions(env["REDIS_URL"]) == [(JOB, (paused["tenant"], row.id))]
 
 
+def test_a_worker_start_queues_every_waiting_submission_of_an_active_tenant(client, env, acme):
+    """A post stored while its enqueue failed (Redis down) or whose job a crash lost is queued at the next start."""
+    from redis import Redis
+
+    from integration.intake.submissions import resume_submissions
+
+    assert client.post(acme["url"], json={"email": "a@b.test"}).status_code == 202
+    paused = tenant_with_key(env["DATABASE_URL"], name="Paused", status="reauth_required")
+    assert client.post(paused["url"], json={"email": "c@d.test"}).status_code == 202
+    Redis.from_url(env["REDIS_URL"]).flushdb()  # the queued job is lost
+    assert queued_submissions(env["REDIS_URL"]) == []
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert resume_submissions(s) == 1  # the active tenant's; the paused one's waits for its reconnect
+        assert resume_submissions(s) == 1  # again: the same job id, still one job waiting
+    [row] = rows(env, acme["tenant"])
+    assert queued_submissions(env["REDIS_URL"]) == [(JOB, (acme["tenant"], row.id))]
+
+
 def test_each_tenant_sees_only_its_own_submissions(client, env, acme):
     other = tenant_with_key(env["DATABASE_URL"], name="Other")
     client.post(acme["url"], json={"email": "a@b.test"}, headers={"Idempotency-Key": "same"})

@@ -37,7 +37,7 @@ from integration.intake.capture import (
     with_id,
 )
 from integration.jobs import job
-from integration.models import Decision, ReviewItem, utcnow
+from integration.models import Decision, ReviewItem, Tenant, TenantStatus, utcnow
 from integration.models.capture import ACCEPTED, CREATED, FAILED, REVIEW, UPDATED, IntakeSubmission
 from integration.pipeline.duplicates import as_dict, candidate_records, queue_review
 from integration.pipeline.flow import Batch, batch_for, route_record
@@ -340,3 +340,19 @@ def _without(fields: dict, names: dict) -> dict:
 def _jsonable(values: dict) -> dict:
     return {k: (v if isinstance(v, str | int | float | bool | list) or v is None else str(v))
             for k, v in values.items()}
+
+
+def resume_submissions(session: Session, tenant_id: int | None = None) -> int:
+    """Queue every stored submission still waiting (`accepted`, never processed) of an active tenant, or of
+    `tenant_id`: at worker start (an enqueue lost to a Redis outage, or a crash) and when a paused tenant is
+    reconnected. A submission whose job still waits keeps it (the job id is the submission's)."""
+    query = (select(IntakeSubmission.tenant_id, IntakeSubmission.id)
+             .join(Tenant, Tenant.id == IntakeSubmission.tenant_id)
+             .where(IntakeSubmission.status == ACCEPTED, IntakeSubmission.processed_at.is_(None)))
+    query = query.where(IntakeSubmission.tenant_id == tenant_id) if tenant_id is not None else query.where(
+        Tenant.status == TenantStatus.ACTIVE)
+    waiting = session.execute(query).all()
+    for owner, submission_id in waiting:
+        enqueue_submission(owner, submission_id)
+    return len(waiting)
+
