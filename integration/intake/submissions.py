@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from rq import get_current_job
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -60,7 +61,32 @@ def process_submission(tenant_id: int, submission_id: int) -> str:
         if sub.status != ACCEPTED:
             return sub.status  # done before: a re-delivered job changes nothing
         ctx = batch_for(session, tenant_id, adapter_for(tenant_id))
-        return Capture(ctx, sub).run()
+        try:
+            return Capture(ctx, sub).run()
+        except Exception as exc:
+            if _last_attempt():
+                _give_up(tenant_id, submission_id, exc)
+            raise
+
+
+def _last_attempt() -> bool:
+    """This run is a worker's last attempt at the job (no retry left): a failure now is final. Called directly (a
+    test, a console action), the caller decides."""
+    current = get_current_job()
+    return current is not None and not (current.retries_left or 0)
+
+
+def _give_up(tenant_id: int, submission_id: int, exc: Exception) -> None:
+    """Every retry failed (an outage longer than the backoff, an unexpected error): the submission says so, with the
+    reason, instead of staying "accepted" for ever; nothing is lost (its fields stay, a worker start re-queues only
+    accepted ones, an admin can see it failed)."""
+    reason = f"{type(exc).__name__}: {exc}"[:500]
+    with session_scope(get_settings().database_url) as session:
+        sub = IntakeSubmission.get_for_tenant(session, submission_id, tenant_id)
+        if sub is not None and sub.status == ACCEPTED:
+            sub.status, sub.error, sub.processed_at = FAILED, f"gave up after every retry: {reason}"[:500], utcnow()
+    log.error("capture.gave-up", extra={"tenant_id": tenant_id, "submission_id": submission_id,
+                                        "error": type(exc).__name__})
 
 
 def enqueue_submission(tenant_id: int, submission_id: int) -> None:

@@ -252,3 +252,21 @@ def test_a_job_failing_after_the_create_is_retried_without_a_second_record(tenan
     with session_scope(crm_env["DATABASE_URL"]) as s:
         route = s.scalar(select(Decision).where(Decision.kind == "route", Decision.object_id == record_id))
     assert route.outcome == "ben.owner@leadrelay.test"
+
+
+def test_a_submission_whose_every_retry_fails_says_so(tenant_for, crm_env, crm_sandbox, monkeypatch):
+    """An outage longer than the job's retries: the submission is marked failed with the reason (never left
+    "accepted" for ever), and its fields stay for an admin or a later re-run."""
+    tenant_id, _account = tenant_for("hubspot")
+    monkeypatch.setenv("LEADRELAY_JOB_RETRIES", "0")  # this job's attempt is its last
+    sub_id = submit(crm_env, tenant_id, FIRST)
+    crm_sandbox.sandbox.config.update({"error_rate": 1.0})
+    try:
+        enqueue_submission(tenant_id, sub_id)
+        run_intake(crm_env)
+    finally:
+        crm_sandbox.sandbox.config.update({"error_rate": 0.0})
+    failed = submission(crm_env, sub_id)
+    assert failed.status == "failed" and failed.error.startswith("gave up after every retry: CRM")
+    assert failed.fields["email"] == FIRST["email"]
+
