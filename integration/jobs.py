@@ -230,10 +230,10 @@ def enqueue(fn: Callable, tenant_id: int | None, *args: Any, job_id: str | None 
     q = get_queue(spec.queue, conn)
     if job_id is not None:
         job_id = job_key(job_id)
-        existing = _pending(job_id, conn)
-        if existing is not None:
+        existing = _fetch(job_id, conn)  # one read: the web layer enqueues on its request path
+        if existing is not None and existing.get_status(refresh=False) in PENDING:
             return existing
-        if _running(job_id, conn):
+        if existing is not None and existing.get_status(refresh=False) == JobStatus.STARTED:
             # The running attempt may have read data older than this request: run once more after it.
             job_id = f"{job_id}-again"
             existing = _pending(job_id, conn)
@@ -251,16 +251,13 @@ def enqueue(fn: Callable, tenant_id: int | None, *args: Any, job_id: str | None 
     return q.enqueue(spec.path, tenant_id, *args, **kwargs, **options)
 
 
-def _pending(job_id: str, conn: Any) -> Job | None:
+def _fetch(job_id: str, conn: Any) -> Job | None:
     try:
-        existing = Job.fetch(job_id, connection=conn)
+        return Job.fetch(job_id, connection=conn)
     except NoSuchJobError:
         return None
-    return existing if existing.get_status(refresh=False) in PENDING else None
 
 
-def _running(job_id: str, conn: Any) -> bool:
-    try:
-        return Job.fetch(job_id, connection=conn).get_status(refresh=False) == JobStatus.STARTED
-    except NoSuchJobError:
-        return False
+def _pending(job_id: str, conn: Any) -> Job | None:
+    existing = _fetch(job_id, conn)
+    return existing if existing is not None and existing.get_status(refresh=False) in PENDING else None
