@@ -86,37 +86,10 @@ def _submissions_with_wrk(target: str, var: Path, seconds: int, concurrency: int
 
 
 def _submissions_with_python(target: str, requests_total: int, concurrency: int) -> dict:
-    counter = iter(range(requests_total))
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors = [0]
-
-    def client() -> None:
-        session = local_http()
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                return
-            started = time.perf_counter()
-            resp = session.post(target, data=_submission(i), headers={"Content-Type": "application/json"},
-                                timeout=10)
-            elapsed = time.perf_counter() - started
-            with lock:
-                latencies.append(elapsed * 1000)
-                errors[0] += resp.status_code != 202
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - started
-    ordered = sorted(latencies)
-    return {"load_generator": "python threads", "requests": requests_total, "concurrency": concurrency,
-            "errors": errors[0], "requests_per_second": round(requests_total / seconds),
-            "p50_ms": round(statistics.median(ordered), 1), "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))], 1)}
+    """Web-form submissions from Python threads (the fallback when wrk is missing)."""
+    return _threaded_load(lambda session, i: session.post(target, data=_submission(i), timeout=10,
+                                                          headers={"Content-Type": "application/json"}),
+                          requests_total, concurrency, ok=202)
 
 
 def _with_wrk(target: str, secret: str, portal: int, var: Path, seconds: int, concurrency: int) -> dict:
@@ -144,6 +117,15 @@ def _with_wrk(target: str, secret: str, portal: int, var: Path, seconds: int, co
 
 def _with_python(target: str, secret: str, portal: int, requests_total: int, concurrency: int) -> dict:
     """The fallback load generator: Python threads (they share the cores with the app: a floor, not a ceiling)."""
+    def send(session, i: int):
+        body = _body(i, portal)
+        return session.post(target, data=body, headers=signed_headers(secret, target, body), timeout=10)
+    return _threaded_load(send, requests_total, concurrency, ok=200)
+
+
+def _threaded_load(send, requests_total: int, concurrency: int, ok: int) -> dict:
+    """`requests_total` calls of `send(session, i)` from `concurrency` threads; an answer other than `ok` counts as
+    an error."""
     counter = iter(range(requests_total))
     lock = threading.Lock()
     latencies: list[float] = []
@@ -156,13 +138,12 @@ def _with_python(target: str, secret: str, portal: int, requests_total: int, con
                 i = next(counter, None)
             if i is None:
                 return
-            body = _body(i, portal)
             started = time.perf_counter()
-            resp = session.post(target, data=body, headers=signed_headers(secret, target, body), timeout=10)
+            resp = send(session, i)
             elapsed = time.perf_counter() - started
             with lock:
                 latencies.append(elapsed * 1000)
-                errors[0] += resp.status_code != 200
+                errors[0] += resp.status_code != ok
 
     threads = [threading.Thread(target=client) for _ in range(concurrency)]
     started = time.perf_counter()
