@@ -70,19 +70,8 @@ def _submission(i: int) -> bytes:
 
 
 def _submissions_with_wrk(target: str, var: Path, seconds: int, concurrency: int) -> dict:
-    import shutil
-    import subprocess
-
-    (var / "submissions.jsonl").write_text("\n".join(_submission(i).decode() for i in range(12_000 * seconds)) + "\n")
-    (var / "submissions.lua").write_text(WRK_SUBMISSIONS)
-    out = subprocess.run([shutil.which("wrk") or "wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "5s",
-                          "-s", str(var / "submissions.lua"), target, "--", str(var / "submissions.jsonl"), "2"],
-                         capture_output=True, text=True, check=True, timeout=seconds + 120).stdout
-    figures = json.loads(out.strip().splitlines()[-1])
-    return {"load_generator": "wrk", "requests": figures["requests"], "concurrency": concurrency,
-            "errors": figures["non_2xx"] + figures["socket_errors"],
-            "requests_per_second": round(figures["requests"] / (figures["duration_us"] / 1e6)),
-            "p50_ms": round(figures["p50_us"] / 1000, 1), "p99_ms": round(figures["p99_us"] / 1000, 1)}
+    lines = [_submission(i).decode() for i in range(12_000 * seconds)]
+    return _run_wrk(target, var, "submissions", WRK_SUBMISSIONS, lines, seconds, concurrency)
 
 
 def _submissions_with_python(target: str, requests_total: int, concurrency: int) -> dict:
@@ -94,19 +83,24 @@ def _submissions_with_python(target: str, requests_total: int, concurrency: int)
 
 def _with_wrk(target: str, secret: str, portal: int, var: Path, seconds: int, concurrency: int) -> dict:
     """`seconds` of load from wrk (2 threads) with `concurrency` connections; figures from its own histogram."""
-    import shutil
-    import subprocess
-
     lines = []
     for i in range(12_000 * seconds):  # more than the app can take in that time: no request is sent twice
         body = _body(i, portal)
         headers = signed_headers(secret, target, body)
-        lines.append(f"{headers[SIGNATURE_HEADER]}\t{headers[TIMESTAMP_HEADER]}\t"
-                     f"{body.decode()}")
-    (var / "requests.tsv").write_text("\n".join(lines) + "\n")
-    (var / "intake.lua").write_text(WRK_SCRIPT)
+        lines.append(f"{headers[SIGNATURE_HEADER]}\t{headers[TIMESTAMP_HEADER]}\t{body.decode()}")
+    return _run_wrk(target, var, "requests", WRK_SCRIPT, lines, seconds, concurrency)
+
+
+def _run_wrk(target: str, var: Path, name: str, script: str, lines: list[str], seconds: int,
+             concurrency: int) -> dict:
+    """wrk (2 threads) replaying `lines` through `script` for `seconds`; figures from its own histogram."""
+    import shutil
+    import subprocess
+
+    (var / f"{name}.tsv").write_text("\n".join(lines) + "\n")
+    (var / f"{name}.lua").write_text(script)
     out = subprocess.run([shutil.which("wrk") or "wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "5s",
-                          "-s", str(var / "intake.lua"), target, "--", str(var / "requests.tsv"), "2"],
+                          "-s", str(var / f"{name}.lua"), target, "--", str(var / f"{name}.tsv"), "2"],
                          capture_output=True, text=True, check=True, timeout=seconds + 120).stdout
     figures = json.loads(out.strip().splitlines()[-1])
     return {"load_generator": "wrk", "requests": figures["requests"], "concurrency": concurrency,

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import geocoder, timezone
+from phonenumbers import timezone
 
 UNKNOWN_ZONE = "Etc/Unknown"
 
@@ -33,5 +33,14 @@ def phone_facts(phone: str | None, country: str | None) -> PhoneFacts | None:
     zones = tuple(z for z in timezone.time_zones_for_number(number) if z != UNKNOWN_ZONE)
     national = str(number.national_number)
     return PhoneFacts(country=region if region and region != "ZZ" else None,
-                      area=geocoder.description_for_number(number, "en") or None, zones=zones,
+                      area=_area(number), zones=zones,
                       label=f"phone +{number.country_code} {national[:3]}…")
+
+
+def _area(number: phonenumbers.PhoneNumber) -> str | None:
+    # imported on first use: the geocoder's data costs a third of a second, which the web process and the CLI
+    # (that import the pipeline but never enrich) should not pay at start-up; workers load it at start (worker.py)
+    from phonenumbers import geocoder
+
+    return geocoder.description_for_number(number, "en") or None
+
