@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from integration.admin.tenancy import merge_settings
 from integration.config import get_settings
 from integration.db import session_scope
 from integration.jobs import job
@@ -40,8 +41,7 @@ def verify_installation(tenant_id: int) -> str:
     if identity.external_id != external_id:
         raise OAuthFailure("account_mismatch", f"token opens {identity.external_id}, expected {external_id}")
     with session_scope(get_settings().database_url) as session:
-        tenant = session.get(Tenant, tenant_id)
-        tenant.settings = {**(tenant.settings or {}), "verified_at": utcnow().isoformat()}
+        merge_settings(session, tenant_id, {"verified_at": utcnow().isoformat()})
     return "verified"
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from integration.admin.tenancy import merge_settings
 from integration.config import get_settings
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
@@ -52,12 +53,10 @@ def backfill_tenant(tenant_id: int, cursor: str | None = None) -> dict:
 
 def _save_progress(tenant_id: int, progress: dict, cursor: str, finished: bool) -> None:
     with session_scope(get_settings().database_url) as session:
-        tenant = session.get(Tenant, tenant_id)
         state = {**progress, "cursor": cursor, "updated_at": utcnow().isoformat()}
+        changes = {"backfill": state}
         if finished:
             state["finished_at"] = utcnow().isoformat()
-        settings = {**(tenant.settings or {}), "backfill": state}
-        if finished:
-            settings["index_complete"] = True  # the pipeline can trust the index instead of searching the CRM
-        tenant.settings = settings
+            changes["index_complete"] = True  # the pipeline can trust the index instead of searching the CRM
+        merge_settings(session, tenant_id, changes)
     log.info("backfill.progress", extra={"tenant_id": tenant_id, **progress, "finished": finished})
