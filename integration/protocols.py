@@ -12,6 +12,7 @@ from integration.records import (
     CRMUser,
     Event,
     MergeResult,
+    NewRecord,
     OwnerWrite,
     Record,
     TaskSpec,
@@ -159,8 +160,13 @@ class CRMAdapter(Protocol):
     def set_fields(self, object_type: str, record_id: str, fields: Mapping[str, Any]) -> None:
         """Write neutral fields (lifecycle stage, lead status, normalized values …)."""
 
-    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
+    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None,
+                      company_id: str | None = None) -> str:
         """Create a record from neutral `fields`, owned by `owner_id` when given; returns the new id.
+
+        `company_id`: the company/account/organization the new record belongs to, linked in the same call where
+        the object has that link (HubSpot contact → company association, Pipedrive person's organization,
+        Salesforce Contact's account); ignored where it has none (a Salesforce Lead: its Company is text).
 
         Empty values are left out. Fields the platform derives or only reads on that object (a person's full
         name beside first/last name, an email's domain, a related company's name) are ignored; any other field
@@ -169,6 +175,23 @@ class CRMAdapter(Protocol):
         Not idempotent (CRMs have no create key for records): the caller stores the returned id before it
         could create again. The new record is reported to `writes.remember(object_type, id, ["*"])`.
         """
+
+    def create_records(self, object_type: str, items: Sequence[NewRecord]) -> list[str | Exception]:
+        """Many `create_record`s in as few calls as the platform allows (HubSpot batch create, Salesforce sObject
+        Collections with allOrNone false, one by one where there is no batch create: Pipedrive): in order, each
+        item's new id or its error, as `create_record` would raise it for that item alone (CRMConflict for a
+        unique value another record holds, CRMRecordRefused for a duplicate rule, CRMValidationError).
+
+        A call that fails as a whole gives every item of it that error, and after a rate limit, an outage or an
+        auth failure so does every item not sent yet (integration.crm.batch_writes). Where the platform refuses
+        a whole batch for one item (HubSpot answers 409 for the batch when one email is taken, and creates
+        nothing), the adapter creates that chunk's items one by one, so the others are still created and the one
+        gets its own error. Not idempotent; each new record is reported to `writes.remember`.
+        """
+
+    def add_notes(self, object_type: str, notes: Sequence[tuple[str, str]]) -> list[str | Exception]:
+        """Many `add_note(object_type, record_id, body)` for (record_id, body) pairs, in as few calls as the
+        platform allows: in order, each note's id or its error (failures as in `create_records`)."""
 
     def writable_fields(self, object_type: str) -> frozenset[str]:
         """The neutral fields `create_record` and `set_fields` take on this object for this installation (no

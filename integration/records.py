@@ -97,6 +97,16 @@ class OwnerWrite:
 
 
 @dataclass(frozen=True)
+class NewRecord:
+    """One record to create (CRMAdapter.create_records): neutral fields, owned by `owner_id` when given, linked to
+    the company/account/organization `company_id` in the same create where the object has such a link."""
+
+    fields: dict[str, Any]
+    owner_id: str | None = None
+    company_id: str | None = None
+
+
+@dataclass(frozen=True)
 class TaskState:
     id: str
     done: bool
