@@ -11,12 +11,7 @@ import pycountry
 from flask import Blueprint, abort, current_app, g, render_template, request
 from jinja2.utils import htmlsafe_json_dumps
 
-from integration.config import get_settings
-from integration.crm.users import cached_users
-from integration.crm.wiring import NotWired, adapter_for
-from integration.errors import LeadRelayError
 from integration.models import Tenant
-from integration.queues import redis_connection
 from integration.rules import RulesError, check_limits, read_rules_text, validate_rules
 from integration.rules.sources import DEFAULT_SOURCES, SourceLabels
 from marketplace.access import ADMIN, tenant_view
@@ -29,6 +24,7 @@ from marketplace.console_rules import (
     syntax_problem,
     working_draft,
 )
+from marketplace.record_display import crm_users
 
 log = logging.getLogger("leadrelay.console.builder")
 builder_bp = Blueprint("console_builder", __name__, url_prefix="/console")
@@ -74,12 +70,8 @@ def _draft_state(tenant: Tenant) -> dict:
 
 def _people(tenant: Tenant) -> list[dict]:
     """CRM users to pick owners from (the shared five-minute cache); [] when the CRM cannot be asked now."""
-    try:
-        users = cached_users(redis_connection(get_settings().redis_url or ""), tenant.id, adapter_for(tenant.id))
-    except (LeadRelayError, NotWired, OSError) as exc:
-        log.info("builder.users-unavailable", extra={"tenant_id": tenant.id, "error": type(exc).__name__})
-        return []
-    return sorted(({"email": u.email.lower(), "name": u.name or ""} for u in users if u.active and u.email),
+    return sorted(({"email": u.email.lower(), "name": u.name or ""} for u in crm_users(tenant.id)
+                   if u.active and u.email),
                   key=lambda u: u["email"])
 
 

@@ -10,16 +10,12 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, g, render_template, request
 from markupsafe import Markup
-from redis.exceptions import RedisError
 
 from integration.admin import csvsafe
-from integration.crm.users import cached_users
-from integration.crm.wiring import NotWired, adapter_for
 from integration.db import session_scope
-from integration.errors import LeadRelayError
 from integration.models import Tenant
-from integration.queues import redis_connection
 from marketplace import kpi_figures as kf
+from marketplace import record_display
 from marketplace.access import tenant_view
 from marketplace.errors import wants_json
 from marketplace.params import EARLIEST_DATE, LATEST_DATE, ParamError, choice_arg, text_arg
@@ -100,16 +96,9 @@ def _message(exc: ParamError) -> str:
 
 
 def owner_names(tenant: Tenant) -> dict[str, str]:
-    """Owner email (lower case) -> name, from the CRM users every worker shares (crm.users: no CRM call per page
-    view); empty when the account or Redis cannot say, and the charts then name owners by email alone."""
-    if not tenant.is_processing:
-        return {}
-    try:
-        users = cached_users(redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or ""), tenant.id,
-                             adapter_for(tenant.id))
-    except (LeadRelayError, NotWired, RedisError):
-        return {}
-    return {u.email.lower(): u.name for u in users if u.email and u.name}
+    """Owner email (lower case) -> name; empty when the account or Redis cannot say, and the charts then name
+    owners by email alone."""
+    return record_display.owner_names(tenant.id) if tenant.is_processing else {}
 
 
 def owner_label(email: str, names: dict[str, str]) -> str:

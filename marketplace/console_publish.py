@@ -8,17 +8,13 @@ from typing import Any
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
 from integration.admin.simulate import read_progress, rules_digest
-from integration.config import get_settings
-from integration.crm.users import cached_users
-from integration.crm.wiring import NotWired, adapter_for
-from integration.errors import LeadRelayError
 from integration.models import RuleSetVersion, Tenant
-from integration.queues import redis_connection
 from integration.rules import RulesError, load_rules
 from integration.rules.model import RuleSet
 from marketplace.access import safe_local_path, tenant_view
 from marketplace.console_rules import diff_lines, get_version, live_version
 from marketplace.params import int_arg
+from marketplace.record_display import owner_names
 
 log = logging.getLogger("leadrelay.console.publish")
 publish_bp = Blueprint("console_publish", __name__, url_prefix="/console")
@@ -48,16 +44,6 @@ def not_publishable(target: RuleSetVersion) -> str | None:
     if progress.get("digest") != rules_digest(target.body):  # edited while it ran (or simulated before digests)
         return "the rules changed after it was simulated. Simulate it again, to see what they do now."
     return None
-
-
-def owner_names(tenant_id: int) -> dict[str, str]:
-    """CRM users' names by email, from the shared users cache (one CRM call when it is cold); {} if unreachable."""
-    try:
-        users = cached_users(redis_connection(get_settings().redis_url or ""), tenant_id, adapter_for(tenant_id))
-    except (LeadRelayError, NotWired, OSError) as exc:
-        log.warning("publish.users-unavailable", extra={"tenant_id": tenant_id, "error": type(exc).__name__})
-        return {}
-    return {u.email.lower(): u.name for u in users if u.email and u.name}
 
 
 def _rules(body: Any) -> RuleSet | None:

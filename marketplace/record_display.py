@@ -12,12 +12,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from adapters.registry import get_adapter_class
 from integration.config import get_settings
 from integration.crm.users import cached_users
-from integration.crm.wiring import adapter_for
+from integration.crm.wiring import NotWired, adapter_for
 from integration.errors import CRMError, LeadRelayError
 from integration.models import Decision, MergeSnapshot, Tenant
 from integration.protocols import TenantRef
@@ -228,11 +229,22 @@ class Owners:
         return f"{found.name} <{found.email}>" if found.email and found.email != found.name else found.name
 
 
+def crm_users(tenant_id: int) -> list[CRMUser]:
+    """The tenant's CRM users from the cache every worker shares (crm.users: one CRM call per five minutes, none
+    per page view); [] when the CRM or Redis cannot say now (down, reconnect needed): pages then name owners by
+    the rule set's names or by email."""
+    try:
+        return cached_users(redis_connection(get_settings().redis_url or ""), tenant_id, adapter_for(tenant_id))
+    except (LeadRelayError, NotWired, RedisError, OSError) as exc:
+        log.info("console.users-unavailable", extra={"tenant_id": tenant_id, "error": type(exc).__name__})
+        return []
+
+
+def owner_names(tenant_id: int) -> dict[str, str]:
+    """CRM users' names by email (lower case), for charts and sentences that name owners."""
+    return {u.email.lower(): u.name for u in crm_users(tenant_id) if u.email and u.name}
+
+
 def owners_for(tenant: Tenant, rules: RuleSet | None = None) -> Owners:
     """The tenant's owners from the shared cache; without the CRM (down, reconnect needed) the rule set's names."""
-    try:
-        users = cached_users(redis_connection(get_settings().redis_url or ""), tenant.id, adapter_for(tenant.id))
-    except (CRMError, LeadRelayError) as exc:
-        log.info("console.owners-unavailable", extra={"tenant_id": tenant.id, "error": str(exc)})
-        users = []
-    return Owners(users, rules)
+    return Owners(crm_users(tenant.id), rules)
