@@ -7,7 +7,6 @@ import secrets
 
 from sqlalchemy import delete
 
-from integration.admin.tenancy import merge_settings
 from integration.config import ConfigError, get_settings
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
@@ -60,7 +59,7 @@ def subscribe_tenant_webhooks(tenant_id: int, request_url: str | None = None) ->
     adapter = adapter_for(tenant_id)
     ids = adapter.subscribe_webhooks(webhook_url(platform, key, secret, request_url), key, secret)
     with session_scope(settings.database_url) as session:
-        merge_settings(session, tenant_id, {"webhook_subscriptions": ids})
+        Tenant.merge_settings(session, tenant_id, {"webhook_subscriptions": ids})
     log.info("webhooks.subscribed", extra={"tenant_id": tenant_id, "platform": platform, "count": len(ids)})
     return ids
 
@@ -86,6 +85,6 @@ def ensure_tenant_fields(tenant_id: int) -> list[str]:
     if state["ready"] and unavailable is not None and unavailable():
         state["unavailable"] = unavailable()  # an older package: the other fields are written, these are not
     with session_scope(get_settings().database_url) as session:
-        merge_settings(session, tenant_id, {"leadrelay_fields": state})
+        Tenant.merge_settings(session, tenant_id, {"leadrelay_fields": state})
     log.info("fields.ensured", extra={"tenant_id": tenant_id, "fields_created": len(created)})
     return created

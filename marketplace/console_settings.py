@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 
 from adapters.subscriptions import webhook_url
 from integration.admin.health import WEBHOOK_SOURCES_NOT
-from integration.admin.tenancy import merge_settings
 from integration.config import ConfigError
 from integration.intake.sweep import SWEEP_INTERVALS, SWEEP_SETTING, interval_seconds
 from integration.models import (
@@ -200,7 +199,7 @@ def sweep_interval(tenant: Tenant):
         flash("Pick one of the listed sweep intervals.", "error")
         return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#sweep"), 303
     before = interval_seconds(tenant.id)
-    merge_settings(g.db, tenant.id, {SWEEP_SETTING: seconds})
+    Tenant.merge_settings(g.db, tenant.id, {SWEEP_SETTING: seconds})
     if before != seconds:
         audit(g.db, tenant.id, "sweep-interval", f"{g.user.email or g.user.name} set the safety sweep to run "
               f"{interval_words(seconds)} (was {interval_words(before)})", "settings", before=before, after=seconds)

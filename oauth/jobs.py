@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 
-from integration.admin.tenancy import merge_settings
 from integration.config import get_settings
 from integration.db import session_scope
 from integration.jobs import job
@@ -41,7 +40,7 @@ def verify_installation(tenant_id: int) -> str:
     if identity.external_id != external_id:
         raise OAuthFailure("account_mismatch", f"token opens {identity.external_id}, expected {external_id}")
     with session_scope(get_settings().database_url) as session:
-        merge_settings(session, tenant_id, {"verified_at": utcnow().isoformat()})
+        Tenant.merge_settings(session, tenant_id, {"verified_at": utcnow().isoformat()})
     return "verified"
 
 

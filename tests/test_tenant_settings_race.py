@@ -7,7 +7,6 @@ from __future__ import annotations
 import threading
 import time
 
-from integration.admin.tenancy import merge_settings
 from integration.db import migrate, session_scope
 from integration.models import Tenant
 
@@ -23,11 +22,11 @@ def test_two_writers_each_keep_their_key(database_url):
 
     def second_writer() -> None:
         with session_scope(database_url) as s:
-            merge_settings(s, tenant_id, {"leadrelay_fields": {"ready": True}})
+            Tenant.merge_settings(s, tenant_id, {"leadrelay_fields": {"ready": True}})
         second_done.set()
 
     with session_scope(database_url) as s:
-        merge_settings(s, tenant_id, {"webhook_subscriptions": ["a", "b"]})
+        Tenant.merge_settings(s, tenant_id, {"webhook_subscriptions": ["a", "b"]})
         worker = threading.Thread(target=second_writer)
         worker.start()
         time.sleep(0.5)  # the second writer reads while the first has not committed yet
@@ -43,4 +42,4 @@ def test_two_writers_each_keep_their_key(database_url):
 def test_a_missing_tenant_is_none(database_url):
     migrate(database_url)
     with session_scope(database_url) as s:
-        assert merge_settings(s, 999, {"x": 1}) is None
+        assert Tenant.merge_settings(s, 999, {"x": 1}) is None

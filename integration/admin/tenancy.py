@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from integration.config import get_settings
@@ -52,29 +52,14 @@ def upsert_tenant(session: Session, platform: str, installation: dict[str, Any])
     return tenant, created
 
 
-def merge_settings(session: Session, tenant_id: int, changes: dict[str, Any]) -> Tenant | None:
-    """Merge `changes` into the tenant's settings under a write lock taken before the read.
-
-    An install's follow-up jobs run at once on different workers and each adds its own key (verified_at,
-    webhook_subscriptions, leadrelay_fields, backfill); a plain read-modify-write let the later commit drop the
-    other's key, and the onboarding step it records never showed done."""
-    # a no-op UPDATE first: PostgreSQL locks the row, SQLite takes its write lock; the read below then sees the
-    # last committed settings and nobody can commit others until this transaction does
-    session.execute(update(Tenant).where(Tenant.id == tenant_id).values(id=Tenant.id))
-    tenant = session.get(Tenant, tenant_id, populate_existing=True)
-    if tenant is not None:
-        tenant.settings = {**(tenant.settings or {}), **changes}
-    return tenant
-
-
 def mark_reauth_required(tenant_id: int, reason: str) -> None:
     """Pause the tenant until the admin reconnects; its events stay in the log, waiting."""
     with session_scope(get_settings().database_url) as session:
-        tenant = merge_settings(session, tenant_id, {})
+        tenant = Tenant.merge_settings(session, tenant_id, {})
         if tenant is None or tenant.status != TenantStatus.ACTIVE:
             return
         tenant.status = TenantStatus.REAUTH_REQUIRED
-        merge_settings(session, tenant_id, {"reauth_reason": reason[:300]})
+        Tenant.merge_settings(session, tenant_id, {"reauth_reason": reason[:300]})
     log.warning("tenant.reauth-required", extra={"tenant_id": tenant_id, "reason": reason[:300]})
 
 

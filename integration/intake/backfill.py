@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 
-from integration.admin.tenancy import merge_settings
 from integration.config import get_settings
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
@@ -58,5 +57,5 @@ def _save_progress(tenant_id: int, progress: dict, cursor: str, finished: bool) 
         if finished:
             state["finished_at"] = utcnow().isoformat()
             changes["index_complete"] = True  # the pipeline can trust the index instead of searching the CRM
-        merge_settings(session, tenant_id, changes)
+        Tenant.merge_settings(session, tenant_id, changes)
     log.info("backfill.progress", extra={"tenant_id": tenant_id, **progress, "finished": finished})

@@ -5,8 +5,8 @@ import datetime as dt
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from integration.models.base import Base, TenantScoped, TimestampMixin, UTCDateTime, utcnow
 
@@ -50,6 +50,21 @@ class Tenant(TimestampMixin, Base):
     @property
     def is_processing(self) -> bool:
         return self.status == TenantStatus.ACTIVE
+
+    @classmethod
+    def merge_settings(cls, session: Session, tenant_id: int, changes: dict[str, Any]) -> Tenant | None:
+        """Merge `changes` into the tenant's settings under a write lock taken before the read.
+
+        An install's follow-up jobs run at once on different workers and each adds its own key (verified_at,
+        webhook_subscriptions, leadrelay_fields, backfill); a plain read-modify-write let the later commit drop
+        the other's key, and the onboarding step it records never showed done."""
+        # a no-op UPDATE first: PostgreSQL locks the row, SQLite takes its write lock; the read below then sees the
+        # last committed settings and nobody can commit others until this transaction does
+        session.execute(update(cls).where(cls.id == tenant_id).values(id=cls.id))
+        tenant = session.get(cls, tenant_id, populate_existing=True)
+        if tenant is not None:
+            tenant.settings = {**(tenant.settings or {}), **changes}
+        return tenant
 
 
 class Credential(TenantScoped, TimestampMixin, Base):
