@@ -29,6 +29,7 @@ class FakeCRMAdapter:
     LIFECYCLE_FIELD = "lifecycle_stage"
     RATE_LIMITS = {"default": (100, 10.0)}
     SEARCH_LAG = dt.timedelta(0)  # searches see every write at once (a test may set its own)
+    DERIVED = frozenset({"domain", "deal_status"})  # what the CRM derives: create_record leaves it out, as adapters do
 
     def __init__(self, tenant: TenantRef | None = None, *_args: Any, **_kwargs: Any) -> None:
         self.tenant = tenant
@@ -40,8 +41,8 @@ class FakeCRMAdapter:
         self.rate_limited_calls = 0  # how many upcoming calls answer CRMRateLimited
         self.unique_emails = False  # True: create_record refuses an email another record holds (like HubSpot)
         self.refused_owners: set[str] = set()  # owners create_record refuses (users deactivated in the CRM)
-        # the neutral fields create_record takes (a test may narrow them); derived ones (a domain) are not written
-        self.writable: frozenset[str] = frozenset(FIELDS) - {"domain", "deal_status"}
+        # the neutral fields create_record takes (a test may narrow them); any other is refused, as adapters do
+        self.writable: frozenset[str] = frozenset(FIELDS) - self.DERIVED
         self.record_notes: dict[str, tuple[str, str, str]] = {}  # note id -> (object type, record id, body)
         self._ids = itertools.count(1)
 
@@ -142,7 +143,7 @@ class FakeCRMAdapter:
         return self._create(object_type, NewRecord(dict(fields), owner_id, company_id))
 
     def _create(self, object_type: str, item: NewRecord) -> str:
-        kept = {k: v for k, v in item.fields.items() if v not in (None, "")}
+        kept = {k: v for k, v in item.fields.items() if v not in (None, "") and k not in self.DERIVED}
         if unknown := sorted(set(kept) - self.writable_fields(object_type)):
             raise CRMValidationError(f"fake 400: no field for {', '.join(unknown)}")
         email = str(kept.get("email") or "").lower()

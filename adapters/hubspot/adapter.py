@@ -268,8 +268,8 @@ class HubSpotAdapter:
         def one(item: NewRecord) -> str:
             return self.create_record(object_type, item.fields, item.owner_id, item.company_id)
 
-        return in_chunks(items, self.BATCH_SIZE, partial(b.create_chunk, build=build,
-                                                         send=partial(self._create_many, hs), one=one))
+        return in_chunks(items, self.BATCH_SIZE, b.stopping(partial(b.create_chunk, build=build,
+                                                                    send=partial(self._create_many, hs), one=one)))
 
     def writable_fields(self, object_type: str) -> frozenset[str]:
         return f.writable_fields(f.hubspot_object(object_type))
@@ -292,8 +292,8 @@ class HubSpotAdapter:
         def one(note: tuple[str, str]) -> str:
             return self.add_note(object_type, *note)
 
-        return in_chunks(notes, self.BATCH_SIZE, partial(b.create_chunk, build=build,
-                                                         send=partial(self._create_many, "notes"), one=one))
+        return in_chunks(notes, self.BATCH_SIZE, b.stopping(partial(b.create_chunk, build=build,
+                                                                    send=partial(self._create_many, "notes"), one=one)))
 
     def set_additional(self, object_type: str, record_id: str, *, emails: Sequence[str] | None = None,
                        phones: Sequence[str] | None = None) -> None:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from adapters.hubspot import fields as f
 from adapters.hubspot import queries as q
-from integration.crm.batch_writes import one_by_one, send_built
+from integration.crm.batch_writes import STOPS_THE_REST, one_by_one, send_built
 from integration.errors import CRMConflict, CRMValidationError
 from integration.protocols import parse_iso
 from integration.records import TaskSpec
@@ -78,6 +78,21 @@ def create_chunk(chunk: Sequence[Item], build: Callable[[Item], dict[str, Any]],
         if len(chunk) < 2:
             raise
         return one_by_one(chunk, one)
+
+
+def stopping(write: Callable[[Sequence[Item]], list[Any]]) -> Callable[[Sequence[Item]], list[Any]]:
+    """`write` (create_chunk) for in_chunks, raising for every later chunk, without a call, the rate limit, outage or
+    auth failure a chunk's single creates ended on: in_chunks stops so after a batch call that fails, not after a
+    chunk whose items carry the error."""
+    stopped: list[Exception] = []
+
+    def guarded(chunk: Sequence[Item]) -> list[Any]:
+        if stopped:
+            raise stopped[0]
+        results = write(chunk)
+        stopped.extend(r for r in results[-1:] if isinstance(r, STOPS_THE_REST))
+        return results
+    return guarded
 
 
 def task_input(spec: TaskSpec) -> dict[str, Any]:

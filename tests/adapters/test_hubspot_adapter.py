@@ -350,6 +350,19 @@ def test_create_records_refusing_a_field_fails_that_item_alone_before_any_call(p
     assert isinstance(refused, CRMValidationError)
 
 
+def test_a_rate_limit_among_single_creates_fails_the_rest_without_another_call(portal, staged):
+    items = [NewRecord({"email": "jennifer.walsh@acmerobotics.com"}),
+             *(NewRecord({"email": f"wave{n}@burst.example"}) for n in range(100))]  # two chunks: 100 + 1
+    adapter = portal.adapter()
+    staged(limits={"hubspot": {"burst_per_10s": 3}})  # the batch (409), two single creates, then 429s
+    portal.reset_calls()
+    results = adapter.create_records("contact", items)
+    assert [type(r) for r in results[:2]] == [CRMConflict, str]
+    assert [type(r) for r in results[2:]] == [CRMRateLimited] * 99
+    assert [c["path"] for c in portal.calls()] == [
+        "/crm/v3/objects/contacts/batch/create", *["/crm/v3/objects/contacts"] * 3]
+
+
 def test_add_notes_puts_each_note_on_its_record_in_one_call(portal, writes):
     contacts = portal.first("contacts", 2)
     adapter = portal.adapter(writes=writes)
