@@ -259,17 +259,17 @@ class HubSpotAdapter:
         return self._new(hs, created.id)
 
     def create_records(self, object_type: str, items: Sequence[NewRecord]) -> list[str | Exception]:
-        """POST /crm/v3/objects/{object}/batch/create per BATCH_SIZE items; a batch refused whole goes one by one."""
         hs = f.hubspot_object(object_type)
+        return self._create_in_chunks(
+            hs, items, lambda item: b.record_input(hs, item.fields, item.owner_id, item.company_id),
+            lambda item: self.create_record(object_type, item.fields, item.owner_id, item.company_id))
 
-        def build(item: NewRecord) -> dict[str, Any]:
-            return b.record_input(hs, item.fields, item.owner_id, item.company_id)
-
-        def one(item: NewRecord) -> str:
-            return self.create_record(object_type, item.fields, item.owner_id, item.company_id)
-
-        return in_chunks(items, self.BATCH_SIZE, b.stopping(partial(b.create_chunk, build=build,
-                                                                    send=partial(self._create_many, hs), one=one)))
+    def _create_in_chunks(self, hs: str, items: Sequence[Any], build: Callable[[Any], dict[str, Any]],
+                          one: Callable[[Any], str]) -> list[str | Exception]:
+        """POST /crm/v3/objects/{object}/batch/create per BATCH_SIZE items (`build` makes each input); a batch HubSpot
+        refuses as a whole goes item by item (`one`), see batch.create_chunk."""
+        write = partial(b.create_chunk, build=build, send=partial(self._create_many, hs), one=one)
+        return in_chunks(items, self.BATCH_SIZE, b.stopping(write))
 
     def writable_fields(self, object_type: str) -> frozenset[str]:
         return f.writable_fields(f.hubspot_object(object_type))
@@ -277,23 +277,15 @@ class HubSpotAdapter:
     def add_note(self, object_type: str, record_id: str, body: str) -> str:
         # POST /crm/v3/objects/notes, associated to the record in the same call. A note bumps "Last activity date"
         # but is not a logged call/email/meeting, so it never stops an SLA clock (activity_logged_since)
-        note = self.client.call("default", "notes", "basic_api", "create", q.package("notes")
-                                .SimplePublicObjectInputForCreate(**b.note_input(f.hubspot_object(object_type),
-                                                                                 record_id, body)))
+        note_input = b.note_input(f.hubspot_object(object_type), record_id, body)
+        note = self.client.call("default", "notes", "basic_api", "create",
+                                q.package("notes").SimplePublicObjectInputForCreate(**note_input))
         return self._new("notes", note.id)
 
     def add_notes(self, object_type: str, notes: Sequence[tuple[str, str]]) -> list[str | Exception]:
-        """POST /crm/v3/objects/notes/batch/create per BATCH_SIZE notes, each associated as `add_note` does."""
         target = f.hubspot_object(object_type)
-
-        def build(note: tuple[str, str]) -> dict[str, Any]:
-            return b.note_input(target, *note)
-
-        def one(note: tuple[str, str]) -> str:
-            return self.add_note(object_type, *note)
-
-        return in_chunks(notes, self.BATCH_SIZE, b.stopping(partial(b.create_chunk, build=build,
-                                                                    send=partial(self._create_many, "notes"), one=one)))
+        return self._create_in_chunks("notes", notes, lambda note: b.note_input(target, *note),
+                                      lambda note: self.add_note(object_type, *note))
 
     def set_additional(self, object_type: str, record_id: str, *, emails: Sequence[str] | None = None,
                        phones: Sequence[str] | None = None) -> None:
