@@ -6,7 +6,7 @@ import itertools
 from collections import Counter
 from typing import Any
 
-from integration.errors import CRMConflict, CRMNotFound, CRMRateLimited, CRMValidationError
+from integration.errors import CRMConflict, CRMError, CRMNotFound, CRMRateLimited, CRMValidationError
 from integration.protocols import TenantRef
 from integration.records import (
     FIELDS,
@@ -14,6 +14,7 @@ from integration.records import (
     Company,
     CRMUser,
     MergeResult,
+    NewRecord,
     OwnerWrite,
     Record,
     TaskSpec,
@@ -28,6 +29,7 @@ class FakeCRMAdapter:
     LIFECYCLE_FIELD = "lifecycle_stage"
     RATE_LIMITS = {"default": (100, 10.0)}
     SEARCH_LAG = dt.timedelta(0)  # searches see every write at once (a test may set its own)
+    DERIVED = frozenset({"domain", "deal_status"})  # what the CRM derives: create_record leaves it out, as adapters do
 
     def __init__(self, tenant: TenantRef | None = None, *_args: Any, **_kwargs: Any) -> None:
         self.tenant = tenant
@@ -39,6 +41,9 @@ class FakeCRMAdapter:
         self.rate_limited_calls = 0  # how many upcoming calls answer CRMRateLimited
         self.unique_emails = False  # True: create_record refuses an email another record holds (like HubSpot)
         self.refused_owners: set[str] = set()  # owners create_record refuses (users deactivated in the CRM)
+        # the neutral fields create_record takes (a test may narrow them); any other is refused, as adapters do
+        self.writable: frozenset[str] = frozenset(FIELDS) - self.DERIVED
+        self.record_notes: dict[str, tuple[str, str, str]] = {}  # note id -> (object type, record id, body)
         self._ids = itertools.count(1)
 
     # test helpers ---------------------------------------------------------------------------
@@ -132,19 +137,60 @@ class FakeCRMAdapter:
         return {str(e).lower() for (t, i), r in self.records.items() if t == object_type and i != but
                 for e in (r.fields.get("email"), *r.extra_emails) if e}
 
-    def create_record(self, object_type: str, fields: dict, owner_id: str | None) -> str:
+    def create_record(self, object_type: str, fields: dict, owner_id: str | None,
+                      company_id: str | None = None) -> str:
         self._call("create_record")
-        kept = {k: v for k, v in fields.items() if v not in (None, "")}
+        return self._create(object_type, NewRecord(dict(fields), owner_id, company_id))
+
+    def _create(self, object_type: str, item: NewRecord) -> str:
+        kept = {k: v for k, v in item.fields.items() if v not in (None, "") and k not in self.DERIVED}
+        if unknown := sorted(set(kept) - self.writable_fields(object_type)):
+            raise CRMValidationError(f"fake 400: no field for {', '.join(unknown)}")
         email = str(kept.get("email") or "").lower()
         if self.unique_emails and email and email in self._emails_held(object_type):
             raise CRMConflict(f"fake 409: {email} already exists")
-        if owner_id in self.refused_owners:
-            raise CRMValidationError(f"fake 400: owner {owner_id} is inactive")
+        if item.owner_id in self.refused_owners:
+            raise CRMValidationError(f"fake 400: owner {item.owner_id} is inactive")
         record_id = f"c{next(self._ids)}"
         now = dt.datetime.now(dt.UTC)
         self.records[(object_type, record_id)] = Record(object_type=object_type, id=record_id, fields=kept,
-                                                        owner_id=owner_id, created_at=now, updated_at=now)
+                                                        owner_id=item.owner_id, created_at=now, updated_at=now,
+                                                        company_id=item.company_id)
         return record_id
+
+    def create_records(self, object_type: str, items: list[NewRecord]) -> list[str | Exception]:
+        """Like a batch create: one call for all; a 429 fails every item, a refused item only itself."""
+        return self._batch("create_records", items, lambda item: self._create(object_type, item))
+
+    def _batch(self, name: str, items: list, write: Any) -> list[Any]:
+        try:
+            self._call(name)
+        except CRMRateLimited as exc:
+            return [exc] * len(items)
+        results: list[Any] = []
+        for item in items:
+            try:
+                results.append(write(item))
+            except CRMError as exc:
+                results.append(exc)
+        return results
+
+    def writable_fields(self, object_type: str) -> frozenset[str]:
+        return self.writable
+
+    def add_note(self, object_type: str, record_id: str, body: str) -> str:
+        self._call("add_note")
+        return self._note(object_type, record_id, body)
+
+    def _note(self, object_type: str, record_id: str, body: str) -> str:
+        if (object_type, record_id) not in self.records:
+            raise CRMNotFound(f"fake 404: {object_type} {record_id}")
+        note_id = f"n{next(self._ids)}"
+        self.record_notes[note_id] = (object_type, record_id, body)
+        return note_id
+
+    def add_notes(self, object_type: str, notes: list[tuple[str, str]]) -> list[str | Exception]:
+        return self._batch("add_notes", notes, lambda note: self._note(object_type, *note))
 
     def create_task(self, spec: TaskSpec) -> str:
         self._call("create_task")

@@ -25,12 +25,16 @@ from integration.records import (
     Company,
     CRMUser,
     MergeResult,
+    NewRecord,
     ObjectType,
     OwnerWrite,
     Record,
     TaskSpec,
     TaskState,
 )
+
+# the object type a record created on each HubSpot object is reported to the write log as
+CREATED_AS: dict[str, str] = {**f.NEUTRAL, "notes": "note"}
 
 
 def _every_page(fetch: Callable[[str | None], Any]) -> list[Any]:
@@ -245,35 +249,43 @@ class HubSpotAdapter:
         if fields:
             self._update(hs, record_id, f.to_properties(hs, fields), list(fields))
 
-    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
+    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None,
+                      company_id: str | None = None) -> str:
         # POST /crm/v3/objects/{object}: a contact email already in use (also as an additional email)
         # answers 409 CONFLICT (https://developers.hubspot.com/docs/api/crm/contacts), mapped to CRMConflict
         hs = f.hubspot_object(object_type)
-        props = f.create_properties(hs, fields)
-        if owner_id:
-            props[f.OWNER_PROPERTY] = str(owner_id)
-        created = self.client.call("default", hs, "basic_api", "create",
-                                   q.package(hs).SimplePublicObjectInputForCreate(properties=props))
-        self.writes.remember(f.NEUTRAL[hs], str(created.id), ["*"])
-        return str(created.id)
+        created = self.client.call("default", hs, "basic_api", "create", q.package(hs).SimplePublicObjectInputForCreate(
+            **b.record_input(hs, fields, owner_id, company_id)))
+        return self._new(hs, created.id)
+
+    def create_records(self, object_type: str, items: Sequence[NewRecord]) -> list[str | Exception]:
+        hs = f.hubspot_object(object_type)
+        return self._create_in_chunks(
+            hs, items, lambda item: b.record_input(hs, item.fields, item.owner_id, item.company_id),
+            lambda item: self.create_record(object_type, item.fields, item.owner_id, item.company_id))
+
+    def _create_in_chunks(self, hs: str, items: Sequence[Any], build: Callable[[Any], dict[str, Any]],
+                          one: Callable[[Any], str]) -> list[str | Exception]:
+        """POST /crm/v3/objects/{object}/batch/create per BATCH_SIZE items (`build` makes each input); a batch HubSpot
+        refuses as a whole goes item by item (`one`), see batch.create_chunk."""
+        write = partial(b.create_chunk, build=build, send=partial(self._create_many, hs), one=one)
+        return in_chunks(items, self.BATCH_SIZE, b.stopping(write))
 
     def writable_fields(self, object_type: str) -> frozenset[str]:
         return f.writable_fields(f.hubspot_object(object_type))
 
     def add_note(self, object_type: str, record_id: str, body: str) -> str:
-        # POST /crm/v3/objects/notes, associated to the record in the same call; hs_timestamp is required
-        # (https://developers.hubspot.com/docs/api/crm/notes). A note bumps "Last activity date" but is not a
-        # logged call/email/meeting, so it never stops an SLA clock (activity_logged_since)
-        target = f.hubspot_object(object_type)
-        pkg = q.package("notes")
-        link = pkg.PublicAssociationsForObject(to=pkg.PublicObjectId(id=str(record_id)), types=[
-            pkg.AssociationSpec(association_category="HUBSPOT_DEFINED",
-                                association_type_id=f.NOTE_ASSOCIATIONS[target])])
-        props = {"hs_note_body": f.task_body_html(body), "hs_timestamp": str(f.ms(dt.datetime.now(dt.UTC)))}
+        # POST /crm/v3/objects/notes, associated to the record in the same call. A note bumps "Last activity date"
+        # but is not a logged call/email/meeting, so it never stops an SLA clock (activity_logged_since)
+        note_input = b.note_input(f.hubspot_object(object_type), record_id, body)
         note = self.client.call("default", "notes", "basic_api", "create",
-                                pkg.SimplePublicObjectInputForCreate(properties=props, associations=[link]))
-        self.writes.remember("note", str(note.id), ["*"])
-        return str(note.id)
+                                q.package("notes").SimplePublicObjectInputForCreate(**note_input))
+        return self._new("notes", note.id)
+
+    def add_notes(self, object_type: str, notes: Sequence[tuple[str, str]]) -> list[str | Exception]:
+        target = f.hubspot_object(object_type)
+        return self._create_in_chunks("notes", notes, lambda note: b.note_input(target, *note),
+                                      lambda note: self.add_note(object_type, *note))
 
     def set_additional(self, object_type: str, record_id: str, *, emails: Sequence[str] | None = None,
                        phones: Sequence[str] | None = None) -> None:
@@ -320,26 +332,28 @@ class HubSpotAdapter:
     def create_task(self, spec: TaskSpec) -> str:
         task = self.client.call("default", "tasks", "basic_api", "create",
                                 q.package("tasks").SimplePublicObjectInputForCreate(**b.task_input(spec)))
-        return self._created(task.id)
+        return self._new("tasks", task.id)
 
-    def _created(self, task_id: str) -> str:
-        self.writes.remember(ObjectType.TASK, str(task_id), ["*"])
-        return str(task_id)
+    def _new(self, hs: str, record_id: str) -> str:
+        """A created record's id, reported to the write log (echo suppression)."""
+        self.writes.remember(CREATED_AS[hs], str(record_id), ["*"])
+        return str(record_id)
 
     def create_tasks(self, specs: Sequence[TaskSpec]) -> list[str | Exception]:
-        return in_chunks(specs, self.BATCH_SIZE, partial(send_built, build=b.task_input, send=self._create_many))
+        return in_chunks(specs, self.BATCH_SIZE, partial(send_built, build=b.task_input,
+                                                         send=partial(self._create_many, "tasks")))
 
-    def _create_many(self, inputs: list[dict[str, Any]]) -> list[str | Exception]:
-        """One POST /crm/v3/objects/tasks/batch/create; per input, in order, the new task id or an error."""
-        pkg = q.package("tasks")
+    def _create_many(self, hs: str, inputs: list[dict[str, Any]]) -> list[str | Exception]:
+        """One POST /crm/v3/objects/{object}/batch/create; per input, in order, the new record's id or an error."""
+        pkg = q.package(hs)
         # each input carries its index as objectWriteTraceId, which HubSpot returns on its result and error
         body = pkg.BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
             pkg.SimplePublicObjectBatchInputForCreate(**i, object_write_trace_id=str(n)) for n, i in enumerate(inputs)])
-        answer = self.client.call("default", "tasks", "batch_api", "create", body)
-        ids = b.match_created([i["properties"] for i in inputs], answer.results or [])
+        answer = self.client.call("default", hs, "batch_api", "create", body)
+        ids = b.match_created([i["properties"] for i in inputs], answer.results or [], hs)
         errors = batch_errors(answer)
-        return [self._created(task_id) if task_id else (errors.get(str(n)) or missing_result(errors, f"task {n}"))
-                for n, task_id in enumerate(ids)]
+        return [self._new(hs, new_id) if new_id else (errors.get(str(n)) or missing_result(errors, f"input {n}"))
+                for n, new_id in enumerate(ids)]
 
     def update_task(self, task_id: str, *, owner_id: str | None = None, due_at: dt.datetime | None = None,
                     body: str | None = None) -> None:

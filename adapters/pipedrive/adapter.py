@@ -25,6 +25,7 @@ from integration.records import (
     Company,
     CRMUser,
     MergeResult,
+    NewRecord,
     ObjectType,
     OwnerWrite,
     Record,
@@ -181,16 +182,25 @@ class PipedriveAdapter:
         if body:
             self._patch(obj, record_id, body, [{"emails": "extra_emails", "phones": "extra_phones"}[k] for k in body])
 
-    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
+    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None,
+                      company_id: str | None = None) -> str:
         obj = f.api_object(object_type)
         if obj in f.V1_ONLY:
             raise CRMValidationError("Pipedrive leads hang on a person or organization: create_record makes none")
         body = f.create_body(obj, fields, self.settings)
         if owner_id:
             body["owner_id"] = _int(owner_id, "owner_id")
+        link = f.COMPANY_LINK.get(obj)  # a person's or deal's organization; an organization has none
+        if company_id and link:
+            body[link] = _int(company_id, link)
         record_id = str(self.http.v2("POST", "{obj}", obj=obj, json=body)["data"]["id"])
         self.writes.remember(f.neutral_type(obj), record_id, ["*"])
         return record_id
+
+    def create_records(self, object_type: str, items: Sequence[NewRecord]) -> list[str | Exception]:
+        # Pipedrive has no batch create for persons (nor deals, organizations): one POST each
+        return one_by_one(items, lambda item: self.create_record(object_type, item.fields, item.owner_id,
+                                                                 item.company_id))
 
     def writable_fields(self, object_type: str) -> frozenset[str]:
         obj = f.api_object(object_type)
@@ -209,6 +219,9 @@ class PipedriveAdapter:
         note_id = str(data.get("id"))
         self.writes.remember("note", note_id, ["*"])
         return note_id
+
+    def add_notes(self, object_type: str, notes: Sequence[tuple[str, str]]) -> list[str | Exception]:
+        return one_by_one(notes, lambda note: self.add_note(object_type, *note))  # no batch create for notes
 
     def create_task(self, spec: TaskSpec) -> str:
         body: dict[str, Any] = {"subject": spec.subject, "type": f.TASK_TYPES.get(spec.kind, "task"),

@@ -32,6 +32,7 @@ from integration.records import (
     Company,
     CRMUser,
     MergeResult,
+    NewRecord,
     OwnerWrite,
     Record,
     TaskSpec,
@@ -52,6 +53,14 @@ def _company(row: dict[str, Any] | None) -> Company | None:
     record = to_record("company", row)
     return Company(id=record.id, name=record.fields.get("name", ""), domain=record.fields.get("domain"),
                    owner_id=record.owner_id)
+
+
+def _note(record_id: str, body: str) -> dict[str, Any]:
+    """A Note on the record: its first line is the Title (≤ 80 characters), Body ≤ 32,000:
+    https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_note.htm
+    """
+    title, _, _ = body.partition("\n")
+    return {"ParentId": id18(record_id), "Title": title[:80] or "LeadRelay", "Body": body[:32000]}
 
 
 class SalesforceAdapter:
@@ -248,15 +257,39 @@ class SalesforceAdapter:
             raise CRMValidationError(f"Salesforce {object_map(object_type).sobject} records keep no additional "
                                      f"emails or phones ({', '.join(extra)})")
 
-    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None) -> str:
+    def create_record(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None,
+                      company_id: str | None = None) -> str:
         """POST sobjects/<SObject>; a Lead needs LastName and Company (else CRMValidationError)."""
+        data = self._new_data(object_type, fields, owner_id, company_id)
+        record_id = str(self._rest(f"sobjects/{object_map(object_type).sobject}", method="POST", json=data)["id"])
+        self._remember(object_type, record_id, ["*"])
+        return record_id
+
+    def _new_data(self, object_type: str, fields: Mapping[str, Any], owner_id: str | None,
+                  company_id: str | None) -> dict[str, Any]:
+        """A new record's fields, owner and account (AccountId where the object has that lookup: a Lead has none,
+        its Company is text, so the id is left out there)."""
         mapping = object_map(object_type)
         data = mapping.for_create(self._own(fields))
         if owner_id:
             data["OwnerId"] = owner_id
-        record_id = str(self._rest(f"sobjects/{mapping.sobject}", method="POST", json=data)["id"])
-        self._remember(object_type, record_id, ["*"])
-        return record_id
+        if company_id and mapping.company_field:
+            data[mapping.company_field] = id18(company_id)
+        return data
+
+    def create_records(self, object_type: str, items: Sequence[NewRecord]) -> list[str | Exception]:
+        """POST composite/sobjects (allOrNone false), 200 records a request: in order, each new id or the error
+        `create_record` would raise for it alone (from_code maps a SaveResult's code as it maps a REST error's)."""
+        sobject = object_map(object_type).sobject
+
+        def build(item: NewRecord) -> Saving:
+            data = self._new_data(object_type, item.fields, item.owner_id, item.company_id)
+            return {"attributes": {"type": sobject}, **data}, ["*"]
+
+        def send(chunk: Sequence[NewRecord]) -> list[str | Exception]:
+            return send_built(chunk, build, lambda built: self._save("POST", object_type, built))
+
+        return in_chunks(items, self.BATCH_IDS, send)
 
     def writable_fields(self, object_type: str) -> frozenset[str]:
         mapping = object_map(object_type)
@@ -264,14 +297,19 @@ class SalesforceAdapter:
 
     def add_note(self, object_type: str, record_id: str, body: str) -> str:
         """POST sobjects/Note on the record (ParentId). Not a closed Task: a closed Task is a logged activity,
-        which would stop the lead's SLA clock (activity_logged_since). Title ≤ 80 characters, Body ≤ 32,000:
-        https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_note.htm
-        """
-        title, _, _ = body.partition("\n")
-        data = {"ParentId": id18(record_id), "Title": title[:80] or "LeadRelay", "Body": body[:32000]}
-        note_id = str(self._rest("sobjects/Note", method="POST", json=data)["id"])
+        which would stop the lead's SLA clock (activity_logged_since)."""
+        note_id = str(self._rest("sobjects/Note", method="POST", json=_note(record_id, body))["id"])
         self._remember("note", note_id, ["*"])
         return note_id
+
+    def add_notes(self, object_type: str, notes: Sequence[tuple[str, str]]) -> list[str | Exception]:
+        """POST composite/sobjects, 200 Notes a request, each as `add_note` makes it."""
+
+        def send(chunk: Sequence[tuple[str, str]]) -> list[str | Exception]:
+            return self._save("POST", "note", [({"attributes": {"type": "Note"}, **_note(*note)}, ["*"])
+                                              for note in chunk])
+
+        return in_chunks(notes, self.BATCH_IDS, send)
 
     # tasks ---------------------------------------------------------------------------------------
     def _task_data(self, spec: TaskSpec) -> dict[str, Any]:

@@ -164,17 +164,24 @@ def _event(otype: ObjectType, kind: str, rec_id: str, at: int, actor: Actor, **f
             "actor": actor, **fields}
 
 
+def check_create(sandbox: Sandbox, account: Account, otype: ObjectType, props: dict[str, Any],
+                 system: bool = False) -> dict[str, str | None]:
+    """The properties of a new record as stored, or the HubSpotError its create answers (nothing is written)."""
+    clean = _validate(sandbox, account, otype, props, system)
+    missing = [p for p in otype.required if not clean.get(p)]
+    if missing:
+        raise validation("Property values were not valid", errors=[
+            {"message": f'Property "{p}" is required', "code": "REQUIRED_PROPERTY",
+             "context": {"propertyName": [p]}} for p in missing])
+    _check_unique_email(account, otype, clean, None)
+    return clean
+
+
 def create(sandbox: Sandbox, account: Account, otype: ObjectType, props: dict[str, Any], actor: Actor,
            system: bool = False) -> tuple[dict[str, Any], list[dict]]:
     """Create a record; returns it and its creation (+ propertyChange) events."""
     with sandbox.store.lock:
-        clean = _validate(sandbox, account, otype, props, system)
-        missing = [p for p in otype.required if not clean.get(p)]
-        if missing:
-            raise validation("Property values were not valid", errors=[
-                {"message": f'Property "{p}" is required', "code": "REQUIRED_PROPERTY",
-                 "context": {"propertyName": [p]}} for p in missing])
-        _check_unique_email(account, otype, clean, None)
+        clean = check_create(sandbox, account, otype, props, system)
         at = now_ms(sandbox, account)
         rec_id = _next_id(sandbox, account)
         created = clean.pop("createdate", None) or clean.pop("hs_createdate", None)

@@ -28,7 +28,7 @@ from integration.errors import (
     ReauthRequired,
 )
 from integration.protocols import CRMAdapter
-from integration.records import OwnerWrite, TaskSpec
+from integration.records import NewRecord, OwnerWrite, TaskSpec
 from tests.adapters.conftest import StaticTokens, believed_limits, sandbox_account, shared_budget, tenant_for
 
 HTTP = requests.Session()
@@ -291,6 +291,94 @@ def test_additional_emails_are_set_through_the_v1_secondary_email_api(portal, wr
     with pytest.raises(CRMValidationError, match="no additional phones"):
         adapter.set_additional("contact", john["id"], phones=["+1 617 555 0100"])
     assert ("contact", john["id"], ("extra_emails",)) in writes.writes
+
+
+# creates and notes ---------------------------------------------------------------------------
+def company_links(portal: Portal, contact_id: str) -> list[tuple[str, str]]:
+    """(company id, association label) of a stored contact: "contact_to_company" is the primary company."""
+    block = (portal.record("contacts", contact_id).get("associations") or {}).get("companies") or {}
+    return sorted((a["id"], a["type"]) for a in block.get("results") or [])
+
+
+def test_create_record_links_its_primary_company_in_the_same_call(portal, writes):
+    acme = next(c["id"] for c in portal.records("companies") if c["properties"]["name"] == "Acme Robotics")
+    adapter = portal.adapter(writes=writes)
+    portal.reset_calls()
+    new_id = adapter.create_record("contact", {"email": "ada@acmerobotics.com", "first_name": "Ada"}, None, acme)
+    assert [c["path"] for c in portal.calls()] == ["/crm/v3/objects/contacts"]
+    assert company_links(portal, new_id) == [(acme, "contact_to_company"), (acme, "contact_to_company_unlabeled")]
+    assert adapter.get_record("contact", new_id).company_id == acme
+    assert company_links(portal, adapter.create_record("contact", {"email": "bo@example.org"}, None)) == []
+    assert writes.writes == [("contact", new_id, ("*",)), ("contact", writes.writes[1][1], ("*",))]
+
+
+def test_create_records_creates_the_others_when_hubspot_refuses_the_batch_for_a_taken_email(portal, writes):
+    owners = portal.first("owners", 2)
+    companies = portal.first("companies", 2)
+    items = [NewRecord({"email": "ann@newco.example", "first_name": "Ann"}, owners[0], companies[0]),
+             NewRecord({"email": "JENNIFER.WALSH@acmerobotics.com", "first_name": "Twice"}, owners[0]),
+             NewRecord({"email": "bob@newco.example", "last_name": "Bobson"}, owners[1], companies[1])]
+    adapter = portal.adapter(writes=writes)
+    portal.reset_calls()
+    ann, taken, bob = adapter.create_records("contact", items)
+    # one batch (409 for the whole of it, nothing created), then each input alone
+    assert [c["path"].rsplit("/crm/v3/objects/", 1)[-1] for c in portal.calls()] == [
+        "contacts/batch/create", "contacts", "contacts", "contacts"]
+    assert isinstance(taken, CRMConflict) and "Existing ID" in str(taken)
+    assert [portal.record("contacts", i)["properties"]["email"] for i in (ann, bob)] == [
+        "ann@newco.example", "bob@newco.example"]
+    assert [portal.record("contacts", i)["properties"]["hubspot_owner_id"] for i in (ann, bob)] == owners
+    assert [adapter.get_record("contact", i).company_id for i in (ann, bob)] == companies
+    assert len([c for c in portal.records("contacts") if c["properties"].get("firstname") == "Twice"]) == 0
+    assert writes.writes == [("contact", ann, ("*",)), ("contact", bob, ("*",))]
+
+
+def test_create_records_of_150_takes_two_batch_calls_and_keeps_input_order(portal):
+    items = [NewRecord({"email": f"lead{n}@burst.example", "first_name": f"Lead{n}"}) for n in range(150)]
+    adapter = portal.adapter()
+    portal.reset_calls()
+    ids = adapter.create_records("contact", items)
+    assert [c["path"] for c in portal.calls()] == ["/crm/v3/objects/contacts/batch/create"] * 2
+    emails = {r["id"]: r["properties"].get("email") for r in portal.records("contacts")}
+    assert [emails[i] for i in ids] == [f"lead{n}@burst.example" for n in range(150)]  # answers come reversed
+
+
+def test_create_records_refusing_a_field_fails_that_item_alone_before_any_call(portal):
+    items = [NewRecord({"email": "cy@newco.example"}), NewRecord({"shoe_size": "42"})]
+    made, refused = portal.adapter().create_records("contact", items)
+    assert portal.record("contacts", made)["properties"]["email"] == "cy@newco.example"
+    assert isinstance(refused, CRMValidationError)
+
+
+def test_a_rate_limit_among_single_creates_fails_the_rest_without_another_call(portal, staged):
+    items = [NewRecord({"email": "jennifer.walsh@acmerobotics.com"}),
+             *(NewRecord({"email": f"wave{n}@burst.example"}) for n in range(100))]  # two chunks: 100 + 1
+    adapter = portal.adapter()
+    staged(limits={"hubspot": {"burst_per_10s": 3}})  # the batch (409), two single creates, then 429s
+    portal.reset_calls()
+    results = adapter.create_records("contact", items)
+    assert [type(r) for r in results[:2]] == [CRMConflict, str]
+    assert [type(r) for r in results[2:]] == [CRMRateLimited] * 99
+    assert [c["path"] for c in portal.calls()] == [
+        "/crm/v3/objects/contacts/batch/create", *["/crm/v3/objects/contacts"] * 3]
+
+
+def test_add_notes_puts_each_note_on_its_record_in_one_call(portal, writes):
+    contacts = portal.first("contacts", 2)
+    adapter = portal.adapter(writes=writes)
+    portal.reset_calls()
+    note_ids = adapter.add_notes("contact", [(contacts[0], "Form: pricing page"), (contacts[1], "Form: demo")])
+    assert [c["path"] for c in portal.calls()] == ["/crm/v3/objects/notes/batch/create"]
+    stored = [portal.record("notes", n) for n in note_ids]
+    assert [s["properties"]["hs_note_body"] for s in stored] == ["Form: pricing page", "Form: demo"]
+    assert [[a["id"] for a in s["associations"]["contacts"]["results"]] for s in stored] == [[c] for c in contacts]
+    assert writes.writes == [("note", n, ("*",)) for n in note_ids]
+
+
+def test_rate_limited_create_records_gives_every_item_the_rate_limit(portal, staged):
+    staged(limits={"hubspot": {"burst_per_10s": 0}})
+    results = portal.adapter().create_records("contact", [NewRecord({"email": f"r{n}@x.example"}) for n in range(3)])
+    assert [type(r) for r in results] == [CRMRateLimited] * 3
 
 
 # tasks ------------------------------------------------------------------------------------

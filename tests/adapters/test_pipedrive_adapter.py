@@ -23,7 +23,7 @@ from integration.errors import (
     ReauthRequired,
 )
 from integration.protocols import CRMAdapter
-from integration.records import TaskSpec
+from integration.records import NewRecord, TaskSpec
 from sandbox.pipedrive.model import WEBSITE_KEY
 from tests.adapters.conftest import StaticTokens, believed_limits, sandbox_account, shared_budget, tenant_for
 
@@ -236,6 +236,38 @@ def test_set_fields_maps_deal_fields_and_tenant_custom_fields(company):
 def test_set_fields_refuses_fields_pipedrive_has_not(company):
     with pytest.raises(CRMValidationError, match="lifecycle_stage"):
         company.adapter().set_fields("contact", "1", {"lifecycle_stage": "lead"})
+
+
+def test_create_record_links_the_persons_organization(company, writes):
+    ann = {"email": "ann@newco.example", "first_name": "Ann", "last_name": "Lee"}
+    person = company.adapter(writes=writes).create_record("contact", ann, None, "3")
+    assert company.record("persons", person)["org_id"] == 3
+    assert company.adapter().get_record("contact", person).company_id == "3"
+    alone = company.adapter().create_record("contact", {"last_name": "Solo"}, None)
+    assert company.record("persons", alone)["org_id"] is None
+    assert writes.writes == [("contact", person, ("*",))]
+
+
+def test_create_records_creates_each_person_alone_and_fails_only_the_invalid_one(company, writes):
+    owners = company.users()[1:3]
+    items = [NewRecord({"email": "ann@newco.example", "first_name": "Ann", "last_name": "Lee"}, owners[0], "2"),
+             NewRecord({"last_name": "Staged", "lifecycle_stage": "lead"}, owners[0], "2"),
+             NewRecord({"email": "bob@newco.example", "last_name": "Bobson"}, owners[1], "5")]
+    company.reset_calls()
+    ann, refused, bob = company.adapter(writes=writes).create_records("contact", items)
+    assert [c["method"] for c in company.calls()] == ["POST", "POST"]  # no batch create: one per person it can take
+    assert isinstance(refused, CRMValidationError) and "lifecycle_stage" in str(refused)
+    stored = [company.record("persons", i) for i in (ann, bob)]
+    assert [(p["emails"][0]["value"], str(p["owner_id"]), p["org_id"]) for p in stored] == [
+        ("ann@newco.example", owners[0], 2), ("bob@newco.example", owners[1], 5)]
+    assert writes.writes == [("contact", ann, ("*",)), ("contact", bob, ("*",))]
+
+
+def test_add_notes_adds_each_note_to_its_person(company, writes):
+    note_ids = company.adapter(writes=writes).add_notes("contact", [("1", "Web form: pricing"), ("2", "Web form")])
+    stored = [company.record("notes", n) for n in note_ids]
+    assert [(p["person_id"], p["content"]) for p in stored] == [(1, "Web form: pricing"), (2, "Web form")]
+    assert writes.writes == [("note", n, ("*",)) for n in note_ids]
 
 
 def test_task_is_created_for_the_owner_due_in_utc_and_then_reads_as_done(company, writes):

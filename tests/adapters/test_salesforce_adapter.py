@@ -21,7 +21,7 @@ from integration.errors import (
     ReauthRequired,
 )
 from integration.protocols import CRMAdapter
-from integration.records import OwnerWrite, TaskSpec
+from integration.records import NewRecord, OwnerWrite, TaskSpec
 from tests.adapters.conftest import (
     RecordingBudget,
     RecordingWrites,
@@ -272,6 +272,46 @@ def test_a_blocking_duplicate_rule_refuses_the_record_with_salesforces_words(ada
     assert isinstance(failures[other], CRMRecordRefused)
     assert str(failures[other]) == "DUPLICATES_DETECTED: Merge the Katies first."  # a SaveResult has no details
     assert control.row("Lead", katie)["OwnerId"] != owner
+
+
+def test_create_records_saves_each_record_it_can_in_one_request(adapter, control, writes):
+    accounts = [r["Id"] for r in control.rows("Account")[:2]]
+    owners = [user["Id"] for user in control.rows("User")[1:3]]
+    items = [NewRecord({"email": "ann@newco.example", "first_name": "Ann", "last_name": "Lee"}, owners[0], accounts[0]),
+             NewRecord({"email": "nolast@newco.example", "first_name": "No"}, owners[0], accounts[0]),
+             NewRecord({"email": "bob@newco.example", "last_name": "Bobson"}, owners[1], accounts[1])]
+    before = control.calls()
+    ann, refused, bob = adapter.create_records("contact", items)
+    assert control.calls() - before == 1
+    assert isinstance(refused, CRMValidationError) and str(refused).startswith("REQUIRED_FIELD_MISSING")
+    stored = [control.row("Contact", i) for i in (ann, bob)]
+    assert [(r["Email"], r["OwnerId"], r["AccountId"]) for r in stored] == [
+        ("ann@newco.example", owners[0], accounts[0]), ("bob@newco.example", owners[1], accounts[1])]
+    assert "nolast@newco.example" not in {r["Email"] for r in control.rows("Contact")}
+    assert writes.writes == [("contact", ann, ("*",)), ("contact", bob, ("*",))]
+
+
+def test_create_records_maps_a_blocking_duplicate_rule_as_create_record_does(adapter, control):
+    control.stage(duplicate_rules=[{**SAME_NAME, "on_create": "block", "message": "Merge the Katies first."}])
+    katie = {"first_name": "Katie", "last_name": "Jones", "company": "Self-employed"}
+    items = [NewRecord({"first_name": "Ann", "last_name": "Lee", "company": "NewCo"}, None, "001ignoredForALead"),
+             NewRecord(katie), NewRecord({"last_name": "Bobson", "company": "NewCo"})]
+    ann, refused, bob = adapter.create_records("lead", items)
+    with pytest.raises(CRMRecordRefused) as alone:
+        adapter.create_record("lead", katie, None)
+    assert type(refused) is type(alone.value) and str(refused) == "DUPLICATES_DETECTED: Merge the Katies first."
+    assert [control.row("Lead", i)["LastName"] for i in (ann, bob)] == ["Lee", "Bobson"]
+
+
+def test_add_notes_makes_each_note_on_its_record_in_one_request(adapter, control, writes):
+    leads = [lead_id(control, email) for email in THREE_LEADS[:2]]
+    before = control.calls()
+    note_ids = adapter.add_notes("lead", [(leads[0], "Web form\nAsked for pricing"), (leads[1], "Web form")])
+    assert control.calls() - before == 1
+    stored = [control.row("Note", n) for n in note_ids]
+    assert [(r["ParentId"], r["Title"], r["Body"]) for r in stored] == [
+        (leads[0], "Web form", "Web form\nAsked for pricing"), (leads[1], "Web form", "Web form")]
+    assert writes.writes == [("note", n, ("*",)) for n in note_ids]
 
 
 def test_get_task_of_a_deleted_task_is_none(adapter, control):

@@ -17,6 +17,8 @@ o = crm-owners-v3, p = crm-properties-v3, a = account-info-v3. Paths under /crm/
 | set_owner, set_fields, update_task, complete_task | PATCH objects/{type}/{id} | c t | 200, 400, 404 |
 | set_owners | POST objects/{type}/batch/update | c | 200, 404 |
 | create_record | POST objects/{type} | c | 201, 409 |
+| create_records | POST objects/{type}/batch/create | c | 201, 409 (the whole batch) |
+| add_note, add_notes | POST objects/notes, …/notes/batch/create | none in the set | not checked |
 | create_task | POST objects/tasks | t | 201 |
 | create_tasks | POST objects/tasks/batch/create | t | 201 |
 | merge | POST objects/{type}/merge | c | 200, 400 or 404 |
@@ -205,6 +207,20 @@ def test_create_record_and_a_duplicate_email(hubspot_sdk, hs):
     check(created, DOCS["contacts"], "POST", "/crm/v3/objects/contacts", allow=NULLS, expect=201)
     again = hs(basic, "create", pkg.SimplePublicObjectInputForCreate(properties=props))
     check(again, DOCS["contacts"], "POST", "/crm/v3/objects/contacts", expect=409)
+
+
+def test_create_records_batched_and_refused_as_a_whole_for_a_taken_email(hubspot_sdk, hs):
+    pkg = q.package("contacts")
+    batch = api(hubspot_sdk, "contacts", "batch_api")
+
+    def body(*emails: str):
+        return pkg.BatchInputSimplePublicObjectBatchInputForCreate(inputs=[pkg.SimplePublicObjectBatchInputForCreate(
+            properties={"email": e}, associations=[], object_write_trace_id=str(n)) for n, e in enumerate(emails)])
+
+    many = hs(batch, "create", body("batch.one@contract.example", "batch.two@contract.example"))
+    check(many, DOCS["contacts"], "POST", "/crm/v3/objects/contacts/batch/create", allow=NULLS, expect=201)
+    refused = hs(batch, "create", body("batch.three@contract.example", "batch.one@contract.example"))
+    check(refused, DOCS["contacts"], "POST", "/crm/v3/objects/contacts/batch/create", expect=409)
 
 
 def test_create_tasks_one_and_batched(hubspot_sdk, hs):

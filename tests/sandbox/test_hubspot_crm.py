@@ -16,6 +16,7 @@ from hubspot.crm.contacts import (
 from hubspot.crm.contacts.exceptions import ApiException, NotFoundException, UnauthorizedException
 from hubspot.crm.deals import PublicMergeInput as DealMerge
 from hubspot.crm.objects import SimplePublicObjectInputForCreate as ObjectInput
+from hubspot.crm.objects.notes.exceptions import ApiException as NoteApiException
 from hubspot.crm.objects.tasks.exceptions import ApiException as TaskApiException
 
 from tests.sandbox import hubspot_support as S
@@ -110,6 +111,68 @@ def test_batch_create_and_update(demo):
     updated = client.crm.contacts.batch_api.update({"inputs": [
         {"id": r.id, "properties": {"lifecyclestage": "lead"}} for r in created.results]})
     assert {r.properties["lifecyclestage"] for r in updated.results} == {"lead"}
+
+
+def _emails(client) -> set[str]:
+    found, after = set(), None
+    while True:
+        page = client.crm.contacts.basic_api.get_page(limit=100, after=after, properties=["email"])
+        found |= {(c.properties.get("email") or "").lower() for c in page.results}
+        after = page.paging.next.after if page.paging and page.paging.next else None
+        if not after:
+            return found
+
+
+def test_batch_create_with_one_taken_email_is_a_409_for_the_batch_and_creates_nothing(demo):
+    # HubSpot/hubspot-api-python#51: the batch answers the first taken email's conflict; the valid inputs before it
+    # are not created either (mitodl/mitxpro#2653 retries them one by one)
+    _, client = demo
+    taken = _search(client, [{"propertyName": "email", "operator": "EQ",
+                              "value": "jennifer.walsh@acmerobotics.com"}]).results[0]
+    inputs = [{"properties": {"email": "first@fresh.example"}, "associations": []},
+              {"properties": {"email": "Jennifer.Walsh@acmerobotics.com"}, "associations": []},
+              {"properties": {"email": "last@fresh.example"}, "associations": []}]
+    with pytest.raises(ApiException) as exc:
+        client.crm.contacts.batch_api.create({"inputs": inputs})
+    body = json.loads(exc.value.body)
+    assert (exc.value.status, body["category"], body["message"]) == (
+        409, "CONFLICT", f"Contact already exists. Existing ID: {taken.id}")
+    assert not {"first@fresh.example", "last@fresh.example"} & _emails(client)
+
+
+@pytest.mark.parametrize("second", [
+    {"properties": {"email": "one@fresh.example"}, "associations": []},  # the same email twice in one batch
+    {"properties": {"email": "two@fresh.example"}, "associations": [
+        {"to": {"id": "987654321"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]},
+    {"properties": {"no_such_prop": "x"}, "associations": []},
+])
+def test_batch_create_with_one_invalid_input_is_a_400_for_the_batch_and_creates_nothing(demo, second):
+    _, client = demo
+    with pytest.raises(ApiException) as exc:
+        client.crm.contacts.batch_api.create({"inputs": [
+            {"properties": {"email": "one@fresh.example"}, "associations": []}, second]})
+    assert exc.value.status == 400 and json.loads(exc.value.body)["category"] == "VALIDATION_ERROR"
+    assert not {"one@fresh.example", "two@fresh.example"} & _emails(client)
+
+
+NOTE_TO_CONTACT = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}
+
+
+def test_batch_create_of_notes_associates_each_to_its_contact(demo):
+    _, client = demo
+    contacts = [c.id for c in client.crm.contacts.basic_api.get_page(limit=2).results]
+    notes = client.crm.objects.notes.batch_api.create({"inputs": [
+        {"properties": {"hs_note_body": f"note {n}", "hs_timestamp": "2026-12-01T09:00:00Z"},
+         "objectWriteTraceId": str(n), "associations": [{"to": {"id": c}, "types": [NOTE_TO_CONTACT]}]}
+        for n, c in enumerate(contacts)]})
+    by_trace = {r.object_write_trace_id: r.id for r in notes.results}
+    for n, contact in enumerate(contacts):
+        links = client.crm.associations.v4.basic_api.get_page("contacts", contact, "notes")
+        assert [(r.to_object_id, r.association_types[0].type_id) for r in links.results] == [(by_trace[str(n)], 201)]
+    with pytest.raises(NoteApiException) as exc:  # hs_timestamp is required on notes
+        client.crm.objects.notes.batch_api.create({"inputs": [{"properties": {"hs_note_body": "x"},
+                                                               "associations": []}]})
+    assert exc.value.status == 400 and "REQUIRED_PROPERTY" in exc.value.body
 
 
 def test_search_duplicate_candidates(demo):

@@ -91,6 +91,32 @@ def test_collections_answer_per_record_and_honour_the_header(sf, rules):
     assert again[0]["success"]
 
 
+def test_collections_create_without_all_or_none_saves_past_a_blocked_or_invalid_record(sf, rules):
+    sf.Lead.create(ADA)
+    rules([{"sobject": "Lead", "on_create": "block", "match": ["Email"], "message": "One lead per email."}])
+    records = [{"attributes": {"type": "Lead"}, "LastName": "Hopper", "Company": "Navy"},
+               {"attributes": {"type": "Lead"}, **ADA, "LastName": "Byron"},
+               {"attributes": {"type": "Lead"}, "LastName": "No company"},
+               {"attributes": {"type": "Lead"}, "LastName": "Turing", "Company": "Bletchley"}]
+    answers = sf.restful("composite/sobjects", method="POST", headers=ALLOW,
+                         json={"allOrNone": False, "records": records})
+    assert [a["success"] for a in answers] == [True, False, False, True]
+    assert answers[1]["errors"] == [{"statusCode": "DUPLICATES_DETECTED", "message": "One lead per email.",
+                                     "fields": []}]
+    assert answers[2]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    saved = sf.query("SELECT LastName FROM Lead WHERE LastName IN ('Hopper', 'Byron', 'No company', 'Turing')")
+    assert sorted(r["LastName"] for r in saved["records"]) == ["Hopper", "Turing"]
+
+
+def test_collections_create_notes_on_their_parents(sf):
+    lead = sf.Lead.create(ADA)["id"]
+    answers = sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": [
+        {"attributes": {"type": "Note"}, "ParentId": lead, "Title": "Web form", "Body": "Asked for pricing"},
+        {"attributes": {"type": "Note"}, "ParentId": "00Q000000000000AAA", "Title": "Lost", "Body": "x"}]})
+    assert answers[0]["success"] and not answers[1]["success"]
+    assert sf.Note.get(answers[0]["id"])["ParentId"] == lead
+
+
 def test_a_ui_user_saves_past_an_alert_but_not_past_a_block(sandbox, rules):
     org = new_account(sandbox, "salesforce")
     path = f"/accounts/{org['account_id']}/simulate"
