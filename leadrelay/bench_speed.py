@@ -324,36 +324,42 @@ def in_a_burst(stack: Stack, tenancy: Tenancy, leads: int, offset: int, log=prin
     return _figures(created, written, stack.crm_calls(tenancy.account), time.monotonic() - started)
 
 
-def measure(stack: Stack, platform: str, leads: int, burst: int, log=print, pace: float = 0.0) -> dict:
-    """Install into one CRM, prove its webhooks reach the app with a warm-up lead, then measure."""
+def measure(stack: Stack, platform: str, leads: int, burst: int, log=print, pace: float = 0.0,
+            leads_from: str = "all") -> dict:
+    """Install into one CRM, prove its webhooks reach the app with a warm-up lead, then measure leads created in
+    the CRM (webhooks), web-form submissions (forms), or both."""
     log(f"  {platform}: install (OAuth) and its follow-up jobs …")
     tenancy = stack.install(platform)
     log(f"  {platform}: warm-up lead (token, CRM users cache; its webhooks reach the app) …")
     if one_at_a_time(stack, tenancy, 1, offset=0, log=log)["undecided"]:
         raise RuntimeError(f"the {platform} warm-up lead got no route decision in 60 s: do its webhooks reach "
                            f"the app? See {stack.var}/web.log and worker.log")
-    log(f"  {platform}: {leads} leads one at a time …")
-    single = {**one_at_a_time(stack, tenancy, leads, offset=1, log=log, pace=pace), "pace_s": pace}
-    log(f"  {platform}: a burst of {burst} leads …")
-    figures = {"one_at_a_time": single, "burst": in_a_burst(stack, tenancy, burst, offset=1 + leads, log=log)}
-    # web-form submissions: stored → record created (after the dedup look-up), owned and tasked; other people
-    offset = 1 + leads + burst
-    log(f"  {platform}: {leads} web-form submissions one at a time …")
-    forms_single = one_at_a_time(stack, tenancy, leads, offset=offset, log=log, pace=pace, forms=True)
-    log(f"  {platform}: a burst of {burst} web-form submissions …")
-    forms_burst = in_a_burst(stack, tenancy, burst, offset=offset + leads, log=log, forms=True)
-    return {**figures, "submissions": {"one_at_a_time": {**forms_single, "pace_s": pace}, "burst": forms_burst}}
+    figures: dict = {}
+    if leads_from in ("all", "webhooks"):
+        log(f"  {platform}: {leads} leads one at a time …")
+        single = {**one_at_a_time(stack, tenancy, leads, offset=1, log=log, pace=pace), "pace_s": pace}
+        log(f"  {platform}: a burst of {burst} leads …")
+        figures = {"one_at_a_time": single, "burst": in_a_burst(stack, tenancy, burst, offset=1 + leads, log=log)}
+    if leads_from in ("all", "forms"):
+        # web-form submissions: stored → record created (after the dedup look-up), owned and tasked; other people
+        offset = 1 + leads + burst
+        log(f"  {platform}: {leads} web-form submissions one at a time …")
+        forms_single = one_at_a_time(stack, tenancy, leads, offset=offset, log=log, pace=pace, forms=True)
+        log(f"  {platform}: a burst of {burst} web-form submissions …")
+        forms_burst = in_a_burst(stack, tenancy, burst, offset=offset + leads, log=log, forms=True)
+        figures["submissions"] = {"one_at_a_time": {**forms_single, "pace_s": pace}, "burst": forms_burst}
+    return figures
 
 
 def bench_speed(leads: int = 50, burst: int = 1000, workers: int = 1, platform: str = "all", log=print,
-                pace: float = 0.0) -> dict:
+                pace: float = 0.0, leads_from: str = "all") -> dict:
     """Speed-to-owner and CRM calls per lead, one at a time and in a burst, on one CRM or each in turn."""
     if 1 + 2 * (leads + burst) > MAX_PEOPLE:
         raise TooManyLeads(f"at most {(MAX_PEOPLE - 1) // 2} leads in all (--leads + --burst, each also as a web-form "
                            "submission): each must be a new person")
     platforms = PLATFORMS if platform == "all" else (platform,)
     with Stack(workers, log) as stack:
-        figures = {name: measure(stack, name, leads, burst, log, pace) for name in platforms}
+        figures = {name: measure(stack, name, leads, burst, log, pace, leads_from) for name in platforms}
         database = stack.database_url.split(":", 1)[0]
     out = {"sandbox_profile": "realistic", "sandbox_latency_ms": 0, "worker_processes": workers, "web_workers": 2,
            "database": database}

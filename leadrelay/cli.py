@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=int, default=1, help="speed: `leadrelay worker` processes")
     bench.add_argument("--platform", choices=("hubspot", "salesforce", "pipedrive", "all"), default="all",
                        help="speed: the CRM to measure, or each in turn (all; the JSON is then keyed by platform)")
+    bench.add_argument("--leads-from", choices=("all", "webhooks", "forms"), default="all", dest="leads_from",
+                       help="speed: leads created in the CRM (webhooks), web-form submissions (forms), or both")
     bench.add_argument("--pace", type=float, default=0.0,
                        help="speed: seconds from one lead's creation to the next, one at a time (0: back to back)")
     bench.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",

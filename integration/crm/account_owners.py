@@ -1,4 +1,5 @@
-"""Who owns the company a lead belongs to (the `account_owner` rule), at as few CRM calls as possible.
+"""The company a lead belongs to, and who owns it (the `account_owner` rule; the link a web-form lead is created
+with), at as few CRM calls as possible.
 
 A drain batch's email domains are looked up in one call (`find_companies`); every answer is kept for this batch
 and, for every worker, in Redis for a while: companies change owners rarely, and leads of one company tend to
@@ -22,10 +23,11 @@ if TYPE_CHECKING:
 
 FOUND_TTL_S = 600      # an account's new owner is followed within ten minutes
 NOT_FOUND_TTL_S = 120  # a company created in the CRM is matched within two minutes (within SEARCH_LAG where it lags)
-MISSING = "?"          # a "no such company" answer is stored as "?<when it was given>" (owner ids never start so)
+MISSING = "?"          # a "no such company" answer is stored as "?<when it was given>" (company ids never start so)
 FREE_MAIL = frozenset({"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com",
                        "icloud.com", "live.com", "msn.com", "proton.me", "protonmail.com", "gmx.de", "web.de"})
 Key = tuple[str | None, str | None]  # (web domain, or company name when the lead has no business domain)
+Known = tuple[str, str | None] | None  # (company id, its owner id), None: no such company
 
 
 def clock() -> float:
@@ -44,21 +46,21 @@ def domain_of(email: object) -> str | None:
 
 
 class AccountOwners:
-    """Company owner ids by domain (or name) for one tenant: this batch's answers, then Redis, then the CRM."""
+    """Companies (id and owner id) by domain (or name) for one tenant: this batch's answers, then Redis, then the
+    CRM."""
 
     def __init__(self, adapter: CRMAdapter, redis, tenant_id: int) -> None:
         self.adapter, self.redis, self.tenant_id = adapter, redis, tenant_id
-        self.known: dict[Key, str | None] = {}
+        self.known: dict[Key, Known] = {}
 
     def _redis_key(self, key: Key) -> str:
         domain, name = key
-        return f"leadrelay:account-owner:{self.tenant_id}:{domain or ''}|{(name or '').lower()}"
+        return f"leadrelay:account:{self.tenant_id}:{domain or ''}|{(name or '').lower()}"
 
     def _remember(self, key: Key, company: Company | None) -> None:
-        owner = company.owner_id if company else None
-        self.known[key] = owner
+        self.known[key] = (company.id, company.owner_id) if company else None
         if company is not None:
-            self.redis.set(self._redis_key(key), owner or "", ex=FOUND_TTL_S)
+            self.redis.set(self._redis_key(key), f"{company.id}|{company.owner_id or ''}", ex=FOUND_TTL_S)
             return
         lag = self.adapter.SEARCH_LAG.total_seconds()
         ttl = min(NOT_FOUND_TTL_S, math.ceil(lag)) if lag > 0 else NOT_FOUND_TTL_S
@@ -77,8 +79,11 @@ class AccountOwners:
             value = raw.decode() if raw is not None else None
             if value is None or self._stale(value):
                 missing.append(key)
+            elif value.startswith(MISSING):
+                self.known[key] = None
             else:
-                self.known[key] = None if value.startswith(MISSING) else value or None
+                company_id, _, owner = value.partition("|")
+                self.known[key] = (company_id, owner or None)
         return missing
 
     def prefetch(self, emails: Iterable[object]) -> None:
@@ -92,6 +97,16 @@ class AccountOwners:
 
     def owner_id(self, email_domain: str | None, company_name: str | None) -> str | None:
         """The owner id of the company for a business domain (preferred) or a company name; None when none."""
+        found = self._company(email_domain, company_name)
+        return found[1] if found else None
+
+    def company_id(self, email_domain: str | None) -> str | None:
+        """The id of the company whose web domain is this business email domain; None when the CRM has none (a
+        company name alone is no proof a new lead belongs to it: nothing is linked by name)."""
+        found = self._company(email_domain, None) if business_domain(email_domain) else None
+        return found[0] if found else None
+
+    def _company(self, email_domain: str | None, company_name: str | None) -> Known:
         domain = business_domain(email_domain)
         if not domain and not company_name:
             return None

@@ -109,11 +109,12 @@ class LockBusy(Exception):
 
 
 @contextmanager
-def person_lock(redis: Any, names: list[str]) -> Iterator[None]:
-    """Hold every lock in `names` (a short Redis lock each) for the lookup → create → index write."""
+def person_lock(redis: Any, names: list[str], people: int = 1) -> Iterator[None]:
+    """Hold every lock in `names` (a short Redis lock each) for the lookup → create → index write of `people`
+    persons (a batch looks each up in turn: its locks live a second longer per person)."""
     with ExitStack() as stack:
         for name in names:
-            lock = redis.lock(name, timeout=LOCK_TTL, thread_local=False)
+            lock = redis.lock(name, timeout=LOCK_TTL + people - 1, thread_local=False)
             if not lock.acquire(blocking=True, blocking_timeout=LOCK_WAIT):
                 raise LockBusy(name)
             stack.callback(_release, lock)

@@ -4,6 +4,13 @@ before any record exists (the dedup index first, then the CRM), creates or updat
 The web layer (marketplace/intake_api.py) only validates, stores an IntakeSubmission and calls
 `enqueue_submission`; everything that talks to the CRM happens here, on the intake queue.
 
+A burst is worked in batches: the job of one submission takes, besides its own, the other waiting submissions of
+the tenant nobody holds yet (a claim per submission in Redis, up to CAPTURE_BATCH), creates their records in one
+batch call where the CRM has one, adds their notes in another, and writes their owners and SLA tasks in the
+pipeline's batch writes. The other submissions' own jobs then find them done (or held: they leave them to the
+batch). Whatever a batch hands back (a twin of a person in the same batch, a CRM that refused one create as a
+duplicate its search does not show yet) goes back to its own job.
+
 RQ delivers at least once and a CRM 429/5xx makes the job run again (retries with backoff), so every step is
 kept where a retry finds it: the record's id is stored on the submission in the same transaction as the capture
 decision, before any other CRM call, and each later step (note, blanks filled, task, route) is noted in that
@@ -11,8 +18,10 @@ decision's inputs once done. A retry never creates a second record and never wri
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import secrets
 from typing import Any
 
 from rq import get_current_job
@@ -20,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.config import get_settings
+from integration.crm.account_owners import domain_of, wants_account_owner
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
 from integration.dedup import classify, score_pair
@@ -27,6 +37,7 @@ from integration.dedup.index import candidates, email_key, index_record, phone_k
 from integration.enrich import enrich
 from integration.errors import CRMConflict, CRMNotFound, CRMRecordRefused, CRMValidationError
 from integration.intake.capture import (
+    LockBusy,
     as_record,
     blanks_to_fill,
     for_create,
@@ -42,8 +53,9 @@ from integration.models import Decision, ReviewItem, Tenant, TenantStatus, utcno
 from integration.models.capture import ACCEPTED, CREATED, FAILED, REVIEW, UPDATED, IntakeSubmission
 from integration.pipeline.duplicates import as_dict, candidate_records, queue_review
 from integration.pipeline.flow import Batch, batch_for, route_record
+from integration.pipeline.writes import flush_owners
 from integration.queues import INTAKE
-from integration.records import Record, TaskSpec
+from integration.records import NewRecord, Record, TaskSpec
 from integration.rules.policies import Dedup
 
 log = logging.getLogger("leadrelay.intake.submissions")
@@ -51,9 +63,16 @@ REFUSED = (CRMValidationError, CRMNotFound)  # the CRM will say the same again: 
 CAME_BACK_DUE = dt.timedelta(hours=1)  # a person who writes again is warm: the owner is asked to call soon
 
 
-@job(INTAKE, name="process_submission", timeout=120)
+CAPTURE_BATCH = 100  # submissions one job works at once: HubSpot's batch create takes 100 inputs a call
+CLAIM_TTL = 900  # seconds: a claim outlives its job (timeout 600 s) only when the worker died; then it frees itself
+BATCHED = "batched"  # what a job answers whose submission another job's batch holds (and finishes)
+
+
+@job(INTAKE, name="process_submission", timeout=600)
 def process_submission(tenant_id: int, submission_id: int) -> str:
-    """Dedup before create, then create or update the CRM record, enrich, route; returns the submission's status."""
+    """Dedup before create, then create or update the CRM record, enrich, route: for this submission and the
+    tenant's other waiting ones nobody holds (one batch). Returns this submission's status, or BATCHED when
+    another job's batch holds it."""
     with session_scope(get_settings().database_url) as session:
         sub = IntakeSubmission.get_for_tenant(session, submission_id, tenant_id)
         if sub is None:
@@ -61,12 +80,82 @@ def process_submission(tenant_id: int, submission_id: int) -> str:
         if sub.status != ACCEPTED:
             return sub.status  # done before: a re-delivered job changes nothing
         ctx = batch_for(session, tenant_id, adapter_for(tenant_id))
+        claims = Claims(ctx.redis, tenant_id)
+        if not claims.take([submission_id]):
+            return BATCHED
+        session.refresh(sub)  # a batch may have finished it between the read above and the claim
+        if sub.status != ACCEPTED:
+            claims.release_all()
+            return sub.status
         try:
-            return Capture(ctx, sub).run()
+            return CaptureBatch(ctx, sub, claims).run()
         except Exception as exc:
             if _last_attempt():
                 _give_up(tenant_id, submission_id, exc)
             raise
+        finally:
+            claims.release_all()
+            _requeue(tenant_id, claims.taken - {submission_id})
+
+
+def _requeue(tenant_id: int, ids: set[int]) -> None:
+    """The batch's other submissions it did not finish (handed back, or the job failed) go back to their own jobs:
+    a job that answered BATCHED while the batch held its submission is over, so nothing else would run them."""
+    if not ids:
+        return
+    with session_scope(get_settings().database_url) as session:
+        waiting = session.scalars(select(IntakeSubmission.id).where(
+            IntakeSubmission.tenant_id == tenant_id, IntakeSubmission.id.in_(ids),
+            IntakeSubmission.status == ACCEPTED)).all()
+    for submission_id in waiting:
+        enqueue_submission(tenant_id, submission_id)
+
+
+class Claims:
+    """Which job works a waiting submission: one Redis key per submission, set only where none is (so two jobs
+    never work one submission), given back when the job ends; a dead worker's claims expire."""
+
+    _GIVE_BACK = """local n = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[1] then n = n + redis.call('del', key) end
+end
+return n"""
+
+    def __init__(self, redis: Any, tenant_id: int) -> None:
+        current = get_current_job()
+        self.redis, self.tenant_id = redis, tenant_id
+        # a retried job keeps its RQ id: what its failed attempt held (a worker that died) is its own again
+        self.token = current.id if current is not None else f"direct-{secrets.token_hex(8)}"
+        self.held: set[int] = set()
+        self.taken: set[int] = set()  # every submission this job held at some point
+
+    def _key(self, submission_id: int) -> str:
+        return f"leadrelay:capture:claim:{self.tenant_id}:{submission_id}"
+
+    def take(self, ids: list[int]) -> list[int]:
+        """Of `ids`, in order, those this job holds now: the free ones, and its own from a failed attempt."""
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for submission_id in ids:
+            pipe.set(self._key(submission_id), self.token, nx=True, ex=CLAIM_TTL)
+        got = dict(zip(ids, pipe.execute(), strict=True))
+        lost = [i for i in ids if not got[i]]
+        if lost:
+            for submission_id, value in zip(lost, self.redis.mget([self._key(i) for i in lost]), strict=True):
+                got[submission_id] = value is not None and value.decode() == self.token
+        mine = [i for i in ids if got[i]]
+        self.held.update(mine)
+        self.taken.update(mine)
+        return mine
+
+    def give_back(self, ids: set[int]) -> None:
+        if ids:
+            self.redis.eval(self._GIVE_BACK, len(ids), *(self._key(i) for i in ids), self.token)
+            self.held -= ids
+
+    def release_all(self) -> None:
+        self.give_back(set(self.held))
 
 
 def _last_attempt() -> bool:
@@ -106,8 +195,172 @@ def capture_key(sub: IntakeSubmission) -> str:
     return f"capture:{sub.id}"
 
 
+@dataclasses.dataclass
+class Plan:
+    """A new record, decided under the person's lock and not created yet."""
+
+    verdict: str  # "distinct" or "review"
+    match: dict
+    fields: dict
+    unplaced: dict
+    company_id: str | None = None
+
+    def drop_own_fields(self) -> bool:
+        """LeadRelay's own fields move from the record into the note; False when it had none to drop."""
+        own = {k: v for k, v in self.fields.items() if k.startswith("leadrelay_")}
+        self.fields, self.unplaced = _without(self.fields, own), {**self.unplaced, **own}
+        return bool(own)
+
+
+class CaptureBatch:
+    """One job's submissions, its own first: looked up and created together, then noted, routed and tasked
+    together; each submission's steps are kept on its own decision (a retry finds them)."""
+
+    def __init__(self, ctx: Batch, own: IntakeSubmission, claims: Claims) -> None:
+        self.ctx, self.own, self.claims = ctx, own, claims
+        self.session: Session = ctx.session
+        self.retry_own: Exception | None = None  # why the job's own submission waits for RQ's next attempt
+
+    def run(self) -> str:
+        caps = [Capture(self.ctx, sub) for sub in self.gather()]
+        self.look_up_and_create([c for c in caps if c.decision is None])
+        live = [c for c in caps if c.decision is not None and c.sub.status == ACCEPTED
+                and c.sub.id in self.claims.held]
+        for cap in (c for c in live if c.inputs["verdict"] == "merge"):
+            try:
+                cap.came_back()
+            except (TwinInProgress, LockBusy) as exc:
+                self.hand_back(cap, exc)
+        self.created([c for c in live if c.inputs["verdict"] != "merge" and c.sub.id in self.claims.held])
+        if self.retry_own is not None:
+            raise self.retry_own
+        return self.own.status
+
+    def gather(self) -> list[IntakeSubmission]:
+        """This job's submission, then the tenant's oldest waiting ones nobody holds, up to CAPTURE_BATCH."""
+        waiting = self.session.scalars(
+            select(IntakeSubmission.id).where(
+                IntakeSubmission.tenant_id == self.ctx.tenant_id, IntakeSubmission.status == ACCEPTED,
+                IntakeSubmission.processed_at.is_(None), IntakeSubmission.id != self.own.id)
+            .order_by(IntakeSubmission.id).limit(CAPTURE_BATCH - 1)).all()
+        others = self.claims.take(list(waiting))
+        rows = self.session.scalars(select(IntakeSubmission).where(
+            IntakeSubmission.tenant_id == self.ctx.tenant_id, IntakeSubmission.id.in_(others))
+            .order_by(IntakeSubmission.id)).all() if others else []
+        return [self.own, *rows]
+
+    def hand_back(self, cap: Capture, why: Exception) -> None:
+        """Leave a submission to its own job (run again when this one ends); the job's own waits for a retry."""
+        if cap.sub.id == self.own.id:
+            self.retry_own = self.retry_own or why
+        else:
+            self.claims.give_back({cap.sub.id})
+
+    def look_up_and_create(self, new: list[Capture]) -> None:
+        """Under the lock of every person in the batch: each looked up (index, then CRM), the new ones created in
+        as few CRM calls as the platform allows. A second submission of a person already in this batch is left to
+        its own job, which finds the first one's record in the index."""
+        usable: list[Capture] = []
+        names: set[str] = set()
+        for cap in new:
+            if not cap.values.get("email") and not cap.values.get("phone"):
+                cap.fail("no email and no phone to reach the person by")
+                continue
+            keys = set(lock_keys(self.ctx.tenant_id, cap.values))
+            if keys & names:
+                self.hand_back(cap, TwinInProgress(f"a twin of submission {cap.sub.id} is in this batch"))
+                continue
+            names |= keys
+            usable.append(cap)
+        if not usable:
+            return
+        with person_lock(self.ctx.redis, sorted(names), people=len(usable)):
+            self.prefetch_companies(usable)
+            plans = [(cap, plan) for cap in usable if (plan := cap.prepare()) is not None]
+            self.create_all(plans)
+
+    def prefetch_companies(self, caps: list[Capture]) -> None:
+        """The CRM's companies of the batch's business email domains in one search (a new record is linked to its
+        company in the create; a Salesforce Lead has no such link). Not finding them never stops a capture."""
+        if caps[0].object_type == "lead":
+            return
+        try:
+            self.ctx.accounts.prefetch(c.values.get("email") for c in caps)
+        except REFUSED as exc:
+            log.warning("capture.company-lookup-refused", extra={"tenant_id": self.ctx.tenant_id, "error": str(exc)})
+
+    def create_all(self, plans: list[tuple[Capture, Plan]]) -> None:
+        if not plans:
+            return
+        results = self.create(plans)
+        refused = [n for n, (_, plan) in enumerate(plans)
+                   if _fields_refused(results[n]) and plan.drop_own_fields()]
+        if refused:
+            # LeadRelay's own fields refused (the package lacks one, the install has not made them yet): those
+            # records again without them, in one more batch; the fields go into the note, never cost a record
+            log.warning("capture.fields-refused", extra={"tenant_id": self.ctx.tenant_id,
+                                                         "error": str(results[refused[0]])})
+            for n, result in zip(refused, self.create([plans[n] for n in refused]), strict=True):
+                results[n] = result
+        stop: Exception | None = None
+        for (cap, plan), result in zip(plans, results, strict=True):
+            if isinstance(result, str):
+                cap.created_as(result, plan)
+            elif isinstance(result, CRMConflict):
+                # a unique value (HubSpot: the email) is another record's, which neither the index nor the CRM's
+                # lagging search knew: made in the CRM a moment ago. Retried (RQ backoff), the search sees it
+                # then and the submission updates that record instead of failing
+                self.hand_back(cap, PersonNotSearchableYet(str(result)))
+            elif isinstance(result, REFUSED):
+                cap.fail(f"the CRM refused the new record: {result}")
+            else:
+                stop = stop or result  # a rate limit or an outage: the created ones are kept, the job retried
+        if stop is not None:
+            raise stop
+
+    def create(self, plans: list[tuple[Capture, Plan]]) -> list[str | Exception]:
+        return self.ctx.adapter.create_records(plans[0][0].object_type, [
+            NewRecord(plan.fields, None, plan.company_id) for _, plan in plans])
+
+    def created(self, caps: list[Capture]) -> None:
+        """The new records' notes (one batch), review items, routes (decided one by one, owners and SLA tasks
+        written in one batch); each submission is finished only once its owner is written."""
+        if not caps:
+            return
+        self.add_notes(caps)
+        records = [cap.new_record() for cap in caps]
+        if self.ctx.rules is not None and wants_account_owner(self.ctx.rules.routing):
+            self.ctx.accounts.prefetch(r.fields.get("email") for r in records)
+        owners = []
+        for cap, record in zip(caps, records, strict=True):
+            cap.queue_review(record)
+            owners.append(route_record(self.ctx, record, flush=False) if self.ctx.rules is not None else None)
+        flush_owners(self.ctx)
+        for cap, owner in zip(caps, owners, strict=True):
+            cap.finish_created(owner)
+
+    def add_notes(self, caps: list[Capture]) -> None:
+        todo = [c for c in caps if "note_id" not in c.inputs and "note_error" not in c.inputs]
+        if not todo:
+            return
+        results = self.ctx.adapter.add_notes(todo[0].object_type, [
+            (c.sub.record_id, c.note_body(c.inputs.get("unplaced") or {}, returning=False)) for c in todo])
+        stop: Exception | None = None
+        for cap, result in zip(todo, results, strict=True):
+            if isinstance(result, str):
+                cap.note(commit=False, note_id=result)
+            elif isinstance(result, REFUSED):  # the record stands without its note: said in the audit
+                log.warning("capture.note-refused", extra={"tenant_id": self.ctx.tenant_id, "error": str(result)})
+                cap.note(commit=False, note_error=str(result)[:300])
+            else:
+                stop = stop or result
+        self.session.commit()
+        if stop is not None:
+            raise stop
+
+
 class Capture:
-    """One submission's work, step by step (see the module's docstring for what makes it safe to retry)."""
+    """One submission's steps (see the module's docstring for what makes them safe to retry)."""
 
     def __init__(self, ctx: Batch, sub: IntakeSubmission) -> None:
         self.ctx, self.sub = ctx, sub
@@ -116,6 +369,7 @@ class Capture:
         self.object_type = ctx.adapter.LEAD_OBJECT
         self.values = submitted(sub.fields or {})
         self.writable = frozenset(ctx.adapter.writable_fields(self.object_type))
+        self.matched: Record | None = None
         self.decision = self.session.scalar(select(Decision).where(
             Decision.tenant_id == ctx.tenant_id, Decision.idempotency_key == capture_key(sub)))
 
@@ -123,39 +377,16 @@ class Capture:
     def inputs(self) -> dict[str, Any]:
         return dict(self.decision.inputs or {}) if self.decision is not None else {}
 
-    def note(self, **changes: Any) -> None:
+    def note(self, commit: bool = True, **changes: Any) -> None:
         """Keep a finished step in the decision's inputs, committed: a retry skips it."""
         self.decision.inputs = {**self.inputs, **changes}
-        self.session.commit()
+        if commit:
+            self.session.commit()
 
-    # the job ----------------------------------------------------------------------------------
-    def run(self) -> str:
-        if not self.values.get("email") and not self.values.get("phone"):
-            return self.fail("no email and no phone to reach the person by")
-        if self.decision is None:
-            try:
-                with person_lock(self.ctx.redis, lock_keys(self.ctx.tenant_id, self.values)):
-                    self.look_up_and_write()
-            except CRMConflict as exc:
-                # a unique value (HubSpot: the email) is another record's, which neither the index nor the CRM's
-                # lagging search knew: made in the CRM a moment ago. Retried (RQ backoff), the search sees it
-                # then and the submission updates that record instead of failing
-                self.session.rollback()
-                raise PersonNotSearchableYet(str(exc)) from exc
-            except REFUSED as exc:
-                self.session.rollback()
-                return self.fail(f"the CRM refused the new record: {exc}")
-            if self.decision is None:
-                return self.sub.status
-        verdict = self.inputs["verdict"]
-        if verdict == "merge":
-            return self.came_back()
-        return self.created(review=verdict == "review")
-
-    def look_up_and_write(self) -> None:
-        """Under the person's lock: the index (fresh), then the CRM; a sure match names the record, anything else
-        creates one. The record's id, the decision and the index keys are committed before the lock is let go, so
-        a twin submission waiting on the lock finds this record in the index."""
+    # before the record exists -----------------------------------------------------------------
+    def prepare(self) -> Plan | None:
+        """Under the person's lock: the index (fresh), then the CRM. A sure match is kept on the decision (None is
+        returned: nothing to create); anything else is the record to create."""
         probe = as_record(self.object_type, f"submission-{self.sub.id}", self.values)
         indexed = candidates(self.session, self.ctx.tenant_id, probe)
         found = candidate_records(self.ctx, probe, indexed)
@@ -171,34 +402,27 @@ class Capture:
         if verdict == "merge":
             self.remember(best.id, "merge", match, {"owner_id": best.owner_id})
             self.matched = best
-            return
+            return None
         enrichment = enrich(dict(self.sub.fields or {}))
         fields, unplaced = for_create(self.values, enrichment, self.writable, self.object_type)
         if verdict == "review" and "leadrelay_duplicate_of" in self.writable:
             fields["leadrelay_duplicate_of"] = best.id
-        record_id, fields, unplaced = self.create(fields, unplaced)
-        # from here the record exists: its id is kept with the decision before anything else can fail
-        self.remember(record_id, verdict, match, {"fields": _jsonable(fields), "unplaced": _jsonable(unplaced)})
-        index_record(self.session, self.ctx.tenant_id, as_record(self.object_type, record_id, fields))
-        self.session.commit()
-
-    def create(self, fields: dict, unplaced: dict) -> tuple[str, dict, dict]:
-        """The new record; LeadRelay's own fields go into the note instead when the CRM lacks them (the install
-        found them missing, or the CRM refuses them): they never cost the person their record."""
         own = {k: v for k, v in fields.items() if k.startswith("leadrelay_")}
         state = ((self.ctx.tenant.settings or {}) if self.ctx.tenant else {}).get("leadrelay_fields") or {}
-        if own and state.get("ready") is False:
+        if own and state.get("ready") is False:  # the install found LeadRelay's fields missing: into the note
             fields, unplaced = _without(fields, own), {**unplaced, **own}
-        try:
-            return self.adapter.create_record(self.object_type, fields, None), fields, unplaced
-        except CRMRecordRefused:
-            raise  # the record itself is refused (a duplicate rule): without our fields it would be too
-        except CRMValidationError as exc:
-            if not own or not set(own) & set(fields):
-                raise
-            log.warning("capture.fields-refused", extra={"tenant_id": self.ctx.tenant_id, "error": str(exc)})
-            fields, unplaced = _without(fields, own), {**unplaced, **own}
-            return self.adapter.create_record(self.object_type, fields, None), fields, unplaced
+        company_id = None if self.object_type == "lead" else self.ctx.accounts.company_id(
+            domain_of(self.values.get("email")))
+        return Plan(verdict, match, fields, unplaced, company_id)
+
+    def created_as(self, record_id: str, plan: Plan) -> None:
+        """The record exists: its id is kept with the decision before anything else can fail, and indexed, so a
+        twin submission waiting on the person's lock finds it."""
+        self.remember(record_id, plan.verdict, plan.match, {
+            "fields": _jsonable(plan.fields), "unplaced": _jsonable(plan.unplaced),
+            **({"company_id": plan.company_id} if plan.company_id else {})})
+        index_record(self.session, self.ctx.tenant_id, as_record(self.object_type, record_id, plan.fields))
+        self.session.commit()
 
     def remember(self, record_id: str, verdict: str, match: dict, more: dict) -> None:
         sub = self.sub
@@ -214,32 +438,39 @@ class Capture:
         self.session.commit()
 
     # a new record -----------------------------------------------------------------------------
-    def created(self, review: bool) -> str:
+    def new_record(self) -> Record:
+        """The created record as routing sees it: everything the person gave, also what the CRM has no field for
+        (a Pipedrive person's state)."""
         inputs = self.inputs
-        record_id = self.sub.record_id
-        # routed on everything the person gave, also what the CRM has no field for (a Pipedrive person's state)
-        record = Record(self.object_type, record_id, fields={**self.values, **(inputs.get("fields") or {})},
-                        created_at=self.decision.created_at)
-        self.add_note(record_id, inputs.get("unplaced") or {}, returning=False)
-        if review and "reviewed" not in inputs and self.ctx.rules is not None:
-            match = inputs["match"]
-            other = Record(self.object_type, match["other"], fields={"first_name": match.get("other_name")})
-            queue_review(self.ctx, record, other, match["score"], match["reasons"],
-                         field_written="leadrelay_duplicate_of" in (inputs.get("fields") or {}))
-            self.note(reviewed=True)
-        owner = route_record(self.ctx, record) if self.ctx.rules is not None else None
+        return Record(self.object_type, self.sub.record_id, fields={**self.values, **(inputs.get("fields") or {})},
+                      created_at=self.decision.created_at, company_id=inputs.get("company_id"))
+
+    def queue_review(self, record: Record) -> None:
+        inputs = self.inputs
+        if inputs["verdict"] != "review" or "reviewed" in inputs or self.ctx.rules is None:
+            return
+        match = inputs["match"]
+        other = Record(self.object_type, match["other"], fields={"first_name": match.get("other_name")})
+        queue_review(self.ctx, record, other, match["score"], match["reasons"],
+                     field_written="leadrelay_duplicate_of" in (inputs.get("fields") or {}))
+        self.note(reviewed=True)
+
+    def finish_created(self, owner: str | None) -> str:
+        review = self.inputs["verdict"] == "review"
         page = self.sub.fields.get("page_url") or "no page given"
         who = self.owner_name(owner)
         routed = f"routed to {who}" if who else "waiting in review for an owner"
         reason = f"New lead from the web form (page {page}): created, {routed}"
+        if self.inputs.get("company_id"):
+            reason += ", linked to its company"
         if review:
-            reason += f"; possible duplicate of {inputs['match']['other_name']}, sent to review"
+            reason += f"; possible duplicate of {self.inputs['match']['other_name']}, sent to review"
         return self.finish(REVIEW if review else CREATED, reason)
 
     # a person the CRM already has -------------------------------------------------------------
     def came_back(self) -> str:
         inputs = self.inputs
-        record = getattr(self, "matched", None) or self.adapter.get_record(self.object_type, self.sub.record_id)
+        record = self.matched or self.adapter.get_record(self.object_type, self.sub.record_id)
         if record is None:
             return self.fail("the matched record no longer exists in the CRM")
         record = with_id(record, self.sub.record_id)
@@ -261,7 +492,7 @@ class Capture:
             # give a new record the API user as owner until then): its routed owner is the one to tell, so RQ runs
             # this job again after its backoff
             raise TwinInProgress(f"submission twin of {record.id} still being routed")
-        if twins and getattr(self, "matched", None) is not None:  # read before the twin's owner write: again
+        if twins and self.matched is not None:  # read before the twin's owner write: again
             record = with_id(self.adapter.get_record(self.object_type, record.id) or record, record.id)
         owner = self.ctx.user(record.owner_id)
         policy = self.ctx.rules.returning.on_return if self.ctx.rules is not None else "task"
@@ -309,12 +540,15 @@ class Capture:
     def add_note(self, record_id: str, unplaced: dict, returning: bool) -> None:
         if "note_id" in self.inputs or "note_error" in self.inputs:
             return
-        text = note_text(self.sub.fields or {}, self.sub.extra or {}, unplaced, returning=returning)
         try:
-            self.note(note_id=self.adapter.add_note(self.object_type, record_id, text))
+            self.note(note_id=self.adapter.add_note(self.object_type, record_id,
+                                                    self.note_body(unplaced, returning=returning)))
         except REFUSED as exc:  # the record stands without its note: said in the audit, not retried for ever
             log.warning("capture.note-refused", extra={"tenant_id": self.ctx.tenant_id, "error": str(exc)})
             self.note(note_error=str(exc)[:300])
+
+    def note_body(self, unplaced: dict, returning: bool) -> str:
+        return note_text(self.sub.fields or {}, self.sub.extra or {}, unplaced, returning=returning)
 
     def owner_name(self, email: str | None) -> str | None:
         if not email:
@@ -357,6 +591,11 @@ def _matched_on(values: dict, other: Record) -> str:
             phone_key(p, f.get("country")) for p in (f.get("phone"), f.get("mobile"), *other.extra_phones)}:
         return "same phone"
     return "same name and details"
+
+
+def _fields_refused(result: object) -> bool:
+    """The CRM refused the record's fields, not the record itself (a duplicate rule refuses it with any)."""
+    return isinstance(result, CRMValidationError) and not isinstance(result, CRMRecordRefused)
 
 
 def _without(fields: dict, names: dict) -> dict:

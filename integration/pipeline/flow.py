@@ -99,18 +99,20 @@ def batch_for(session: Session, tenant_id: int, adapter: CRMAdapter) -> Batch:
     return _batch(session, tenant_id, adapter)
 
 
-def route_record(ctx: Batch, record: Record, key: str | None = None) -> str | None:
+def route_record(ctx: Batch, record: Record, key: str | None = None, flush: bool = True) -> str | None:
     """Route a record LeadRelay created (or a returning one without an active owner) the way `handle_lead` routes
     a new lead, minus the duplicate step its caller did, then write its owner and open its SLA task. `key`: the
-    route decision's idempotency key when it is not the record's first (`route_key`). Returns the owner's email,
-    None when the lead went to review."""
+    route decision's idempotency key when it is not the record's first (`route_key`). `flush=False` leaves the
+    owner write queued in `ctx.pending` for one `flush_owners` of many records (a burst of submissions): the
+    decision is committed either way. Returns the owner's email, None when the lead went to review."""
     key = key or route_key(record.object_type, record.id)
     decided = ctx.session.scalar(select(Decision).where(Decision.tenant_id == ctx.tenant_id,
                                                        Decision.idempotency_key == key))
     if decided is not None:  # a retried job: finish an interrupted owner write, never route again
         if _unwritten(decided):
             _queue_write(ctx, record, decided)
-            flush_owners(ctx)
+            if flush:
+                flush_owners(ctx)
         return None if decided.outcome == "review" else decided.outcome
     raw = {**record.fields, "id": record.id, "created_at": record.created_at}
     found = enrich(raw)  # as handle_lead: routing sees the country, time zone and email type enrichment finds
@@ -122,7 +124,8 @@ def route_record(ctx: Batch, record: Record, key: str | None = None) -> str | No
         ctx.session.commit()
         return None
     _route(ctx, record, normalized.lead, enrichment_writes(ctx.adapter, record, found), key)
-    flush_owners(ctx)
+    if flush:
+        flush_owners(ctx)
     decision = ctx.session.scalar(select(Decision).where(Decision.tenant_id == ctx.tenant_id,
                                                         Decision.idempotency_key == key))
     return None if decision is None or decision.outcome == "review" else decision.outcome

@@ -225,14 +225,24 @@ def test_a_job_failing_after_the_create_is_retried_without_a_second_record(tenan
     from adapters.factory import build_adapter
 
     adapter_class = type(build_adapter(tenant_id))
-    real_create = adapter_class.create_record
+    real_creates, real_create = adapter_class.create_records, adapter_class.create_record
 
-    def create_then_outage(self, *args, **kwargs):
+    def outage_once_created(made):
         # the CRM takes the record, then answers every later call with a 500 (an outage mid-job)
+        if made:
+            crm_sandbox.sandbox.config.update({"error_rate": 1.0})
+
+    def creates_then_outage(self, *args, **kwargs):
+        results = real_creates(self, *args, **kwargs)
+        outage_once_created(any(isinstance(r, str) for r in results))
+        return results
+
+    def create_then_outage(self, *args, **kwargs):  # the record made alone (its LeadRelay fields refused)
         record_id = real_create(self, *args, **kwargs)
-        crm_sandbox.sandbox.config.update({"error_rate": 1.0})
+        outage_once_created(True)
         return record_id
 
+    monkeypatch.setattr(adapter_class, "create_records", creates_then_outage)
     monkeypatch.setattr(adapter_class, "create_record", create_then_outage)
     sub_id = submit(crm_env, tenant_id, FIRST)
     from integration.errors import CRMTransient
@@ -242,6 +252,7 @@ def test_a_job_failing_after_the_create_is_retried_without_a_second_record(tenan
     assert submission(crm_env, sub_id).status == "accepted"  # not lost: RQ retries it
     assert submission(crm_env, sub_id).record_id  # the id was kept before the failing call
     crm_sandbox.sandbox.config.update({"error_rate": 0.0})
+    monkeypatch.setattr(adapter_class, "create_records", real_creates)
     monkeypatch.setattr(adapter_class, "create_record", real_create)
 
     assert process_submission(tenant_id, sub_id) == CREATED  # the retry

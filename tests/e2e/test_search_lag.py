@@ -101,7 +101,7 @@ def test_a_company_created_a_moment_before_is_not_remembered_as_missing_past_the
     deliver(crm_env, tenant_id, "hubspot", "contact", first)  # at once: the company is not searchable yet
     assert route_decisions(crm_env)[first].inputs["rule"] != "Account owner"
     redis = Redis.from_url(crm_env["REDIS_URL"])
-    (key,) = redis.keys(f"leadrelay:account-owner:{tenant_id}:initech.example*")
+    (key,) = redis.keys(f"leadrelay:account:{tenant_id}:initech.example*")
     assert 0 < redis.ttl(key) <= adapter.SEARCH_LAG.total_seconds()  # "no such company" lives no longer
 
     time.sleep(LAG_S + 0.2)  # the sandbox has indexed the company; LeadRelay's clock passes HubSpot's SEARCH_LAG
