@@ -110,6 +110,9 @@ class CRMAdapter(Protocol):
     # the sweep re-reads this far behind its cursor, a company "not found" is asked again after it, an SLA check
     # that finds no activity looks once more after it, a duplicate search is combined with the dedup index.
     SEARCH_LAG: ClassVar[dt.timedelta]
+    # The platform keeps leads in an inbox of their own beside the lead object (Pipedrive's Leads Inbox: a lead
+    # hangs on a person): a web-form person may get one there too when the tenant asks (`create_inbox_lead`)
+    INBOX_LEADS: ClassVar[bool]
 
     def get_record(self, object_type: str, record_id: str) -> Record | None:
         """One record with its neutral fields, owner and company; None when it does not exist.
@@ -192,6 +195,10 @@ class CRMAdapter(Protocol):
     def add_notes(self, object_type: str, notes: Sequence[tuple[str, str]]) -> list[str | Exception]:
         """Many `add_note(object_type, record_id, body)` for (record_id, body) pairs, in as few calls as the
         platform allows: in order, each note's id or its error (failures as in `create_records`)."""
+
+    def create_inbox_lead(self, record_id: str, title: str, owner_id: str | None) -> str:
+        """A lead in the platform's leads inbox on the lead-object record `record_id`, owned by `owner_id`; returns
+        its id. Only where INBOX_LEADS; elsewhere a CRMValidationError. Not idempotent: the caller keeps the id."""
 
     def writable_fields(self, object_type: str) -> frozenset[str]:
         """The neutral fields `create_record` and `set_fields` take on this object for this installation (no

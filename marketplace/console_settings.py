@@ -11,9 +11,11 @@ import time
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from adapters.registry import get_adapter_class
 from adapters.subscriptions import webhook_url
 from integration.admin.health import WEBHOOK_SOURCES_NOT
 from integration.config import ConfigError
+from integration.intake.submissions import INBOX_LEAD_SETTING
 from integration.intake.sweep import SWEEP_INTERVALS, SWEEP_SETTING, interval_seconds
 from integration.models import (
     ConsoleIdentity,
@@ -178,7 +180,9 @@ def settings_page(tenant: Tenant, status: int = 200, **extra):
         webhooks=_webhooks(tenant, show_secret=g.role == ADMIN), platform_title=crm_title(tenant.platform),
         intervals=[(s, interval_words(s)) for s in SWEEP_INTERVALS], sweep_current=current,
         sweep_words=interval_words(current), swept_at=swept, counts=erase_counts(tenant),
-        intake=_intake(tenant, admin=g.role == ADMIN), known_fields=intake_keys.KNOWN_FIELDS, **extra), status
+        intake=_intake(tenant, admin=g.role == ADMIN), known_fields=intake_keys.KNOWN_FIELDS,
+        inbox_leads=get_adapter_class(tenant.platform).INBOX_LEADS,
+        inbox_lead=bool((tenant.settings or {}).get(INBOX_LEAD_SETTING)), **extra), status
 
 
 @settings_bp.get("/tenants/<int:tenant_id>/settings")
@@ -290,6 +294,24 @@ def intake_options(tenant: Tenant):
                                           "aliases": request.form.get("field_aliases", "")[:20_000]})
     changed = intake_keys.set_options(g.db, row, origins, aliases, _by())
     flash("Intake settings saved." if changed else "Nothing changed.", "success" if changed else "info")
+    return _back_to_intake(tenant)
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/intake/inbox-lead")
+@tenant_view(write=True)
+def intake_inbox_lead(tenant: Tenant):
+    """Whether each new web-form person also gets a lead in the CRM's leads inbox (Pipedrive); audited."""
+    if not get_adapter_class(tenant.platform).INBOX_LEADS:
+        abort(404)
+    wanted = request.form.get("inbox_lead") == "on"
+    before = bool((tenant.settings or {}).get(INBOX_LEAD_SETTING))
+    Tenant.merge_settings(g.db, tenant.id, {INBOX_LEAD_SETTING: wanted})
+    if before != wanted:
+        audit(g.db, tenant.id, "intake-inbox-lead", f"{_by()} {'switched on' if wanted else 'switched off'} a lead "
+              f"in the leads inbox for each new web-form person", "settings", before=before, after=wanted)
+    flash("Each new web-form person now also gets a lead in the Leads Inbox." if wanted else
+          "New web-form people no longer get a lead in the Leads Inbox (the person is created as before).",
+          "success")
     return _back_to_intake(tenant)
 
 

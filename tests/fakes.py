@@ -29,6 +29,7 @@ class FakeCRMAdapter:
     LIFECYCLE_FIELD = "lifecycle_stage"
     RATE_LIMITS = {"default": (100, 10.0)}
     SEARCH_LAG = dt.timedelta(0)  # searches see every write at once (a test may set its own)
+    INBOX_LEADS = False
     DERIVED = frozenset({"domain", "deal_status"})  # what the CRM derives: create_record leaves it out, as adapters do
 
     def __init__(self, tenant: TenantRef | None = None, *_args: Any, **_kwargs: Any) -> None:
@@ -157,6 +158,9 @@ class FakeCRMAdapter:
                                                         owner_id=item.owner_id, created_at=now, updated_at=now,
                                                         company_id=item.company_id)
         return record_id
+
+    def create_inbox_lead(self, record_id: str, title: str, owner_id: str | None) -> str:
+        raise CRMValidationError("the fake CRM has no leads inbox")
 
     def create_records(self, object_type: str, items: list[NewRecord]) -> list[str | Exception]:
         """Like a batch create: one call for all; a 429 fails every item, a refused item only itself."""

@@ -200,3 +200,31 @@ def test_health_judges_a_sweep_late_against_the_tenants_own_interval(app, env, w
     codes = {tid: [r.code for r in h.reasons] for tid, h in health.items()}
     assert "sweep-behind" not in codes[world["tenant"]]  # hourly: 40 minutes is on time
     assert "sweep-behind" in codes[world["org"]]  # every 5 minutes: 40 minutes is late
+
+
+def test_a_pipedrive_admin_chooses_a_leads_inbox_lead_for_web_form_people(app, env, world):
+    with session_scope(env["DATABASE_URL"]) as s:
+        pd = Tenant(platform="pipedrive", external_id="4711", name="Initech PD")
+        s.add(pd)
+        s.flush()
+        ids = add_members(s, pd.id, {"pat": "admin", "pia": "viewer"})
+        pd_id = pd.id
+    pat = sign_in(app, ids["pat"])
+    page = _page(pat, f"/console/tenants/{pd_id}/settings")
+    assert "Leads Inbox" in page and 'name="inbox_lead"' in page and "checked" not in page.split("data-inbox-lead")[1][:600]
+    url = f"/console/tenants/{pd_id}/settings/intake/inbox-lead"
+    assert pat.post(url, data={"inbox_lead": "on"}).status_code == 303
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert s.get(Tenant, pd_id).settings["capture_inbox_lead"] is True
+        audit = s.scalar(select(Decision).where(Decision.tenant_id == pd_id, Decision.outcome == "intake-inbox-lead"))
+        assert "switched on" in audit.reason and audit.inputs == {"before": False, "after": True}
+    assert sign_in(app, ids["pia"]).post(url, data={}).status_code == 403  # a viewer changes nothing
+    assert "also get" in _page(sign_in(app, ids["pia"]), f"/console/tenants/{pd_id}/settings")
+    assert pat.post(url, data={}).status_code == 303  # unticked: off again
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert s.get(Tenant, pd_id).settings["capture_inbox_lead"] is False
+    # HubSpot keeps no leads inbox apart from its contacts: no such setting there
+    ada = sign_in(app, world["ada"])
+    assert 'name="inbox_lead"' not in _page(ada, f"/console/tenants/{world['tenant']}/settings")
+    assert ada.post(f"/console/tenants/{world['tenant']}/settings/intake/inbox-lead",
+                    data={"inbox_lead": "on"}).status_code == 404

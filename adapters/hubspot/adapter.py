@@ -82,6 +82,7 @@ class HubSpotAdapter:
     # (https://docs.locoia.com/connectors/connectors/hubspot). 10 s is a conservative bound; GET and batch read
     # are immediate.
     SEARCH_LAG: ClassVar[dt.timedelta] = dt.timedelta(seconds=10)
+    INBOX_LEADS: ClassVar[bool] = False
     ADDRESS_FIELDS: ClassVar[frozenset[str]] = frozenset({"street", "city", "state", "postcode", "country"})
     # Domains per find_companies search: a whole drain batch (≤ 50 leads) in one call, and half of what one IN
     # filter takes (q.MAX_IN_VALUES). A page holds q.MAX_PAGE = 200 companies (4 per domain); more pages are read.
@@ -270,6 +271,9 @@ class HubSpotAdapter:
         refuses as a whole goes item by item (`one`), see batch.create_chunk."""
         write = partial(b.create_chunk, build=build, send=partial(self._create_many, hs), one=one)
         return in_chunks(items, self.BATCH_SIZE, b.stopping(write))
+
+    def create_inbox_lead(self, record_id: str, title: str, owner_id: str | None) -> str:
+        raise CRMValidationError("HubSpot has no leads inbox apart from its lead object")
 
     def writable_fields(self, object_type: str) -> frozenset[str]:
         return f.writable_fields(f.hubspot_object(object_type))

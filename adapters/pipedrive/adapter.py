@@ -50,6 +50,7 @@ class PipedriveAdapter:
     # persons/organizations search (itemSearch underneath) lags behind writes is not documented and no report of it
     # was found: 0 until evidence says otherwise.
     SEARCH_LAG: ClassVar[dt.timedelta] = dt.timedelta(0)
+    INBOX_LEADS: ClassVar[bool] = True  # the Leads Inbox: deals-to-be, each on a person or organization
     ADDRESS_FIELDS: ClassVar[frozenset[str]] = frozenset()  # a person's address is not a v2 person field
     TIMEOUT: ClassVar[tuple[float, float]] = (5.0, 30.0)  # (connect, read) seconds on every call
     BATCH_IDS: ClassVar[int] = 100  # v2 list `ids`: "up to 100 entity ids"
@@ -201,6 +202,17 @@ class PipedriveAdapter:
         # Pipedrive has no batch create for persons (nor deals, organizations): one POST each
         return one_by_one(items, lambda item: self.create_record(object_type, item.fields, item.owner_id,
                                                                  item.company_id))
+
+    def create_inbox_lead(self, record_id: str, title: str, owner_id: str | None) -> str:
+        # POST /v1/leads (no v2 equivalent): a title and a person or organization are required; the owner
+        # defaults to the API user, so the routed owner is given (https://developers.pipedrive.com/docs/api/v1/Leads)
+        body: dict[str, Any] = {"title": title, "person_id": _int(record_id, "record_id")}
+        if owner_id:
+            body["owner_id"] = _int(owner_id, "owner_id")
+        data = self.http.call(("POST", "/api/v1/leads"), lambda sdk, **kw: sdk.leads.create_lead(body, **kw))["data"]
+        lead_id = str(data["id"])
+        self.writes.remember(ObjectType.LEAD, lead_id, ["*"])
+        return lead_id
 
     def writable_fields(self, object_type: str) -> frozenset[str]:
         obj = f.api_object(object_type)

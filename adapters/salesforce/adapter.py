@@ -78,6 +78,7 @@ class SalesforceAdapter:
     # takes "about 15 minutes or more" after a write, is not used:
     # https://developer.salesforce.com/docs/platform/salesforce-large-data-volumes-bp/guide/ldv-deployments-concepts-search-architecture.html)
     SEARCH_LAG: ClassVar[dt.timedelta] = dt.timedelta(0)
+    INBOX_LEADS: ClassVar[bool] = False
     ADDRESS_FIELDS: ClassVar[frozenset[str]] = frozenset({"street", "city", "state", "postcode", "country"})
     BATCH_IDS: ClassVar[int] = 200  # ids per WHERE Id IN (...) read, and records per sObject Collections write
     # Domains per find_companies SOQL: a whole drain batch (≤ 50 leads) in one request; fewer when long domains
@@ -290,6 +291,9 @@ class SalesforceAdapter:
             return send_built(chunk, build, lambda built: self._save("POST", object_type, built))
 
         return in_chunks(items, self.BATCH_IDS, send)
+
+    def create_inbox_lead(self, record_id: str, title: str, owner_id: str | None) -> str:
+        raise CRMValidationError("Salesforce has no leads inbox apart from its lead object")
 
     def writable_fields(self, object_type: str) -> frozenset[str]:
         mapping = object_map(object_type)

@@ -22,6 +22,8 @@ import dataclasses
 import datetime as dt
 import logging
 import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from rq import get_current_job
@@ -35,7 +37,14 @@ from integration.db import session_scope
 from integration.dedup import classify, score_pair
 from integration.dedup.index import candidates, email_key, index_record, phone_key
 from integration.enrich import enrich
-from integration.errors import CRMConflict, CRMNotFound, CRMRecordRefused, CRMValidationError
+from integration.errors import (
+    CRMBudgetExhausted,
+    CRMConflict,
+    CRMNotFound,
+    CRMRateLimited,
+    CRMRecordRefused,
+    CRMValidationError,
+)
 from integration.intake.capture import (
     LockBusy,
     as_record,
@@ -64,8 +73,12 @@ CAME_BACK_DUE = dt.timedelta(hours=1)  # a person who writes again is warm: the 
 
 
 CAPTURE_BATCH = 100  # submissions one job works at once: HubSpot's batch create takes 100 inputs a call
+GATHER_PAGE = 500  # waiting submissions looked at per query while a batch is gathered
+PACING_S = 120  # seconds a batch job may wait out short rate limits before it fails for RQ's backoff
 CLAIM_TTL = 900  # seconds: a claim outlives its job (timeout 600 s) only when the worker died; then it frees itself
 BATCHED = "batched"  # what a job answers whose submission another job's batch holds (and finishes)
+# tenant.settings key: also a lead in the CRM's leads inbox (Pipedrive) for each new web-form person
+INBOX_LEAD_SETTING = "capture_inbox_lead"
 
 
 @job(INTAKE, name="process_submission", timeout=600)
@@ -87,15 +100,21 @@ def process_submission(tenant_id: int, submission_id: int) -> str:
         if sub.status != ACCEPTED:
             claims.release_all()
             return sub.status
+        retried = False
         try:
             return CaptureBatch(ctx, sub, claims).run()
         except Exception as exc:
+            current = get_current_job()
+            # RQ runs this job again after its backoff (a 429, an outage): the batch stays claimed for that retry
+            # (same job id, same claims), so the other submissions' jobs don't storm the CRM meanwhile
+            retried = current is not None and not _last_attempt()
             if _last_attempt():
                 _give_up(tenant_id, submission_id, exc)
             raise
         finally:
-            claims.release_all()
-            _requeue(tenant_id, claims.taken - {submission_id})
+            if not retried:
+                claims.release_all()
+                _requeue(tenant_id, claims.taken - {submission_id})
 
 
 def _requeue(tenant_id: int, ids: set[int]) -> None:
@@ -144,10 +163,17 @@ return n"""
         if lost:
             for submission_id, value in zip(lost, self.redis.mget([self._key(i) for i in lost]), strict=True):
                 got[submission_id] = value is not None and value.decode() == self.token
+                if got[submission_id]:
+                    self.redis.expire(self._key(submission_id), CLAIM_TTL)  # a retry holds them anew
         mine = [i for i in ids if got[i]]
         self.held.update(mine)
         self.taken.update(mine)
         return mine
+
+    def free(self, ids: list[int]) -> list[int]:
+        """Of `ids`, those nobody holds now (or this job itself)."""
+        values = self.redis.mget([self._key(i) for i in ids]) if ids else []
+        return [i for i, v in zip(ids, values, strict=True) if v is None or v.decode() == self.token]
 
     def give_back(self, ids: set[int]) -> None:
         if ids:
@@ -220,6 +246,7 @@ class CaptureBatch:
         self.ctx, self.own, self.claims = ctx, own, claims
         self.session: Session = ctx.session
         self.retry_own: Exception | None = None  # why the job's own submission waits for RQ's next attempt
+        self.waited = 0.0  # seconds this job waited out rate limits (paced)
 
     def run(self) -> str:
         caps = [Capture(self.ctx, sub) for sub in self.gather()]
@@ -237,13 +264,21 @@ class CaptureBatch:
         return self.own.status
 
     def gather(self) -> list[IntakeSubmission]:
-        """This job's submission, then the tenant's oldest waiting ones nobody holds, up to CAPTURE_BATCH."""
-        waiting = self.session.scalars(
-            select(IntakeSubmission.id).where(
-                IntakeSubmission.tenant_id == self.ctx.tenant_id, IntakeSubmission.status == ACCEPTED,
-                IntakeSubmission.processed_at.is_(None), IntakeSubmission.id != self.own.id)
-            .order_by(IntakeSubmission.id).limit(CAPTURE_BATCH - 1)).all()
-        others = self.claims.take(list(waiting))
+        """This job's submission, then the tenant's oldest waiting ones nobody holds, up to CAPTURE_BATCH (the
+        oldest may all be held by other jobs' batches: it looks further)."""
+        others: list[int] = []
+        after = 0
+        while len(others) < CAPTURE_BATCH - 1:
+            page = self.session.scalars(
+                select(IntakeSubmission.id).where(
+                    IntakeSubmission.tenant_id == self.ctx.tenant_id, IntakeSubmission.status == ACCEPTED,
+                    IntakeSubmission.processed_at.is_(None), IntakeSubmission.id != self.own.id,
+                    IntakeSubmission.id > after)
+                .order_by(IntakeSubmission.id).limit(GATHER_PAGE)).all()
+            if not page:
+                break
+            after = page[-1]
+            others += self.claims.take(self.claims.free(list(page))[:CAPTURE_BATCH - 1 - len(others)])
         rows = self.session.scalars(select(IntakeSubmission).where(
             IntakeSubmission.tenant_id == self.ctx.tenant_id, IntakeSubmission.id.in_(others))
             .order_by(IntakeSubmission.id)).all() if others else []
@@ -275,9 +310,34 @@ class CaptureBatch:
         if not usable:
             return
         with person_lock(self.ctx.redis, sorted(names), people=len(usable)):
-            self.prefetch_companies(usable)
-            plans = [(cap, plan) for cap in usable if (plan := cap.prepare()) is not None]
+            self.paced(lambda: self.prefetch_companies(usable))
+            indexed = {cap.sub.id: cap.indexed() for cap in usable}
+            read = self.paced(lambda: self.read_candidates(usable[0].object_type, indexed.values()))
+            plans = []
+            for cap in usable:  # while the index is incomplete, a CRM search each: paced by the CRM's search limit
+                plan = self.paced(lambda cap=cap: cap.prepare(indexed[cap.sub.id], read))
+                if plan is not None:
+                    plans.append((cap, plan))
             self.create_all(plans)
+
+    def paced(self, call: Callable[[], Any]) -> Any:
+        """`call()`, waiting out a short rate limit (HubSpot: 4 searches a second) instead of failing the whole
+        batch, up to PACING_S per job; a longer wait (a daily allowance used up) fails it for RQ's backoff."""
+        while True:
+            try:
+                return call()
+            except CRMRateLimited as exc:
+                wait = max(0.05, exc.retry_after or 1.0)
+                if isinstance(exc, CRMBudgetExhausted) or self.waited + wait > PACING_S:
+                    raise
+                self.waited += wait
+                time.sleep(wait)
+
+    def read_candidates(self, object_type: str, indexed: Iterable[set[tuple[str, str]]]) -> dict[str, Record]:
+        """Every record the index names for the batch, read in as few calls as the CRM allows (a burst must not
+        cost a read per person: HubSpot allows 100 calls in 10 seconds)."""
+        ids = sorted({i for keys in indexed for t, i in keys if t == object_type})
+        return {r.id: r for r in self.ctx.adapter.get_records(object_type, ids)} if ids else {}
 
     def prefetch_companies(self, caps: list[Capture]) -> None:
         """The CRM's companies of the batch's business email domains in one search (a new record is linked to its
@@ -285,7 +345,7 @@ class CaptureBatch:
         if caps[0].object_type == "lead":
             return
         try:
-            self.ctx.accounts.prefetch(c.values.get("email") for c in caps)
+            self.ctx.accounts.prefetch([c.values.get("email") for c in caps])
         except REFUSED as exc:
             log.warning("capture.company-lookup-refused", extra={"tenant_id": self.ctx.tenant_id, "error": str(exc)})
 
@@ -330,14 +390,33 @@ class CaptureBatch:
         self.add_notes(caps)
         records = [cap.new_record() for cap in caps]
         if self.ctx.rules is not None and wants_account_owner(self.ctx.rules.routing):
-            self.ctx.accounts.prefetch(r.fields.get("email") for r in records)
+            emails = [r.fields.get("email") for r in records]
+            self.paced(lambda: self.ctx.accounts.prefetch(emails))
         owners = []
         for cap, record in zip(caps, records, strict=True):
             cap.queue_review(record)
             owners.append(route_record(self.ctx, record, flush=False) if self.ctx.rules is not None else None)
         flush_owners(self.ctx)
+        self.inbox_leads(caps, owners)
         for cap, owner in zip(caps, owners, strict=True):
             cap.finish_created(owner)
+
+    def inbox_leads(self, caps: list[Capture], owners: list[str | None]) -> None:
+        """Where the tenant asks for it and the CRM keeps a leads inbox (Pipedrive), a lead there on each new
+        record, owned by its routed owner (one call each: there is no batch create for leads)."""
+        if not (self.ctx.adapter.INBOX_LEADS and (self.ctx.tenant.settings or {}).get(INBOX_LEAD_SETTING)):
+            return
+        for cap, owner in zip(caps, owners, strict=True):
+            if "inbox_lead_id" in cap.inputs or "inbox_lead_error" in cap.inputs:
+                continue
+            user = self.ctx.user_by_email(owner) if owner else None
+            title = f"{person_name(cap.values)} (web form)"
+            try:
+                cap.note(inbox_lead_id=self.ctx.adapter.create_inbox_lead(
+                    cap.sub.record_id, title, user.id if user else None))
+            except REFUSED as exc:  # the person stands without it: said in the audit, not retried for ever
+                log.warning("capture.inbox-lead-refused", extra={"tenant_id": self.ctx.tenant_id, "error": str(exc)})
+                cap.note(inbox_lead_error=str(exc)[:300])
 
     def add_notes(self, caps: list[Capture]) -> None:
         todo = [c for c in caps if "note_id" not in c.inputs and "note_error" not in c.inputs]
@@ -384,12 +463,18 @@ class Capture:
             self.session.commit()
 
     # before the record exists -----------------------------------------------------------------
-    def prepare(self) -> Plan | None:
-        """Under the person's lock: the index (fresh), then the CRM. A sure match is kept on the decision (None is
-        returned: nothing to create); anything else is the record to create."""
-        probe = as_record(self.object_type, f"submission-{self.sub.id}", self.values)
-        indexed = candidates(self.session, self.ctx.tenant_id, probe)
-        found = candidate_records(self.ctx, probe, indexed)
+    def probe(self) -> Record:
+        return as_record(self.object_type, f"submission-{self.sub.id}", self.values)
+
+    def indexed(self) -> set[tuple[str, str]]:
+        """The records the dedup index names as this person's candidates."""
+        return candidates(self.session, self.ctx.tenant_id, self.probe())
+
+    def prepare(self, indexed: set[tuple[str, str]], read: Mapping[str, Record]) -> Plan | None:
+        """Under the person's lock: the index (fresh; its candidates `read` already), then the CRM. A sure match is
+        kept on the decision (None is returned: nothing to create); anything else is the record to create."""
+        probe = self.probe()
+        found = candidate_records(self.ctx, probe, indexed, read)
         policy = self.ctx.rules.dedup if self.ctx.rules is not None else Dedup()
         scored = sorted(((score_pair(as_dict(probe), as_dict(c)), c) for c in found),
                         key=lambda pair: pair[0].score, reverse=True)
@@ -463,6 +548,8 @@ class Capture:
         reason = f"New lead from the web form (page {page}): created, {routed}"
         if self.inputs.get("company_id"):
             reason += ", linked to its company"
+        if self.inputs.get("inbox_lead_id"):
+            reason += ", with a lead in the leads inbox"
         if review:
             reason += f"; possible duplicate of {self.inputs['match']['other_name']}, sent to review"
         return self.finish(REVIEW if review else CREATED, reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from integration.crm.merged_records import remap_merged
@@ -36,7 +37,8 @@ def as_dict(record: Record) -> dict[str, Any]:
             "extra_emails": list(record.extra_emails), "extra_phones": list(record.extra_phones)}
 
 
-def _candidates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> list[Record]:
+def _candidates(ctx: Batch, record: Record, indexed: set[tuple[str, str]],
+                read: Mapping[str, Record] | None = None) -> list[Record]:
     """The records the index names (read as they are now), and, while the index may be incomplete, the CRM's own
     duplicate search as well.
 
@@ -45,7 +47,10 @@ def _candidates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> li
     as records arrive, already holds.
     """
     ids = sorted(i for t, i in indexed if t == record.object_type)[:MAX_CANDIDATES]
-    known = ctx.adapter.get_records(record.object_type, ids) if ids else []
+    if read is not None:  # read before, for a whole batch in one call
+        known = [read[i] for i in ids if i in read]
+    else:
+        known = ctx.adapter.get_records(record.object_type, ids) if ids else []
     if (ctx.tenant.settings or {}).get("index_complete"):
         return known  # the backfill indexed every record: no key in common means no candidate
     f = record.fields
@@ -56,9 +61,11 @@ def _candidates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> li
     return known + [c for c in found if c.id not in seen][:max(0, MAX_CANDIDATES - len(known))]
 
 
-def candidate_records(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> list[Record]:
-    """The records that may be `record`'s twin: those the index names, then the CRM's search (`_candidates`)."""
-    return _candidates(ctx, record, indexed)
+def candidate_records(ctx: Batch, record: Record, indexed: set[tuple[str, str]],
+                      read: Mapping[str, Record] | None = None) -> list[Record]:
+    """The records that may be `record`'s twin: those the index names, then the CRM's search (`_candidates`).
+    `read`: the index's candidates already read, by id (a batch reads all of its own in one call)."""
+    return _candidates(ctx, record, indexed, read)
 
 
 def resolve_duplicates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> Merged | None:

@@ -165,3 +165,66 @@ def test_a_new_record_is_linked_to_the_crm_company_of_its_business_email(tenant_
         reason = s.scalar(select(Decision.reason).where(Decision.kind == "capture",
                                                         Decision.object_id == submission(crm_env, linked).record_id))
     assert "linked to its company" in reason
+
+
+def test_a_failing_batch_is_kept_for_its_retry_and_nobody_storms_the_crm_meanwhile(tenant_for, crm_env,  # noqa: F811
+                                                                                   crm_sandbox):
+    """A batch that hits an outage (or a 429) keeps its submissions claimed for its own retry, after RQ's backoff:
+    their own jobs leave them alone instead of each trying the CRM again at once."""
+    from rq import Queue
+    from rq.job import Job
+
+    tenant_id, account = tenant_for("hubspot")
+    ids = [submit(crm_env, tenant_id, person(n)) for n in range(3)]
+    redis = Redis.from_url(crm_env["REDIS_URL"])
+    crm_sandbox.sandbox.config.update({"error_rate": 1.0})
+    try:
+        enqueue_submission(tenant_id, ids[0])
+        run_intake(crm_env)
+    finally:
+        crm_sandbox.sandbox.config.update({"error_rate": 0.0})
+    owner = f"submission-{tenant_id}-{ids[0]}"
+    assert [redis.get(f"leadrelay:capture:claim:{tenant_id}:{i}") for i in ids] == [owner.encode()] * 3
+    assert process_submission(tenant_id, ids[1]) == BATCHED  # its own job leaves it to the batch's retry
+    assert [submission(crm_env, i).status for i in ids] == [ACCEPTED] * 3
+
+    queue = Queue("intake", connection=redis)
+    assert owner in queue.scheduled_job_registry.get_job_ids()  # RQ retries it after the backoff
+    queue.enqueue_job(Job.fetch(owner, connection=redis))  # the backoff is over
+    run_intake(crm_env)
+    assert [submission(crm_env, i).status for i in ids] == [CREATED] * 3
+    assert not redis.keys(f"leadrelay:capture:claim:{tenant_id}:*")
+
+
+def test_a_batch_looks_past_the_oldest_submissions_other_jobs_hold(tenant_for, crm_env, crm_sandbox):  # noqa: F811
+    tenant_id, _account = tenant_for("hubspot")
+    ids = [submit(crm_env, tenant_id, person(n)) for n in range(6)]
+    redis = Redis.from_url(crm_env["REDIS_URL"])
+    for held in ids[:3]:  # another job's batch (retrying after a 429) holds the oldest three
+        redis.set(f"leadrelay:capture:claim:{tenant_id}:{held}", "another-job", ex=60)
+    assert process_submission(tenant_id, ids[5]) == CREATED
+    assert [submission(crm_env, i).status for i in ids] == [ACCEPTED] * 3 + [CREATED] * 3
+
+
+def test_a_pipedrive_tenant_may_also_get_a_lead_in_its_leads_inbox(tenant_for, crm_env, crm_sandbox):  # noqa: F811
+    from integration.models import Tenant
+
+    tenant_id, account = tenant_for("pipedrive")
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        Tenant.merge_settings(s, tenant_id, {"capture_inbox_lead": True})
+    ids = [submit(crm_env, tenant_id, person(n)) for n in (0, 1)]
+    assert process_submission(tenant_id, ids[0]) == CREATED
+    leads = rows(crm_sandbox, account, "leads")
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        routes = {d.object_id: d for d in s.scalars(select(Decision).where(Decision.kind == "route"))}
+        captures = {d.object_id: d for d in s.scalars(select(Decision).where(Decision.kind == "capture"))}
+    for sub_id in ids:
+        sub = submission(crm_env, sub_id)
+        [lead] = [row for row in leads if str(row.get("person_id")) == sub.record_id]
+        assert lead["title"] == f"{person(ids.index(sub_id))['first_name']} Lovelace (web form)"
+        assert str(lead["owner_id"]) == str(routes[sub.record_id].inputs["owner_id"])  # the routed owner's
+        assert captures[sub.record_id].inputs["inbox_lead_id"] == lead["id"]
+        assert "with a lead in the leads inbox" in captures[sub.record_id].reason
+    again = submit(crm_env, tenant_id, {**person(0), "message": "Again"})
+    assert process_submission(tenant_id, again) == UPDATED  # a person who comes back gets no second lead
+    assert len(rows(crm_sandbox, account, "leads")) == len(leads)
