@@ -211,7 +211,8 @@ def test_a_pipedrive_admin_chooses_a_leads_inbox_lead_for_web_form_people(app, e
         pd_id = pd.id
     pat = sign_in(app, ids["pat"])
     page = _page(pat, f"/console/tenants/{pd_id}/settings")
-    assert "Leads Inbox" in page and 'name="inbox_lead"' in page and "checked" not in page.split("data-inbox-lead")[1][:600]
+    form = page.split("data-inbox-lead")[1][:600]
+    assert "Leads Inbox" in page and 'name="inbox_lead"' in form and "checked" not in form
     url = f"/console/tenants/{pd_id}/settings/intake/inbox-lead"
     assert pat.post(url, data={"inbox_lead": "on"}).status_code == 303
     with session_scope(env["DATABASE_URL"]) as s:
