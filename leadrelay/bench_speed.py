@@ -201,8 +201,10 @@ class Stack:
                 IntakeSubmission.status != "accepted")).all()
             records = {rid: str(sid) for sid, _, rid in subs if rid}
             owned = self.owners_written(tenant_id, list(records)) if records else {}
-        return {str(sid): owned.get(rid, status) if status == "created" else status for sid, status, rid in subs
-                if status != "created" or rid in owned}
+        # "review": created and routed like "created", with a dedup review besides (a possible duplicate)
+        routed = ("created", "review")
+        return {str(sid): owned.get(rid, status) if status in routed else status for sid, status, rid in subs
+                if status not in routed or rid in owned}
 
     def owners_written(self, tenant_id: int, ids: list[str]) -> dict[str, float | str]:
         """Finished route decisions for these leads: id → when the owner was written, or why it was not.
