@@ -107,7 +107,7 @@ def _progress(done: int, total: int) -> None:
 
 
 def _story(urls: dict, leads: int, seconds: float) -> dict:
-    from leadrelay import demo_flow, demo_story
+    from leadrelay import demo_flow, demo_forms, demo_story
 
     run = demo_story.StoryRun(urls["sandbox"])
     print("\nInstalling LeadRelay into one sandbox account per CRM (OAuth) …", flush=True)
@@ -118,7 +118,8 @@ def _story(urls: dict, leads: int, seconds: float) -> dict:
     print(f"Sending {leads} leads over {seconds:.0f} s through the CRMs' webhooks, while reps call and a deal "
           f"is won …", flush=True)
     summary = demo_story.tell(accounts, run, leads, seconds, progress=_progress)
-    print("", flush=True)
+    print("\nA person fills in a web form on each account, then again written differently …", flush=True)
+    summary["web_forms"] = demo_forms.send_forms(urls["web"], run.tenants)
     return summary
 
 
@@ -215,6 +216,9 @@ def report_problems(summary: dict) -> list[str]:
         problems.append(f"the story is incomplete ({missing or 'it did not finish in time'})")
     if summary.get("undecided"):
         problems.append(f"{summary['undecided']} of {summary.get('leads')} leads undecided")
+    from leadrelay.demo_forms import problems as forms_problems
+
+    problems += forms_problems(summary.get("web_forms") or {})
     for name, value in (summary.get("speed_to_owner_ms") or {}).items():
         if value is not None and not 0 <= value <= 60_000:
             problems.append(f"speed-to-owner {name} {value} ms is not a plausible duration")

@@ -98,3 +98,17 @@ def test_duplicates_are_merged_or_wait_in_review_and_a_won_deal_makes_a_customer
     assert all(0.70 <= r["score"] < 0.92 for r in summary["duplicates"]["review"])
     changes = summary["lifecycle"]["changes"]
     assert changes and all(c["to"] == "customer" and c["contact"] == "Elaine Benes" for c in changes)
+
+
+def test_a_web_form_person_is_created_then_recognised_when_they_come_back(demo):
+    """The demo's web-form chapter: a signed post to the real intake endpoint on each account creates the person,
+    routed; the same person again (email in capitals, phone written differently) updates that record."""
+    forms = demo[2]["web_forms"]
+    assert set(forms) == {"hubspot", "salesforce", "pipedrive"}
+    for platform, sent in forms.items():
+        assert sent["new"]["status"] == "created", (platform, sent)
+        assert sent["new"]["what_happened"].startswith("New lead from the web form") and "routed to" in \
+            sent["new"]["what_happened"]
+        assert sent["again"]["status"] == "updated" and sent["again"]["record_url"] == sent["new"]["record_url"]
+        assert sent["again"]["what_happened"].startswith("Came back: matched Margaret Hamilton (same email)")
+        assert 0 < sent["new"]["seconds"] < 60
