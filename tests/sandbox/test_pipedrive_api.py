@@ -141,6 +141,7 @@ def test_merge_keeps_survivor_and_removes_loser(acct):
     c, v2 = acct["client"], acct["v2"]
     # person 5 "Robert Smith" (no org) is merged into person 3 (org Acme): merge_with_id=3 survives
     c._post(f"{v2}/activities", json={"type": "call", "participants": [{"person_id": 5, "primary": True}]})
+    note = c._post(acct["api_base"] + "/api/v1/notes", json={"content": "Met at the fair", "person_id": 5})["data"]
     merged = c._put(acct["api_base"] + "/api/v1/persons/5/merge", json={"merge_with_id": 3})["data"]
     assert merged["id"] == 3
     with pytest.raises(exceptions.NotFoundError):
@@ -148,6 +149,7 @@ def test_merge_keeps_survivor_and_removes_loser(acct):
     survivor = c._get(f"{v2}/persons/3")["data"]
     assert survivor["emails"][0]["value"] == "robert.smith@acme-robotics.example"  # survivor's value wins
     assert c._get(f"{v2}/activities", params={"person_id": 3})["data"]  # the loser's activity moved over
+    assert c._get(acct["api_base"] + f"/api/v1/notes/{note['id']}")["data"]["person_id"] == 3  # its note too
 
 
 def test_deal_stage_and_organization_update(acct):
