@@ -29,6 +29,8 @@ _VALUE_CHARS = r"[A-Za-z0-9._~+/=:-]"
 PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # our webhook URLs: Salesforce's Outbound Message URL is /webhooks/salesforce/<key>/<secret>
     (re.compile(r"(/webhooks/[A-Za-z0-9_-]+)/[^\s?#\"'<>]+"), rf"\1/{REDACTED}"),
+    # web-form intake URLs: /intake/v1/<intake key>/… (public in a customer's form, still nothing a log needs)
+    (re.compile(r"(/intake/v1/)[^\s/?#\"'<>]+"), rf"\1{REDACTED}"),
     # invitation links: /invitations/<single-use token>
     (re.compile(r"(/invitations/)[^\s/?#\"'<>]+"), rf"\1{REDACTED}"),
     # HubSpot token info and refresh-token deletion name the token in the path

@@ -125,6 +125,7 @@ def _stored_secrets(var: Path, key: str) -> dict[str, str]:
     """Every tenant's tokens and webhook credentials, read back from the run's database."""
     from integration.db import session_scope
     from integration.models import Credential, Tenant, WebhookKey
+    from integration.models.capture import IntakeKey
     from oauth.crypto import TokenCipher
 
     cipher, found = TokenCipher([key]), {}
@@ -133,6 +134,9 @@ def _stored_secrets(var: Path, key: str) -> dict[str, str]:
             found[f"{platform} access token"] = cipher.decrypt(cred.access_token_enc)
             if cred.refresh_token_enc:
                 found[f"{platform} refresh token"] = cipher.decrypt(cred.refresh_token_enc)
+        for intake, platform in s.execute(select(IntakeKey, Tenant.platform).join(Tenant)):
+            found[f"{platform} intake key"] = cipher.decrypt(intake.key_enc)
+            found[f"{platform} intake signing secret"] = cipher.decrypt(intake.secret_enc)
         for hook, platform in s.execute(select(WebhookKey, Tenant.platform).join(Tenant)):
             found[f"{platform} webhook key"] = hook.key
             if hook.secret_enc:
@@ -150,6 +154,7 @@ def test_a_full_demo_at_debug_leaves_no_secret_in_the_logs(tmp_path):
     secrets = {**given, **_stored_secrets(var, given["LEADRELAY_ENCRYPTION_KEYS"])}
     platforms = ("hubspot", "salesforce", "pipedrive")
     assert {f"{p} access token" for p in platforms} | {"salesforce webhook secret"} <= set(secrets)
+    assert {f"{p} intake key" for p in platforms} <= set(secrets)  # the demo's web forms posted to each
 
     logs = {path.name: path.read_text(errors="replace") for path in (var / "logs").rglob("*") if path.is_file()}
     assert {"web.log", "worker.log", "sandbox.log"} <= set(logs)
