@@ -86,3 +86,11 @@ def test_a_person_typed_again_still_merges_under_the_household_calibration(crm, 
     arrive(env, crm, "old", NORA)
     arrive(env, crm, "new", {**NORA, "first_name": "nora", "phone": "+61 407 112 233", "street": "14 Banksia St"})
     assert merges_and_reviews(env)[0] == 1
+
+
+def test_a_tenant_without_duplicates_still_merges_one_person_typed_again(crm, env):
+    # on the switchboard tenant every candidate pair is two people: EM alone would score any pair near 0
+    calibrate(env, crm.tenant_id, office_tenant())
+    arrive(env, crm, "old", NORA)
+    arrive(env, crm, "new", {**NORA, "first_name": "nora", "phone": "+61 407 112 233", "street": "14 Banksia St"})
+    assert merges_and_reviews(env)[0] == 1
