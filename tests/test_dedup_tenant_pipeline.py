@@ -7,11 +7,13 @@ Leads arrive through the real pipeline (process_records, as the drain calls it) 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from integration.db import session_scope
 from integration.dedup.tenant import FITTED, fit, store
 from integration.models import Decision, MergeSnapshot
+from integration.pipeline.flow import process_records
 from integration.records import CRMUser
 from tests.fakes import FakeFollowUpCRM, tenant_with_rules
 from tests.test_dedup_tenant_calibration import FIRST, LAST, ZED, ZED_AGAIN, office_tenant
@@ -94,3 +96,24 @@ def test_a_tenant_without_duplicates_still_merges_one_person_typed_again(crm, en
     arrive(env, crm, "old", NORA)
     arrive(env, crm, "new", {**NORA, "first_name": "nora", "phone": "+61 407 112 233", "street": "14 Banksia St"})
     assert merges_and_reviews(env)[0] == 1
+
+
+def test_a_batch_reads_the_calibration_once(crm, env):
+    calibrate(env, crm.tenant_id, households_and_namesakes())
+    arrive(env, crm, "old", NORA)
+    for n in range(3):
+        crm.put("contact", f"new{n}", **{**NORA, "email": f"nora{n}@quill.test"})
+    reads = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "FROM dedup_calibrations" in statement:
+            reads.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        with session_scope(env["DATABASE_URL"]) as s:
+            process_records(s, crm.tenant_id, crm, "contact",
+                            [crm.records[("contact", f"new{n}")] for n in range(3)], gone=[])
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert len(reads) == 1 and merges_and_reviews(env)[1] >= 1   # three leads scored, one read

@@ -5,6 +5,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from integration.crm.merged_records import remap_merged
@@ -80,11 +81,16 @@ def batch_scoring(ctx: Batch) -> Scoring | None:
     return getattr(ctx, _SCORING)
 
 
+def tenant_scoring_for(ctx: Batch) -> AbstractContextManager[None]:
+    """Score inside this block with the batch's tenant's stored calibration (read once per batch)."""
+    return scoring_context(batch_scoring(ctx))
+
+
 def resolve_duplicates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> Merged | None:
     """Merge a sure duplicate (None when there was none to merge) or queue a review."""
     policy = ctx.rules.dedup
     found = _candidates(ctx, record, indexed)
-    with scoring_context(batch_scoring(ctx)):
+    with tenant_scoring_for(ctx):
         scored = [(score_pair(as_dict(record), as_dict(c)), c) for c in found]
     if not scored:
         return None
