@@ -17,6 +17,7 @@ from adapters.factory import wire
 from integration.config import Settings
 from integration.db import migrate, session_scope
 from integration.enrich import enrich
+from integration.intake.calibration import schedule_calibrations
 from integration.intake.events import resume_pending
 from integration.intake.submissions import resume_submissions
 from integration.intake.sweep import schedule_sweeps
@@ -48,6 +49,7 @@ def run_worker(settings: Settings, queues: list[str], burst: bool = False) -> in
     with session_scope(settings.database_url) as session:
         resume_submissions(session)  # web-form posts whose enqueue a Redis outage or a crash lost
     schedule_sweeps()
+    schedule_calibrations()
     _warm_enrichment()
     # a short maintenance interval: after a worker holding the scheduler lock dies, another takes over the
     # scheduling of delayed jobs (retries, re-plans, sweeps) within seconds instead of RQ's default 10 minutes

@@ -45,6 +45,7 @@ HOMES: dict[str, str] = {
     "drain_tenant": "integration.intake.events",
     "sweep_tenant": "integration.intake.sweep",
     "backfill_tenant": "integration.intake.backfill",
+    "calibrate_tenant_dedup": "integration.intake.calibration",
     "process_submission": "integration.intake.submissions",
     "open_sla_task": "integration.followup.sla",
     "check_sla": "integration.followup.sla",

@@ -5,6 +5,9 @@ transitive (clusters), reviews are pairs a human should look at. Thresholds come
 `dedup:` section when --rules is given, else auto_merge 0.92 and review 0.70. The file needs an `id` column
 and any of the other known columns; the command says which ones it matched on.
 
+`leadrelay dedup --explain leads.csv` reports on an unlabelled file instead: candidate pairs per 10k records by
+blocking key family, what the file's own calibration changed, and how many pairs would merge or go to review.
+
 `leadrelay dedup --evaluate SET [SET ...]` measures the matcher instead: SET is a labelled CSV (an `entity`
 column: rows sharing it are one person) or a dev set by name (febrl1, febrl2); one JSON line per set with
 candidate pairs per 10k records and merge / flagged precision and recall.
@@ -96,6 +99,8 @@ def add_dedup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", help="lead CSV: an id column and any of " + ", ".join(KNOWN_COLUMNS[1:]))
     parser.add_argument("--output", help="pairs CSV to write: " + ",".join(OUTPUT_COLUMNS))
     parser.add_argument("--rules", help="rule set (YAML or JSON); only its dedup: section is read")
+    parser.add_argument("--explain", metavar="FILE",
+                        help="report instead: blocking width, the file's own calibration, merges and reviews")
     parser.add_argument("--evaluate", nargs="+", metavar="SET",
                         help="measure instead: labelled CSVs (entity column) or dev sets (febrl1, febrl2)")
 
@@ -128,10 +133,27 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_explain(args: argparse.Namespace) -> int:
+    """Print the --explain report for an unlabelled file; 2 when the file or the rules are unusable."""
+    from integration.dedup.report import explain_file, render
+
+    try:
+        settings = load_dedup_settings(args.rules)
+        rows = read_leads(args.explain)
+    except (DedupConfigError, InputError) as exc:
+        print(f"leadrelay dedup: error: {exc}", file=sys.stderr)
+        return 2
+    report = explain_file(rows, settings.auto_merge, settings.review)
+    print(render(report, matched_columns(list(rows[0]) if rows else [])))
+    return 0
+
+
 def run_dedup(args: argparse.Namespace) -> int:
     """Run the offline dedup; 0 on success, 2 on unusable input or rules (message on stderr)."""
     if args.evaluate:
         return run_evaluate(args)
+    if args.explain:
+        return run_explain(args)
     started = time.monotonic()
     try:
         if not (args.input and args.output):

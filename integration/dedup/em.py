@@ -31,6 +31,11 @@ SAMPLE = 50_000    # candidate pairs EM looks at; evenly spread over the batch, 
 SAMPLE_RECORDS = 20_000   # records (evenly spread) whose candidate pairs and last names calibrate a batch
 MIN_PAIRS = 500    # fewer distinct candidate pairs say too little about a file: the prior model scores it
 MIN_RECORDS = 1000  # fewer distinct records say too little about how common a last name is
+# The most a tenant's calibration may move a pair's log-odds either way. A tenant with no duplicates among its
+# candidate pairs (a B2B account whose colleagues share switchboards) leads EM to read every shared field as
+# worthless, and it would then score one person typed twice, same email and phone, at 0.0001; the dev figures
+# are the same with or without the bound (leads-dev, FEBRL1/2).
+MAX_SHIFT = 3.0
 
 PRIOR_LAMBDA = 0.5369
 PRIOR_M: dict[str, dict[str, float]] = {"city": {"different": 0.0584, "equal": 0.9416},
@@ -125,7 +130,7 @@ def shift(tenant: Estimate, prior: Estimate = PRIOR):
     """
 
     def moved(levels: Levels) -> float:
-        return weight(tenant, levels) - weight(prior, levels)
+        return max(-MAX_SHIFT, min(MAX_SHIFT, weight(tenant, levels) - weight(prior, levels)))
 
     return moved
 

@@ -7,6 +7,7 @@ from integration.config import get_settings
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
 from integration.dedup.index import index_record
+from integration.intake.calibration import calibrate_soon
 from integration.intake.events import enqueue_drain, record_events
 from integration.jobs import job
 from integration.models import Tenant, utcnow
@@ -45,6 +46,8 @@ def backfill_tenant(tenant_id: int, cursor: str | None = None) -> dict:
     _save_progress(tenant_id, progress, cursor, finished=not more)
     if progress["unowned"]:
         enqueue_drain(tenant_id)
+    if not more:
+        calibrate_soon(tenant_id)  # every record is known now: fit the tenant's own dedup calibration
     if more:
         backfill_tenant.enqueue(tenant_id, cursor, job_id=f"backfill-{tenant_id}-next")
     return progress

@@ -3,6 +3,7 @@ from integration.models.activity import Decision, EventRecord, ReviewItem, SlaTi
 from integration.models.agency_templates import AgencyTemplate
 from integration.models.base import Base, TenantScoped, utcnow
 from integration.models.capture import IntakeKey, IntakeSubmission
+from integration.models.dedup_calibration import DedupCalibration
 from integration.models.dedup_index import DedupKey
 from integration.models.diagnostics import Probe
 from integration.models.intake import SweepCursor, WebhookKey
@@ -25,7 +26,7 @@ from integration.models.tenancy import (
 
 __all__ = [
     "Agency", "AgencyInvite", "AgencyInviteUse", "AgencyTemplate", "Base", "ConsoleIdentity", "ConsoleSession",
-    "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupKey", "EventRecord", "IntakeKey",
+    "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupCalibration", "DedupKey", "EventRecord", "IntakeKey",
     "IntakeSubmission", "Invitation", "Membership", "MergeSnapshot", "Probe", "ReviewItem", "RuleSetVersion",
     "SlaTimer", "SweepCursor", "Tenant", "TenantScoped", "TenantStatus", "WebhookKey", "utcnow",
 ]

@@ -5,10 +5,12 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from integration.crm.merged_records import remap_merged
 from integration.dedup import classify, score_pair, survivor
+from integration.dedup.tenant import Scoring, load_scoring, scoring_context
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.models import Decision, MergeSnapshot, ReviewItem, utcnow
 from integration.records import Record, TaskSpec
@@ -68,10 +70,28 @@ def candidate_records(ctx: Batch, record: Record, indexed: set[tuple[str, str]],
     return _candidates(ctx, record, indexed, read)
 
 
+_SCORING = "_dedup_scoring"
+
+
+def batch_scoring(ctx: Batch) -> Scoring | None:
+    """The tenant's stored dedup calibration, read once per batch (kept on the batch object: Work has no field
+    for it, and a query per candidate pair would cost a lead's batch as many round trips)."""
+    if _SCORING not in vars(ctx):
+        setattr(ctx, _SCORING, load_scoring(ctx.session, ctx.tenant_id))
+    return getattr(ctx, _SCORING)
+
+
+def tenant_scoring_for(ctx: Batch) -> AbstractContextManager[None]:
+    """Score inside this block with the batch's tenant's stored calibration (read once per batch)."""
+    return scoring_context(batch_scoring(ctx))
+
+
 def resolve_duplicates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> Merged | None:
     """Merge a sure duplicate (None when there was none to merge) or queue a review."""
     policy = ctx.rules.dedup
-    scored = [(score_pair(as_dict(record), as_dict(c)), c) for c in _candidates(ctx, record, indexed)]
+    found = _candidates(ctx, record, indexed)
+    with tenant_scoring_for(ctx):
+        scored = [(score_pair(as_dict(record), as_dict(c)), c) for c in found]
     if not scored:
         return None
     result, best = max(scored, key=lambda pair: pair[0].score)
