@@ -24,6 +24,7 @@ from integration.models import (
     Decision,
     DedupKey,
     EventRecord,
+    IntakeSubmission,
     Membership,
     ReviewItem,
     SweepCursor,
@@ -163,7 +164,8 @@ def erase_counts(tenant: Tenant) -> dict[str, int]:
         return g.db.scalar(select(func.count()).select_from(model).where(model.tenant_id == tenant.id)) or 0
 
     return {"events": count(EventRecord), "decisions": count(Decision), "review_items": count(ReviewItem),
-            "dedup_keys": count(DedupKey), "credentials": count(Credential)}
+            "dedup_keys": count(DedupKey), "credentials": count(Credential),
+            "submissions": count(IntakeSubmission)}
 
 
 def settings_page(tenant: Tenant, status: int = 200, **extra):
@@ -302,7 +304,9 @@ def intake_options(tenant: Tenant):
 def intake_inbox_lead(tenant: Tenant):
     """Whether each new web-form person also gets a lead in the CRM's leads inbox (Pipedrive); audited."""
     if not get_adapter_class(tenant.platform).INBOX_LEADS:
-        abort(404)
+        flash(f"{crm_title(tenant.platform)} keeps no leads inbox apart from its own leads: there is nothing to "
+              "switch on.", "info")
+        return _back_to_intake(tenant)
     wanted = request.form.get("inbox_lead") == "on"
     before = bool((tenant.settings or {}).get(INBOX_LEAD_SETTING))
     Tenant.merge_settings(g.db, tenant.id, {INBOX_LEAD_SETTING: wanted})

@@ -228,4 +228,7 @@ def test_a_pipedrive_admin_chooses_a_leads_inbox_lead_for_web_form_people(app, e
     ada = sign_in(app, world["ada"])
     assert 'name="inbox_lead"' not in _page(ada, f"/console/tenants/{world['tenant']}/settings")
     assert ada.post(f"/console/tenants/{world['tenant']}/settings/intake/inbox-lead",
-                    data={"inbox_lead": "on"}).status_code == 404
+                    data={"inbox_lead": "on"}).status_code == 303
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert "capture_inbox_lead" not in (s.get(Tenant, world["tenant"]).settings or {})
+    assert "keeps no leads inbox" in _page(ada, f"/console/tenants/{world['tenant']}/settings")

@@ -14,8 +14,11 @@ from integration.models import (
     Credential,
     DataErasure,
     Decision,
+    DedupCalibration,
     DedupKey,
     EventRecord,
+    IntakeKey,
+    IntakeSubmission,
     ReviewItem,
     Tenant,
 )
@@ -24,7 +27,8 @@ from tests.conftest import APPS, PUBLIC_URL
 from tests.crm_helpers import browser, install, new_account
 from tests.workers import BurstWorker
 
-TENANT_TABLES = (Credential, DedupKey, EventRecord, Decision, ReviewItem)
+TENANT_TABLES = (Credential, DedupKey, EventRecord, Decision, ReviewItem, IntakeSubmission, IntakeKey,
+                 DedupCalibration)
 
 
 def _fill(tenant_id: int) -> None:
@@ -37,7 +41,15 @@ def _fill(tenant_id: int) -> None:
                      object_id="1", outcome="owner 7", reason="round robin"),
             DedupKey(tenant_id=tenant_id, key_type="email", key_value="a@b.co", object_type="contact", object_id="1"),
             ReviewItem(tenant_id=tenant_id, kind="dedup", object_type="contact", object_id="1", reason="maybe 2"),
+            DedupCalibration(tenant_id=tenant_id, status="fitted", reason="", estimate={}, surnames={"hopper": 0.1},
+                             records_used=900, pairs_used=600),
         ])
+        key = IntakeKey(tenant_id=tenant_id, key_hash="k" * 64, key_enc=b"x", secret_enc=b"y")
+        session.add(key)
+        session.flush()
+        # a person's own words, email and phone, as a web form sent them
+        session.add(IntakeSubmission(tenant_id=tenant_id, public_id="sub_1", key_id=key.id,
+                                     fields={"email": "grace@navy.example", "message": "call me"}))
 
 
 def _counts(tenant_id: int) -> dict[str, int]:
@@ -81,7 +93,8 @@ def test_pipedrive_uninstall_callback_erases_the_tenant(crm_env, app, crm_sandbo
     _drain(crm_env)
 
     assert _counts(tenant_id) == {"credentials": 0, "dedup_keys": 0, "events": 0, "decisions": 0,
-                                  "review_items": 0}
+                                  "review_items": 0, "intake_submissions": 0, "intake_keys": 0,
+                                  "dedup_calibrations": 0}
     with session_scope(get_settings().database_url) as session:
         erasure = session.scalar(select(DataErasure))
         assert erasure.tenant_id == tenant_id and erasure.completed_at is not None

@@ -14,8 +14,11 @@ from integration.models import (
     Credential,
     DataErasure,
     Decision,
+    DedupCalibration,
     DedupKey,
     EventRecord,
+    IntakeKey,
+    IntakeSubmission,
     MergeSnapshot,
     ReviewItem,
     SlaTimer,
@@ -77,7 +80,11 @@ def mark_uninstalled(session: Session, tenant: Tenant) -> None:
 # What erasure removes, in order (children before parents where there are no cascades).
 ERASED = (("credentials", Credential), ("dedup_keys", DedupKey), ("events", EventRecord),
           ("decisions", Decision), ("review_items", ReviewItem), ("sla_timers", SlaTimer),
-          ("merge_snapshots", MergeSnapshot), ("webhook_keys", WebhookKey), ("sweep_cursors", SweepCursor))
+          ("merge_snapshots", MergeSnapshot), ("webhook_keys", WebhookKey), ("sweep_cursors", SweepCursor),
+          # web-form submissions hold the people's own words, emails and phones; then the keys they came by
+          ("intake_submissions", IntakeSubmission), ("intake_keys", IntakeKey),
+          # the tenant's last-name frequencies
+          ("dedup_calibrations", DedupCalibration))
 
 
 @job(MAINTENANCE, name="erase_tenant_data", timeout=600, retries=5, require_active=False)

@@ -60,7 +60,7 @@ from integration.intake.capture import (
 from integration.jobs import job
 from integration.models import Decision, ReviewItem, Tenant, TenantStatus, utcnow
 from integration.models.capture import ACCEPTED, CREATED, FAILED, REVIEW, UPDATED, IntakeSubmission
-from integration.pipeline.duplicates import as_dict, candidate_records, queue_review
+from integration.pipeline.duplicates import as_dict, candidate_records, queue_review, tenant_scoring_for
 from integration.pipeline.flow import Batch, batch_for, route_record
 from integration.pipeline.writes import flush_owners
 from integration.queues import INTAKE
@@ -476,8 +476,9 @@ class Capture:
         probe = self.probe()
         found = candidate_records(self.ctx, probe, indexed, read)
         policy = self.ctx.rules.dedup if self.ctx.rules is not None else Dedup()
-        scored = sorted(((score_pair(as_dict(probe), as_dict(c)), c) for c in found),
-                        key=lambda pair: pair[0].score, reverse=True)
+        with tenant_scoring_for(self.ctx):  # the tenant's own calibration, when its records gave one
+            scored = sorted(((score_pair(as_dict(probe), as_dict(c)), c) for c in found),
+                            key=lambda pair: pair[0].score, reverse=True)
         verdict, best, result = "distinct", None, None
         if scored:
             result, best = scored[0]

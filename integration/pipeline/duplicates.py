@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from integration.crm.merged_records import remap_merged
 from integration.dedup import classify, score_pair, survivor
-from integration.dedup.tenant import Scoring, load_scoring, scoring_context
+from integration.dedup.tenant import scoring_context
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.models import Decision, MergeSnapshot, ReviewItem, utcnow
 from integration.records import Record, TaskSpec
@@ -70,20 +70,9 @@ def candidate_records(ctx: Batch, record: Record, indexed: set[tuple[str, str]],
     return _candidates(ctx, record, indexed, read)
 
 
-_SCORING = "_dedup_scoring"
-
-
-def batch_scoring(ctx: Batch) -> Scoring | None:
-    """The tenant's stored dedup calibration, read once per batch (kept on the batch object: Work has no field
-    for it, and a query per candidate pair would cost a lead's batch as many round trips)."""
-    if _SCORING not in vars(ctx):
-        setattr(ctx, _SCORING, load_scoring(ctx.session, ctx.tenant_id))
-    return getattr(ctx, _SCORING)
-
-
 def tenant_scoring_for(ctx: Batch) -> AbstractContextManager[None]:
     """Score inside this block with the batch's tenant's stored calibration (read once per batch)."""
-    return scoring_context(batch_scoring(ctx))
+    return scoring_context(ctx.dedup_scoring)
 
 
 def resolve_duplicates(ctx: Batch, record: Record, indexed: set[tuple[str, str]]) -> Merged | None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from integration.crm.account_owners import account_owner, wants_account_owner
 from integration.dedup.index import candidates, forget_record, index_record
+from integration.dedup.tenant import Scoring, load_scoring
 from integration.enrich import Enrichment, enrich
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.followup.lifecycle import on_changed
@@ -43,6 +44,8 @@ class Batch(Work):
     router: Router | None = None
     scorer: Scorer | None = None
     pending: list[PendingOwner] = field(default_factory=list)
+    # the tenant's own dedup calibration (integration.dedup.tenant), read once per batch; None: the dev model
+    dedup_scoring: Scoring | None = None
 
 
 def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, object_type: str,
@@ -133,6 +136,7 @@ def route_record(ctx: Batch, record: Record, key: str | None = None, flush: bool
 
 def _batch(session: Session, tenant_id: int, adapter: CRMAdapter) -> Batch:
     batch = work_for(session, tenant_id, adapter, kind=Batch)
+    batch.dedup_scoring = load_scoring(session, tenant_id)
     if batch.rules is not None:
         batch.router = Router(batch.rules, batch.pool_state)
         batch.scorer = Scorer(batch.rules.scoring)
