@@ -37,12 +37,17 @@ def _rows(env) -> list[DedupCalibration]:
         return rows
 
 
-def test_the_job_reads_every_lead_of_a_sandbox_tenant_and_stores_one_row(crm_env, app, crm_sandbox):
-    account = new_account(crm_sandbox, "hubspot", name="Calibrated")
+def _installed(crm_env, app, crm_sandbox, name: str) -> int:
+    """A HubSpot sandbox account with its leads, LeadRelay installed into it; the tenant's id."""
+    account = new_account(crm_sandbox, "hubspot", name=name)
     _create_contacts(crm_sandbox, account["account_id"])
     assert install(app.test_client(), crm_sandbox, "hubspot", account["account_id"]).status_code == 302
     with session_scope(crm_env["DATABASE_URL"]) as s:
-        tenant_id = s.scalar(select(Tenant.id))
+        return s.scalar(select(Tenant.id))
+
+
+def test_the_job_reads_every_lead_of_a_sandbox_tenant_and_stores_one_row(crm_env, app, crm_sandbox):
+    tenant_id = _installed(crm_env, app, crm_sandbox, "Calibrated")
 
     backfill_tenant(tenant_id)   # finishes in one run (130 leads) and queues the calibration
     BurstWorker(["maintenance"], connection=Redis.from_url(crm_env["REDIS_URL"])).work(burst=True)
@@ -55,11 +60,7 @@ def test_the_job_reads_every_lead_of_a_sandbox_tenant_and_stores_one_row(crm_env
 
 
 def test_a_rate_limited_read_stores_nothing_and_plans_the_job_again(crm_env, app, crm_sandbox):
-    account = new_account(crm_sandbox, "hubspot", name="Throttled")
-    _create_contacts(crm_sandbox, account["account_id"])
-    assert install(app.test_client(), crm_sandbox, "hubspot", account["account_id"]).status_code == 302
-    with session_scope(crm_env["DATABASE_URL"]) as s:
-        tenant_id = s.scalar(select(Tenant.id))
+    tenant_id = _installed(crm_env, app, crm_sandbox, "Throttled")
     crm_sandbox.sandbox.config.update({"limits": {"hubspot": {"search_per_second": 1}}})
     try:
         summary = calibrate_tenant_dedup(tenant_id)   # the second page's search within a second gets HubSpot's 429

@@ -14,19 +14,13 @@ from integration.db import session_scope
 from integration.dedup.tenant import FITTED, fit, store
 from integration.models import Decision, MergeSnapshot
 from integration.pipeline.flow import process_records
-from integration.records import CRMUser
-from tests.fakes import FakeFollowUpCRM, tenant_with_rules
 from tests.test_dedup_tenant_calibration import FIRST, LAST, ZED, ZED_AGAIN, office_tenant
-from tests.test_pipeline_merge_safety import ANA, NORA, RULES, TWO_PEOPLE, arrive, merges_and_reviews
+from tests.test_pipeline_merge_safety import NORA, TWO_PEOPLE, arrive, fake_crm_with_rules, merges_and_reviews
 
 
 @pytest.fixture()
 def crm(app, env, wire_adapters):
-    fake = FakeFollowUpCRM()
-    fake.users = [CRMUser(id="u1", email=ANA, name="Ana")]
-    wire_adapters(lambda _tenant_id: fake)
-    tenant_with_rules(env["DATABASE_URL"], fake, RULES)
-    return fake
+    return fake_crm_with_rules(env, wire_adapters)
 
 
 def calibrate(env, tenant_id: int, rows: list[dict]) -> None:

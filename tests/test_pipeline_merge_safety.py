@@ -71,13 +71,18 @@ QUEUED = {"colleagues at one office": 0, "family with their own mailboxes": 0, "
           "namesakes in two cities": 0}
 
 
-@pytest.fixture()
-def crm(app, env, wire_adapters):
+def fake_crm_with_rules(env, wire_adapters) -> FakeFollowUpCRM:
+    """A fake CRM with one user, wired as the tenant's adapter, the tenant's rules published."""
     fake = FakeFollowUpCRM()
     fake.users = [CRMUser(id="u1", email=ANA, name="Ana")]
     wire_adapters(lambda _tenant_id: fake)
     tenant_with_rules(env["DATABASE_URL"], fake, RULES)
     return fake
+
+
+@pytest.fixture()
+def crm(app, env, wire_adapters):
+    return fake_crm_with_rules(env, wire_adapters)
 
 
 def arrive(env, fake, record_id: str, fields: dict) -> None:
