@@ -15,6 +15,7 @@ from adapters.registry import get_adapter_class
 from adapters.subscriptions import webhook_url
 from integration.admin.health import WEBHOOK_SOURCES_NOT
 from integration.config import ConfigError
+from integration.intake.calibration import calibrate_now
 from integration.intake.submissions import INBOX_LEAD_SETTING
 from integration.intake.sweep import SWEEP_INTERVALS, SWEEP_SETTING, interval_seconds
 from integration.models import (
@@ -22,6 +23,7 @@ from integration.models import (
     ConsoleUser,
     Credential,
     Decision,
+    DedupCalibration,
     DedupKey,
     EventRecord,
     IntakeSubmission,
@@ -184,7 +186,9 @@ def settings_page(tenant: Tenant, status: int = 200, **extra):
         sweep_words=interval_words(current), swept_at=swept, counts=erase_counts(tenant),
         intake=_intake(tenant, admin=g.role == ADMIN), known_fields=intake_keys.KNOWN_FIELDS,
         inbox_leads=get_adapter_class(tenant.platform).INBOX_LEADS,
-        inbox_lead=bool((tenant.settings or {}).get(INBOX_LEAD_SETTING)), **extra), status
+        inbox_lead=bool((tenant.settings or {}).get(INBOX_LEAD_SETTING)),
+        calibration=g.db.scalar(select(DedupCalibration).where(DedupCalibration.tenant_id == tenant.id)),
+        **extra), status
 
 
 @settings_bp.get("/tenants/<int:tenant_id>/settings")
@@ -317,6 +321,21 @@ def intake_inbox_lead(tenant: Tenant):
           "New web-form people no longer get a lead in the Leads Inbox (the person is created as before).",
           "success")
     return _back_to_intake(tenant)
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/dedup/recalibrate")
+@tenant_view(write=True)
+def recalibrate(tenant: Tenant):
+    """Tune duplicate matching to the account's records now instead of at the weekly run; audited."""
+    if tenant.status != TenantStatus.ACTIVE:
+        flash("Reconnect the account first: its records can't be read now.", "error")
+    else:
+        calibrate_now(tenant.id)
+        audit(g.db, tenant.id, "dedup-recalibrate", f"{_by()} asked to tune duplicate matching to the account's "
+              "records", "settings")
+        flash("Reading the account's records in the background; this card shows the result when it is done.",
+              "success")
+    return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#dedup"), 303
 
 
 @settings_bp.get("/tenants/<int:tenant_id>/disconnect")

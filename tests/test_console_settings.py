@@ -14,6 +14,7 @@ from integration.models import (
     AgencyTemplate,
     ConsoleUser,
     Decision,
+    DedupCalibration,
     EventRecord,
     Invitation,
     ReviewItem,
@@ -232,3 +233,25 @@ def test_a_pipedrive_admin_chooses_a_leads_inbox_lead_for_web_form_people(app, e
     with session_scope(env["DATABASE_URL"]) as s:
         assert "capture_inbox_lead" not in (s.get(Tenant, world["tenant"]).settings or {})
     assert "keeps no leads inbox" in _page(ada, f"/console/tenants/{world['tenant']}/settings")
+
+
+def test_the_duplicate_matching_card_says_how_matching_is_tuned_and_an_admin_can_retune_it(app, env, world):
+    from redis import Redis
+
+    ada = sign_in(app, world["ada"])
+    url = f"/console/tenants/{world['tenant']}/settings"
+    assert "general model until this account's records have been read once" in _page(ada, url)
+    with session_scope(env["DATABASE_URL"]) as s:
+        s.add(DedupCalibration(tenant_id=world["tenant"], status="fitted", reason="", estimate={}, surnames=None,
+                               records_used=12_400, pairs_used=3_100))
+    page = _page(ada, url)
+    assert "Tuned to this account's own records: <strong>12,400</strong>" in page and "<strong>3,100</strong>" in page
+    assert ada.post(f"{url}/dedup/recalibrate").status_code == 303
+    queued = Redis.from_url(env["REDIS_URL"]).lrange("rq:queue:maintenance", 0, -1)
+    assert f"calibrate-{world['tenant']}-asked".encode() in queued
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert s.scalar(select(Decision).where(Decision.tenant_id == world["tenant"],
+                                               Decision.outcome == "dedup-recalibrate")) is not None
+    vic = sign_in(app, world["vic"])
+    assert 'data-recalibrate' not in _page(vic, url)  # a viewer reads the card, gets no button
+    assert vic.post(f"{url}/dedup/recalibrate").status_code == 403

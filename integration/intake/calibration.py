@@ -75,6 +75,11 @@ def calibrate_soon(tenant_id: int):
     return calibrate_tenant_dedup.enqueue(tenant_id, True, job_id=f"calibrate-{tenant_id}-now")
 
 
+def calibrate_now(tenant_id: int):
+    """An admin asked (the settings page): once, now; the weekly run stays as planned."""
+    return calibrate_tenant_dedup.enqueue(tenant_id, job_id=f"calibrate-{tenant_id}-asked")
+
+
 def schedule_calibrations() -> int:
     """Every active tenant's weekly run planned (at worker start; idempotent by job id)."""
     with session_scope(get_settings().database_url) as session:

@@ -76,6 +76,7 @@ TABLE = {
     "console_settings.confirm_rotate_intake": READ, "console_settings.rotate_intake": WRITE,
     "console_settings.confirm_revoke_intake": READ, "console_settings.revoke_intake": WRITE,
     "console_settings.intake_options": WRITE, "console_settings.intake_inbox_lead": WRITE,
+    "console_settings.recalibrate": WRITE,
 }
 LAST = ("console.disconnect", "agency.create")  # they change who may do what: run after everything else
 
