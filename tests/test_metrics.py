@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 
 import pytest
@@ -76,6 +77,9 @@ def _world(database_url: str) -> int:
                            object_id=str(n), outcome="owner-1", reason="r", created_at=created,
                            inputs={"written_at": created.isoformat(),
                                    "crm_created_at": (created - dt.timedelta(seconds=seconds)).isoformat()}))
+        s.add(Decision(tenant_id=tid, idempotency_key="route:restored", kind="route", object_type="contact",
+                       object_id="9", outcome="restored", reason="r",  # an undo re-created it: no new lead
+                       inputs={"written_at": now.isoformat(), "crm_created_at": now.isoformat()}))
         s.add(Decision(tenant_id=tid, idempotency_key="sla:0:breach", kind="sla", object_type="contact",
                        object_id="0", outcome="breached", reason="r"))
         s.add(SlaTimer(tenant_id=tid, key="sla:0", object_type="contact", object_id="0", policy="hot",
@@ -86,8 +90,19 @@ def _world(database_url: str) -> int:
     return tid
 
 
-def test_each_series_reads_what_the_app_keeps(client, env):
-    tid = _world(env["DATABASE_URL"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request, env, monkeypatch) -> str:
+    """The app's database: the env's SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "postgres":
+        monkeypatch.setenv("DATABASE_URL", request.getfixturevalue("postgres_url"))
+    return os.environ["DATABASE_URL"]
+
+
+def test_each_series_reads_what_the_app_keeps(database, env):
+    from app import create_app
+
+    client = create_app({"TESTING": True}).test_client()
+    tid = _world(database)
     redis = Redis.from_url(env["REDIS_URL"])
     explode.enqueue(None, job_id="explode-1", connection=redis)
     BurstWorker([MAINTENANCE], connection=redis).work(burst=True)
@@ -117,3 +132,19 @@ def test_each_series_reads_what_the_app_keeps(client, env):
     assert value(found, "leadrelay_rate_budget_remaining", tenant=str(tid), platform="hubspot",
                  bucket="search") == pytest.approx(3.6)  # never used: full, 4 a second less the safety margin
     assert value(found, "leadrelay_workers") == 0
+
+
+def test_the_readme_list_and_the_sample_dashboard_name_exported_series_only(client):
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    exported = {f.name for f in text_string_to_metric_families(client.get("/metrics").get_data(as_text=True))}
+    readme = root.joinpath("README.md").read_text()
+    listed = set(re.findall(r"^\| `(leadrelay_\w+)`", readme[readme.index("### Metrics"):], re.MULTILINE))
+    dashboard = json.loads(root.joinpath("docs/grafana-dashboard.json").read_text())
+    used = {re.sub(r"_bucket$", "", n) for p in dashboard["panels"] for t in p["targets"]
+            for n in re.findall(r"leadrelay_\w+", t["expr"])}
+    assert listed == exported
+    assert used <= exported

@@ -40,6 +40,7 @@ FAILED_NAMED = 1_000  # failed jobs per queue whose name is read; the rest are c
 # webhook in (CRM's create time) -> owner written: the budgets are 0.1-0.8 s, an SLA is minutes
 SPEED_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 JOB_PREFIX = stored_path("")
+RESTORED = "restored"  # the route decision of a record an undo re-created (integration/admin/undo.py)
 
 RateLimits = Callable[[str], Mapping[str, tuple[int, float]]]
 
@@ -64,11 +65,15 @@ def speeds(session: Session, since: dt.datetime) -> dict[str, list[float]]:
     rows = session.execute(select(Tenant.platform, Decision.inputs["written_at"].as_string(),
                                   Decision.inputs["crm_created_at"].as_string())
                            .select_from(Decision).join(Tenant, Tenant.id == Decision.tenant_id)
-                           .where(*_recent(session, Decision, Decision.created_at, since), Decision.kind == "route"))
+                           .where(*_recent(session, Decision, Decision.created_at, since), Decision.kind == "route",
+                                  Decision.outcome != RESTORED))  # a record an undo re-created: no new lead
     found: dict[str, list[float]] = {}
     for platform, written, created in rows:
-        if written and created:
-            seconds = (aware(written) - aware(created)).total_seconds()
+        try:
+            seconds = (aware(written) - aware(created)).total_seconds() if written and created else None
+        except (TypeError, ValueError):  # not as the pipeline writes them (isoformat, with offset): not measurable
+            seconds = None
+        if seconds is not None:
             found.setdefault(platform, []).append(max(0.0, seconds))
     return found
 
@@ -85,7 +90,8 @@ def breaches(session: Session, since: dt.datetime) -> Counter:
 def open_reviews(session: Session) -> Counter:
     """(platform, kind) -> open review items (the review queue: small, one row per thing a human must decide)."""
     rows = session.execute(select(Tenant.platform, ReviewItem.kind, func.count())
-                           .select_from(ReviewItem).join(Tenant, Tenant.id == ReviewItem.tenant_id).where(ReviewItem.status == "open")
+                           .select_from(ReviewItem).join(Tenant, Tenant.id == ReviewItem.tenant_id)
+                           .where(ReviewItem.status == "open")
                            .group_by(Tenant.platform, ReviewItem.kind))
     return Counter({(platform, kind): n for platform, kind, n in rows})
 
