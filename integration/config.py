@@ -123,6 +123,7 @@ class Settings:
     queues: tuple[str, ...] = field(default=())
     trusted_proxies: int = 0  # reverse proxies in front of the web app whose X-Forwarded-* headers are believed
     operator_token: str | None = field(default=None, repr=False)  # bearer token of the diagnostics API
+    metrics_token: str | None = field(default=None, repr=False)  # bearer token of /metrics
     # web-form intake: submissions a minute one intake key, and one client address, may post before a 429
     intake_key_per_minute: int = 600
     intake_ip_per_minute: int = 30
@@ -192,6 +193,7 @@ def _web(variables: _Variables) -> dict:
             "trusted_proxies": variables.whole("LEADRELAY_TRUSTED_PROXIES", 0, minimum=0,
                                                meaning="proxies in front of the app"),
             "operator_token": variables.text("LEADRELAY_OPERATOR_TOKEN") or None,
+            "metrics_token": variables.text("LEADRELAY_METRICS_TOKEN") or None,
             "intake_key_per_minute": variables.whole("LEADRELAY_INTAKE_KEY_PER_MINUTE", 600, minimum=1,
                                                      meaning="submissions a minute per intake key"),
             "intake_ip_per_minute": variables.whole("LEADRELAY_INTAKE_IP_PER_MINUTE", 30, minimum=1,
