@@ -4,7 +4,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,11 +27,26 @@ _lock = threading.Lock()
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     # WAL lets the web process read while a worker writes; foreign keys are off by default in SQLite.
-    cur.execute("PRAGMA journal_mode=WAL")
+    _journal_mode_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable on commit except at power loss
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def _journal_mode_wal(cur, attempts: int = 50) -> None:
+    # Turning a new database file to WAL takes an exclusive lock, and SQLite answers "database is locked" at once,
+    # without waiting out busy_timeout, to a connection that does it while another one is doing the same: processes
+    # starting together on a fresh file (two `leadrelay web`s did). WAL is kept in the file, so this wait happens
+    # only in its first moments.
+    for attempt in range(attempts):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
 
 
 def get_engine(url: str) -> Engine:
