@@ -1,6 +1,9 @@
 """`leadrelay web`: the Flask app behind gunicorn."""
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
@@ -8,6 +11,10 @@ from integration.config import get_settings
 from integration.db import migrate
 from integration.logs import configure_logging, protect
 from leadrelay.processes import share_redis
+
+log = logging.getLogger("leadrelay.web")
+# sun_path is 108 bytes on Linux (104 on the BSDs), its terminating NUL included
+UNIX_SOCKET_PATH_MAX = 103
 
 
 class RedactingLogger(Logger):
@@ -36,6 +43,20 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
+def control_socket(var_dir: Path, port: int) -> dict:
+    """Gunicorn's control socket settings for the instance on `port`: its own socket under the var dir.
+
+    Gunicorn (25.1+) opens one at `$XDG_RUNTIME_DIR/gunicorn.ctl` or `~/.gunicorn/gunicorn.ctl` by default, the same
+    path for every instance on the host: each start unlinks the previous instance's socket and each stop removes the
+    path, so `gunicornc` reaches the wrong instance or none. One socket per port is unique on the host even when two
+    instances share a var dir."""
+    path = var_dir / "run" / f"gunicorn-{port}.ctl"
+    if len(str(path).encode()) > UNIX_SOCKET_PATH_MAX:
+        log.warning("web.control-socket.disabled", extra={"path": str(path), "reason": "path too long for a socket"})
+        return {"control_socket_disable": True}
+    return {"control_socket": str(path)}
+
+
 def serve(host: str, port: int, workers: int, threads: int) -> int:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)  # the master's own lines (migrations), redacted
@@ -46,5 +67,5 @@ def serve(host: str, port: int, workers: int, threads: int) -> int:
     _Gunicorn({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
                "logger_class": RedactingLogger,
                "accesslog": None, "errorlog": "-", "loglevel": settings.log_level.lower(),
-               "timeout": 60, "graceful_timeout": 20}).run()
+               "timeout": 60, "graceful_timeout": 20, **control_socket(settings.var_dir, port)}).run()
     return 0
