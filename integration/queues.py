@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from redis import Redis
 from redis.connection import parse_url
@@ -10,7 +11,8 @@ from redis.exceptions import RedisError
 from redis.sentinel import MasterNotFoundError, Sentinel
 from rq import Queue
 
-from integration.config import Settings
+if TYPE_CHECKING:  # handed in by every caller: queues stays beside config in the tiers, importing nothing of it
+    from integration.config import Settings
 
 # Priority order: a worker listening on all of them drains earlier queues first.
 INTAKE = "intake"        # webhook events, drained per tenant through the whole pipeline (dedup, route, write back)
