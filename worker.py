@@ -43,7 +43,7 @@ def run_worker(settings: Settings, queues: list[str], burst: bool = False) -> in
     configure_logging(settings.log_level, settings.log_format)
     migrate(settings.database_url)
     wire()
-    connection = redis_connection(settings.redis_url or "")
+    connection = redis_connection(settings)
     # work a crash or a restart left behind, and the sweeps, are (re)planned at every start
     resume_pending()
     with session_scope(settings.database_url) as session:

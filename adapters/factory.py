@@ -27,7 +27,7 @@ def build_adapter(tenant_id: int) -> CRMAdapter:
     """The tenant's adapter, sharing its Redis rate budget and write log with every worker (what adapter_for gives)."""
     ref = tenant_ref(tenant_id)
     cls = get_adapter_class(ref.platform)
-    redis = redis_connection(get_settings().redis_url or "")
+    redis = redis_connection(get_settings())
     budget = RedisRateBudget(redis, tenant_id, cls.RATE_LIMITS)
     return cls(ref, TenantTokens(tenant_id), budget, RedisWriteLog(redis, tenant_id))
 

@@ -145,6 +145,14 @@ class Settings:
     # the `<PLATFORM>_…` variables as set, read by `crm()`: checked when a platform asks for its settings, so a
     # variable of another program that happens to end the same way (SSO_LOGIN_URL) is never judged
     crm_variables: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # rediss:// trust: the CA that signed the server's certificate (None: the system store), and a client
+    # certificate for servers that ask for one (tls-auth-clients)
+    redis_ca_file: str | None = None
+    redis_cert_file: str | None = None
+    redis_key_file: str | None = None
+    # Sentinel: REDIS_URL's host is then replaced by the master the sentinels name for the service
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_service: str | None = None
 
     def crm(self, platform: str) -> CRMSettings:
         """The platform's app settings (all empty when none of its variables is set)."""
@@ -167,7 +175,46 @@ def _storage(variables: _Variables, var_dir: Path) -> dict:
     return {"database_url": _normalize_database_url(database_url),
             "redis_url": variables.text("REDIS_URL") or _embedded_redis.get(var_dir),
             "secret_key": variables.text("LEADRELAY_SECRET_KEY") or _dev_secret(var_dir),
-            "encryption_keys": variables.items("LEADRELAY_ENCRYPTION_KEYS")}
+            "encryption_keys": variables.items("LEADRELAY_ENCRYPTION_KEYS"), **_redis(variables)}
+
+
+def _redis(variables: _Variables) -> dict:
+    """TLS and Sentinel for REDIS_URL, checked now so that a typo stops the process at start, not at first job."""
+    url = variables.text("REDIS_URL")
+    files = {}
+    for setting, name in (("redis_ca_file", "LEADRELAY_REDIS_CA_FILE"),
+                          ("redis_cert_file", "LEADRELAY_REDIS_CERT_FILE"),
+                          ("redis_key_file", "LEADRELAY_REDIS_KEY_FILE")):
+        path = variables.text(name) or None
+        if path and not url.startswith("rediss://"):
+            raise ConfigError(f"{name} is only used with TLS: REDIS_URL must start with rediss://, got "
+                              f"{url.split('://', 1)[0] + '://' if url else 'no REDIS_URL'}")
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{name} names {path!r}, which is not a readable file")
+        files[setting] = path
+    if files["redis_key_file"] and not files["redis_cert_file"]:
+        raise ConfigError("LEADRELAY_REDIS_KEY_FILE needs LEADRELAY_REDIS_CERT_FILE (the client certificate)")
+    sentinels = tuple(_host_port("LEADRELAY_REDIS_SENTINELS", item)
+                      for item in variables.items("LEADRELAY_REDIS_SENTINELS"))
+    service = variables.text("LEADRELAY_REDIS_SENTINEL_SERVICE") or None
+    if sentinels and not service:
+        raise ConfigError("LEADRELAY_REDIS_SENTINELS needs LEADRELAY_REDIS_SENTINEL_SERVICE (the master's name in "
+                          "the sentinels' `sentinel monitor` line, such as mymaster)")
+    if service and not sentinels:
+        raise ConfigError("LEADRELAY_REDIS_SENTINEL_SERVICE needs LEADRELAY_REDIS_SENTINELS (host:port,host:port)")
+    if sentinels and not url:
+        # unset REDIS_URL means an embedded Redis, which no sentinel watches
+        raise ConfigError("LEADRELAY_REDIS_SENTINELS needs REDIS_URL too: its password, database number and scheme "
+                          "(rediss:// for TLS) apply to the master the sentinels name, its host is not used "
+                          "(such as redis://:password@master/0)")
+    return {**files, "redis_sentinels": sentinels, "redis_sentinel_service": service}
+
+
+def _host_port(name: str, item: str) -> tuple[str, int]:
+    host, _, port = item.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"{name} is a comma-separated list of host:port (such as 10.0.0.5:26379), got {item!r}")
+    return host.strip("[]"), int(port)
 
 
 def _process(variables: _Variables) -> dict:

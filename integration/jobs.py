@@ -227,7 +227,7 @@ def enqueue(fn: Callable, tenant_id: int | None, *args: Any, job_id: str | None 
     """Enqueue `fn` for `tenant_id`. With `job_id`, a still-pending job of that id is reused (coalescing)."""
     spec: JobSpec = fn.spec  # type: ignore[attr-defined]
     settings = get_settings()
-    conn = connection or redis_connection(settings.redis_url or "")
+    conn = connection or redis_connection(settings)
     q = get_queue(spec.queue, conn)
     if job_id is not None:
         job_id = job_key(job_id)

@@ -91,7 +91,7 @@ class Work:
 
 def work_for(session: Session, tenant_id: int, adapter: CRMAdapter | None = None, kind: type[Work] = Work) -> Work:
     """The tenant's Work (or a subclass of it: `kind`), with its published rules (None when none are)."""
-    redis = redis_connection(get_settings().redis_url or "")
+    redis = redis_connection(get_settings())
     adapter = adapter or adapter_for(tenant_id)
     users = functools.cache(functools.partial(cached_users, redis, tenant_id, adapter))  # one read per job
     return kind(session, tenant_id, adapter, published_rules(session, tenant_id), users,

@@ -47,7 +47,7 @@ def ago(when: dt.datetime, now: dt.datetime) -> str:
 def queue_rows(now: dt.datetime) -> tuple[list[dict], str | None]:
     """Per queue (shared by all tenants): its depths and how long its oldest waiting job has waited."""
     try:
-        redis = redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "")
+        redis = redis_connection(current_app.config["LEADRELAY_SETTINGS"])
         depths, lag = queue_depths(redis), queue_lag(redis, now, QUEUES)
     except RedisError as exc:
         return [], type(exc).__name__

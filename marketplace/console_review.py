@@ -60,7 +60,7 @@ def review(tenant: Tenant):
             records = _records(adapter, items)
             # to assign by hand and to name the owners of a pair: the users every worker shares (crm.users), not a
             # CRM call per page view; the assignment itself checks the owner against the CRM's live list
-            everyone = cached_users(redis_connection(get_settings().redis_url or ""), tenant.id, adapter)
+            everyone = cached_users(redis_connection(get_settings()), tenant.id, adapter)
         except CRMError as exc:
             error = f"The CRM could not be read ({exc}); the actions below still work once it answers."
     users = sorted((u for u in everyone if u.active), key=lambda u: (u.name or u.email).lower())
@@ -339,7 +339,7 @@ def confirm_merge(tenant: Tenant):
     try:
         adapter = adapter_for(tenant.id)
         plan = merge_plan(tenant, item, adapter)
-        everyone = cached_users(redis_connection(get_settings().redis_url or ""), tenant.id, adapter)
+        everyone = cached_users(redis_connection(get_settings()), tenant.id, adapter)
     except CRMError as exc:
         flash(f"The CRM could not be read ({exc}); try again in a minute.", "error")
         return _back(tenant)

@@ -236,7 +236,7 @@ def save_draft(db: Session, tenant_id: int, body: dict, by: str) -> RuleSetVersi
     flag_modified(draft, "body")  # the caller may have edited the stored dict itself
     db.flush()
     # a simulation of this version simulated other rules: going live needs a new one (console_publish)
-    redis_connection(get_settings().redis_url or "").delete(progress_key(tenant_id, draft.version))
+    redis_connection(get_settings()).delete(progress_key(tenant_id, draft.version))
     return draft
 
 

@@ -99,7 +99,7 @@ class CrmView:
         self.users: list[CRMUser] | None = None
         self.redis = None
         try:
-            self.redis = redis_connection(get_settings().redis_url or "")
+            self.redis = redis_connection(get_settings())
         except Exception as exc:  # noqa: BLE001 - the panel works without Redis, with zero open counts
             log.warning("trace.redis-unavailable", extra={"tenant_id": tenant_id, "error": type(exc).__name__})
 

@@ -77,7 +77,7 @@ def _over_limit() -> int | None:
     """Seconds to wait when this caller has created its share of probes in its current minute, else None."""
     key = f"leadrelay:ratelimit:diagnostics:{request.remote_addr}"
     try:
-        conn = redis_connection(_settings().redis_url or "")
+        conn = redis_connection(_settings())
         # the caller's minute starts with its first probe; INCR keeps the key's expiry
         _, count, ttl = conn.pipeline().set(key, 0, ex=60, nx=True).incr(key).ttl(key).execute()
     except RedisError:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from integration.admin.health import State
 from integration.db import current_revision, head_revision, ping, session_scope
 from integration.models import Tenant, TenantStatus
-from integration.queues import queue_depths, redis_connection
+from integration.queues import queue_depths, redis_connection, redis_hint
 from marketplace.diagnostics import _operator_token_ok, local_request
 from marketplace.tenant_health import health_of
 
@@ -39,12 +39,12 @@ def _database(settings) -> dict:
 
 def _redis(settings) -> tuple[dict, dict]:
     try:
-        conn = redis_connection(settings.redis_url or "")
+        conn = redis_connection(settings)
         conn.ping()
         workers = Worker.count(connection=conn)
         return {"ok": True, "workers": workers}, queue_depths(conn)
     except RedisError as exc:
-        return {"ok": False, "error": type(exc).__name__, "hint": "check REDIS_URL and that Redis is up"}, {}
+        return {"ok": False, "error": type(exc).__name__, "hint": redis_hint(exc, settings)}, {}
 
 
 @health_bp.get("/healthz")

@@ -117,7 +117,7 @@ def _over_limit(parts: list[tuple[str, int]]) -> int | None:
     """Seconds until the window ends when any (counter, limit) is past its limit, else None (counted either way)."""
     now = time.time()
     window = int(now // 60)
-    pipe = redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "").pipeline(transaction=False)
+    pipe = redis_connection(current_app.config["LEADRELAY_SETTINGS"]).pipeline(transaction=False)
     for name, _limit in parts:
         pipe.incr(f"lr:intake-rate:{name}:{window}")
         pipe.expire(f"lr:intake-rate:{name}:{window}", 120)

@@ -234,7 +234,7 @@ def crm_users(tenant_id: int) -> list[CRMUser]:
     per page view); [] when the CRM or Redis cannot say now (down, reconnect needed): pages then name owners by
     the rule set's names or by email."""
     try:
-        return cached_users(redis_connection(get_settings().redis_url or ""), tenant_id, adapter_for(tenant_id))
+        return cached_users(redis_connection(get_settings()), tenant_id, adapter_for(tenant_id))
     except (LeadRelayError, NotWired, RedisError, OSError) as exc:
         log.info("console.users-unavailable", extra={"tenant_id": tenant_id, "error": type(exc).__name__})
         return []

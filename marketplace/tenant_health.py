@@ -65,7 +65,7 @@ def health_of(db: Session, tenants: Iterable[Tenant]) -> dict[int, Health]:
 
 def _redis() -> Redis | None:
     try:
-        return redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "")
+        return redis_connection(current_app.config["LEADRELAY_SETTINGS"])
     except (RedisError, ValueError):
         return None
 

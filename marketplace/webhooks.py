@@ -218,7 +218,7 @@ def _tenant_for(platform: str, account_id: str) -> TenantView | None:
 
 
 def _redis():
-    return redis_connection(current_app.config["LEADRELAY_SETTINGS"].redis_url or "")
+    return redis_connection(current_app.config["LEADRELAY_SETTINGS"])
 
 
 def _is_echo(tenant: TenantView, event: Event) -> bool:

@@ -42,7 +42,7 @@ class TokenStore:
     @property
     def redis(self) -> Redis:
         if self._redis is None:
-            self._redis = redis_connection(get_settings().redis_url or "")
+            self._redis = redis_connection(get_settings())
         return self._redis
 
     def save(self, session, tenant_id: int, token: dict, keep_refresh: bool = True) -> Credential:

@@ -74,7 +74,7 @@ def _save(tenant_id: int, version: int, **values: Any) -> None:
 
 
 def _redis():
-    return redis_connection(get_settings().redis_url or "")
+    return redis_connection(get_settings())
 
 
 def start_simulation(tenant_id: int, version: int, limit: int = DEFAULT_LEADS) -> None:

@@ -79,7 +79,7 @@ def enqueue_drain(tenant_id: int, force: bool = False, redis: Any = None) -> boo
     A Redis flag set with NX is the cheap gate on the webhook path; the drain clears it before it reads the
     pending events, so an event stored after that read raises the flag again and gets its own drain.
     """
-    redis = redis or redis_connection(get_settings().redis_url or "")
+    redis = redis or redis_connection(get_settings())
     if not redis.set(_drain_flag(tenant_id), 1, nx=True, ex=120) and not force:
         return False
     drain_tenant.enqueue(tenant_id, job_id=f"drain-{tenant_id}", connection=redis)
@@ -116,7 +116,7 @@ def _mark(session: Session, tenant_id: int, object_type: str, ids: list[str], up
 def drain_tenant(tenant_id: int) -> dict[str, int]:
     """Fetch the changed objects in batches, hand them to the pipeline, mark their events processed."""
     settings = get_settings()
-    redis = redis_connection(settings.redis_url or "")
+    redis = redis_connection(settings)
     # One drain per tenant at a time: two would read the same pending events and route a lead twice.
     with _drain_lock(redis, tenant_id) as held:
         if not held:
