@@ -44,7 +44,7 @@ def metrics() -> Response:
         return refused
     settings = current_app.config["LEADRELAY_SETTINGS"]
     try:
-        redis = redis_connection(settings.redis_url or "")
+        redis = redis_connection(settings)
     except (RedisError, ValueError):
         redis = None  # reported as leadrelay_up{part="redis"} 0
     registry = CollectorRegistry(auto_describe=False)
