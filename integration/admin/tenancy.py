@@ -58,11 +58,11 @@ def upsert_tenant(session: Session, platform: str, installation: dict[str, Any])
 def mark_reauth_required(tenant_id: int, reason: str) -> None:
     """Pause the tenant until the admin reconnects; its events stay in the log, waiting."""
     with session_scope(get_settings().database_url) as session:
-        tenant = Tenant.merge_settings(session, tenant_id, {})
+        tenant = Tenant.merge_settings(session, tenant_id, {"reauth_reason": reason[:300]})
         if tenant is None or tenant.status != TenantStatus.ACTIVE:
+            session.rollback()  # a paused or uninstalled tenant keeps the reason it has
             return
         tenant.status = TenantStatus.REAUTH_REQUIRED
-        Tenant.merge_settings(session, tenant_id, {"reauth_reason": reason[:300]})
     log.warning("tenant.reauth-required", extra={"tenant_id": tenant_id, "reason": reason[:300]})
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integration.config import get_settings
-from integration.crm.account_owners import domain_of, wants_account_owner
+from integration.crm.account_owners import domain_of
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
 from integration.dedup import classify, score_pair
@@ -61,7 +61,7 @@ from integration.jobs import job
 from integration.models import Decision, ReviewItem, Tenant, TenantStatus, utcnow
 from integration.models.capture import ACCEPTED, CREATED, FAILED, REVIEW, UPDATED, IntakeSubmission
 from integration.pipeline.duplicates import as_dict, candidate_records, queue_review, tenant_scoring_for
-from integration.pipeline.flow import Batch, batch_for, route_record
+from integration.pipeline.flow import Batch, batch_for, prefetch_companies, route_record
 from integration.pipeline.writes import flush_owners
 from integration.queues import INTAKE
 from integration.records import NewRecord, Record, TaskSpec
@@ -104,12 +104,12 @@ def process_submission(tenant_id: int, submission_id: int) -> str:
         try:
             return CaptureBatch(ctx, sub, claims).run()
         except Exception as exc:
-            current = get_current_job()
-            # RQ runs this job again after its backoff (a 429, an outage): the batch stays claimed for that retry
-            # (same job id, same claims), so the other submissions' jobs don't storm the CRM meanwhile
-            retried = current is not None and not _last_attempt()
             if _last_attempt():
                 _give_up(tenant_id, submission_id, exc)
+            else:
+                # RQ runs this job again after its backoff (a 429, an outage): the batch stays claimed for that
+                # retry (same job id, same claims), so the other submissions' jobs don't storm the CRM meanwhile
+                retried = get_current_job() is not None
             raise
         finally:
             if not retried:
@@ -389,9 +389,8 @@ class CaptureBatch:
             return
         self.add_notes(caps)
         records = [cap.new_record() for cap in caps]
-        if self.ctx.rules is not None and wants_account_owner(self.ctx.rules.routing):
-            emails = [r.fields.get("email") for r in records]
-            self.paced(lambda: self.ctx.accounts.prefetch(emails))
+        if self.ctx.rules is not None:
+            self.paced(lambda: prefetch_companies(self.ctx, records))
         owners = []
         for cap, record in zip(caps, records, strict=True):
             cap.queue_review(record)

@@ -63,7 +63,7 @@ def process_records(session: Session, tenant_id: int, adapter: CRMAdapter, objec
     undecided = [r for r in records if r.id not in decisions and r.id not in captured]
     new = routable(session, ctx.tenant, object_type, undecided) if routing else set()
     if routing:
-        _prefetch_companies(ctx, [r for r in records if r.id in new])
+        prefetch_companies(ctx, [r for r in records if r.id in new])
     for record in records:
         index_record(session, tenant_id, record)
         if not routing:
@@ -254,11 +254,11 @@ def _queue_write(ctx: Batch, record: Record, decision: Decision, user: CRMUser |
     ctx.pending.append(PendingOwner(record, decision, user, sla_task=sla_task))
 
 
-def _prefetch_companies(ctx: Batch, undecided: list[Record]) -> None:
+def prefetch_companies(ctx: Batch, undecided: list[Record]) -> None:
     """The companies of the batch's new leads' email domains in one CRM call, when a rule asks for the account
     owner (a burst of leads must not cost a company search each: HubSpot allows four searches a second)."""
     if wants_account_owner(ctx.rules.routing):
-        ctx.accounts.prefetch(r.fields.get("email") for r in undecided)
+        ctx.accounts.prefetch([r.fields.get("email") for r in undecided])
 
 
 def _review(ctx: Batch, record: Record, kind: str, reason: str, other: str | None = None) -> None:
