@@ -146,3 +146,44 @@ class Event:
     changed_fields: tuple[str, ...] = ()
     merged_ids: tuple[str, ...] = ()
     tenant_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message LeadRelay sent to a lead (or one the lead sent), to log on the record (`CRMAdapter.log_message`):
+    HubSpot an email engagement (SMS: a communication), Salesforce a completed Task (subtype Email), Pipedrive a
+    done activity."""
+
+    channel: str  # "email" | "sms"
+    direction: str  # "outbound" | "inbound"
+    subject: str  # an email's subject; an SMS's first words
+    body: str  # plain text
+    sent_at: dt.datetime
+    to: str  # the lead's address or E.164 number (inbound: ours)
+    sender: str  # the From address or number
+    owner_id: str | None = None  # the record's owner: the activity is theirs where the platform asks for one
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message from a lead logged in the CRM after LeadRelay's cursor (`CRMAdapter.inbound_since`): a reply
+    the CRM's email sync logged (HubSpot incoming email engagement, Salesforce incoming EmailMessage, Pipedrive
+    mailbox message), or an SMS the provider posted to LeadRelay."""
+
+    id: str  # the platform's id of the message (its idempotency key, with the platform)
+    channel: str  # "email" | "sms"
+    object_type: str  # the lead object it is about (ObjectType); "" when the platform linked it to none
+    record_id: str  # "" when the platform linked it to no record LeadRelay knows (then `sender` tells who)
+    sender: str  # the From address (lower case) or E.164 number
+    subject: str
+    text: str  # plain text, quoted history removed where the platform says where it starts
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class InboundPage:
+    """Inbound messages after a cursor, oldest first; pass `cursor` back to continue."""
+
+    messages: list[InboundMessage]
+    cursor: str
+    has_more: bool

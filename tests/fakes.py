@@ -11,6 +11,8 @@ from integration.protocols import TenantRef
 from integration.records import (
     FIELDS,
     ChangePage,
+    InboundPage,
+    Message,
     Company,
     CRMUser,
     MergeResult,
@@ -30,6 +32,7 @@ class FakeCRMAdapter:
     RATE_LIMITS = {"default": (100, 10.0)}
     SEARCH_LAG = dt.timedelta(0)  # searches see every write at once (a test may set its own)
     INBOX_LEADS = False
+    EMAIL_SENDER: str | None = None  # a test sets "email_action" to have send_email work
     DERIVED = frozenset({"domain", "deal_status"})  # what the CRM derives: create_record leaves it out, as adapters do
 
     def __init__(self, tenant: TenantRef | None = None, *_args: Any, **_kwargs: Any) -> None:
@@ -46,6 +49,10 @@ class FakeCRMAdapter:
         self.writable: frozenset[str] = frozenset(FIELDS) - self.DERIVED
         self.record_notes: dict[str, tuple[str, str, str]] = {}  # note id -> (object type, record id, body)
         self._ids = itertools.count(1)
+        self.logged: dict[str, tuple[str, str, Message]] = {}  # log id -> (object type, record id, message)
+        self.do_not_contact: set[tuple[str, str]] = set()
+        self.inbound: list = []  # InboundMessage, oldest first: what inbound_since serves
+        self.sent_by_crm: dict[str, tuple[str, str, Message]] = {}
 
     # test helpers ---------------------------------------------------------------------------
     def put(self, object_type: str, record_id: str, updated_at: dt.datetime | None = None, **fields: Any) -> Record:
@@ -250,6 +257,35 @@ class FakeCRMAdapter:
 
     def unsubscribe_webhooks(self) -> None:
         self._call("unsubscribe_webhooks")
+
+    def log_message(self, object_type: str, record_id: str, message: Message) -> str:
+        self._call("log_message")
+        log_id = f"msg{next(self._ids)}"
+        self.logged[log_id] = (object_type, record_id, message)
+        return log_id
+
+    def set_do_not_contact(self, object_type: str, record_id: str) -> None:
+        self._call("set_do_not_contact")
+        self.do_not_contact.add((object_type, record_id))
+        if (object_type, record_id) in self.records:
+            record = self.records[(object_type, record_id)]
+            self.records[(object_type, record_id)] = Record(**{
+                **record.__dict__, "fields": {**record.fields, "email_opt_out": True, "do_not_call": True}})
+
+    def inbound_since(self, cursor: str | None, limit: int = 100) -> InboundPage:
+        """Served from `self.inbound` by position: the cursor is how many were read."""
+        self._call("inbound_since")
+        start = int(cursor or 0)
+        page = self.inbound[start:start + limit]
+        return InboundPage(messages=page, cursor=str(start + len(page)), has_more=start + len(page) < len(self.inbound))
+
+    def send_email(self, object_type: str, record_id: str, message: Message) -> str:
+        self._call("send_email")
+        if self.EMAIL_SENDER is None:
+            raise CRMValidationError("the fake CRM sends no email")
+        sent_id = f"sent{next(self._ids)}"
+        self.sent_by_crm[sent_id] = (object_type, record_id, message)
+        return sent_id
 
     def ensure_custom_fields(self) -> list[str]:
         """Like HubSpot: creates the leadrelay_* fields the first time, nothing after."""

@@ -98,6 +98,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("admin",),  # what the console and the CLI ask: simulations, health, review outcomes, undo, erasure
     ("intake",),  # events in: the event log and its drain, sweep, backfill
     ("pipeline",),  # one lead's flow: normalize, dedup step, qualify, route, write back
+    ("outreach",),  # the lead's first response and the handoff rules (a reply, a referral): above follow-up
     ("followup",),  # after routing: SLA, escalation, cadences, lifecycle, stale — never the pipeline
     ("work",),  # the per-tenant work context every stage takes
     ("crm", "dedup", "enrich", "routing"),

@@ -8,6 +8,7 @@ from integration.models.dedup_index import DedupKey
 from integration.models.diagnostics import Probe
 from integration.models.intake import SweepCursor, WebhookKey
 from integration.models.merges import MergeSnapshot
+from integration.models.outreach import AutomationHold, InboundMessageRow, LeadConversion, OutboundMessage
 from integration.models.rules import RuleSetVersion
 from integration.models.tenancy import (
     Agency,
@@ -25,8 +26,9 @@ from integration.models.tenancy import (
 )
 
 __all__ = [
-    "Agency", "AgencyInvite", "AgencyInviteUse", "AgencyTemplate", "Base", "ConsoleIdentity", "ConsoleSession",
-    "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupCalibration", "DedupKey", "EventRecord", "IntakeKey",
-    "IntakeSubmission", "Invitation", "Membership", "MergeSnapshot", "Probe", "ReviewItem", "RuleSetVersion",
-    "SlaTimer", "SweepCursor", "Tenant", "TenantScoped", "TenantStatus", "WebhookKey", "utcnow",
+    "Agency", "AgencyInvite", "AgencyInviteUse", "AgencyTemplate", "AutomationHold", "Base", "ConsoleIdentity",
+    "ConsoleSession", "ConsoleUser", "Credential", "DataErasure", "Decision", "DedupCalibration", "DedupKey",
+    "EventRecord", "InboundMessageRow", "IntakeKey", "IntakeSubmission", "Invitation", "LeadConversion", "Membership",
+    "MergeSnapshot", "OutboundMessage", "Probe", "ReviewItem", "RuleSetVersion", "SlaTimer", "SweepCursor", "Tenant",
+    "TenantScoped", "TenantStatus", "utcnow", "WebhookKey",
 ]

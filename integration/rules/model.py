@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from integration.rules.geo import normalize_country, normalize_state
+from integration.rules.outreach import FirstResponse, HandoffRule
 from integration.rules.policies import Cadences, Dedup, Lifecycle, Percent, Sla, StaleRule, Strict
 from integration.rules.sources import DEFAULT_SOURCES, SourceLabels
 from integration.rules.values import (
@@ -78,6 +79,8 @@ class Owner(Strict):
     active: bool = True
     manager: bool = False
     country: str | None = None  # public holidays for business-hours SLAs
+    # the owner's meeting-booking page, for the lead's acknowledgment ({booking_link})
+    booking_link: Annotated[str, Field(pattern=r"^https://[^\s]+$", max_length=500)] | None = None
 
     @field_validator("country")
     @classmethod
@@ -264,6 +267,19 @@ class RuleSet(Strict):
     dedup: Dedup = Dedup()
     lifecycle: Lifecycle = Lifecycle()
     returning: Returning = Returning()
+    first_response: FirstResponse = FirstResponse()
+    handoff: list[HandoffRule] = []
+
+    @field_validator("handoff")
+    @classmethod
+    def _handoff_names(cls, value: list[HandoffRule]) -> list[HandoffRule]:
+        seen: set[str] = set()
+        for rule in value:
+            if rule.name.lower() in seen:
+                raise ValueError(f"two handoff rules are named {quote(rule.name)}: names must differ (the audit "
+                                 f"names the rule)")
+            seen.add(rule.name.lower())
+        return value
 
     @cached_property
     def owners_by_email(self) -> dict[str, Owner]:
