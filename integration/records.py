@@ -32,6 +32,10 @@ class EventKind(StrEnum):
 FIELDS = ("email", "first_name", "last_name", "phone", "mobile", "company", "title", "website", "domain",
           "street", "city", "state", "postcode", "country", "source", "lifecycle_stage", "lead_status",
           "language", "deal_stage", "deal_status", "amount", "name",
+          # consent: the platform's email opt-out (HubSpot hs_email_optout, Salesforce HasOptedOutOfEmail, Pipedrive
+          # marketing_status unsubscribed) and do-not-call (Salesforce DoNotCall); read-only where the platform has
+          # its own way to set them (CRMAdapter.set_do_not_contact)
+          "email_opt_out", "do_not_call",
           # LeadRelay's own fields, created at install (ensure_custom_fields) for the customer's workflows
           "leadrelay_score", "leadrelay_tier", "leadrelay_rule", "leadrelay_reason", "leadrelay_duplicate_of",
           "leadrelay_lifecycle", "leadrelay_enriched", "leadrelay_email_type", "leadrelay_timezone")
@@ -185,5 +189,23 @@ class InboundPage:
     """Inbound messages after a cursor, oldest first; pass `cursor` back to continue."""
 
     messages: list[InboundMessage]
+    cursor: str
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A meeting logged on a lead-object record (HubSpot meeting engagement, Salesforce Event, Pipedrive activity of
+    type meeting), for the conversion KPIs: lead → meeting."""
+
+    id: str
+    object_type: str
+    record_id: str
+    at: dt.datetime  # when it was logged (created)
+
+
+@dataclass(frozen=True)
+class MeetingPage:
+    meetings: list[Meeting]
     cursor: str
     has_more: bool
