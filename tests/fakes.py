@@ -11,11 +11,11 @@ from integration.protocols import TenantRef
 from integration.records import (
     FIELDS,
     ChangePage,
-    InboundPage,
-    Message,
     Company,
     CRMUser,
+    InboundPage,
     MergeResult,
+    Message,
     NewRecord,
     OwnerWrite,
     Record,
@@ -278,6 +278,15 @@ class FakeCRMAdapter:
         start = int(cursor or 0)
         page = self.inbound[start:start + limit]
         return InboundPage(messages=page, cursor=str(start + len(page)), has_more=start + len(page) < len(self.inbound))
+
+    def meetings_since(self, cursor: str | None, limit: int = 100):
+        """Meetings are logged through `self.meetings` (Meeting, oldest first), served by position like inbound."""
+        from integration.records import MeetingPage
+        self._call("meetings_since")
+        meetings = getattr(self, "meetings", [])
+        start = int(cursor or 0)
+        page = meetings[start:start + limit]
+        return MeetingPage(meetings=page, cursor=str(start + len(page)), has_more=start + len(page) < len(meetings))
 
     def send_email(self, object_type: str, record_id: str, message: Message) -> str:
         self._call("send_email")
