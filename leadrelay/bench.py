@@ -75,7 +75,7 @@ def run_bench(args: argparse.Namespace) -> int:
         try:
             figures = bench_speed(leads=args.leads or 50, burst=args.burst, workers=args.workers,
                                   platform=args.platform, log=_progress, pace=args.pace,
-                                  leads_from=args.leads_from)
+                                  leads_from=args.leads_from, latency_ms=args.latency_ms)
         except TooManyLeads as exc:
             _progress(f"bench speed: {exc}")
             return 2

@@ -67,7 +67,8 @@ class Tenancy:
 class Stack:
     """Everything the measurement needs, started in order and stopped in reverse (also on failure)."""
 
-    def __init__(self, workers: int, log=print) -> None:
+    def __init__(self, workers: int, log=print, latency_ms: int = 0) -> None:
+        self.latency_ms = latency_ms
         self.var = Path(tempfile.mkdtemp(prefix="lr-bench-speed-"))
         self.workers, self.log = workers, log
         self.procs: list = []
@@ -96,7 +97,8 @@ class Stack:
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the sandbox's request log
         self.sandbox = SandboxServer(port=0, tls_port=0, cert_dir=str(self.var / "sandbox-tls"),
-                                     config=SandboxConfig.for_profile("realistic", seed=7)).start()
+                                     config=SandboxConfig.for_profile("realistic", seed=7,
+                                                                       latency_ms=self.latency_ms)).start()
         os.environ.update({
             "LEADRELAY_VAR_DIR": str(self.var), "LEADRELAY_LOG_LEVEL": "WARNING",
             "LEADRELAY_SECRET_KEY": secrets.token_urlsafe(32),
@@ -354,15 +356,16 @@ def measure(stack: Stack, platform: str, leads: int, burst: int, log=print, pace
 
 
 def bench_speed(leads: int = 50, burst: int = 1000, workers: int = 1, platform: str = "all", log=print,
-                pace: float = 0.0, leads_from: str = "all") -> dict:
-    """Speed-to-owner and CRM calls per lead, one at a time and in a burst, on one CRM or each in turn."""
+                pace: float = 0.0, leads_from: str = "all", latency_ms: int = 0) -> dict:
+    """Speed-to-owner and CRM calls per lead, one at a time and in a burst, on one CRM or each in turn; every
+    sandbox call `latency_ms` slower when asked (a real CRM's round trip)."""
     if 1 + 2 * (leads + burst) > MAX_PEOPLE:
         raise TooManyLeads(f"at most {(MAX_PEOPLE - 1) // 2} leads in all (--leads + --burst, each also as a web-form "
                            "submission): each must be a new person")
     platforms = PLATFORMS if platform == "all" else (platform,)
-    with Stack(workers, log) as stack:
+    with Stack(workers, log, latency_ms) as stack:
         figures = {name: measure(stack, name, leads, burst, log, pace, leads_from) for name in platforms}
         database = stack.database_url.split(":", 1)[0]
-    out = {"sandbox_profile": "realistic", "sandbox_latency_ms": 0, "worker_processes": workers, "web_workers": 2,
+    out = {"sandbox_profile": "realistic", "sandbox_latency_ms": latency_ms, "worker_processes": workers, "web_workers": 2,
            "database": database}
     return {**out, **figures} if len(platforms) > 1 else {**out, "platform": platform, **figures[platform]}

@@ -140,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="speed: leads created in the CRM (webhooks), web-form submissions (forms), or both")
     bench.add_argument("--pace", type=float, default=0.0,
                        help="speed: seconds from one lead's creation to the next, one at a time (0: back to back)")
+    bench.add_argument("--latency-ms", type=int, default=0, dest="latency_ms",
+                       help="speed: added latency of every sandbox call in ms (real CRM calls take 100-300 ms)")
     bench.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",
                        help="intake: the load generator; auto = wrk when installed (apt-get install wrk), else "
                             "Python threads, which share the cores with the app")
