@@ -366,6 +366,6 @@ def bench_speed(leads: int = 50, burst: int = 1000, workers: int = 1, platform: 
     with Stack(workers, log, latency_ms) as stack:
         figures = {name: measure(stack, name, leads, burst, log, pace, leads_from) for name in platforms}
         database = stack.database_url.split(":", 1)[0]
-    out = {"sandbox_profile": "realistic", "sandbox_latency_ms": latency_ms, "worker_processes": workers, "web_workers": 2,
-           "database": database}
+    out = {"sandbox_profile": "realistic", "sandbox_latency_ms": latency_ms, "worker_processes": workers,
+           "web_workers": 2, "database": database}
     return {**out, **figures} if len(platforms) > 1 else {**out, "platform": platform, **figures[platform]}
