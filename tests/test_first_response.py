@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import multiprocessing
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
@@ -345,3 +346,35 @@ def test_the_hook_enqueues_one_job_per_lead_whose_tier_has_a_policy(world):
         hooks.on_owners_written(work, written)
         hooks.on_owners_written(work, written)  # a replayed write: the pending job is reused
     assert queue.job_ids == [f"ack-{world.tenant_id}-contact-c1"]
+
+
+def _take(redis_url: str, tenant_id: int, tries: int, out) -> None:
+    """One worker process counting messages against the shared cap."""
+    from redis import Redis
+
+    from integration.outreach.firstresponse import take_from_cap
+    work = SimpleNamespace(redis=Redis.from_url(redis_url), tenant_id=tenant_id,
+                           now=lambda: dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC))
+    out.put(sum(take_from_cap(work, 60) for _ in range(tries)))
+
+
+def test_the_cap_is_atomic_across_worker_processes(redis_url):
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    workers = [ctx.Process(target=_take, args=(redis_url, 7, 50, out)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    granted = [out.get(timeout=60) for _ in workers]
+    for w in workers:
+        w.join(timeout=60)
+    assert sum(granted) == 60  # 100 tries, 60 allowed: no worker saw another's count late
+
+
+def test_a_second_run_while_one_holds_the_lead_sends_nothing(world):
+    lead(world)
+    redis = redis_connection(get_settings())
+    held = redis.lock(f"leadrelay:outreach:ack:{world.tenant_id}:contact:c1", timeout=30)
+    assert held.acquire(blocking=False)
+    assert run(world) == "busy" and world.senders["email"].sent == [] and rows(world) == []
+    held.release()
+    assert run(world) == "sent,sent"

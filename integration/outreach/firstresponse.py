@@ -67,8 +67,15 @@ def send_first_response(tenant_id: int, object_type: str, object_id: str) -> str
             return "gone"
         lead = policy.Lead(object_type, object_id, {**record.fields, **_route_fields(route.inputs)},
                            record.created_at)
-        outcomes = [respond(work, section, tier, route, lead, channel) for channel in tier.channels]
-        return ",".join(outcomes)
+        # a job enqueued again while this one ran (jobs.enqueue's "-again") may start on another worker: only one
+        # run may hold a lead's `sending` rows, or both would send them
+        lock = work.redis.lock(f"leadrelay:outreach:ack:{tenant_id}:{object_type}:{object_id}", timeout=150)
+        if not lock.acquire(blocking=False):
+            return "busy"
+        try:
+            return ",".join(respond(work, section, tier, route, lead, channel) for channel in tier.channels)
+        finally:
+            lock.release()
 
 
 def respond(work: Work, section: FirstResponse, tier: TierResponse, route: Decision, lead: policy.Lead,
