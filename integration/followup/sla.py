@@ -32,6 +32,8 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import select
+
 from integration import config
 from integration.config import get_settings
 from integration.crm.merged_records import remap_merged
@@ -50,9 +52,10 @@ from integration.followup.common import (
     route_decision,
     timers_of_lead,
 )
-from integration.followup.task import FirstTouch, task_text
+from integration.followup.task import FirstTouch, sent_line, task_text
 from integration.jobs import job, job_key
-from integration.models import SlaTimer
+from integration.models import OutboundMessage, SlaTimer
+from integration.models.outreach import SENT
 from integration.queues import SLA
 from integration.records import CRMUser, TaskSpec, TaskState
 from integration.rules.policies import SlaPolicy
@@ -139,8 +142,43 @@ def first_touch_spec(work: Work, object_type: str, object_id: str, owner: CRMUse
         timezone=work.rules.owner_timezone(owner.email.lower()), owner_email=owner.email, lead=lead, route=route,
         reason=reason, url=work.adapter.record_url(object_type, object_id), why=why,
         duplicate=possible_duplicate(work, object_type, object_id), time_scale=config.time_scale()))
+    sent = acknowledgments(work, object_type, object_id, work.rules.owner_timezone(owner.email.lower()))
+    body = "\n\n".join([body, "\n".join(sent)]) if sent else body
     return TaskSpec(subject=subject, body=body, due_at=due, owner_id=owner.id, record_type=object_type,
                     record_id=object_id, kind=kind, priority=PRIORITY.get(tier, "medium"))
+
+
+def acknowledgments(work: Work, object_type: str, object_id: str, timezone: str) -> list[str]:
+    """What the lead already received from LeadRelay (the outbox's sent rows), one task line each."""
+    if not work.rules.first_response.enabled:
+        return []  # no acknowledgments: no query on the SLA task's path
+    rows = work.session.scalars(select(OutboundMessage).where(
+        OutboundMessage.tenant_id == work.tenant_id, OutboundMessage.object_type == object_type,
+        OutboundMessage.object_id == object_id, OutboundMessage.status == SENT).order_by(OutboundMessage.id))
+    to_owner = work.rules.first_response.reply_to == "owner"
+    return [sent_line(r.channel, r.subject or r.body or "", (r.accepted_at or r.created_at).astimezone(zone(timezone)),
+                      to_owner) for r in rows]
+
+
+def refresh_task_body(work: Work, object_type: str, object_id: str) -> None:
+    """The owner's first-touch task says what the lead already received: its body rebuilt (the original text plus
+    one line per message sent), once per number of lines; a task created later includes them from the start."""
+    timer = next((t for t in timers_of_lead(work, object_type, object_id) if t.task_id
+                  and t.key == sla_key(object_type, object_id, t.policy)), None)
+    owner = work.user(timer.owner_id) if timer else None
+    policy = policy_for(work, timer.policy) if timer else None
+    route = route_decision(work, object_type, object_id)
+    if timer is None or owner is None or policy is None or route is None:
+        return
+    spec = first_touch_spec(work, object_type, object_id, owner, timer.policy, policy, timer.due_at,
+                            lead_facts(route.inputs), route.reason, dict(route.inputs), None)
+    lines = len(acknowledgments(work, object_type, object_id, "UTC"))
+    told = audit(work, f"{timer.key}:told:{lines}", "sla", timer, "task_updated",
+                 f"The task now says what the lead already received ({lines} message{'s' if lines != 1 else ''})")
+    if told is None:
+        return
+    with released_on_error(work.session, lambda: work.session.delete(told)):
+        work.adapter.update_task(timer.task_id, body=spec.body)
 
 
 def task_created(work: Work, new: NewTimer, task_id: str) -> SlaTimer:

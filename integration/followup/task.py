@@ -69,6 +69,16 @@ def task_text(rules: RuleSet, task: FirstTouch) -> tuple[str, str]:
     return f"{verb} {name}: new {task.tier} lead", "\n\n".join(parts)
 
 
+def sent_line(channel: str, text: str, at: dt.datetime, reply_to_owner: bool) -> str:
+    """'Already sent to the lead by LeadRelay at 14:02:11: email "Thanks for your request, Ana" (…)': what the
+    lead received, so the rep does not repeat it (`at` on the owner's clock)."""
+    words = " ".join(text.split())
+    quoted = words if len(words) <= 80 else words[:79].rstrip() + "…"
+    what = "email" if channel == "email" else "SMS"
+    after = "; the lead's reply comes to you" if channel == "email" and reply_to_owner else ""
+    return f"Already sent to the lead by LeadRelay at {at:%H:%M:%S}: {what} “{quoted}” (acknowledgment{after})"
+
+
 # the first line -------------------------------------------------------------------------------------------
 
 def due_text(moment: dt.datetime, timezone: str, seconds: bool = False) -> str:

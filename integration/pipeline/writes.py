@@ -15,6 +15,7 @@ from integration.crm.batch_writes import STOPS_THE_REST
 from integration.errors import CRMNotFound, CRMRecordRefused, CRMValidationError
 from integration.followup.routed import on_routed_many
 from integration.models import Decision, ReviewItem
+from integration.outreach import hooks
 from integration.records import CRMUser, OwnerWrite, Record
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ def flush_owners(ctx: Batch) -> None:
     ctx.session.commit()
     on_routed_many(ctx, [(p.record, p.owner, p.decision, p.decision.inputs.get("tier") or "nurture",
                           p.decision.reason) for p in written if p.sla_task and p.owner is not None])
+    hooks.on_owners_written(ctx, [(p.record, p.owner, p.decision) for p in written if p.sla_task])
     if retry is not None:
         raise retry
 
