@@ -99,6 +99,7 @@ def api_blueprint(sandbox: Sandbox) -> Blueprint:
     v4.routes(bp, sandbox)
     properties.routes(bp, sandbox)
     outreach.routes(bp, sandbox)
+    outreach.batch_associations(bp, sandbox)
 
     @bp.delete("/appinstalls/v3/external-install")
     def external_uninstall():

@@ -164,3 +164,21 @@ def routes(bp: Blueprint, sandbox: Sandbox) -> None:
             raise validation("contactId, sequenceId and senderEmail are required")
         with sandbox.store.lock:
             return jsonify(enroll(sandbox, g.hs_account, user_id, body))
+
+
+def batch_associations(bp: Blueprint, sandbox: Sandbox) -> None:
+    # POST /crm/v4/associations/{fromObjectType}/{toObjectType}/batch/read
+    # (https://developers.hubspot.com/docs/api-reference/latest/crm/associations/associate-records/batch/read):
+    # ids with no association are left out of `results`
+    @bp.post("/crm/v4/associations/<from_name>/<to_name>/batch/read")
+    def read_associations(from_name: str, to_name: str):
+        from sandbox.hubspot.api import _inputs, body_json, resolve_type
+        source, target = resolve_type(from_name), resolve_type(to_name)
+        with sandbox.store.lock:
+            results = []
+            for item in _inputs(body_json()):
+                rows = assoc.v4_results(g.hs_account, source.name, str(item.get("id")), target.name)
+                if rows:
+                    results.append({"from": {"id": str(item.get("id"))}, "to": rows})
+            stamp = iso(now_ms(sandbox, g.hs_account))
+        return jsonify({"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp})
