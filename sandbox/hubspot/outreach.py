@@ -177,8 +177,16 @@ def batch_associations(bp: Blueprint, sandbox: Sandbox) -> None:
         with sandbox.store.lock:
             results = []
             for item in _inputs(body_json()):
-                rows = assoc.v4_results(g.hs_account, source.name, str(item.get("id")), target.name)
+                rows = [_as_documented(r) for r in
+                        assoc.v4_results(g.hs_account, source.name, str(item.get("id")), target.name)]
                 if rows:
                     results.append({"from": {"id": str(item.get("id"))}, "to": rows})
             stamp = iso(now_ms(sandbox, g.hs_account))
         return jsonify({"status": "COMPLETE", "results": results, "startedAt": stamp, "completedAt": stamp})
+
+
+def _as_documented(row: dict[str, Any]) -> dict[str, Any]:
+    """A batch read row as crm-associations-v4's MultiAssociatedObjectWithLabel has it: toObjectId a string, an
+    unlabeled association type without `label` (the document's label is a non-nullable string)."""
+    kinds = [{k: v for k, v in kind.items() if v is not None} for kind in row["associationTypes"]]
+    return {"toObjectId": str(row["toObjectId"]), "associationTypes": kinds}

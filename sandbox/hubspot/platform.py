@@ -68,6 +68,12 @@ class HubSpotPlatform:
         body = request.get_json(silent=True) if has_request_context() else None
         if isinstance(body, dict) and body.get("install_app"):
             install(sandbox, account, str(body["install_app"]))
+        # sequences (sandbox/hubspot/outreach.py): which users hold a seat (index into `users`; default all) and the
+        # daily enrollment cap per user
+        if isinstance(body, dict) and isinstance(body.get("sequence_seats"), list):
+            account.extra["sequence_seats"] = [owners[int(n)]["userId"] for n in body["sequence_seats"]]
+        if isinstance(body, dict) and body.get("daily_enrollments") is not None:
+            account.extra["daily_enrollments"] = int(body["daily_enrollments"])
         return account
 
     def seed_demo(self, sandbox: Sandbox, account: Account) -> None:
