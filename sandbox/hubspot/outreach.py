@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, g, jsonify, request
 
 from sandbox.hubspot import associations as assoc
-from sandbox.hubspot import records
+from sandbox.hubspot import records, webhooks
 from sandbox.hubspot.errors import HubSpotError, validation
 from sandbox.hubspot.hubstate import iso, now_ms
 from sandbox.hubspot.owners import all_owners
-from sandbox.hubspot.schema import ASSOCIATION_TYPES, TYPES
+from sandbox.hubspot.schema import ASSOCIATION_TYPES, TYPES, object_type
 from sandbox.hubspot.users import missing_scopes
 
 if TYPE_CHECKING:
@@ -146,8 +146,8 @@ def routes(bp: Blueprint, sandbox: Sandbox) -> None:
             raise validation("channel is required and must be EMAIL")
         with sandbox.store.lock:
             started, events = iso(now_ms(sandbox, g.hs_account)), unsubscribe_all(sandbox, g.hs_account, subscriber)
-        from sandbox.hubspot.api import emit
-        emit(sandbox, events)
+        if events:
+            webhooks.dispatch(sandbox, g.hs_account, events)
         result = {"channel": "EMAIL", "status": "NOT_SUBSCRIBED", "subscriberIdString": subscriber,
                   "source": "API", "timestamp": started, "wideStatusType": "PORTAL_WIDE"}
         return jsonify({"status": "COMPLETE", "results": [result], "startedAt": started, "completedAt": started,
@@ -172,11 +172,17 @@ def batch_associations(bp: Blueprint, sandbox: Sandbox) -> None:
     # ids with no association are left out of `results`
     @bp.post("/crm/v4/associations/<from_name>/<to_name>/batch/read")
     def read_associations(from_name: str, to_name: str):
-        from sandbox.hubspot.api import _inputs, body_json, resolve_type
-        source, target = resolve_type(from_name), resolve_type(to_name)
+        source, target = object_type(from_name), object_type(to_name)
+        if source is None or target is None:
+            raise HubSpotError(400, f"Unable to infer object type from: {to_name if source else from_name}",
+                               "VALIDATION_ERROR")
+        body = request.get_json(silent=True)
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or len(inputs) > 1000:  # the batch read takes up to 1,000 ids (UNCONFIRMED)
+            raise validation("inputs must be a list of at most 1000 ids")
         with sandbox.store.lock:
             results = []
-            for item in _inputs(body_json()):
+            for item in inputs:
                 rows = [_as_documented(r) for r in
                         assoc.v4_results(g.hs_account, source.name, str(item.get("id")), target.name)]
                 if rows:
