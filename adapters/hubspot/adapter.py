@@ -474,22 +474,25 @@ class HubSpotAdapter:
                                                  "/unsubscribe-all", query=[("channel", "EMAIL")])
 
     def _since(self, target: str, cursor: str | None, limit: int, inbound: bool) -> tuple[list[dict], dict, str, bool]:
-        """One search page of `target` created after the cursor, its contacts, the next cursor and whether more."""
+        """One search page of `target` created after the cursor, its contacts, the next cursor and whether more.
+
+        The cursor is changed_since's ("<ms>" or "<ms>+<after>"): the search index lags (SEARCH_LAG), so it moves to
+        the newest create time older than that; a page with none pages on by position from the same time. What is
+        newer is read again by the next pass (callers keep messages and meetings by id)."""
         asked = dt.datetime.now(dt.UTC)
-        since = int(cursor) if cursor and cursor.isdigit() else f.ms(asked - self.SWEEP_LOOKBACK)
+        since, after = q.changes_cursor(cursor) if cursor else (f.ms(asked - self.SWEEP_LOOKBACK), 0)
         page = self.client.call_path("search", "POST", f"/crm/v3/objects/{target}/search",
-                                     body=o.since_request(since, limit, inbound))
+                                     body=o.since_request(since, limit, inbound, after))
         objs = page.get("results") or []
         contacts = {}
         if objs:
             links = self.client.call_path("default", "POST", f"/crm/v4/associations/{target}/contacts/batch/read",
                                           body={"inputs": [{"id": str(obj["id"])} for obj in objs]})
             contacts = o.contacts_by_id(links)
-        # the search index lags (SEARCH_LAG): the cursor passes only what is older than that, and what is newer is
-        # read again next time (callers keep messages by id)
         settled = [m for m in map(o.created_ms, objs) if m <= f.ms(asked - self.SEARCH_LAG)]
-        more = bool((page.get("paging") or {}).get("next")) and bool(settled)
-        return objs, contacts, str(max([since, *settled])), more
+        since, after = (max(settled), 0) if settled else (since, after + len(objs))
+        more = bool((page.get("paging") or {}).get("next")) and after < q.MAX_RESULTS
+        return objs, contacts, q.changes_cursor_text(since, after if more else 0), more
 
     def inbound_since(self, cursor: str | None, limit: int = 100) -> InboundPage:
         objs, contacts, nxt, more = self._since("emails", cursor, limit, inbound=True)

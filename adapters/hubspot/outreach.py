@@ -44,14 +44,16 @@ def message_input(record_id: str, message: Message) -> tuple[str, dict[str, Any]
     return "emails", {"properties": props, "associations": _link(record_id, EMAIL_TO_CONTACT)}
 
 
-def since_request(since_ms: int, limit: int, inbound: bool) -> dict[str, Any]:
-    """A search body: objects created after `since_ms`, oldest first (incoming emails only when `inbound`)."""
+def since_request(since_ms: int, limit: int, inbound: bool, after: int = 0) -> dict[str, Any]:
+    """A search body: objects created after `since_ms`, oldest first, from the `after`th on (incoming emails only
+    when `inbound`)."""
     filters = [{"propertyName": "hs_createdate", "operator": "GT", "value": str(since_ms)}]
     if inbound:
         filters.append({"propertyName": "hs_email_direction", "operator": "EQ", "value": "INCOMING_EMAIL"})
     props = INBOUND_PROPERTIES if inbound else ["hs_createdate", "hs_timestamp"]
-    return {"filterGroups": [{"filters": filters}], "properties": props, "limit": max(1, min(limit, MAX_PAGE)),
+    body = {"filterGroups": [{"filters": filters}], "properties": props, "limit": max(1, min(limit, MAX_PAGE)),
             "sorts": [{"propertyName": "hs_createdate", "direction": "ASCENDING"}]}
+    return {**body, "after": str(after)} if after else body
 
 
 def contacts_by_id(answer: Any) -> dict[str, str]:

@@ -206,3 +206,17 @@ def test_simulate_rejects_reply_on_a_company(portal):
     resp = requests.post(f"{portal.base}/simulate", json={"action": "reply", "object_type": "companies",
                                                           "id": company}, timeout=10)
     assert resp.status_code == 400
+
+
+def test_inbound_since_pages_through_fresh_replies_without_skipping_one(portal):
+    lead = portal.contact(LEAD)
+    sent = [portal.simulate(action="reply", object_type="contacts", id=lead["id"], properties={"text": t})["id"]
+            for t in ("one", "two", "three")]
+    adapter, cursor, seen = portal.adapter(), None, []
+    while True:
+        page = adapter.inbound_since(cursor, limit=1)
+        seen += [m.id for m in page.messages]
+        cursor = page.cursor
+        if not page.has_more:
+            break
+    assert [i for i in seen if i in sent] == sent
