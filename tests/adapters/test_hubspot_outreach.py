@@ -220,3 +220,14 @@ def test_inbound_since_pages_through_fresh_replies_without_skipping_one(portal):
         if not page.has_more:
             break
     assert [i for i in seen if i in sent] == sent
+
+
+def test_unsubscribe_and_enrollment_without_their_scopes_are_refused(adapter_sandbox, monkeypatch):
+    p, adapter = _app_portal(adapter_sandbox, monkeypatch)  # granted contacts read/write only
+    lead = p.contact(LEAD)
+    with pytest.raises(CRMValidationError, match="MISSING_SCOPES"):
+        adapter.set_do_not_contact("contact", lead["id"])
+    sequenced = HubSpotAdapter(tenant_for(p.account, "hubspot", crm_sequence_id="1001"), adapter.client.tokens)
+    with pytest.raises(CRMValidationError, match="MISSING_SCOPES"):
+        sequenced.send_email("contact", lead["id"], _message(owner=p.records("owners")[0]["id"]))
+    assert p.contact(LEAD)["properties"].get("hs_email_optout") in (None, "false")
