@@ -13,10 +13,12 @@ from urllib.parse import quote, urlsplit
 
 from adapters.hubspot import batch as b
 from adapters.hubspot import fields as f
+from adapters.hubspot import outreach as o
 from adapters.hubspot import queries as q
 from adapters.hubspot.client import HubSpotClient
 from adapters.hubspot.errors import batch_errors, missing_result
 from adapters.nulls import NoBudget, NoWrites
+from integration.config import get_settings
 from integration.crm.batch_writes import failures_by_id, in_chunks, send_built
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
@@ -24,7 +26,10 @@ from integration.records import (
     ChangePage,
     Company,
     CRMUser,
+    InboundPage,
+    MeetingPage,
     MergeResult,
+    Message,
     NewRecord,
     ObjectType,
     OwnerWrite,
@@ -83,6 +88,8 @@ class HubSpotAdapter:
     # are immediate.
     SEARCH_LAG: ClassVar[dt.timedelta] = dt.timedelta(seconds=10)
     INBOX_LEADS: ClassVar[bool] = False
+    # the lead's acknowledgment by email: enrolling the contact in a sequence the tenant chose (crm_sequence_id)
+    EMAIL_SENDER: ClassVar[str | None] = "sequence"
     ADDRESS_FIELDS: ClassVar[frozenset[str]] = frozenset({"street", "city", "state", "postcode", "country"})
     # Domains per find_companies search: a whole drain batch (≤ 50 leads) in one call, and half of what one IN
     # filter takes (q.MAX_IN_VALUES). A page holds q.MAX_PAGE = 200 companies (4 per domain); more pages are read.
@@ -404,9 +411,11 @@ class HubSpotAdapter:
         if last is None or last < since.astimezone(dt.UTC):
             return False
         singular = f.NEUTRAL[hs]
+        # what LeadRelay logged itself (log_message) carries our app as its record source: not the rep's touch
+        app_id = get_settings().crm(self.PLATFORM).app_id
         for activity in f.ACTIVITY_OBJECTS:  # a note alone bumps the date but is not "acting"
             found = self.client.call("search", activity, "search_api", "do_search",
-                                     q.activity_request(activity, singular, str(record_id), f.ms(since)))
+                                     q.activity_request(activity, singular, str(record_id), f.ms(since), app_id))
             if found.total:
                 return True
         return False
@@ -436,6 +445,82 @@ class HubSpotAdapter:
             since, after = max(since, floor), 0
         return ChangePage(records=[f.to_record(hs, o) for o in objs], cursor=q.changes_cursor_text(since, after),
                           has_more=more)
+
+    # outreach ------------------------------------------------------------------------------
+    def _contact(self, object_type: str) -> str:
+        hs = f.hubspot_object(object_type)
+        if hs != "contacts":
+            raise CRMValidationError(f"HubSpot logs messages to leads on contacts, not {hs}")
+        return hs
+
+    def log_message(self, object_type: str, record_id: str, message: Message) -> str:
+        self._contact(object_type)
+        target, body = o.message_input(str(record_id), message)
+        # POST /crm/v3/objects/{emails|communications} with its contact association in the same call
+        created = self.client.call_path("default", "POST", f"/crm/v3/objects/{target}", body=body)
+        return str(created["id"])
+
+    def set_do_not_contact(self, object_type: str, record_id: str) -> None:
+        hs = self._contact(object_type)
+        contact = self.client.call("default", hs, "basic_api", "get_by_id", str(record_id), properties=["email"],
+                                   archived=False)
+        email = (contact.properties or {}).get("email")
+        if not email:
+            raise CRMValidationError(f"HubSpot contact {record_id} has no email to unsubscribe")
+        self._remember(hs, str(record_id), ["email_opt_out"])
+        # hs_email_optout is read-only: "unsubscribe from all email" is the communication preferences API's (v4,
+        # scope subscriptions-status-write); unsubscribing an unsubscribed address again is no error
+        self.client.call_path("default", "POST", f"/communication-preferences/v4/statuses/{quote(email, safe='@')}"
+                                                 "/unsubscribe-all", query=[("channel", "EMAIL")])
+
+    def _since(self, target: str, cursor: str | None, limit: int, inbound: bool) -> tuple[list[dict], dict, str, bool]:
+        """One search page of `target` created after the cursor, its contacts, the next cursor and whether more.
+
+        The cursor is changed_since's ("<ms>" or "<ms>+<after>"): the search index lags (SEARCH_LAG), so it moves to
+        the newest create time older than that; a page with none pages on by position from the same time. What is
+        newer is read again by the next pass (callers keep messages and meetings by id)."""
+        asked = dt.datetime.now(dt.UTC)
+        since, after = q.changes_cursor(cursor) if cursor else (f.ms(asked - self.SWEEP_LOOKBACK), 0)
+        page = self.client.call_path("search", "POST", f"/crm/v3/objects/{target}/search",
+                                     body=o.since_request(since, limit, inbound, after))
+        objs = page.get("results") or []
+        contacts = {}
+        if objs:
+            links = self.client.call_path("default", "POST", f"/crm/v4/associations/{target}/contacts/batch/read",
+                                          body={"inputs": [{"id": str(obj["id"])} for obj in objs]})
+            contacts = o.contacts_by_id(links)
+        settled = [m for m in map(o.created_ms, objs) if m <= f.ms(asked - self.SEARCH_LAG)]
+        since, after = (max(settled), 0) if settled else (since, after + len(objs))
+        more = bool((page.get("paging") or {}).get("next")) and after < q.MAX_RESULTS
+        return objs, contacts, q.changes_cursor_text(since, after if more else 0), more
+
+    def inbound_since(self, cursor: str | None, limit: int = 100) -> InboundPage:
+        objs, contacts, nxt, more = self._since("emails", cursor, limit, inbound=True)
+        return InboundPage(messages=[o.to_inbound(obj, contacts.get(str(obj["id"]))) for obj in objs], cursor=nxt,
+                           has_more=more)
+
+    def meetings_since(self, cursor: str | None, limit: int = 100) -> MeetingPage:
+        objs, contacts, nxt, more = self._since("meetings", cursor, limit, inbound=False)
+        return MeetingPage(meetings=[o.to_meeting(obj, contacts[str(obj["id"])]) for obj in objs
+                                     if str(obj["id"]) in contacts], cursor=nxt, has_more=more)
+
+    def send_email(self, object_type: str, record_id: str, message: Message) -> str:
+        self._contact(object_type)
+        sequence = str(self.tenant.settings.get("crm_sequence_id") or "")
+        if not sequence:
+            raise CRMValidationError("No HubSpot sequence chosen: choose one in LeadRelay's settings (first response)")
+        if not message.owner_id:
+            raise CRMValidationError("A HubSpot sequence is sent from the contact's owner, and it has none")
+        owner = self.client.call("default", "owners", "owners_api", "get_by_id", str(message.owner_id))
+        body = {"contactId": str(record_id), "sequenceId": sequence, "senderEmail": owner.email}
+        # POST /automation/v4/sequences/enrollments?userId= (the owner's user: a Sales/Service Hub seat and a
+        # connected inbox are needed; the sequence sends its own first email and logs it on the contact)
+        try:
+            enrolled = self.client.call_path("default", "POST", "/automation/v4/sequences/enrollments", body=body,
+                                             query=[("userId", str(owner.user_id))])
+        except CRMNotFound as exc:
+            raise CRMValidationError(f"{exc} (choose another sequence in LeadRelay's settings)") from exc
+        return str(enrolled["id"])
 
     # webhooks ------------------------------------------------------------------------------
     def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:

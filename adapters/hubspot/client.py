@@ -74,7 +74,8 @@ class HubSpotClient:
         """GET a path the SDK has no API class for (e.g. /account-info/v3/details), as a dict."""
         return self.call_path(bucket, "GET", path)
 
-    def call_path(self, bucket: str, method: str, path: str) -> Any:
+    def call_path(self, bucket: str, method: str, path: str, body: Any = None,
+                  query: list[tuple[str, str]] | None = None) -> Any:
         """Send `method` to a path the SDK has no API class for (e.g. the v1 secondary-email API); the JSON answer.
 
         Sent through the owners package's generated ApiClient, so it shares the urllib3 stack, the CA,
@@ -83,8 +84,12 @@ class HubSpotClient:
         """
         def send() -> tuple[Any, int, Any]:
             api_client = self.api("owners", "owners_api").api_client
-            return api_client.call_api(path, method, header_params={"Accept": "application/json"},
-                                       response_types_map={200: "object"}, auth_settings=["oauth2"],
+            headers = {"Accept": "application/json"}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            return api_client.call_api(path, method, query_params=query or [], header_params=headers, body=body,
+                                       response_types_map={200: "object", 201: "object", 207: "object"},
+                                       auth_settings=["oauth2"],
                                        _return_http_data_only=False, _request_timeout=self.timeout)
         return self._run(bucket, send)
 

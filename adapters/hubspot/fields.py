@@ -62,7 +62,8 @@ PROPERTIES: dict[str, dict[str, str]] = {
                  "mobile": "mobilephone", "company": "company", "title": "jobtitle", "website": "website",
                  "domain": "hs_email_domain", "street": "address", "city": "city", "state": "state",
                  "postcode": "zip", "country": "country", "lifecycle_stage": "lifecyclestage",
-                 "lead_status": "hs_lead_status", **{name: name for name in CUSTOM_NAMES}},
+                 "lead_status": "hs_lead_status", "email_opt_out": "hs_email_optout",
+                 **{name: name for name in CUSTOM_NAMES}},
     "companies": {"name": "name", "domain": "domain", "website": "website", "phone": "phone", "city": "city",
                   "state": "state", "country": "country", "lifecycle_stage": "lifecyclestage"},
     "deals": {"name": "dealname", "amount": "amount", "deal_stage": "dealstage"},
@@ -170,7 +171,9 @@ def append_task_note(body_html: str, note: str) -> str:
 
 
 # neutral fields HubSpot calculates itself (read-only properties): a create leaves them out
-CALCULATED: dict[str, frozenset[str]] = {"contacts": frozenset({"domain"}), "deals": frozenset({"deal_status"})}
+# hs_email_optout ("Unsubscribed from all email") is read-only: only the communication preferences API sets it
+CALCULATED: dict[str, frozenset[str]] = {"contacts": frozenset({"domain", "email_opt_out"}),
+                                         "deals": frozenset({"deal_status"})}
 
 
 def create_properties(hs_object: str, fields: Mapping[str, Any]) -> dict[str, str]:

@@ -127,10 +127,12 @@ def changes_cursor_text(since_ms: int, after: int) -> str:
     return f"{since_ms}+{after}" if after else str(since_ms)
 
 
-def activity_request(activity: str, record_singular: str, record_id: str, since_ms: int) -> Any:
-    """Calls/emails/meetings associated with the record, logged (or dated) at or after `since`."""
+def activity_request(activity: str, record_singular: str, record_id: str, since_ms: int, app_id: str = "") -> Any:
+    """Calls/emails/meetings associated with the record, logged (or dated) at or after `since`; with `app_id`, not
+    those the app created (hs_object_source_id: the "Record source detail" HubSpot stamps on an app's objects)."""
     link = _eq(f"associations.{record_singular}", record_id)
-    groups = [[link, {"property_name": prop, "operator": "GTE", "value": str(since_ms)}]
+    own = [{"property_name": "hs_object_source_id", "operator": "NEQ", "value": app_id}] if app_id else []
+    groups = [[link, {"property_name": prop, "operator": "GTE", "value": str(since_ms)}, *own]
               for prop in ("hs_createdate", "hs_timestamp")]
     return search_request(activity, groups, ["hs_createdate", "hs_timestamp"], 1)
 

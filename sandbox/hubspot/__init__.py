@@ -29,7 +29,13 @@ Emulated (paths exactly as hubspot-api-client 12 calls them):
   deal.merge webhooks carry objectId (= primaryObjectId, UNCONFIRMED), primaryObjectId, mergedObjectIds,
   newObjectId and numberOfPropertiesMoved (fields: https://developers.hubspot.com/changelog/new-subscription-types-for-webhooks);
   no creation or deletion events for the records involved (UNCONFIRMED).
-- Associations v4: PUT default / labeled, GET list, DELETE.
+- Associations v4: PUT default / labeled, GET list, DELETE, POST /crm/v4/associations/{from}/{to}/batch/read.
+- Outreach (sandbox/hubspot/outreach.py): communications (SMS logged on a contact), "Record source"
+  (hs_object_source / hs_object_source_id: INTEGRATION + app id, CRM_UI + user id, API, SEQUENCES) on every new
+  object, POST /communication-preferences/v4/statuses/{email}/unsubscribe-all (hs_email_optout true after; read-only
+  otherwise), POST /automation/v4/sequences/enrollments?userId= with its refusals (no seat, already enrolled, daily
+  cap, unsubscribed) logging the first step's email; control: account body `sequence_seats` (user indexes) and
+  `daily_enrollments`; simulate actions `reply` (the lead's INCOMING_EMAIL on the contact) and `log_meeting`.
 - Properties: GET/POST /crm/v3/properties/{type} (+ /{name}, /groups): created properties are then
   accepted on records (sandbox/hubspot/properties.py).
 - Owners: GET /crm/v3/owners/ (email, after, limit, archived) and /crm/v3/owners/{id}; inactive users are

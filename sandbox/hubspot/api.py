@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from sandbox.hubspot import properties, records, search, v4, webhooks
+from sandbox.hubspot import outreach, properties, records, search, v4, webhooks
 from sandbox.hubspot.errors import HubSpotError, render, unauthorized, validation
 from sandbox.hubspot.hubstate import app_for_client, uninstall
 from sandbox.hubspot.owners import owners_routes
@@ -98,6 +98,8 @@ def api_blueprint(sandbox: Sandbox) -> Blueprint:
     users_routes(bp, sandbox)
     v4.routes(bp, sandbox)
     properties.routes(bp, sandbox)
+    outreach.routes(bp, sandbox)
+    outreach.batch_associations(bp, sandbox)
 
     @bp.delete("/appinstalls/v3/external-install")
     def external_uninstall():

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, has_request_context, jsonify, request
 
 from sandbox.hubspot import associations as assoc
-from sandbox.hubspot import records, seed, webhooks
+from sandbox.hubspot import outreach, records, seed, webhooks
 from sandbox.hubspot.api import api_blueprint
 from sandbox.hubspot.errors import HubSpotError
 from sandbox.hubspot.hubstate import App, hub, install, iso, now_ms
@@ -68,6 +68,12 @@ class HubSpotPlatform:
         body = request.get_json(silent=True) if has_request_context() else None
         if isinstance(body, dict) and body.get("install_app"):
             install(sandbox, account, str(body["install_app"]))
+        # sequences (sandbox/hubspot/outreach.py): which users hold a seat (index into `users`; default all) and the
+        # daily enrollment cap per user
+        if isinstance(body, dict) and isinstance(body.get("sequence_seats"), list):
+            account.extra["sequence_seats"] = [owners[int(n)]["userId"] for n in body["sequence_seats"]]
+        if isinstance(body, dict) and body.get("daily_enrollments") is not None:
+            account.extra["daily_enrollments"] = int(body["daily_enrollments"])
         return account
 
     def seed_demo(self, sandbox: Sandbox, account: Account) -> None:
@@ -93,7 +99,8 @@ class HubSpotPlatform:
         try:
             with sandbox.store.lock:
                 rec, events = self._apply(sandbox, account, otype, action, payload, actor)
-                out = records.serialize(account, otype, rec, list(rec["properties"]), associations=list(TYPES))
+                shown = TYPES[{"reply": "emails", "log_meeting": "meetings"}.get(str(action), otype.name)]
+                out = records.serialize(account, shown, rec, list(rec["properties"]), associations=list(TYPES))
         except HubSpotError as exc:
             raise PlatformError(exc.message, exc.status) from exc
         webhooks.dispatch(sandbox, account, events)
@@ -145,7 +152,14 @@ class HubSpotPlatform:
             assoc.add(account, otype.name, rec["id"], target.name, str(payload["to_id"]), int(type_id))
             records.note_activity(sandbox, account, otype.name, target.name, str(payload["to_id"]))
             return rec, []
-        raise PlatformError(f"unknown action {action!r}; use create, update, delete, merge or associate")
+        if action in ("reply", "log_meeting"):
+            if otype.name != "contacts":
+                raise PlatformError(f"{action} is logged on contacts")
+            contact = records.get(account, otype, str(payload.get("id")))
+            log = outreach.simulate_reply if action == "reply" else outreach.simulate_meeting
+            return log(sandbox, account, contact, props, actor)
+        raise PlatformError(f"unknown action {action!r}; use create, update, delete, merge, associate, reply or "
+                            "log_meeting")
 
 
 def webhooks_default_type(from_type: str, to_type: str) -> int:

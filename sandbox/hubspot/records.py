@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 # https://gist.github.com/equivalent "no way to delete secondary contact via V3 … setting hs_additional_emails
 # to empty will not work"; the v1 endpoints: https://legacydocs.hubspot.com/docs/methods/contacts/delete-a-secondary-email-address)
 READ_ONLY = frozenset({"hs_object_id", "createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate",
-                       "hs_merged_object_ids", "hs_email_domain", "notes_last_updated", "hs_additional_emails"})
+                       "hs_merged_object_ids", "hs_email_domain", "notes_last_updated", "hs_additional_emails",
+                       "hs_object_source", "hs_object_source_id", "hs_email_optout"})
 _TIMESTAMPS = ("createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate")
 INDEX_KEEP_MS = 600_000  # search versions kept this long: config.search_lag_ms beyond 10 minutes acts as 10 minutes
 
@@ -33,6 +34,17 @@ class Actor:
 
     change_source: str          # "INTEGRATION" (an app's token), "API" (token without an app), "CRM_UI"
     source_id: str | None       # app id, or "userId:<id>" for UI changes
+
+
+def source_properties(actor: Actor) -> dict[str, str]:
+    """The "Record source" of a new record (hs_object_source, hs_object_source_id): how HubSpot tells an app's
+    objects from a rep's (https://knowledge.hubspot.com/properties/hubspots-default-contact-properties, "Record
+    source" and "Record source detail 1"; that an app's id is the source id is UNCONFIRMED)."""
+    source = actor.change_source if actor.change_source in ("CRM_UI", "INTEGRATION", "SEQUENCES") else "API"
+    out = {"hs_object_source": source}
+    if actor.source_id:
+        out["hs_object_source_id"] = actor.source_id.removeprefix("userId:")
+    return out
 
 
 def to_str(value: Any) -> str | None:
@@ -186,7 +198,8 @@ def create(sandbox: Sandbox, account: Account, otype: ObjectType, props: dict[st
         rec_id = _next_id(sandbox, account)
         created = clean.pop("createdate", None) or clean.pop("hs_createdate", None)
         stamp = iso(at) if not created else created
-        rec = {"id": rec_id, "properties": {"hs_object_id": rec_id, "createdate": stamp, "hs_createdate": stamp},
+        rec = {"id": rec_id, "properties": {"hs_object_id": rec_id, "createdate": stamp, "hs_createdate": stamp,
+                                            **source_properties(actor)},
                "createdAt": stamp, "archived": False, "history": {}}
         if otype.name == "tasks":
             clean.setdefault("hs_task_status", "NOT_STARTED")

@@ -18,8 +18,11 @@ class ObjectType:
     legacy_webhooks: bool = False  # contact.* / company.* / deal.*; others use object.*
 
 
+# hs_object_source / hs_object_source_id: the "Record source" HubSpot stamps on every object it creates (INTEGRATION
+# and the app id for an app's token, CRM_UI and the user for a rep's, API for a token of no app), read-only
 _SYSTEM = {"hs_object_id", "createdate", "hs_createdate", "lastmodifieddate", "hs_lastmodifieddate",
-           "hubspot_owner_id", "hs_merged_object_ids", "notes_last_updated"}
+           "hubspot_owner_id", "hs_merged_object_ids", "notes_last_updated", "hs_object_source",
+           "hs_object_source_id"}
 _ENGAGEMENT = {"hs_timestamp", "hubspot_owner_id", "hs_body_preview"}
 
 TYPES: dict[str, ObjectType] = {t.name: t for t in (
@@ -29,7 +32,8 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
                frozenset(_SYSTEM | {"email", "firstname", "lastname", "phone", "mobilephone", "company",
                                     "jobtitle", "website", "lifecyclestage", "hs_lead_status", "city",
                                     "state", "country", "zip", "address", "hs_additional_emails",
-                                    "hs_timezone", "associatedcompanyid", "hs_email_domain"}),
+                                    "hs_timezone", "associatedcompanyid", "hs_email_domain",
+                                    "hs_email_optout"}),
                legacy_webhooks=True),
     ObjectType("companies", "company", "0-2",
                ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
@@ -61,7 +65,7 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
     ObjectType("emails", "email", "0-49", ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
                ("hs_email_subject",),
                frozenset(_SYSTEM | _ENGAGEMENT | {"hs_email_subject", "hs_email_text", "hs_email_direction",
-                                                  "hs_email_status"}),
+                                                  "hs_email_status", "hs_email_headers", "hs_email_html"}),
                required=("hs_timestamp",)),
     ObjectType("meetings", "meeting", "0-47", ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
                ("hs_meeting_title",),
@@ -69,6 +73,11 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
                                                   "hs_meeting_start_time", "hs_meeting_end_time",
                                                   "hs_meeting_outcome"}),
                required=("hs_timestamp",)),
+    # https://developers.hubspot.com/docs/api/crm/communications (SMS, WhatsApp, LinkedIn messages logged on records)
+    ObjectType("communications", "communication", "0-18", ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+               ("hs_communication_body",),
+               frozenset(_SYSTEM | _ENGAGEMENT | {"hs_communication_channel_type", "hs_communication_logged_from",
+                                                  "hs_communication_body"})),
     ObjectType("notes", "note", "0-46", ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
                ("hs_note_body",),
                frozenset(_SYSTEM | _ENGAGEMENT | {"hs_note_body"}),
@@ -80,7 +89,7 @@ TYPES: dict[str, ObjectType] = {t.name: t for t in (
 )}
 
 ALIASES = {**{t.type_id: t.name for t in TYPES.values()}, **{t.singular: t.name for t in TYPES.values()}}
-ENGAGEMENTS = ("tasks", "calls", "emails", "meetings", "notes")
+ENGAGEMENTS = ("tasks", "calls", "emails", "meetings", "notes", "communications")
 # record types whose association to a contact/company/deal bumps "Last activity date" (notes_last_updated)
 ACTIVITY_TYPES = ("calls", "emails", "meetings", "notes")
 MERGEABLE = ("contacts", "companies", "deals", "leads")
@@ -116,6 +125,8 @@ ASSOCIATION_TYPES: dict[tuple[str, str], int] = {
     ("deals", "meetings"): 211, ("meetings", "deals"): 212,
     ("deals", "notes"): 213, ("notes", "deals"): 214,
     ("deals", "tasks"): 215, ("tasks", "deals"): 216,
+    # communication <-> contact 81/82 (https://developers.hubspot.com/docs/api/crm/communications)
+    ("communications", "contacts"): 81, ("contacts", "communications"): 82,
     ("leads", "contacts"): 578, ("contacts", "leads"): 579,
 }
 # labeled "Primary" variants that HubSpot also accepts

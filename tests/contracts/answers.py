@@ -77,10 +77,11 @@ class HubSpotCalls:
         fn = getattr(api, f"{method}_with_http_info")
         return self._logged(*_sent(lambda: fn(*args, _preload_content=False, _request_timeout=10, **kwargs)))
 
-    def raw(self, api_client: Any, http_method: str, path: str) -> Answer:
+    def raw(self, api_client: Any, http_method: str, path: str, body: Any = None) -> Answer:
         """A path the SDK has no API class for, sent as HubSpotClient.call_path sends it (a package's ApiClient)."""
+        headers = {"Accept": "application/json", **({"Content-Type": "application/json"} if body is not None else {})}
         return self._logged(*_sent(lambda: api_client.call_api(
-            path, http_method, header_params={"Accept": "application/json"}, auth_settings=["oauth2"],
+            path, http_method, header_params=headers, body=body, auth_settings=["oauth2"],
             _return_http_data_only=True, _preload_content=False, _request_timeout=10)))
 
     def unlogged(self, api: Any, method: str, *args: Any, http_method: str, path: str, **kwargs: Any) -> Answer:
