@@ -18,12 +18,22 @@ class HubSpotOAuth(OAuthProvider):
     API_BASE = "https://api.hubapi.com"
     SCOPES = ("oauth", "crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.companies.read",
               "crm.objects.companies.write", "crm.objects.deals.read", "crm.objects.deals.write",
-              "crm.objects.owners.read", "settings.users.read")
+              "crm.objects.owners.read", "settings.users.read",
+              # the lead's replies: an email engagement's body is only readable with it (handoff rules)
+              "sales-email-read")
+    # Asked for, granted where the portal has the feature, never a reason to refuse the install (HubSpot's
+    # `optional_scope`): do-not-contact through the communication preferences API, and the CRM's own sending for
+    # the first response (sequences need a Sales/Service Hub seat). Without them those two features say so.
+    OPTIONAL_SCOPES = ("subscriptions-status-write", "automation.sequences.read",
+                       "automation.sequences.enrollments.write")
     PKCE = True
     TOKEN_AUTH_METHOD = "client_secret_post"
     ALLOWED_HOSTS = ("api.hubapi.com",)
     # token info is keyed by the token itself: an expired or revoked one is simply "not found"
     UNAUTHORIZED_STATUSES = (401, 404)
+
+    def authorize_params(self) -> dict[str, str]:
+        return {"optional_scope": " ".join(self.OPTIONAL_SCOPES)}
 
     def identify(self, token: dict) -> Identity:
         info = self.get_json(self.url(self.TOKEN_INFO_URL.format(token=token["access_token"])), token)

@@ -18,6 +18,7 @@ def test_committed_manifests_match_the_code():
 def test_hubspot_manifest_routes_exist_in_the_app(app):
     manifest = json.loads(build("http://localhost")["hubspot/app-hsmeta.json"])
     assert manifest["config"]["auth"]["requiredScopes"] == list(HubSpotOAuth.SCOPES)
+    assert manifest["config"]["auth"]["optionalScopes"] == list(HubSpotOAuth.OPTIONAL_SCOPES)
     rules = {r.rule for r in app.url_map.iter_rules()}
     assert "/oauth/<platform>/callback" in rules and "/webhooks/<platform>" in rules
     webhooks = json.loads(build("http://localhost")["hubspot/webhooks-hsmeta.json"])

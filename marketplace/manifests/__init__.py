@@ -48,7 +48,8 @@ def hubspot(public_url: str) -> dict[str, str]:
         "description": "Routes every new lead to the right owner, merges duplicates, creates SLA tasks and keeps "
                        "lifecycle stages consistent.",
         "auth": {"type": "oauth", "redirectUrls": [f"{public_url}/oauth/hubspot/callback"],
-                 "requiredScopes": list(HubSpotOAuth.SCOPES), "optionalScopes": [],
+                 "requiredScopes": list(HubSpotOAuth.SCOPES),
+                 "optionalScopes": list(HubSpotOAuth.OPTIONAL_SCOPES),
                  "conditionallyRequiredScopes": []},
         "permittedUrls": {"fetch": [public_url], "iframe": [], "img": []},
         "support": {"supportEmail": SUPPORT_EMAIL, "documentationUrl": f"{public_url}/docs",

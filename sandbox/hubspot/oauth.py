@@ -71,7 +71,10 @@ def _issue_code(sandbox: Sandbox, app: App, account: Account, args: dict[str, st
         sandbox.store.codes[code] = {
             "platform": "hubspot", "client_id": app.client_id, "account_id": account.id,
             "user_id": str(user.get("userId", "")),
-            "redirect_uri": args.get("redirect_uri", ""), "scopes": (args.get("scope") or "").split(),
+            "redirect_uri": args.get("redirect_uri", ""), "scopes": (args.get("scope") or "").split() + [
+                # the portal grants the optional scopes it has the features for: the sandbox's portals have them all
+                # (a sequence enrollment still needs the user's seat: sandbox/hubspot/outreach.py)
+                s for s in (args.get("optional_scope") or "").split() if s not in (args.get("scope") or "").split()],
             "code_challenge": args.get("code_challenge"),
             "code_challenge_method": args.get("code_challenge_method", "plain"), "issued": time.time()}
     return code
