@@ -11,7 +11,10 @@ from integration.records import (
     Company,
     CRMUser,
     Event,
+    InboundPage,
+    MeetingPage,
     MergeResult,
+    Message,
     NewRecord,
     OwnerWrite,
     Record,
@@ -268,6 +271,46 @@ class CRMAdapter(Protocol):
 
     def unsubscribe_webhooks(self) -> None:
         """Remove the subscriptions `subscribe_webhooks` made."""
+
+    # The CRM's own email sending that an app may use for the lead's acknowledgment (`send_email`): "sequence"
+    # (HubSpot: enrol the contact in a sequence, which sends its own template from the owner's connected inbox;
+    # needs a Sales/Service Hub seat), "email_action" (Salesforce: the emailSimple invocable action), None where the
+    # platform's API sends no mail (Pipedrive): then only the tenant's SMTP server can.
+    EMAIL_SENDER: ClassVar[str | None]
+
+    def log_message(self, object_type: str, record_id: str, message: Message) -> str:
+        """Log a message sent to (or received from) the lead on the record, as the platform shows mail and texts:
+        HubSpot an email engagement (an SMS: a communication, channel SMS) associated with the contact, Salesforce
+        a completed Task (TaskSubtype Email; an SMS: subtype Task, type SMS) on the Lead/Contact, Pipedrive a done
+        activity (type email; an SMS: type sms, else task) on the person. Returns its id. Not idempotent: the caller
+        keeps the id. It is not the owner's activity: `activity_logged_since` must not count an outbound message
+        LeadRelay logged as the rep's touch (adapters mark it, e.g. HubSpot's hs_email_direction EMAIL sent by the
+        app, Salesforce's subtype plus LeadRelay's subject prefix, Pipedrive's activity subject prefix)."""
+
+    def set_do_not_contact(self, object_type: str, record_id: str) -> None:
+        """Mark the record as not to be contacted, where the platform keeps it: HubSpot unsubscribes the
+        contact's email from all email (communication preferences; `email_opt_out` reads true after), Salesforce
+        sets HasOptedOutOfEmail and DoNotCall, Pipedrive sets the person's marketing_status to unsubscribed.
+        Idempotent. Reported to `writes.remember`."""
+
+    def inbound_since(self, cursor: str | None, limit: int = 100) -> InboundPage:
+        """Messages from leads the CRM logged after the cursor (None: from now minus one day), oldest first, with
+        the lead-object record each is linked to: HubSpot email engagements with direction INCOMING_EMAIL,
+        Salesforce EmailMessage with Incoming = true (through its EmailMessageRelation to the Lead/Contact),
+        Pipedrive mailbox messages from a person (mail:read). One or two calls a page. Records the platform did
+        not link are returned with an empty `record_id` and their sender (a caller may look the address up)."""
+
+    def meetings_since(self, cursor: str | None, limit: int = 100) -> MeetingPage:
+        """Meetings logged on lead-object records after the cursor (None: from now minus one day), oldest first:
+        HubSpot meeting engagements associated with contacts, Salesforce Events whose WhoId is a Lead/Contact,
+        Pipedrive activities of type meeting on a person. For the conversion KPIs (lead → meeting)."""
+
+    def send_email(self, object_type: str, record_id: str, message: Message) -> str:
+        """Send the lead's acknowledgment through the CRM's own sending (EMAIL_SENDER), from `message.owner_id`;
+        returns the platform's id for it. The CRM logs it on the record itself (no `log_message` after).
+        CRMValidationError when the platform can't (no EMAIL_SENDER, no seat, the daily allowance used up: the
+        message says which); CRMRateLimited/CRMTransient as every call. "sequence": the tenant's settings name the
+        sequence (`crm_sequence_id`); the message's subject and body are then the sequence's, not ours."""
 
     def ensure_custom_fields(self) -> list[str]:
         """Create LeadRelay's own fields (records.FIELDS' leadrelay_*) on the lead object where the platform
