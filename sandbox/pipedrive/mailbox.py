@@ -2,7 +2,8 @@
 
 GET /v1/mailbox/mailThreads?folder=inbox (threads ordered by their most recent message, newest first, offset
 paging) and GET /v1/mailbox/mailThreads/{id}/mailMessages, shaped as openapi-v1.json's MailThread and
-MailMessage: each party {id, name, email_address, linked_person_id, …}, times as 'YYYY-MM-DD HH:MM:SS'. The
+MailMessage: each party {id, name, email_address, linked_person_id, …}, times as the documents' examples write
+them ("2019-11-20T20:20:46.000Z"); a party no person has the address of is linked to none (null). The
 message's text is only its `snippet` (the body is behind `body_url`, a link outside the API).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from sandbox.context import Sandbox
-from sandbox.pipedrive.core import PdError, next_id, ok, user
+from sandbox.pipedrive.core import PdError, iso_ms, next_id, ok, user
 from sandbox.pipedrive.guard import check
 from sandbox.pipedrive.limits import RateLimiter
 from sandbox.state import Account
@@ -27,7 +28,7 @@ THREADS, MESSAGES = "mail_threads", "mail_messages"
 
 
 def _v1(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+    return iso_ms(ts)
 
 
 def _party(account: Account, address: str, name: str, person_id: int | None, ts: float) -> dict[str, Any]:
