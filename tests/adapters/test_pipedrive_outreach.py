@@ -8,6 +8,7 @@ import pytest
 
 from integration.errors import CRMNotFound, CRMValidationError
 from integration.records import Message
+from tests.adapters.conftest import StaticTokens
 from tests.adapters.test_pipedrive_adapter import company  # noqa: F401 - the fixture
 
 UTC = dt.UTC
@@ -102,3 +103,13 @@ def test_send_email_is_not_pipedrives(company):  # noqa: F811
     assert adapter.EMAIL_SENDER is None
     with pytest.raises(CRMValidationError, match="SMTP"):
         adapter.send_email("contact", "1", _message())
+
+
+def test_inbound_since_without_the_mail_scope_is_refused(company, adapter_sandbox):  # noqa: F811
+    # an install from before LeadRelay asked for mail:read: its token lacks the scope
+    token = adapter_sandbox.sandbox.store.issue_token(
+        company.account["account_id"], "access", None, client_id="old-install",
+        scopes=["base", "contacts:full", "activities:full"])
+    adapter = company.adapter(tokens=StaticTokens(token.value))
+    with pytest.raises(CRMValidationError, match="Scope"):
+        adapter.inbound_since(None)
