@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from adapters.nulls import NoBudget, NoWrites
 from adapters.pipedrive import fields as f
-from adapters.pipedrive import queries
+from adapters.pipedrive import outreach, queries
 from adapters.pipedrive.client import PipedriveClient
 from adapters.pipedrive.webhooks import PipedriveWebhooks
 from integration.crm.batch_writes import failures_by_id, one_by_one
@@ -24,7 +24,10 @@ from integration.records import (
     ChangePage,
     Company,
     CRMUser,
+    InboundPage,
+    MeetingPage,
     MergeResult,
+    Message,
     NewRecord,
     ObjectType,
     OwnerWrite,
@@ -50,6 +53,7 @@ class PipedriveAdapter:
     # persons/organizations search (itemSearch underneath) lags behind writes is not documented and no report of it
     # was found: 0 until evidence says otherwise.
     SEARCH_LAG: ClassVar[dt.timedelta] = dt.timedelta(0)
+    EMAIL_SENDER: ClassVar[str | None] = None  # Pipedrive's API sends no mail
     INBOX_LEADS: ClassVar[bool] = True  # the Leads Inbox: deals-to-be, each on a person or organization
     ADDRESS_FIELDS: ClassVar[frozenset[str]] = frozenset()  # a person's address is not a v2 person field
     TIMEOUT: ClassVar[tuple[float, float]] = (5.0, 30.0)  # (connect, read) seconds on every call
@@ -104,6 +108,8 @@ class PipedriveAdapter:
         for start in range(0, len(ids), self.BATCH_IDS):
             chunk = ids[start:start + self.BATCH_IDS]
             params = {"ids": ",".join(chunk), "limit": len(chunk)}
+            if obj == "persons":
+                params["include_fields"] = "marketing_status"
             rows += self.http.v2("GET", "{obj}", obj=obj, params=params)["data"] or []
         return [self._record(obj, row) for row in rows]
 
@@ -304,6 +310,59 @@ class PipedriveAdapter:
         return ChangePage(records=[self._record(obj, row) for row in page.rows], cursor=page.cursor,
                           has_more=page.has_more)
 
+    # messages -----------------------------------------------------------------------------------
+    def log_message(self, object_type: str, record_id: str, message: Message) -> str:
+        """A done activity on the person: type email, an SMS type task (no default activity type is for texts),
+        its subject starting with f.LOGGED_PREFIX so that activity_logged_since does not count it."""
+        if f.api_object(object_type) != "persons":
+            raise CRMValidationError(f"Pipedrive logs messages on persons, not {object_type!r}")
+        sms = message.channel == "sms"
+        inbound = " from lead" if message.direction == "inbound" else ""
+        body: dict[str, Any] = {
+            "subject": f"{f.LOGGED_PREFIX} {'SMS' if sms else 'Email'}{inbound}: {message.subject}"[:255],
+            "type": "task" if sms else "email", "done": True, "note": f.task_note_html(message.body),
+            **f.due_parts(message.sent_at), **_link(ObjectType.CONTACT, record_id)}
+        if message.owner_id:
+            body["owner_id"] = _int(message.owner_id, "owner_id")
+        data = self.http.v2("POST", "activities", json=body)["data"]
+        activity_id = str(data["id"])
+        self.writes.remember(ObjectType.TASK, activity_id, ["*"])
+        return activity_id
+
+    def set_do_not_contact(self, object_type: str, record_id: str) -> None:
+        """PATCH /v2/persons/{id} marketing_status "unsubscribed". Pipedrive keeps consent only where the company
+        uses Campaigns (elsewhere the field is ignored and not returned), and lets it change once: either way
+        the answer shows whether it took."""
+        if f.api_object(object_type) != "persons":
+            raise CRMValidationError(f"Pipedrive keeps marketing consent on persons, not {object_type!r}")
+        self.writes.remember(ObjectType.CONTACT, str(record_id), ["email_opt_out"])
+        data = self.http.v2("PATCH", "persons/{id}", id=_int(record_id, "id"),
+                            json={"marketing_status": f.UNSUBSCRIBED})["data"] or {}
+        if "marketing_status" not in data:
+            raise CRMValidationError("Pipedrive keeps no marketing consent without the Campaigns add-on: "
+                                     "the person can't be marked unsubscribed")
+        if data["marketing_status"] != f.UNSUBSCRIBED:
+            raise CRMValidationError(f"Pipedrive kept the person's marketing status {data['marketing_status']!r} "
+                                     "(it changes once only)")
+
+    def inbound_since(self, cursor: str | None, limit: int = 100) -> InboundPage:
+        """Mailbox messages received after the cursor from the owners' synced inboxes (mail:read)."""
+        found, since = outreach.inbound(self.http, cursor)
+        kept = found[:limit]
+        last = kept[-1] if kept else None
+        next_cursor = outreach.encode(last[0].received_at, last[1]) if last else (cursor or outreach.encode(since, 0))
+        return InboundPage(messages=[m for m, _ in kept], cursor=next_cursor, has_more=len(found) > limit)
+
+    def meetings_since(self, cursor: str | None, limit: int = 100) -> MeetingPage:
+        found, more, since = outreach.meetings(self.http, cursor, limit)
+        kept = found[:limit]
+        last = kept[-1] if kept else None
+        next_cursor = outreach.encode(last[0].at, last[1]) if last else (cursor or outreach.encode(since, 0))
+        return MeetingPage(meetings=[m for m, _ in kept], cursor=next_cursor, has_more=more)
+
+    def send_email(self, object_type: str, record_id: str, message: Message) -> str:
+        raise CRMValidationError("Pipedrive's API sends no email: LeadRelay sends through the tenant's SMTP server")
+
     # webhooks -----------------------------------------------------------------------------------
     def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:
         self._subscribed = queries.ensure_webhooks(self.http, callback_url, username, secret,
@@ -346,7 +405,8 @@ class PipedriveAdapter:
                                   lambda sdk, **kw: sdk.leads.get_lead(record_id, **kw))["data"]
         if not str(record_id).isdigit():
             raise CRMNotFound(f"Pipedrive {obj} ids are numeric, got {record_id!r}")
-        return self.http.v2("GET", "{obj}/{id}", obj=obj, id=record_id)["data"]
+        params = {"include_fields": "marketing_status"} if obj == "persons" else None  # Campaigns' consent
+        return self.http.v2("GET", "{obj}/{id}", obj=obj, id=record_id, params=params)["data"]
 
     def _patch(self, obj: str, record_id: str, body: dict[str, Any], neutral_fields: list[str]) -> None:
         # remembered before the write: Pipedrive may deliver the change webhook before the PATCH returns

@@ -41,6 +41,7 @@ COSTS: dict[Endpoint, int] = {
     **{(method, f"/api/v2/{obj}"): cost for obj in _V2_OBJECTS for method, cost in (("GET", 10), ("POST", 5))},
     **{(method, f"/api/v2/{obj}/{{id}}"): cost for obj in _V2_OBJECTS for method, cost in (("GET", 1), ("PATCH", 5))},
     ("GET", "/api/v2/persons/search"): 20, ("GET", "/api/v2/organizations/search"): 20,
+    ("GET", "/api/v1/mailbox/mailThreads"): 20, ("GET", "/api/v1/mailbox/mailThreads/{id}/mailMessages"): 20,
 }
 # An endpoint missing from COSTS is charged the most any operation of its method costs in either document: the
 # budget may then hold back too much, never too little.

@@ -31,6 +31,10 @@ ACTIVITY_LINK: dict[str, str] = {ObjectType.CONTACT: "person_id", ObjectType.COM
                                  ObjectType.DEAL: "deal_id", ObjectType.LEAD: "lead_id"}
 TASK_TYPES = {"call": "call", "email": "email", "todo": "task"}
 LOGGED_ACTIVITY_TYPES = frozenset({"call", "email", "meeting"})
+# The subject prefix of the activities log_message makes: activity_logged_since skips them (Pipedrive activities
+# have no source or direction field to tell LeadRelay's from a rep's)
+LOGGED_PREFIX = "[LeadRelay]"
+UNSUBSCRIBED = "unsubscribed"
 OWNER_FIELD = "owner"  # neutral name reported to the write log and in changed_fields
 COMPANY_LINK = {"persons": "org_id", "deals": "org_id", "leads": "organization_id", "organizations": None}
 
@@ -81,6 +85,8 @@ def _person_fields(row: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, .
     phone, extra_phones = _primary(row.get("phones"))
     fields = {"name": row.get("name"), "first_name": row.get("first_name"), "last_name": row.get("last_name"),
               "email": email, "phone": phone}
+    if "marketing_status" in row:  # only on companies with Campaigns, and only when include_fields asked for it
+        fields["email_opt_out"] = row["marketing_status"] == UNSUBSCRIBED
     return fields, extra_emails, extra_phones
 
 

@@ -107,7 +107,8 @@ def done_activity_since(http: PipedriveClient, link: str, record_id: str, since:
         answer = http.v2("GET", "activities", params=params)
         for row in answer["data"] or []:
             moments = [parse_iso(row.get(k)) for k in ("add_time", "marked_as_done_time")]
-            if row.get("type") in f.LOGGED_ACTIVITY_TYPES and any(m and m >= floor for m in moments):
+            ours = str(row.get("subject") or "").startswith(f.LOGGED_PREFIX)
+            if row.get("type") in f.LOGGED_ACTIVITY_TYPES and not ours and any(m and m >= floor for m in moments):
                 return True
         params["cursor"] = (answer.get("additional_data") or {}).get("next_cursor")
         if not params["cursor"]:

@@ -54,6 +54,10 @@ def platform_message(content: Any) -> tuple[str, str]:
     """(errorCode, message) from a REST error body: a list of {"message", "errorCode", "fields"}; a duplicate rule's
     refusal names the rule and the records it matched after the message."""
     first = content[0] if isinstance(content, list) and content else content
+    if isinstance(first, dict) and "actionName" in first and first.get("errors"):
+        # an invocable action's failed result: [{"actionName", "isSuccess": false, "errors": [{"statusCode", …}]}]
+        action_error = first["errors"][0]
+        return str(action_error.get("statusCode", "")), str(action_error.get("message", ""))
     if isinstance(first, dict):
         return str(first.get("errorCode", "")), str(first.get("message", "")) + _duplicates(first)
     return "", str(content)[:500]

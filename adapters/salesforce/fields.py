@@ -58,7 +58,8 @@ class SObjectMap:
 
 
 PERSON = {"email": "Email", "first_name": "FirstName", "last_name": "LastName", "phone": "Phone",
-          "mobile": "MobilePhone", "title": "Title", "source": "LeadSource"}
+          "mobile": "MobilePhone", "title": "Title", "source": "LeadSource",
+          "email_opt_out": "HasOptedOutOfEmail", "do_not_call": "DoNotCall"}
 
 # LeadRelay's managed package adds these custom fields to Lead and Contact (ensure_custom_fields checks them);
 # they are selected only once the tenant's install job found them (a missing field would fail every query)

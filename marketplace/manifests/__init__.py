@@ -95,7 +95,7 @@ def pipedrive(public_url: str) -> dict[str, str]:
     settings = {"app_name": "LeadRelay", "callback_url": f"{public_url}/oauth/pipedrive/callback",
                 "uninstall": "Pipedrive sends DELETE to the callback URL with Basic client_id:client_secret",
                 "scopes": ["base", "deals:full", "contacts:full", "activities:full", "users:read", "leads:full",
-                           "search:read", "admin"],
+                           "mail:read", "search:read", "admin"],
                 "webhooks": "created per company by LeadRelay through POST /v1/webhooks (version 2.0, Basic auth)",
                 "support_email": SUPPORT_EMAIL}
     return {"pipedrive/app.json": _json(settings)}

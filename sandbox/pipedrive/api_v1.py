@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, request
 
 from sandbox.context import Sandbox
-from sandbox.pipedrive import ops, person_fields, query, webhooks
+from sandbox.pipedrive import mailbox, ops, person_fields, query, webhooks
 from sandbox.pipedrive.core import PdError, next_id, ok, user, users
 from sandbox.pipedrive.guard import body, check, install_handlers
 from sandbox.pipedrive.limits import RateLimiter
@@ -39,6 +39,7 @@ def blueprint(sandbox: Sandbox, limiter: RateLimiter) -> Blueprint:
     _persons(bp, sandbox, limiter)
     _notes(bp, sandbox, limiter)
     person_fields.routes(bp, sandbox, limiter)
+    mailbox.routes(bp, sandbox, limiter, _paginate)
     return bp
 
 

@@ -10,7 +10,8 @@ from sandbox.pipedrive import ops, query
 from sandbox.pipedrive.core import PdError, ok
 from sandbox.pipedrive.guard import body, check, install_handlers
 from sandbox.pipedrive.limits import RateLimiter
-from sandbox.pipedrive.model import STAGES
+from sandbox.pipedrive.model import STAGES, has_campaigns
+from sandbox.state import Account
 
 OBJECTS = "any(persons,organizations,deals,activities)"
 FAMILY = {"persons": "contacts", "organizations": "contacts", "deals": "deals", "activities": "activities"}
@@ -39,23 +40,23 @@ def blueprint(sandbox: Sandbox, limiter: RateLimiter) -> Blueprint:
             rows = [copy.deepcopy(r) for r in c.account.table(obj).values()]
         rows = query.filter_rows(rows, request.args, FILTERS[obj])
         page, extra = query.cursor_page(rows, request.args, SORTS.get(obj, ("id", "update_time", "add_time")))
-        return ok(page, extra)
+        return ok([_included(c.account, obj, row) for row in page], extra)
 
     @bp.get(f"/<{OBJECTS}:obj>/<int:rid>")
     def get_record(obj: str, rid: int):
         c = ctx(obj, False)
         with sandbox.store.lock:
-            return ok(copy.deepcopy(ops.get_live(c.account, obj, rid)))
+            return ok(_included(c.account, obj, copy.deepcopy(ops.get_live(c.account, obj, rid))))
 
     @bp.post(f"/<{OBJECTS}:obj>")
     def create_record(obj: str):
         c = ctx(obj, True)
-        return ok(ops.create(sandbox, c.account, obj, body(), c.actor))
+        return ok(_included(c.account, obj, ops.create(sandbox, c.account, obj, body(), c.actor), write=True))
 
     @bp.patch(f"/<{OBJECTS}:obj>/<int:rid>")
     def update_record(obj: str, rid: int):
         c = ctx(obj, True)
-        return ok(ops.update(sandbox, c.account, obj, rid, body(), c.actor))
+        return ok(_included(c.account, obj, ops.update(sandbox, c.account, obj, rid, body(), c.actor), write=True))
 
     @bp.delete(f"/<{OBJECTS}:obj>/<int:rid>")
     def delete_record(obj: str, rid: int):
@@ -96,6 +97,15 @@ def blueprint(sandbox: Sandbox, limiter: RateLimiter) -> Blueprint:
                   {"next_cursor": None})
 
     return bp
+
+
+def _included(account: Account, obj: str, row: dict, write: bool = False) -> dict:
+    """marketing_status only on a company with Campaigns: in a write's answer, and in a read's when include_fields
+    asks for it."""
+    wanted = write or "marketing_status" in {f.strip() for f in (request.args.get("include_fields") or "").split(",")}
+    if obj == "persons" and not (wanted and has_campaigns(account)):
+        row.pop("marketing_status", None)
+    return row
 
 
 def _fields(raw: str | None, allowed: set[str]) -> set[str]:

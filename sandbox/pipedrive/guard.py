@@ -13,7 +13,7 @@ from sandbox.pipedrive.ops import Actor
 from sandbox.state import Account
 
 # Scopes: https://pipedrive.readme.io/docs/marketplace-scopes-and-permissions-explanations
-ALL_SCOPES = ("base", "deals:full", "contacts:full", "activities:full", "leads:full", "users:read",
+ALL_SCOPES = ("base", "deals:full", "contacts:full", "activities:full", "leads:full", "users:read", "mail:read",
               "search:read", "admin")
 
 

@@ -51,6 +51,7 @@ COSTS: dict[tuple[str, str], int] = {
        for method, cost in (("GET", 1), ("PATCH", 5), ("DELETE", 3))},
     ("GET", "/api/v2/persons/search"): 20, ("GET", "/api/v2/organizations/search"): 20,
     ("GET", "/api/v2/stages"): 5, ("GET", "/api/v2/pipelines"): 5,
+    ("GET", "/api/v1/mailbox/mailThreads"): 20, ("GET", "/api/v1/mailbox/mailThreads/{id}/mailMessages"): 20,
 }
 # v1 person endpoints pipedrive-python-lib wraps: out of support since 1 Aug 2026 and gone from openapi-v1.json,
 # so they cost what the rate-limiting page's table of v1 costs says (get 2, list 20, update 10, delete 6, search 40).

@@ -21,7 +21,8 @@ ACTIVITY_TYPES = ("call", "meeting", "task", "deadline", "email", "lunch")
 VISIBLE_TO = (1, 3, 5, 7)
 
 EDITABLE = {
-    "persons": ("name", "owner_id", "org_id", "emails", "phones", "visible_to", "label_ids", "custom_fields"),
+    "persons": ("name", "owner_id", "org_id", "emails", "phones", "visible_to", "label_ids", "custom_fields",
+                "marketing_status"),
     "organizations": ("name", "owner_id", "address", "visible_to", "label_ids", "custom_fields"),
     "deals": ("title", "owner_id", "person_id", "org_id", "pipeline_id", "stage_id", "value", "currency",
               "status", "expected_close_date", "probability", "lost_reason", "visible_to", "label_ids",
@@ -32,6 +33,17 @@ EDITABLE = {
     "leads": ("title", "owner_id", "person_id", "organization_id", "label_ids", "value", "expected_close_date",
               "visible_to", "was_seen", "is_archived", "channel", "channel_id"),
 }
+# Marketing consent exists only where the company uses Campaigns: elsewhere persons have no marketing_status and a
+# write of it is ignored (v2 addPerson/updatePerson "If the company uses the Campaigns product, then this endpoint
+# will also accept and return the marketing_status field"). account.extra[CAMPAIGNS] False: a company without it.
+CAMPAIGNS = "campaigns"
+MARKETING_STATUSES = ("no_consent", "unsubscribed", "subscribed", "archived")
+
+
+def has_campaigns(account: Account) -> bool:
+    return bool(account.extra.get(CAMPAIGNS, True))
+
+
 REQUIRED = {"persons": "name", "organizations": "name", "deals": "title", "leads": "title"}
 
 
@@ -136,7 +148,18 @@ def _check_refs(account: Account, out: dict[str, Any]) -> None:
     _check_ref(account, "deals", out.get("deal_id"), "Deal")
 
 
+def _clean_consent(account: Account, out: dict[str, Any]) -> None:
+    if "marketing_status" not in out:
+        return
+    if not has_campaigns(account):
+        out.pop("marketing_status")
+    elif out["marketing_status"] not in MARKETING_STATUSES:
+        raise bad(f"Validation failed: marketing_status: must be one of {', '.join(MARKETING_STATUSES)}")
+
+
 def _clean_specific(account: Account, object_type: str, out: dict[str, Any]) -> None:
+    if object_type == "persons":
+        _clean_consent(account, out)
     if object_type == "deals":
         if out.get("stage_id") is not None:
             stage = next((s for s in STAGES if s["id"] == out["stage_id"]), None)
@@ -161,6 +184,8 @@ def new_record(account: Account, object_type: str, rid: Any, fields: dict[str, A
             "is_deleted": False, "visible_to": 3, "label_ids": [], "custom_fields": {}}
     if object_type == "persons":
         base.update(name="", first_name=None, last_name=None, org_id=None, emails=[], phones=[], picture_id=None)
+        if has_campaigns(account):
+            base["marketing_status"] = "no_consent"
     elif object_type == "organizations":
         base.update(name="", address=None)
     elif object_type == "deals":
@@ -199,6 +224,9 @@ def _new_lead(rid: str, owner_id: int, source: str, now: float) -> dict[str, Any
 def derive(record: dict[str, Any], object_type: str, changes: dict[str, Any], now: float) -> None:
     """Fields the server computes: names, primary participant, done/won times."""
     if object_type == "persons":
+        if "marketing_status" in record and not any(e.get("value") for e in record.get("emails") or []):
+            # "If the person does not have a valid email address, then the marketing status is not set"
+            record["marketing_status"] = "no_consent"
         parts = (record.get("name") or "").split(" ", 1)
         record["first_name"], record["last_name"] = parts[0] or None, (parts[1] if len(parts) > 1 else None)
     elif object_type == "activities":

@@ -228,7 +228,7 @@ def basic_auth(client_id: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
 
-DEFAULT_SCOPES = ("base", "deals:full", "contacts:full", "activities:full", "leads:full", "users:read",
+DEFAULT_SCOPES = ("base", "deals:full", "contacts:full", "activities:full", "leads:full", "users:read", "mail:read",
                   "search:read", "admin")
 
 

@@ -54,6 +54,7 @@ def update(sandbox: Sandbox, account: Account, object_type: str, rid: Any, props
     with sandbox.store.lock:
         record = get_live(account, object_type, rid)
         fields = model.clean(account, object_type, props, creating=False)
+        _consent_once(account, record, fields)
         before = copy.deepcopy(record)
         for key, value in fields.items():
             if key == "custom_fields":
@@ -71,6 +72,19 @@ def update(sandbox: Sandbox, account: Account, object_type: str, rid: Any, props
         webhooks.emit(sandbox, account, ENTITY[object_type], "change", rid, snapshot, previous, actor.user_id,
                       actor.source, extra_meta)
     return snapshot
+
+
+def _consent_once(account: Account, record: dict[str, Any], fields: dict[str, Any]) -> None:
+    """"It is only allowed once to change the marketing status from an old status to a new one": a later change is
+    dropped and the status stays as it is (no error)."""
+    wanted = fields.get("marketing_status")
+    if wanted is None or wanted == record.get("marketing_status"):
+        return
+    changed = account.extra.setdefault("marketing_status_changed", [])
+    if record["id"] in changed:
+        fields.pop("marketing_status")
+    else:
+        changed.append(record["id"])
 
 
 def delete(sandbox: Sandbox, account: Account, object_type: str, rid: Any, actor: Actor,

@@ -13,7 +13,7 @@ import requests
 from flask import Blueprint
 
 from sandbox.context import Sandbox
-from sandbox.pipedrive import api_v1, api_v2, oauth, ops, seed
+from sandbox.pipedrive import api_v1, api_v2, mailbox, model, oauth, ops, seed
 from sandbox.pipedrive.core import ENTITY, NAME, PdError, admin_user, error_response, iso, users
 from sandbox.pipedrive.limits import RateLimiter
 from sandbox.pipedrive.v1_shapes import v1_user
@@ -115,6 +115,12 @@ class PipedrivePlatform:
         action = payload.get("action")
         if action == "uninstall":
             return self._uninstall(sandbox, account, payload)
+        if action == "campaigns":  # the company buys (or drops) Campaigns: persons gain marketing_status
+            with sandbox.store.lock:
+                account.extra[model.CAMPAIGNS] = bool(payload.get("enabled"))
+            return {"campaigns": account.extra[model.CAMPAIGNS]}
+        if action in ("reply", "log_meeting"):
+            return self._lead_activity(sandbox, account, action, payload)
         object_type = SINGULAR.get(payload.get("object_type", ""), payload.get("object_type", ""))
         if object_type not in ENTITY:
             raise PlatformError(f"object_type must be one of {', '.join(ENTITY)}")
@@ -136,6 +142,27 @@ class PipedrivePlatform:
         except KeyError as exc:
             raise PlatformError(f"missing {exc.args[0]!r} in simulate payload") from exc
         raise PlatformError(f"unsupported action {action!r}")
+
+    def _lead_activity(self, sandbox: Sandbox, account: Account, action: str,
+                       payload: dict[str, Any]) -> dict[str, Any]:
+        """reply: the person's answer in the owner's synced inbox (a Mailbox thread and message);
+        log_meeting: a meeting activity on the person, as a user logs it in the app."""
+        if SINGULAR.get(payload.get("object_type", ""), payload.get("object_type", "")) != "persons":
+            raise PlatformError(f"{action} needs object_type person")
+        props = payload.get("properties") or {}
+        try:
+            with sandbox.store.lock:
+                person = copy.deepcopy(ops.get_live(account, "persons", payload.get("id")))
+                if action == "reply":
+                    return mailbox.receive(account, person, str(props.get("subject") or ""),
+                                           str(props.get("text") or ""), props.get("from"))
+            actor = ops.Actor(user_id=int(payload.get("user_id") or person["owner_id"]), source="app")
+            return ops.create(sandbox, account, "activities", {
+                "subject": props.get("subject") or "Meeting", "type": "meeting", "done": bool(props.get("done")),
+                "participants": [{"person_id": person["id"], "primary": True}], "owner_id": person["owner_id"],
+            }, actor)
+        except PdError as exc:
+            raise PlatformError(exc.error, exc.status) from exc
 
     def _uninstall(self, sandbox: Sandbox, account: Account, payload: dict[str, Any]) -> dict[str, Any]:
         """DELETE to the app's callback URL with Basic client_id:client_secret and a JSON body, then revoke.

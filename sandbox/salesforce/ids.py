@@ -14,6 +14,8 @@ KEY_PREFIXES = {
     "Lead": "00Q",
     "Task": "00T",
     "Event": "00U",
+    "EmailMessage": "02s",
+    "EmailMessageRelation": "0Ee",
     "Organization": "00D",
     "Profile": "00e",
     "PermissionSet": "0PS",

@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from sandbox.platform import PlatformError
-from sandbox.salesforce import duplicates, oauth, org, outbound, records
+from sandbox.salesforce import actions, duplicates, oauth, org, outbound, records
 from sandbox.salesforce.rest import full_record, rest_blueprint
 from sandbox.salesforce.schema import org_sobject, sobject
 from sandbox.salesforce.soap import soap_blueprint
@@ -79,6 +79,8 @@ class SalesforcePlatform:
                                               sandbox.store.next_int())
                 if action == "uninstall_package":
                     return org.uninstall_package(account)
+                if action in ("reply", "log_meeting"):
+                    return actions.simulate(sandbox, account, action, payload)
                 if action == "install_package":
                     return org.install_package(account, str(payload.get("version") or ""))
                 return self._change(sandbox, account, action, payload)

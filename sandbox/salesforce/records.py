@@ -97,6 +97,8 @@ def _derive(account: Account, obj: SObject, record: dict[str, Any]) -> None:
         start = record.get("StartDateTime") or record.get("ActivityDateTime")
         record["ActivityDateTime"] = start
         record["ActivityDate"] = start[:10] if start else None
+    if obj.name == "EmailMessageRelation":
+        record["RelationObjectType"] = ids.type_of(record.get("RelationId") or "")
     if obj.name in ("Task", "Event"):
         record["AccountId"] = _activity_account(account, record)
     if obj.name == "Opportunity":

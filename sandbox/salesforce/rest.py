@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from sandbox.salesforce import duplicates, ids, org, outbound, query, records
+from sandbox.salesforce.actions import action_routes
 from sandbox.salesforce.collections import collection_routes
 from sandbox.salesforce.responses import sf_json
 from sandbox.salesforce.schema import SOBJECTS, SObject, describe, org_sobject
@@ -80,6 +81,7 @@ class RestApi:
         bp.add_url_rule("/<version>/query/<locator>", view_func=self.soql_more, methods=["GET"])
         bp.add_url_rule("/<version>/queryAll/<locator>", view_func=self.soql_more_all, methods=["GET"])
         collection_routes(bp, self.sandbox)
+        action_routes(bp, self.sandbox)
         return bp
 
     # auth, limits --------------------------------------------------------------------------

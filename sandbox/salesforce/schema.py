@@ -108,7 +108,9 @@ def _person_fields(prefix: str = "") -> list[Field]:
             *[Field(prefix + part) for part in ADDRESS],
             Field("Phone", "phone"), Field("MobilePhone", "phone"), Field("Email", "email"),
             Field("Description", "textarea"), Field("LeadSource", "picklist", picklist=LEAD_SOURCES),
-            _ro("LastActivityDate", "date")]
+            _ro("LastActivityDate", "date"),
+            # compliance flags: https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_lead.htm
+            Field("HasOptedOutOfEmail", "boolean", default=False), Field("DoNotCall", "boolean", default=False)]
 
 
 # The permissions an install check reads: on Profile, and on PermissionSet (every profile owns one, so
@@ -229,6 +231,25 @@ SOBJECTS: dict[str, SObject] = {
         Field("EventSubtype", "picklist", picklist=("Event",), updateable=False, default="Event"), OWNER,
         _ro("AccountId", "reference", reference_to=("Account",)),
     ]),
+    # Enhanced Email: what Email-to-Salesforce, Einstein Activity Capture and logEmailOnSend log; who sent it and
+    # to whom is in EmailMessageRelation, not on the message. Status "0" New … "3" Sent, "5" Draft.
+    # https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_emailmessage.htm
+    "EmailMessage": _obj("EmailMessage", "Email Message", [
+        Field("Subject"), Field("TextBody", "textarea"), Field("HtmlBody", "textarea"),
+        Field("FromAddress", "email"), Field("FromName"), Field("ToAddress"), Field("CcAddress"),
+        Field("MessageDate", "datetime"), Field("Incoming", "boolean", default=False),
+        Field("Status", "picklist", picklist=("0", "1", "2", "3", "4", "5"), restricted=True, required=True),
+        _ref("RelatedToId", ("Account", "Opportunity"), "RelatedTo"), _ref("ActivityId", ("Task",), "Activity"),
+        Field("MessageIdentifier"), Field("ThreadIdentifier"),
+    ]),
+    # https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_emailmessagerelation.htm
+    "EmailMessageRelation": _obj("EmailMessageRelation", "Email Message Relation", [
+        _ref("EmailMessageId", ("EmailMessage",), "EmailMessage", required=True, updateable=False),
+        _ref("RelationId", ("Contact", "Lead", "User"), "Relation"), Field("RelationAddress", "email"),
+        Field("RelationType", "picklist", picklist=("FromAddress", "ToAddress", "CcAddress", "BccAddress"),
+              restricted=True, required=True),
+        _ro("RelationObjectType"),
+    ]),
     **PERMISSION_OBJECTS,
 }
 
@@ -241,7 +262,7 @@ _WITHOUT_PACKAGE = {name: obj.without_package() for name, obj in SOBJECTS.items(
 
 # relationships that can point to several object types come back with attributes.type "Name"
 POLYMORPHIC = {("Lead", "Owner"), ("Task", "Owner"), ("Event", "Owner"), ("Task", "Who"), ("Task", "What"),
-               ("Event", "Who"), ("Event", "What"), ("Note", "Parent")}
+               ("Event", "Who"), ("Event", "What"), ("Note", "Parent"), ("EmailMessageRelation", "Relation")}
 
 
 def sobject(name: str) -> SObject | None:

@@ -106,6 +106,16 @@ PIPEDRIVE_UNSET_ACTIVITY = Allowance(
                      "conference_meeting_client", "conference_meeting_id", "conference_meeting_url",
                      "public_description", "priority", "note", "marked_as_done_time"),
     accepts=is_null, test=_UNSET_TEST, why=_UNSET)
+# Pipedrive Mailbox: a mail party whose address belongs to no person (the user's own address, a stranger) is linked
+# to none; the v1 document types linked_person_id/linked_person_name as plain integer/string, while its own example
+# answers linked_organization_id null beside them. Only those two fields of a from/to party.
+_PARTY_FIELDS = ("linked_person_id", "linked_person_name")
+PIPEDRIVE_UNLINKED_MAIL_PARTY = Allowance(
+    name="pipedrive-unlinked-mail-party",
+    paths=tuple(path for side in ("from", "to") for f in _PARTY_FIELDS
+                for path in (("data", ANY, "parties", side, ANY, f), ("data", ANY, side, ANY, f))),
+    accepts=is_null, test="test_pipedrive_unlinked_mail_party_null_where_spec_says_value",
+    why="a party whose address is no person's links to no person on the real API; the document gives no nullable")
 PIPEDRIVE_UNSET_V1 = Allowance(  # v1 leads' cc_email, users/me's company_industry, a webhook created without a name
     name="pipedrive-unset-v1-fields", paths=under_data("cc_email", "company_industry", "name"), accepts=is_null,
     test=_UNSET_TEST, why=_UNSET)

@@ -17,7 +17,7 @@ import requests
 
 from adapters.pipedrive import client as leadrelay
 from adapters.pipedrive.adapter import PipedriveAdapter
-from integration.records import TaskSpec
+from integration.records import Message, TaskSpec
 from sandbox.pipedrive import limits as sandbox
 from sandbox.server import create_app
 from tests.adapters.conftest import RecordingBudget, StaticTokens, tenant_for
@@ -152,6 +152,15 @@ def _every_adapter_call(adapter: PipedriveAdapter, company: Company) -> None:
     adapter.complete_task(task, note="done")
     adapter.get_task(task)
     adapter.activity_logged_since("contact", made["contact"], dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    adapter.log_message("contact", made["contact"], Message(
+        channel="email", direction="outbound", subject="Thanks", body="We will call", sent_at=dt.datetime.now(dt.UTC),
+        to="hedy@lamarr.example", sender="rep@example.com"))
+    adapter.set_do_not_contact("contact", made["contact"])
+    company.http.post(f"{company.base}/simulate", json={"action": "reply", "object_type": "person",
+                                                        "id": made["contact"], "properties": {"text": "Yes"}},
+                      timeout=10).raise_for_status()
+    adapter.inbound_since(None)
+    adapter.meetings_since(None)
     adapter.merge("contact", persons[0], persons[1])
     adapter.merge("company", orgs[0], orgs[1])
     adapter.changed_since("contact", None)
