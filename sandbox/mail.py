@@ -36,7 +36,8 @@ class MailHandler:
                  "from": str(parsed.get("From", "")), "to": str(parsed.get("To", "")),
                  "reply_to": str(parsed.get("Reply-To", "")) or None,
                  "message_id": str(parsed.get("Message-ID", "")) or None,
-                 "body": body.get_content() if body is not None else "",
+                 # SMTP carries CRLF line ends; shown as a mail client shows them
+                 "body": body.get_content().replace("\r\n", "\n") if body is not None else "",
                  "received_at": dt.datetime.now(dt.UTC).isoformat()}
         with self.lock:
             self.messages.append(entry)
