@@ -456,19 +456,13 @@ def _senders(tenant: Tenant, admin: bool) -> dict:
     """The card's content: each sender masked (no secret ever), and for admins the inbound SMS webhook URL, whose
     key is a secret of its own."""
     summary = sender_settings.sender_summary(tenant)
-    sms = summary["sms"]
-    inbound_key = sms.pop("inbound_key", None) if sms else None
+    inbound_key = sender_settings.sms_inbound_key(tenant)
     inbound_url = (f"{_public_base()}/webhooks/sms/{tenant.id}/{inbound_key}" if admin and inbound_key else None)
     return {**summary, "inbound_url": inbound_url, "default_smtp": bool(get_settings().smtp_url)}
 
 
 def _back_to_senders(tenant: Tenant):
     return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#senders"), 303
-
-
-def _audited_view(summary: dict | None) -> dict | None:
-    """A sender as the audit log keeps it: no secret, not even the inbound webhook key."""
-    return {k: v for k, v in summary.items() if k != "inbound_key"} if summary else None
 
 
 def _form(name: str, limit: int = 320) -> str:
@@ -499,7 +493,7 @@ def save_smtp(tenant: Tenant):
 @tenant_view(write=True)
 def save_sms(tenant: Tenant):
     """Keep the tenant's Twilio account; a blank auth token keeps the stored one; audited without it."""
-    before = _audited_view(sender_settings.sender_summary(tenant)["sms"])
+    before = sender_settings.sender_summary(tenant)["sms"]
     try:
         after = sender_settings.save_sms(
             g.db, tenant.id, account_sid=_form("account_sid", 64),
@@ -508,7 +502,6 @@ def save_sms(tenant: Tenant):
     except (ValueError, EncryptionKeyError) as exc:
         return settings_page(tenant, status=400, sender_error={"sms": str(exc)},
                              sms_form={k: _form(k) for k in ("account_sid", "from_number", "api_base")})
-    after = _audited_view(after)
     audit(g.db, tenant.id, "sender-saved", f"{_by()} saved the SMS provider account {after['account_sid']} "
           f"(sending from {after['from_number']})", "settings", channel="sms", before=before, after=after)
     flash("The SMS provider is saved. Paste the inbound webhook URL into Twilio, then send a test.", "success")
@@ -552,7 +545,7 @@ def test_sender(tenant: Tenant, channel: str):
 def remove_sender(tenant: Tenant, channel: str):
     if channel not in SENDER_TITLES:
         abort(404)
-    before = _audited_view(sender_settings.sender_summary(tenant)["smtp" if channel == "email" else "sms"])
+    before = sender_settings.sender_summary(tenant)["smtp" if channel == "email" else "sms"]
     if sender_settings.clear_sender(g.db, tenant.id, channel):
         audit(g.db, tenant.id, "sender-removed", f"{_by()} removed the {SENDER_TITLES[channel]}", "settings",
               channel=channel, before=before)

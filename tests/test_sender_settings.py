@@ -7,7 +7,14 @@ import pytest
 import requests
 
 from adapters.senders.factory import build_sender
-from adapters.senders.settings import clear_sender, save_sms, save_smtp, sender_summary, sms_auth_token
+from adapters.senders.settings import (
+    clear_sender,
+    save_sms,
+    save_smtp,
+    sender_summary,
+    sms_auth_token,
+    sms_inbound_key,
+)
 from adapters.senders.sms import TwilioSmsSender
 from adapters.senders.smtp import SmtpSender
 from integration.config import ConfigError, get_settings
@@ -76,12 +83,14 @@ def sms_fields(**changes):
 def test_sms_saved_masked_with_an_inbound_key_kept_across_saves(env, tenant_id):
     with session_scope(env["DATABASE_URL"]) as s:
         first = save_sms(s, tenant_id, **sms_fields())["sms"]
+        key = sms_inbound_key(s.get(Tenant, tenant_id))
         again = save_sms(s, tenant_id, **sms_fields(auth_token=None, from_number="+14155550199"))["sms"]
     assert first["from_number"] == "+14155550100" and first["api_base"] == "https://api.twilio.com"
     assert first["auth_token_set"] and "t" * 32 not in repr(first)
-    assert len(first["inbound_key"]) >= 24 and again["inbound_key"] == first["inbound_key"]
+    assert "inbound_key" not in first and again["from_number"] == "+14155550199"
     with session_scope(env["DATABASE_URL"]) as s:
         tenant = s.get(Tenant, tenant_id)
+        assert len(key) >= 24 and sms_inbound_key(tenant) == key  # kept across saves
         assert sms_auth_token(tenant) == "t" * 32
         assert "t" * 32 not in repr(tenant.settings)
 

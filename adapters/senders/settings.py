@@ -168,8 +168,14 @@ def sender_summary(tenant: Tenant) -> dict[str, Any]:
     if sms := senders.get("sms"):
         sid = str(sms.get("account_sid") or "")
         out["sms"] = {"account_sid": sid, "from_number": sms.get("from_number"), "api_base": sms.get("api_base"),
-                      "auth_token_set": bool(sms.get("auth_token_enc")), "inbound_key": sms.get("inbound_key")}
+                      "auth_token_set": bool(sms.get("auth_token_enc"))}
     return out
+
+
+def sms_inbound_key(tenant: Tenant) -> str | None:
+    """The secret part of the tenant's inbound SMS webhook URL (/webhooks/sms/<tenant_id>/<key>); None without SMS.
+    Kept out of sender_summary: whoever has it can post texts as if from Twilio, but for the signature check."""
+    return (senders_of(tenant).get("sms") or {}).get("inbound_key")
 
 
 def sms_auth_token(tenant: Tenant) -> str | None:
