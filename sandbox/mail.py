@@ -6,6 +6,7 @@ so a sender's permanent-failure path is exercised end to end. The control API li
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 import threading
 from email import message_from_bytes, policy
 from typing import Any
@@ -72,10 +73,13 @@ class _Controller(Controller):
 
 
 class MailServer:
-    def __init__(self, handler: MailHandler, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, handler: MailHandler, host: str = "127.0.0.1", port: int = 0,
+                 tls_context: ssl.SSLContext | None = None) -> None:
         self.handler = handler
         self.host = host
-        self._controller = _Controller(self.handler, hostname=host, port=port)
+        # with the sandbox's certificate the server offers STARTTLS (optional, as most relays: a client set to
+        # "none" still sends in plain text), so a sender's STARTTLS path meets a real handshake
+        self._controller = _Controller(self.handler, hostname=host, port=port, tls_context=tls_context)
 
     @property
     def port(self) -> int:

@@ -69,6 +69,7 @@ class SandboxServer:
         self.sandbox = Sandbox(config=config, platforms=platforms)
         self.app = create_app(self.sandbox)
         self._servers: list[BaseWSGIServer] = []
+        self._smtp_tls: ssl.SSLContext | None = None
         self._threads: list[threading.Thread] = []
         http = make_server(host, port, self.app, threaded=True)
         self._servers.append(http)
@@ -79,11 +80,13 @@ class SandboxServer:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert, key)
             https = make_server(host, tls_port, self.app, threaded=True, ssl_context=ctx)
+            self._smtp_tls = ctx
             self._servers.append(https)
             self.sandbox.tls_url = f"https://{host}:{https.server_port}"
             self.sandbox.ca_file = ca
         # the SMTP listener (None: none): its own port, 0 a free one, known once started (smtp_url)
-        self.mail_server = MailServer(self.sandbox.mail, host, smtp_port) if smtp_port is not None else None
+        self.mail_server = (MailServer(self.sandbox.mail, host, smtp_port, tls_context=self._smtp_tls)
+                            if smtp_port is not None else None)
 
     @property
     def url(self) -> str:

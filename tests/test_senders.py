@@ -173,3 +173,22 @@ def test_the_sandbox_answers_a_bad_inbound_request_with_400(sandbox, http):
     assert http.post(f"{sandbox.url}/_sandbox/twilio/inbound", json={"from": "+1"}, timeout=5).status_code == 400
     assert http.post(f"{sandbox.url}/_sandbox/twilio/inbound", timeout=5, json={
         "from": "+14155550100", "to": "+19999999999", "body": "x", "url": "http://127.0.0.1:1/"}).status_code == 404
+
+
+def test_smtp_starttls_with_the_sandbox_certificate(tmp_path):
+    import ssl
+
+    server = SandboxServer(platforms=[], tls_port=0, cert_dir=str(tmp_path / "tls")).start()
+    try:
+        trust = ssl.create_default_context(cafile=server.sandbox.ca_file)
+        sender = SmtpSender("127.0.0.1", server.mail_server.port, security="starttls", from_address="a@acme.test",
+                            ssl_context=trust, timeout=5)
+        accepted = sender.send(email("tls@example.test"))
+        assert [m["message_id"] for m in server.sandbox.mail.list("tls@example.test")] == [accepted.provider_id]
+        # a certificate the sender does not trust is not a mail sent in clear: a failure said in words
+        untrusting = SmtpSender("127.0.0.1", server.mail_server.port, security="starttls",
+                                from_address="a@acme.test", timeout=5)
+        with pytest.raises(SendFailed, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+            untrusting.send(email("tls@example.test"))
+    finally:
+        server.stop()
