@@ -192,3 +192,19 @@ def test_smtp_starttls_with_the_sandbox_certificate(tmp_path):
             untrusting.send(email("tls@example.test"))
     finally:
         server.stop()
+
+
+def test_a_status_callback_is_posted_signed_as_twilio_does(sandbox, http, twilio, receiver):
+    url, got = receiver
+    auth = (twilio["account_sid"], twilio["auth_token"])
+    made = http.post(f"{sandbox.url}/2010-04-01/Accounts/{twilio['account_sid']}/Messages.json", auth=auth, timeout=5,
+                     data={"To": "+14155550177", "From": twilio["from_number"], "Body": "hi", "StatusCallback": url})
+    assert made.status_code == 201
+    assert sandbox.sandbox.outbox.wait_idle(10)
+    statuses = [hit["form"]["MessageStatus"] for hit in got if hit["form"].get("MessageSid") == made.json()["sid"]]
+    assert statuses == ["sent", "delivered"]
+    assert all(verify_twilio_signature(twilio["auth_token"], url, hit["form"], hit["signature"]) for hit in got)
+    other = http.post(f"{sandbox.url}/_sandbox/twilio/accounts", json={}, timeout=5).json()
+    foreign = http.get(f"{sandbox.url}/2010-04-01/Accounts/{other['account_sid']}/Messages/{made.json()['sid']}.json",
+                       auth=(other["account_sid"], other["auth_token"]), timeout=5)
+    assert foreign.status_code == 404 and foreign.json()["code"] == 20404
