@@ -22,10 +22,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     migrate(settings.database_url)
 
     from adapters.factory import wire
+    from adapters.senders import wire as wire_senders
     from marketplace import init_app  # after settings: blueprints read them at import time
     from marketplace.requests import trust_proxies
 
     wire()
+    wire_senders()
 
     public_url = settings.public_url or ""  # unset: each request's own host (marketplace/install.py)
     # the console's stylesheet and script live beside its templates: /static/console.css

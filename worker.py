@@ -14,6 +14,7 @@ from rq import SimpleWorker, Worker
 import adapters.subscriptions  # noqa: F401
 import oauth.jobs  # noqa: F401
 from adapters.factory import wire
+from adapters.senders import wire as wire_senders
 from integration.config import Settings
 from integration.db import migrate, session_scope
 from integration.enrich import enrich
@@ -43,6 +44,7 @@ def run_worker(settings: Settings, queues: list[str], burst: bool = False) -> in
     configure_logging(settings.log_level, settings.log_format)
     migrate(settings.database_url)
     wire()
+    wire_senders()
     connection = redis_connection(settings)
     # work a crash or a restart left behind, and the sweeps, are (re)planned at every start
     resume_pending()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +154,9 @@ class Settings:
     # Sentinel: REDIS_URL's host is then replaced by the master the sentinels name for the service
     redis_sentinels: tuple[tuple[str, int], ...] = ()
     redis_sentinel_service: str | None = None
+    # the operator's SMTP server for tenants that entered none of their own: smtp://user:pass@host:587?security=
+    # starttls&from=LeadRelay <noreply@example.com>; None: such tenants send no email until they enter one
+    smtp_url: str | None = field(default=None, repr=False)
 
     def crm(self, platform: str) -> CRMSettings:
         """The platform's app settings (all empty when none of its variables is set)."""
@@ -244,7 +248,31 @@ def _web(variables: _Variables) -> dict:
             "intake_key_per_minute": variables.whole("LEADRELAY_INTAKE_KEY_PER_MINUTE", 600, minimum=1,
                                                      meaning="submissions a minute per intake key"),
             "intake_ip_per_minute": variables.whole("LEADRELAY_INTAKE_IP_PER_MINUTE", 30, minimum=1,
-                                                    meaning="submissions a minute per client address")}
+                                                    meaning="submissions a minute per client address"),
+            "smtp_url": _smtp_url(variables)}
+
+
+def _smtp_url(variables: _Variables) -> str | None:
+    """LEADRELAY_SMTP_URL checked for its shape now, so a typo stops the process at start, not at the first mail."""
+    raw = variables.text("LEADRELAY_SMTP_URL")
+    if not raw:
+        return None
+    parts = urllib.parse.urlsplit(raw)
+    query = urllib.parse.parse_qs(parts.query)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    security = query.get("security", ["starttls"])[0]
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname or port == -1:
+        raise ConfigError("LEADRELAY_SMTP_URL must look like smtp://user:password@host:587?security=starttls"
+                          "&from=LeadRelay <noreply@example.com> (scheme smtp or smtps, a host, a numeric port)")
+    if security not in ("starttls", "tls", "none"):
+        raise ConfigError(f"LEADRELAY_SMTP_URL: security must be starttls, tls or none, got {security!r}")
+    if "@" not in query.get("from", [""])[0]:
+        raise ConfigError("LEADRELAY_SMTP_URL needs from=<address> (e.g. from=LeadRelay <noreply@example.com>): "
+                          "the address mail goes out as")
+    return raw
 
 
 def _crm_access(variables: _Variables) -> dict:

@@ -87,6 +87,8 @@ def _start(settings: Settings, port: int, sandbox_port: int, workers: int) -> tu
                str(logs / "sandbox.log"))
     sandbox = _get_json(f"{sandbox_url}/_sandbox/health")
     os.environ.update(_demo_environment(web_url, sandbox["public_url"], sandbox["ca_file"], sandbox_url))
+    # the leads' first responses go to the sandbox's SMTP server (GET /_sandbox/mail), never to a real mailbox
+    os.environ["LEADRELAY_SMTP_URL"] = sandbox["smtp_url"]
     _register_apps(sandbox_url, web_url, dict(os.environ))
     # the children log at WARNING unless LEADRELAY_LOG_LEVEL asks for more (or less)
     # and run on the demo clock, so SLA tasks fall due and escalate within the run (set LEADRELAY_TIME_SCALE=1 for

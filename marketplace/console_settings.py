@@ -12,9 +12,11 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from sqlalchemy import func, select
 
 from adapters.registry import get_adapter_class
+from adapters.senders import build_sender
+from adapters.senders import settings as sender_settings
 from adapters.subscriptions import webhook_url
 from integration.admin.health import WEBHOOK_SOURCES_NOT
-from integration.config import ConfigError
+from integration.config import ConfigError, get_settings
 from integration.intake.calibration import calibrate_now
 from integration.intake.submissions import INBOX_LEAD_SETTING
 from integration.intake.sweep import SWEEP_INTERVALS, SWEEP_SETTING, interval_seconds
@@ -34,6 +36,7 @@ from integration.models import (
     TenantStatus,
     WebhookKey,
 )
+from integration.outreach.senders import Outgoing, SenderNotConfigured, SendFailed, SendRefused
 from marketplace import intake_keys
 from marketplace.access import ADMIN, member_role, require_login, tenant_view
 from marketplace.invitations import INVITE_TTL, audit, pending
@@ -188,7 +191,7 @@ def settings_page(tenant: Tenant, status: int = 200, **extra):
         inbox_leads=get_adapter_class(tenant.platform).INBOX_LEADS,
         inbox_lead=bool((tenant.settings or {}).get(INBOX_LEAD_SETTING)),
         calibration=g.db.scalar(select(DedupCalibration).where(DedupCalibration.tenant_id == tenant.id)),
-        **extra), status
+        senders=_senders(tenant, admin=g.role == ADMIN), **extra), status
 
 
 @settings_bp.get("/tenants/<int:tenant_id>/settings")
@@ -443,3 +446,111 @@ def unlink():
     flash(f"Your {identity['title']} sign-in is unlinked.", "success")
     return redirect(url_for("console_settings.me")), 303
 
+
+
+# -- the Senders card: the tenant's SMTP server and SMS provider (adapters.senders) --------------------------------
+SENDER_TITLES = {"email": "SMTP server", "sms": "SMS provider"}
+
+
+def _senders(tenant: Tenant, admin: bool) -> dict:
+    """The card's content: each sender masked (no secret ever), and for admins the inbound SMS webhook URL, whose
+    key is a secret of its own."""
+    summary = sender_settings.sender_summary(tenant)
+    inbound_key = sender_settings.sms_inbound_key(tenant)
+    inbound_url = (f"{_public_base()}/webhooks/sms/{tenant.id}/{inbound_key}" if admin and inbound_key else None)
+    return {**summary, "inbound_url": inbound_url, "default_smtp": bool(get_settings().smtp_url)}
+
+
+def _back_to_senders(tenant: Tenant):
+    return redirect(url_for("console_settings.settings", tenant_id=tenant.id) + "#senders"), 303
+
+
+def _form(name: str, limit: int = 320) -> str:
+    return (request.form.get(name) or "")[:limit].strip()
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/senders/smtp")
+@tenant_view(write=True)
+def save_smtp(tenant: Tenant):
+    """Keep the tenant's SMTP server; a blank password keeps the stored one; audited without the password."""
+    before = sender_settings.sender_summary(tenant)["smtp"]
+    try:
+        after = sender_settings.save_smtp(
+            g.db, tenant.id, host=_form("host"), port=_form("port", 10), security=_form("security", 20),
+            username=_form("username"), password=(request.form.get("password") or "")[:512] or None,
+            from_address=_form("from_address"), from_name=_form("from_name", 100))["smtp"]
+    except (ValueError, EncryptionKeyError) as exc:
+        return settings_page(tenant, status=400, sender_error={"email": str(exc)},
+                             smtp_form={k: _form(k) for k in ("host", "port", "security", "username", "from_address",
+                                                              "from_name")})
+    audit(g.db, tenant.id, "sender-saved", f"{_by()} saved the SMTP server {after['host']}:{after['port']} "
+          f"(sending as {after['from_address']})", "settings", channel="email", before=before, after=after)
+    flash("The SMTP server is saved. Send a test to see that it takes mail.", "success")
+    return _back_to_senders(tenant)
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/senders/sms")
+@tenant_view(write=True)
+def save_sms(tenant: Tenant):
+    """Keep the tenant's Twilio account; a blank auth token keeps the stored one; audited without it."""
+    before = sender_settings.sender_summary(tenant)["sms"]
+    try:
+        after = sender_settings.save_sms(
+            g.db, tenant.id, account_sid=_form("account_sid", 64),
+            auth_token=(request.form.get("auth_token") or "")[:128].strip() or None,
+            from_number=_form("from_number", 40), api_base=_form("api_base", 200) or None)["sms"]
+    except (ValueError, EncryptionKeyError) as exc:
+        return settings_page(tenant, status=400, sender_error={"sms": str(exc)},
+                             sms_form={k: _form(k) for k in ("account_sid", "from_number", "api_base")})
+    audit(g.db, tenant.id, "sender-saved", f"{_by()} saved the SMS provider account {after['account_sid']} "
+          f"(sending from {after['from_number']})", "settings", channel="sms", before=before, after=after)
+    flash("The SMS provider is saved. Paste the inbound webhook URL into Twilio, then send a test.", "success")
+    return _back_to_senders(tenant)
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/senders/<channel>/test")
+@tenant_view(write=True)
+def test_sender(tenant: Tenant, channel: str):
+    """Send one message to the address or number the admin typed: the provider's answer, in words."""
+    if channel not in SENDER_TITLES:
+        abort(404)
+    to = _form("to", 320)
+    try:
+        to = (sender_settings.check_email(to, "Test address") if channel == "email"
+              else sender_settings.check_e164(to, "Test number"))
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return _back_to_senders(tenant)
+    message = Outgoing(channel=channel, to=to, subject=f"LeadRelay test from {tenant.name or 'your account'}"
+                       if channel == "email" else "", body="This is a test from LeadRelay's Settings page: "
+                       "the sender works.", key=f"sender-test:{tenant.id}:{channel}:{time.time_ns()}")
+    try:
+        accepted = build_sender(tenant.id, channel).send(message)
+    except SenderNotConfigured as exc:
+        flash(f"Nothing was sent: {exc}.", "error")
+    except SendRefused as exc:
+        flash(f"The {SENDER_TITLES[channel]} refused it ({exc.reason}): {exc}", "error")
+    except SendFailed as exc:
+        flash(f"The {SENDER_TITLES[channel]} could not take it now: {exc}. Try again in a minute.", "error")
+    except EncryptionKeyError:
+        flash("The stored secret can't be decrypted with the configured keys: enter it again.", "error")
+    else:
+        log.info("console.sender_test", extra={"tenant_id": tenant.id, "channel": channel})
+        flash(f"Sent to {to}: the {SENDER_TITLES[channel]} accepted it as {accepted.provider_id}.", "success")
+    return _back_to_senders(tenant)
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/senders/<channel>/remove")
+@tenant_view(write=True)
+def remove_sender(tenant: Tenant, channel: str):
+    if channel not in SENDER_TITLES:
+        abort(404)
+    before = sender_settings.sender_summary(tenant)["smtp" if channel == "email" else "sms"]
+    if sender_settings.clear_sender(g.db, tenant.id, channel):
+        audit(g.db, tenant.id, "sender-removed", f"{_by()} removed the {SENDER_TITLES[channel]}", "settings",
+              channel=channel, before=before)
+        flash(f"The {SENDER_TITLES[channel]} is removed: no {'email' if channel == 'email' else 'text'} goes out "
+              "through it.", "success")
+    else:
+        flash(f"There was no {SENDER_TITLES[channel]} to remove.", "info")
+    return _back_to_senders(tenant)

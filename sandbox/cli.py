@@ -19,6 +19,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8700")),
                         help="plain HTTP port (default 8700, env SANDBOX_PORT)")
+    parser.add_argument("--smtp-port", type=int, default=int(os.environ.get("SANDBOX_SMTP_PORT", "0")),
+                        help="the SMTP server's port (0: a free one, printed at start; -1: no SMTP server)")
     parser.add_argument("--tls", action="store_true", help="also serve HTTPS with a generated certificate")
     parser.add_argument("--tls-port", type=int, default=None, help="HTTPS port (default: --port + 1)")
     parser.add_argument("--cert-dir", default="var/sandbox-tls", help="where the CA and certificate are kept")
@@ -40,13 +42,15 @@ def run(args: argparse.Namespace) -> int:
     config = SandboxConfig.for_profile(args.profile, latency_ms=args.latency_ms, consent_page=args.consent_page)
     tls_port = (args.tls_port if args.tls_port is not None else args.port + 1) if args.tls else None
     server = SandboxServer(host=args.host, port=args.port, tls_port=tls_port, cert_dir=args.cert_dir,
-                           config=config)
+                           config=config, smtp_port=None if args.smtp_port < 0 else args.smtp_port)
     sandbox = server.sandbox
     if args.state_file and os.path.exists(args.state_file):
         sandbox.store.load(args.state_file)
     server.start()
     urls = " and ".join(u for u in (server.url, server.tls_url) if u)
     print(f"sandbox listening on {urls} (profile: {config.profile})", flush=True)
+    if server.smtp_url:
+        print(f"SMTP server: {server.smtp_url}", flush=True)
     if sandbox.ca_file:
         print(f"CA certificate: {os.path.abspath(sandbox.ca_file)}", flush=True)
     if args.seed == "demo":

@@ -8,9 +8,11 @@ from typing import Any
 from flask import Response, abort, g, jsonify, request
 
 from sandbox.config import SandboxConfig
+from sandbox.mail import MailHandler
 from sandbox.outbox import Outbox
 from sandbox.platform import Platform
 from sandbox.state import Store
+from sandbox.twilio import TwilioState
 
 # Explicit list, no package scanning: a platform is one dotted path to its PLATFORM object.
 PLATFORM_PATHS = {
@@ -40,6 +42,10 @@ class Sandbox:
         self.outbox = Outbox(self.config)
         names = platforms if platforms is not None else list(PLATFORM_PATHS)
         self.platforms: dict[str, Platform] = {name: load_platform(name) for name in names}
+        # the senders' counterparts: what the SMTP server accepted, the Twilio-compatible API's accounts and texts
+        self.mail = MailHandler()
+        self.twilio = TwilioState()
+        self.smtp_url: str | None = None  # set when the server runs its SMTP listener
 
     @property
     def public_url(self) -> str:

@@ -32,7 +32,7 @@ def control_blueprint(sandbox: Sandbox) -> Blueprint:  # noqa: C901 - one factor
     @bp.get("/health")
     def health():
         return jsonify({"ok": True, "platforms": sorted(sandbox.platforms), "public_url": sandbox.public_url,
-                        "ca_file": sandbox.ca_file})
+                        "ca_file": sandbox.ca_file, "smtp_url": sandbox.smtp_url})
 
     @bp.post("/accounts")
     def create_account():

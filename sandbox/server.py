@@ -12,6 +12,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from sandbox.config import SandboxConfig
 from sandbox.context import Sandbox
 from sandbox.control import control_blueprint
+from sandbox.mail import MailServer, mail_blueprint
+from sandbox.twilio import twilio_blueprints
 
 log = logging.getLogger("sandbox")
 
@@ -24,15 +26,16 @@ def create_app(sandbox: Sandbox) -> Flask:
     """
     app = Flask("sandbox")
     app.config["SANDBOX"] = sandbox
-    app.register_blueprint(control_blueprint(sandbox))
-    for platform in sandbox.platforms.values():
-        for bp in platform.blueprints(sandbox):
-            app.register_blueprint(bp)
+    # the control API, the senders' counterparts (SMTP mailbox, Twilio API), then each CRM
+    blueprints = [control_blueprint(sandbox), mail_blueprint(sandbox.mail), *twilio_blueprints(sandbox),
+                  *(bp for platform in sandbox.platforms.values() for bp in platform.blueprints(sandbox))]
+    for bp in blueprints:
+        app.register_blueprint(bp)
 
     @app.before_request
     def inject_faults():
         bp = request.blueprint or ""
-        if bp == "sandbox_control":
+        if bp.startswith("sandbox_"):
             return None
         cfg = sandbox.config
         if cfg.latency_ms:
@@ -61,11 +64,12 @@ class SandboxServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, tls_port: int | None = None,
                  cert_dir: str | None = None, config: SandboxConfig | None = None,
-                 platforms: list[str] | None = None) -> None:
+                 platforms: list[str] | None = None, smtp_port: int | None = 0) -> None:
         self.host = host
         self.sandbox = Sandbox(config=config, platforms=platforms)
         self.app = create_app(self.sandbox)
         self._servers: list[BaseWSGIServer] = []
+        self._smtp_tls: ssl.SSLContext | None = None
         self._threads: list[threading.Thread] = []
         http = make_server(host, port, self.app, threaded=True)
         self._servers.append(http)
@@ -76,9 +80,13 @@ class SandboxServer:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert, key)
             https = make_server(host, tls_port, self.app, threaded=True, ssl_context=ctx)
+            self._smtp_tls = ctx
             self._servers.append(https)
             self.sandbox.tls_url = f"https://{host}:{https.server_port}"
             self.sandbox.ca_file = ca
+        # the SMTP listener (None: none): its own port, 0 a free one, known once started (smtp_url)
+        self.mail_server = (MailServer(self.sandbox.mail, host, smtp_port, tls_context=self._smtp_tls)
+                            if smtp_port is not None else None)
 
     @property
     def url(self) -> str:
@@ -88,7 +96,15 @@ class SandboxServer:
     def tls_url(self) -> str | None:
         return self.sandbox.tls_url
 
+    @property
+    def smtp_url(self) -> str | None:
+        """A LEADRELAY_SMTP_URL pointing at the sandbox's SMTP server (None before start or without one)."""
+        return self.sandbox.smtp_url
+
     def start(self) -> SandboxServer:
+        if self.mail_server is not None:
+            self.mail_server.start()
+            self.sandbox.smtp_url = self.mail_server.url
         for srv in self._servers:
             t = threading.Thread(target=srv.serve_forever, name=f"sandbox-{srv.server_port}", daemon=True)
             t.start()
@@ -96,6 +112,8 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        if self.mail_server is not None:
+            self.mail_server.stop()
         for srv in self._servers:
             srv.shutdown()
             srv.server_close()

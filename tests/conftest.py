@@ -198,7 +198,8 @@ def crm_env(env, crm_sandbox, monkeypatch) -> dict[str, str]:
 
     crm_sandbox.sandbox.config.reset()
     values = {"LEADRELAY_SANDBOX_URL": crm_sandbox.tls_url, "LEADRELAY_SANDBOX_CA": crm_sandbox.sandbox.ca_file,
-              "LEADRELAY_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
+              "LEADRELAY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+              "LEADRELAY_SMTP_URL": crm_sandbox.smtp_url}  # email with no tenant SMTP server: the sandbox's
     for platform, creds in APPS.items():
         values[f"{platform.upper()}_CLIENT_ID"] = creds["client_id"]
         values[f"{platform.upper()}_CLIENT_SECRET"] = creds["client_secret"]

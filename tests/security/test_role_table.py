@@ -77,6 +77,9 @@ TABLE = {
     "console_settings.confirm_revoke_intake": READ, "console_settings.revoke_intake": WRITE,
     "console_settings.intake_options": WRITE, "console_settings.intake_inbox_lead": WRITE,
     "console_settings.recalibrate": WRITE,
+    # the Senders card: save, test and remove are an admin's, as the other settings
+    "console_settings.save_smtp": WRITE, "console_settings.save_sms": WRITE,
+    "console_settings.test_sender": WRITE, "console_settings.remove_sender": WRITE,
 }
 LAST = ("console.disconnect", "agency.create")  # they change who may do what: run after everything else
 
@@ -133,7 +136,8 @@ def _routes(app) -> list[tuple[str, str, str]]:
 
 def _url(rule: str, world: dict) -> str:
     values = {"tenant_id": world["tenant"], "membership_id": world["membership"], "version": 1,
-              "invitation_id": world["invitation"], "platform": "salesforce", "token": "not-a-real-invitation"}
+              "invitation_id": world["invitation"], "platform": "salesforce", "token": "not-a-real-invitation",
+              "channel": "email"}
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule)
 
 
