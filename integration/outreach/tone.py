@@ -53,7 +53,7 @@ def _pattern(phrase: str) -> re.Pattern[str]:
 
 def find_phrases(text: str, phrases: Iterable[str]) -> list[str]:
     """The phrases found in `text` (case-insensitive, whole words), each as the lead wrote it, in phrase order."""
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
     found: list[str] = []
     for phrase in phrases:
         phrase = unicodedata.normalize("NFC", phrase).strip()
