@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from integration.db import session_scope
 from integration.dedup.index import index_record
+from integration.errors import CRMRateLimited
 from integration.models import Decision, InboundMessageRow, RuleSetVersion, SweepCursor, Tenant
 from integration.outreach.replies import read_inbound, receive_inbound
 from integration.records import CRMUser, InboundMessage
@@ -110,3 +111,19 @@ def test_receive_inbound_stores_once_and_its_job_matches_the_number_and_runs_the
     BurstWorker(["sweep"], connection=Redis.from_url(redis_url)).work(burst=True)
     assert tenant.do_not_contact == {("contact", "c2")}
     assert rows(env)[0][:2] == ("sms:SM1", "c2")
+
+
+def test_a_reply_the_crm_refused_to_act_on_is_handled_by_the_next_read(tenant, env, redis_url):
+    tenant.inbound = [message(1, "What does it cost?", "c1")]
+    create_task = tenant.create_task
+
+    def refused_once(spec):  # the CRM answers 429 to the owner's task the first time
+        tenant.create_task = create_task
+        raise CRMRateLimited("429", retry_after=5)
+
+    tenant.create_task = refused_once
+    read_inbound(tenant.tenant_id)  # put off: the next read is planned after Retry-After
+    assert [(key, outcome) for key, _, outcome in rows(env)] == [("email:m1", {})]  # stored, not handled yet
+    assert read_inbound(tenant.tenant_id) == 0  # nothing new, but the stored reply is handled now
+    assert rows(env)[0][2]["rules"][0]["actions"]["notify_owner"] == "task created"
+    assert len(tenant.specs) == 1

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from integration.config import get_settings
 from integration.db import session_scope
 from integration.dedup.index import email_key, phone_key
+from integration.errors import CRMRateLimited
 from integration.followup.common import lead_facts as routed_lead
 from integration.followup.common import lead_name, route_decision
 from integration.jobs import job
@@ -33,10 +34,14 @@ def _has_reply_rules(session: Session, tenant_id: int) -> bool:
     return rules is not None and any(r.trigger == "reply" for r in rules.handoff)
 
 
+def _key(message: InboundMessage) -> str:
+    return f"{message.channel}:{message.id}"[:200]
+
+
 def store(session: Session, tenant_id: int, message: InboundMessage) -> InboundMessageRow | None:
     """Keep the message once; None when it was stored before. Commits."""
     session.commit()
-    row = InboundMessageRow(tenant_id=tenant_id, key=f"{message.channel}:{message.id}"[:200],
+    row = InboundMessageRow(tenant_id=tenant_id, key=_key(message),
                             channel=message.channel, object_type=message.object_type or "",
                             object_id=message.record_id or "", sender=message.sender[:320],
                             subject=message.subject[:300], text=message.text, received_at=message.received_at)
@@ -100,10 +105,13 @@ def read(work: Work) -> int:
     for _ in range(MAX_PAGES):
         page = work.adapter.inbound_since(cursor, limit=100)
         for message in page.messages:
-            stored = store(work.session, work.tenant_id, message)
-            if stored is not None:
-                added += 1
-                handle(work, stored)
+            row = store(work.session, work.tenant_id, message)
+            added += row is not None
+            # stored before but not handled (the CRM refused an action mid-page): handled now, once
+            row = row or work.session.scalar(InboundMessageRow.for_tenant(work.tenant_id).where(
+                InboundMessageRow.key == _key(message)))
+            if row is not None and row.handled_at is None:
+                handle(work, row)
         cursor = page.cursor
         _save_cursor(work.session, work.tenant_id, cursor, added)
         if not page.has_more:
@@ -123,25 +131,29 @@ def _save_cursor(session: Session, tenant_id: int, cursor: str, found: int) -> N
 @job(SWEEP, name="read_inbound", timeout=600)
 def read_inbound(tenant_id: int) -> int:
     """One pass over the CRM's inbound messages; plans the next while the tenant has reply rules."""
-    added = 0
+    added, delay = 0, get_settings().inbound_interval_seconds
     try:
         with session_scope(get_settings().database_url) as session:
             work = work_for_job(session, tenant_id)
             if work is not None and _has_reply_rules(session, tenant_id):
                 added = read(work)
+    except CRMRateLimited as exc:
+        # what was read is kept (cursor and rows are committed per page): the next pass goes on after the wait
+        log.warning("replies.put-off", extra={"tenant_id": tenant_id, "retry_after": exc.retry_after})
+        delay = max(delay, exc.retry_after)
     finally:
-        schedule_inbound(tenant_id)
+        schedule_inbound(tenant_id, delay)
     return added
 
 
-def schedule_inbound(tenant_id: int) -> bool:
+def schedule_inbound(tenant_id: int, delay: float | None = None) -> bool:
     """Plan the tenant's next read (one pending job per tenant) when its published rules have reply rules."""
     with session_scope(get_settings().database_url) as session:
         tenant = session.get(Tenant, tenant_id)
         wanted = tenant is not None and tenant.status == TenantStatus.ACTIVE and _has_reply_rules(session, tenant_id)
     if wanted:
         read_inbound.enqueue(tenant_id, job_id=f"inbound-{tenant_id}-next",
-                             delay=get_settings().inbound_interval_seconds)
+                             delay=get_settings().inbound_interval_seconds if delay is None else delay)
     return wanted
 
 
