@@ -122,6 +122,8 @@ def test_the_quoted_history_is_not_the_leads_words():
     assert tone.lead_words(text) == "Sounds good, see you then."
     assert tone.lead_words("ok\n> stop\nthanks") == "ok\nthanks"
     assert tone.lead_words("Danke\nAm 01.12.2026 um 10:00 schrieb Ana <a@b.c>:\nStopp") == "Danke"
+    assert tone.lead_words("On price: Ana wrote: 20 seats, how much?") == "On price: Ana wrote: 20 seats, how much?"
+    assert tone.lead_words("Yes\nOn Mon, Dec 1, 2026 at 10:00 AM Ana <\nana@acme.test> wrote:\n> hi") == "Yes"
 
 
 def test_evaluate_names_each_rule_with_the_matched_words_and_a_one_line_why(world):

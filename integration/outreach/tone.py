@@ -27,11 +27,11 @@ SMS_KEYWORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "qu
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 # Where a reply's quoted history starts: mail clients' attribution lines (English, German, French, Spanish),
-# Outlook's separator and header block
+# Outlook's separator and header block. An attribution line ends the line (the lead may write "On price: …").
 _HISTORY = re.compile(
-    r"^\s*(?:on\s.{0,200}?\bwrote:|am\s.{0,200}?\bschrieb.{0,80}?:|le\s.{0,200}?\ba\s+écrit\s*:|"
-    r"el\s.{0,200}?\bescribió:|-{2,}\s*(?:original message|ursprüngliche nachricht|message d'origine|"
-    r"mensaje original)\s*-{2,}|from:\s.+\n\s*(?:sent|date):\s)",
+    r"^\s*(?:(?:on\s.{0,200}?\bwrote|am\s.{0,200}?\bschrieb[^\n]{0,80}?|le\s.{0,200}?\ba\s+écrit\s*|"
+    r"el\s.{0,200}?\bescribió):[ \t]*$|-{2,}\s*(?:original message|ursprüngliche nachricht|message d'origine|"
+    r"mensaje original)\s*-{2,}|from:\s[^\n]+\n\s*(?:sent|date):\s)",
     re.IGNORECASE | re.MULTILINE | re.DOTALL)
 
 
