@@ -28,8 +28,17 @@ def message(n: int, text: str, record_id: str = "", sender: str = "someone@else.
                           received_at=NOW + dt.timedelta(seconds=n))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def storage(request, env, monkeypatch):
+    """Each test on SQLite and on PostgreSQL (where a lost unique-key race raises at commit, not at flush)."""
+    if request.param == "postgres":
+        env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("DATABASE_URL", env["DATABASE_URL"])
+    return env["DATABASE_URL"]
+
+
 @pytest.fixture()
-def tenant(app, env, wire_adapters):
+def tenant(storage, app, env, wire_adapters):
     fake = FakeFollowUpCRM()
     fake.users = [CRMUser(id="u1", email="ana@acme.test", name="Ana")]
     c1 = fake.put("contact", "c1", email="grace@navy.example", owner_id="u1")
