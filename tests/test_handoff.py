@@ -179,7 +179,8 @@ def test_a_negative_reply_goes_to_review_with_its_text_and_stops_the_cadence(wor
     item = world.session.scalars(select(ReviewItem)).one()
     assert (item.kind, item.object_id) == ("handoff", "c1")
     assert item.payload["text"] == "Your product is terrible and I hate these emails"
-    assert "terrible" in item.reason and "hate" in item.reason
+    assert item.reason == ("Handoff rule 'Upset': tone -0.78 below -0.50 (terrible, hate). The lead wrote: "
+                           "\"Your product is terrible and I hate these emails\"")
     assert holds(world) == ["stop"]
 
 

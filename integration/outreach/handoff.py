@@ -126,9 +126,16 @@ def _notify_owner(work: Work, match: Match, lead: Lead, text: str) -> str:
     return "task created"
 
 
+def _review_reason(why: str, text: str) -> str:
+    """The line the review page shows: why, and the lead's own words when there are any."""
+    words = _quote(text)
+    line = f"{why}. The lead wrote: \"{words}\"" if words else why
+    return line if len(line) <= 500 else line[:498] + "…\""
+
+
 def _review(work: Work, match: Match, lead: Lead, text: str, why: str | None = None) -> str:
     work.session.add(ReviewItem(tenant_id=work.tenant_id, kind="handoff", object_type=lead.object_type,
-                                object_id=lead.object_id, reason=(why or match.why)[:500],
+                                object_id=lead.object_id, reason=_review_reason(why or match.why, text),
                                 payload={"rule": match.rule.name, "text": _quote(text), "matched": match.matched}))
     return "sent to review"
 
