@@ -226,3 +226,14 @@ def test_a_referral_and_a_customer_get_a_skip_automation_hold_and_a_web_lead_non
     handoff.on_new_leads(world.work, [new_lead("r1", "referral")])  # replayed
     assert len(world.session.scalars(select(Decision.id).where(Decision.kind == "handoff")).all()) == 2
     assert len(world.session.scalars(select(AutomationHold.id)).all()) == 2
+
+
+def test_a_planned_step_is_not_created_once_any_hold_is_on_the_lead(world):
+    from integration.outreach.common import add_hold
+
+    step = cadence_planned(world)
+    add_hold(world.session, world.tenant_id, "contact", "c1", "skip_automation", "a referral", "Referral")
+    world.clock.at += dt.timedelta(days=1)
+    assert take_step(world.work, step) == "paused"
+    assert step.status == "cancelled"
+    assert world.fake.calls["create_task"] == 1  # the SLA task only

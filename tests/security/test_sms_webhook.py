@@ -96,3 +96,14 @@ def test_a_tenant_whose_token_is_not_readable_is_401_and_logged_as_an_error(clie
         row.settings = {"senders": {"sms": {"inbound_key": KEY, "auth_token_enc": "not-a-fernet-token"}}}
     assert post(client, tenant.tenant_id, FORM).status_code == 401
     assert [r.levelname for r in caplog.records if r.message == "sms.webhook.secret-not-configured"] == ["ERROR"]
+
+
+@pytest.mark.parametrize(("path", "kwargs"), [
+    ("/webhooks/sms/1/%FF%FE", {"data": FORM}),
+    ("/webhooks/sms/99999999999999999999999/key", {"data": FORM}),
+    ("/webhooks/sms/1/" + KEY, {"json": FORM, "headers": {"X-Twilio-Signature": "x"}}),
+    ("/webhooks/sms/1/" + KEY, {"data": b"\xff\xfe=\xff", "content_type": "application/x-www-form-urlencoded",
+                                "headers": {"X-Twilio-Signature": "x"}}),
+])
+def test_bad_input_is_a_clear_4xx(client, tenant, path, kwargs):
+    assert 400 <= client.post(path, **kwargs).status_code < 500
