@@ -136,3 +136,13 @@ def test_a_reply_the_crm_refused_to_act_on_is_handled_by_the_next_read(tenant, e
     assert read_inbound(tenant.tenant_id) == 0  # nothing new, but the stored reply is handled now
     assert rows(env)[0][2]["rules"][0]["actions"]["notify_owner"] == "task created"
     assert len(tenant.specs) == 1
+
+
+def test_a_text_left_unhandled_is_handled_by_the_next_read(tenant, env):
+    sms = InboundMessage(id="SM2", channel="sms", object_type="", record_id="", sender="+14155550100",
+                         subject="", text="How much is it?", received_at=NOW)
+    with session_scope(env["DATABASE_URL"]) as s:
+        receive_inbound(s, tenant.tenant_id, sms)  # its job never ran (the tenant was paused)
+    read_inbound(tenant.tenant_id)
+    assert rows(env)[0][1] == "c2"
+    assert rows(env)[0][2]["rules"][0]["rule"] == "Pricing"

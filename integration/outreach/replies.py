@@ -116,6 +116,11 @@ def read(work: Work) -> int:
         _save_cursor(work.session, work.tenant_id, cursor, added)
         if not page.has_more:
             break
+    # left unhandled: a text that came while the tenant was paused, a handling job that gave up (actions are keyed:
+    # a row a job is handling at this moment gets no action twice)
+    for row in work.session.scalars(InboundMessageRow.for_tenant(work.tenant_id).where(
+            InboundMessageRow.handled_at.is_(None)).order_by(InboundMessageRow.id).limit(100)).all():
+        handle(work, row)
     return added
 
 
