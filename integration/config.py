@@ -143,6 +143,7 @@ class Settings:
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     token_refresh_margin_seconds: int = 300  # refresh an access token this long before it expires
     sweep_interval_seconds: int = 300  # between two reconciliation sweeps of a tenant
+    inbound_interval_seconds: int = 60  # between two reads of a tenant's inbound replies (reply handoff rules)
     # the `<PLATFORM>_…` variables as set, read by `crm()`: checked when a platform asks for its settings, so a
     # variable of another program that happens to end the same way (SSO_LOGIN_URL) is never judged
     crm_variables: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -235,7 +236,9 @@ def _process(variables: _Variables) -> dict:
             "worker_class": worker_class, "queues": variables.items("LEADRELAY_QUEUES"),
             "time_scale": variables.time_scale(),
             "sweep_interval_seconds": variables.whole("LEADRELAY_SWEEP_INTERVAL_SECONDS", 300, minimum=1,
-                                                      meaning="seconds between two sweeps of a tenant")}
+                                                      meaning="seconds between two sweeps of a tenant"),
+            "inbound_interval_seconds": variables.whole("LEADRELAY_INBOUND_INTERVAL", 60, minimum=1,
+                                                        meaning="seconds between two reads of a tenant's replies")}
 
 
 def _web(variables: _Variables) -> dict:

@@ -56,6 +56,8 @@ HOMES: dict[str, str] = {
     "simulate_rules": "integration.admin.simulate",
     "complete_probe": "integration.admin.diagnostics",
     "send_first_response": "integration.outreach.firstresponse",
+    "read_inbound": "integration.outreach.replies",
+    "handle_inbound": "integration.outreach.replies",
 }
 # Dotted paths jobs were enqueued under before stable names (up to release 2026-12), scheduled ones among them:
 # they still run. Remove after the next release, when no job can still name them.

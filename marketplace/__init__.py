@@ -34,6 +34,7 @@ from marketplace.labels import register_labels
 from marketplace.metrics import metrics_bp
 from marketplace.nav import register as register_nav
 from marketplace.requests import register_request_context
+from marketplace.sms_webhook import sms_bp
 from marketplace.webhooks import webhooks_bp
 from oauth.registry import crm_title
 
@@ -72,11 +73,12 @@ def init_app(app: Flask) -> None:
     csrf.exempt("marketplace.auth.pipedrive_uninstall")
     csrf.exempt(webhooks_bp)
     csrf.exempt(cards_bp)
+    csrf.exempt(sms_bp)  # the provider's signature authenticates it
     csrf.exempt(intake_bp)  # a key in the URL (and a body signature) authenticates it, never a session
     for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, review_bp, audit_bp, kpi_bp,
                health_console_bp, rules_bp, builder_bp, editor_bp, simulate_bp, trace_bp, publish_bp,
-               onboarding_bp, agency_bp, templates_bp, invitations_bp, webhooks_bp, cards_bp, settings_bp, intake_bp,
-               metrics_bp):
+               onboarding_bp, agency_bp, templates_bp, invitations_bp, sms_bp, webhooks_bp, cards_bp, settings_bp,
+               intake_bp, metrics_bp):
         app.register_blueprint(bp)
 
     app.add_template_filter(crm_title, "crm")

@@ -33,13 +33,22 @@ from integration.followup.common import (
     timers_of_lead,
 )
 from integration.jobs import job, job_key
-from integration.models import SlaTimer
+from integration.models import AutomationHold, SlaTimer
 from integration.queues import SLA
 from integration.records import TaskSpec
 from integration.rules.policies import CadenceStep
 from integration.work import Work, work_for_job
 
 DISQUALIFIED = frozenset({"unqualified", "disqualified", "junk", "bad_timing"})
+# the handoff holds (models.outreach.HOLD_KINDS) under which no cadence step is created: all of them
+HELD = ("stop", "do_not_contact", "skip_automation", "paused")
+
+
+def hold_on(session: Session, tenant_id: int, object_type: str, object_id: str) -> AutomationHold | None:
+    """The lead's first hold that stops cadences (a handoff rule set it), else None."""
+    return session.scalar(AutomationHold.for_tenant(tenant_id).where(
+        AutomationHold.object_type == object_type, AutomationHold.object_id == object_id,
+        AutomationHold.kind.in_(HELD)).order_by(AutomationHold.id).limit(1))
 
 
 def steps_for(work: Work, tier: str) -> list[CadenceStep]:
@@ -53,7 +62,7 @@ def start_key(object_type: str, object_id: str, tier: str) -> str:
 def start_cadence(work: Work, timer: SlaTimer) -> None:
     """After the first touch: remember where the lead stood, then plan step 1 (once per lead and tier)."""
     steps = steps_for(work, timer.policy)
-    if not steps:
+    if not steps or hold_on(work.session, work.tenant_id, timer.object_type, timer.object_id) is not None:
         return
     record = work.adapter.get_record(timer.object_type, timer.object_id)
     fields = record.fields if record else {}
@@ -96,6 +105,9 @@ def take_step(work: Work, row: SlaTimer) -> str:
     start = decision(work, f"{start_key(row.object_type, row.object_id, tier)}:start")
     if start is None or n >= len(steps):
         return _stop(work, row, "cancelled", "the cadence was removed from the rules")
+    hold = hold_on(work.session, work.tenant_id, row.object_type, row.object_id)
+    if hold is not None:
+        return _stop(work, row, "paused", f"handoff hold {hold.kind}: {hold.reason}")
     why = _engaged(work, row, start.inputs, n)
     if why is not None:
         return _stop(work, row, "paused", why)

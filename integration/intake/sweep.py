@@ -20,6 +20,7 @@ from integration.followup.stale import schedule_reactivation
 from integration.intake.events import enqueue_drain, record_events
 from integration.jobs import job
 from integration.models import EventRecord, SweepCursor, Tenant, TenantStatus, utcnow
+from integration.outreach.replies import schedule_inbound
 from integration.queues import SWEEP
 from integration.records import Event, EventKind, Record
 
@@ -122,5 +123,6 @@ def schedule_sweeps() -> int:
 
 def schedule_sweep(tenant_id: int, delay: float | None = None):
     schedule_reactivation(tenant_id)  # the daily stale-lead run plans itself alongside (one job per day)
+    schedule_inbound(tenant_id)  # and the replies' reader, for a tenant with reply handoff rules
     return sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-next",
                                 delay=interval_seconds(tenant_id) if delay is None else delay)
