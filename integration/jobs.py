@@ -56,6 +56,7 @@ HOMES: dict[str, str] = {
     "simulate_rules": "integration.admin.simulate",
     "complete_probe": "integration.admin.diagnostics",
     "send_first_response": "integration.outreach.firstresponse",
+    "new_lead_handoff": "integration.outreach.hooks",
     "read_inbound": "integration.outreach.replies",
     "handle_inbound": "integration.outreach.replies",
 }
