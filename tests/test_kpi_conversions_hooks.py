@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from integration.db import session_scope
+from integration.errors import CRMTransient
 from integration.intake.sweep import MEETINGS, sweep_meetings, sweep_tenant
 from integration.models import Decision, LeadConversion, RuleSetVersion, SweepCursor, Tenant
 from integration.pipeline.flow import process_records
@@ -103,3 +104,25 @@ def test_the_sweep_runs_the_meetings_pass(crm, env):
     crm.meetings = [Meeting("m1", "contact", "c1", T0)]
     sweep_tenant(tenant_id)
     assert conversions(env) == [(tenant_id, "c1", "meeting", "m1")]
+
+
+class FlakyMeetings(FakeCRMAdapter):
+    """A CRM whose meetings read fails on the second page (a 5xx): the lead sweep stands, the cursor stays."""
+
+    def meetings_since(self, cursor, limit=100):
+        if cursor not in (None, "0"):
+            raise CRMTransient("meetings search: 502")
+        return super().meetings_since(cursor, limit)
+
+
+def test_a_failing_meetings_read_keeps_the_cursor_and_not_the_sweep(app, env, wire_adapters):
+    fake = FlakyMeetings()
+    wire_adapters(lambda tenant_id: fake)
+    tenant_id = _tenant(env, fake, *[f"c{i}" for i in range(120)])
+    fake.meetings = [Meeting(f"m{i}", "contact", f"c{i}", T0) for i in range(120)]
+    fake.put("contact", "n1", email="n@x.test")
+    assert sweep_tenant(tenant_id) == 1  # the lead the webhooks missed is taken in
+    assert len(conversions(env)) == 100  # the first page's
+    with session_scope(env["DATABASE_URL"]) as s:
+        assert s.scalar(select(SweepCursor.cursor).where(SweepCursor.tenant_id == tenant_id,
+                                                         SweepCursor.object_type == MEETINGS)) == "100"

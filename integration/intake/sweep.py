@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from integration.config import get_settings
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
-from integration.errors import CRMBudgetExhausted
+from integration.errors import CRMBudgetExhausted, CRMError
 from integration.followup import conversions
 from integration.followup.stale import schedule_reactivation
 from integration.intake.events import enqueue_drain, record_events
@@ -102,8 +102,22 @@ def _sweep(tenant_id: int) -> int:
     if added:
         log.info("sweep.found-missed", extra={"tenant_id": tenant_id, "events": added})
         enqueue_drain(tenant_id)
-    sweep_meetings(tenant_id, adapter)
+    _meetings_pass(tenant_id, adapter)
     return added
+
+
+def _meetings_pass(tenant_id: int, adapter: CRMAdapter) -> None:
+    """The meetings pass after the leads': its failure must not fail the lead sweep, whose events are recorded and
+    drained by now. Its cursor stays where the last good page left it, so the next pass picks up the rest."""
+    if not hasattr(adapter, "meetings_since"):
+        # an adapter from before the CRMAdapter gained meetings_since (issue 20); remove once every adapter has it
+        return
+    try:
+        sweep_meetings(tenant_id, adapter)
+    except CRMBudgetExhausted:
+        raise  # sweep_tenant puts the next pass off until the allowance resets
+    except CRMError as exc:
+        log.warning("sweep.meetings-failed", extra={"tenant_id": tenant_id, "reason": type(exc).__name__})
 
 
 MEETINGS = "meetings"  # the SweepCursor object_type of the meetings pass
