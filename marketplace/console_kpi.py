@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, current_app, g, render_template, request
 from markupsafe import Markup
 
+from integration.admin import conversions as cv
 from integration.admin import csvsafe
 from integration.db import session_scope
 from integration.models import Tenant
@@ -73,10 +74,21 @@ def kpis(tenant: Tenant):
         return render_template("console/kpis.html", tenant=tenant, role=g.role, k=None, error=_message(exc),
                                args=request.args), 400
     k = kf.compute(g.db, tenant.id, span.start, span.end, owner)
+    conv = cv.compute(g.db, tenant.id, span.start, span.end, owner)
+    names = owner_names(tenant) if k.per_owner or conv.by_path else {}
     return render_template("console/kpis.html", tenant=tenant, role=g.role, k=k, note=span.note, args=request.args,
-                           charts=charts(k, owner_names(tenant) if k.per_owner else {}),
-                           owners=k.per_owner.most_common(20), sla=kf.sla_figures(g.db, tenant.id),
-                           duration=duration, percent=percent, sla_label=kf.sla_label, sla_value=sla_value)
+                           charts=charts(k, names), owners=k.per_owner.most_common(20),
+                           sla=kf.sla_figures(g.db, tenant.id), conv=conv, paths=paths(conv, names),
+                           sources=sorted(conv.by_source.items(), key=lambda kv: (-kv[1].leads, kv[0])),
+                           help=cv.DEFINITIONS, duration=duration, percent=percent, sla_label=kf.sla_label,
+                           sla_value=sla_value)
+
+
+def paths(conv: cv.Conversions, names: dict[str, str]) -> list[tuple[str, str, str, cv.Figures]]:
+    """The routing-path rows (rule, pool, owner by name), most leads first."""
+    rows = [(rule, pool, owner if owner.startswith("(") else names.get(owner) or owner, figures)
+            for (rule, pool, owner), figures in conv.by_path.items()]
+    return sorted(rows, key=lambda r: (-r[3].leads, r[0], r[1], r[2]))
 
 
 FIELDS = {"start": "From", "end": "To", "owner": "Owner"}

@@ -186,3 +186,11 @@ def test_an_empty_range_has_no_rates(tenants):
         k = cv.compute(s, t, dt.date(2025, 1, 1), dt.date(2025, 1, 7))
     assert k.overall.leads == 0 and k.by_source == {} and k.by_path == {}
     assert (k.overall.meeting_rate, k.overall.auto_median, k.reactivation_rate) == (None, None, None)
+
+
+def test_one_owners_leads(tenants):
+    url, t, _ = tenants
+    with session_scope(url) as s:
+        f = cv.compute(s, t, START, END, owner="ANA@acme.test").overall
+    assert (f.leads, f.won_rate, f.inside_sla_rate, f.clear_owner_rate, f.sync_failure_rate) == (2, 50.0, 50.0,
+                                                                                                 100.0, 0.0)

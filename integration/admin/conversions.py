@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from integration.models import (
@@ -190,13 +190,16 @@ def window(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
             dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC))
 
 
-def population(session: Session, tenant_id: int, start: dt.date, end: dt.date) -> list[Lead]:
-    """The leads routed in [start, end], each with its source and routing path."""
+def population(session: Session, tenant_id: int, start: dt.date, end: dt.date, owner: str = "") -> list[Lead]:
+    """The leads routed in [start, end] (to one owner when given), each with its source and routing path."""
     lo, hi = window(start, end)
-    rows = session.execute(select(Decision.object_type, Decision.object_id, Decision.created_at, Decision.outcome,
-                                  Decision.reason, Decision.inputs).where(
+    stmt = select(Decision.object_type, Decision.object_id, Decision.created_at, Decision.outcome, Decision.reason,
+                  Decision.inputs).where(
         Decision.tenant_id == tenant_id, Decision.kind == "route", Decision.outcome != RESTORED,
-        Decision.created_at >= lo, Decision.created_at < hi).order_by(Decision.created_at, Decision.id))
+        Decision.created_at >= lo, Decision.created_at < hi).order_by(Decision.created_at, Decision.id)
+    if owner:
+        stmt = stmt.where(func.lower(Decision.outcome) == owner.lower())
+    rows = session.execute(stmt)
     leads = []
     for object_type, object_id, created, outcome, reason, inputs in rows:
         inputs = inputs or {}
@@ -208,10 +211,11 @@ def population(session: Session, tenant_id: int, start: dt.date, end: dt.date) -
     return leads
 
 
-def compute(session: Session, tenant_id: int, start: dt.date, end: dt.date) -> Conversions:
-    """Every conversion figure of the tenant's leads routed in [start, end]."""
+def compute(session: Session, tenant_id: int, start: dt.date, end: dt.date, owner: str = "") -> Conversions:
+    """Every conversion figure of the tenant's leads routed in [start, end] (to one owner when given; the
+    reactivation rate is the tenant's whole, as stale leads are not leads of the range)."""
     result = Conversions(start=start, end=end)
-    leads = population(session, tenant_id, start, end)
+    leads = population(session, tenant_id, start, end, owner)
     keys = [lead.key for lead in leads]
     converted = _conversions(session, tenant_id, keys)
     auto = _first_auto_response(session, tenant_id, keys)
