@@ -5,16 +5,19 @@ error); the exports answer 400 with the same message.
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
+import logging
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, g, render_template, request
+from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from integration.admin import conversions as cv
 from integration.admin import csvsafe
 from integration.db import session_scope
 from integration.models import Tenant
+from integration.outreach.senders import SenderNotConfigured, SendFailed, SendRefused
 from marketplace import kpi_figures as kf
 from marketplace import record_display
 from marketplace.access import tenant_view
@@ -23,6 +26,7 @@ from marketplace.params import EARLIEST_DATE, LATEST_DATE, ParamError, choice_ar
 from marketplace.svg import bar_chart, day_chart
 
 kpi_bp = Blueprint("console_kpi", __name__, url_prefix="/console")
+log = logging.getLogger("leadrelay.console.kpi")
 EXPORTS = ("summary", "days", "leads")
 
 
@@ -209,3 +213,58 @@ def _lead_rows(database_url: str, tenant_id: int, span: kf.Range, owner: str) ->
 
 def _round(value: float | None) -> float | str:
     return "" if value is None else round(value, 3)
+
+
+# The weekly summary ----------------------------------------------------------------------------------------------
+
+def _summary(tenant: Tenant) -> cv.WeeklySummary:
+    return cv.weekly_summary(g.db, tenant.id, tenant.name, dt.datetime.now(dt.UTC).date())
+
+
+@kpi_bp.get("/tenants/<int:tenant_id>/weekly-summary")
+@tenant_view()
+def weekly_summary(tenant: Tenant):
+    setting = (tenant.settings or {}).get(cv.WEEKLY_SETTING) or {}
+    return render_template("console/weekly_summary.html", tenant=tenant, role=g.role, summary=_summary(tenant),
+                           weekly_on=bool(setting.get("on")), weekly_to=setting.get("to") or [],
+                           my_email=g.user.email or "")
+
+
+@kpi_bp.post("/tenants/<int:tenant_id>/weekly-summary/email")
+@tenant_view(write=True)
+def email_weekly_summary(tenant: Tenant):
+    """"Email it to me": the summary through the tenant's own email sender, to the signed-in admin."""
+    back = redirect(url_for("console_kpi.weekly_summary", tenant_id=tenant.id)), 303
+    if not g.user.email:
+        flash("Your sign-in has no email address, so there is nowhere to send the summary.", "error")
+        return back
+    try:
+        cv.email_summary(_summary(tenant), tenant.id, g.user.email)
+    except SenderNotConfigured:
+        flash("This account has no email sender yet: set one up under Settings → First response (SMTP or the "
+              "CRM's own sending), then send the summary again.", "error")
+        return back
+    except (SendRefused, SendFailed) as exc:
+        log.warning("weekly-summary.send-failed", extra={"tenant_id": tenant.id, "reason": type(exc).__name__})
+        flash(f"The email sender did not take the summary: {str(exc)[:200]}", "error")
+        return back
+    flash(f"The weekly summary is on its way to {g.user.email}.", "success")
+    return back
+
+
+@kpi_bp.post("/tenants/<int:tenant_id>/weekly-summary/schedule")
+@tenant_view(write=True)
+def schedule_weekly_summary(tenant: Tenant):
+    """The switch: every Monday, the summary to the admin who turned it on (and others who did before)."""
+    on = request.form.get("on") == "1"
+    setting = dict((tenant.settings or {}).get(cv.WEEKLY_SETTING) or {})
+    to = [a for a in setting.get("to") or [] if isinstance(a, str)]
+    if on and not g.user.email:
+        flash("Your sign-in has no email address, so the weekly email cannot go to you.", "error")
+        return redirect(url_for("console_kpi.weekly_summary", tenant_id=tenant.id)), 303
+    if on and g.user.email.lower() not in [a.lower() for a in to]:
+        to.append(g.user.email)
+    Tenant.merge_settings(g.db, tenant.id, {cv.WEEKLY_SETTING: {"on": on, "to": to if on else []}})
+    flash("The weekly summary will be emailed every Monday." if on else "The weekly summary email is off.",
+          "success")
+    return redirect(url_for("console_kpi.weekly_summary", tenant_id=tenant.id)), 303

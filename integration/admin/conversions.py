@@ -26,6 +26,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from integration.models import (
+    AutomationHold,
     Decision,
     InboundMessageRow,
     IntakeSubmission,
@@ -34,7 +35,8 @@ from integration.models import (
     ReviewItem,
     SlaTimer,
 )
-from integration.models.outreach import DEAL, MEETING, SENT, WON
+from integration.models.outreach import DEAL, MEETING, SENT, SKIPPED, WON
+from integration.outreach.senders import Accepted, Outgoing, sender_for
 
 RESTORED = "restored"
 NOT_ROUTED = frozenset({"review", "merged", RESTORED})
@@ -362,3 +364,102 @@ def _reactivations(session: Session, tenant_id: int, start: dt.date, end: dt.dat
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+# The weekly summary ------------------------------------------------------------------------------------------
+
+WEEK = 7
+TOP_SOURCES = 3
+WEEKLY_SETTING = "weekly_summary"  # tenant.settings: {"on": bool, "to": [email, …]}
+
+
+@dataclass
+class Week:
+    start: dt.date
+    end: dt.date
+    figures: Figures
+    top_sources: list[tuple[str, int]]
+    conversions: dict[str, int]  # meeting / deal / won recorded in the week (of any lead LeadRelay routed)
+    handoffs: int  # leads automation was told to leave alone in the week (AutomationHold rows set)
+    responses: dict[str, int]  # first responses sent / skipped in the week (OutboundMessage by status)
+
+
+@dataclass
+class WeeklySummary:
+    tenant_name: str
+    this: Week
+    before: Week
+
+    def lines(self) -> list[tuple[str, str, str]]:
+        """(figure, this week, the week before) in words, for the page and the email."""
+        a, b = self.this, self.before
+
+        def pct(v):
+            return "—" if v is None else f"{v:.1f} %"
+
+        def secs(v):
+            if v is None:
+                return "—"
+            v = round(v)
+            return f"{v // 3600} h {v % 3600 // 60} min" if v >= 3600 else f"{v // 60} min {v % 60} s" if v >= 60 \
+                else f"{v} s"
+
+        def src(week):
+            return ", ".join(f"{s} ({n})" for s, n in week.top_sources) or "—"
+
+        return [
+            ("Leads routed", str(a.figures.leads), str(b.figures.leads)),
+            ("With a clear owner", pct(a.figures.clear_owner_rate), pct(b.figures.clear_owner_rate)),
+            ("Automated first response (median)", secs(a.figures.auto_median), secs(b.figures.auto_median)),
+            ("Owner's first touch (median)", secs(a.figures.human_median), secs(b.figures.human_median)),
+            ("Next action inside SLA", pct(a.figures.inside_sla_rate), pct(b.figures.inside_sla_rate)),
+            ("Meetings", str(a.conversions.get(MEETING, 0)), str(b.conversions.get(MEETING, 0))),
+            ("Deals", str(a.conversions.get(DEAL, 0)), str(b.conversions.get(DEAL, 0))),
+            ("Deals won", str(a.conversions.get(WON, 0)), str(b.conversions.get(WON, 0))),
+            ("Top sources", src(a), src(b)),
+            ("Handoffs to a person", str(a.handoffs), str(b.handoffs)),
+            ("First responses sent", str(a.responses.get(SENT, 0)), str(b.responses.get(SENT, 0))),
+            ("First responses skipped", str(a.responses.get(SKIPPED, 0)), str(b.responses.get(SKIPPED, 0))),
+        ]
+
+    def subject(self) -> str:
+        return f"LeadRelay weekly summary · {self.tenant_name} · {self.this.start} to {self.this.end}"
+
+    def text(self) -> str:
+        width = max(len(name) for name, _, _ in self.lines())
+        rows = [f"{'':{width}}  {'This week':>14}  {'Week before':>14}"]
+        rows += [f"{name:{width}}  {now:>14}  {then:>14}" if name != "Top sources"
+                 else f"{name:{width}}  {now}\n{'':{width}}  (week before: {then})" for name, now, then in self.lines()]
+        return (f"{self.tenant_name}: {self.this.start} to {self.this.end}, compared with "
+                f"{self.before.start} to {self.before.end} (UTC days).\n\n" + "\n".join(rows) + "\n")
+
+
+def week(session: Session, tenant_id: int, start: dt.date, end: dt.date) -> Week:
+    figures = compute(session, tenant_id, start, end)
+    lo, hi = window(start, end)
+    kinds = session.execute(select(LeadConversion.kind, func.count()).where(
+        LeadConversion.tenant_id == tenant_id, LeadConversion.at >= lo, LeadConversion.at < hi).group_by(
+        LeadConversion.kind)).all()
+    handoffs = session.scalar(select(func.count(func.distinct(AutomationHold.object_id))).where(
+        AutomationHold.tenant_id == tenant_id, AutomationHold.created_at >= lo, AutomationHold.created_at < hi))
+    responses = session.execute(select(OutboundMessage.status, func.count()).where(
+        OutboundMessage.tenant_id == tenant_id, OutboundMessage.created_at >= lo, OutboundMessage.created_at < hi)
+        .group_by(OutboundMessage.status)).all()
+    top = sorted(((s, f.leads) for s, f in figures.by_source.items() if s != NO_SOURCE), key=lambda x: (-x[1], x[0]))
+    return Week(start, end, figures.overall, top[:TOP_SOURCES], dict(kinds), handoffs or 0, dict(responses))
+
+
+def weekly_summary(session: Session, tenant_id: int, tenant_name: str, today: dt.date) -> WeeklySummary:
+    """The last 7 whole days up to `today` (included) against the 7 before."""
+    start = today - dt.timedelta(days=WEEK - 1)
+    before = start - dt.timedelta(days=WEEK)
+    return WeeklySummary(tenant_name, week(session, tenant_id, start, today),
+                         week(session, tenant_id, before, start - dt.timedelta(days=1)))
+
+
+def email_summary(summary: WeeklySummary, tenant_id: int, to: str) -> Accepted:
+    """Hand the summary to the tenant's email sender; SenderNotConfigured when it has none, SendRefused /
+    SendFailed as the sender says. The key makes a second click the same message (one Message-ID)."""
+    sender = sender_for(tenant_id, "email")
+    return sender.send(Outgoing(channel="email", to=to, subject=summary.subject(), body=summary.text(),
+                                from_name="LeadRelay", key=f"weekly:{tenant_id}:{summary.this.end}:{to.lower()}"))
