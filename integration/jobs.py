@@ -55,6 +55,7 @@ HOMES: dict[str, str] = {
     "erase_tenant_data": "integration.admin.tenancy",
     "simulate_rules": "integration.admin.simulate",
     "complete_probe": "integration.admin.diagnostics",
+    "weekly_summary": "integration.admin.conversions",
 }
 # Dotted paths jobs were enqueued under before stable names (up to release 2026-12), scheduled ones among them:
 # they still run. Remove after the next release, when no job can still name them.

@@ -265,6 +265,9 @@ def schedule_weekly_summary(tenant: Tenant):
     if on and g.user.email.lower() not in [a.lower() for a in to]:
         to.append(g.user.email)
     Tenant.merge_settings(g.db, tenant.id, {cv.WEEKLY_SETTING: {"on": on, "to": to if on else []}})
+    if on:
+        g.db.commit()  # the job reads the switch from its own session
+        cv.schedule_weekly_summary(tenant.id)
     flash("The weekly summary will be emailed every Monday." if on else "The weekly summary email is off.",
           "success")
     return redirect(url_for("console_kpi.weekly_summary", tenant_id=tenant.id)), 303

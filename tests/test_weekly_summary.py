@@ -7,6 +7,7 @@ import re
 from typing import ClassVar
 
 import pytest
+from sqlalchemy import select
 
 from integration.admin import conversions as cv
 from integration.db import session_scope
@@ -18,7 +19,14 @@ from integration.models import (
     Tenant,
     TenantStatus,
 )
-from integration.outreach.senders import Accepted, Outgoing, SenderNotConfigured, SendRefused, set_sender_factory
+from integration.outreach.senders import (
+    Accepted,
+    Outgoing,
+    SenderNotConfigured,
+    SendFailed,
+    SendRefused,
+    set_sender_factory,
+)
 from tests.console_helpers import add_members, sign_in
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -177,3 +185,74 @@ def test_a_viewer_reads_it_but_cannot_send_it(app, world, senders):
     assert page.status_code == 200 and "Email it to me" not in page.get_data(as_text=True)
     token = _csrf(victor, f"/console/tenants/{world['tenant']}/kpis")
     assert victor.post(f"{path}/email", data={"csrf_token": token}).status_code == 403 and outbox.sent == []
+
+
+class Flaky(Outbox):
+    def send(self, message: Outgoing) -> Accepted:
+        raise SendFailed("421 try again later")
+
+
+def _switch(env, tenant_id: int, on: bool, *to: str) -> None:
+    with session_scope(env["DATABASE_URL"]) as s:
+        Tenant.merge_settings(s, tenant_id, {cv.WEEKLY_SETTING: {"on": on, "to": list(to)}})
+
+
+def _audit(env, tenant_id: int) -> list[tuple[str, str]]:
+    with session_scope(env["DATABASE_URL"]) as s:
+        return [(d.outcome, d.reason) for d in s.scalars(select(Decision).where(
+            Decision.tenant_id == tenant_id, Decision.kind == "weekly_summary").order_by(Decision.id))]
+
+
+def test_the_weekly_job_emails_each_address_once_a_week(env, world, senders):
+    senders[world["tenant"]] = outbox = Outbox()
+    _switch(env, world["tenant"], True, "alice@example.com", "boss@example.com")
+    end = TODAY.isoformat()
+    assert cv.weekly_summary_job(world["tenant"], end) == 2
+    assert cv.weekly_summary_job(world["tenant"], end) == 0  # a retried delivery of the same job
+    assert sorted(m.to for _, m in outbox.sent) == ["alice@example.com", "boss@example.com"]
+    assert all(re.search(r"Leads routed\s+3\s+1", m.body) for _, m in outbox.sent)
+    assert [o for o, _ in _audit(env, world["tenant"])] == ["sent", "sent"]
+    assert _audit(env, world["other"]) == []
+
+
+def test_the_weekly_job_does_nothing_when_switched_off(env, world, senders):
+    senders[world["tenant"]] = outbox = Outbox()
+    _switch(env, world["tenant"], False, "alice@example.com")
+    assert cv.weekly_summary_job(world["tenant"], TODAY.isoformat()) == 0 and outbox.sent == []
+
+
+def test_a_tenant_without_a_sender_gets_an_audited_not_sent(env, world, senders):
+    _switch(env, world["tenant"], True, "alice@example.com")
+    assert cv.weekly_summary_job(world["tenant"], TODAY.isoformat()) == 0
+    assert _audit(env, world["tenant"]) == [("not sent", "Weekly summary not emailed to alice@example.com: no email "
+                                                         "sender is set up")]
+
+
+def test_a_temporary_failure_is_retried_not_marked_sent(env, world, senders):
+    senders[world["tenant"]] = Flaky()
+    _switch(env, world["tenant"], True, "alice@example.com")
+    with pytest.raises(SendFailed):
+        cv.weekly_summary_job(world["tenant"], TODAY.isoformat())
+    assert _audit(env, world["tenant"]) == []
+    senders[world["tenant"]] = outbox = Outbox()
+    assert cv.weekly_summary_job(world["tenant"], TODAY.isoformat()) == 1 and len(outbox.sent) == 1
+
+
+def test_the_next_run_is_a_monday_morning():
+    sunday = dt.datetime(2026, 3, 8, 23, 0, tzinfo=dt.UTC)
+    assert cv.next_run(sunday, 5) == dt.datetime(2026, 3, 9, 7, 5, tzinfo=dt.UTC)
+    monday_late = dt.datetime(2026, 3, 9, 8, 0, tzinfo=dt.UTC)
+    assert cv.next_run(monday_late, 5) == dt.datetime(2026, 3, 16, 7, 5, tzinfo=dt.UTC)
+
+
+def test_turning_the_switch_on_plans_the_job(app, env, world):
+    from redis import Redis
+    from rq.job import Job
+
+    from integration.jobs import job_key
+
+    alice, path = sign_in(app, world["alice"]), f"/console/tenants/{world['tenant']}/weekly-summary"
+    alice.post(f"{path}/schedule", data={"on": "1", "csrf_token": _csrf(alice, path)})
+    at = cv.next_run(dt.datetime.now(dt.UTC), world["tenant"])
+    planned = Job.fetch(job_key(f"weekly-{world['tenant']}-{at:%Y%m%d}"), connection=Redis.from_url(env["REDIS_URL"]))
+    assert planned.get_status() == "scheduled" and planned.args == (world["tenant"],)

@@ -15,6 +15,7 @@ IntakeSubmission.fields (where web-form capture keeps utm_*), reactivation Decis
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
 import statistics
@@ -22,9 +23,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from integration.config import get_settings
+from integration.db import session_scope
+from integration.jobs import job
 from integration.models import (
     AutomationHold,
     Decision,
@@ -34,9 +38,20 @@ from integration.models import (
     OutboundMessage,
     ReviewItem,
     SlaTimer,
+    Tenant,
 )
 from integration.models.outreach import DEAL, MEETING, SENT, SKIPPED, WON
-from integration.outreach.senders import Accepted, Outgoing, sender_for
+from integration.outreach.senders import (
+    Accepted,
+    Outgoing,
+    SenderNotConfigured,
+    SendFailed,
+    SendRefused,
+    sender_for,
+)
+from integration.queues import MAINTENANCE
+
+log = logging.getLogger("leadrelay.weekly")
 
 RESTORED = "restored"
 NOT_ROUTED = frozenset({"review", "merged", RESTORED})
@@ -463,3 +478,74 @@ def email_summary(summary: WeeklySummary, tenant_id: int, to: str) -> Accepted:
     sender = sender_for(tenant_id, "email")
     return sender.send(Outgoing(channel="email", to=to, subject=summary.subject(), body=summary.text(),
                                 from_name="LeadRelay", key=f"weekly:{tenant_id}:{summary.this.end}:{to.lower()}"))
+
+
+# The weekly job --------------------------------------------------------------------------------------------------
+
+RUN_WEEKDAY, RUN_HOUR_UTC = 0, 7  # Monday 07:00 UTC: the week that ended on Sunday, before most working days start
+
+
+def next_run(now: dt.datetime, tenant_id: int) -> dt.datetime:
+    """The next Monday 07:xx UTC after `now` (the minute spread by tenant, so tenants do not all send at once)."""
+    at = now.replace(hour=RUN_HOUR_UTC, minute=tenant_id % 60, second=0, microsecond=0)
+    at += dt.timedelta(days=(RUN_WEEKDAY - at.weekday()) % 7)
+    return at if at > now else at + dt.timedelta(days=7)
+
+
+def schedule_weekly_summary(tenant_id: int):
+    """Plan the tenant's next weekly email (one job id per Monday: planning it twice changes nothing)."""
+    at = next_run(dt.datetime.now(dt.UTC), tenant_id)
+    return weekly_summary_job.enqueue(tenant_id, job_id=f"weekly-{tenant_id}-{at:%Y%m%d}", at=at)
+
+
+@job(MAINTENANCE, name="weekly_summary", timeout=300)
+def weekly_summary_job(tenant_id: int, week_end: str | None = None) -> int:
+    """Email the summary of the 7 days up to `week_end` (default: yesterday) to the addresses the tenant's switch
+    keeps; each address once per week (a Decision claimed before the send, so a retried job never sends twice).
+    Returns emails sent. Plans next week's run while the switch is on."""
+    database_url = get_settings().database_url
+    with session_scope(database_url) as session:
+        tenant = session.get(Tenant, tenant_id)
+        setting = ((tenant.settings or {}).get(WEEKLY_SETTING) or {}) if tenant else {}
+        if not setting.get("on"):
+            return 0
+        end = dt.date.fromisoformat(week_end) if week_end else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        summary = weekly_summary(session, tenant_id, tenant.name, end)
+    sent = 0
+    try:
+        for to in [a for a in setting.get("to") or [] if isinstance(a, str) and "@" in a]:
+            sent += _send_once(database_url, tenant_id, summary, to)
+    finally:
+        if week_end is None:
+            schedule_weekly_summary(tenant_id)
+    return sent
+
+
+def _send_once(database_url: str, tenant_id: int, summary: WeeklySummary, to: str) -> int:
+    key = f"weekly:{summary.this.end}:{to.lower()}"[:200]
+    with session_scope(database_url) as session:
+        if session.scalar(select(Decision.id).where(Decision.tenant_id == tenant_id,
+                                                    Decision.idempotency_key == key)) is not None:
+            return 0
+        session.add(Decision(tenant_id=tenant_id, idempotency_key=key, kind="weekly_summary", object_type="tenant",
+                             object_id=str(tenant_id), outcome="sent",
+                             reason=f"Weekly summary {summary.this.start} to {summary.this.end} emailed to {to}"[:500],
+                             inputs={"to": to}))
+    try:
+        email_summary(summary, tenant_id, to)
+    except (SenderNotConfigured, SendRefused) as exc:
+        # nothing a retry mends: the claim stays, with why, for the audit log
+        with session_scope(database_url) as session:
+            row = session.scalar(select(Decision).where(Decision.tenant_id == tenant_id,
+                                                        Decision.idempotency_key == key))
+            row.outcome = "not sent"
+            row.reason = (f"Weekly summary not emailed to {to}: "
+                          f"{'no email sender is set up' if isinstance(exc, SenderNotConfigured) else exc}")[:500]
+        log.warning("weekly-summary.not-sent", extra={"tenant_id": tenant_id, "reason": type(exc).__name__})
+        return 0
+    except SendFailed:
+        with session_scope(database_url) as session:  # let the retry send it
+            session.execute(delete(Decision).where(Decision.tenant_id == tenant_id,
+                                                   Decision.idempotency_key == key))
+        raise
+    return 1
