@@ -256,3 +256,24 @@ def test_turning_the_switch_on_plans_the_job(app, env, world):
     at = cv.next_run(dt.datetime.now(dt.UTC), world["tenant"])
     planned = Job.fetch(job_key(f"weekly-{world['tenant']}-{at:%Y%m%d}"), connection=Redis.from_url(env["REDIS_URL"]))
     assert planned.get_status() == "scheduled" and planned.args == (world["tenant"],)
+
+
+def test_the_agency_sees_each_of_its_portals_week(app, env, world):
+    from integration.models import Agency, ConsoleUser
+
+    with session_scope(env["DATABASE_URL"]) as s:
+        agency = Agency(name="Growth Co")
+        s.add(agency)
+        s.flush()
+        s.get(Tenant, world["tenant"]).agency_id, s.get(Tenant, world["tenant"]).agency_grant = agency.id, "viewer"
+        third = Tenant(platform="hubspot", external_id="k3", name="Not linked", status=TenantStatus.ACTIVE)
+        ada = ConsoleUser(platform="hubspot", external_account_id="test", external_user_id="ada", email="ada@growth.co",
+                          name="Ada", agency_id=agency.id, agency_role="viewer")
+        s.add_all([third, ada])
+        s.flush()
+        ada_id = ada.id
+    text = sign_in(app, ada_id).get("/console/agency/weekly-summary").get_data(as_text=True)
+    row = re.search(rf'<tr data-portal="{world["tenant"]}">(.*?)</tr>', text, re.S).group(1)
+    assert "Acme" in row and re.search(r'<td class="num">3 <span class="muted">\(1\)</span></td>', row)
+    assert "Web form (2), Referral (1)" in row
+    assert "Other" not in text and "Not linked" not in text and "Secret fair" not in text

@@ -61,7 +61,7 @@ TABLE = {
     "console.disconnect": WRITE,
     "console.join_agency": OWN_ADMIN, "console.agency_grant": OWN_ADMIN,
     "invitations.show": NO_SUCH_INVITATION, "invitations.accept_link": NO_SUCH_INVITATION,
-    "agency.overview": SIGNED_IN, "agency.create": NEW_AGENCY,
+    "agency.overview": SIGNED_IN, "agency.weekly_summary": AGENCY_READ, "agency.create": NEW_AGENCY,
     "agency.create_invite": AGENCY_WRITE, "agency.invite_teammate": AGENCY_WRITE,
     "agency_templates.index": AGENCY_READ, "agency_templates.view": AGENCY_READ,
     "agency_templates.create": AGENCY_WRITE, "agency_templates.rollout": AGENCY_WRITE,
