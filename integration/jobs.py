@@ -59,6 +59,7 @@ HOMES: dict[str, str] = {
     "new_lead_handoff": "integration.outreach.hooks",
     "read_inbound": "integration.outreach.replies",
     "handle_inbound": "integration.outreach.replies",
+    "weekly_summary": "integration.admin.conversions",
 }
 # Dotted paths jobs were enqueued under before stable names (up to release 2026-12), scheduled ones among them:
 # they still run. Remove after the next release, when no job can still name them.

@@ -8,6 +8,7 @@ import secrets
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from integration.admin import conversions as cv
 from integration.models import Agency, AgencyInvite, AgencyInviteUse, ConsoleUser, Invitation, Tenant, utcnow
 from marketplace.access import ADMIN, VIEWER, admin_tenants_query, require_login, visible_tenants_query
 from marketplace.agency_portfolio import portfolio, sort_args, sorted_rows
@@ -250,3 +251,18 @@ def revoke_teammate():
     log.info("agency.team-invitation-revoked", extra={"agency_id": invitation.agency_id})
     flash(f"The invitation of {invitation.email} is revoked.", "success")
     return redirect(url_for("agency.overview") + "#team"), 303
+
+
+@agency_bp.get("/weekly-summary")
+@require_login
+def weekly_summary():
+    """Each client portal's last 7 days against the 7 before, one row per portal the user can see."""
+    user = g.user
+    if user.agency_id is None or user.agency_role not in (ADMIN, VIEWER):
+        abort(403, description="the weekly summary across portals belongs to an agency; ask an agency admin")
+    tenants = g.db.scalars(visible_tenants_query(user).where(Tenant.agency_id == user.agency_id)
+                           .order_by(Tenant.name)).all()
+    today = dt.datetime.now(dt.UTC).date()
+    summaries = [(tenant, cv.weekly_summary(g.db, tenant.id, tenant.name, today)) for tenant in tenants]
+    return render_template("console/agency_weekly.html", agency=g.db.get(Agency, user.agency_id),
+                           summaries=summaries)

@@ -5,15 +5,19 @@ error); the exports answer 400 with the same message.
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
+import logging
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, g, render_template, request
+from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
+from integration.admin import conversions as cv
 from integration.admin import csvsafe
 from integration.db import session_scope
 from integration.models import Tenant
+from integration.outreach.senders import SenderNotConfigured, SendFailed, SendRefused
 from marketplace import kpi_figures as kf
 from marketplace import record_display
 from marketplace.access import tenant_view
@@ -22,6 +26,7 @@ from marketplace.params import EARLIEST_DATE, LATEST_DATE, ParamError, choice_ar
 from marketplace.svg import bar_chart, day_chart
 
 kpi_bp = Blueprint("console_kpi", __name__, url_prefix="/console")
+log = logging.getLogger("leadrelay.console.kpi")
 EXPORTS = ("summary", "days", "leads")
 
 
@@ -73,10 +78,21 @@ def kpis(tenant: Tenant):
         return render_template("console/kpis.html", tenant=tenant, role=g.role, k=None, error=_message(exc),
                                args=request.args), 400
     k = kf.compute(g.db, tenant.id, span.start, span.end, owner)
+    conv = cv.compute(g.db, tenant.id, span.start, span.end, owner)
+    names = owner_names(tenant) if k.per_owner or conv.by_path else {}
     return render_template("console/kpis.html", tenant=tenant, role=g.role, k=k, note=span.note, args=request.args,
-                           charts=charts(k, owner_names(tenant) if k.per_owner else {}),
-                           owners=k.per_owner.most_common(20), sla=kf.sla_figures(g.db, tenant.id),
-                           duration=duration, percent=percent, sla_label=kf.sla_label, sla_value=sla_value)
+                           charts=charts(k, names), owners=k.per_owner.most_common(20),
+                           sla=kf.sla_figures(g.db, tenant.id), conv=conv, paths=paths(conv, names),
+                           sources=sorted(conv.by_source.items(), key=lambda kv: (-kv[1].leads, kv[0])),
+                           help=cv.DEFINITIONS, duration=duration, percent=percent, sla_label=kf.sla_label,
+                           sla_value=sla_value)
+
+
+def paths(conv: cv.Conversions, names: dict[str, str]) -> list[tuple[str, str, str, cv.Figures]]:
+    """The routing-path rows (rule, pool, owner by name), most leads first."""
+    rows = [(rule, pool, owner if owner.startswith("(") else names.get(owner) or owner, figures)
+            for (rule, pool, owner), figures in conv.by_path.items()]
+    return sorted(rows, key=lambda r: (-r[3].leads, r[0], r[1], r[2]))
 
 
 FIELDS = {"start": "From", "end": "To", "owner": "Owner"}
@@ -197,3 +213,61 @@ def _lead_rows(database_url: str, tenant_id: int, span: kf.Range, owner: str) ->
 
 def _round(value: float | None) -> float | str:
     return "" if value is None else round(value, 3)
+
+
+# The weekly summary ----------------------------------------------------------------------------------------------
+
+def _summary(tenant: Tenant) -> cv.WeeklySummary:
+    return cv.weekly_summary(g.db, tenant.id, tenant.name, dt.datetime.now(dt.UTC).date())
+
+
+@kpi_bp.get("/tenants/<int:tenant_id>/weekly-summary")
+@tenant_view()
+def weekly_summary(tenant: Tenant):
+    setting = (tenant.settings or {}).get(cv.WEEKLY_SETTING) or {}
+    return render_template("console/weekly_summary.html", tenant=tenant, role=g.role, summary=_summary(tenant),
+                           weekly_on=bool(setting.get("on")), weekly_to=setting.get("to") or [],
+                           my_email=g.user.email or "")
+
+
+@kpi_bp.post("/tenants/<int:tenant_id>/weekly-summary/email")
+@tenant_view(write=True)
+def email_weekly_summary(tenant: Tenant):
+    """"Email it to me": the summary through the tenant's own email sender, to the signed-in admin."""
+    back = redirect(url_for("console_kpi.weekly_summary", tenant_id=tenant.id)), 303
+    if not g.user.email:
+        flash("Your sign-in has no email address, so there is nowhere to send the summary.", "error")
+        return back
+    try:
+        cv.email_summary(_summary(tenant), tenant.id, g.user.email)
+    except SenderNotConfigured:
+        flash("This account has no email sender yet: set one up under Settings → First response (SMTP or the "
+              "CRM's own sending), then send the summary again.", "error")
+        return back
+    except (SendRefused, SendFailed) as exc:
+        log.warning("weekly-summary.send-failed", extra={"tenant_id": tenant.id, "reason": type(exc).__name__})
+        flash(f"The email sender did not take the summary: {str(exc)[:200]}", "error")
+        return back
+    flash(f"The weekly summary is on its way to {g.user.email}.", "success")
+    return back
+
+
+@kpi_bp.post("/tenants/<int:tenant_id>/weekly-summary/schedule")
+@tenant_view(write=True)
+def schedule_weekly_summary(tenant: Tenant):
+    """The switch: every Monday, the summary to the admin who turned it on (and others who did before)."""
+    on = request.form.get("on") == "1"
+    setting = dict((tenant.settings or {}).get(cv.WEEKLY_SETTING) or {})
+    to = [a for a in setting.get("to") or [] if isinstance(a, str)]
+    if on and not g.user.email:
+        flash("Your sign-in has no email address, so the weekly email cannot go to you.", "error")
+        return redirect(url_for("console_kpi.weekly_summary", tenant_id=tenant.id)), 303
+    if on and g.user.email.lower() not in [a.lower() for a in to]:
+        to.append(g.user.email)
+    Tenant.merge_settings(g.db, tenant.id, {cv.WEEKLY_SETTING: {"on": on, "to": to if on else []}})
+    if on:
+        g.db.commit()  # the job reads the switch from its own session
+        cv.schedule_weekly_summary(tenant.id)
+    flash("The weekly summary will be emailed every Monday." if on else "The weekly summary email is off.",
+          "success")
+    return redirect(url_for("console_kpi.weekly_summary", tenant_id=tenant.id)), 303

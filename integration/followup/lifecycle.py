@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from integration.errors import CRMValidationError
+from integration.followup import conversions
 from integration.followup.cadences import stop_cadence
 from integration.models import Decision
 from integration.records import ObjectType, Record
@@ -29,6 +30,8 @@ def on_changed(ctx: Work, object_type: str, records: list[Record]) -> None:
     lifecycle = ctx.rules.lifecycle
     if object_type == ObjectType.DEAL:
         _stop_cadences_for_deals(ctx, records)
+        for deal in records:  # lead → deal / won for the KPIs, whatever the lifecycle rules say
+            conversions.for_deal(ctx.session, ctx.tenant_id, deal)
     if object_type == ObjectType.DEAL and lifecycle.rules:
         stages: dict[str, str | None] = {}  # contact id -> stage as of our last write in this batch
         for deal in records:

@@ -15,12 +15,14 @@ from sqlalchemy import func, select
 from integration.config import get_settings
 from integration.crm.wiring import adapter_for
 from integration.db import session_scope
-from integration.errors import CRMBudgetExhausted
+from integration.errors import CRMBudgetExhausted, CRMError
+from integration.followup import conversions
 from integration.followup.stale import schedule_reactivation
 from integration.intake.events import enqueue_drain, record_events
 from integration.jobs import job
 from integration.models import EventRecord, SweepCursor, Tenant, TenantStatus, utcnow
 from integration.outreach.replies import schedule_inbound
+from integration.protocols import CRMAdapter
 from integration.queues import SWEEP
 from integration.records import Event, EventKind, Record
 
@@ -101,6 +103,40 @@ def _sweep(tenant_id: int) -> int:
     if added:
         log.info("sweep.found-missed", extra={"tenant_id": tenant_id, "events": added})
         enqueue_drain(tenant_id)
+    _meetings_pass(tenant_id, adapter)
+    return added
+
+
+def _meetings_pass(tenant_id: int, adapter: CRMAdapter) -> None:
+    """The meetings pass after the leads': its failure must not fail the lead sweep, whose events are recorded and
+    drained by now. Its cursor stays where the last good page left it, so the next pass picks up the rest."""
+    try:
+        sweep_meetings(tenant_id, adapter)
+    except CRMBudgetExhausted:
+        raise  # sweep_tenant puts the next pass off until the allowance resets
+    except CRMError as exc:
+        log.warning("sweep.meetings-failed", extra={"tenant_id": tenant_id, "reason": type(exc).__name__})
+
+
+MEETINGS = "meetings"  # the SweepCursor object_type of the meetings pass
+
+
+def sweep_meetings(tenant_id: int, adapter: CRMAdapter) -> int:
+    """Meetings logged since the meetings cursor → a MEETING conversion for each lead LeadRelay routed (lead →
+    meeting KPI); the cursor is saved page by page, so the next pass goes on from there. Returns rows added."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        row = session.scalar(SweepCursor.for_tenant(tenant_id).where(SweepCursor.object_type == MEETINGS))
+        cursor = row.cursor if row else None
+    added = 0
+    for _ in range(MAX_PAGES):
+        page = adapter.meetings_since(cursor, limit=100)
+        with session_scope(settings.database_url) as session:
+            added += conversions.for_meetings(session, tenant_id, page.meetings)
+            _save_cursor(session, tenant_id, MEETINGS, page.cursor, added)
+        cursor = page.cursor
+        if not page.has_more:
+            break
     return added
 
 
