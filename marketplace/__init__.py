@@ -16,8 +16,8 @@ from marketplace.console_builder import builder_bp
 from marketplace.console_editor import editor_bp
 from marketplace.console_health import health_console_bp
 from marketplace.console_kpi import kpi_bp
-from marketplace.console_outbox import outbox_bp
 from marketplace.console_onboarding import onboarding_bp
+from marketplace.console_outbox import outbox_bp
 from marketplace.console_publish import publish_bp
 from marketplace.console_review import review_bp
 from marketplace.console_rules import rules_bp

@@ -8,8 +8,7 @@ import re
 
 from integration.models import Decision, Tenant
 from integration.models.outreach import InboundMessageRow, OutboundMessage
-from tests.test_console_pages import add, login
-from tests.test_console_pages import world  # noqa: F401 (a fixture)
+from tests.test_console_pages import add, login, world  # noqa: F401 (world: a fixture)
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 ADA = {"first_name": "Ada", "last_name": "Lovelace", "company": "Acme", "email": "ada@acme.test"}
