@@ -77,7 +77,7 @@ TABLE = {
     "console_settings.confirm_revoke_intake": READ, "console_settings.revoke_intake": WRITE,
     "console_settings.intake_options": WRITE, "console_settings.intake_inbox_lead": WRITE,
     "console_settings.recalibrate": WRITE,
-    "console_outbox.outbox": READ,
+    "console_outbox.outbox": READ, "console_builder.template_preview": READ,
 }
 LAST = ("console.disconnect", "agency.create")  # they change who may do what: run after everything else
 
