@@ -15,6 +15,7 @@ from sqlalchemy import select
 from integration.models import Decision, Tenant
 from integration.outreach.templates import merge_values, render
 from integration.rules import RulesError, check_limits, read_rules_text, validate_rules
+from integration.rules.outreach import MERGE_FIELDS
 from integration.rules.sources import DEFAULT_SOURCES, SourceLabels
 from marketplace.access import ADMIN, tenant_view
 from marketplace.console_rules import (
@@ -100,6 +101,7 @@ def builder(tenant: Tenant):
                             key=lambda c: c["name"]),
         "sources": _source_labels(body),
         "people": _people(tenant) if g.role == ADMIN else [],
+        "merge_fields": list(MERGE_FIELDS),
     }
     # embedded as |tojson would, escaped for a <script> element, but in the author's key order
     doc = htmlsafe_json_dumps(body, dumps=json.dumps, sort_keys=False)
