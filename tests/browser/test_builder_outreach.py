@@ -3,6 +3,7 @@ hot leads with a template in two channels, writes a handoff rule, sees the loade
 opens the template preview and the outbox."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 try:
@@ -10,6 +11,9 @@ try:
 except ImportError:  # the `chromium` fixture skips (or, under CI, fails) these tests
     expect = None
 
+from integration.db import session_scope
+from integration.models import Decision, utcnow
+from integration.models.outreach import InboundMessageRow, OutboundMessage
 from integration.rules import validate_rules
 from tests.browser.conftest import shot
 from tests.browser.test_rule_builder import at, install, saved
@@ -67,5 +71,31 @@ def test_an_admin_sets_up_first_response_and_handoff(page, live, crm_sandbox, cr
 
     page.get_by_role("link", name="Outbox").first.click()
     expect(page.locator("h1")).to_have_text("Outbox")
-    expect(page.locator("[data-counts]")).to_be_visible()
-    shot(page, "outbox-empty")
+    expect(page.locator("[data-count=sent]")).to_have_text("0")
+
+    # what the first-response job and the handoff rules leave behind, as the outbox shows it
+    now = utcnow()
+    with session_scope(crm_env["DATABASE_URL"]) as s:
+        s.add_all([
+            Decision(tenant_id=tenant_id, idempotency_key="route:contact:501", kind="route", object_type="contact",
+                     object_id="501", outcome="alice.owner@leadrelay.test", reason="r",
+                     inputs={"lead": {"first_name": "Ada", "last_name": "Lovelace", "company": "Acme"}}),
+            OutboundMessage(tenant_id=tenant_id, key="ack:contact:501:email", object_type="contact", object_id="501",
+                            channel="email", sender="smtp", status="sent", to_address="ada@acme.test",
+                            subject="Thanks, Ada", body="Hi Ada,\n\nAlice will be in touch shortly.",
+                            record_created_at=now - dt.timedelta(seconds=20),
+                            accepted_at=now - dt.timedelta(seconds=4)),
+            OutboundMessage(tenant_id=tenant_id, key="ack:contact:501:sms", object_type="contact", object_id="501",
+                            channel="sms", sender="sms", status="skipped", reason="quiet_hours",
+                            to_address="+14155550100", record_created_at=now - dt.timedelta(seconds=20)),
+            InboundMessageRow(tenant_id=tenant_id, key="email:9", channel="email", object_type="contact",
+                              object_id="501", sender="ada@acme.test", subject="Re: Thanks, Ada",
+                              text="How much does it cost?", received_at=now, handled_at=now,
+                              outcome={"rule": "Pricing", "actions": ["notify_owner", "pause_cadence"]})])
+    page.reload()
+    expect(page.locator("[data-count=sent]")).to_have_text("1")
+    expect(page.locator("tr[data-status=sent] [data-seconds]")).to_have_text("16.0 s")
+    page.locator("tr[data-status=sent] summary").click()
+    expect(page.locator("tr[data-status=sent] pre")).to_contain_text("Alice will be in touch shortly.")
+    expect(page.locator("tr[data-reply]")).to_contain_text("owner notified, cadence paused")
+    shot(page, "outbox")
