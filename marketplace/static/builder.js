@@ -1106,7 +1106,7 @@
   Builder.prototype.handoff = function () {
     var self = this, doc = this.doc;
     var card = this.card("Handoff rules", "sec-handoff",
-      "When a human takes over: on a reply (a pricing question, an opt-out, a negative tone) or on a new lead (a referral, a customer, a high score). Every matching rule acts.");
+      "When a human takes over: on a reply (a pricing question, an opt-out, a negative tone) or on a new lead (a referral, a customer, a high score).");
     card.setAttribute("data-path", "handoff");
     card.appendChild(el("p", {class: "field-error", role: "alert"}));
     var rules = Array.isArray(doc.handoff) ? doc.handoff : [];
@@ -1141,7 +1141,7 @@
         } else {
           cond.appendChild(self.field(c[1], self.input(when[key], function (v) {
             if (v === "") delete when[key]; else when[key] = isNaN(+v) ? v : +v;
-          }, {type: "number", step: key === "tone_below" ? "0.05" : "1", placeholder: c[3]}), cpath, c[3]));
+          }, {type: "number", step: key === "tone_below" ? "0.05" : "1", placeholder: c[3]}), cpath));
         }
       });
       cond.appendChild(self.field("Match", self.select([["all", "All of these conditions hold"], ["any", "Any one of them holds"]],
