@@ -985,7 +985,8 @@
     var fr = isObj(doc.first_response) ? doc.first_response : {};
     var ensure = function () { if (!isObj(doc.first_response)) doc.first_response = fr; return doc.first_response; };
     var preview = this.root.getAttribute("data-preview-url");
-    if (preview) card.appendChild(el("p", {}, el("a", {href: preview}, "Preview the templates with a real recent lead")));
+    if (preview) card.appendChild(el("p", {}, el("a", {href: preview}, "Preview the templates with a real recent lead"),
+      el("span", {class: "muted"}, " (the last saved draft)")));
     var templates = isObj(fr.templates) ? fr.templates : {};
     var names = Object.keys(templates);
     TIERS.forEach(function (t) {
