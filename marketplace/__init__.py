@@ -17,6 +17,7 @@ from marketplace.console_editor import editor_bp
 from marketplace.console_health import health_console_bp
 from marketplace.console_kpi import kpi_bp
 from marketplace.console_onboarding import onboarding_bp
+from marketplace.console_outbox import outbox_bp
 from marketplace.console_publish import publish_bp
 from marketplace.console_review import review_bp
 from marketplace.console_rules import rules_bp
@@ -78,7 +79,7 @@ def init_app(app: Flask) -> None:
     for bp in (health_bp, diagnostics_bp, install_bp, auth_bp, console_bp, review_bp, audit_bp, kpi_bp,
                health_console_bp, rules_bp, builder_bp, editor_bp, simulate_bp, trace_bp, publish_bp,
                onboarding_bp, agency_bp, templates_bp, invitations_bp, sms_bp, webhooks_bp, cards_bp, settings_bp,
-               intake_bp, metrics_bp):
+               intake_bp, metrics_bp, outbox_bp):
         app.register_blueprint(bp)
 
     app.add_template_filter(crm_title, "crm")

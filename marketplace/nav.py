@@ -16,7 +16,8 @@ from oauth.registry import crm_title
 # (path segment after /console/tenants/<id>, label). Settings is built by another page's blueprint: a literal path
 # keeps this header working whether or not that blueprint is registered.
 SECTIONS = (("", "Overview"), ("rules", "Rules"), ("simulate", "Simulate"), ("review", "Review"),
-            ("audit", "Audit log"), ("kpis", "KPIs"), ("health", "Health"), ("settings", "Settings"))
+            ("audit", "Audit log"), ("outbox", "Outbox"), ("kpis", "KPIs"), ("health", "Health"),
+            ("settings", "Settings"))
 # Pages reached from a section that have no tab of their own: the tab they belong to is marked current.
 BELONGS_TO = {"onboarding": "", "members": "settings", "agency": "settings"}
 TENANT_PATH = re.compile(r"^/console/tenants/(\d+)(?:/([^/?#]+))?")

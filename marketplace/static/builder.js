@@ -355,6 +355,13 @@
     if ((m = path.match(/^scoring\.rules\[(\d+)\]/))) return "Scoring rule " + (+m[1] + 1);
     if (path.indexOf("scoring") === 0) return "Scoring tiers";
     if ((m = path.match(/^sla\.(\w+)/))) return "SLA for " + m[1] + " leads";
+    if ((m = path.match(/^first_response\.templates\.([^.]+)(?:\.(\w+))?/))) return "First response · template " + m[1] + (m[2] ? " (" + m[2] + ")" : "");
+    if ((m = path.match(/^first_response\.(hot|warm|nurture)/))) return "First response for " + m[1] + " leads";
+    if (path.indexOf("first_response") === 0) return "First response";
+    if ((m = path.match(/^handoff\[(\d+)\]/))) {
+      var handoff = (doc.handoff || [])[+m[1]] || {};
+      return "Handoff rule " + (+m[1] + 1) + (handoff.name ? " “" + handoff.name + "”" : "");
+    }
     if (path.indexOf("dedup") === 0) return "Duplicates";
     if (path.indexOf("timezone") === 0) return "Default time zone";
     return "Advanced section (" + path.split(/[.\[]/)[0] + ")";
@@ -452,6 +459,8 @@
     this.panel.appendChild(this.fallback());
     this.panel.appendChild(this.scoring());
     this.panel.appendChild(this.sla());
+    this.panel.appendChild(this.firstResponse());
+    this.panel.appendChild(this.handoff());
     this.panel.appendChild(this.dedup());
     this.panel.appendChild(this.keptAsIs());
     if (this.issues) this.showIssues(this.issues);
@@ -920,6 +929,260 @@
       }
       card.appendChild(box);
     });
+    return card;
+  };
+
+  // First response and handoff (rules/outreach.py) ---------------------------------------------------------
+
+  var GSM_BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ" +
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  var GSM_EXTENSION = "^{}\\[~]|€\f";
+
+  /** How a carrier splits an SMS (the same rule as console_builder.sms_segments): GSM-7 160/153, else UCS-2 70/67. */
+  function smsWords(text) {
+    if (!text) return "";
+    var gsm = true, units = 0, chars = Array.from(text);
+    chars.forEach(function (c) {
+      if (GSM_EXTENSION.indexOf(c) >= 0) units += 2;
+      else if (GSM_BASIC.indexOf(c) >= 0) units += 1;
+      else gsm = false;
+    });
+    if (!gsm) units = text.length;  // UTF-16 code units: an emoji takes two
+    var single = gsm ? 160 : 70, part = gsm ? 153 : 67;
+    var segments = units <= single ? 1 : Math.ceil(units / part);
+    return chars.length + " characters before the merge fields are filled, " + (gsm ? "GSM-7" : "UCS-2 (a character outside the GSM alphabet)") +
+      ": " + plural(segments, "segment", "segments");
+  }
+
+  var CHANNEL_CHOICES = [["email", "Email"], ["sms", "SMS"]];
+  var HANDOFF_ACTIONS = [["notify_owner", "Notify the owner (high-priority task)"], ["pause_cadence", "Pause the cadence"],
+    ["stop_cadence", "Stop the cadence"], ["do_not_contact", "Mark do-not-contact in the CRM"],
+    ["skip_automation", "Skip automation (no message, no cadence)"], ["review", "Send to review"]];
+  var HANDOFF_CONDITIONS = [
+    ["phrases", "Reply contains any of", "list", "price, how much, book a call", true],
+    ["opt_out", "Reply is an opt-out (stop, unsubscribe…)", "bool", "", true],
+    ["tone_below", "Reply's tone below", "number", "-1 (angry) to 1 (happy): -0.3", true],
+    ["source", "Lead source is one of", "list", "Referral", false],
+    ["lifecycle", "Lifecycle stage is one of", "list", "customer", false],
+    ["score_gte", "Score at least", "number", "0 to 100", false],
+    ["tier", "Tier is one of", "list", "hot, warm, nurture", false]
+  ];
+
+  Builder.prototype.multiline = function (value, onchange, attrs) {
+    var self = this;
+    var area = el("textarea", Object.assign({rows: "4"}, attrs || {}));
+    area.value = value === undefined || value === null ? "" : value;
+    area.addEventListener("input", function () { onchange(area.value); self.changed(); });
+    return area;
+  };
+
+  Builder.prototype.firstResponse = function () {
+    var self = this, doc = this.doc;
+    var card = this.card("First response", "sec-first-response",
+      "The message a new lead gets within a minute, per tier. Off for a tier until you turn it on.");
+    card.setAttribute("data-path", "first_response");
+    card.appendChild(el("p", {class: "field-error", role: "alert"}));
+    var fr = isObj(doc.first_response) ? doc.first_response : {};
+    var ensure = function () { if (!isObj(doc.first_response)) doc.first_response = fr; return doc.first_response; };
+    var preview = this.root.getAttribute("data-preview-url");
+    if (preview) card.appendChild(el("p", {}, el("a", {href: preview}, "Preview the templates with a real recent lead"),
+      el("span", {class: "muted"}, " (the last saved draft)")));
+    var templates = isObj(fr.templates) ? fr.templates : {};
+    var names = Object.keys(templates);
+    TIERS.forEach(function (t) {
+      var tier = t[0], policy = fr[tier], path = "first_response." + tier;
+      var box = el("fieldset", {class: "item fr-tier", "data-path": path, id: "at-fr-" + tier},
+        el("legend", {}, t[1] + " leads"), el("p", {class: "field-error", role: "alert"}));
+      box.appendChild(self.check_("Send a first response", isObj(policy), function (on) {
+        var f = ensure();
+        if (on) f[tier] = {channels: ["email"], template: names[0] || "welcome", consent: "given"};
+        else delete f[tier];
+        self.changed(); self.render();
+      }, path + ".enabled"));
+      if (isObj(policy)) {
+        var channels = Array.isArray(policy.channels) ? policy.channels : (policy.channels = []);
+        box.appendChild(el("div", {class: "form-row", "data-path": path + ".channels", id: "at-fr-ch-" + tier},
+          CHANNEL_CHOICES.map(function (c) {
+            return self.check_("By " + c[1], channels.indexOf(c[0]) >= 0, function (on) {
+              var at = channels.indexOf(c[0]);
+              if (on && at < 0) channels.push(c[0]); else if (!on && at >= 0) channels.splice(at, 1);
+              self.changed();
+            }, path + ".channels." + c[0]);
+          }), el("p", {class: "field-error", role: "alert"})));
+        var templateOptions = names.map(function (n) { return [n, n]; });
+        if (policy.template && names.indexOf(policy.template) < 0) templateOptions.unshift([policy.template, policy.template + " (missing)"]);
+        box.appendChild(el("div", {class: "form-row"},
+          self.field("Template", self.select(templateOptions.length ? templateOptions : [["", "Add a template below"]],
+            policy.template || "", function (v) { policy.template = v; }), path + ".template"),
+          self.field("Consent", self.select([["given", "Only leads who gave consent"],
+            ["any", "Any lead not opted out (state the lawful basis)"]], policy.consent || "given", function (v) {
+            policy.consent = v; self.render();
+          }), path + ".consent")));
+      }
+      card.appendChild(box);
+    });
+    var anyConsent = TIERS.some(function (t) { return isObj(fr[t[0]]) && fr[t[0]].consent === "any"; });
+    var num = function (key) {
+      return function (v) { var f = ensure(); if (v === "") delete f[key]; else f[key] = isNaN(+v) ? v : +v; };
+    };
+    var text = function (key) {
+      return function (v) { var f = ensure(); if (v.trim() === "") delete f[key]; else f[key] = v.trim(); };
+    };
+    card.appendChild(el("div", {class: "form-row"},
+      this.field("Email sender", this.select([["smtp", "Your SMTP server (Settings)"], ["crm", "The CRM's own sending"]],
+        fr.sender || "smtp", function (v) { ensure().sender = v; }), "first_response.sender",
+      "Pipedrive cannot send mail through its API: use SMTP"),
+      this.field("Reply-to", this.input(fr.reply_to, text("reply_to"), {placeholder: "owner"}), "first_response.reply_to",
+        "owner: replies reach the lead's owner; or one address"),
+      this.field("Default language", this.input(fr.default_language, text("default_language"),
+        {placeholder: "en", maxlength: "2"}), "first_response.default_language",
+      "Used when the lead's language has no version")));
+    card.appendChild(el("div", {class: "form-row"},
+      this.field("SMS quiet hours", this.input(fr.quiet_hours, text("quiet_hours"), {placeholder: "21:00-08:00"}),
+        "first_response.quiet_hours", "In the lead's time zone; off for none"),
+      this.field("Daily cap", this.input(fr.daily_cap, num("daily_cap"), {type: "number", min: "1", placeholder: "500"}),
+        "first_response.daily_cap", "Messages a day, all channels"),
+      this.field("Lawful basis" + (anyConsent ? "" : " (for consent: any)"), this.input(fr.basis, text("basis"),
+        {placeholder: "legitimate interest"}), "first_response.basis",
+      anyConsent ? "Needed: a tier messages leads without recorded consent" : null)));
+    card.appendChild(this.outreachTemplates(fr, ensure));
+    return card;
+  };
+
+  Builder.prototype.outreachTemplates = function (fr, ensure) {
+    var self = this, templates = isObj(fr.templates) ? fr.templates : {};
+    var box = el("fieldset", {class: "templates", "data-path": "first_response.templates", id: "at-fr-templates"},
+      el("legend", {}, "Templates"), el("p", {class: "field-error", role: "alert"}),
+      el("p", {class: "hint merge-fields"}, "Merge fields: ", [].concat.apply([], (this.choices.merge_fields || []).map(function (f, i) {
+        return [i ? ", " : "", el("code", {}, "{" + f + "}")];
+      })), ". A field with no value gets a neutral word (\u201cthere\u201d, \u201cour team\u201d)."));
+    Object.keys(templates).forEach(function (name) {
+      var byLanguage = isObj(templates[name]) ? templates[name] : (templates[name] = {});
+      var tpath = "first_response.templates." + name;
+      var item = el("div", {class: "item", "data-path": tpath, id: "at-" + newId("tpl")},
+        el("h3", {}, "Template " + name), el("p", {class: "field-error", role: "alert"}));
+      Object.keys(byLanguage).forEach(function (lang) {
+        var tpl = isObj(byLanguage[lang]) ? byLanguage[lang] : (byLanguage[lang] = {});
+        var lpath = tpath + "." + lang;
+        var set = function (key) {
+          return function (v) { if (v === "") delete tpl[key]; else tpl[key] = v; };
+        };
+        var count = el("p", {class: "hint sms-count", "aria-live": "polite"}, smsWords(tpl.sms || ""));
+        var sms = self.multiline(tpl.sms, function (v) { set("sms")(v); count.textContent = smsWords(v); }, {rows: "2"});
+        var fs = el("fieldset", {class: "language", "data-path": lpath, id: "at-" + newId("lang")},
+          el("legend", {}, "Language " + lang), el("p", {class: "field-error", role: "alert"}),
+          self.field("Email subject", self.input(tpl.subject, set("subject"), {placeholder: "Thanks, {first_name}"}), lpath + ".subject"),
+          self.field("Email body", self.multiline(tpl.body, set("body"), {rows: "5"}), lpath + ".body"),
+          self.field("SMS text", sms, lpath + ".sms"), count,
+          el("div", {class: "actions"}, self.button("Remove language " + lang, function () { delete byLanguage[lang]; },
+            "btn small secondary", "Remove language " + lang + " of template " + name)));
+        item.appendChild(fs);
+      });
+      var langInput = el("input", {maxlength: "2", placeholder: "de", "aria-label": "New language of template " + name, size: "3"});
+      if (!self.admin) langInput.disabled = true;
+      item.appendChild(el("div", {class: "actions"}, langInput,
+        self.button("Add language", function () {
+          var code = langInput.value.trim().toLowerCase();
+          if (!code || byLanguage[code]) return null;
+          byLanguage[code] = {subject: "", body: ""};
+          return tpath + "." + code + ".subject";
+        }),
+        self.button("Delete template", function () { delete templates[name]; }, "btn small danger", "Delete template " + name)));
+      box.appendChild(item);
+    });
+    var nameInput = el("input", {placeholder: "welcome", "aria-label": "New template's name"});
+    if (!this.admin) nameInput.disabled = true;
+    box.appendChild(el("div", {class: "actions"}, nameInput, this.button("Add a template", function () {
+      var name = nameInput.value.trim() || "welcome", f = ensure();
+      if (!isObj(f.templates)) f.templates = {};
+      if (f.templates[name]) return null;
+      var lang = f.default_language || "en";
+      f.templates[name] = {};
+      f.templates[name][lang] = {subject: "Thanks, {first_name}", body: "Hi {first_name},\n\n{owner_name} will be in touch shortly."};
+      return "first_response.templates." + name + "." + lang + ".subject";
+    }, "btn small")));
+    return box;
+  };
+
+  Builder.prototype.handoff = function () {
+    var self = this, doc = this.doc;
+    var card = this.card("Handoff rules", "sec-handoff",
+      "When a human takes over: on a reply (a pricing question, an opt-out, a negative tone) or on a new lead (a referral, a customer, a high score).");
+    card.setAttribute("data-path", "handoff");
+    card.appendChild(el("p", {class: "field-error", role: "alert"}));
+    var rules = Array.isArray(doc.handoff) ? doc.handoff : [];
+    if (!rules.length) card.appendChild(el("p", {class: "empty"}, "No handoff rules yet."));
+    var list = el("ol", {class: "rule-list"});
+    rules.forEach(function (rule, i) {
+      if (!isObj(rule)) return;
+      if (!isObj(rule.when)) rule.when = {};
+      var when = rule.when, path = "handoff[" + i + "]", label = rule.name || "handoff rule " + (i + 1);
+      var item = el("li", {class: "rule-card", "data-path": path, id: "at-handoff-" + i},
+        el("div", {class: "rule-head"}, el("span", {class: "rule-number", "aria-hidden": "true"}, String(i + 1)),
+          el("h3", {}, rule.name || "Untitled handoff rule")), el("p", {class: "field-error", role: "alert"}));
+      item.appendChild(el("div", {class: "form-row"},
+        self.field("Rule name", self.input(rule.name, function (v) { rule.name = v; }, {placeholder: "Pricing question"}), path + ".name"),
+        self.field("On", self.select([["reply", "A reply from the lead"], ["new_lead", "A new lead"]], rule.trigger || "reply",
+          function (v) { rule.trigger = v; self.render(); }), path + ".trigger")));
+      var cond = el("fieldset", {class: "conditions", "data-path": path + ".when", id: "at-" + newId("hw")},
+        el("legend", {}, "When (leave a condition blank to not use it)"), el("p", {class: "field-error", role: "alert"}));
+      HANDOFF_CONDITIONS.forEach(function (c) {
+        var key = c[0], cpath = path + ".when." + key;
+        if (c[4] && rule.trigger === "new_lead" && when[key] === undefined) return;  // reads a reply: not offered
+        if (c[2] === "bool") {
+          cond.appendChild(self.check_(c[1], !!when[key], function (on) {
+            if (on) when[key] = true; else delete when[key]; self.changed();
+          }, cpath));
+        } else if (c[2] === "list") {
+          cond.appendChild(self.field(c[1], self.input(listText(when[key]), function (v) {
+            var values = textList(v, false);
+            if (key === "tier") values = values.map(function (s) { return s.toLowerCase(); });
+            if (values.length) when[key] = values; else delete when[key];
+          }, {placeholder: c[3], list: key === "source" ? "source-labels" : null}), cpath));
+        } else {
+          cond.appendChild(self.field(c[1], self.input(when[key], function (v) {
+            if (v === "") delete when[key]; else when[key] = isNaN(+v) ? v : +v;
+          }, {type: "number", step: key === "tone_below" ? "0.05" : "1", placeholder: c[3]}), cpath));
+        }
+      });
+      cond.appendChild(self.field("Match", self.select([["all", "All of these conditions hold"], ["any", "Any one of them holds"]],
+        when.any ? "any" : "all", function (v) { if (v === "any") when.any = true; else delete when.any; }), path + ".when.any"));
+      item.appendChild(cond);
+      var actions = Array.isArray(rule.actions) ? rule.actions : (rule.actions = []);
+      item.appendChild(el("fieldset", {class: "actions-list", "data-path": path + ".actions", id: "at-" + newId("ha")},
+        el("legend", {}, "Then"), HANDOFF_ACTIONS.map(function (a) {
+          return self.check_(a[1], actions.indexOf(a[0]) >= 0, function (on) {
+            var at = actions.indexOf(a[0]);
+            if (on && at < 0) actions.push(a[0]); else if (!on && at >= 0) actions.splice(at, 1);
+            self.changed(); self.render();
+          }, path + ".actions." + a[0]);
+        }), el("p", {class: "field-error", role: "alert"})));
+      if (actions.indexOf("notify_owner") >= 0) {
+        item.appendChild(el("div", {class: "form-row"},
+          self.field("The owner's task is due within", self.input(rule.within, function (v) {
+            if (v.trim()) rule.within = v.trim(); else delete rule.within;
+          }, {placeholder: "15m"}), path + ".within", "30m, 4h or 2d"),
+          self.field("The task says", self.input(rule.say, function (v) { if (v.trim()) rule.say = v; else delete rule.say; },
+            {placeholder: "asked about pricing: reply within 15 minutes", maxlength: "120"}), path + ".say")));
+      }
+      item.appendChild(el("div", {class: "actions rule-actions"},
+        i > 0 ? self.button("Move up", function () {
+          rules.splice(i - 1, 0, rules.splice(i, 1)[0]); return "handoff[" + (i - 1) + "].name";
+        }, null, "Move up: " + label) : null,
+        i < rules.length - 1 ? self.button("Move down", function () {
+          rules.splice(i + 1, 0, rules.splice(i, 1)[0]); return "handoff[" + (i + 1) + "].name";
+        }, null, "Move down: " + label) : null,
+        self.button("Delete", function () { rules.splice(i, 1); if (!rules.length) delete doc.handoff; },
+          "btn small danger", "Delete " + label)));
+      list.appendChild(item);
+    });
+    card.appendChild(list);
+    card.appendChild(this.button("Add a handoff rule", function () {
+      if (!Array.isArray(doc.handoff)) doc.handoff = [];
+      doc.handoff.push({name: "Handoff " + (doc.handoff.length + 1), trigger: "reply", when: {phrases: ["price"]},
+        actions: ["notify_owner"]});
+      return "handoff[" + (doc.handoff.length - 1) + "].name";
+    }, "btn small"));
     return card;
   };
 

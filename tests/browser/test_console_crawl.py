@@ -222,7 +222,8 @@ def crawl(page, role: str, start: list[str], origin: str, findings: list[str]) -
 # every page an admin works in, reached by following links from the home page (a page nobody links to is a finding)
 MUST_REACH = [r"^/console/$", r"^/console/tenants/\d+$", r"/onboarding$", r"/rules$", r"/rules/builder$",
               r"/rules/diff\?version=", r"/rules/\d+/publish", r"/simulate$", r"/simulate\?version=", r"/review$",
-              r"/review/merge\?", r"/audit$", r"/kpis$", r"/health$", r"/settings$", r"/disconnect$", r"^/console/me$"]
+              r"/review/merge\?", r"/audit$", r"/outbox$", r"/rules/templates$", r"/kpis$", r"/health$", r"/settings$",
+              r"/disconnect$", r"^/console/me$"]
 AGENCY_PAGES = [r"^/console/agency$", r"^/console/agency/templates$", r"/agency/templates/view\?"]
 
 
