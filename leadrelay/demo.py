@@ -94,7 +94,9 @@ def _start(settings: Settings, port: int, sandbox_port: int, workers: int) -> tu
     # and run on the demo clock, so SLA tasks fall due and escalate within the run (set LEADRELAY_TIME_SCALE=1 for
     # real time)
     level = {"LEADRELAY_LOG_LEVEL": os.environ.get("LEADRELAY_LOG_LEVEL", "").strip() or "WARNING",
-             "LEADRELAY_TIME_SCALE": os.environ.get("LEADRELAY_TIME_SCALE", "").strip() or str(DEMO_TIME_SCALE)}
+             "LEADRELAY_TIME_SCALE": os.environ.get("LEADRELAY_TIME_SCALE", "").strip() or str(DEMO_TIME_SCALE),
+             # the leads' replies are read every 2 s, so a handoff shows within the run
+             "LEADRELAY_INBOUND_INTERVAL": os.environ.get("LEADRELAY_INBOUND_INTERVAL", "").strip() or "2"}
     print(f"4/5 {workers} worker processes …", flush=True)
     procs.append(spawn(["worker", "--processes", str(workers)], str(logs / "worker.log"), env=level))
     print("5/5 web app …", flush=True)
@@ -109,7 +111,7 @@ def _progress(done: int, total: int) -> None:
 
 
 def _story(urls: dict, leads: int, seconds: float) -> dict:
-    from leadrelay import demo_flow, demo_forms, demo_story
+    from leadrelay import demo_flow, demo_forms, demo_outreach, demo_story
 
     run = demo_story.StoryRun(urls["sandbox"])
     print("\nInstalling LeadRelay into one sandbox account per CRM (OAuth) …", flush=True)
@@ -117,11 +119,17 @@ def _story(urls: dict, leads: int, seconds: float) -> dict:
                                             demo_story.people_before_install(urls["sandbox"], urls["ca"], run))
     demo_flow.publish_demo_rules()
     demo_flow.wire_salesforce_outbound(urls["sandbox"], accounts)
+    numbers = demo_outreach.setup_sms(urls["sandbox"], demo_flow.tenants_of(accounts))
     print(f"Sending {leads} leads over {seconds:.0f} s through the CRMs' webhooks, while reps call and a deal "
           f"is won …", flush=True)
     summary = demo_story.tell(accounts, run, leads, seconds, progress=_progress)
     print("\nA person fills in a web form on each account, then again written differently …", flush=True)
     summary["web_forms"] = demo_forms.send_forms(urls["web"], run.tenants)
+    print("A referral fills in the form; leads answer their acknowledgments (a price question, an opt-out, an angry "
+          "one, a STOP text) …", flush=True)
+    summary["referral_forms"] = demo_outreach.referral_forms(urls["web"], run.tenants)
+    summary["replies"] = demo_outreach.answer_back(run.crms, run.tenants, urls["web"], urls["sandbox"], numbers)
+    summary.update(demo_outreach.report(run.tenants))
     return summary
 
 
@@ -221,6 +229,9 @@ def report_problems(summary: dict) -> list[str]:
     from leadrelay.demo_forms import problems as forms_problems
 
     problems += forms_problems(summary.get("web_forms") or {})
+    from leadrelay.demo_outreach import problems as outreach_problems
+
+    problems += outreach_problems(summary)
     for name, value in (summary.get("speed_to_owner_ms") or {}).items():
         if value is not None and not 0 <= value <= 60_000:
             problems.append(f"speed-to-owner {name} {value} ms is not a plausible duration")

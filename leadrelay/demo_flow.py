@@ -70,6 +70,12 @@ def publish_demo_rules() -> None:
             if s.scalar(select(RuleSetVersion.id).where(RuleSetVersion.tenant_id == tenant.id)) is None:
                 s.add(RuleSetVersion(tenant_id=tenant.id, version=1, status="published", body=body,
                                      created_by="demo"))
+    from integration.outreach.replies import schedule_inbound
+
+    with session_scope(get_settings().database_url) as s:
+        tenant_ids = list(s.scalars(select(Tenant.id)))
+    for tenant_id in tenant_ids:
+        schedule_inbound(tenant_id)  # the rules have reply handoff rules: read the leads' replies from now on
 
 
 def wait_until_ready(tenants: dict[str, int], timeout: float = 60) -> None:

@@ -74,6 +74,9 @@ def sweep_tenant(tenant_id: int) -> int:
         return 0
     finally:
         sweep_tenant.enqueue(tenant_id, job_id=f"sweep-{tenant_id}-next", delay=delay)
+        # rules published since the install may have brought reply rules: their reader starts within one pass
+        # (a pending read is not planned twice)
+        schedule_inbound(tenant_id)
 
 
 def _sweep(tenant_id: int) -> int:
