@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from adapters.registry import get_adapter_class
 from adapters.senders import build_sender
 from adapters.senders import settings as sender_settings
+from adapters.senders.limits import take_test_send
 from adapters.subscriptions import webhook_url
 from integration.admin.health import WEBHOOK_SOURCES_NOT
 from integration.config import ConfigError, get_settings
@@ -37,6 +38,7 @@ from integration.models import (
     WebhookKey,
 )
 from integration.outreach.senders import Outgoing, SenderNotConfigured, SendFailed, SendRefused
+from integration.queues import redis_connection
 from marketplace import intake_keys
 from marketplace.access import ADMIN, member_role, require_login, tenant_view
 from marketplace.invitations import INVITE_TTL, audit, pending
@@ -521,6 +523,10 @@ def test_sender(tenant: Tenant, channel: str):
     except ValueError as exc:
         flash(str(exc), "error")
         return _back_to_senders(tenant)
+    refused = take_test_send(redis_connection(get_settings()), tenant.id)
+    if refused is not None:
+        log.info("console.sender_test-limited", extra={"tenant_id": tenant.id, "channel": channel})
+        return settings_page(tenant, status=429, sender_error={channel: refused})
     message = Outgoing(channel=channel, to=to, subject=f"LeadRelay test from {tenant.name or 'your account'}"
                        if channel == "email" else "", body="This is a test from LeadRelay's Settings page: "
                        "the sender works.", key=f"sender-test:{tenant.id}:{channel}:{time.time_ns()}")

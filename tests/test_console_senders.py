@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 
 import pytest
 import requests
@@ -90,6 +91,26 @@ def test_sms_is_saved_with_its_inbound_url_and_refusals_are_said_in_words(app, e
     assert 'action="' + f"{base}/senders/sms" + '"' not in viewed
     assert vic.post(f"{base}/senders/sms", data=form).status_code == 403
     assert vic.post(f"{base}/senders/sms/remove").status_code == 403
+
+
+def test_send_a_test_is_limited_per_tenant_with_a_clear_429(app, env, world, sandbox):
+    ada = sign_in(app, world["ada"])
+    base = f"/console/tenants/{world['tenant']}/settings"
+    form = {"host": "127.0.0.1", "port": str(sandbox.mail_server.port), "security": "none", "username": "",
+            "password": "", "from_address": "sales@acme.test", "from_name": "Acme Sales"}
+    assert ada.post(f"{base}/senders/smtp", data=form).status_code == 303
+    left = 60 - time.time() % 60
+    if left < 15:  # the allowance counts per clock minute: six requests must fall in one
+        time.sleep(left + 0.5)
+    for _ in range(5):
+        assert "Sent to spam@example.test" in _text(ada.post(f"{base}/senders/email/test",
+                                                              data={"to": "spam@example.test"},
+                                                              follow_redirects=True))
+    limited = ada.post(f"{base}/senders/sms/test", data={"to": "+14155550123"})  # both channels share it
+    assert limited.status_code == 429 and "5 test messages in the last minute" in _text(limited)
+    limited = ada.post(f"{base}/senders/email/test", data={"to": "spam@example.test"})
+    assert limited.status_code == 429 and "Nothing was sent" in _text(limited)
+    assert len(sandbox.sandbox.mail.list("spam@example.test")) == 5
 
 
 def test_bad_input_is_a_400_naming_the_field_with_the_form_kept(app, world):

@@ -68,6 +68,7 @@ class RecordingSender:
         self.channel, self.clock = channel, clock
         self.sent: list[Outgoing] = []
         self.fail = 0
+        self.retry_after: float | None = None  # what a failure asks the retry to wait
         self.refuse: SendRefused | None = None
         self._ids = itertools.count(1)
 
@@ -76,7 +77,7 @@ class RecordingSender:
             raise self.refuse
         if self.fail:
             self.fail -= 1
-            raise SendFailed("421 try again later")
+            raise SendFailed("421 try again later", retry_after=self.retry_after)
         self.sent.append(message)
         return Accepted(provider_id=f"<{message.key}@test>", accepted_at=self.clock(),
                         sender="ana@acme.test" if self.channel == "email" else "+15005550006")
@@ -211,6 +212,48 @@ def test_a_send_that_fails_for_now_is_retried_and_sent_once(world):
     assert [r.status for r in rows(world)] == ["sending"]  # claimed before the send: the retry finds it
     assert run(world) == "sent,sent"
     assert len(world.senders["email"].sent) == 1 and rows(world)[0].key == "ack:contact:c1:email"
+
+
+def test_a_retry_checks_the_opt_out_again_before_it_resends(world):
+    lead(world)
+    world.senders["email"].fail = 1
+    with pytest.raises(SendFailed):
+        run(world)
+    world.fake.records[("contact", "c1")].fields["email_opt_out"] = True  # unsubscribed between the attempts
+    assert run(world) == "skipped:opted_out,sent"
+    assert world.senders["email"].sent == [] and [m.to for m in world.senders["sms"].sent] == [MOBILE]
+    assert [(r.channel, r.status, r.reason) for r in rows(world)] == [("email", "skipped", "opted_out"),
+                                                                       ("sms", "sent", None)]
+
+
+def test_a_retry_checks_holds_again_before_it_resends(world):
+    lead(world)
+    world.senders["sms"].fail = 1
+    with pytest.raises(SendFailed):
+        run(world)
+    with session_scope(world.db) as s:
+        s.add(AutomationHold(tenant_id=world.tenant_id, object_type="contact", object_id="c1", kind="stop",
+                             reason="the rep said stop", rule=None))
+    assert run(world) == "sent,skipped:automation_hold"
+    assert world.senders["sms"].sent == [] and len(world.senders["email"].sent) == 1
+
+
+@pytest.mark.parametrize("retry_after", [None, 600])
+def test_a_retried_job_waits_at_least_the_providers_retry_after(world, retry_after):
+    lead(world)
+    world.senders["email"].fail = 1
+    world.senders["email"].retry_after = retry_after
+    redis = redis_connection(get_settings())
+    job = send_first_response.enqueue(world.tenant_id, "contact", "c1", job_id="ack-retry-after")
+    backoff = list(job.retry_intervals)
+    BurstWorker([INTAKE], connection=redis).work(burst=True)
+    job.refresh()
+    assert job.get_status() == "scheduled" and job.retries_left == len(backoff) - 1
+    expected = [max(backoff[0], retry_after or 0), *backoff[1:]]
+    assert job.retry_intervals == expected
+    # the scheduler's score is when the retry may run: at least retry_after after the failure, not the backoff
+    score = get_queue(INTAKE, redis).scheduled_job_registry.get_scheduled_time(job)
+    assert (score - job.ended_at.replace(tzinfo=dt.UTC)).total_seconds() >= expected[0] - 1
 
 
 def test_a_crm_outage_while_logging_retries_without_sending_again(world):

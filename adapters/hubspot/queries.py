@@ -129,9 +129,14 @@ def changes_cursor_text(since_ms: int, after: int) -> str:
 
 def activity_request(activity: str, record_singular: str, record_id: str, since_ms: int, app_id: str = "") -> Any:
     """Calls/emails/meetings associated with the record, logged (or dated) at or after `since`; with `app_id`, not
-    those the app created (hs_object_source_id: the "Record source detail" HubSpot stamps on an app's objects)."""
+    those the app created (hs_object_source_id: the "Record source detail" HubSpot stamps on an app's objects), and
+    never what a sequence sent (hs_object_source SEQUENCES): the first response's enrollment is LeadRelay's
+    automation, and a sequence's later steps are not the rep acting either (the value is the sandbox's, as
+    UNCONFIRMED as its other Record source values)."""
     link = _eq(f"associations.{record_singular}", record_id)
-    own = [{"property_name": "hs_object_source_id", "operator": "NEQ", "value": app_id}] if app_id else []
+    own = [{"property_name": "hs_object_source", "operator": "NEQ", "value": "SEQUENCES"}]
+    if app_id:
+        own.append({"property_name": "hs_object_source_id", "operator": "NEQ", "value": app_id})
     groups = [[link, {"property_name": prop, "operator": "GTE", "value": str(since_ms)}, *own]
               for prop in ("hs_createdate", "hs_timestamp")]
     return search_request(activity, groups, ["hs_createdate", "hs_timestamp"], 1)

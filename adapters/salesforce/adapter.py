@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -25,7 +26,7 @@ from adapters.salesforce.fields import (
     to_record,
 )
 from integration.crm.batch_writes import failures_by_id, in_chunks, send_built
-from integration.errors import CRMNotFound, CRMValidationError
+from integration.errors import CRMError, CRMNotFound, CRMValidationError
 from integration.protocols import RateBudget, TenantRef, TokenProvider, WriteLog, parse_iso
 from integration.records import (
     ChangePage,
@@ -44,6 +45,7 @@ from integration.records import (
     TaskState,
 )
 
+log = logging.getLogger("leadrelay.adapters.salesforce")
 OWNER = "owner"  # the neutral name reported to the write log for OwnerId
 # sObject Collections: ≤200 records a request, SaveResults in request order; allOrNone false saves each record that
 # can be saved. https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-update.html
@@ -457,7 +459,9 @@ class SalesforceAdapter:
     def send_email(self, object_type: str, record_id: str, message: Message) -> str:
         """The emailSimple action, logged on the record (logEmailOnSend: the org's single email limit applies).
         It sends as the connected user (senderType CurrentUser): the action can't send as another user.
-        Returns the Task Salesforce logged it as (one more SOQL: the action answers no id)."""
+        Returns the Task Salesforce logged it as (one more SOQL: the action answers no id), whose Subject then gets
+        queries.LOGGED_PREFIX like log_message's Tasks: Salesforce logs it as "Email: <subject>", which
+        activity_logged_since would take for the rep's touch and so never escalate a lead nobody called."""
         who = self._who(object_type, record_id)
         inputs = {"emailAddresses": message.to, "emailSubject": message.subject, "emailBody": message.body,
                   "senderType": "CurrentUser", "relatedRecordId": who, "logEmailOnSend": True}
@@ -467,8 +471,24 @@ class SalesforceAdapter:
             errors = result.get("errors") or [{}]
             raise CRMValidationError(f"Salesforce did not send the email: {errors[0].get('statusCode')}: "
                                      f"{errors[0].get('message')}")
-        rows = self._query(queries.sent_task(who))
-        return str(rows[0]["Id"]) if rows else ""
+        task_id = ""
+        try:  # sent: from here a failure must not go up, or the caller's retry would send the email again
+            rows = self._query(queries.sent_task(who))
+            task_id = str(rows[0]["Id"]) if rows else ""
+            if task_id:
+                self._mark_sent_task(task_id, message.subject)
+        except CRMError as exc:
+            log.warning("salesforce.sent-email-not-marked", extra={"task_id": task_id, "error": str(exc)[:300]})
+        return task_id
+
+    def _mark_sent_task(self, task_id: str, subject: str) -> None:
+        # The Task object lists Subject as updateable (Create, Update; object reference "Task") and Enhanced Email's
+        # considerations set only the generated Task's Status, not a read-only Subject; the EmailMessage itself is
+        # read-only once sent, so the Task is where the marker can go. Remembered first: our own change is no
+        # rep's.
+        self._remember("task", task_id, ["*"])
+        self._rest(f"sobjects/Task/{quote(task_id, safe='')}", method="PATCH",
+                   json={"Subject": f"{queries.LOGGED_PREFIX} Email: {subject}"[:255]})
 
     # merge, changes, subscriptions --------------------------------------------------------------
     def merge(self, object_type: str, survivor_id: str, other_id: str,

@@ -6,18 +6,22 @@ Exactly once per lead and channel as far as LeadRelay can make it: the outbox ro
 is committed as `sending` before the sender is called. A send that fails for now (SendFailed, the CRM's 429/5xx)
 raises, RQ retries the job and the retry sends the `sending` row again: at least once, and an email keeps its
 Message-ID (derived from the key), so a mailbox shows one message. A row already `sent` is never sent again; a
-retry only finishes what is left (the log on the record, the task line).
+retry only finishes what is left (the log on the record, the task line). A retry checks the skip policy again
+before it resends (the lead may have opted out or been put on hold between the attempts), and waits at least as
+long as the provider's or the CRM's retry_after asked.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 
 from redis import Redis
+from rq import get_current_job
 
 from integration.config import get_settings
 from integration.db import session_scope
-from integration.errors import CRMValidationError
+from integration.errors import CRMRateLimited, CRMValidationError
 from integration.followup.common import claim, route_decision
 from integration.followup.sla import refresh_task_body
 from integration.jobs import job, job_key
@@ -25,7 +29,14 @@ from integration.models import Decision, OutboundMessage, ReviewItem
 from integration.models.outreach import FAILED, SENDING, SENT, SKIPPED
 from integration.outreach import policy
 from integration.outreach.common import NewLead
-from integration.outreach.senders import Accepted, Outgoing, SenderNotConfigured, SendRefused, sender_for
+from integration.outreach.senders import (
+    Accepted,
+    Outgoing,
+    SenderNotConfigured,
+    SendFailed,
+    SendRefused,
+    sender_for,
+)
 from integration.outreach.templates import merge_values, render
 from integration.queues import INTAKE
 from integration.records import Message
@@ -74,6 +85,9 @@ def send_first_response(tenant_id: int, object_type: str, object_id: str) -> str
             return "busy"
         try:
             return ",".join(respond(work, section, tier, route, lead, channel) for channel in tier.channels)
+        except (SendFailed, CRMRateLimited) as exc:
+            retry_no_sooner(exc.retry_after)
+            raise
         finally:
             lock.release()
 
@@ -92,11 +106,29 @@ def respond(work: Work, section: FirstResponse, tier: TierResponse, route: Decis
             skip = _sender_skip(work, section, channel, row)
             if skip is not None:
                 _finish(work, row, SKIPPED, skip.reason, skip.detail)
+    elif row.status == SENDING:  # a retry: what held for the first attempt may have changed since (an opt-out)
+        skip = policy.first_skip(work, section, tier, lead, channel)
+        if skip is not None:
+            _finish(work, row, SKIPPED, skip.reason, skip.detail)
     if row.status == SENDING:
         _send(work, section, tier, route, lead, row)
     if row.status == SENT:
         _after_sent(work, row)
     return row.status if row.status == SENT else f"{row.status}:{row.reason}"
+
+
+def retry_no_sooner(seconds: float | None) -> None:
+    """Make RQ's next retry of the running job wait at least `seconds` (a 429's Retry-After). The job's backoff is
+    fixed when it is enqueued, but the worker retries the very Job object the job runs as (rq 3: get_current_job
+    is the worker's instance; Worker.handle_job_failure → Job.retry reads retry_intervals then and saves them), so
+    raising the interval this retry will use is enough; the later ones keep their backoff."""
+    current = get_current_job()
+    if seconds is None or current is None or not current.retries_left:
+        return
+    intervals = list(current.retry_intervals or [0])
+    index = max(len(intervals) - current.retries_left, 0)  # as Job.get_retry_interval picks it
+    intervals[index] = max(intervals[index], math.ceil(seconds))
+    current.retry_intervals = intervals
 
 
 def ack_key(object_type: str, object_id: str, channel: str) -> str:

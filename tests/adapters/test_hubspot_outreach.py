@@ -108,6 +108,20 @@ def test_activity_logged_since_ignores_what_leadrelay_logged_but_counts_the_rep(
     assert adapter.activity_logged_since("contact", lead["id"], since) is True
 
 
+def test_activity_logged_since_ignores_the_sequence_email_but_counts_the_rep(adapter_sandbox, monkeypatch, staged):
+    staged(limits={"hubspot": {"search_per_second": 100}})
+    p, _ = _app_portal(adapter_sandbox, monkeypatch)
+    lead = p.contact(LEAD)
+    owner = p.records("owners")[0]
+    adapter = _sequence_adapter(p, crm_sequence_id="1001")
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    adapter.send_email("contact", lead["id"], _message(owner=owner["id"]))
+    assert [e for e in _associated(p, "emails", lead["id"]) if e["properties"].get("hs_object_source") == "SEQUENCES"]
+    assert adapter.activity_logged_since("contact", lead["id"], since) is False
+    p.simulate(action="log_meeting", object_type="contacts", id=lead["id"])
+    assert adapter.activity_logged_since("contact", lead["id"], since) is True
+
+
 def test_inbound_since_reads_the_leads_reply_with_its_contact(portal):
     lead = portal.contact(LEAD)
     reply = portal.simulate(action="reply", object_type="contacts", id=lead["id"],

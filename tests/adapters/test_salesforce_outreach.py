@@ -91,6 +91,17 @@ def test_send_email_logs_it_on_the_record(adapter, control):
     assert any(m["Incoming"] is False and m["ActivityId"] == task_id for m in control.rows("EmailMessage"))
 
 
+def test_the_email_send_email_sent_is_not_the_reps_touch(adapter, control):
+    lead = _lead(control)
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    task_id = adapter.send_email("lead", lead["Id"], _message(to="lead@example.com"))
+    assert control.row("Task", task_id)["Subject"] == "[LeadRelay] Email: Thanks for your request"
+    assert adapter.activity_logged_since("lead", lead["Id"], before) is False
+    control.simulate(action="create", object_type="Task", properties={
+        "WhoId": lead["Id"], "Subject": "Email: following up", "Status": "Completed", "TaskSubtype": "Email"})
+    assert adapter.activity_logged_since("lead", lead["Id"], before) is True
+
+
 def test_send_email_past_the_daily_single_email_limit(adapter, control):
     lead = _lead(control)
     control.stage(limits={"salesforce": {"single_email_daily": 1}})
