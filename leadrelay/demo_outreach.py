@@ -166,9 +166,10 @@ def report(tenants: dict[str, int]) -> dict[str, dict[str, Any]]:
                    for platform, tenant_id in tenants.items()}
     first = {"sent": len(sent), "skipped": dict(sorted(skipped.items())), "p50_ms": _pct(took, 50),
              "p95_ms": _pct(took, 95), "by_platform": by_platform,
-             "meaning": "each hot and warm lead's acknowledgment (email; a text too for hot leads outside their "
-                        "quiet hours): ms from the record's creation in the CRM to the message accepted by the "
-                        "SMTP server / SMS provider; skipped and failed ones by reason (the console's Outbox)"}
+             "meaning": "each lead's acknowledgment (email; a text too for hot leads with a mobile number, "
+                        "outside their quiet hours): ms from the record's creation in the CRM to the message "
+                        "accepted by the SMTP server / SMS provider; skipped and failed ones by reason (the "
+                        "console's Outbox)"}
     handoffs = {"actions": {action: actions.get(action, 0) for action in ACTIONS},
                 "replies": [{"crm": platform_of.get(r.tenant_id), "lead": r.object_id, "channel": r.channel,
                              "text": r.text.split("\n")[0][:120],

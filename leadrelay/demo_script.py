@@ -55,7 +55,7 @@ class Person:
 STORY = [  # the order within one CRM's leads; twins come after a few random leads (their originals are indexed)
     Person("hot_breached", "Annie", "Easley", "annie.easley@soylent.example", "+44 20 7946 0101", "GB", "",
            "EC1A 1BB", "Soylent"),
-    Person("hot_met", "Mary", "Jackson", "mary.jackson@initrode.example", "+81 3 5555 0202", "JP", "", "100-0001",
+    Person("hot_met", "Mary", "Jackson", "mary.jackson@initrode.example", "+81 90 5555 0202", "JP", "", "100-0001",
            "Initrode"),
     Person("territory", "Karl", "Benz", "karl.benz@benzwerke.example", "+49 30 5550 0303", "DE", "", "10115",
            "Benz Werke"),

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from integration.db import session_scope
+from integration.errors import CRMValidationError
 from integration.followup.cadences import take_step
 from integration.followup.sla import check_timer, open_timer
 from integration.models import AutomationHold, Decision, ReviewItem, RuleSetVersion, SlaTimer, Tenant
@@ -172,6 +173,24 @@ def test_an_opt_out_marks_the_record_do_not_contact_once_and_stops_everything(wo
     audit = world.session.scalars(select(Decision).where(Decision.kind == "handoff")).all()
     assert [(d.outcome, d.inputs["text"], d.inputs["words"]) for d in audit] == [
         ("do_not_contact", "Bitte abmelden.", ["abmelden"])]
+
+
+def test_an_opt_out_the_crm_refuses_to_mark_still_stops_everything_and_asks_a_person(world):
+    """HubSpot without the unsubscribe scope, Pipedrive without Campaigns: LeadRelay's own holds stand, and a review
+    item says to mark the record by hand."""
+    step = cadence_planned(world)
+
+    def refuse(object_type, record_id):
+        world.fake.calls["set_do_not_contact"] += 1
+        raise CRMValidationError("missing scope subscriptions-status-write")
+
+    world.fake.set_do_not_contact = refuse
+    reply(world, "please unsubscribe me")
+    assert world.fake.calls["set_do_not_contact"] == 1
+    assert holds(world) == ["do_not_contact", "stop"]
+    assert step.status == "cancelled"
+    item = world.session.scalars(select(ReviewItem)).one()
+    assert "the CRM refused the do-not-contact mark" in item.reason and "Mark the record by hand" in item.reason
 
 
 def test_a_negative_reply_goes_to_review_with_its_text_and_stops_the_cadence(world):

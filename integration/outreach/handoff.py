@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from integration.errors import CRMNotFound, CRMValidationError
 from integration.followup.cadences import stop_cadence
 from integration.followup.common import claim, released_on_error
 from integration.models import Decision, ReviewItem
@@ -147,10 +148,18 @@ def _cadence(session: Session, tenant_id: int, lead: Lead, match: Match, kind: s
 
 
 def _do_not_contact(work: Work, match: Match, lead: Lead, text: str) -> str:
-    work.adapter.set_do_not_contact(lead.object_type, lead.object_id)
+    # LeadRelay's own holds first: whatever the CRM answers, LeadRelay sends this person nothing more
     done = _cadence(work.session, work.tenant_id, lead, match, "stop")
     add_hold(work.session, work.tenant_id, lead.object_type, lead.object_id, "do_not_contact", match.why,
              match.rule.name)
+    try:
+        work.adapter.set_do_not_contact(lead.object_type, lead.object_id)
+    except (CRMValidationError, CRMNotFound) as exc:
+        # the CRM refused the mark (HubSpot without the unsubscribe scope, Pipedrive without Campaigns): a person
+        # marks it by hand, or the customer's own tools could still email the lead
+        _review(work, match, lead, text, why=f"{match.why}; the CRM refused the do-not-contact mark: "
+                                            f"{type(exc).__name__}: {exc}. Mark the record by hand.")
+        return f"{done}, do_not_contact; the CRM refused the mark (sent to review)"
     return f"marked do-not-contact in the CRM; {done}, do_not_contact"
 
 
