@@ -84,9 +84,12 @@ def _held(work: Work, lead: Lead) -> Skip | None:
 def _too_late(work: Work, lead: Lead) -> Skip | None:
     if lead.created_at is None or work.now() - lead.created_at <= TOO_LATE:
         return None
-    minutes = int((work.now() - lead.created_at).total_seconds() // 60)
-    return Skip("too_late", f"Not sent: the record was created {minutes} minutes ago; an acknowledgment goes out "
-                            f"only within {int(TOO_LATE.total_seconds() // 60)} minutes of the request")
+    age = work.now() - lead.created_at
+    minutes, days = int(age.total_seconds() // 60), age.days
+    ago = (f"on {lead.created_at:%d %b %Y} ({days} days ago)" if days >= 2 else
+           f"{minutes // 60} hours ago" if minutes >= 120 else f"{minutes} minutes ago")
+    return Skip("too_late", f"Not sent: the record was created {ago}; an acknowledgment goes out only within "
+                            f"{int(TOO_LATE.total_seconds() // 60)} minutes of the request")
 
 
 def _opted_out(lead: Lead, channel: str) -> Skip | None:
