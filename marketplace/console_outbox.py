@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, g, render_template, request
 from sqlalchemy import func, select
 
-from integration.models import Decision, Tenant
+from integration.models import Tenant
 from integration.models.outreach import FAILED, SENDING, SENT, SKIPPED, InboundMessageRow, OutboundMessage
 from integration.rules.published import published_rules
 from integration.rules.values import zone
@@ -118,8 +118,8 @@ class Reply:
     message: InboundMessageRow
     record: RecordView
     when: dt.datetime
-    actions: list[str]
-    audit: list[Decision]
+    rules: list[tuple[str, list[str], str]]  # each rule that matched: its name, its actions in words, why
+    unmatched: str | None  # why no lead was found for the message (the sender is no single known lead)
 
 
 def query_from(args) -> Query:
@@ -174,25 +174,22 @@ def _replies(tenant: Tenant, query: Query, tz: str) -> list[Reply]:
                         .order_by(InboundMessageRow.received_at.desc(), InboundMessageRow.id.desc())
                         .limit(REPLIES)).all()
     keys = {(r.object_type, r.object_id) for r in rows if r.object_type and r.object_id}
-    audit: dict[tuple[str, str], list[Decision]] = {}
-    if keys:
-        ids = {object_id for _, object_id in keys}
-        for d in g.db.scalars(Decision.for_tenant(tenant.id).where(Decision.kind == "handoff",
-                                                                   Decision.object_id.in_(ids))
-                              .order_by(Decision.id.desc())):
-            audit.setdefault((d.object_type, d.object_id), []).append(d)
     records = for_objects(g.db, tenant, [k for k in keys], {})
     local = zone(tz)
     out = []
     for r in rows:
         key = (r.object_type, r.object_id)
         outcome = r.outcome or {}
-        actions = [ACTIONS.get(str(a), str(a).replace("_", " ")) for a in outcome.get("actions") or []
-                   if isinstance(a, str)]
+        # replies.handle's outcome: {"matched": True, "rules": [{"rule", "why", "words", "actions": {action: what
+        # it did}}]}, or {"matched": False, "why": …} when no single lead has the sender
+        rules = [(str(m.get("rule") or ""), [ACTIONS.get(str(a), str(a).replace("_", " ")) for a in m.get("actions")
+                                             or {}], str(m.get("why") or ""))
+                 for m in outcome.get("rules") or [] if isinstance(m, dict)]
+        unmatched = str(outcome.get("why")) if outcome.get("matched") is False else None
         record = records.get(key) or RecordView(name=r.sender or "Unknown sender", company="", email=r.sender,
                                                 crm_url="", crm_label="", kind_label="", object_type=r.object_type,
                                                 object_id=r.object_id)
-        out.append(Reply(r, record, r.received_at.astimezone(local), actions, audit.get(key, [])))
+        out.append(Reply(r, record, r.received_at.astimezone(local), rules, unmatched))
     return out
 
 

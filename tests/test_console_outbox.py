@@ -96,12 +96,18 @@ def test_replies_show_the_handoff_outcome_and_audit(app, env, world):  # noqa: F
         InboundMessageRow(tenant_id=t, key="email:r1", channel="email", object_type="contact", object_id="1",
                           sender="ada@acme.test", subject="Re: Thanks", text="How much does it cost?",
                           received_at=T0, handled_at=T0,
-                          outcome={"rule": "Pricing", "actions": ["notify_owner", "pause_cadence"]}),
+                          outcome={"matched": True, "lead": "contact:1", "rules": [
+                              {"rule": "Pricing", "why": "Pricing: matched “how much”", "words": ["how much"],
+                               "actions": {"notify_owner": "task 1", "pause_cadence": "0 steps cancelled"}}]}),
+        InboundMessageRow(tenant_id=t, key="sms:r3", channel="sms", sender="+15550100", text="STOP",
+                          received_at=T0, handled_at=T0,
+                          outcome={"matched": False, "why": "no single lead has the sender '+15550100'"}),
         InboundMessageRow(tenant_id=other, key="email:r2", channel="email", object_type="contact", object_id="1",
                           sender="x@other.test", text="Other tenant's reply", received_at=T0),
         Decision(tenant_id=t, idempotency_key="handoff:email:r1", kind="handoff", object_type="contact",
                  object_id="1", outcome="notify_owner", reason="Pricing: matched “how much”", inputs={}))
     html = page(login(app, world, "victor"), t)
     assert "How much does it cost?" in html and "Other tenant" not in html
-    assert "owner notified, cadence paused" in html and "Pricing: matched “how much”" in html
+    assert "<strong>Pricing</strong>: owner notified, cadence paused" in html and "Pricing: matched “how much”" in html
+    assert "Not matched to a lead: no single lead has the sender" in html
     assert "Ada Lovelace" in html

@@ -218,7 +218,8 @@ def _send(work: Work, section: FirstResponse, tier: TierResponse, route: Decisio
         return
     row.accepted_at, row.provider_id, row.from_address = accepted.accepted_at, accepted.provider_id, accepted.sender
     row.sender = sender
-    _finish(work, row, SENT, None, f"Sent by {row.channel} to the lead through {sender}")
+    through = {"smtp": "the SMTP server", "crm": "the CRM's own sending", "sms": "the SMS provider"}.get(sender, sender)
+    _finish(work, row, SENT, None, f"Sent by {'text' if row.channel == 'sms' else 'email'} through {through}")
 
 
 def _hand_over(work: Work, section: FirstResponse, lead: policy.Lead, row: OutboundMessage,

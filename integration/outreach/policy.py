@@ -19,7 +19,7 @@ from integration.work import Work
 # out an outage, gets no "thanks for your request" hours after the request (README "First response")
 TOO_LATE = dt.timedelta(minutes=30)
 HOLD_WORDS = {"do_not_contact": "the lead opted out (do not contact)", "stop": "automation was stopped for the lead",
-              "skip_automation": "a handoff rule leaves the lead to a human"}
+              "skip_automation": "a handoff rule leaves the lead to a person"}
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on", "checked", "agreed", "accept", "accepted"})
 MOBILE = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
@@ -76,8 +76,11 @@ def _held(work: Work, lead: Lead) -> Skip | None:
     holds = holds_of(work.session, work.tenant_id, lead.object_type, lead.object_id)
     for kind, words in HOLD_WORDS.items():
         if kind in holds:
-            rule = f" (rule “{holds[kind].rule}”)" if holds[kind].rule else ""
-            return Skip("automation_hold", f"Not sent: {words}{rule}: {holds[kind].reason}".rstrip(": "))
+            hold = holds[kind]
+            if hold.rule:  # the hold's reason is the rule's own "Handoff rule 'X': …" line: say the rule once
+                why = hold.reason.split(": ", 1)[1] if hold.reason.startswith("Handoff rule") else hold.reason
+                return Skip("automation_hold", f"Not sent: {words}: rule “{hold.rule}” ({why})")
+            return Skip("automation_hold", f"Not sent: {words}: {hold.reason}".rstrip(": "))
     return None
 
 
