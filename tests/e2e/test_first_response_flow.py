@@ -87,8 +87,9 @@ def e164(n: int) -> str:
 class Outreach:
     """One CRM's tenant on the live stack, its worker process running, and what the tests read back."""
 
-    def __init__(self, stack: LiveStack, platform: str, app) -> None:
-        self.stack, self.platform, self.app = stack, platform, app
+    def __init__(self, stack: LiveStack, platform: str, app, horizon: float = 5) -> None:
+        # jobs due within `horizon` seconds keep the worker "busy" (a periodic job's interval must be longer)
+        self.stack, self.platform, self.app, self.horizon = stack, platform, app, horizon
         self.db = stack.env["DATABASE_URL"]
 
     @property
@@ -202,7 +203,7 @@ class Outreach:
 
     def settle(self) -> None:
         self.stack.wait_webhooks_idle(timeout=60)
-        self.stack.wait_idle(timeout=90, horizon=5)
+        self.stack.wait_idle(timeout=90, horizon=self.horizon)
 
 
 def install_tenant(stack: LiveStack, app, platform: str, body: dict) -> Tenancy:
@@ -227,12 +228,12 @@ def install_tenant(stack: LiveStack, app, platform: str, body: dict) -> Tenancy:
     return tenancy
 
 
-@pytest.fixture()
-def outreach(crm_env, app, live_app, crm_sandbox, monkeypatch):
+@pytest.fixture(name="outreach")
+def outreach_fixture(crm_env, app, live_app, crm_sandbox, monkeypatch):
     """`outreach(platform, rules)`: the tenant installed and wired, a worker process running; yields an Outreach."""
     started: list = []
 
-    def make(platform: str, body: dict, **worker_env: str) -> Outreach:
+    def make(platform: str, body: dict, horizon: float = 5, **worker_env: str) -> Outreach:
         stack = started[0] if started else None
         if stack is None:
             ctx = wired_stack(crm_env, live_app, crm_sandbox, monkeypatch)
@@ -247,7 +248,7 @@ def outreach(crm_env, app, live_app, crm_sandbox, monkeypatch):
         wait_for(lambda: Worker.count(connection=Redis.from_url(stack.env["REDIS_URL"])) >= 1
                  or worker.poll() is not None, what="the worker to register")
         assert worker.poll() is None, stop_worker(worker)
-        found = Outreach(stack, platform, app)
+        found = Outreach(stack, platform, app, horizon)
         found.settle()  # the install's jobs: grants checked, webhooks subscribed, LeadRelay's fields
         if platform == "salesforce":
             point_salesforce_outbound(stack)
