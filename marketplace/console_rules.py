@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 import yaml
 from flask import Blueprint, flash, g, redirect, render_template, url_for
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -18,6 +18,7 @@ from integration.config import get_settings
 from integration.followup.business_hours import NoWorkingTime, calendar_for, due_at
 from integration.followup.task import due_text, duration_words
 from integration.models import RuleSetVersion, Tenant, utcnow
+from integration.outreach.replies import schedule_inbound
 from integration.queues import redis_connection
 from integration.rules import TIERS, RulesError, RuleSet, check_limits, read_rules_text, validate_rules
 from integration.rules.limits import YAML_LOADER, LimitExceeded, scan_yaml
@@ -246,6 +247,9 @@ def publish(db: Session, target: RuleSetVersion) -> None:
                                                                                RuleSetVersion.id != target.id)):
         current.status = "archived"
     target.status, target.published_at = "published", utcnow()
+    # rules that read replies need their reader from now, not from the tenant's next sweep: planned once the new
+    # version is committed (the job reads the published rules)
+    event.listen(db, "after_commit", lambda _session: schedule_inbound(target.tenant_id), once=True)
 
 
 def refused(tenant: Tenant, text: str, issues: Iterable[tuple[str, str]]) -> tuple[str, int]:

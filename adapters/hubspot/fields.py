@@ -209,6 +209,8 @@ def to_record(hs_object: str, obj: Any, company_id: str | None = None, contact_i
     fields = {name: props[hs] for name, hs in PROPERTIES[hs_object].items() if props.get(hs) not in (None, "")}
     if hs_object == "deals" and fields.get("deal_stage"):
         fields["deal_status"] = deal_status(fields["deal_stage"])
+    if "email_opt_out" in fields:  # HubSpot answers every property as text: a flag is a bool, as on the other CRMs
+        fields["email_opt_out"] = str(fields["email_opt_out"]).strip().lower() == "true"
     extra = tuple(e for e in (props.get(ADDITIONAL_EMAILS) or "").split(";") if e)
     return Record(object_type=NEUTRAL[hs_object], id=str(obj.id), fields=fields,
                   owner_id=props.get(OWNER_PROPERTY) or None, created_at=created_date(props, obj),

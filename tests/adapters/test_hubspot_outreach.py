@@ -56,7 +56,7 @@ def test_set_do_not_contact_unsubscribes_the_email_and_is_idempotent(portal, wri
     adapter = portal.adapter(writes=writes)
     adapter.set_do_not_contact("contact", lead["id"])
     adapter.set_do_not_contact("contact", lead["id"])
-    assert adapter.get_record("contact", lead["id"]).fields["email_opt_out"] == "true"
+    assert adapter.get_record("contact", lead["id"]).fields["email_opt_out"] is True
     assert ("contact", lead["id"], ("email_opt_out",)) in writes.writes
 
 

@@ -70,8 +70,8 @@ def high_priority(platform: str, task: dict) -> bool | None:
 
 
 def opted_out(record) -> bool:
-    """email_opt_out as the adapter reads it back (HubSpot's properties are strings: "true"; elsewhere a bool)."""
-    return str(record.fields.get("email_opt_out")).lower() == "true"
+    """email_opt_out as the adapter reads it back: a bool on every CRM."""
+    return record.fields.get("email_opt_out") is True
 
 
 def meet_sla_and_try_the_cadence(o: Outreach, lead_id: str) -> list[SlaTimer]:
