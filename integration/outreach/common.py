@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from integration.followup.common import claim
 from integration.models import AutomationHold
 from integration.records import CRMUser
 
@@ -38,11 +38,5 @@ def holds_of(session: Session, tenant_id: int, object_type: str, object_id: str)
 def add_hold(session: Session, tenant_id: int, object_type: str, object_id: str, kind: str, reason: str,
              rule: str | None = None) -> bool:
     """Put a hold on the lead (once per kind); False when it was there already. Commits."""
-    session.add(AutomationHold(tenant_id=tenant_id, object_type=object_type, object_id=object_id, kind=kind,
-                               reason=reason[:500], rule=rule))
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return False
-    return True
+    return claim(session, AutomationHold(tenant_id=tenant_id, object_type=object_type, object_id=object_id,
+                                         kind=kind, reason=reason[:500], rule=rule))
