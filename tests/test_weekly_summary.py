@@ -29,11 +29,13 @@ from integration.outreach.senders import (
 )
 from tests.console_helpers import add_members, sign_in
 
-TODAY = dt.datetime.now(dt.UTC).date()
+def today() -> dt.date:
+    """Read when used, never at import: a run that crosses midnight UTC must compare the pages' day with its own."""
+    return dt.datetime.now(dt.UTC).date()
 
 
 def moment(days_ago: int) -> dt.datetime:
-    return dt.datetime.combine(TODAY - dt.timedelta(days=days_ago), dt.time(10), tzinfo=dt.UTC)
+    return dt.datetime.combine(today() - dt.timedelta(days=days_ago), dt.time(10), tzinfo=dt.UTC)
 
 
 class Outbox:
@@ -118,10 +120,10 @@ def world(app, env):
 
 def test_the_summary_compares_the_last_7_days_with_the_7_before(env, world):
     with session_scope(env["DATABASE_URL"]) as s:
-        summary = cv.weekly_summary(s, world["tenant"], "Acme", TODAY)
+        summary = cv.weekly_summary(s, world["tenant"], "Acme", today())
     lines = {name: (now, then) for name, now, then in summary.lines()}
-    assert (summary.this.start, summary.this.end) == (TODAY - dt.timedelta(days=6), TODAY)
-    assert (summary.before.start, summary.before.end) == (TODAY - dt.timedelta(days=13), TODAY - dt.timedelta(days=7))
+    assert (summary.this.start, summary.this.end) == (today() - dt.timedelta(days=6), today())
+    assert (summary.before.start, summary.before.end) == (today() - dt.timedelta(days=13), today() - dt.timedelta(days=7))
     assert lines["Leads routed"] == ("3", "1")
     assert lines["Top sources"] == ("Web form (2), Referral (1)", "Web form (1)")
     assert (lines["Meetings"], lines["Deals"], lines["Deals won"]) == (("1", "0"), ("1", "0"), ("0", "1"))
@@ -206,7 +208,7 @@ def _audit(env, tenant_id: int) -> list[tuple[str, str]]:
 def test_the_weekly_job_emails_each_address_once_a_week(env, world, senders):
     senders[world["tenant"]] = outbox = Outbox()
     _switch(env, world["tenant"], True, "alice@example.com", "boss@example.com")
-    end = TODAY.isoformat()
+    end = today().isoformat()
     assert cv.weekly_summary_job(world["tenant"], end) == 2
     assert cv.weekly_summary_job(world["tenant"], end) == 0  # a retried delivery of the same job
     assert sorted(m.to for _, m in outbox.sent) == ["alice@example.com", "boss@example.com"]
@@ -218,12 +220,12 @@ def test_the_weekly_job_emails_each_address_once_a_week(env, world, senders):
 def test_the_weekly_job_does_nothing_when_switched_off(env, world, senders):
     senders[world["tenant"]] = outbox = Outbox()
     _switch(env, world["tenant"], False, "alice@example.com")
-    assert cv.weekly_summary_job(world["tenant"], TODAY.isoformat()) == 0 and outbox.sent == []
+    assert cv.weekly_summary_job(world["tenant"], today().isoformat()) == 0 and outbox.sent == []
 
 
 def test_a_tenant_without_a_sender_gets_an_audited_not_sent(env, world, senders):
     _switch(env, world["tenant"], True, "alice@example.com")
-    assert cv.weekly_summary_job(world["tenant"], TODAY.isoformat()) == 0
+    assert cv.weekly_summary_job(world["tenant"], today().isoformat()) == 0
     assert _audit(env, world["tenant"]) == [("not sent", "Weekly summary not emailed to alice@example.com: no email "
                                                          "sender is set up")]
 
@@ -232,10 +234,10 @@ def test_a_temporary_failure_is_retried_not_marked_sent(env, world, senders):
     senders[world["tenant"]] = Flaky()
     _switch(env, world["tenant"], True, "alice@example.com")
     with pytest.raises(SendFailed):
-        cv.weekly_summary_job(world["tenant"], TODAY.isoformat())
+        cv.weekly_summary_job(world["tenant"], today().isoformat())
     assert _audit(env, world["tenant"]) == []
     senders[world["tenant"]] = outbox = Outbox()
-    assert cv.weekly_summary_job(world["tenant"], TODAY.isoformat()) == 1 and len(outbox.sent) == 1
+    assert cv.weekly_summary_job(world["tenant"], today().isoformat()) == 1 and len(outbox.sent) == 1
 
 
 def test_the_next_run_is_a_monday_morning():

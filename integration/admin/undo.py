@@ -166,6 +166,14 @@ def loser_fields(snapshot: MergeSnapshot) -> dict[str, Any]:
 def _recreate_loser(adapter: CRMAdapter, snapshot: MergeSnapshot, report: Report) -> str:
     """The loser as a new record; without its owner when the CRM refuses that (a user deactivated since)."""
     fields, owner = loser_fields(snapshot), snapshot.loser_before.get("owner_id")
+    # what the CRM only reads (an email opt-out HubSpot and Pipedrive keep behind their own consent APIs) can't be
+    # written into a new record: left out; an opt-out that was set is said, so a person re-applies it
+    writable = adapter.writable_fields(snapshot.object_type)
+    for name in [k for k in fields if k not in writable]:
+        value = fields.pop(name)
+        if value is True:
+            report.notes.append(f"{name} was set on the merged-away record; the CRM does not take it through its "
+                                f"API: set it on the re-created record by hand")
     try:
         return _create(adapter, snapshot.object_type, fields, owner, report)
     except CRMValidationError as exc:
