@@ -77,6 +77,8 @@ class HubSpotPlatform:
                 str(k): {"name": str(v.get("name") or k), "subject": str(v.get("subject") or ""),
                          "body": str(v.get("body") or "")}
                 for k, v in body["sequences"].items() if isinstance(v, dict)}
+        if isinstance(body, dict) and isinstance(body.get("withheld_scopes"), list):
+            account.extra["withheld_scopes"] = [str(s) for s in body["withheld_scopes"]]
         if isinstance(body, dict) and body.get("daily_enrollments") is not None:
             account.extra["daily_enrollments"] = int(body["daily_enrollments"])
         return account
