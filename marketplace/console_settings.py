@@ -11,6 +11,7 @@ import time
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from adapters.hubspot.errors import MissingScopes
 from adapters.registry import get_adapter_class
 from adapters.senders import build_sender
 from adapters.senders import settings as sender_settings
@@ -18,6 +19,8 @@ from adapters.senders.limits import take_test_send
 from adapters.subscriptions import webhook_url
 from integration.admin.health import WEBHOOK_SOURCES_NOT
 from integration.config import ConfigError, get_settings
+from integration.crm.wiring import NotWired, adapter_for
+from integration.errors import LeadRelayError
 from integration.intake.calibration import calibrate_now
 from integration.intake.submissions import INBOX_LEAD_SETTING
 from integration.intake.sweep import SWEEP_INTERVALS, SWEEP_SETTING, interval_seconds
@@ -460,7 +463,47 @@ def _senders(tenant: Tenant, admin: bool) -> dict:
     summary = sender_settings.sender_summary(tenant)
     inbound_key = sender_settings.sms_inbound_key(tenant)
     inbound_url = (f"{_public_base()}/webhooks/sms/{tenant.id}/{inbound_key}" if admin and inbound_key else None)
-    return {**summary, "inbound_url": inbound_url, "default_smtp": bool(get_settings().smtp_url)}
+    return {**summary, "inbound_url": inbound_url, "default_smtp": bool(get_settings().smtp_url),
+            "crm": _crm_sender(tenant)}
+
+
+# The rules' `first_response.sender: crm` sends through the CRM itself; for HubSpot that is enrolling the contact in
+# the sequence this setting names (HubSpotAdapter.send_email).
+CRM_SEQUENCE_SETTING = "crm_sequence_id"
+
+
+def _sequences(tenant: Tenant) -> tuple[list[tuple[str, str]], str | None]:
+    """The portal's sequences as (id, name), or a sentence saying why there are none to choose from."""
+    if not tenant.is_processing:
+        return [], (f"The {crm_title(tenant.platform)} account is {tenant.status.replace('_', ' ')}: reconnect it to "
+                    "choose a sequence.")
+    if g.db.scalar(select(Credential.id).where(Credential.tenant_id == tenant.id)) is None:
+        return [], f"LeadRelay holds no {crm_title(tenant.platform)} token for this account: reconnect it first."
+    try:
+        found = adapter_for(tenant.id).list_sequences()  # type: ignore[attr-defined]  # HubSpot's own, no protocol
+    except MissingScopes:
+        return [], ("This HubSpot portal did not grant LeadRelay the sequences scopes (automation.sequences.read and "
+                    ".enrollments.write): they come with a Sales Hub or Service Hub Professional or Enterprise "
+                    "subscription. Reconnect HubSpot from a portal that has one and approve them.")
+    except (LeadRelayError, NotWired) as exc:
+        log.warning("console.sequences-unreadable", extra={"tenant_id": tenant.id, "error": type(exc).__name__})
+        return [], f"LeadRelay could not read HubSpot's sequences just now ({type(exc).__name__}); try again shortly."
+    if not found:
+        return [], ("This HubSpot portal has no sequences yet: create one in HubSpot (Automation → Sequences), then "
+                    "come back to choose it.")
+    return found, None
+
+
+def _crm_sender(tenant: Tenant) -> dict:
+    """What `sender: crm` does on this tenant's CRM; for HubSpot the sequences to choose from and the chosen one."""
+    kind = get_adapter_class(tenant.platform).EMAIL_SENDER
+    chosen = str((tenant.settings or {}).get(CRM_SEQUENCE_SETTING) or "")
+    if kind != "sequence":
+        return {"kind": kind, "chosen": chosen}
+    sequences, problem = _sequences(tenant)
+    names = dict(sequences)
+    return {"kind": kind, "chosen": chosen, "chosen_name": names.get(chosen), "sequences": sequences,
+            "problem": problem}
 
 
 def _back_to_senders(tenant: Tenant):
@@ -507,6 +550,34 @@ def save_sms(tenant: Tenant):
     audit(g.db, tenant.id, "sender-saved", f"{_by()} saved the SMS provider account {after['account_sid']} "
           f"(sending from {after['from_number']})", "settings", channel="sms", before=before, after=after)
     flash("The SMS provider is saved. Paste the inbound webhook URL into Twilio, then send a test.", "success")
+    return _back_to_senders(tenant)
+
+
+@settings_bp.post("/tenants/<int:tenant_id>/settings/senders/crm-sequence")
+@tenant_view(write=True)
+def save_crm_sequence(tenant: Tenant):
+    """Choose the HubSpot sequence `sender: crm` enrols new leads in (blank: none); only one the portal lists."""
+    if get_adapter_class(tenant.platform).EMAIL_SENDER != "sequence":
+        return settings_page(tenant, status=400, sender_error={
+            "crm": f"{crm_title(tenant.platform)} has no sequences to choose: nothing is saved."})
+    wanted = _form("sequence_id", 64)
+    before = str((tenant.settings or {}).get(CRM_SEQUENCE_SETTING) or "")
+    name = ""
+    if wanted:
+        sequences, problem = _sequences(tenant)
+        name = dict(sequences).get(wanted, "")
+        if not name:
+            return settings_page(tenant, status=400, sender_error={
+                "crm": problem or "That sequence is not one of this portal's: choose one from the list."})
+    if wanted == before:
+        flash("The sequence is unchanged.", "info")
+        return _back_to_senders(tenant)
+    Tenant.merge_settings(g.db, tenant.id, {CRM_SEQUENCE_SETTING: wanted or None})
+    words = f"the HubSpot sequence \"{name}\" ({wanted})" if wanted else "no HubSpot sequence"
+    audit(g.db, tenant.id, "sender-saved", f"{_by()} chose {words} for email through HubSpot", "settings",
+          channel="crm", before=before or None, after=wanted or None)
+    flash(f"New leads are now enrolled in \"{name}\" when a rule set's first_response uses sender: crm."
+          if wanted else "No sequence is chosen: sender: crm sends no email until one is.", "success")
     return _back_to_senders(tenant)
 
 

@@ -40,6 +40,7 @@ from integration.records import (
 
 # the object type a record created on each HubSpot object is reported to the write log as
 CREATED_AS: dict[str, str] = {**f.NEUTRAL, "notes": "note"}
+SEQUENCE_USERS = 10  # owners whose sequence lists are read (one call or more each) when the console shows the choice
 
 
 def _every_page(fetch: Callable[[str | None], Any]) -> list[Any]:
@@ -521,6 +522,26 @@ class HubSpotAdapter:
         except CRMNotFound as exc:
             raise CRMValidationError(f"{exc} (choose another sequence in LeadRelay's settings)") from exc
         return str(enrolled["id"])
+
+    def list_sequences(self) -> list[tuple[str, str]]:
+        """The portal's sequences as (id, name), by name, for the console to choose `crm_sequence_id` from.
+
+        GET /automation/v4/sequences/?userId= (scope automation.sequences.read; the legacy "Retrieve sequences"
+        reference) lists what one user can use: their own sequences and the team's shared ones. The enrollment is
+        sent as the contact's owner, so the list is the union over the active owners (at most SEQUENCE_USERS).
+        MissingScopes when the portal did not grant the optional scope."""
+        found: dict[str, str] = {}
+        users = list(dict.fromkeys(str(o.user_id) for o in self._owners(False) if o.user_id))
+        for user in users[:SEQUENCE_USERS]:
+            after = ""
+            while True:
+                query = [("userId", user), ("limit", "100")] + ([("after", after)] if after else [])
+                page = self.client.call_path("default", "GET", "/automation/v4/sequences/", query=query) or {}
+                found.update((str(r["id"]), str(r.get("name") or r["id"])) for r in page.get("results") or [])
+                after = str(((page.get("paging") or {}).get("next") or {}).get("after") or "")
+                if not after:
+                    break
+        return sorted(found.items(), key=lambda kv: (kv[1].lower(), kv[0]))
 
     # webhooks ------------------------------------------------------------------------------
     def subscribe_webhooks(self, callback_url: str, username: str, secret: str) -> list[str]:

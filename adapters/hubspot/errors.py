@@ -55,6 +55,10 @@ SEARCH_WAIT_S = POLICY_WAIT_S["SECONDLY"]
 SECONDLY_MESSAGE = "You have reached your secondly limit."
 
 
+class MissingScopes(CRMValidationError):
+    """403 MISSING_SCOPES: the portal did not grant the (optional) scope the call needs; nothing to retry."""
+
+
 def _body(exc: Any) -> dict[str, Any]:
     raw = getattr(exc, "body", None)
     if isinstance(raw, bytes):
@@ -112,6 +116,8 @@ def translate(exc: BaseException, search: bool = False) -> CRMError:
         return CRMRateLimited(_message(exc), retry_after(exc, search))
     if status >= 500:
         return CRMTransient(_message(exc))
+    if status == 403 and _body(exc).get("category") == "MISSING_SCOPES":
+        return MissingScopes(_message(exc))
     return CRMValidationError(_message(exc))
 
 

@@ -79,6 +79,7 @@ class PipedriveAdapter:
         if keys:  # LeadRelay's person fields, found by the install job: mapped like tenant custom fields
             self.settings = {**self.settings, "custom_fields": {**f.custom_keys(self.settings), **keys}}
         self._website_key: str | None = self.settings.get("website_field_key")
+        self._priorities: dict[str, int] | None = None  # TaskSpec.priority -> the account's option id, read once
         self._subscribed: list[str] = []
 
     def record_url(self, object_type: str, record_id: str) -> str:
@@ -246,6 +247,9 @@ class PipedriveAdapter:
                                 "owner_id": _int(spec.owner_id, "owner_id"), "note": f.task_note_html(spec.body),
                                 "done": False,
                                 **f.due_parts(spec.due_at), **_link(spec.record_type, spec.record_id)}
+        priority = self._priority_ids().get(spec.priority)
+        if priority is not None:
+            body["priority"] = priority
         data = self.http.v2("POST", "activities", json=body)["data"]
         task_id = str(data["id"])
         self.writes.remember(ObjectType.TASK, task_id, ["*"])
@@ -419,6 +423,19 @@ class PipedriveAdapter:
 
     def _record(self, obj: str, row: Mapping[str, Any]) -> Record:
         return f.to_record(obj, row, self.settings, self._org_website_key() if obj == "organizations" else None)
+
+    def _priority_ids(self) -> dict[str, int]:
+        """"high"/"medium"/"low" -> the id of the activity priority option with that label (GET /v1/activityFields,
+        once; v2's activityFields needs the admin scope, v1's the activities scope LeadRelay has); {} when the
+        account has no priority field, so its tasks carry none."""
+        if self._priorities is None:
+            data = self.http.call(("GET", "/api/v1/activityFields"),
+                                  lambda sdk, **kw: sdk.activities.get_activity_fields(params={"limit": 500}, **kw)
+                                  )["data"] or []
+            field = next((fd for fd in data if fd.get("key") == "priority"), None) or {}
+            self._priorities = {str(o.get("label") or "").strip().lower(): int(o["id"])
+                                for o in field.get("options") or [] if o.get("id") is not None}
+        return self._priorities
 
     def _org_website_key(self) -> str | None:
         """The key of the organizations' "Website" custom field (GET /v1/organizationFields, once)."""

@@ -32,7 +32,7 @@ Endpoint = tuple[str, str]  # (method, path template under the company's api_dom
 _V2_OBJECTS = ("persons", "organizations", "deals", "activities")
 COSTS: dict[Endpoint, int] = {
     ("GET", "/api/v1/users"): 20,
-    ("GET", "/api/v1/organizationFields"): 20,
+    ("GET", "/api/v1/organizationFields"): 20, ("GET", "/api/v1/activityFields"): 20,
     ("GET", "/api/v1/personFields"): 20, ("POST", "/api/v1/personFields"): 10,
     ("GET", "/api/v1/webhooks"): 10, ("POST", "/api/v1/webhooks"): 10, ("DELETE", "/api/v1/webhooks/{id}"): 6,
     ("GET", "/api/v1/leads"): 20, ("GET", "/api/v1/leads/{id}"): 2, ("PATCH", "/api/v1/leads/{id}"): 10,

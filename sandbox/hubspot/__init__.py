@@ -34,7 +34,9 @@ Emulated (paths exactly as hubspot-api-client 12 calls them):
   (hs_object_source / hs_object_source_id: INTEGRATION + app id, CRM_UI + user id, API, SEQUENCES) on every new
   object, POST /communication-preferences/v4/statuses/{email}/unsubscribe-all (hs_email_optout true after; read-only
   otherwise), POST /automation/v4/sequences/enrollments?userId= with its refusals (no seat, already enrolled, daily
-  cap, unsubscribed) logging the first step's email; control: account body `sequence_seats` (user indexes) and
+  cap, unsubscribed) logging the first step's email, GET /automation/v4/sequences/?userId= (the list, paged);
+  control: account body `sequences` ({id: {name, subject, body}}; {} for none), `withheld_scopes` (optional
+  scopes the portal lacks the features for, never granted), `sequence_seats` (user indexes) and
   `daily_enrollments`; simulate actions `reply` (the lead's INCOMING_EMAIL on the contact) and `log_meeting`.
 - Properties: GET/POST /crm/v3/properties/{type} (+ /{name}, /groups): created properties are then
   accepted on records (sandbox/hubspot/properties.py).

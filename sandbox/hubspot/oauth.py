@@ -72,9 +72,11 @@ def _issue_code(sandbox: Sandbox, app: App, account: Account, args: dict[str, st
             "platform": "hubspot", "client_id": app.client_id, "account_id": account.id,
             "user_id": str(user.get("userId", "")),
             "redirect_uri": args.get("redirect_uri", ""), "scopes": (args.get("scope") or "").split() + [
-                # the portal grants the optional scopes it has the features for: the sandbox's portals have them all
-                # (a sequence enrollment still needs the user's seat: sandbox/hubspot/outreach.py)
-                s for s in (args.get("optional_scope") or "").split() if s not in (args.get("scope") or "").split()],
+                # the portal grants the optional scopes it has the features for: all of them unless the account body
+                # said `withheld_scopes` (a portal without Sales Hub Professional has no sequences scopes), and a
+                # sequence enrollment still needs the user's seat: sandbox/hubspot/outreach.py
+                s for s in (args.get("optional_scope") or "").split() if s not in (args.get("scope") or "").split()
+                and s not in account.extra.get("withheld_scopes", ())],
             "code_challenge": args.get("code_challenge"),
             "code_challenge_method": args.get("code_challenge_method", "plain"), "issued": time.time()}
     return code

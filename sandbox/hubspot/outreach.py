@@ -13,6 +13,10 @@ and a rep's meeting are logged by (simulate "reply" / "log_meeting").
   enrollments per user per day: https://knowledge.hubspot.com/sequences/create-and-edit-sequences, limits) are
   UNCONFIRMED in wording; their statuses follow the error-handling page (400 for a refused input). The first step
   sends at once: an outbound email engagement (hs_object_source SEQUENCES, UNCONFIRMED) is logged on the contact.
+- GET /automation/v4/sequences/?userId=<user>&limit=&after=&name= (scope automation.sequences.read; the legacy
+  "Retrieve sequences" reference, https://developers.hubspot.com/docs/api-reference/legacy/automation/sequences/
+  get-sequences): userId is required; {results: [{id, name, createdAt, updatedAt, userId, folderId}], total,
+  paging.next.after}. The sandbox's sequences are all shared with the team, so every user reads the same list.
 """
 from __future__ import annotations
 
@@ -36,6 +40,8 @@ if TYPE_CHECKING:
 
 PREFERENCE_SCOPES = ("subscriptions-status-write",)
 SEQUENCE_SCOPES = ("automation.sequences.enrollments.write",)
+SEQUENCE_READ_SCOPES = ("automation.sequences.read",)
+SEQUENCE_PAGE = 100  # limit's ceiling (UNCONFIRMED: the reference names no maximum; 100 as HubSpot's CRM lists)
 DAILY_ENROLLMENTS = 1000
 DEFAULT_SEQUENCES = {"1001": {"name": "Inbound lead follow-up", "subject": "Thanks for reaching out",
                               "body": "Hi, thanks for getting in touch. I'll be in touch shortly."}}
@@ -138,7 +144,37 @@ def enroll(sandbox: Sandbox, account: Account, user_id: str, body: dict[str, Any
     return {"id": enrollment_id, "toEmail": to, "enrolledAt": iso(at), "updatedAt": iso(at)}
 
 
+def list_sequences(sandbox: Sandbox, account: Account, user_id: str, limit: int, after: int,
+                   name: str) -> dict[str, Any]:
+    """One page of the portal's sequences, oldest id first, optionally those whose name contains `name`."""
+    _owner_of_user(account, user_id)
+    stamp = iso(account.extra.get("created_ms") or now_ms(sandbox, account))
+    rows = [{"id": sid, "name": seq["name"], "createdAt": stamp, "updatedAt": stamp, "userId": user_id,
+             "folderId": None}
+            for sid, seq in sorted(account.extra.get("sequences", DEFAULT_SEQUENCES).items(),
+                                   key=lambda kv: (len(kv[0]), kv[0]))
+            if name.lower() in seq["name"].lower()]
+    page = rows[after:after + limit]
+    answer: dict[str, Any] = {"results": page, "total": len(rows)}
+    if after + limit < len(rows):
+        answer["paging"] = {"next": {"after": str(after + limit)}}
+    return answer
+
+
 def routes(bp: Blueprint, sandbox: Sandbox) -> None:
+    @bp.get("/automation/v4/sequences/")
+    @bp.get("/automation/v4/sequences")
+    def sequences():
+        _needs(SEQUENCE_READ_SCOPES)
+        user_id, limit, after = (request.args.get(k) or "" for k in ("userId", "limit", "after"))
+        if not user_id.isdigit():
+            raise validation("userId is required")
+        if (limit and not limit.isdigit()) or (after and not after.isdigit()):
+            raise validation("limit and after must be whole numbers")
+        with sandbox.store.lock:
+            return jsonify(list_sequences(sandbox, g.hs_account, user_id, max(1, min(int(limit or 10), SEQUENCE_PAGE)),
+                                          int(after or 0), request.args.get("name") or ""))
+
     @bp.post("/communication-preferences/v4/statuses/<path:subscriber>/unsubscribe-all")
     def unsubscribe(subscriber: str):
         _needs(PREFERENCE_SCOPES)

@@ -72,6 +72,13 @@ class HubSpotPlatform:
         # daily enrollment cap per user
         if isinstance(body, dict) and isinstance(body.get("sequence_seats"), list):
             account.extra["sequence_seats"] = [owners[int(n)]["userId"] for n in body["sequence_seats"]]
+        if isinstance(body, dict) and isinstance(body.get("sequences"), dict):
+            account.extra["sequences"] = {
+                str(k): {"name": str(v.get("name") or k), "subject": str(v.get("subject") or ""),
+                         "body": str(v.get("body") or "")}
+                for k, v in body["sequences"].items() if isinstance(v, dict)}
+        if isinstance(body, dict) and isinstance(body.get("withheld_scopes"), list):
+            account.extra["withheld_scopes"] = [str(s) for s in body["withheld_scopes"]]
         if isinstance(body, dict) and body.get("daily_enrollments") is not None:
             account.extra["daily_enrollments"] = int(body["daily_enrollments"])
         return account

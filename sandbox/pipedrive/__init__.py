@@ -25,7 +25,9 @@ Emulated
   "admin" flag, by default only the first user); leads GET/POST/PATCH/DELETE (UUID ids); webhooks
   GET/POST/DELETE; PUT persons|organizations/{id}/merge (merge_with_id survives and wins conflicts, empty fields
   filled from the other, related deals/activities/leads moved); organizationFields (the "Website" custom field
-  that holds an organization's domain); personFields GET/POST (created fields get 40-character hash keys; POST
+  that holds an organization's domain); activityFields (its priority options, {id, label}; simulate action
+  `activity_priorities` {options} changes them, [] removes the field, and an activity's priority must be one of
+  them); personFields GET/POST (created fields get 40-character hash keys; POST
   answers 200, the only status Pipedrive's v1 OpenAPI document publishes for addPersonField);
   the v1 persons calls pipedrive-python-lib wraps (get, list, search,
   create, update, delete).

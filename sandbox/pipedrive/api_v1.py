@@ -12,7 +12,7 @@ from sandbox.pipedrive import mailbox, ops, person_fields, query, webhooks
 from sandbox.pipedrive.core import PdError, next_id, ok, user, users
 from sandbox.pipedrive.guard import body, check, install_handlers
 from sandbox.pipedrive.limits import RateLimiter
-from sandbox.pipedrive.model import WEBSITE_KEY
+from sandbox.pipedrive.model import WEBSITE_KEY, activity_priorities
 from sandbox.pipedrive.v1_shapes import v1_person, v1_person_input, v1_user
 
 
@@ -72,6 +72,22 @@ def _users(bp: Blueprint, sandbox: Sandbox, limiter: RateLimiter) -> None:
                   {"id": 2, "key": "owner_id", "name": "Owner", "field_type": "user", "edit_flag": False},
                   {"id": 3, "key": "address", "name": "Address", "field_type": "address", "edit_flag": False},
                   {"id": 4, "key": WEBSITE_KEY, "name": "Website", "field_type": "varchar", "edit_flag": True}]
+        return ok(fields, {"pagination": {"start": 0, "limit": 100, "more_items_in_collection": False}})
+
+    @bp.get("/activityFields")
+    def activity_fields():
+        # GET /v1/activityFields (scopes activities:read / activities:full; v2's needs admin): the v1 field shape,
+        # the priority an enum whose options map the integer an activity carries to its label
+        c = check(sandbox, limiter, "activities", False)
+        with sandbox.store.lock:
+            options = activity_priorities(c.account)
+        fields = [{"id": 1, "key": "subject", "name": "Subject", "field_type": "varchar", "options": None},
+                  {"id": 2, "key": "type", "name": "Type", "field_type": "enum", "options": None},
+                  {"id": 3, "key": "due_date", "name": "Due date", "field_type": "date", "options": None},
+                  {"id": 4, "key": "user_id", "name": "Assigned to user", "field_type": "user", "options": None},
+                  {"id": 5, "key": "note", "name": "Note", "field_type": "text", "options": None}]
+        if options:
+            fields.append({"id": 6, "key": "priority", "name": "Priority", "field_type": "enum", "options": options})
         return ok(fields, {"pagination": {"start": 0, "limit": 100, "more_items_in_collection": False}})
 
 

@@ -38,7 +38,7 @@ from sandbox.state import Account
 # (method, path template under the company's api_domain) -> x-token-cost, from openapi-v1.json / openapi-v2.json.
 COSTS: dict[tuple[str, str], int] = {
     ("GET", "/api/v1/users"): 20, ("GET", "/api/v1/users/me"): 2, ("GET", "/api/v1/users/{id}"): 2,
-    ("GET", "/api/v1/organizationFields"): 20,
+    ("GET", "/api/v1/organizationFields"): 20, ("GET", "/api/v1/activityFields"): 20,
     ("GET", "/api/v1/personFields"): 20, ("POST", "/api/v1/personFields"): 10,
     ("GET", "/api/v1/webhooks"): 10, ("POST", "/api/v1/webhooks"): 10, ("DELETE", "/api/v1/webhooks/{id}"): 6,
     ("GET", "/api/v1/leads"): 20, ("POST", "/api/v1/leads"): 10, ("GET", "/api/v1/leads/{id}"): 2,

@@ -40,6 +40,18 @@ CAMPAIGNS = "campaigns"
 MARKETING_STATUSES = ("no_consent", "unsubscribed", "subscribed", "archived")
 
 
+# Activity priority: an integer whose labels the activityFields API gives (v2 ActivityItem.priority "Mappable to a
+# specific string using activityFields API"). The ids and labels here are UNCONFIRMED (the v2 reference's example
+# activity has priority 263); so is which plans have the field: account.extra[PRIORITIES] [] is a company without
+# it, and a write of an id that is not one of its options is refused.
+PRIORITIES = "activity_priorities"
+DEFAULT_PRIORITIES = ({"id": 262, "label": "High"}, {"id": 263, "label": "Medium"}, {"id": 264, "label": "Low"})
+
+
+def activity_priorities(account: Account) -> list[dict[str, Any]]:
+    return [dict(o) for o in account.extra.get(PRIORITIES, DEFAULT_PRIORITIES)]
+
+
 def has_campaigns(account: Account) -> bool:
     return bool(account.extra.get(CAMPAIGNS, True))
 
@@ -157,6 +169,14 @@ def _clean_consent(account: Account, out: dict[str, Any]) -> None:
         raise bad(f"Validation failed: marketing_status: must be one of {', '.join(MARKETING_STATUSES)}")
 
 
+def _clean_priority(account: Account, out: dict[str, Any]) -> None:
+    if out.get("priority") is not None:
+        out["priority"] = _int_or_none(out["priority"], "priority")
+        if out["priority"] not in {o["id"] for o in activity_priorities(account)}:
+            # the wording is UNCONFIRMED; the 400 follows the other field validations
+            raise bad(f"Validation failed: priority: {out['priority']} is not a valid option")
+
+
 def _clean_specific(account: Account, object_type: str, out: dict[str, Any]) -> None:
     if object_type == "persons":
         _clean_consent(account, out)
@@ -173,6 +193,7 @@ def _clean_specific(account: Account, object_type: str, out: dict[str, Any]) -> 
             raise bad(f"Validation failed: type: Activity type {out['type']!r} not found")
         if "done" in out:
             out["done"] = as_bool(out["done"])
+        _clean_priority(account, out)
         for part in out.get("participants") or []:
             _check_ref(account, "persons", part.get("person_id"), "Person")
 

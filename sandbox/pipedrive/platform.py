@@ -110,15 +110,29 @@ class PipedrivePlatform:
         uris = app.get("redirect_uris") or ([app["redirect_uri"]] if app.get("redirect_uri") else [])
         self.state(sandbox).apps[app["client_id"]] = {**app, "redirect_uris": list(uris)}
 
+    @staticmethod
+    def _company_setting(sandbox: Sandbox, account: Account, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """"campaigns": the company buys (or drops) Campaigns, persons gain marketing_status; "activity_priorities":
+        the company's activity priority options ([]: no priority field)."""
+        if action == "campaigns":
+            with sandbox.store.lock:
+                account.extra[model.CAMPAIGNS] = bool(payload.get("enabled"))
+            return {"campaigns": account.extra[model.CAMPAIGNS]}
+        options = payload.get("options")
+        if not isinstance(options, list) or not all(isinstance(o, dict) and "id" in o for o in options):
+            raise PlatformError("options must be a list of {id, label}")
+        with sandbox.store.lock:
+            account.extra[model.PRIORITIES] = [{"id": int(o["id"]), "label": str(o.get("label") or "")}
+                                               for o in options]
+        return {"options": account.extra[model.PRIORITIES]}
+
     def simulate(self, sandbox: Sandbox, account: Account, payload: dict[str, Any]) -> dict[str, Any]:
         """A change made in the Pipedrive web app (change_source "app"), or an app uninstall."""
         action = payload.get("action")
         if action == "uninstall":
             return self._uninstall(sandbox, account, payload)
-        if action == "campaigns":  # the company buys (or drops) Campaigns: persons gain marketing_status
-            with sandbox.store.lock:
-                account.extra[model.CAMPAIGNS] = bool(payload.get("enabled"))
-            return {"campaigns": account.extra[model.CAMPAIGNS]}
+        if action in ("campaigns", "activity_priorities"):
+            return self._company_setting(sandbox, account, action, payload)
         if action in ("reply", "log_meeting"):
             return self._lead_activity(sandbox, account, action, payload)
         object_type = SINGULAR.get(payload.get("object_type", ""), payload.get("object_type", ""))

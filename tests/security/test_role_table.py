@@ -81,6 +81,7 @@ TABLE = {
     # the Senders card: save, test and remove are an admin's, as the other settings
     "console_settings.save_smtp": WRITE, "console_settings.save_sms": WRITE,
     "console_settings.test_sender": WRITE, "console_settings.remove_sender": WRITE,
+    "console_settings.save_crm_sequence": WRITE,
     "console_outbox.outbox": READ, "console_builder.template_preview": READ,
 }
 LAST = ("console.disconnect", "agency.create")  # they change who may do what: run after everything else
