@@ -29,6 +29,7 @@ from integration.outreach.senders import (
 )
 from tests.console_helpers import add_members, sign_in
 
+
 def today() -> dt.date:
     """Read when used, never at import: a run that crosses midnight UTC must compare the pages' day with its own."""
     return dt.datetime.now(dt.UTC).date()
@@ -123,7 +124,8 @@ def test_the_summary_compares_the_last_7_days_with_the_7_before(env, world):
         summary = cv.weekly_summary(s, world["tenant"], "Acme", today())
     lines = {name: (now, then) for name, now, then in summary.lines()}
     assert (summary.this.start, summary.this.end) == (today() - dt.timedelta(days=6), today())
-    assert (summary.before.start, summary.before.end) == (today() - dt.timedelta(days=13), today() - dt.timedelta(days=7))
+    assert (summary.before.start, summary.before.end) == (today() - dt.timedelta(days=13),
+                                                          today() - dt.timedelta(days=7))
     assert lines["Leads routed"] == ("3", "1")
     assert lines["Top sources"] == ("Web form (2), Referral (1)", "Web form (1)")
     assert (lines["Meetings"], lines["Deals"], lines["Deals won"]) == (("1", "0"), ("1", "0"), ("0", "1"))
