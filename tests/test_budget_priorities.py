@@ -3,15 +3,19 @@ allowance keeps a reserve only new leads spend; waits are counted per class. Rea
 from __future__ import annotations
 
 import contextlib
+import re
 
 import pytest
 from redis import Redis
 
 from integration.config import ConfigError, Settings, _Variables
+from integration.db import session_scope
 from integration.errors import CRMRateLimited
 from integration.jobs import HOMES, WORK_CLASS
 from integration.logs import work_class_var
+from integration.models import Tenant
 from integration.ratelimit import WORK_CLASSES, RedisRateBudget, read_budgets, read_waits, share_floor
+from tests.console_helpers import add_members, sign_in
 from tests.test_job_names import _declared_jobs
 
 LIMITS = {"default": (100, 100.0)}  # 90 calls a window for LeadRelay, 0.9 a second refill: nothing refills in a test
@@ -148,3 +152,60 @@ def test_thresholds_and_reserve_are_read_in_percent():
     assert settings.salesforce_reserve == 0.25
     with pytest.raises(ConfigError, match="LEADRELAY_SALESFORCE_RESERVE"):
         Settings.read(_Variables({"LEADRELAY_SALESFORCE_RESERVE": "-1"}))
+
+
+def _salesforce_bulk_held(env) -> int:
+    """A Salesforce tenant whose backfill spent its share of a 1,000-a-day allowance and was held once."""
+    from adapters.factory import budget_reserves
+    from adapters.salesforce.adapter import SalesforceAdapter
+
+    with session_scope(env["DATABASE_URL"]) as s:
+        tenant = Tenant(platform="salesforce", external_id="00Dheadroom", name="Headroom Org")
+        s.add(tenant)
+        s.flush()
+        tid = tenant.id
+    redis = Redis.from_url(env["REDIS_URL"])
+    b = RedisRateBudget(redis, tid, SalesforceAdapter.RATE_LIMITS, max_wait=0.0,
+                        reserves=budget_reserves(SalesforceAdapter))
+    assert b.reserves == {"daily": 0.2}  # LEADRELAY_SALESFORCE_RESERVE's default, on the adapter's daily bucket
+    b.observe("daily", remaining=1000, limit=1000)
+    take_until_held(b, "bulk", "daily")
+    return tid
+
+
+def test_the_health_page_shows_each_class_headroom_and_what_waited(app, env):
+    tid = _salesforce_bulk_held(env)
+    with session_scope(env["DATABASE_URL"]) as s:
+        admin = add_members(s, tid, {"budget-admin": "admin"})["budget-admin"]
+    page = sign_in(app, admin).get(f"/console/tenants/{tid}/health").get_data(as_text=True)
+    rows = dict(re.findall(r'data-bucket="daily" data-class="(\w+)">(.*?)</tr>', page, re.S))
+    assert set(rows) == set(WORK_CLASSES)
+    assert "waiting" in rows["bulk"] and ">1</td>" in rows["bulk"]  # held, and its one wait counted
+    assert ">50 %<" in rows["bulk"] and ">20 %<" in rows["sla"] and ">—<" in rows["new_lead"]
+    assert ">450<" in rows["new_lead"]  # the half bulk left: all of it the new leads'
+    assert "calls waited for the budget: Backfill, simulation, set-up 1." in page
+
+
+def test_metrics_give_the_budget_remaining_per_class(env, app):
+    tid = _salesforce_bulk_held(env)
+    from tests.test_metrics import samples, value
+
+    found = samples(app.test_client().get("/metrics"))
+    labels = {"tenant": str(tid), "platform": "salesforce", "bucket": "daily"}
+    assert value(found, "leadrelay_rate_budget_class_remaining", **labels, **{"class": "bulk"}) < 1
+    assert value(found, "leadrelay_rate_budget_class_remaining", **labels, **{"class": "sla"}) == \
+        pytest.approx(270, abs=1)  # 450 left, 20 % of 900 kept for the org's other integrations
+    assert value(found, "leadrelay_rate_budget_class_remaining", **labels, **{"class": "new_lead"}) == \
+        pytest.approx(450, abs=1)
+    assert value(found, "leadrelay_rate_budget_waits", **labels, **{"class": "bulk"}) == 1
+    assert value(found, "leadrelay_rate_budget_waits", **labels, **{"class": "new_lead"}) == 0
+
+
+def test_the_portfolio_row_carries_the_headroom_and_what_waited(app, env):
+    tid = _salesforce_bulk_held(env)
+    from marketplace.agency_portfolio import portfolio
+
+    with app.test_request_context("/"), session_scope(env["DATABASE_URL"]) as s:
+        (row,) = portfolio(s, [s.get(Tenant, tid)])
+        assert row.headroom == pytest.approx(50, abs=0.2) and row.waiting == {"bulk": 1}
+        assert row.sort_value("headroom")[1] == row.headroom
