@@ -23,12 +23,19 @@ def tenant_ref(tenant_id: int) -> TenantRef:
                          api_base=tenant.api_base, settings=dict(tenant.settings or {}))
 
 
+def budget_reserves(cls: type) -> dict[str, float]:
+    """Bucket -> the share of it kept for the customer's other integrations (an allowance the whole org shares and
+    that locks every integration out when used up: Salesforce's daily one)."""
+    return {bucket: get_settings().salesforce_reserve for bucket in getattr(cls, "RESERVED_BUCKETS", ())}
+
+
 def build_adapter(tenant_id: int) -> CRMAdapter:
     """The tenant's adapter, sharing its Redis rate budget and write log with every worker (what adapter_for gives)."""
     ref = tenant_ref(tenant_id)
     cls = get_adapter_class(ref.platform)
     redis = redis_connection(get_settings())
-    budget = RedisRateBudget(redis, tenant_id, cls.RATE_LIMITS)
+    budget = RedisRateBudget(redis, tenant_id, cls.RATE_LIMITS, thresholds=dict(get_settings().budget_thresholds),
+                             reserves=budget_reserves(cls))
     return cls(ref, TenantTokens(tenant_id), budget, RedisWriteLog(redis, tenant_id))
 
 

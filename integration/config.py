@@ -19,6 +19,13 @@ _CRM_SUFFIXES = ("_CLIENT_ID", "_CLIENT_SECRET", "_ALLOWED_HOSTS", "_APP_ID", "_
                  "_PANEL_USERNAME", "_PANEL_PASSWORD")
 _UNPREFIXED = frozenset({"DATABASE_URL", "REDIS_URL"})  # every other variable of LeadRelay's own starts LEADRELAY_
 
+# The API budget's work classes, highest first (integration.ratelimit serves them in this order), and the share of a
+# bucket each leaves to the classes above it: lower classes stop earlier, new leads and SLA checks never wait for a
+# share (LEADRELAY_BUDGET_THRESHOLDS, in percent).
+WORK_CLASSES = ("new_lead", "sla", "followup", "sweep", "bulk")
+DEFAULT_BUDGET_THRESHOLDS: Mapping[str, float] = {"new_lead": 0.0, "sla": 0.0, "followup": 0.2, "sweep": 0.3,
+                                                  "bulk": 0.5}
+
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message says which and what to do."""
@@ -158,6 +165,10 @@ class Settings:
     # the operator's SMTP server for tenants that entered none of their own: smtp://user:pass@host:587?security=
     # starttls&from=LeadRelay <noreply@example.com>; None: such tenants send no email until they enter one
     smtp_url: str | None = field(default=None, repr=False)
+    # work class -> share of a rate bucket it leaves to higher classes (0-1), every class of WORK_CLASSES named
+    budget_thresholds: tuple[tuple[str, float], ...] = tuple(DEFAULT_BUDGET_THRESHOLDS.items())
+    # share of Salesforce's daily API allowance left to the org's other integrations: only new leads spend it
+    salesforce_reserve: float = 0.2
 
     def crm(self, platform: str) -> CRMSettings:
         """The platform's app settings (all empty when none of its variables is set)."""
@@ -238,7 +249,42 @@ def _process(variables: _Variables) -> dict:
             "sweep_interval_seconds": variables.whole("LEADRELAY_SWEEP_INTERVAL_SECONDS", 300, minimum=1,
                                                       meaning="seconds between two sweeps of a tenant"),
             "inbound_interval_seconds": variables.whole("LEADRELAY_INBOUND_INTERVAL", 60, minimum=1,
-                                                        meaning="seconds between two reads of a tenant's replies")}
+                                                        meaning="seconds between two reads of a tenant's replies"),
+            **_budget(variables)}
+
+
+def _percent(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip().removesuffix("%"))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= 90:
+        raise ConfigError(f"{name} takes percentages from 0 to 90 (the share of the API budget kept back), got "
+                          f"{raw.strip()!r}")
+    return value / 100
+
+
+def _budget(variables: _Variables) -> dict:
+    """The API budget's thresholds per work class and Salesforce's reserve, both in percent."""
+    name = "LEADRELAY_BUDGET_THRESHOLDS"
+    thresholds = dict(DEFAULT_BUDGET_THRESHOLDS)
+    for item in variables.items(name):
+        work_class, sep, raw = item.partition("=")
+        work_class = work_class.strip()
+        if not sep or work_class not in WORK_CLASSES:
+            raise ConfigError(f"{name} is a list of class=percent for {', '.join(WORK_CLASSES[2:])} (such as "
+                              f"followup=20,sweep=30,bulk=50), got {item!r}")
+        if work_class in ("new_lead", "sla"):
+            raise ConfigError(f"{name}: {work_class} is never held back for other work; name only "
+                              f"{', '.join(WORK_CLASSES[2:])}")
+        thresholds[work_class] = _percent(name, raw)
+    lower = [thresholds[c] for c in WORK_CLASSES]
+    if lower != sorted(lower):
+        raise ConfigError(f"{name}: a lower class must stop no later than a higher one (followup <= sweep <= bulk), "
+                          f"got " + ", ".join(f"{c}={thresholds[c] * 100:g}" for c in WORK_CLASSES[2:]))
+    reserve = variables.text("LEADRELAY_SALESFORCE_RESERVE")
+    return {"budget_thresholds": tuple(thresholds.items()),
+            "salesforce_reserve": _percent("LEADRELAY_SALESFORCE_RESERVE", reserve) if reserve else 0.2}
 
 
 def _web(variables: _Variables) -> dict:

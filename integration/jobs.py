@@ -27,8 +27,8 @@ from sqlalchemy import select
 
 from integration.config import get_settings
 from integration.db import session_scope
-from integration.errors import CRMBudgetExhausted, ReauthRequired
-from integration.logs import job_id_var, tenant_id_var
+from integration.errors import CRMBudgetExhausted, CRMRateLimited, ReauthRequired
+from integration.logs import job_id_var, tenant_id_var, work_class_var
 from integration.models import Tenant, TenantStatus
 from integration.queues import QUEUES, UnknownQueue, get_queue, redis_connection
 
@@ -60,6 +60,38 @@ HOMES: dict[str, str] = {
     "read_inbound": "integration.outreach.replies",
     "handle_inbound": "integration.outreach.replies",
     "weekly_summary": "integration.admin.conversions",
+}
+# Each job's work class (integration.ratelimit serves the CRM's API budget in WORK_CLASSES order): what a lead
+# waits for first, bulk work last. Every named job has one (tests/test_job_names.py); a job without one is bulk.
+WORK_CLASS: dict[str, str] = {
+    # a new lead waits on these for its owner or its first answer
+    "drain_tenant": "new_lead",
+    "process_submission": "new_lead",
+    "send_first_response": "new_lead",
+    "new_lead_handoff": "new_lead",
+    "handle_inbound": "new_lead",
+    # an owned lead's clock runs: the first touch and its escalations
+    "check_sla": "sla",
+    "escalate_sla": "sla",
+    "open_sla_task": "sla",
+    # later steps: cadences, lifecycle, stale reactivation, reading replies; the diagnostics probe (an operator
+    # checking the path, not a lead waiting)
+    "run_cadence_step": "followup",
+    "reactivate_stale": "followup",
+    "read_inbound": "followup",
+    "complete_probe": "followup",
+    # the safety net for lost webhooks (with its meetings pass)
+    "sweep_tenant": "sweep",
+    # whatever can wait for the budget to be whole: backfill, simulation, calibration, install follow-ups,
+    # erasure, summaries
+    "backfill_tenant": "bulk",
+    "simulate_rules": "bulk",
+    "calibrate_tenant_dedup": "bulk",
+    "erase_tenant_data": "bulk",
+    "weekly_summary": "bulk",
+    "verify_installation": "bulk",
+    "subscribe_tenant_webhooks": "bulk",
+    "ensure_tenant_fields": "bulk",
 }
 # Dotted paths jobs were enqueued under before stable names (up to release 2026-12), scheduled ones among them:
 # they still run. Remove after the next release, when no job can still name them.
@@ -125,7 +157,8 @@ def job(queue: str, *, name: str | None, timeout: int = 60, retries: int | None 
         @functools.wraps(fn)
         def run(tenant_id: int | None, *args: Any, **kwargs: Any) -> Any:
             current = get_current_job()
-            tokens = (job_id_var.set(current.id if current else None), tenant_id_var.set(tenant_id))
+            tokens = (job_id_var.set(current.id if current else None), tenant_id_var.set(tenant_id),
+                      work_class_var.set(WORK_CLASS.get(spec.name, "bulk")))
             started = time.monotonic()
             try:
                 if require_active and tenant_id is not None and not _tenant_active(tenant_id):
@@ -142,9 +175,15 @@ def job(queue: str, *, name: str | None, timeout: int = 60, retries: int | None 
                         raise
                     _after_reset(run, spec, current, exc, tenant_id, args, kwargs)
                     return "put-off"
+                except CRMRateLimited as exc:
+                    if current is None or not getattr(exc, "held", None):
+                        raise
+                    _after_hold(run, spec, current, exc, tenant_id, args, kwargs)
+                    return "held"
             finally:
                 job_id_var.reset(tokens[0])
                 tenant_id_var.reset(tokens[1])
+                work_class_var.reset(tokens[2])
             log.info("job.finished", extra={"job": spec.name, "ms": round((time.monotonic() - started) * 1000, 1)})
             return result
 
@@ -207,6 +246,17 @@ def _after_reset(run: Callable, spec: JobSpec, current: Job, exc: CRMBudgetExhau
                                                    "until": exc.until.isoformat(timespec="seconds")})
     again = current.id.removesuffix("-again").removesuffix("-after-reset") + "-after-reset"
     enqueue(run, tenant_id, *args, job_id=again, delay=exc.retry_after, **kwargs)
+
+
+def _after_hold(run: Callable, spec: JobSpec, current: Job, exc: CRMRateLimited, tenant_id: int | None,
+                args: tuple, kwargs: dict) -> None:
+    """The budget is keeping what is left for higher-priority work (new leads): this is not a failure, so run the
+    job again when the bucket has refilled past the class's share, and spend none of its retries on it (jobs are
+    idempotent: what this attempt did is skipped or repeated harmlessly)."""
+    log.info("job.held-for-priority", extra={"job": spec.name, "work_class": exc.held,
+                                              "retry_after": round(exc.retry_after or 1, 2)})
+    again = current.id.removesuffix("-again").removesuffix("-held") + "-held"
+    enqueue(run, tenant_id, *args, job_id=again, delay=exc.retry_after or 1, **kwargs)
 
 
 def _tenant_active(tenant_id: int) -> bool:

@@ -13,6 +13,9 @@ from pythonjsonlogger.json import JsonFormatter
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 job_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 tenant_id_var: contextvars.ContextVar[int | None] = contextvars.ContextVar("tenant_id", default=None)
+# The running job's work class (integration.jobs.WORK_CLASSES), read by the rate budget to give new leads first
+# claim on the CRM's API budget. Outside a job (a web request, a CLI command) the work is someone's new lead.
+work_class_var: contextvars.ContextVar[str] = contextvars.ContextVar("work_class", default="new_lead")
 
 REDACTED = "[redacted]"
 # Never let these leave the process in a log line, whatever a caller passes in `extra`.

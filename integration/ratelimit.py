@@ -10,18 +10,25 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from integration.config import DEFAULT_BUDGET_THRESHOLDS, WORK_CLASSES
 from integration.errors import CRMBudgetExhausted, CRMRateLimited
+from integration.logs import work_class_var
 
 log = logging.getLogger("leadrelay.ratelimit")
 
 # A token bucket per (tenant, bucket): capacity = the platform's limit times SAFETY, refilled continuously.
-# Returns 0 when taken, else the seconds until `cost` tokens will be there; negative while the platform has said
-# the allowance is used up until its reset (KEYS[3], see `exhausted`): minus the seconds until then.
+# Returns {wait, why}: wait 0 when taken, else the seconds until `cost` tokens will be there; negative while the
+# platform has said the allowance is used up until its reset (KEYS[3], see `exhausted`): minus the seconds until
+# then. ARGV[6] is the share of the capacity the caller's work class must leave in the bucket (its threshold, or
+# the reserve): a lower class waits for it while a new lead takes the rest. why is "held" when that share kept
+# it waiting (without it the bucket would have refilled sooner), "empty" when the bucket itself ran dry.
+# With ARGV[8] = 1 a wait is counted in KEYS[4] (the tenant's waits this minute) under ARGV[7] ("bucket:class").
 _TAKE = """
 local key, capacity, per = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 local cost, now, safety = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local share = tonumber(ARGV[6]) or 0
 local held = tonumber(redis.call('GET', KEYS[3]))
-if held ~= nil and held > now then return tostring(now - held) end
+if held ~= nil and held > now then return {tostring(now - held), 'exhausted'} end
 local state = redis.call('HMGET', key, 'tokens', 'ts')
 local tokens, ts = tonumber(state[1]), tonumber(state[2])
 local learned = tonumber(redis.call('GET', KEYS[2]))
@@ -29,11 +36,22 @@ if learned ~= nil then capacity = math.min(capacity, math.max(1, learned * safet
 local rate = capacity / per
 if tokens == nil then tokens, ts = capacity, now end
 tokens = math.min(capacity, tokens + (now - ts) * rate)
-local wait = 0
-if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
+-- never more than a full bucket can leave: a call costing more than the rest would otherwise wait for ever
+local floor = math.min(share * capacity, math.max(0, capacity - cost))
+local wait, why = 0, ''
+if tokens - cost >= floor then
+  tokens = tokens - cost
+else
+  wait = (cost + floor - tokens) / rate
+  if floor > 0 then why = 'held' else why = 'empty' end
+  if tonumber(ARGV[8]) == 1 then
+    redis.call('HINCRBY', KEYS[4], ARGV[7], 1)
+    redis.call('EXPIRE', KEYS[4], tonumber(ARGV[9]))
+  end
+end
 redis.call('HSET', key, 'tokens', tokens, 'ts', now)
 redis.call('EXPIRE', key, math.ceil(per) + 86400)
-return tostring(wait)
+return {tostring(wait), why}
 """
 
 # The platform says fewer calls remain than we think (other apps, other users share it), or that the limit
@@ -72,6 +90,14 @@ return lower
 """
 
 SAFETY = 0.9
+# Work classes, highest first (integration.jobs.WORK_CLASS names every job's). The budget serves them in this
+# order: below a class's threshold (the share of the bucket left) its calls wait, the higher classes' go on.
+# Lower classes stop earlier, so the last of the bucket is the new leads' (LEADRELAY_BUDGET_THRESHOLDS).
+# new_lead and sla are never held back by a threshold: an SLA check is a lead waiting for an owner's reply.
+NEW_LEAD, SLA, FOLLOWUP, SWEEP, BULK = WORK_CLASSES
+DEFAULT_THRESHOLDS = DEFAULT_BUDGET_THRESHOLDS
+# Waits are counted per minute, kept this long, and shown for the last WAITS_WINDOW seconds.
+WAITS_WINDOW = 600
 # A limit learned from a 429 or a header is believed this long, then the configured one is tried again
 # (a busy hour of another app sharing the limit must not throttle the tenant for good).
 LEARNED_TTL_SECONDS = 3600
@@ -92,12 +118,33 @@ def held_key(tenant_id: int, bucket: str) -> str:
     return f"{bucket_key(tenant_id, bucket)}:held-until"
 
 
+def waits_key(tenant_id: int, minute: int) -> str:
+    """The tenant's waits in one minute (epoch minutes): a hash "bucket:class" -> how many calls had to wait."""
+    return f"leadrelay:rate:{tenant_id}:waits:{minute}"
+
+
+def share_floor(work_class: str, bucket: str, thresholds: Mapping[str, float],
+                reserves: Mapping[str, float]) -> float:
+    """The share of `bucket` a call of `work_class` must leave: its threshold, and on a bucket the customer's other
+    integrations share (Salesforce's daily allowance) the reserve left to them, which only new leads may spend."""
+    floor = 0.0 if work_class in (NEW_LEAD, SLA) else float(thresholds.get(work_class, 0.0))
+    if work_class != NEW_LEAD:
+        floor = max(floor, float(reserves.get(bucket, 0.0)))
+    return min(1.0, max(0.0, floor))
+
+
 class RedisRateBudget:
-    """RateBudget for one tenant. `limits`: bucket -> (requests, per seconds), from the adapter's RATE_LIMITS."""
+    """RateBudget for one tenant. `limits`: bucket -> (requests, per seconds), from the adapter's RATE_LIMITS.
+    `thresholds`: work class -> the share of a bucket it leaves to the classes above it (DEFAULT_THRESHOLDS);
+    `reserves`: bucket -> the share only new leads may spend (other integrations' part of a shared allowance).
+    The work class is that of the running job (integration.logs.work_class_var)."""
 
     def __init__(self, redis: Redis, tenant_id: int, limits: Mapping[str, tuple[int, float]],
-                 max_wait: float = 2.0) -> None:
+                 max_wait: float = 2.0, thresholds: Mapping[str, float] | None = None,
+                 reserves: Mapping[str, float] | None = None) -> None:
         self.redis, self.tenant_id, self.limits, self.max_wait = redis, tenant_id, dict(limits), max_wait
+        self.thresholds = dict(DEFAULT_THRESHOLDS if thresholds is None else thresholds)
+        self.reserves = dict(reserves or {})
         self._take = redis.register_script(_TAKE)
         self._observe = redis.register_script(_OBSERVE)
         self._penalize = redis.register_script(_PENALIZE)
@@ -111,11 +158,19 @@ class RedisRateBudget:
         return max(1.0, requests * SAFETY), float(per)
 
     def acquire(self, bucket: str = "default", cost: int = 1) -> None:
-        """Take `cost`; wait up to max_wait for it, else raise CRMRateLimited so the job is re-planned."""
+        """Take `cost`; wait up to max_wait for it, else raise CRMRateLimited so the job is re-planned. A job of a
+        lower work class also waits while the bucket is under its class's share (`held`: set on the exception)."""
         capacity, per = self._shape(bucket)
+        work_class = work_class_var.get()
+        share = share_floor(work_class, bucket, self.thresholds, self.reserves)
         deadline = time.monotonic() + self.max_wait
+        first = 1
         while True:
-            wait = float(self._take(keys=self._keys(bucket), args=[capacity, per, cost, time.time(), SAFETY]))
+            now = time.time()
+            keys = [*self._keys(bucket), waits_key(self.tenant_id, int(now // 60))]
+            answer, why = self._take(keys=keys, args=[capacity, per, cost, now, SAFETY, share,
+                                                      f"{bucket}:{work_class}", first, WAITS_WINDOW + 60])
+            wait, why, first = float(answer), why.decode() if isinstance(why, bytes) else why, 0
             if wait < 0:  # used up until its reset: no call goes out before then, however long that is
                 until = dt.datetime.fromtimestamp(time.time() - wait, dt.UTC)
                 exc = CRMBudgetExhausted(f"the CRM's {bucket} API allowance for tenant {self.tenant_id} is used up",
@@ -126,9 +181,15 @@ class RedisRateBudget:
                 return
             if time.monotonic() + wait > deadline:
                 log.info("ratelimit.budget-exhausted", extra={"tenant_id": self.tenant_id, "bucket": bucket,
+                                                              "work_class": work_class, "why": why,
                                                               "retry_after": round(wait, 2)})
-                exc = CRMRateLimited(f"tenant {self.tenant_id} budget {bucket!r} exhausted", retry_after=wait)
+                if why == "held":
+                    exc = CRMRateLimited(f"tenant {self.tenant_id} budget {bucket!r} is kept for higher-priority "
+                                         f"work than {work_class}", retry_after=wait)
+                else:
+                    exc = CRMRateLimited(f"tenant {self.tenant_id} budget {bucket!r} exhausted", retry_after=wait)
                 exc.ours = True  # our own budget said wait: not a signal from the platform
+                exc.held = work_class if why == "held" else None  # jobs.py re-plans a held job, no retry spent
                 raise exc
             time.sleep(wait)
 
@@ -183,6 +244,10 @@ class BudgetLeft:
     def percent(self) -> float:
         return round(max(0.0, min(100.0, 100 * self.left / self.capacity)), 1)
 
+    def left_for(self, share: float) -> float:
+        """Calls a work class that must leave `share` of the bucket (share_floor) may make now."""
+        return round(max(0.0, self.left - share * self.capacity), 2)
+
     @property
     def full_in(self) -> float:
         """Seconds until the bucket is full again."""
@@ -217,4 +282,18 @@ def read_budgets(redis: Redis, tenant_id: int, limits: Mapping[str, tuple[int, f
                                 per=float(per), limit=int(requests), learned=learned,
                                 learned_for=float(ttl) if learned is not None and ttl and ttl > 0 else None,
                                 held_until=held_until))
+    return found
+
+
+def read_waits(redis: Redis, tenant_id: int, now: float | None = None) -> dict[tuple[str, str], int]:
+    """(bucket, work class) -> calls that had to wait for the budget in the last WAITS_WINDOW seconds."""
+    minute = int((time.time() if now is None else now) // 60)
+    pipe = redis.pipeline(transaction=False)
+    for m in range(minute - WAITS_WINDOW // 60 + 1, minute + 1):
+        pipe.hgetall(waits_key(tenant_id, m))
+    found: dict[tuple[str, str], int] = {}
+    for counts in pipe.execute():
+        for field, n in counts.items():
+            bucket, _, work_class = (field.decode() if isinstance(field, bytes) else field).rpartition(":")
+            found[(bucket, work_class)] = found.get((bucket, work_class), 0) + int(n)
     return found

@@ -14,6 +14,7 @@ from marketplace.access import ADMIN, VIEWER, admin_tenants_query, require_login
 from marketplace.agency_portfolio import portfolio, sort_args, sorted_rows
 from marketplace.invitations import EMAIL, INVITE_TTL, audit, create_invitation, pending, token_hash
 from marketplace.params import ID_MAX
+from marketplace.tenant_health import work_class_label
 from oauth.crypto import EncryptionKeyError, TokenCipher
 from oauth.registry import PLATFORMS
 
@@ -89,7 +90,8 @@ def overview():
     return render_template("console/agency.html", agency=agency, tenants=tenants, rows=rows, sort=sort,
                            desc=descending, platforms=PLATFORMS, team=_team(user.agency_id), admin=admin,
                            invitations=pending(g.db, agency_id=user.agency_id) if admin else [],
-                           invites=_invites(user.agency_id) if admin else [], now=utcnow())
+                           invites=_invites(user.agency_id) if admin else [], now=utcnow(),
+                           work_class_label=work_class_label)
 
 
 def _invites(agency_id: int) -> list[dict]:

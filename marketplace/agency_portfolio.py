@@ -13,7 +13,7 @@ from integration.models import Decision, EventRecord, Tenant, utcnow
 from marketplace.params import choice_arg
 from marketplace.tenant_health import View, health_of, view
 
-SORT_KEYS = ("name", "platform", "health", "leads", "review_pct", "speed_ms", "last_webhook", "failed")
+SORT_KEYS = ("name", "platform", "health", "headroom", "leads", "review_pct", "speed_ms", "last_webhook", "failed")
 
 
 @dataclass
@@ -25,6 +25,16 @@ class PortalRow:
     review_pct: float | None
     speed_ms: int | None
     failed: int
+
+    @property
+    def headroom(self) -> float | None:
+        """The portal's most used API budget, % left (None: unknown, Redis did not answer)."""
+        return self.health.facts.headroom_percent
+
+    @property
+    def waiting(self) -> dict[str, int]:
+        """Work class -> its calls that waited for the portal's budget in the last 10 minutes."""
+        return self.health.facts.waiting
 
     @property
     def pill(self) -> View:

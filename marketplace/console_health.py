@@ -81,6 +81,7 @@ def health(tenant: Tenant):
                            token_sentence=token_sentence, token_badge=TOKEN_BADGES.get(token_label, "bad"),
                            queues=queues, queue_error=queue_error, now=now, span=span, per=per,
                            span_s=lambda seconds: span(dt.timedelta(seconds=seconds or 0)), ago=ago,
-                           bucket_label=tenant_health.bucket_label,
+                           bucket_label=tenant_health.bucket_label, work_class_label=tenant_health.work_class_label,
+                           headroom=report.facts.headroom(), waiting=report.facts.waiting,
                            sweep_every=span(dt.timedelta(seconds=interval_seconds(tenant.id))),
                            backfill=backfill_state(tenant))

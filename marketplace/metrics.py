@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from integration.admin.metrics import LeadRelayCollector
 from integration.queues import redis_connection
 from marketplace.diagnostics import _operator_token_ok, local_request
-from marketplace.tenant_health import rate_limits
+from marketplace.tenant_health import budget_reserves, rate_limits
 
 log = logging.getLogger("leadrelay.metrics")
 metrics_bp = Blueprint("metrics", __name__)
@@ -48,5 +48,6 @@ def metrics() -> Response:
     except (RedisError, ValueError):
         redis = None  # reported as leadrelay_up{part="redis"} 0
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LeadRelayCollector(settings.database_url, redis, rate_limits))
+    registry.register(LeadRelayCollector(settings.database_url, redis, rate_limits,
+                                         dict(settings.budget_thresholds), budget_reserves))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

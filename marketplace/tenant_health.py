@@ -13,6 +13,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
+from adapters import factory
 from adapters.registry import get_adapter_class
 from integration.admin.health import Health, Reason, State, tenant_health
 from integration.errors import UnknownPlatform
@@ -60,7 +61,9 @@ def health_of(db: Session, tenants: Iterable[Tenant]) -> dict[int, Health]:
     for tenant in tenants:
         by_interval.setdefault(chosen_interval(tenant.settings), []).append(tenant)
     return {tid: health for interval, group in by_interval.items()
-            for tid, health in tenant_health(db, _redis(), group, rate_limits, utcnow(), interval).items()}
+            for tid, health in tenant_health(db, _redis(), group, rate_limits, utcnow(), interval,
+                                             dict(current_app.config["LEADRELAY_SETTINGS"].budget_thresholds),
+                                             budget_reserves).items()}
 
 
 def _redis() -> Redis | None:
@@ -75,6 +78,23 @@ def rate_limits(platform: str) -> Mapping[str, tuple[int, float]]:
         return get_adapter_class(platform).RATE_LIMITS
     except UnknownPlatform:
         return {}
+
+
+def budget_reserves(platform: str) -> Mapping[str, float]:
+    """The adapter's buckets kept partly for the customer's other integrations, as the workers' budget keeps them."""
+    try:
+        return factory.budget_reserves(get_adapter_class(platform))
+    except UnknownPlatform:
+        return {}
+
+
+# The work classes as an admin reads them (README "API budget and priorities").
+WORK_CLASS_LABELS = {"new_lead": "New leads", "sla": "SLA checks", "followup": "Follow-ups",
+                     "sweep": "Sweep", "bulk": "Backfill, simulation, set-up"}
+
+
+def work_class_label(work_class: str) -> str:
+    return WORK_CLASS_LABELS.get(work_class, work_class)
 
 
 def action(reason: Reason, platform: str) -> str:

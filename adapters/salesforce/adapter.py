@@ -95,6 +95,9 @@ class SalesforceAdapter:
     # limit; every REST/SOAP request counts 1 whatever it carries, so batches are what save budget.
     # https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html
     RATE_LIMITS: ClassVar[Mapping[str, tuple[int, float]]] = {"daily": (100_000, 86_400.0)}
+    # Used up, that allocation locks out every integration of the org until enough of the 24 h rolls off: the
+    # budget leaves LEADRELAY_SALESFORCE_RESERVE of it to them, which only a new lead may spend (factory.py).
+    RESERVED_BUCKETS: ClassVar[tuple[str, ...]] = ("daily",)
     # Every read is SOQL, which queries the database: a committed write is seen at once. (SOSL, whose search index
     # takes "about 15 minutes or more" after a write, is not used:
     # https://developer.salesforce.com/docs/platform/salesforce-large-data-volumes-bp/guide/ldv-deployments-concepts-search-architecture.html)

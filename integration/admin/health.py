@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from integration.intake.events import PENDING
 from integration.models import Credential, EventRecord, SweepCursor, Tenant, TenantStatus
 from integration.queues import INTAKE, SLA, get_queue
-from integration.ratelimit import BudgetLeft, read_budgets
+from integration.ratelimit import DEFAULT_THRESHOLDS, WORK_CLASSES, BudgetLeft, read_budgets, read_waits, share_floor
 
 WEBHOOK_SOURCES_NOT = ("sweep", "backfill")  # events LeadRelay found itself, not webhooks the CRM sent
 WEBHOOK_SILENCE = dt.timedelta(hours=1)  # no webhook this long while the CRM changed records: it stopped sending
@@ -80,12 +80,44 @@ class Facts:
     oldest_pending: dt.datetime | None = None
     failed_recent: int = 0
     budgets: list[BudgetLeft] | None = None  # None: Redis did not answer
+    # bucket -> work class -> the share of the bucket that class leaves to those above it (thresholds, reserve)
+    shares: dict[str, dict[str, float]] = field(default_factory=dict)
+    waits: dict[tuple[str, str], int] = field(default_factory=dict)  # (bucket, class) -> calls that waited lately
     queue_lag: dict[str, float] = field(default_factory=dict)  # urgent queue -> seconds its oldest job waited
     redis_error: str | None = None
+
+    def headroom(self) -> list[tuple[BudgetLeft, list[Headroom]]]:
+        """Each bucket with what each work class may spend of it now and how many of its calls waited lately."""
+        return [(b, [Headroom(c, self.shares.get(b.bucket, {}).get(c, 0.0),
+                              b.left_for(self.shares.get(b.bucket, {}).get(c, 0.0)), self.waits.get((b.bucket, c), 0))
+                     for c in WORK_CLASSES]) for b in self.budgets or []]
+
+    @property
+    def headroom_percent(self) -> float | None:
+        """The fullest-used bucket's share left: the portfolio's one figure for a portal's headroom."""
+        return min((b.percent for b in self.budgets), default=None) if self.budgets is not None else None
+
+    @property
+    def waiting(self) -> dict[str, int]:
+        """Work class -> its calls that waited for the budget lately (any bucket), classes that waited only."""
+        found: dict[str, int] = {}
+        for (_bucket, work_class), n in self.waits.items():
+            found[work_class] = found.get(work_class, 0) + n
+        return {c: found[c] for c in WORK_CLASSES if found.get(c)}
 
     @property
     def last_sweep(self) -> dt.datetime | None:
         return max((aware(s.swept_at) for s in self.sweeps), default=None)
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """One work class on one bucket."""
+
+    work_class: str
+    kept_back: float  # the share of the bucket it leaves to the classes above it
+    may_spend: float  # calls it may make now
+    waited: int  # its calls that had to wait for this bucket lately (ratelimit.WAITS_WINDOW)
 
 
 @dataclass(frozen=True)
@@ -97,10 +129,17 @@ class Health:
 
 def tenant_health(session: Session, redis: Redis | None, tenants: Iterable[Tenant],
                   limits_for: Callable[[str], Mapping[str, tuple[int, float]]], now: dt.datetime,
-                  sweep_interval: float) -> dict[int, Health]:
-    """Each tenant's state and the reasons for it: the one answer the console, the portfolio and /healthz show."""
+                  sweep_interval: float, thresholds: Mapping[str, float] | None = None,
+                  reserves_for: Callable[[str], Mapping[str, float]] | None = None) -> dict[int, Health]:
+    """Each tenant's state and the reasons for it: the one answer the console, the portfolio and /healthz show.
+    `thresholds` and `reserves_for(platform)` are the budget's (LEADRELAY_BUDGET_THRESHOLDS, the adapter's reserved
+    buckets): what each work class may spend of what is left."""
     facts = gather(session, list(tenants), now)
     read_redis(redis, facts, limits_for, now)
+    for f in facts.values():
+        reserves = reserves_for(f.platform) if reserves_for else {}
+        f.shares = {b.bucket: {c: share_floor(c, b.bucket, thresholds or DEFAULT_THRESHOLDS, reserves)
+                               for c in WORK_CLASSES} for b in f.budgets or []}
     return {tid: assess(f, now, sweep_interval) for tid, f in facts.items()}
 
 
@@ -172,6 +211,7 @@ def read_redis(redis: Redis | None, facts: dict[int, Facts], limits_for, now: dt
             f.queue_lag = lag
         for f in facts.values():
             f.budgets = read_budgets(redis, f.tenant_id, limits_for(f.platform), now.timestamp())
+            f.waits = read_waits(redis, f.tenant_id, now.timestamp())
     except RedisError as exc:
         for f in facts.values():
             f.budgets, f.redis_error = None, type(exc).__name__

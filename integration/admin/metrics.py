@@ -30,7 +30,7 @@ from integration.db import session_scope
 from integration.jobs import stored_path
 from integration.models import Decision, EventRecord, ReviewItem, Tenant, TenantStatus
 from integration.queues import QUEUES, get_queue, queue_depths
-from integration.ratelimit import read_budgets
+from integration.ratelimit import DEFAULT_THRESHOLDS, WAITS_WINDOW, WORK_CLASSES, read_budgets, read_waits, share_floor
 
 log = logging.getLogger("leadrelay.metrics")
 
@@ -116,8 +116,12 @@ class LeadRelayCollector(Collector):
     """Every LeadRelay series, read when Prometheus scrapes. `rate_limits(platform)` gives an adapter's RATE_LIMITS
     (integration/ never imports adapters)."""
 
-    def __init__(self, database_url: str, redis: Redis | None, rate_limits: RateLimits) -> None:
+    def __init__(self, database_url: str, redis: Redis | None, rate_limits: RateLimits,
+                 thresholds: Mapping[str, float] | None = None,
+                 reserves_for: Callable[[str], Mapping[str, float]] | None = None) -> None:
         self.database_url, self.redis, self.rate_limits = database_url, redis, rate_limits
+        self.thresholds = dict(DEFAULT_THRESHOLDS if thresholds is None else thresholds)
+        self.reserves_for = reserves_for or (lambda _platform: {})
 
     def collect(self) -> Iterator[Any]:
         now = dt.datetime.now(dt.UTC)
@@ -190,10 +194,24 @@ class LeadRelayCollector(Collector):
                                  labels=["tenant", "platform", "bucket"])
         share = GaugeMetricFamily("leadrelay_rate_budget_remaining_ratio", "Share of the budget's window left (0-1)",
                                   labels=["tenant", "platform", "bucket"])
+        by_class = GaugeMetricFamily("leadrelay_rate_budget_class_remaining", "CRM calls each work class may make "
+                                     "now: what is left above the share it leaves to higher classes",
+                                     labels=["tenant", "platform", "bucket", "class"])
+        waited = GaugeMetricFamily("leadrelay_rate_budget_waits", "Calls that waited for the budget in the last "
+                                   f"{WAITS_WINDOW // 60} minutes, by work class", labels=["tenant", "platform",
+                                                                                           "bucket", "class"])
         for tenant_id, platform in tenants:
+            reserves = self.reserves_for(platform)
+            waits = read_waits(redis, tenant_id, now.timestamp())
             for budget in read_budgets(redis, tenant_id, self.rate_limits(platform), now.timestamp()):
                 labels = [str(tenant_id), platform, budget.bucket]
                 left.add_metric(labels, budget.left)
                 share.add_metric(labels, budget.percent / 100)
+                for work_class in WORK_CLASSES:
+                    floor = share_floor(work_class, budget.bucket, self.thresholds, reserves)
+                    by_class.add_metric([*labels, work_class], budget.left_for(floor))
+                    waited.add_metric([*labels, work_class], waits.get((budget.bucket, work_class), 0))
         yield left
         yield share
+        yield by_class
+        yield waited
