@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from integration.db import session_scope
 from integration.intake.events import DRAIN_BATCH
 from integration.models import RuleSetVersion, SlaTimer
+from leadrelay.processes import _terminate_with_parent
 from tests.conftest import ROOT, _free_port
 from tests.e2e.conftest import wait_for
 from tests.e2e.live_stack import ALL_QUEUES, PLATFORMS, RULES, live_stack_fixture  # noqa: F401 - the fixture
@@ -52,7 +53,8 @@ def shared_redis():
     directory = Path(tempfile.mkdtemp(prefix="lr-hosts-redis-"))
     port = _free_port()
     proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                             "no", "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                             "no", "--dir", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            preexec_fn=_terminate_with_parent)
     url = f"redis://127.0.0.1:{port}/0"
     try:
         wait_for(lambda: _pings(url) or proc.poll() is not None, timeout=15, what="redis-server")
@@ -91,7 +93,8 @@ class Host:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "leadrelay", "worker", "--processes",
                                           str(PROCESSES)], cwd=self.dir, env=child_env, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=_terminate_with_parent)  # a timed-out test leaves no host
 
     def workers(self, conn: Redis) -> list[Worker]:
         """Its RQ workers: the supervisor's children share its process group."""
