@@ -5,9 +5,12 @@ import logging
 import signal
 import subprocess
 import sys
+import threading
 import time
 
+from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
+from rq.worker import WorkerStatus
 
 # A worker resolves every job by its stable name (integration.jobs): integration's own through jobs.HOMES, the outer
 # layers' once their modules are imported, here.
@@ -27,7 +30,56 @@ from integration.queues import QUEUES, UnknownQueue, redis_connection
 
 log = logging.getLogger("leadrelay.worker")
 
-WORKER_CLASSES = {"simple": SimpleWorker, "fork": Worker}
+# How often an idle worker wakes up for RQ's maintenance (taking over the scheduler of a dead worker, handling jobs
+# it abandoned), and how often a running job's heartbeat is renewed.
+MAINTENANCE_INTERVAL = 15
+JOB_HEARTBEAT = 10
+
+
+class _Maintained:
+    """RQ blocks an idle worker on the queues for its TTL minus 15 s (405 s) and runs maintenance only between two
+    waits: a host's idle workers would take over a dead host's scheduler lock and its abandoned jobs minutes late."""
+
+    @property
+    def dequeue_timeout(self) -> int:
+        return MAINTENANCE_INTERVAL
+
+
+class MaintainedWorker(_Maintained, Worker):
+    pass
+
+
+class MaintainedSimpleWorker(_Maintained, SimpleWorker):
+    """RQ's SimpleWorker sends no heartbeat while a job runs, so a job's entry in the started registry lives for
+    the job's whole timeout plus a minute: one a SIGKILLed worker held was seen abandoned (and re-run) only then.
+    Here the heartbeat is renewed during the job, as RQ's forking Worker does, and a dead worker's jobs are
+    re-run about a minute after it died."""
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        return Worker.get_heartbeat_ttl(self, job, working_time)  # the forking worker's: renewed, so short
+
+    def execute_job(self, job, queue) -> None:
+        execution = self.prepare_execution(job)
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.job_monitoring_interval):
+                try:
+                    self.maintain_heartbeats(job, execution)
+                except RedisError as exc:  # the next beat tries again; the job itself goes on
+                    log.warning("worker.heartbeat-failed", extra={"job_id": job.id, "error": str(exc)})
+
+        beater = threading.Thread(target=beat, name="job-heartbeat", daemon=True)
+        beater.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            stop.set()
+            beater.join()
+        self.set_state(WorkerStatus.IDLE)
+
+
+WORKER_CLASSES = {"simple": MaintainedSimpleWorker, "fork": MaintainedWorker}
 
 
 def selected_queues(settings: Settings, names: list[str] | None = None) -> list[str]:
@@ -55,7 +107,9 @@ def run_worker(settings: Settings, queues: list[str], burst: bool = False) -> in
     _warm_enrichment()
     # a short maintenance interval: after a worker holding the scheduler lock dies, another takes over the
     # scheduling of delayed jobs (retries, re-plans, sweeps) within seconds instead of RQ's default 10 minutes
-    worker = WORKER_CLASSES[settings.worker_class](queues, connection=connection, maintenance_interval=15)
+    worker = WORKER_CLASSES[settings.worker_class](queues, connection=connection,
+                                                   maintenance_interval=MAINTENANCE_INTERVAL,
+                                                   job_monitoring_interval=JOB_HEARTBEAT)
     log.info("worker.started", extra={"queues": queues, "worker": worker.name, "class": settings.worker_class})
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
     return 0
