@@ -91,7 +91,10 @@ def test_an_admin_sets_up_first_response_and_handoff(page, live, crm_sandbox, cr
             InboundMessageRow(tenant_id=tenant_id, key="email:9", channel="email", object_type="contact",
                               object_id="501", sender="ada@acme.test", subject="Re: Thanks, Ada",
                               text="How much does it cost?", received_at=now, handled_at=now,
-                              outcome={"rule": "Pricing", "actions": ["notify_owner", "pause_cadence"]})])
+                              outcome={"matched": True, "rules": [
+                                  {"rule": "Pricing", "why": "Handoff rule 'Pricing': said 'how much'",
+                                   "words": ["how much"],
+                                   "actions": {"notify_owner": "task", "pause_cadence": "0"}}]})])
     page.reload()
     expect(page.locator("[data-count=sent]")).to_have_text("1")
     expect(page.locator("tr[data-status=sent] [data-seconds]")).to_have_text("16.0 s")

@@ -133,8 +133,9 @@ def test_replies_referrals_and_a_texted_stop_hand_the_lead_to_a_human(outreach, 
     assert handoff_outcomes(o, leaving) == ["do_not_contact"]
     from adapters.factory import build_adapter
 
-    record = build_adapter(o.tenant_id).get_record(LEAD_OBJECT[platform], leaving)
-    assert opted_out(record), record.fields
+    # LeadRelay's holds come first, the CRM's mark right after them (handoff._do_not_contact)
+    wait_for(lambda: opted_out(build_adapter(o.tenant_id).get_record(LEAD_OBJECT[platform], leaving)), timeout=30,
+             what="the CRM's do-not-contact mark")
     assert meet_sla_and_try_the_cadence(o, leaving) == []
     assert len(o.mail("grace.leave.1@navy1leave.example")) == 1  # the acknowledgment only
 
@@ -167,8 +168,9 @@ def test_replies_referrals_and_a_texted_stop_hand_the_lead_to_a_human(outreach, 
         "url": f"{o.stack.url}/webhooks/sms/{o.tenant_id}/{key}"})
     assert answer["status"] == 200, answer
     wait_for(lambda: "do_not_contact" in o.holds(texting), timeout=60, what="the STOP's hold")
-    record = build_adapter(o.tenant_id).get_record(LEAD_OBJECT[platform], texting)
-    assert opted_out(record), record.fields
+    # LeadRelay's holds come first, the CRM's mark right after them (handoff._do_not_contact)
+    wait_for(lambda: opted_out(build_adapter(o.tenant_id).get_record(LEAD_OBJECT[platform], texting)), timeout=30,
+             what="the CRM's do-not-contact mark")
     assert meet_sla_and_try_the_cadence(o, texting) == []
     texts_before = len(o.texts(e164(4)))
     from integration.outreach.firstresponse import send_first_response

@@ -20,8 +20,12 @@ WINDOW_MS = 2000  # three simulated UI saves share one message even on a busy ma
 def messages(stack: LiveStack) -> list[list[str]]:
     """The record ids of each Outbound Message the app acknowledged (in delivery order)."""
     found = []
+    # this test's org only: the sandbox's log is the session's, and an earlier test's org may still be delivering
+    # (Outbound Messages retry) to an app on the same URL
+    org = stack.tenants["salesforce"].account_id
     for delivery in stack.control("GET", "/webhooks")["deliveries"]:
-        if delivery["platform"] == "salesforce" and delivery["url"].startswith(stack.url) and delivery["status"] == 200:
+        if (delivery["platform"] == "salesforce" and delivery["account_id"] == org
+                and delivery["url"].startswith(stack.url) and delivery["status"] == 200):
             root = etree.fromstring(delivery["body"].encode())
             found.append(root.xpath("//*[local-name()='sObject']/*[local-name()='Id']/text()"))
     return found
