@@ -104,6 +104,8 @@ def test_fleet_owns_every_lead_of_every_tenant_in_each_round_of_a_sweep(tmp_path
         assert (figures["leads"], figures["quiet_leads"], figures["noisy_leads"]) == (14, 4, 10), figures
         assert (figures["owned"], figures["lost"], figures["undecided"]) == (14, 0, 0), figures
         assert FLEET - {"tenants"} <= set(figures) and figures["crm_calls"] > 0
+        # the quiet tenants' leads by CRM (one quiet tenant on each of Salesforce and Pipedrive here)
+        assert {p: f["leads"] for p, f in figures["quiet_by_platform"].items()} == {"salesforce": 2, "pipedrive": 2}
     assert result["lost"] == 0
 
 
