@@ -69,12 +69,18 @@ def run_bench(args: argparse.Namespace) -> int:
 
         print(json.dumps(bench_lookup(records=args.records, log=_progress), indent=2))
         return 0
+    if args.what == "fleet":
+        return _fleet(args)
     if args.what == "speed":
         from leadrelay.bench_speed import TooManyLeads, bench_speed
 
+        if len(args.workers) > 1:
+            _progress("bench speed: one --workers count (a sweep such as 1,2,4 is for bench fleet)")
+            return 2
         try:
-            figures = bench_speed(leads=args.leads or 50, burst=args.burst, workers=args.workers,
-                                  platform=args.platform, log=_progress, pace=args.pace,
+            figures = bench_speed(leads=args.leads or 50, burst=args.burst, workers=args.workers[0],
+                                  platform=args.platform, log=_progress,
+                                  pace=0.0 if args.pace is None else args.pace,
                                   leads_from=args.leads_from, latency_ms=args.latency_ms)
         except TooManyLeads as exc:
             _progress(f"bench speed: {exc}")
@@ -87,6 +93,20 @@ def run_bench(args: argparse.Namespace) -> int:
         print(json.dumps(bench_sla_checks(args.jobs), indent=2))
         return 0
     print(json.dumps(bench_queue(args.jobs), indent=2))  # enqueue → worker → DB row, one job at a time
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from leadrelay.bench_fleet import TooManyLeads, bench_fleet
+
+    try:
+        figures = bench_fleet(tenants=args.tenants, leads=args.leads or 20, noisy=args.noisy,
+                              workers=tuple(args.workers), pace=5.0 if args.pace is None else args.pace,
+                              noisy_platform=args.noisy_platform, log=_progress)
+    except TooManyLeads as exc:
+        _progress(f"bench fleet: {exc}")
+        return 2
+    print(json.dumps(figures, indent=2))
     return 0
 
 

@@ -58,6 +58,17 @@ def _bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def worker_counts(text: str) -> list[int]:
+    """`--workers 2` or a sweep `--workers 1,2,4`: positive counts."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a worker count or a list of them: {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"worker counts are 1 or more: {text!r}")
+    return counts
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadrelay", description="LeadRelay: routing, dedup, SLA tasks and "
                                      "lifecycle sync for HubSpot, Salesforce and Pipedrive.")
@@ -122,24 +133,33 @@ def build_parser() -> argparse.ArgumentParser:
     tenants.set_defaults(func=_tenants, action="list")
 
     bench = sub.add_parser("bench", help="measure the performance budgets (prints figures, JSON)")
-    bench.add_argument("what", choices=("queue", "intake", "route", "lookup", "speed", "sla"),
+    bench.add_argument("what", choices=("queue", "intake", "route", "lookup", "speed", "sla", "fleet"),
                        help="queue: web → worker → database round trip; intake: signed webhooks per second and "
                             "latency against gunicorn; route: routing decision with 40k postcode rules; lookup: "
                             "dedup candidate lookup with --records indexed; speed: speed-to-owner and CRM calls "
-                            "per lead through the whole stack; sla: SLA checks per second")
+                            "per lead through the whole stack; fleet: many tenants, one bursting, on one Redis, one "
+                            "database and --workers processes; sla: SLA checks per second")
     bench.add_argument("--jobs", type=int, default=200, help="jobs (queue), requests (intake) or SLA checks (sla)")
     bench.add_argument("--rules", type=int, default=40_000, help="route: postcode territory rules")
     bench.add_argument("--records", type=int, default=1_000_000, help="lookup: records in the dedup index")
     bench.add_argument("--leads", type=int, default=0, help="route: leads to route (20,000); speed: leads one at "
-                                                            "a time (50)")
+                                                            "a time (50); fleet: leads per quiet tenant (20)")
     bench.add_argument("--burst", type=int, default=1000, help="speed: leads created at once")
-    bench.add_argument("--workers", type=int, default=1, help="speed: `leadrelay worker` processes")
+    bench.add_argument("--workers", type=worker_counts, default=[1],
+                       help="speed: `leadrelay worker` processes; fleet: the same, or a sweep such as 1,2,4 (a round "
+                            "per count, the fleet installed once)")
+    bench.add_argument("--tenants", type=int, default=200, help="fleet: tenants installed, the CRMs in turn")
+    bench.add_argument("--noisy", type=int, default=2000,
+                       help="fleet: leads the noisy tenant creates at once while the others trickle --leads (20)")
+    bench.add_argument("--noisy-platform", choices=("hubspot", "salesforce", "pipedrive"), default="hubspot",
+                       dest="noisy_platform", help="fleet: the noisy tenant's CRM")
     bench.add_argument("--platform", choices=("hubspot", "salesforce", "pipedrive", "all"), default="all",
                        help="speed: the CRM to measure, or each in turn (all; the JSON is then keyed by platform)")
     bench.add_argument("--leads-from", choices=("all", "webhooks", "forms"), default="all", dest="leads_from",
                        help="speed: leads created in the CRM (webhooks), web-form submissions (forms), or both")
-    bench.add_argument("--pace", type=float, default=0.0,
-                       help="speed: seconds from one lead's creation to the next, one at a time (0: back to back)")
+    bench.add_argument("--pace", type=float, default=None,
+                       help="speed: seconds from one lead's creation to the next, one at a time (0: back to back); "
+                            "fleet: seconds between one quiet tenant's leads (5)")
     bench.add_argument("--latency-ms", type=int, default=0, dest="latency_ms",
                        help="speed: added latency of every sandbox call in ms (real CRM calls take 100-300 ms)")
     bench.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto",

@@ -88,3 +88,33 @@ def test_intake_with_wrk_counts_only_accepted_deliveries(tmp_path):
     assert result["load_generator"] == "wrk" and result["errors"] == 0 and result["requests"] > 0
     submissions = result["submissions"]
     assert submissions["load_generator"] == "wrk" and submissions["errors"] == 0 and submissions["requests"] > 0
+
+
+FLEET = {"tenants", "workers", "leads", "lost", "quiet_p50_ms", "quiet_p99_ms", "noisy_done_s", "calls_429"}
+
+
+def test_fleet_owns_every_lead_of_every_tenant_in_each_round_of_a_sweep(tmp_path):
+    result = bench(tmp_path, "fleet", "--tenants", "3", "--leads", "2", "--noisy", "10", "--pace", "0.5",
+                   "--workers", "1,2")
+    assert FLEET <= set(result), result
+    assert result["tenants_by_platform"] == {"hubspot": 1, "salesforce": 1, "pipedrive": 1}
+    assert [r["workers"] for r in result["by_workers"]] == [1, 2]
+    for figures in result["by_workers"]:
+        # two quiet tenants × 2 leads, the noisy one's 10: every one owned, none lost or undecided
+        assert (figures["leads"], figures["quiet_leads"], figures["noisy_leads"]) == (14, 4, 10), figures
+        assert (figures["owned"], figures["lost"], figures["undecided"]) == (14, 0, 0), figures
+        assert FLEET - {"tenants"} <= set(figures) and figures["crm_calls"] > 0
+        # the quiet tenants' leads by CRM (one quiet tenant on each of Salesforce and Pipedrive here)
+        assert {p: f["leads"] for p, f in figures["quiet_by_platform"].items()} == {"salesforce": 2, "pipedrive": 2}
+    assert result["lost"] == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--workers", "0"), "worker counts are 1 or more"),
+    (("--workers", "two"), "not a worker count"),
+    (("--tenants", "1"), "at least 2 tenants"),
+    (("--noisy", "5000", "--workers", "1,2"), "leads per tenant over all rounds"),
+])
+def test_fleet_refuses_what_it_cannot_run(tmp_path, args, message):
+    done = run_bench(tmp_path, "fleet", *args)
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-3000:]
