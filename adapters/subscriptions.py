@@ -69,7 +69,8 @@ def ensure_tenant_fields(tenant_id: int) -> list[str]:
     """Create LeadRelay's own fields on the tenant's lead object (or check the Salesforce package has them).
 
     Records the outcome in tenant.settings["leadrelay_fields"]: {"ready", "created", "keys" (Pipedrive's
-    hash keys by neutral name), "error" (what the admin must do)}; adapters read the fields once ready.
+    hash keys by neutral name), "priorities" (Pipedrive's activity priority option ids), "error" (what the admin
+    must do)}; adapters read the fields once ready.
     """
     adapter = adapter_for(tenant_id)
     try:
@@ -81,6 +82,9 @@ def ensure_tenant_fields(tenant_id: int) -> list[str]:
     keys = getattr(adapter, "leadrelay_keys", None)
     if state["ready"] and keys is not None:
         state["keys"] = keys()
+    priorities = getattr(adapter, "activity_priorities", None)
+    if state["ready"] and priorities is not None:
+        state["priorities"] = priorities()  # found once here, not by every job that creates a task
     unavailable = getattr(adapter, "leadrelay_unavailable", None)
     if state["ready"] and unavailable is not None and unavailable():
         state["unavailable"] = unavailable()  # an older package: the other fields are written, these are not

@@ -5,6 +5,7 @@ page shows them together and adds the settings that are the tenant's own: how of
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -470,6 +471,7 @@ def _senders(tenant: Tenant, admin: bool) -> dict:
 # The rules' `first_response.sender: crm` sends through the CRM itself; for HubSpot that is enrolling the contact in
 # the sequence this setting names (HubSpotAdapter.send_email).
 CRM_SEQUENCE_SETTING = "crm_sequence_id"
+SEQUENCES_TTL = 300  # a sequence made in HubSpot shows up here within five minutes (as a new CRM user does)
 
 
 def _sequences(tenant: Tenant) -> tuple[list[tuple[str, str]], str | None]:
@@ -479,6 +481,10 @@ def _sequences(tenant: Tenant) -> tuple[list[tuple[str, str]], str | None]:
                     "choose a sequence.")
     if g.db.scalar(select(Credential.id).where(Credential.tenant_id == tenant.id)) is None:
         return [], f"LeadRelay holds no {crm_title(tenant.platform)} token for this account: reconnect it first."
+    cache = redis_connection(get_settings())
+    key = f"leadrelay:sequences:{tenant.id}"
+    if cached := cache.get(key):  # the page is opened often; listing costs a call per owner (HubSpot lists per user)
+        return [tuple(pair) for pair in json.loads(cached)], None
     try:
         found = adapter_for(tenant.id).list_sequences()  # type: ignore[attr-defined]  # HubSpot's own, no protocol
     except MissingScopes:
@@ -488,6 +494,8 @@ def _sequences(tenant: Tenant) -> tuple[list[tuple[str, str]], str | None]:
     except (LeadRelayError, NotWired) as exc:
         log.warning("console.sequences-unreadable", extra={"tenant_id": tenant.id, "error": type(exc).__name__})
         return [], f"LeadRelay could not read HubSpot's sequences just now ({type(exc).__name__}); try again shortly."
+    if found:
+        cache.set(key, json.dumps(found), ex=SEQUENCES_TTL)
     if not found:
         return [], ("This HubSpot portal has no sequences yet: create one in HubSpot (Automation → Sequences), then "
                     "come back to choose it.")

@@ -79,7 +79,9 @@ class PipedriveAdapter:
         if keys:  # LeadRelay's person fields, found by the install job: mapped like tenant custom fields
             self.settings = {**self.settings, "custom_fields": {**f.custom_keys(self.settings), **keys}}
         self._website_key: str | None = self.settings.get("website_field_key")
-        self._priorities: dict[str, int] | None = None  # TaskSpec.priority -> the account's option id, read once
+        # TaskSpec.priority -> the account's option id: found by the install job (ensure_tenant_fields), else read
+        # once by this instance
+        self._priorities: dict[str, int] | None = (self.settings.get("leadrelay_fields") or {}).get("priorities")
         self._subscribed: list[str] = []
 
     def record_url(self, object_type: str, record_id: str) -> str:
@@ -247,7 +249,7 @@ class PipedriveAdapter:
                                 "owner_id": _int(spec.owner_id, "owner_id"), "note": f.task_note_html(spec.body),
                                 "done": False,
                                 **f.due_parts(spec.due_at), **_link(spec.record_type, spec.record_id)}
-        priority = self._priority_ids().get(spec.priority)
+        priority = self.activity_priorities().get(spec.priority)
         if priority is not None:
             body["priority"] = priority
         data = self.http.v2("POST", "activities", json=body)["data"]
@@ -424,7 +426,7 @@ class PipedriveAdapter:
     def _record(self, obj: str, row: Mapping[str, Any]) -> Record:
         return f.to_record(obj, row, self.settings, self._org_website_key() if obj == "organizations" else None)
 
-    def _priority_ids(self) -> dict[str, int]:
+    def activity_priorities(self) -> dict[str, int]:
         """"high"/"medium"/"low" -> the id of the activity priority option with that label (GET /v1/activityFields,
         once; v2's activityFields needs the admin scope, v1's the activities scope LeadRelay has); {} when the
         account has no priority field, so its tasks carry none."""

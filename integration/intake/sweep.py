@@ -84,8 +84,7 @@ def _sweep(tenant_id: int) -> int:
     adapter = adapter_for(tenant_id)
     object_type = adapter.LEAD_OBJECT
     with session_scope(settings.database_url) as session:
-        row = session.scalar(SweepCursor.for_tenant(tenant_id).where(SweepCursor.object_type == object_type))
-        cursor = row.cursor if row else None
+        cursor = SweepCursor.current(session, tenant_id, object_type)
         tenant = session.get(Tenant, tenant_id)
         platform, account = tenant.platform, tenant.external_id
     added, overlap = 0, adapter.SEARCH_LAG
@@ -99,7 +98,7 @@ def _sweep(tenant_id: int) -> int:
                             event_id=f"sweep:{object_type}:{r.id}:{(r.updated_at or utcnow()).isoformat()}",
                             source="sweep") for r in missed]
             added += record_events(session, tenant_id, events)
-            _save_cursor(session, tenant_id, object_type, page.cursor, added)
+            SweepCursor.save(session, tenant_id, object_type, page.cursor, added)
         cursor = page.cursor
         if not page.has_more:
             break
@@ -129,26 +128,17 @@ def sweep_meetings(tenant_id: int, adapter: CRMAdapter) -> int:
     meeting KPI); the cursor is saved page by page, so the next pass goes on from there. Returns rows added."""
     settings = get_settings()
     with session_scope(settings.database_url) as session:
-        row = session.scalar(SweepCursor.for_tenant(tenant_id).where(SweepCursor.object_type == MEETINGS))
-        cursor = row.cursor if row else None
+        cursor = SweepCursor.current(session, tenant_id, MEETINGS)
     added = 0
     for _ in range(MAX_PAGES):
         page = adapter.meetings_since(cursor, limit=100)
         with session_scope(settings.database_url) as session:
             added += conversions.for_meetings(session, tenant_id, page.meetings)
-            _save_cursor(session, tenant_id, MEETINGS, page.cursor, added)
+            SweepCursor.save(session, tenant_id, MEETINGS, page.cursor, added)
         cursor = page.cursor
         if not page.has_more:
             break
     return added
-
-
-def _save_cursor(session, tenant_id: int, object_type: str, cursor: str, found: int) -> None:
-    row = session.scalar(SweepCursor.for_tenant(tenant_id).where(SweepCursor.object_type == object_type))
-    if row is None:
-        row = SweepCursor(tenant_id=tenant_id, object_type=object_type, cursor=cursor)
-        session.add(row)
-    row.cursor, row.swept_at, row.found = cursor, utcnow(), found
 
 
 def schedule_sweeps() -> int:

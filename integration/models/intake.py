@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from integration.models.base import Base, TenantScoped, UTCDateTime, utcnow
 
@@ -34,3 +34,18 @@ class SweepCursor(TenantScoped, Base):
     cursor: Mapped[str] = mapped_column(String(200), nullable=False)
     swept_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     found: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # events the last sweep added
+
+    @classmethod
+    def current(cls, session: Session, tenant_id: int, object_type: str) -> str | None:
+        """The tenant's cursor for `object_type` (a record type, or a pass of its own: "inbound", "meetings")."""
+        row = session.scalar(cls.for_tenant(tenant_id).where(cls.object_type == object_type))
+        return row.cursor if row else None
+
+    @classmethod
+    def save(cls, session: Session, tenant_id: int, object_type: str, cursor: str, found: int) -> None:
+        """Keep where a pass got to (the caller commits)."""
+        row = session.scalar(cls.for_tenant(tenant_id).where(cls.object_type == object_type))
+        if row is None:
+            row = cls(tenant_id=tenant_id, object_type=object_type, cursor=cursor)
+            session.add(row)
+        row.cursor, row.swept_at, row.found = cursor, utcnow(), found

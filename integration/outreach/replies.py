@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from integration.config import get_settings
 from integration.db import session_scope
-from integration.dedup.index import email_key, phone_key
+from integration.dedup.index import candidates_query, email_key, phone_key
 from integration.errors import CRMRateLimited
+from integration.followup.common import claim, lead_name, route_decision
 from integration.followup.common import lead_facts as routed_lead
-from integration.followup.common import lead_name, route_decision
 from integration.jobs import job
 from integration.models import DedupKey, InboundMessageRow, SweepCursor, Tenant, TenantStatus, utcnow
 from integration.outreach import handoff
@@ -40,18 +38,11 @@ def _key(message: InboundMessage) -> str:
 
 def store(session: Session, tenant_id: int, message: InboundMessage) -> InboundMessageRow | None:
     """Keep the message once; None when it was stored before. Commits."""
-    session.commit()
     row = InboundMessageRow(tenant_id=tenant_id, key=_key(message),
                             channel=message.channel, object_type=message.object_type or "",
                             object_id=message.record_id or "", sender=message.sender[:320],
                             subject=message.subject[:300], text=message.text, received_at=message.received_at)
-    session.add(row)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return None
-    return row
+    return row if claim(session, row) else None
 
 
 def _find_lead(work: Work, row: InboundMessageRow) -> tuple[str, str] | None:
@@ -61,8 +52,7 @@ def _find_lead(work: Work, row: InboundMessageRow) -> tuple[str, str] | None:
     key = ("email", email_key(row.sender)) if "@" in row.sender else ("phone", phone_key(row.sender))
     if not key[1]:
         return None
-    found = work.session.execute(select(DedupKey.object_type, DedupKey.object_id).where(
-        DedupKey.tenant_id == work.tenant_id, DedupKey.key_type == key[0], DedupKey.key_value == key[1],
+    found = work.session.execute(candidates_query(work.tenant_id, {key}).where(
         DedupKey.object_type == work.adapter.LEAD_OBJECT).order_by(DedupKey.id).limit(2)).all()
     return (found[0][0], found[0][1]) if len(found) == 1 else None  # two leads share it: nobody can tell which
 
@@ -100,8 +90,7 @@ def _run_rules(work: Work, row: InboundMessageRow) -> dict:
 
 def read(work: Work) -> int:
     """Read the CRM's new inbound messages after the saved cursor, store and handle each; returns how many new."""
-    row = work.session.scalar(SweepCursor.for_tenant(work.tenant_id).where(SweepCursor.object_type == CURSOR))
-    cursor, added = (row.cursor if row else None), 0
+    cursor, added = SweepCursor.current(work.session, work.tenant_id, CURSOR), 0
     for _ in range(MAX_PAGES):
         page = work.adapter.inbound_since(cursor, limit=100)
         for message in page.messages:
@@ -113,7 +102,8 @@ def read(work: Work) -> int:
             if row is not None and row.handled_at is None:
                 handle(work, row)
         cursor = page.cursor
-        _save_cursor(work.session, work.tenant_id, cursor, added)
+        SweepCursor.save(work.session, work.tenant_id, CURSOR, cursor, added)
+        work.session.commit()
         if not page.has_more:
             break
     # left unhandled: a text that came while the tenant was paused, a handling job that gave up (actions are keyed:
@@ -122,15 +112,6 @@ def read(work: Work) -> int:
             InboundMessageRow.handled_at.is_(None)).order_by(InboundMessageRow.id).limit(100)).all():
         handle(work, row)
     return added
-
-
-def _save_cursor(session: Session, tenant_id: int, cursor: str, found: int) -> None:
-    row = session.scalar(SweepCursor.for_tenant(tenant_id).where(SweepCursor.object_type == CURSOR))
-    if row is None:
-        row = SweepCursor(tenant_id=tenant_id, object_type=CURSOR, cursor=cursor)
-        session.add(row)
-    row.cursor, row.swept_at, row.found = cursor, utcnow(), found
-    session.commit()
 
 
 @job(SWEEP, name="read_inbound", timeout=600)
