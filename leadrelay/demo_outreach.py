@@ -10,6 +10,7 @@ skipped and why, and what each handoff rule did.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,7 +19,7 @@ from adapters.senders.settings import save_sms, sms_inbound_key
 from integration.config import get_settings
 from integration.db import session_scope
 from integration.models import Decision, InboundMessageRow, OutboundMessage, Tenant
-from integration.models.outreach import SENT
+from integration.models.outreach import SENDING, SENT, SKIPPED
 from integration.rules.outreach import ACTIONS
 from leadrelay import demo_forms
 from leadrelay.demo_crm import SandboxCRM
@@ -155,11 +156,9 @@ def report(tenants: dict[str, int]) -> dict[str, dict[str, Any]]:
     sent = [r for r in rows if r.status == SENT]
     took = sorted((r.accepted_at - r.record_created_at).total_seconds() * 1000 for r in sent
                   if r.accepted_at and r.record_created_at)
-    skipped: dict[str, int] = {}
-    for row in rows:
-        if row.status != SENT and row.status != "sending":
-            skipped[f"{row.status}:{row.reason}" if row.status != "skipped" else str(row.reason)] = \
-                skipped.get(f"{row.status}:{row.reason}" if row.status != "skipped" else str(row.reason), 0) + 1
+    # skipped ones by their reason, failed ones as failed:<reason>
+    skipped = Counter(str(r.reason) if r.status == SKIPPED else f"{r.status}:{r.reason}" for r in rows
+                      if r.status not in (SENT, SENDING))
     by_platform = {platform: {"sent": sum(1 for r in sent if r.tenant_id == tenant_id),
                               "email": sum(1 for r in sent if r.tenant_id == tenant_id and r.channel == "email"),
                               "sms": sum(1 for r in sent if r.tenant_id == tenant_id and r.channel == "sms")}
